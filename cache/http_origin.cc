@@ -1,0 +1,279 @@
+#include <curl/curl.h>
+
+#include <chrono>
+#include <cstring>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "cache/origin.h"
+
+namespace zm {
+namespace {
+
+// What one transfer saw. The write callback decides, from the status code,
+// whether the body is the data (206), a whole object to slice (200), or an
+// error page to quote.
+struct Transfer {
+  CURL* curl = nullptr;
+  ByteRange want;
+  bool ranged = true;
+  long status = 0;
+  std::string content_range;
+  std::string body;       // data (206/200) or the start of an error page
+  uint64_t skipped = 0;   // 200: bytes before want.offset thrown away
+  bool complete = false;  // 200: got everything, transfer stopped on purpose
+  bool overflow = false;  // 206: server sent more than asked
+};
+
+size_t OnHeader(char* data, size_t size, size_t nitems, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * nitems;
+  std::string_view line(data, n);
+  if (line.starts_with("HTTP/")) {  // a new response (after a redirect or 100)
+    t->content_range.clear();
+  } else if (line.size() > 14 && strncasecmp(line.data(), "content-range:", 14) == 0) {
+    std::string_view v = line.substr(14);
+    while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+    while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
+    t->content_range.assign(v);
+  }
+  return n;
+}
+
+size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
+  auto* t = static_cast<Transfer*>(user);
+  size_t n = size * nmemb;
+  if (t->status == 0) curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->status);
+  if (t->status == 206 || (t->status == 200 && !t->ranged)) {
+    if (t->body.size() + n > t->want.length) {
+      t->overflow = true;
+      return 0;  // abort: longer than asked is never data
+    }
+    t->body.append(data, n);
+    return n;
+  }
+  if (t->status == 200) {
+    // The server ignored Range and sends the whole object: keep our slice,
+    // stop as soon as it is complete.
+    std::string_view chunk(data, n);
+    if (t->skipped < t->want.offset) {
+      uint64_t drop = std::min<uint64_t>(t->want.offset - t->skipped, chunk.size());
+      t->skipped += drop;
+      chunk.remove_prefix(drop);
+    }
+    uint64_t need = t->want.length - t->body.size();
+    t->body.append(chunk.substr(0, std::min<uint64_t>(need, chunk.size())));
+    if (t->body.size() == t->want.length) {
+      t->complete = true;
+      return 0;
+    }
+    return n;
+  }
+  if (t->body.size() < 512) t->body.append(data, std::min<size_t>(n, 512 - t->body.size()));
+  return n;
+}
+
+bool ParseContentRange(std::string_view v, uint64_t* first, uint64_t* last) {
+  // "bytes FIRST-LAST/TOTAL" (TOTAL may be '*')
+  if (!v.starts_with("bytes ")) return false;
+  v.remove_prefix(6);
+  unsigned long long a, b;
+  char slash;
+  if (std::sscanf(std::string(v).c_str(), "%llu-%llu%c", &a, &b, &slash) != 3 || slash != '/')
+    return false;
+  *first = a;
+  *last = b;
+  return true;
+}
+
+Status StatusForHttp(long code, const std::string& url, const std::string& body) {
+  std::string msg = RedactUrl(url) + ": HTTP " + std::to_string(code);
+  std::string snippet;
+  for (char c : body.substr(0, 160))
+    snippet += (c == '\n' || c == '\r' || static_cast<unsigned char>(c) < 32) ? ' ' : c;
+  if (!snippet.empty()) msg += " (" + snippet + ")";
+  if (code == 404 || code == 410) return NotFound(msg);
+  if (code == 401 || code == 403) return Status(Code::kPermissionDenied, msg);
+  if (code == 416) return Status(Code::kOutOfRange, msg);
+  if (code == 408 || code == 429 || code >= 500) return Unavailable(msg);
+  return IoError(msg);
+}
+
+Status StatusForCurl(CURLcode rc, const std::string& url, const char* errbuf) {
+  std::string msg = RedactUrl(url) + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+    case CURLE_SSL_CONNECT_ERROR:
+      return Unavailable(msg);
+    default:
+      return IoError(msg);
+  }
+}
+
+class HttpOrigin : public Origin {
+ public:
+  explicit HttpOrigin(const HttpOptions& options) : options_(options) {}
+  ~HttpOrigin() override {
+    for (CURL* c : idle_) curl_easy_cleanup(c);
+  }
+
+  Result<std::string> Read(const std::string& url, ByteRange range) override {
+    if (range.length == 0) return std::string();
+    return WithRetries(url, [&](CURL* curl) { return ReadOnce(curl, url, range); });
+  }
+
+  Result<uint64_t> Size(const std::string& url) override {
+    return WithRetries(url, [&](CURL* curl) { return SizeOnce(curl, url); });
+  }
+
+ private:
+  template <typename F>
+  auto WithRetries(const std::string& url, F&& attempt) -> decltype(attempt(nullptr)) {
+    CURL* curl = Acquire();
+    decltype(attempt(nullptr)) result = Status(Code::kIoError, "no attempt made");
+    long backoff = options_.initial_backoff_ms;
+    thread_local std::mt19937 rng{std::random_device{}()};
+    for (int i = 1; i <= options_.max_attempts; ++i) {
+      result = attempt(curl);
+      if (result.ok() || !result.status().retriable()) break;
+      if (i == options_.max_attempts) {
+        // Terminal: no layer above retries again.
+        result = IoError(result.status().message() + " (gave up after " + std::to_string(i) +
+                         " attempts)");
+        break;
+      }
+      std::uniform_int_distribution<long> jitter(backoff / 2, backoff);
+      std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
+      backoff = std::min<long>(backoff * 2, 5000);
+    }
+    Release(curl);
+    return result;
+  }
+
+  void Setup(CURL* curl, const std::string& url, Transfer* t, char* errbuf) {
+    curl_easy_reset(curl);
+    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
+    curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
+    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes);
+    curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, options_.low_speed_time_s);
+    curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, OnHeader);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+    t->curl = curl;
+  }
+
+  Result<std::string> ReadOnce(CURL* curl, const std::string& url, ByteRange range) {
+    Transfer t;
+    t.want = range;
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    Setup(curl, url, &t, errbuf);
+    std::string spec = std::to_string(range.offset) + "-" + std::to_string(range.end() - 1);
+    curl_easy_setopt(curl, CURLOPT_RANGE, spec.c_str());
+    t.body.reserve(range.length);
+    CURLcode rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
+    if (t.status == 200 && t.complete) return std::move(t.body);
+    if (t.overflow)
+      return Corruption(RedactUrl(url) + ": server sent more bytes than the range " + spec);
+    if (rc != CURLE_OK) return StatusForCurl(rc, url, errbuf);
+    if (t.status == 206) {
+      uint64_t first, last;
+      if (!ParseContentRange(t.content_range, &first, &last) || first != range.offset ||
+          last != range.end() - 1)
+        return Corruption(RedactUrl(url) + ": asked for bytes " + spec +
+                          ", server answered Content-Range '" + t.content_range + "'");
+      if (t.body.size() != range.length)
+        return Unavailable(RedactUrl(url) + ": short body (" + std::to_string(t.body.size()) +
+                           " of " + std::to_string(range.length) + " bytes)");
+      return std::move(t.body);
+    }
+    if (t.status == 200)
+      return Status(Code::kOutOfRange, RedactUrl(url) + ": object is shorter than the range " + spec);
+    return StatusForHttp(t.status, url, t.body);
+  }
+
+  Result<uint64_t> SizeOnce(CURL* curl, const std::string& url) {
+    Transfer t;
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    Setup(curl, url, &t, errbuf);
+    curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
+    CURLcode rc = curl_easy_perform(curl);
+    if (rc != CURLE_OK) return StatusForCurl(rc, url, errbuf);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
+    curl_off_t len = -1;
+    curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
+    if (t.status == 200 && len >= 0) return static_cast<uint64_t>(len);
+    if (t.status != 200 && t.status != 405 && t.status != 501)
+      return StatusForHttp(t.status, url, "");
+    // No usable HEAD: ask for the first byte and read the total.
+    Transfer g;
+    g.want = ByteRange{0, 1};
+    Setup(curl, url, &g, errbuf);
+    curl_easy_setopt(curl, CURLOPT_RANGE, "0-0");
+    rc = curl_easy_perform(curl);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &g.status);
+    if (g.status == 206) {
+      size_t slash = g.content_range.find('/');
+      if (slash != std::string::npos) {
+        char* end = nullptr;
+        unsigned long long total = std::strtoull(g.content_range.c_str() + slash + 1, &end, 10);
+        if (end && *end == '\0') return static_cast<uint64_t>(total);
+      }
+    }
+    if (rc != CURLE_OK && !g.complete) return StatusForCurl(rc, url, errbuf);
+    return IoError(RedactUrl(url) + ": cannot learn the object's size (no Content-Length)");
+  }
+
+  CURL* Acquire() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!idle_.empty()) {
+        CURL* c = idle_.back();
+        idle_.pop_back();
+        return c;
+      }
+    }
+    return curl_easy_init();
+  }
+  void Release(CURL* c) {
+    std::lock_guard<std::mutex> lock(mu_);
+    idle_.push_back(c);
+  }
+
+  const HttpOptions options_;
+  std::mutex mu_;  // guards idle_; a leaf lock, never held across I/O
+  std::vector<CURL*> idle_;  // handles keep their connections alive
+};
+
+}  // namespace
+
+void InitHttpGlobal() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
+std::unique_ptr<Origin> NewHttpOrigin(const HttpOptions& options) {
+  InitHttpGlobal();
+  return std::make_unique<HttpOrigin>(options);
+}
+
+}  // namespace zm

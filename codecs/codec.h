@@ -1,0 +1,31 @@
+// Bytes-to-bytes codecs of Zarr chunks, looked up by numcodecs id ("zlib",
+// "gzip", "zstd", "blosc") or Zarr v3 name. Decoding only: the mount is
+// read-only.
+//
+// Thread-safety: Codec objects are immutable; Decode may be called from any
+// thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "base/units.h"
+
+namespace zm {
+
+class Codec {
+ public:
+  virtual ~Codec() = default;
+  virtual std::string_view id() const = 0;
+  // Decodes `in`. Fails (never returns partial data) on corrupt input or if
+  // the output would exceed `max_output` bytes.
+  virtual Result<std::string> Decode(std::string_view in, uint64_t max_output) const = 0;
+};
+
+// The codec for a numcodecs id, or kUnsupported naming the id.
+Result<std::unique_ptr<Codec>> MakeCodec(std::string_view id);
+
+}  // namespace zm

@@ -1,0 +1,123 @@
+#include "fs/filesystem.h"
+
+#include <cerrno>
+
+namespace zm {
+
+Filesystem::Filesystem(const ReferenceIndex* index, ReadThroughCache* cache)
+    : index_(index), cache_(cache) {
+  for (ReferenceIndex::FileId f = 0; f < index_->file_count(); ++f)
+    total_bytes_ += index_->target(f).size;
+}
+
+Attr Filesystem::DirAttr(ReferenceIndex::DirId d) const {
+  Attr a;
+  a.ino = kRootIno + d;
+  a.is_dir = true;
+  a.size = 0;
+  a.nlink = 2 + static_cast<uint32_t>(index_->subdirs(d).size());
+  return a;
+}
+
+Attr Filesystem::FileAttr(ReferenceIndex::FileId f) const {
+  Attr a;
+  a.ino = kRootIno + index_->dir_count() + f;
+  a.is_dir = false;
+  a.size = index_->target(f).size;
+  a.nlink = 1;
+  return a;
+}
+
+Result<Attr> Filesystem::Lookup(uint64_t parent, std::string_view name) const {
+  if (!IsDir(parent)) return InvalidArgument("not a directory");
+  auto d = static_cast<ReferenceIndex::DirId>(parent - kRootIno);
+  if (name == ".") return DirAttr(d);
+  if (name == "..") return DirAttr(index_->dir_parent(d));
+  if (auto sub = index_->FindDir(d, name)) return DirAttr(*sub);
+  if (auto f = index_->FindFile(d, name)) return FileAttr(*f);
+  return NotFound(std::string(name));
+}
+
+Result<Attr> Filesystem::GetAttr(uint64_t ino) const {
+  if (IsDir(ino)) return DirAttr(static_cast<ReferenceIndex::DirId>(ino - kRootIno));
+  if (IsFile(ino)) return FileAttr(ino - kRootIno - index_->dir_count());
+  return NotFound("inode " + std::to_string(ino));
+}
+
+Status Filesystem::ReadDir(
+    uint64_t ino, uint64_t offset,
+    const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const {
+  if (!IsDir(ino)) return IsFile(ino) ? InvalidArgument("not a directory") : NotFound("no such directory");
+  auto d = static_cast<ReferenceIndex::DirId>(ino - kRootIno);
+  auto subs = index_->subdirs(d);
+  const uint64_t nsub = subs.size(), nfiles = index_->file_count(d);
+  const uint64_t end = 2 + nsub + nfiles;
+  for (uint64_t pos = offset; pos < end; ++pos) {
+    bool more;
+    if (pos == 0) {
+      more = emit(".", DirAttr(d), pos + 1);
+    } else if (pos == 1) {
+      more = emit("..", DirAttr(index_->dir_parent(d)), pos + 1);
+    } else if (pos < 2 + nsub) {
+      auto sub = subs[pos - 2];
+      more = emit(index_->dir_name(sub), DirAttr(sub), pos + 1);
+    } else {
+      auto f = index_->first_file(d) + (pos - 2 - nsub);
+      more = emit(index_->file_name(f), FileAttr(f), pos + 1);
+    }
+    if (!more) break;
+  }
+  return Status::Ok();
+}
+
+Status Filesystem::Open(uint64_t ino) const {
+  if (IsFile(ino)) return Status::Ok();
+  if (IsDir(ino)) return InvalidArgument("is a directory");
+  return NotFound("inode " + std::to_string(ino));
+}
+
+std::string Filesystem::KeyOf(uint64_t ino) const {
+  if (IsFile(ino)) return index_->FileKey(ino - kRootIno - index_->dir_count());
+  if (IsDir(ino)) return index_->DirPath(static_cast<ReferenceIndex::DirId>(ino - kRootIno));
+  return "inode " + std::to_string(ino);
+}
+
+Result<std::string> Filesystem::Read(uint64_t ino, uint64_t offset, uint64_t size) const {
+  if (!IsFile(ino)) return IsDir(ino) ? InvalidArgument("is a directory") : NotFound("no such file");
+  ReferenceIndex::FileId f = ino - kRootIno - index_->dir_count();
+  auto t = index_->target(f);
+  if (offset >= t.size) return std::string();
+  size = std::min(size, t.size - offset);
+  if (t.is_inline()) return std::string(index_->inline_data(f).substr(offset, size));
+  auto data = cache_->Read(index_->url(t.url_id), ByteRange{t.offset, t.size}, offset, size);
+  if (!data.ok()) return data.status().WithContext("key '" + index_->FileKey(f) + "'");
+  return data;
+}
+
+void Filesystem::StatFs(struct statvfs* st) const {
+  *st = {};
+  st->f_bsize = 4096;
+  st->f_frsize = 4096;
+  st->f_blocks = (total_bytes_ + 4095) / 4096;
+  st->f_files = index_->dir_count() + index_->file_count();
+  st->f_namemax = 255;
+  st->f_flag = ST_RDONLY;
+}
+
+int ErrnoForLookup(const Status& st) {
+  switch (st.code()) {
+    case Code::kNotFound: return ENOENT;
+    case Code::kInvalidArgument: return ENOTDIR;
+    default: return EIO;
+  }
+}
+
+int ErrnoForRead(const Status& st) {
+  switch (st.code()) {
+    case Code::kPermissionDenied: return EACCES;
+    case Code::kInvalidArgument: return EISDIR;
+    default: return EIO;
+  }
+}
+
+}  // namespace zm

@@ -1,0 +1,80 @@
+// Filesystem: the read-only tree of a reference set, independent of FUSE.
+// The FUSE adapter only unpacks arguments, calls this, and replies; so the
+// behaviour is tested here without a mount.
+//
+// Inode numbers are stable for a given reference set: 1 is the root, then
+// one per directory in ReferenceIndex order, then one per file.
+//
+// Thread-safety: all methods are safe to call concurrently.
+#pragma once
+
+#include <sys/statvfs.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "base/status.h"
+#include "cache/read_through.h"
+#include "refs/reference_index.h"
+
+namespace zm {
+
+struct Attr {
+  uint64_t ino = 0;
+  bool is_dir = false;
+  uint64_t size = 0;
+  uint32_t nlink = 1;
+};
+
+class Filesystem {
+ public:
+  static constexpr uint64_t kRootIno = 1;
+
+  // Neither argument is owned; both must outlive this object. Every file of
+  // `index` must have a known size.
+  Filesystem(const ReferenceIndex* index, ReadThroughCache* cache);
+
+  // kNotFound if `parent` has no entry `name`; kInvalidArgument if `parent`
+  // is not a directory.
+  Result<Attr> Lookup(uint64_t parent, std::string_view name) const;
+  Result<Attr> GetAttr(uint64_t ino) const;
+
+  // Calls `emit(name, attr, next_offset)` for the entries of directory `ino`
+  // from position `offset` on ("." is 0, ".." is 1), until it returns false.
+  Status ReadDir(uint64_t ino, uint64_t offset,
+                 const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const;
+
+  // kNotFound for no such inode, kInvalidArgument for a directory.
+  Status Open(uint64_t ino) const;
+
+  // Up to `size` bytes at `offset` of file `ino` (short only at end of file).
+  // Errors carry the key and the origin's message.
+  Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
+
+  void StatFs(struct statvfs* st) const;
+
+  // The key of a file inode, for messages.
+  std::string KeyOf(uint64_t ino) const;
+
+ private:
+  bool IsDir(uint64_t ino) const { return ino >= kRootIno && ino < kRootIno + index_->dir_count(); }
+  bool IsFile(uint64_t ino) const {
+    return ino >= kRootIno + index_->dir_count() &&
+           ino < kRootIno + index_->dir_count() + index_->file_count();
+  }
+  Attr DirAttr(ReferenceIndex::DirId d) const;
+  Attr FileAttr(ReferenceIndex::FileId f) const;
+
+  const ReferenceIndex* index_;
+  ReadThroughCache* cache_;
+  uint64_t total_bytes_ = 0;
+};
+
+// The errno for a failed operation. Reads of files that exist map every
+// origin failure to EIO (or EACCES when the origin refused us).
+int ErrnoForLookup(const Status& st);
+int ErrnoForRead(const Status& st);
+
+}  // namespace zm

@@ -1,0 +1,30 @@
+// The FUSE low-level adapter: unpacks requests, calls Filesystem, replies
+// exactly once. No state of its own beyond the session.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "fs/filesystem.h"
+
+namespace zm {
+
+struct FuseConfig {
+  std::string mountpoint;
+  std::string fsname;                // shown in /proc/mounts
+  std::vector<std::string> options;  // extra -o options
+  bool debug = false;
+  int max_threads = 16;
+  uint32_t max_read = 1 << 20;
+};
+
+// Mounts `fs` and serves it until unmounted (fusermount3 -u) or SIGINT,
+// SIGTERM or SIGHUP. `on_ready` is called once: with OK when the mount
+// answers requests, or with the error that prevented mounting. Returns OK on
+// a clean unmount.
+Status RunFuse(Filesystem* fs, const FuseConfig& config,
+               const std::function<void(const Status&)>& on_ready);
+
+}  // namespace zm

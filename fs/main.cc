@@ -1,0 +1,269 @@
+// zarrmount: the daemon's entry point. Parses options, loads and checks the
+// reference set, forks into the background (unless -f) and serves the mount.
+//
+// The parent process waits on a pipe until the child reports that the mount
+// answers requests (exit 0) or why it could not (one line, exit 1), so a
+// script can use the mount as soon as the command returns.
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+#include "base/units.h"
+#include "cache/block_store.h"
+#include "cache/origin.h"
+#include "cache/read_through.h"
+#include "fs/filesystem.h"
+#include "fs/fuse_adapter.h"
+#include "fs/options.h"
+#include "refs/reference_loader.h"
+
+namespace zm {
+namespace {
+
+constexpr const char* kVersion = "0.1.0";
+
+// Reports start-up to whoever waits: the parent through a pipe, or nobody in
+// the foreground. Exactly one report.
+class StartupReporter {
+ public:
+  explicit StartupReporter(int fd) : fd_(fd) {}
+  void Report(const Status& st) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (done_) return;
+    done_ = true;
+    if (fd_ < 0) {
+      if (!st.ok()) std::fprintf(stderr, "zarrmount: %s\n", st.message().c_str());
+      return;
+    }
+    std::string msg = st.ok() ? "OK\n" : "ERR " + st.message() + "\n";
+    ssize_t ignored = ::write(fd_, msg.data(), msg.size());
+    (void)ignored;
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  std::mutex mu_;
+  int fd_;
+  bool done_ = false;
+};
+
+std::string Absolute(const std::string& path) {
+  char buf[PATH_MAX];
+  if (::realpath(path.c_str(), buf)) return buf;
+  return path;
+}
+
+// Learns the sizes of whole-object references ([url]) with parallel HEADs.
+Status SizeWholeObjects(ReferenceIndex* index, Origin* origin, int threads,
+                        const std::string& source) {
+  std::vector<ReferenceIndex::FileId> todo = index->UnsizedFiles();
+  if (todo.empty()) return Status::Ok();
+  std::atomic<size_t> next{0};
+  std::mutex mu;  // guards first_error
+  Status first_error;
+  auto worker = [&] {
+    while (true) {
+      size_t i = next.fetch_add(1);
+      if (i >= todo.size()) return;
+      auto f = todo[i];
+      const std::string& url = index->url(index->target(f).url_id);
+      auto size = origin->Size(url);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!size.ok()) {
+        if (first_error.ok())
+          first_error = size.status().WithContext(source + ": key '" + index->FileKey(f) +
+                                                  "': cannot learn the size of the object");
+        next = todo.size();
+        return;
+      }
+      index->SetSize(f, *size);
+    }
+  };
+  std::vector<std::thread> pool;
+  int n = std::min<int>(threads, static_cast<int>(todo.size()));
+  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  return first_error;
+}
+
+int Serve(const Options& opt, StartupReporter* reporter) {
+  auto fail = [&](const Status& st) {
+    reporter->Report(st);
+    LogError(st.message());
+    return 1;
+  };
+  ReferenceLoadOptions load_options;
+  auto loaded = LoadReferenceFile(opt.source, load_options);
+  if (!loaded.ok()) return fail(loaded.status());
+  ReferenceIndex index = std::move(loaded).value();
+
+  HttpOptions http;
+  http.connect_timeout_ms = opt.connect_timeout_ms;
+  http.request_timeout_ms = opt.request_timeout_ms;
+  http.max_attempts = opt.retries + 1;
+  auto origin = NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin());
+  if (Status st = SizeWholeObjects(&index, origin.get(), opt.size_threads, opt.source); !st.ok())
+    return fail(st);
+
+  if (opt.check_only) {
+    uint64_t bytes = 0;
+    for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
+    std::printf("%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
+                opt.source.c_str(), index.file_count(), index.dir_count(), index.url_count(),
+                FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
+    return 0;
+  }
+
+  auto memory = NewMemoryBlockStore(opt.memory_cache);
+  std::unique_ptr<BlockStore> disk;
+  if (opt.disk_cache) {
+    std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
+    LmdbOptions lo;
+    lo.capacity_bytes = opt.cache_size;
+    auto store = OpenLmdbBlockStore(dir, lo);
+    if (!store.ok()) {
+      if (!opt.cache_dir.empty()) return fail(store.status());
+      LogWarning(store.status().message() + "; continuing without a disk cache");
+    } else {
+      disk = std::move(store).value();
+    }
+  }
+  ReadThroughOptions ro;
+  ro.block_size = opt.block_size;
+  ReadThroughCache cache(origin.get(), memory.get(), disk.get(), ro);
+  Filesystem fs(&index, &cache);
+
+  FuseConfig fc;
+  fc.mountpoint = opt.mountpoint;
+  fc.fsname = "zarrmount:" + opt.source;
+  for (char& c : fc.fsname)
+    if (c == ',') c = '_';  // commas would split the -o list
+  fc.options = opt.fuse_options;
+  fc.debug = opt.debug;
+  fc.max_threads = opt.threads;
+  LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys) at " +
+          opt.mountpoint);
+  Status st = RunFuse(&fs, fc, [&](const Status& s) { reporter->Report(s); });
+  if (disk) disk->Flush();
+  const CacheStats& cs = cache.stats();
+  LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +
+          " origin requests, " + FormatSize(cs.origin_bytes.load()) + " from the origin, " +
+          std::to_string(cs.memory_hits.load() + cs.disk_hits.load()) + " cache hits");
+  if (!st.ok()) {
+    LogError(st.message());
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace zm
+
+int main(int argc, char** argv) {
+  using namespace zm;
+  auto parsed = ParseOptions(argc, argv);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "zarrmount: %s\n", parsed.status().message().c_str());
+    return 2;
+  }
+  Options opt = std::move(parsed).value();
+  if (opt.help) {
+    std::fputs(HelpText().c_str(), stdout);
+    return 0;
+  }
+  if (opt.version) {
+    std::printf("zarrmount %s\n", kVersion);
+    return 0;
+  }
+  opt.source = Absolute(opt.source);
+  if (!opt.cache_dir.empty() && opt.cache_dir.front() != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd)) opt.cache_dir = std::string(cwd) + "/" + opt.cache_dir;
+  }
+  if (!opt.log_file.empty()) {
+    if (opt.log_file.front() != '/') {
+      char cwd[PATH_MAX];
+      if (getcwd(cwd, sizeof cwd)) opt.log_file = std::string(cwd) + "/" + opt.log_file;
+    }
+    if (!SetLogFile(opt.log_file)) {
+      std::fprintf(stderr, "zarrmount: cannot open log file %s: %s\n", opt.log_file.c_str(),
+                   std::strerror(errno));
+      return 1;
+    }
+  }
+  if (!opt.check_only) {
+    struct stat st;
+    if (::stat(opt.mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+      std::fprintf(stderr, "zarrmount: mountpoint %s: %s\n", opt.mountpoint.c_str(),
+                   errno && !S_ISDIR(st.st_mode) ? std::strerror(errno) : "not a directory");
+      return 1;
+    }
+    opt.mountpoint = Absolute(opt.mountpoint);
+  }
+
+  if (opt.foreground || opt.check_only) {
+    StartupReporter reporter(-1);
+    return Serve(opt, &reporter);
+  }
+
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    std::perror("zarrmount: pipe");
+    return 1;
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) {
+    std::perror("zarrmount: fork");
+    return 1;
+  }
+  if (pid > 0) {
+    // Parent: wait for the daemon's word.
+    ::close(fds[1]);
+    std::string msg;
+    char buf[4096];
+    ssize_t r;
+    while ((r = ::read(fds[0], buf, sizeof buf)) > 0 || (r < 0 && errno == EINTR))
+      if (r > 0) msg.append(buf, static_cast<size_t>(r));
+    ::close(fds[0]);
+    if (msg == "OK\n") return 0;
+    if (msg.starts_with("ERR ")) {
+      std::fprintf(stderr, "zarrmount: %s", msg.substr(4).c_str());
+      ::waitpid(pid, nullptr, 0);
+      return 1;
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    std::fprintf(stderr, "zarrmount: the daemon exited during start-up (status %d)\n", status);
+    return 1;
+  }
+  // Child: the daemon.
+  ::close(fds[0]);
+  ::setsid();
+  if (opt.log_file.empty()) SetLogToSyslog(true);
+  int devnull = ::open("/dev/null", O_RDWR);
+  if (devnull >= 0) {
+    ::dup2(devnull, 0);
+    ::dup2(devnull, 1);
+    ::dup2(devnull, 2);
+    if (devnull > 2) ::close(devnull);
+  }
+  if (::chdir("/") != 0) {
+  }
+  StartupReporter reporter(fds[1]);
+  int rc = Serve(opt, &reporter);
+  return rc;
+}

@@ -1,0 +1,155 @@
+#include "fs/options.h"
+
+#include <cstdlib>
+#include <sstream>
+#include <string_view>
+
+namespace zm {
+
+std::string DefaultCacheDir() {
+  if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) return std::string(x) + "/zarrmount";
+  if (const char* h = std::getenv("HOME"); h && *h) return std::string(h) + "/.cache/zarrmount";
+  return "/var/cache/zarrmount";
+}
+
+std::string HelpText() {
+  Options d;
+  std::ostringstream o;
+  o << "Usage: zarrmount [OPTIONS] SOURCE MOUNTPOINT\n"
+       "\n"
+       "Mounts the kerchunk reference set SOURCE (JSON, version 0 or 1, optionally\n"
+       "gzip- or zstd-compressed) read-only at MOUNTPOINT as a Zarr directory tree.\n"
+       "Reads fetch the referenced byte ranges from http(s):// URLs or local files,\n"
+       "through a memory cache and a persistent on-disk block cache.\n"
+       "Without -f, zarrmount returns once the mount is serving and the daemon\n"
+       "continues in the background; unmount with 'fusermount3 -u MOUNTPOINT'.\n"
+       "\n"
+       "Options:\n"
+       "  -f, --foreground         stay in the foreground (log to stderr)\n"
+       "  -d, --debug              foreground, with FUSE request tracing\n"
+       "  -o OPT[,OPT...]          FUSE mount options, e.g. allow_other\n"
+       "                           (ro and default_permissions are always set)\n"
+       "      --cache-dir DIR      persistent block cache directory\n"
+       "                           (default: $XDG_CACHE_HOME/zarrmount or ~/.cache/zarrmount)\n"
+       "      --cache-size SIZE    size limit of the disk cache (default: "
+    << FormatSize(d.cache_size) << ")\n"
+    << "      --memory-cache SIZE  size of the in-memory block cache (default: "
+    << FormatSize(d.memory_cache) << ")\n"
+    << "      --no-disk-cache      use no persistent cache\n"
+       "      --block-size SIZE    cache block size (default: "
+    << FormatSize(d.block_size) << ")\n"
+    << "      --threads N          FUSE worker threads, at most (default: " << d.threads << ")\n"
+    << "      --connect-timeout S  seconds to wait for a connection (default: "
+    << d.connect_timeout_ms / 1000 << ")\n"
+    << "      --request-timeout S  seconds one request may take in all (default: "
+    << d.request_timeout_ms / 1000 << ")\n"
+    << "      --retries N          retries of a failed request (default: " << d.retries << ")\n"
+    << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
+       "                           in the background, stderr with -f)\n"
+       "      --check              load and validate SOURCE, print a summary, do not mount\n"
+       "                           (MOUNTPOINT is then not needed)\n"
+       "  -h, --help               show this help\n"
+       "  -V, --version            show the version\n"
+       "\n"
+       "SIZE takes a unit: 512K, 64M, 20G, 1T (powers of 1024).\n"
+       "Exit status: 0 once the mount serves (or --check passed); 1 with one line\n"
+       "on stderr naming what is wrong otherwise.\n";
+  return o.str();
+}
+
+Result<Options> ParseOptions(int argc, char** argv) {
+  Options o;
+  std::vector<std::string> positional;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string value;
+    bool has_inline_value = false;
+    if (arg.starts_with("--") && arg.find('=') != std::string::npos) {
+      value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+      has_inline_value = true;
+    }
+    auto need = [&](const std::string& name) -> Result<std::string> {
+      if (has_inline_value) return value;
+      if (i + 1 >= argc) return InvalidArgument("option '" + name + "' needs a value");
+      return std::string(argv[++i]);
+    };
+    auto need_int = [&](const std::string& name, long lo, long hi) -> Result<long> {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(name));
+      char* end = nullptr;
+      long x = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end || x < lo || x > hi)
+        return InvalidArgument("option '" + name + "': '" + v + "' is not an integer in [" +
+                               std::to_string(lo) + ", " + std::to_string(hi) + "]");
+      return x;
+    };
+    if (arg == "-h" || arg == "--help") {
+      o.help = true;
+    } else if (arg == "-V" || arg == "--version") {
+      o.version = true;
+    } else if (arg == "-f" || arg == "--foreground") {
+      o.foreground = true;
+    } else if (arg == "-d" || arg == "--debug") {
+      o.debug = o.foreground = true;
+    } else if (arg == "--check") {
+      o.check_only = true;
+    } else if (arg == "--no-disk-cache") {
+      o.disk_cache = false;
+    } else if (arg == "-o" || arg.starts_with("-o")) {
+      std::string opts;
+      if (arg == "-o") {
+        if (i + 1 >= argc) return InvalidArgument("option '-o' needs a value");
+        opts = argv[++i];
+      } else {
+        opts = arg.substr(2);
+      }
+      std::string_view rest(opts);
+      while (!rest.empty()) {
+        size_t comma = rest.find(',');
+        std::string_view one = rest.substr(0, comma);
+        if (!one.empty()) o.fuse_options.emplace_back(one);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
+    } else if (arg == "--cache-dir") {
+      ZM_ASSIGN_OR_RETURN(o.cache_dir, need(arg));
+      if (o.cache_dir.empty()) return InvalidArgument("option '--cache-dir' needs a directory");
+    } else if (arg == "--cache-size" || arg == "--memory-cache" || arg == "--block-size") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      auto size = ParseSize(v);
+      if (!size.ok()) return size.status().WithContext("option '" + arg + "'");
+      if (arg == "--cache-size") o.cache_size = *size;
+      else if (arg == "--memory-cache") o.memory_cache = *size;
+      else {
+        if (*size < 4_KiB || *size > 64_MiB)
+          return InvalidArgument("option '--block-size' must be between 4K and 64M");
+        o.block_size = *size;
+      }
+    } else if (arg == "--threads") {
+      ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 1, 1024));
+      o.threads = static_cast<int>(n);
+    } else if (arg == "--connect-timeout" || arg == "--request-timeout") {
+      ZM_ASSIGN_OR_RETURN(long s, need_int(arg, 1, 86400));
+      (arg == "--connect-timeout" ? o.connect_timeout_ms : o.request_timeout_ms) = s * 1000;
+    } else if (arg == "--retries") {
+      ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 0, 100));
+      o.retries = static_cast<int>(n);
+    } else if (arg == "--log") {
+      ZM_ASSIGN_OR_RETURN(o.log_file, need(arg));
+    } else if (arg.size() > 1 && arg[0] == '-') {
+      return InvalidArgument("unknown option '" + arg + "' (see --help)");
+    } else {
+      positional.push_back(arg);
+    }
+  }
+  if (o.help || o.version) return o;
+  size_t want = o.check_only ? 1 : 2;
+  if (positional.size() < want || positional.size() > 2)
+    return InvalidArgument(o.check_only ? "expected SOURCE (see --help)"
+                                        : "expected SOURCE and MOUNTPOINT (see --help)");
+  o.source = positional[0];
+  if (positional.size() > 1) o.mountpoint = positional[1];
+  return o;
+}
+
+}  // namespace zm

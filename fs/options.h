@@ -1,0 +1,44 @@
+// Command-line options of the zarrmount daemon.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "base/units.h"
+
+namespace zm {
+
+struct Options {
+  std::string source;      // reference file
+  std::string mountpoint;
+  bool foreground = false;
+  bool debug = false;
+  bool check_only = false;
+  bool help = false;
+  bool version = false;
+  std::vector<std::string> fuse_options;  // from -o, split on ','
+  std::string cache_dir;                  // empty: the default location
+  uint64_t cache_size = 10_GiB;
+  uint64_t memory_cache = 512_MiB;
+  bool disk_cache = true;
+  uint64_t block_size = 1_MiB;
+  int threads = 16;          // FUSE worker threads, at most
+  int size_threads = 16;     // parallel HEAD requests for whole-object refs
+  std::string log_file;
+  long connect_timeout_ms = 10'000;
+  long request_timeout_ms = 120'000;
+  int retries = 3;
+};
+
+// Parses argv. Errors are one line ("unknown option '--x'").
+Result<Options> ParseOptions(int argc, char** argv);
+
+// The --help text: usage and every option with its default.
+std::string HelpText();
+
+// $XDG_CACHE_HOME/zarrmount, else $HOME/.cache/zarrmount.
+std::string DefaultCacheDir();
+
+}  // namespace zm

@@ -1,0 +1,303 @@
+#include "refs/reference_index.h"
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+namespace zm {
+
+// ---- ReferenceIndex -------------------------------------------------------
+
+std::string_view ReferenceIndex::dir_name(DirId d) const {
+  return std::string_view(names_).substr(dirs_[d].name_off, dirs_[d].name_len);
+}
+
+std::string ReferenceIndex::DirPath(DirId d) const {
+  std::vector<DirId> chain;
+  for (DirId x = d; x != kRootDir; x = dirs_[x].parent) chain.push_back(x);
+  std::string path;
+  for (auto it = chain.rbegin(); it != chain.rend(); ++it) {
+    if (!path.empty()) path += '/';
+    path += dir_name(*it);
+  }
+  return path;
+}
+
+std::span<const ReferenceIndex::DirId> ReferenceIndex::subdirs(DirId d) const {
+  return std::span<const DirId>(subdir_ids_.data() + dirs_[d].first_subdir,
+                                dirs_[d].subdir_count);
+}
+
+std::string_view ReferenceIndex::file_name(FileId f) const {
+  return std::string_view(names_).substr(files_[f].name_off, files_[f].name_len);
+}
+
+ReferenceIndex::DirId ReferenceIndex::file_dir(FileId f) const {
+  // Files are grouped by directory in id order, so first_file is
+  // non-decreasing: the last directory starting at or before f holds it.
+  auto it = std::upper_bound(dirs_.begin(), dirs_.end(), f,
+                             [](FileId v, const Dir& d) { return v < d.first_file; });
+  return static_cast<DirId>(it - dirs_.begin() - 1);
+}
+
+std::string ReferenceIndex::FileKey(FileId f) const {
+  std::string dir = DirPath(file_dir(f));
+  if (!dir.empty()) dir += '/';
+  dir += file_name(f);
+  return dir;
+}
+
+ReferenceIndex::Target ReferenceIndex::target(FileId f) const {
+  const File& e = files_[f];
+  return Target{e.url_id, e.offset, e.size};
+}
+
+std::string_view ReferenceIndex::inline_data(FileId f) const {
+  const File& e = files_[f];
+  return std::string_view(inline_data_).substr(e.offset, e.size);
+}
+
+std::optional<ReferenceIndex::DirId> ReferenceIndex::FindDir(DirId parent,
+                                                             std::string_view name) const {
+  auto kids = subdirs(parent);
+  auto it = std::lower_bound(kids.begin(), kids.end(), name,
+                             [this](DirId d, std::string_view n) { return dir_name(d) < n; });
+  if (it != kids.end() && dir_name(*it) == name) return *it;
+  return std::nullopt;
+}
+
+std::optional<ReferenceIndex::FileId> ReferenceIndex::FindFile(DirId parent,
+                                                               std::string_view name) const {
+  FileId lo = dirs_[parent].first_file, hi = lo + dirs_[parent].file_count;
+  while (lo < hi) {
+    FileId mid = lo + (hi - lo) / 2;
+    if (file_name(mid) < name)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  if (lo < dirs_[parent].first_file + dirs_[parent].file_count && file_name(lo) == name)
+    return lo;
+  return std::nullopt;
+}
+
+std::optional<ReferenceIndex::FileId> ReferenceIndex::FindKey(std::string_view key) const {
+  if (dirs_.empty()) return std::nullopt;
+  DirId d = kRootDir;
+  while (true) {
+    size_t slash = key.find('/');
+    if (slash == std::string_view::npos) return FindFile(d, key);
+    auto sub = FindDir(d, key.substr(0, slash));
+    if (!sub) return std::nullopt;
+    d = *sub;
+    key.remove_prefix(slash + 1);
+  }
+}
+
+std::vector<ReferenceIndex::FileId> ReferenceIndex::UnsizedFiles() const {
+  std::vector<FileId> out;
+  for (FileId f = 0; f < files_.size(); ++f)
+    if (files_[f].url_id != kInlineUrl && files_[f].size == kUnknownSize) out.push_back(f);
+  return out;
+}
+
+size_t ReferenceIndex::MemoryUsage() const {
+  size_t n = names_.capacity() + inline_data_.capacity() + dirs_.capacity() * sizeof(Dir) +
+             subdir_ids_.capacity() * sizeof(DirId) + files_.capacity() * sizeof(File);
+  for (const auto& u : urls_) n += sizeof(u) + u.capacity();
+  return n;
+}
+
+// ---- ReferenceIndexBuilder ------------------------------------------------
+
+struct ReferenceIndexBuilder::Impl {
+  struct Pending {
+    uint64_t key_off;
+    uint32_t key_len;
+    uint32_t url_id;
+    uint64_t offset;
+    uint64_t size;
+  };
+  std::string keys;  // arena of full keys
+  std::string inline_data;
+  std::vector<Pending> pending;
+  std::vector<std::string> urls;
+  std::unordered_map<std::string, uint32_t> url_ids;
+
+  std::string_view key(const Pending& p) const {
+    return std::string_view(keys).substr(p.key_off, p.key_len);
+  }
+  void Add(std::string_view k, uint32_t url_id, uint64_t offset, uint64_t size) {
+    pending.push_back(Pending{keys.size(), static_cast<uint32_t>(k.size()), url_id, offset, size});
+    keys.append(k);
+  }
+};
+
+ReferenceIndexBuilder::ReferenceIndexBuilder() : impl_(new Impl) {}
+ReferenceIndexBuilder::~ReferenceIndexBuilder() { delete impl_; }
+
+Status ReferenceIndexBuilder::ValidateKey(std::string_view key) {
+  if (key.empty()) return InvalidArgument("empty key");
+  if (key.size() > 4096) return InvalidArgument("key longer than 4096 bytes");
+  if (key.front() == '/') return InvalidArgument("key is an absolute path");
+  if (key.find('\0') != std::string_view::npos) return InvalidArgument("key contains a NUL byte");
+  size_t start = 0;
+  while (true) {
+    size_t slash = key.find('/', start);
+    std::string_view part = key.substr(start, slash == std::string_view::npos ? key.npos : slash - start);
+    if (part.empty()) return InvalidArgument("key has an empty path component");
+    if (part == "..") return InvalidArgument("key contains a '..' component");
+    if (part == ".") return InvalidArgument("key contains a '.' component");
+    if (part.size() > 255) return InvalidArgument("key has a component longer than 255 bytes");
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return Status::Ok();
+}
+
+uint32_t ReferenceIndexBuilder::InternUrl(std::string_view url) {
+  auto [it, inserted] =
+      impl_->url_ids.try_emplace(std::string(url), static_cast<uint32_t>(impl_->urls.size()));
+  if (inserted) impl_->urls.emplace_back(url);
+  return it->second;
+}
+
+void ReferenceIndexBuilder::RewriteUrl(uint32_t id, std::string url) {
+  impl_->urls[id] = std::move(url);
+}
+
+size_t ReferenceIndexBuilder::url_count() const { return impl_->urls.size(); }
+const std::string& ReferenceIndexBuilder::url(uint32_t id) const { return impl_->urls[id]; }
+size_t ReferenceIndexBuilder::entry_count() const { return impl_->pending.size(); }
+
+void ReferenceIndexBuilder::AddInline(std::string_view key, std::string_view data) {
+  uint64_t off = impl_->inline_data.size();
+  impl_->inline_data.append(data);
+  impl_->Add(key, ReferenceIndex::kInlineUrl, off, data.size());
+}
+
+void ReferenceIndexBuilder::AddRange(std::string_view key, uint32_t url_id, uint64_t offset,
+                                     uint64_t size) {
+  impl_->Add(key, url_id, offset, size);
+}
+
+void ReferenceIndexBuilder::AddWhole(std::string_view key, uint32_t url_id) {
+  impl_->Add(key, url_id, 0, ReferenceIndex::kUnknownSize);
+}
+
+namespace {
+std::string_view DirOf(std::string_view key) {
+  size_t slash = key.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : key.substr(0, slash);
+}
+std::string_view BaseOf(std::string_view key) {
+  size_t slash = key.rfind('/');
+  return slash == std::string_view::npos ? key : key.substr(slash + 1);
+}
+}  // namespace
+
+Result<ReferenceIndex> ReferenceIndexBuilder::Finish() && {
+  Impl& b = *impl_;
+  ReferenceIndex idx;
+  const size_t n = b.pending.size();
+
+  // 1. Every directory path, with all its ancestors. Views point into b.keys.
+  std::unordered_map<std::string_view, uint32_t> dir_index;
+  std::vector<std::string_view> dir_paths;
+  auto add_dir = [&](std::string_view path) {
+    while (true) {
+      auto [it, inserted] = dir_index.try_emplace(path, 0);
+      if (!inserted) return;
+      dir_paths.push_back(path);
+      if (path.empty()) return;
+      path = DirOf(path);
+    }
+  };
+  add_dir(std::string_view());
+  for (const auto& p : b.pending) add_dir(DirOf(b.key(p)));
+
+  // 2. Deterministic directory ids: sorted by full path, so the root is 0.
+  std::sort(dir_paths.begin(), dir_paths.end());
+  for (uint32_t i = 0; i < dir_paths.size(); ++i) dir_index[dir_paths[i]] = i;
+
+  // 3. Files ordered by (directory, name); for equal keys the later entry
+  //    (larger position) wins.
+  std::vector<uint32_t> dir_of(n);
+  for (size_t i = 0; i < n; ++i) dir_of[i] = dir_index[DirOf(b.key(b.pending[i]))];
+  std::vector<uint64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](uint64_t x, uint64_t y) {
+    if (dir_of[x] != dir_of[y]) return dir_of[x] < dir_of[y];
+    return BaseOf(b.key(b.pending[x])) < BaseOf(b.key(b.pending[y]));
+  });
+  std::vector<uint64_t> kept;
+  kept.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    bool same_as_next = i + 1 < n && dir_of[order[i]] == dir_of[order[i + 1]] &&
+                        BaseOf(b.key(b.pending[order[i]])) == BaseOf(b.key(b.pending[order[i + 1]]));
+    if (!same_as_next) kept.push_back(order[i]);
+  }
+  order.clear();
+  order.shrink_to_fit();
+
+  // 4. Directories.
+  idx.dirs_.resize(dir_paths.size());
+  for (uint32_t d = 0; d < dir_paths.size(); ++d) {
+    auto& dir = idx.dirs_[d];
+    std::string_view name = BaseOf(dir_paths[d]);
+    dir.parent = d == 0 ? 0 : dir_index[DirOf(dir_paths[d])];
+    dir.name_off = idx.names_.size();
+    dir.name_len = static_cast<uint32_t>(name.size());
+    idx.names_.append(name);
+    dir.first_subdir = dir.subdir_count = 0;
+    dir.first_file = dir.file_count = 0;
+  }
+  std::vector<uint32_t> by_parent(dir_paths.size() > 0 ? dir_paths.size() - 1 : 0);
+  std::iota(by_parent.begin(), by_parent.end(), 1);
+  std::stable_sort(by_parent.begin(), by_parent.end(), [&](uint32_t x, uint32_t y) {
+    return idx.dirs_[x].parent < idx.dirs_[y].parent;
+  });
+  idx.subdir_ids_ = by_parent;
+  for (uint32_t i = 0; i < by_parent.size(); ++i) {
+    auto& parent = idx.dirs_[idx.dirs_[by_parent[i]].parent];
+    if (parent.subdir_count == 0) parent.first_subdir = i;
+    ++parent.subdir_count;
+  }
+
+  // 5. Files.
+  idx.files_.reserve(kept.size());
+  uint32_t cur_dir = 0;
+  for (uint64_t i : kept) {
+    const auto& p = b.pending[i];
+    while (cur_dir < dir_of[i]) {
+      ++cur_dir;
+      idx.dirs_[cur_dir].first_file = idx.files_.size();
+    }
+    std::string_view name = BaseOf(b.key(p));
+    idx.files_.push_back(ReferenceIndex::File{idx.names_.size(), static_cast<uint32_t>(name.size()),
+                                              p.url_id, p.offset, p.size});
+    idx.names_.append(name);
+    ++idx.dirs_[cur_dir].file_count;
+  }
+  while (cur_dir + 1 < idx.dirs_.size()) {
+    ++cur_dir;
+    idx.dirs_[cur_dir].first_file = idx.files_.size();
+  }
+
+  // 6. A name may not be both a file and a directory.
+  for (uint32_t d = 1; d < idx.dirs_.size(); ++d) {
+    if (idx.FindFile(idx.dirs_[d].parent, idx.dir_name(d)))
+      return InvalidArgument("key '" + std::string(dir_paths[d]) +
+                             "' is both a file and a directory");
+  }
+
+  idx.names_.shrink_to_fit();
+  idx.inline_data_ = std::move(b.inline_data);
+  idx.inline_data_.shrink_to_fit();
+  idx.urls_ = std::move(b.urls);
+  b.pending.clear();
+  b.keys.clear();
+  return idx;
+}
+
+}  // namespace zm

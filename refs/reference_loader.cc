@@ -1,0 +1,581 @@
+#include "refs/reference_loader.h"
+
+#include <fcntl.h>
+#include <simdjson.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "refs/template.h"
+
+namespace zm {
+namespace {
+
+namespace od = simdjson::ondemand;
+
+std::string Quote(std::string_view key) { return "key '" + std::string(key) + "'"; }
+
+Status JsonError(simdjson::error_code e, od::document& doc, std::string_view json) {
+  std::string where;
+  const char* loc = nullptr;
+  if (!doc.current_location().get(loc) && loc >= json.data() && loc <= json.data() + json.size())
+    where = " at byte " + std::to_string(loc - json.data());
+  return InvalidArgument(std::string("invalid JSON") + where + ": " + simdjson::error_message(e));
+}
+
+// Reads a JSON integer that must be >= 0 and fit in int64.
+Result<uint64_t> NonNegativeInt(od::value v, const char* what) {
+  std::string msg = std::string(what) + " must be a non-negative integer";
+  od::json_type t;
+  if (v.type().get(t) || t != od::json_type::number) return InvalidArgument(msg);
+  od::number_type nt;
+  if (v.get_number_type().get(nt)) return InvalidArgument(msg);
+  if (nt == od::number_type::signed_integer) {
+    int64_t x;
+    if (v.get_int64().get(x) || x < 0) return InvalidArgument(msg);
+    return static_cast<uint64_t>(x);
+  }
+  if (nt == od::number_type::unsigned_integer)
+    return InvalidArgument(std::string(what) + " is too large");
+  return InvalidArgument(msg);
+}
+
+class Parser {
+ public:
+  Parser(std::string_view base, const ReferenceLoadOptions& options)
+      : base_(base), options_(options) {}
+
+  Status Run(std::string_view json, size_t capacity) {
+    auto doc_res = parser_.iterate(json.data(), json.size(), capacity);
+    if (doc_res.error()) return InvalidArgument(std::string("invalid JSON: ") +
+                                                simdjson::error_message(doc_res.error()));
+    od::document doc = std::move(doc_res.value_unsafe());
+    od::object root;
+    if (auto e = doc.get_object().get(root)) {
+      if (e == simdjson::INCORRECT_TYPE) return InvalidArgument("not a JSON object");
+      return JsonError(e, doc, json);
+    }
+    // Version: 1 when "version" is 1, 0 when absent.
+    int64_t version = 0;
+    {
+      od::value v;
+      auto e = root.find_field_unordered("version").get(v);
+      if (e == simdjson::SUCCESS) {
+        if (v.get_int64().get(version) || version != 1)
+          return InvalidArgument("unsupported reference specification version (expected 1)");
+      } else if (e != simdjson::NO_SUCH_FIELD) {
+        return JsonError(e, doc, json);
+      }
+    }
+    Status st = version == 1 ? ParseV1(doc, json) : ParseV0(doc, json);
+    return st;
+  }
+
+  ReferenceIndexBuilder& builder() { return builder_; }
+
+ private:
+  Status ParseV0(od::document& doc, std::string_view json) {
+    doc.rewind();
+    od::object root;
+    if (auto e = doc.get_object().get(root)) return JsonError(e, doc, json);
+    return ParseRefsObject(root, doc, json, /*allow_objects=*/true);
+  }
+
+  Status ParseV1(od::document& doc, std::string_view json) {
+    // Templates first: refs' URLs need them, whatever the field order.
+    doc.rewind();
+    od::object root;
+    if (auto e = doc.get_object().get(root)) return JsonError(e, doc, json);
+    od::value v;
+    auto e = root.find_field_unordered("templates").get(v);
+    if (e == simdjson::SUCCESS) {
+      od::object tmpl;
+      if (v.get_object().get(tmpl)) return InvalidArgument("'templates' must be an object");
+      for (auto field : tmpl) {
+        std::string_view name, text;
+        if (auto fe = field.unescaped_key().get(name)) return JsonError(fe, doc, json);
+        std::string name_copy(name);
+        if (field.value().get_string().get(text))
+          return InvalidArgument("template '" + name_copy + "' must be a string");
+        templates_[name_copy] = std::string(text);
+      }
+    } else if (e != simdjson::NO_SUCH_FIELD) {
+      return JsonError(e, doc, json);
+    }
+
+    doc.rewind();
+    if (auto e2 = doc.get_object().get(root)) return JsonError(e2, doc, json);
+    e = root.find_field_unordered("refs").get(v);
+    if (e == simdjson::SUCCESS) {
+      od::object refs;
+      if (v.get_object().get(refs)) return InvalidArgument("'refs' must be an object");
+      ZM_RETURN_IF_ERROR(ParseRefsObject(refs, doc, json, /*allow_objects=*/true));
+    } else if (e != simdjson::NO_SUCH_FIELD) {
+      return JsonError(e, doc, json);
+    }
+
+    doc.rewind();
+    if (auto e2 = doc.get_object().get(root)) return JsonError(e2, doc, json);
+    e = root.find_field_unordered("gen").get(v);
+    if (e == simdjson::SUCCESS) {
+      od::array gens;
+      if (v.get_array().get(gens)) return InvalidArgument("'gen' must be an array");
+      size_t i = 0;
+      for (auto g : gens) {
+        od::object obj;
+        if (g.get_object().get(obj)) return InvalidArgument("gen entry " + std::to_string(i) + " must be an object");
+        ZM_RETURN_IF_ERROR(ParseGen(obj, i));
+        ++i;
+      }
+    } else if (e != simdjson::NO_SUCH_FIELD) {
+      return JsonError(e, doc, json);
+    }
+    return Status::Ok();
+  }
+
+  Status ParseRefsObject(od::object& refs, od::document& doc, std::string_view json,
+                         bool allow_objects) {
+    for (auto field : refs) {
+      std::string_view key_view;
+      if (auto e = field.unescaped_key().get(key_view)) return JsonError(e, doc, json);
+      key_.assign(key_view);
+      if (Status st = ReferenceIndexBuilder::ValidateKey(key_); !st.ok())
+        return st.WithContext(Quote(key_));
+      od::value v;
+      if (auto e = field.value().get(v)) return JsonError(e, doc, json);
+      od::json_type t;
+      if (auto e = v.type().get(t)) return JsonError(e, doc, json);
+      switch (t) {
+        case od::json_type::string: {
+          std::string_view s;
+          if (auto e = v.get_string().get(s)) return JsonError(e, doc, json);
+          if (s.starts_with("base64:")) {
+            auto bytes = DecodeBase64(s.substr(7));
+            if (!bytes.ok()) return bytes.status().WithContext(Quote(key_));
+            builder_.AddInline(key_, *bytes);
+          } else {
+            builder_.AddInline(key_, s);
+          }
+          break;
+        }
+        case od::json_type::array: {
+          od::array arr;
+          if (auto e = v.get_array().get(arr)) return JsonError(e, doc, json);
+          ZM_RETURN_IF_ERROR(ParseRefArray(arr).WithContext(Quote(key_)));
+          break;
+        }
+        case od::json_type::object: {
+          std::string_view raw;
+          od::object obj;
+          if (!allow_objects || v.get_object().get(obj) || obj.raw_json().get(raw))
+            return InvalidArgument(Quote(key_) + ": unsupported value");
+          builder_.AddInline(key_, raw);
+          break;
+        }
+        default:
+          return InvalidArgument(Quote(key_) +
+                                 ": value must be a string, [url] or [url, offset, length]");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status ParseRefArray(od::array& arr) {
+    std::string_view url;
+    uint64_t offset = 0, length = 0;
+    size_t n = 0;
+    for (auto elem : arr) {
+      od::value v;
+      if (elem.get(v)) return InvalidArgument("malformed reference array");
+      if (n == 0) {
+        if (v.get_string().get(url)) return InvalidArgument("url must be a string");
+        ZM_ASSIGN_OR_RETURN(url_id_, UrlId(url));
+      } else if (n == 1) {
+        ZM_ASSIGN_OR_RETURN(offset, NonNegativeInt(v, "offset"));
+      } else if (n == 2) {
+        ZM_ASSIGN_OR_RETURN(length, NonNegativeInt(v, "length"));
+      }
+      ++n;
+    }
+    if (n == 1) {
+      builder_.AddWhole(key_, url_id_);
+      return Status::Ok();
+    }
+    if (n != 3) return InvalidArgument("reference must be [url] or [url, offset, length]");
+    return AddRange(offset, length);
+  }
+
+  Status AddRange(uint64_t offset, uint64_t length) {
+    constexpr uint64_t kMax = uint64_t{1} << 63;
+    if (offset >= kMax || length >= kMax || offset + length >= kMax)
+      return InvalidArgument("offset + length overflows");
+    builder_.AddRange(key_, url_id_, offset, length);
+    return Status::Ok();
+  }
+
+  // Interns the URL of a reference: templates rendered, then resolved. Most
+  // reference sets have few distinct raw URLs, so this is one hash lookup.
+  Result<uint32_t> UrlId(std::string_view raw) {
+    auto it = raw_urls_.find(std::string(raw));
+    if (it != raw_urls_.end()) return it->second;
+    std::string url(raw);
+    if (url.find("{{") != std::string::npos) {
+      TemplateVars vars;
+      for (const auto& [k, t] : templates_) vars[k] = t;
+      ZM_ASSIGN_OR_RETURN(url, RenderTemplate(raw, vars));
+    }
+    if (url.empty()) return InvalidArgument("url is empty");
+    uint32_t id = builder_.InternUrl(ResolveUrl(base_, url));
+    raw_urls_.emplace(std::string(raw), id);
+    return id;
+  }
+
+  Result<std::string> ReadString(od::object& obj, std::string_view field, bool required,
+                                 bool* present) {
+    od::value v;
+    auto e = obj.find_field_unordered(field).get(v);
+    *present = e == simdjson::SUCCESS;
+    if (e == simdjson::NO_SUCH_FIELD) {
+      if (required) return InvalidArgument("missing '" + std::string(field) + "'");
+      return std::string();
+    }
+    if (e) return InvalidArgument("malformed '" + std::string(field) + "'");
+    std::string_view s;
+    if (!v.get_string().get(s)) return std::string(s);
+    int64_t i;
+    if (!v.get_int64().get(i)) return std::to_string(i);
+    return InvalidArgument("'" + std::string(field) + "' must be a string or an integer");
+  }
+
+  Status ParseGen(od::object& obj, size_t index) {
+    std::string ctx = "gen entry " + std::to_string(index);
+    bool has_key, has_url, has_offset, has_length, unused;
+    // Read dimensions first; find_field_unordered tolerates any order.
+    struct Dim {
+      std::string name;
+      std::vector<TemplateValue> values;
+    };
+    std::vector<Dim> dims;
+    {
+      od::value v;
+      if (obj.find_field_unordered("dimensions").get(v))
+        return InvalidArgument(ctx + ": missing 'dimensions'");
+      od::object dobj;
+      if (v.get_object().get(dobj)) return InvalidArgument(ctx + ": 'dimensions' must be an object");
+      for (auto field : dobj) {
+        std::string_view name;
+        if (field.unescaped_key().get(name)) return InvalidArgument(ctx + ": malformed dimensions");
+        Dim dim{std::string(name), {}};
+        od::value dv;
+        if (field.value().get(dv)) return InvalidArgument(ctx + ": malformed dimensions");
+        od::json_type t;
+        if (dv.type().get(t)) return InvalidArgument(ctx + ": malformed dimensions");
+        if (t == od::json_type::array) {
+          od::array arr;
+          if (dv.get_array().get(arr)) return InvalidArgument(ctx + ": malformed dimensions");
+          for (auto elem : arr) {
+            int64_t i;
+            std::string_view s;
+            if (!elem.get_int64().get(i))
+              dim.values.emplace_back(i);
+            else if (!elem.get_string().get(s))
+              dim.values.emplace_back(std::string(s));
+            else
+              return InvalidArgument(ctx + ": dimension '" + dim.name +
+                                     "' values must be integers or strings");
+          }
+        } else if (t == od::json_type::object) {
+          od::object range;
+          if (dv.get_object().get(range)) return InvalidArgument(ctx + ": malformed dimensions");
+          int64_t start = 0, stop = 0, step = 1;
+          bool has_stop = false;
+          for (auto rf : range) {
+            std::string_view rk;
+            int64_t val;
+            if (rf.unescaped_key().get(rk))
+              return InvalidArgument(ctx + ": malformed dimension '" + dim.name + "'");
+            std::string rk_copy(rk);
+            if (rf.value().get_int64().get(val))
+              return InvalidArgument(ctx + ": dimension '" + dim.name + "' " + rk_copy +
+                                     " must be an integer");
+            if (rk_copy == "start") start = val;
+            else if (rk_copy == "stop") { stop = val; has_stop = true; }
+            else if (rk_copy == "step") step = val;
+            else return InvalidArgument(ctx + ": dimension '" + dim.name + "' has unknown field '" + rk_copy + "'");
+          }
+          if (!has_stop) return InvalidArgument(ctx + ": dimension '" + dim.name + "' needs 'stop'");
+          if (step == 0) return InvalidArgument(ctx + ": dimension '" + dim.name + "' has step 0");
+          for (int64_t x = start; step > 0 ? x < stop : x > stop; x += step) {
+            dim.values.emplace_back(x);
+            if (dim.values.size() > options_.max_generated_keys)
+              return InvalidArgument(ctx + ": dimension '" + dim.name + "' is too large");
+          }
+        } else {
+          return InvalidArgument(ctx + ": dimension '" + dim.name +
+                                 "' must be a list or {start, stop, step}");
+        }
+        dims.push_back(std::move(dim));
+      }
+    }
+    ZM_ASSIGN_OR_RETURN(std::string key_t, ReadString(obj, "key", true, &has_key));
+    ZM_ASSIGN_OR_RETURN(std::string url_t, ReadString(obj, "url", true, &has_url));
+    ZM_ASSIGN_OR_RETURN(std::string off_t, ReadString(obj, "offset", false, &has_offset));
+    ZM_ASSIGN_OR_RETURN(std::string len_t, ReadString(obj, "length", false, &has_length));
+    (void)unused;
+    if (has_offset != has_length)
+      return InvalidArgument(ctx + ": 'offset' and 'length' must be given together");
+
+    uint64_t total = 1;
+    for (const auto& d : dims) {
+      if (d.values.empty()) return Status::Ok();
+      if (__builtin_mul_overflow(total, d.values.size(), &total) ||
+          total > options_.max_generated_keys)
+        return InvalidArgument(ctx + ": generates more than " +
+                               std::to_string(options_.max_generated_keys) + " keys");
+    }
+    generated_ += total;
+    if (generated_ > options_.max_generated_keys)
+      return InvalidArgument(ctx + ": gen entries generate more than " +
+                             std::to_string(options_.max_generated_keys) + " keys");
+
+    TemplateVars vars;
+    for (const auto& [k, t] : templates_) vars[k] = t;
+    std::vector<size_t> pos(dims.size(), 0);
+    for (uint64_t n = 0; n < total; ++n) {
+      for (size_t d = 0; d < dims.size(); ++d) vars[dims[d].name] = dims[d].values[pos[d]];
+      auto key = RenderTemplate(key_t, vars);
+      if (!key.ok()) return key.status().WithContext(ctx + ": key");
+      key_ = std::move(key).value();
+      if (Status st = ReferenceIndexBuilder::ValidateKey(key_); !st.ok())
+        return st.WithContext(ctx + ": " + Quote(key_));
+      auto url = RenderTemplate(url_t, vars);
+      if (!url.ok()) return url.status().WithContext(ctx + ": " + Quote(key_));
+      if (url->empty()) return InvalidArgument(ctx + ": " + Quote(key_) + ": url is empty");
+      url_id_ = builder_.InternUrl(ResolveUrl(base_, *url));
+      if (has_offset) {
+        uint64_t vals[2];
+        const std::string* texts[2] = {&off_t, &len_t};
+        const char* names[2] = {"offset", "length"};
+        for (int i = 0; i < 2; ++i) {
+          auto r = RenderTemplate(*texts[i], vars);
+          if (!r.ok()) return r.status().WithContext(ctx + ": " + Quote(key_));
+          char* end = nullptr;
+          errno = 0;
+          long long x = std::strtoll(r->c_str(), &end, 10);
+          if (r->empty() || *end != '\0' || errno == ERANGE || x < 0)
+            return InvalidArgument(ctx + ": " + Quote(key_) + ": " + names[i] +
+                                   " must be a non-negative integer (got '" + *r + "')");
+          vals[i] = static_cast<uint64_t>(x);
+        }
+        if (Status st = AddRange(vals[0], vals[1]); !st.ok())
+          return st.WithContext(ctx + ": " + Quote(key_));
+      } else {
+        builder_.AddWhole(key_, url_id_);
+      }
+      // Odometer over the Cartesian product, last dimension fastest.
+      for (size_t d = dims.size(); d-- > 0;) {
+        if (++pos[d] < dims[d].values.size()) break;
+        pos[d] = 0;
+      }
+    }
+    return Status::Ok();
+  }
+
+  std::string base_;
+  ReferenceLoadOptions options_;
+  od::parser parser_;
+  ReferenceIndexBuilder builder_;
+  std::unordered_map<std::string, std::string> templates_;
+  std::unordered_map<std::string, uint32_t> raw_urls_;
+  std::string key_;  // the key being parsed, for errors
+  uint32_t url_id_ = 0;
+  uint64_t generated_ = 0;
+};
+
+Result<ReferenceIndex> ParsePadded(std::string_view json, size_t capacity, std::string_view base,
+                                   const ReferenceLoadOptions& options) {
+  Parser p(base, options);
+  ZM_RETURN_IF_ERROR(p.Run(json, capacity));
+  return std::move(p.builder()).Finish();
+}
+
+}  // namespace
+
+Result<ReferenceIndex> ParseReferences(std::string_view json, std::string_view base,
+                                       const ReferenceLoadOptions& options) {
+  std::string buf;
+  buf.reserve(json.size() + simdjson::SIMDJSON_PADDING);
+  buf.assign(json);
+  buf.resize(json.size() + simdjson::SIMDJSON_PADDING, ' ');
+  return ParsePadded(std::string_view(buf.data(), json.size()), buf.size(), base, options);
+}
+
+std::string ResolveUrl(std::string_view base, std::string_view url) {
+  if (url.find("://") != std::string_view::npos) return std::string(url);
+  if (!url.empty() && url.front() == '/') return std::string(url);
+  if (base.empty()) return std::string(url);
+  std::string out(base);
+  if (out.back() != '/') out += '/';
+  while (url.starts_with("./")) url.remove_prefix(2);
+  out += url;
+  return out;
+}
+
+Result<std::string> DecodeBase64(std::string_view text) {
+  static const auto kTable = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(alphabet[i])] = static_cast<int8_t>(i);
+    return t;
+  }();
+  size_t n = text.size();
+  size_t pad = 0;
+  while (n > 0 && text[n - 1] == '=' && pad < 2) {
+    --n;
+    ++pad;
+  }
+  if (n % 4 == 1 || (pad && (n + pad) % 4 != 0))
+    return InvalidArgument("invalid base64 (bad length or padding)");
+  std::string out;
+  out.reserve(n * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (size_t i = 0; i < n; ++i) {
+    int8_t v = kTable[static_cast<uint8_t>(text[i])];
+    if (v < 0)
+      return InvalidArgument("invalid base64 character at position " + std::to_string(i));
+    acc = (acc << 6) | static_cast<uint32_t>(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
+    }
+  }
+  return out;
+}
+
+Result<std::string> DecompressIfNeeded(std::string data, uint64_t max_bytes) {
+  auto too_big = [&] {
+    return InvalidArgument("decompresses to more than " + FormatSize(max_bytes) + "; refusing");
+  };
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  if (data.size() >= 4 && p[0] == 0x28 && p[1] == 0xB5 && p[2] == 0x2F && p[3] == 0xFD) {
+    ZSTD_DCtx* dctx = ZSTD_createDCtx();
+    std::string out;
+    std::vector<char> buf(ZSTD_DStreamOutSize());
+    ZSTD_inBuffer in{data.data(), data.size(), 0};
+    size_t ret = 1;
+    while (in.pos < in.size) {
+      ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
+      ret = ZSTD_decompressStream(dctx, &ob, &in);
+      if (ZSTD_isError(ret)) {
+        std::string msg = ZSTD_getErrorName(ret);
+        ZSTD_freeDCtx(dctx);
+        return InvalidArgument("corrupt zstd data: " + msg);
+      }
+      out.append(buf.data(), ob.pos);
+      if (out.size() > max_bytes) {
+        ZSTD_freeDCtx(dctx);
+        return too_big();
+      }
+      if (ob.pos == 0 && ret == 0) break;
+    }
+    ZSTD_freeDCtx(dctx);
+    if (ret != 0) return InvalidArgument("truncated zstd data");
+    return out;
+  }
+  if (data.size() >= 2 && p[0] == 0x1F && p[1] == 0x8B) {
+    z_stream zs{};
+    if (inflateInit2(&zs, 15 + 32) != Z_OK) return IoError("zlib init failed");
+    std::string out;
+    std::vector<char> buf(1 << 20);
+    zs.next_in = reinterpret_cast<Bytef*>(data.data());
+    zs.avail_in = static_cast<uInt>(std::min<size_t>(data.size(), UINT32_MAX));
+    size_t consumed_total = 0;
+    int rc = Z_OK;
+    while (true) {
+      zs.next_out = reinterpret_cast<Bytef*>(buf.data());
+      zs.avail_out = static_cast<uInt>(buf.size());
+      rc = inflate(&zs, Z_NO_FLUSH);
+      out.append(buf.data(), buf.size() - zs.avail_out);
+      if (out.size() > max_bytes) {
+        inflateEnd(&zs);
+        return too_big();
+      }
+      if (rc == Z_STREAM_END) {
+        // Concatenated gzip members: continue with the next one.
+        consumed_total = data.size() - zs.avail_in;
+        if (zs.avail_in == 0) break;
+        inflateReset(&zs);
+        (void)consumed_total;
+        continue;
+      }
+      if (rc != Z_OK && rc != Z_BUF_ERROR) {
+        inflateEnd(&zs);
+        return InvalidArgument(std::string("corrupt gzip data: ") + (zs.msg ? zs.msg : "error"));
+      }
+      if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+        inflateEnd(&zs);
+        return InvalidArgument("truncated gzip data");
+      }
+    }
+    inflateEnd(&zs);
+    return out;
+  }
+  return data;
+}
+
+Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
+                                         const ReferenceLoadOptions& options) {
+  auto fail = [&](const Status& st) { return st.WithContext(path); };
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return fail(NotFound(std::strerror(errno)));
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    ::close(fd);
+    return fail(InvalidArgument("not a regular file"));
+  }
+  std::string data;
+  data.resize(static_cast<size_t>(sb.st_size));
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t r = ::read(fd, data.data() + got, data.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      ::close(fd);
+      return fail(IoError(r < 0 ? std::strerror(errno) : "file shrank while reading"));
+    }
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  auto inflated = DecompressIfNeeded(std::move(data), options.max_decompressed_bytes);
+  if (!inflated.ok()) return fail(inflated.status());
+  std::string json = std::move(inflated).value();
+  size_t len = json.size();
+  json.resize(len + simdjson::SIMDJSON_PADDING, ' ');
+
+  std::string base;
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) {
+    char cwd[4096];
+    if (getcwd(cwd, sizeof cwd)) base = std::string(cwd) + "/";
+  } else {
+    base = path.substr(0, slash + 1);
+    if (base.front() != '/') {
+      char cwd[4096];
+      if (getcwd(cwd, sizeof cwd)) base = std::string(cwd) + "/" + base;
+    }
+  }
+  auto idx = ParsePadded(std::string_view(json.data(), len), json.size(), base, options);
+  if (!idx.ok()) return fail(idx.status());
+  return idx;
+}
+
+}  // namespace zm

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs everything zarrmount needs to build and to run its tests on Debian 12.
+# Usage: scripts/install-deps.sh [--build-only]
+set -euo pipefail
+
+build_pkgs=(
+  cmake g++ make pkg-config
+  libfuse3-dev fuse3
+  libcurl4-openssl-dev
+  libsimdjson-dev
+  liblmdb-dev
+  libzstd-dev zlib1g-dev
+  libblosc-dev
+  libxxhash-dev
+  libgtest-dev libgmock-dev
+)
+test_pkgs=(
+  nginx-light libnginx-mod-http-echo curl
+  python3-xarray python3-zarr python3-fsspec python3-h5py python3-netcdf4
+  python3-numcodecs python3-numpy python3-aiohttp python3-requests
+  python3-pytest python3-zstandard zstd
+  r-cran-ncmeta libncarg-data netcdf-bin
+)
+
+pkgs=("${build_pkgs[@]}")
+[[ "${1:-}" == "--build-only" ]] || pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""; [[ $(id -u) -eq 0 ]] || SUDO=sudo
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
