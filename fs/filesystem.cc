@@ -4,8 +4,8 @@
 
 namespace zm {
 
-Filesystem::Filesystem(const ReferenceIndex* index, ReadThroughCache* cache)
-    : index_(index), cache_(cache) {
+Filesystem::Filesystem(const ReferenceIndex* index, ReadThroughCache* cache, int64_t mtime)
+    : index_(index), cache_(cache), mtime_(mtime) {
   for (ReferenceIndex::FileId f = 0; f < index_->file_count(); ++f)
     total_bytes_ += index_->target(f).size;
 }

@@ -34,7 +34,11 @@ class Filesystem {
 
   // Neither argument is owned; both must outlive this object. Every file of
   // `index` must have a known size.
-  Filesystem(const ReferenceIndex* index, ReadThroughCache* cache);
+  // `mtime` (seconds since the epoch) is every entry's time stamp: the
+  // reference file's, so it is stable across mounts.
+  Filesystem(const ReferenceIndex* index, ReadThroughCache* cache, int64_t mtime = 0);
+
+  int64_t mtime() const { return mtime_; }
 
   // kNotFound if `parent` has no entry `name`; kInvalidArgument if `parent`
   // is not a directory.
@@ -70,6 +74,7 @@ class Filesystem {
   const ReferenceIndex* index_;
   ReadThroughCache* cache_;
   uint64_t total_bytes_ = 0;
+  int64_t mtime_ = 0;
 };
 
 // The errno for a failed operation. Reads of files that exist map every

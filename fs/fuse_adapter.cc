@@ -40,6 +40,7 @@ void FillStat(const Context* c, const Attr& a, struct stat* st) {
   st->st_blocks = static_cast<blkcnt_t>((a.size + 511) / 512);
   st->st_uid = c->uid;
   st->st_gid = c->gid;
+  st->st_mtim.tv_sec = st->st_ctim.tv_sec = st->st_atim.tv_sec = c->fs->mtime();
 }
 
 void FillEntry(const Context* c, const Attr& a, fuse_entry_param* e) {

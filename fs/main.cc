@@ -145,7 +145,9 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   ReadThroughOptions ro;
   ro.block_size = opt.block_size;
   ReadThroughCache cache(origin.get(), memory.get(), disk.get(), ro);
-  Filesystem fs(&index, &cache);
+  struct stat source_stat {};
+  ::stat(opt.source.c_str(), &source_stat);
+  Filesystem fs(&index, &cache, source_stat.st_mtime);
 
   FuseConfig fc;
   fc.mountpoint = opt.mountpoint;
