@@ -1,5 +1,6 @@
 #include "cache/read_through.h"
 
+#include <cstring>
 #include <vector>
 
 namespace zm {
@@ -23,6 +24,27 @@ Block ReadThroughCache::Lookup(const BlockKey& key) {
     }
   }
   return nullptr;
+}
+
+Result<uint64_t> ReadThroughCache::Size(const std::string& url) {
+  // A range no block can have: offset 2^64-1, length 0.
+  const BlockKey key = MakeBlockKey(url, ByteRange{~uint64_t{0}, 0});
+  if (Block b = Lookup(key); b && b->size() == sizeof(uint64_t)) {
+    uint64_t size;
+    std::memcpy(&size, b->data(), sizeof size);
+    return size;
+  }
+  stats_.origin_requests.fetch_add(1, std::memory_order_relaxed);
+  auto size = origin_->Size(url);
+  if (!size.ok()) {
+    stats_.origin_errors.fetch_add(1, std::memory_order_relaxed);
+    return size;
+  }
+  uint64_t v = *size;
+  auto block = std::make_shared<const std::string>(reinterpret_cast<const char*>(&v), sizeof v);
+  if (memory_) memory_->Put(key, block);
+  if (disk_) disk_->Put(key, block);
+  return size;
 }
 
 Result<std::string> ReadThroughCache::Read(const std::string& url, ByteRange region, uint64_t pos,

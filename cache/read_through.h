@@ -47,6 +47,11 @@ class ReadThroughCache {
   // clipped to the region's end (empty at or past it).
   Result<std::string> Read(const std::string& url, ByteRange region, uint64_t pos, uint64_t len);
 
+  // The size of the object at `url`: from a cache tier when known, else
+  // from the origin (and then remembered in the tiers). Sizes are cached
+  // like blocks, so a mount whose blocks are all cached needs no origin.
+  Result<uint64_t> Size(const std::string& url);
+
   const CacheStats& stats() const { return stats_; }
 
  private:

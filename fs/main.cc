@@ -68,7 +68,7 @@ std::string Absolute(const std::string& path) {
 }
 
 // Learns the sizes of whole-object references ([url]) with parallel HEADs.
-Status SizeWholeObjects(ReferenceIndex* index, Origin* origin, int threads,
+Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,
                         const std::string& source) {
   std::vector<ReferenceIndex::FileId> todo = index->UnsizedFiles();
   if (todo.empty()) return Status::Ok();
@@ -81,7 +81,7 @@ Status SizeWholeObjects(ReferenceIndex* index, Origin* origin, int threads,
       if (i >= todo.size()) return;
       auto f = todo[i];
       const std::string& url = index->url(index->target(f).url_id);
-      auto size = origin->Size(url);
+      auto size = cache->Size(url);
       std::lock_guard<std::mutex> lock(mu);
       if (!size.ok()) {
         if (first_error.ok())
@@ -116,21 +116,9 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   http.request_timeout_ms = opt.request_timeout_ms;
   http.max_attempts = opt.retries + 1;
   auto origin = NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin());
-  if (Status st = SizeWholeObjects(&index, origin.get(), opt.size_threads, opt.source); !st.ok())
-    return fail(st);
-
-  if (opt.check_only) {
-    uint64_t bytes = 0;
-    for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
-    std::printf("%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
-                opt.source.c_str(), index.file_count(), index.dir_count(), index.url_count(),
-                FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
-    return 0;
-  }
-
   auto memory = NewMemoryBlockStore(opt.memory_cache);
   std::unique_ptr<BlockStore> disk;
-  if (opt.disk_cache) {
+  if (opt.disk_cache && !opt.check_only) {
     std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
     LmdbOptions lo;
     lo.capacity_bytes = opt.cache_size;
@@ -145,6 +133,17 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   ReadThroughOptions ro;
   ro.block_size = opt.block_size;
   ReadThroughCache cache(origin.get(), memory.get(), disk.get(), ro);
+  if (Status st = SizeWholeObjects(&index, &cache, opt.size_threads, opt.source); !st.ok())
+    return fail(st);
+
+  if (opt.check_only) {
+    uint64_t bytes = 0;
+    for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
+    std::printf("%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
+                opt.source.c_str(), index.file_count(), index.dir_count(), index.url_count(),
+                FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
+    return 0;
+  }
   struct stat source_stat {};
   ::stat(opt.source.c_str(), &source_stat);
   Filesystem fs(&index, &cache, source_stat.st_mtime);

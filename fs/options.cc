@@ -53,7 +53,7 @@ std::string HelpText() {
        "\n"
        "SIZE takes a unit: 512K, 64M, 20G, 1T (powers of 1024).\n"
        "Exit status: 0 once the mount serves (or --check passed); 1 with one line\n"
-       "on stderr naming what is wrong otherwise.\n";
+       "on stderr naming what is wrong otherwise; 2 for a usage error.\n";
   return o.str();
 }
 
