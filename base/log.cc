@@ -48,6 +48,11 @@ void SetLogToSyslog(bool on) {
   g_syslog = on;
 }
 
+bool LogGoesToStderr() {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_file == nullptr && !g_syslog.load();
+}
+
 void Log(LogLevel level, std::string_view message) {
   if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
   if (g_syslog.load(std::memory_order_relaxed)) {

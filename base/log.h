@@ -18,6 +18,8 @@ void SetLogLevel(LogLevel level);
 void SetLogToSyslog(bool on);
 
 void Log(LogLevel level, std::string_view message);
+// True when log lines go to stderr (no file, no syslog).
+bool LogGoesToStderr();
 inline void LogInfo(std::string_view m) { Log(LogLevel::kInfo, m); }
 inline void LogWarning(std::string_view m) { Log(LogLevel::kWarning, m); }
 inline void LogError(std::string_view m) { Log(LogLevel::kError, m); }

@@ -103,7 +103,8 @@ Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int thre
 int Serve(const Options& opt, StartupReporter* reporter) {
   auto fail = [&](const Status& st) {
     reporter->Report(st);
-    LogError(st.message());
+    // In the foreground the report already went to stderr: one line only.
+    if (!LogGoesToStderr()) LogError(st.message());
     return 1;
   };
   ReferenceLoadOptions load_options;
