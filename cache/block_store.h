@@ -21,6 +21,10 @@ struct BlockKey {
   bool operator==(const BlockKey&) const = default;
 };
 
+struct BlockKeyHash {
+  size_t operator()(const BlockKey& k) const { return static_cast<size_t>(k.lo); }
+};
+
 // The key of bytes `range` of the object at `url` (XXH3-128 of both).
 BlockKey MakeBlockKey(std::string_view url, ByteRange range);
 

@@ -22,10 +22,6 @@ BlockKey MakeBlockKey(std::string_view url, ByteRange range) {
 
 namespace {
 
-struct KeyHash {
-  size_t operator()(const BlockKey& k) const { return static_cast<size_t>(k.lo); }
-};
-
 class MemoryBlockStore : public BlockStore {
  public:
   explicit MemoryBlockStore(uint64_t capacity) {
@@ -71,7 +67,7 @@ class MemoryBlockStore : public BlockStore {
   struct Shard {
     std::mutex mu;  // guards the fields below; a leaf lock
     std::list<Entry> lru;  // most recent first
-    std::unordered_map<BlockKey, std::list<Entry>::iterator, KeyHash> map;
+    std::unordered_map<BlockKey, std::list<Entry>::iterator, BlockKeyHash> map;
     uint64_t used = 0;
     uint64_t capacity = 0;
   };

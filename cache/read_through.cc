@@ -1,13 +1,48 @@
 #include "cache/read_through.h"
 
+#include <algorithm>
 #include <cstring>
-#include <vector>
+#include <map>
 
 namespace zm {
 
+// The result of one origin request, shared by everyone who waits for any of
+// its blocks.
+struct ReadThroughCache::Flight {
+  std::mutex mu;  // guards the fields below
+  std::condition_variable cv;
+  bool done = false;
+  Status status;
+  std::unordered_map<BlockKey, Block, BlockKeyHash> blocks;
+
+  // Waits for the flight; returns the block or the flight's error.
+  Result<Block> Wait(const BlockKey& key) {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [this] { return done; });
+    auto it = blocks.find(key);
+    if (it != blocks.end()) return it->second;
+    if (!status.ok()) return status;
+    return IoError("block missing from a completed request");
+  }
+};
+
 ReadThroughCache::ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
                                    const ReadThroughOptions& options)
-    : origin_(origin), memory_(memory), disk_(disk), options_(options) {}
+    : origin_(origin), memory_(memory), disk_(disk), options_(options) {
+  for (int i = 0; i < options_.prefetch_threads; ++i)
+    workers_.emplace_back([this] { PrefetchWorker(); });
+}
+
+ReadThroughCache::~ReadThroughCache() {
+  stopping_ = true;
+  {
+    // Queued fetch tasks see stopping_ and only release their claims, so
+    // nobody waits on a request that will never be sent.
+    std::lock_guard<std::mutex> lock(queue_mu_);
+  }
+  queue_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
 
 Block ReadThroughCache::Lookup(const BlockKey& key) {
   if (memory_) {
@@ -24,6 +59,264 @@ Block ReadThroughCache::Lookup(const BlockKey& key) {
     }
   }
   return nullptr;
+}
+
+Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
+                               const std::shared_ptr<Flight>& flight) {
+  stats_.origin_requests.fetch_add(1, std::memory_order_relaxed);
+  auto data = origin_->Read(url, span.range);
+  Status status = data.status();
+  if (status.ok() && data->size() != span.range.length)
+    status = Corruption(url + ": origin returned " + std::to_string(data->size()) +
+                        " bytes for a " + std::to_string(span.range.length) + "-byte range");
+  std::vector<std::pair<BlockKey, Block>> made;
+  if (status.ok()) {
+    stats_.origin_bytes.fetch_add(span.range.length, std::memory_order_relaxed);
+    made.reserve(span.blocks.size());
+    for (const auto& [key, br] : span.blocks) {
+      auto block = std::make_shared<const std::string>(
+          data->data() + (br.offset - span.range.offset), br.length);
+      // Into the tiers before the flight is released: a reader that no
+      // longer finds the flight finds the block.
+      if (memory_) memory_->Put(key, block);
+      if (disk_) disk_->Put(key, block);
+      made.emplace_back(key, std::move(block));
+    }
+  } else {
+    stats_.origin_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    for (const auto& kb : span.blocks) {
+      auto it = inflight_.find(kb.first);
+      if (it != inflight_.end() && it->second == flight) inflight_.erase(it);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(flight->mu);
+    for (auto& kb : made) flight->blocks.insert(std::move(kb));
+    if (!status.ok() && flight->status.ok()) flight->status = status;
+  }
+  return status;
+}
+
+Result<std::string> ReadThroughCache::Read(const std::string& url, ByteRange region, uint64_t pos,
+                                           uint64_t len) {
+  if (pos >= region.length || len == 0) return std::string();
+  len = std::min(len, region.length - pos);
+  const uint64_t B = options_.block_size;
+  const uint64_t nblocks = (region.length + B - 1) / B;
+  const uint64_t first = pos / B, last = (pos + len - 1) / B;
+  auto block_range = [&](uint64_t i) {
+    return ByteRange{region.offset + i * B, std::min(B, region.length - i * B)};
+  };
+  auto key_of = [&](uint64_t i) { return MakeBlockKey(url, block_range(i)); };
+
+  std::vector<Block> blocks(last - first + 1);
+  bool any_missing = false;
+  for (uint64_t i = first; i <= last; ++i) {
+    blocks[i - first] = Lookup(key_of(i));
+    if (!blocks[i - first]) any_missing = true;
+  }
+
+  if (any_missing) {
+    // Which blocks to fetch: the missing ones; for a small region, all of
+    // it (the reader will want the rest of the chunk).
+    uint64_t lo = first, hi = last;
+    if (region.length <= options_.whole_fetch_limit) {
+      lo = 0;
+      hi = nblocks - 1;
+    }
+    auto mine = std::make_shared<Flight>();
+    std::vector<std::pair<uint64_t, std::shared_ptr<Flight>>> others;  // block, flight
+    std::vector<uint64_t> claimed;
+    {
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      for (uint64_t i = lo; i <= hi; ++i) {
+        bool wanted = i >= first && i <= last;
+        if (wanted && blocks[i - first]) continue;
+        BlockKey key = key_of(i);
+        auto it = inflight_.find(key);
+        if (it != inflight_.end()) {
+          if (wanted) others.emplace_back(i, it->second);
+          continue;
+        }
+        inflight_.emplace(key, mine);
+        claimed.push_back(i);
+      }
+    }
+    stats_.misses.fetch_add(claimed.size(), std::memory_order_relaxed);
+    // Fetch each run of adjacent claimed blocks with one request.
+    Status first_error;
+    bool have_error = false;
+    for (size_t a = 0; a < claimed.size();) {
+      size_t b = a;
+      while (b + 1 < claimed.size() && claimed[b + 1] == claimed[b] + 1) ++b;
+      Span span;
+      span.range = ByteRange{block_range(claimed[a]).offset,
+                             block_range(claimed[b]).end() - block_range(claimed[a]).offset};
+      for (size_t k = a; k <= b; ++k) span.blocks.emplace_back(key_of(claimed[k]), block_range(claimed[k]));
+      Status st = Fetch(url, span, mine);
+      // Blocks outside the requested span were only a bonus.
+      bool needed = !(claimed[b] < first || claimed[a] > last);
+      if (!st.ok() && needed && !have_error) {
+        first_error = st;
+        have_error = true;
+      }
+      a = b + 1;
+    }
+    {
+      std::lock_guard<std::mutex> lock(mine->mu);
+      mine->done = true;
+    }
+    mine->cv.notify_all();
+    if (have_error) return first_error;
+    for (uint64_t i : claimed) {
+      if (i < first || i > last) continue;
+      std::lock_guard<std::mutex> lock(mine->mu);
+      blocks[i - first] = mine->blocks[key_of(i)];
+    }
+    for (auto& [i, flight] : others) {
+      stats_.inflight_waits.fetch_add(1, std::memory_order_relaxed);
+      auto b = flight->Wait(key_of(i));
+      if (!b.ok()) {
+        // The other request failed (perhaps a prefetch, perhaps for a
+        // reason of its own): try once ourselves.
+        Span span;
+        span.range = block_range(i);
+        span.blocks.emplace_back(key_of(i), block_range(i));
+        auto retry = std::make_shared<Flight>();
+        ZM_RETURN_IF_ERROR(Fetch(url, span, retry));
+        blocks[i - first] = retry->blocks[key_of(i)];
+        continue;
+      }
+      blocks[i - first] = *b;
+    }
+  }
+
+  std::string out;
+  out.reserve(len);
+  for (uint64_t i = first; i <= last; ++i) {
+    const std::string& b = *blocks[i - first];
+    uint64_t start = i * B;  // region-relative
+    uint64_t from = std::max(pos, start) - start;
+    uint64_t to = std::min(pos + len, start + b.size()) - start;
+    out.append(b, from, to - from);
+  }
+  return out;
+}
+
+void ReadThroughCache::Prefetch(std::vector<PrefetchTarget> targets) {
+  if (targets.empty() || workers_.empty()) return;
+  if (prefetch_pending_bytes_.load() >= options_.prefetch_budget) {
+    stats_.prefetch_dropped.fetch_add(targets.size(), std::memory_order_relaxed);
+    return;
+  }
+  // Planning looks blocks up in the tiers (disk reads): do it on a prefetch
+  // thread, not on the caller's, which is serving a read.
+  Enqueue([this, targets = std::move(targets)] { PlanPrefetch(targets); });
+}
+
+void ReadThroughCache::Enqueue(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    queue_.push_back(std::move(task));
+  }
+  queue_cv_.notify_one();
+}
+
+void ReadThroughCache::PlanPrefetch(const std::vector<PrefetchTarget>& targets) {
+  const uint64_t B = options_.block_size;
+  struct Want {
+    BlockKey key;
+    ByteRange range;
+  };
+  std::map<std::string, std::vector<Want>> by_url;
+  for (const auto& t : targets) {
+    if (t.pos >= t.region.length) continue;
+    uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
+    for (uint64_t i = t.pos / B; i * B < end; ++i) {
+      ByteRange br{t.region.offset + i * B, std::min(B, t.region.length - i * B)};
+      BlockKey key = MakeBlockKey(t.url, br);
+      if (Lookup(key)) continue;  // a disk hit is promoted to memory: prefetched
+      by_url[t.url].push_back(Want{key, br});
+    }
+  }
+  for (auto& [url, wants] : by_url) {
+    std::sort(wants.begin(), wants.end(),
+              [](const Want& a, const Want& b) { return a.range.offset < b.range.offset; });
+    std::vector<std::pair<Span, std::shared_ptr<Flight>>> spans;
+    {
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      for (const Want& w : wants) {
+        if (inflight_.count(w.key)) continue;
+        if (prefetch_pending_bytes_.load() + w.range.length > options_.prefetch_budget) {
+          stats_.prefetch_dropped.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        prefetch_pending_bytes_.fetch_add(w.range.length);
+        // Coalesce with the previous span when close enough.
+        if (!spans.empty()) {
+          Span& s = spans.back().first;
+          bool near = w.range.offset >= s.range.end() &&
+                      w.range.offset - s.range.end() <= options_.coalesce_gap;
+          if (near && w.range.end() - s.range.offset <= options_.coalesce_max) {
+            s.range.length = w.range.end() - s.range.offset;
+            s.blocks.emplace_back(w.key, w.range);
+            inflight_.emplace(w.key, spans.back().second);
+            continue;
+          }
+        }
+        auto flight = std::make_shared<Flight>();
+        spans.emplace_back(Span{w.range, {{w.key, w.range}}}, flight);
+        inflight_.emplace(w.key, flight);
+      }
+    }
+    // One task per span, so the spans of one batch go out in parallel.
+    for (auto& [span, flight] : spans) {
+      Enqueue([this, url = url, span = std::move(span), flight = flight] {
+        uint64_t wanted = 0;
+        for (const auto& kb : span.blocks) wanted += kb.second.length;
+        if (stopping_.load()) {
+          std::lock_guard<std::mutex> lock(inflight_mu_);
+          for (const auto& kb : span.blocks) inflight_.erase(kb.first);
+          std::lock_guard<std::mutex> flock(flight->mu);
+          flight->status = IoError("shutting down");
+        } else {
+          stats_.prefetch_requests.fetch_add(1, std::memory_order_relaxed);
+          stats_.prefetch_bytes.fetch_add(span.range.length, std::memory_order_relaxed);
+          Fetch(url, span, flight);
+        }
+        prefetch_pending_bytes_.fetch_sub(wanted);
+        {
+          std::lock_guard<std::mutex> lock(flight->mu);
+          flight->done = true;
+        }
+        flight->cv.notify_all();
+      });
+    }
+  }
+}
+
+void ReadThroughCache::PrefetchWorker() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  while (true) {
+    queue_cv_.wait(lock, [this] { return stopping_.load() || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping, and every queued task has run
+    auto task = std::move(queue_.front());
+    queue_.pop_front();
+    ++running_;
+    lock.unlock();
+    task();
+    lock.lock();
+    --running_;
+    if (queue_.empty() && running_ == 0) idle_cv_.notify_all();
+  }
+}
+
+void ReadThroughCache::WaitForPrefetches() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  idle_cv_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
 }
 
 Result<uint64_t> ReadThroughCache::Size(const std::string& url) {
@@ -45,81 +338,6 @@ Result<uint64_t> ReadThroughCache::Size(const std::string& url) {
   if (memory_) memory_->Put(key, block);
   if (disk_) disk_->Put(key, block);
   return size;
-}
-
-Result<std::string> ReadThroughCache::Read(const std::string& url, ByteRange region, uint64_t pos,
-                                           uint64_t len) {
-  if (pos >= region.length || len == 0) return std::string();
-  len = std::min(len, region.length - pos);
-  const uint64_t B = options_.block_size;
-  const uint64_t nblocks = (region.length + B - 1) / B;
-  uint64_t first = pos / B, last = (pos + len - 1) / B;
-  auto block_range = [&](uint64_t i) {
-    return ByteRange{region.offset + i * B, std::min(B, region.length - i * B)};
-  };
-
-  std::vector<Block> blocks(last - first + 1);
-  std::vector<uint64_t> missing;
-  for (uint64_t i = first; i <= last; ++i) {
-    blocks[i - first] = Lookup(MakeBlockKey(url, block_range(i)));
-    if (!blocks[i - first]) missing.push_back(i);
-  }
-
-  if (!missing.empty()) {
-    stats_.misses.fetch_add(missing.size(), std::memory_order_relaxed);
-    // Small regions are fetched whole: the reader will want the rest.
-    uint64_t lo = missing.front(), hi = missing.back();
-    if (region.length <= options_.whole_fetch_limit) {
-      lo = 0;
-      hi = nblocks - 1;
-    }
-    // Fetch maximal runs of blocks in [lo, hi] that are not already held.
-    uint64_t i = lo;
-    while (i <= hi) {
-      bool have = i >= first && i <= last && blocks[i - first];
-      if (have) {
-        ++i;
-        continue;
-      }
-      uint64_t j = i;
-      while (j + 1 <= hi && !(j + 1 >= first && j + 1 <= last && blocks[j + 1 - first])) ++j;
-      ByteRange r{region.offset + i * B, block_range(j).end() - (region.offset + i * B)};
-      stats_.origin_requests.fetch_add(1, std::memory_order_relaxed);
-      auto data = origin_->Read(url, r);
-      if (!data.ok()) {
-        stats_.origin_errors.fetch_add(1, std::memory_order_relaxed);
-        // Blocks outside the requested span were only a bonus.
-        bool needed = !(j < first || i > last);
-        if (needed) return data.status();
-        i = j + 1;
-        continue;
-      }
-      if (data->size() != r.length)
-        return Corruption(url + ": origin returned " + std::to_string(data->size()) +
-                          " bytes for a " + std::to_string(r.length) + "-byte range");
-      stats_.origin_bytes.fetch_add(r.length, std::memory_order_relaxed);
-      for (uint64_t b = i; b <= j; ++b) {
-        ByteRange br = block_range(b);
-        auto block = std::make_shared<const std::string>(data->substr(br.offset - r.offset, br.length));
-        BlockKey key = MakeBlockKey(url, br);
-        if (memory_) memory_->Put(key, block);
-        if (disk_) disk_->Put(key, block);
-        if (b >= first && b <= last) blocks[b - first] = std::move(block);
-      }
-      i = j + 1;
-    }
-  }
-
-  std::string out;
-  out.reserve(len);
-  for (uint64_t i = first; i <= last; ++i) {
-    const std::string& b = *blocks[i - first];
-    uint64_t start = i * B;  // region-relative
-    uint64_t from = std::max(pos, start) - start;
-    uint64_t to = std::min(pos + len, start + b.size()) - start;
-    out.append(b, from, to - from);
-  }
-  return out;
 }
 
 }  // namespace zm

@@ -9,12 +9,31 @@
 // `whole_fetch_limit` is fetched whole on its first miss, because readers of
 // Zarr chunks read whole chunks.
 //
+// Single flight: a block being fetched is fetched once; other readers of it
+// wait for that request instead of sending their own.
+//
+// Prefetch: Prefetch() fetches regions in the background on its own threads,
+// so demand reads never queue behind it (they only wait for a prefetch that
+// is already carrying the bytes they need). Neighbouring prefetch ranges of
+// the same object are coalesced into one request when the gap between them
+// is at most `coalesce_gap`, up to `coalesce_max` bytes per request. Bytes of
+// prefetches queued or in flight are bounded by `prefetch_budget`; what does
+// not fit is dropped, never waited for.
+//
 // Thread-safety: safe for concurrent use.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
 
 #include "base/status.h"
 #include "base/units.h"
@@ -26,15 +45,31 @@ namespace zm {
 struct ReadThroughOptions {
   uint64_t block_size = 1_MiB;
   uint64_t whole_fetch_limit = 8_MiB;
+  uint64_t coalesce_gap = 64_KiB;
+  uint64_t coalesce_max = 16_MiB;
+  int prefetch_threads = 8;
+  uint64_t prefetch_budget = 256_MiB;
 };
 
 struct CacheStats {
   std::atomic<uint64_t> memory_hits{0};
   std::atomic<uint64_t> disk_hits{0};
   std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> inflight_waits{0};  // reads served by another's request
   std::atomic<uint64_t> origin_requests{0};
   std::atomic<uint64_t> origin_bytes{0};
   std::atomic<uint64_t> origin_errors{0};
+  std::atomic<uint64_t> prefetch_requests{0};
+  std::atomic<uint64_t> prefetch_bytes{0};
+  std::atomic<uint64_t> prefetch_dropped{0};
+};
+
+// Part of a region to prefetch: region bytes [pos, pos + len).
+struct PrefetchTarget {
+  std::string url;
+  ByteRange region;
+  uint64_t pos = 0;
+  uint64_t len = ~uint64_t{0};
 };
 
 class ReadThroughCache {
@@ -42,26 +77,58 @@ class ReadThroughCache {
   // `memory` and `disk` may be null (no such tier). None are owned.
   ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
                    const ReadThroughOptions& options);
+  // Waits for running prefetches; queued ones are released unsent.
+  ~ReadThroughCache();
 
   // Returns bytes [pos, pos + len) of `region` of the object at `url`,
   // clipped to the region's end (empty at or past it).
   Result<std::string> Read(const std::string& url, ByteRange region, uint64_t pos, uint64_t len);
+
+  // Fetches the targets in the background (see the file comment).
+  void Prefetch(std::vector<PrefetchTarget> targets);
 
   // The size of the object at `url`: from a cache tier when known, else
   // from the origin (and then remembered in the tiers). Sizes are cached
   // like blocks, so a mount whose blocks are all cached needs no origin.
   Result<uint64_t> Size(const std::string& url);
 
+  // Blocks until no prefetch is queued or running (for tests and shutdown).
+  void WaitForPrefetches();
+
   const CacheStats& stats() const { return stats_; }
+  const ReadThroughOptions& options() const { return options_; }
 
  private:
+  struct Flight;
+  // One origin request: object bytes `range`, cut into `blocks`.
+  struct Span {
+    ByteRange range;
+    std::vector<std::pair<BlockKey, ByteRange>> blocks;
+  };
+
   Block Lookup(const BlockKey& key);
+  // Fetches `span` for `flight`, stores its blocks, releases the flight.
+  Status Fetch(const std::string& url, const Span& span, const std::shared_ptr<Flight>& flight);
+  void PlanPrefetch(const std::vector<PrefetchTarget>& targets);
+  void Enqueue(std::function<void()> task);
+  void PrefetchWorker();
 
   Origin* origin_;
   BlockStore* memory_;
   BlockStore* disk_;
   const ReadThroughOptions options_;
   CacheStats stats_;
+
+  std::mutex inflight_mu_;  // guards inflight_; a leaf lock, never held across I/O
+  std::unordered_map<BlockKey, std::shared_ptr<Flight>, BlockKeyHash> inflight_;
+
+  std::mutex queue_mu_;  // guards the fields below; never held across I/O
+  std::condition_variable queue_cv_, idle_cv_;
+  std::deque<std::function<void()>> queue_;
+  int running_ = 0;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> prefetch_pending_bytes_{0};
+  std::vector<std::thread> workers_;  // last: started after the rest exists
 };
 
 }  // namespace zm

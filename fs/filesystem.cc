@@ -89,6 +89,7 @@ Result<std::string> Filesystem::Read(uint64_t ino, uint64_t offset, uint64_t siz
   if (offset >= t.size) return std::string();
   size = std::min(size, t.size - offset);
   if (t.is_inline()) return std::string(index_->inline_data(f).substr(offset, size));
+  if (prefetcher_) prefetcher_->OnRead(f, offset, size);
   auto data = cache_->Read(index_->url(t.url_id), ByteRange{t.offset, t.size}, offset, size);
   if (!data.ok()) return data.status().WithContext("key '" + index_->FileKey(f) + "'");
   return data;

@@ -17,6 +17,7 @@
 
 #include "base/status.h"
 #include "cache/read_through.h"
+#include "fs/prefetcher.h"
 #include "refs/reference_index.h"
 
 namespace zm {
@@ -37,6 +38,10 @@ class Filesystem {
   // `mtime` (seconds since the epoch) is every entry's time stamp: the
   // reference file's, so it is stable across mounts.
   Filesystem(const ReferenceIndex* index, ReadThroughCache* cache, int64_t mtime = 0);
+
+  // Reads are reported to `prefetcher` (not owned; may be null) before they
+  // are served.
+  void set_prefetcher(Prefetcher* prefetcher) { prefetcher_ = prefetcher; }
 
   int64_t mtime() const { return mtime_; }
 
@@ -73,6 +78,7 @@ class Filesystem {
 
   const ReferenceIndex* index_;
   ReadThroughCache* cache_;
+  Prefetcher* prefetcher_ = nullptr;
   uint64_t total_bytes_ = 0;
   int64_t mtime_ = 0;
 };

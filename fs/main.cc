@@ -133,6 +133,10 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   }
   ReadThroughOptions ro;
   ro.block_size = opt.block_size;
+  ro.prefetch_threads = opt.prefetch ? opt.prefetch_threads : 0;
+  ro.prefetch_budget = opt.prefetch_memory;
+  ro.coalesce_gap = opt.coalesce_gap;
+  ro.coalesce_max = opt.coalesce_max;
   ReadThroughCache cache(origin.get(), memory.get(), disk.get(), ro);
   if (Status st = SizeWholeObjects(&index, &cache, opt.size_threads, opt.source); !st.ok())
     return fail(st);
@@ -148,6 +152,11 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   struct stat source_stat {};
   ::stat(opt.source.c_str(), &source_stat);
   Filesystem fs(&index, &cache, source_stat.st_mtime);
+  PrefetchOptions po;
+  po.enabled = opt.prefetch;
+  po.max_bytes = std::max<uint64_t>(opt.prefetch_memory / 4, 1_MiB);
+  Prefetcher prefetcher(&index, &cache, po);
+  fs.set_prefetcher(&prefetcher);
 
   FuseConfig fc;
   fc.mountpoint = opt.mountpoint;
@@ -160,11 +169,14 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys) at " +
           opt.mountpoint);
   Status st = RunFuse(&fs, fc, [&](const Status& s) { reporter->Report(s); });
+  cache.WaitForPrefetches();
   if (disk) disk->Flush();
   const CacheStats& cs = cache.stats();
   LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +
           " origin requests, " + FormatSize(cs.origin_bytes.load()) + " from the origin, " +
-          std::to_string(cs.memory_hits.load() + cs.disk_hits.load()) + " cache hits");
+          std::to_string(cs.memory_hits.load() + cs.disk_hits.load()) + " cache hits, " +
+          std::to_string(cs.prefetch_requests.load()) + " prefetch requests (" +
+          FormatSize(cs.prefetch_bytes.load()) + ")");
   if (!st.ok()) {
     LogError(st.message());
     return 1;

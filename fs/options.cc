@@ -39,6 +39,16 @@ std::string HelpText() {
        "      --block-size SIZE    cache block size (default: "
     << FormatSize(d.block_size) << ")\n"
     << "      --threads N          FUSE worker threads, at most (default: " << d.threads << ")\n"
+    << "      --no-prefetch        fetch only what is read\n"
+    << "      --prefetch-threads N concurrent prefetch requests, at most (default: "
+    << d.prefetch_threads << ")\n"
+    << "      --prefetch-memory SIZE  bytes of prefetches in flight, at most (default: "
+    << FormatSize(d.prefetch_memory) << ")\n"
+    << "      --coalesce-gap SIZE  merge prefetches of one object whose gap is at most\n"
+       "                           this into one request (default: "
+    << FormatSize(d.coalesce_gap) << ")\n"
+    << "      --coalesce-max SIZE  largest merged request (default: " << FormatSize(d.coalesce_max)
+    << ")\n"
     << "      --connect-timeout S  seconds to wait for a connection (default: "
     << d.connect_timeout_ms / 1000 << ")\n"
     << "      --request-timeout S  seconds one request may take in all (default: "
@@ -95,6 +105,8 @@ Result<Options> ParseOptions(int argc, char** argv) {
       o.check_only = true;
     } else if (arg == "--no-disk-cache") {
       o.disk_cache = false;
+    } else if (arg == "--no-prefetch") {
+      o.prefetch = false;
     } else if (arg == "-o" || arg.starts_with("-o")) {
       std::string opts;
       if (arg == "-o") {
@@ -114,6 +126,19 @@ Result<Options> ParseOptions(int argc, char** argv) {
     } else if (arg == "--cache-dir") {
       ZM_ASSIGN_OR_RETURN(o.cache_dir, need(arg));
       if (o.cache_dir.empty()) return InvalidArgument("option '--cache-dir' needs a directory");
+    } else if (arg == "--prefetch-memory" || arg == "--coalesce-gap" || arg == "--coalesce-max") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      auto size = ParseSize(v);
+      if (!size.ok()) return size.status().WithContext("option '" + arg + "'");
+      if (arg == "--prefetch-memory") o.prefetch_memory = *size;
+      else if (arg == "--coalesce-gap") o.coalesce_gap = *size;
+      else {
+        if (*size < 1_MiB) return InvalidArgument("option '--coalesce-max' must be at least 1M");
+        o.coalesce_max = *size;
+      }
+    } else if (arg == "--prefetch-threads") {
+      ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 1, 256));
+      o.prefetch_threads = static_cast<int>(n);
     } else if (arg == "--cache-size" || arg == "--memory-cache" || arg == "--block-size") {
       ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
       auto size = ParseSize(v);

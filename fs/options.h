@@ -25,6 +25,11 @@ struct Options {
   bool disk_cache = true;
   uint64_t block_size = 1_MiB;
   int threads = 16;          // FUSE worker threads, at most
+  bool prefetch = true;
+  int prefetch_threads = 8;  // concurrent prefetch requests, at most
+  uint64_t prefetch_memory = 256_MiB;
+  uint64_t coalesce_gap = 64_KiB;
+  uint64_t coalesce_max = 16_MiB;
   int size_threads = 16;     // parallel HEAD requests for whole-object refs
   std::string log_file;
   long connect_timeout_ms = 10'000;

@@ -1,0 +1,75 @@
+// Prefetcher: watches reads and fetches ahead while a pattern holds.
+//
+// Two patterns:
+//  - chunk walks: a reader opening the chunk files of one Zarr array with a
+//    constant step in the chunk grid (C order): step 1 is loading a variable,
+//    a step of one time slice is a pixel drill. After two reads set the
+//    step, the next `window` chunks along it are prefetched; the window
+//    starts at kInitialWindow and doubles while the step holds, up to
+//    max_chunks (and max_bytes of chunk data); a different step restarts it.
+//  - sequential reads within one large file: after two consecutive reads,
+//    the bytes after the current one are prefetched, the window doubling
+//    from 2 MiB up to max_bytes.
+// The prefetches themselves run in ReadThroughCache, which bounds their
+// memory and keeps them from delaying demand reads.
+//
+// Thread-safety: OnRead may be called from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <unordered_map>
+
+#include "base/units.h"
+#include "cache/read_through.h"
+#include "refs/reference_index.h"
+#include "refs/zarr_metadata.h"
+
+namespace zm {
+
+struct PrefetchOptions {
+  bool enabled = true;
+  uint64_t max_chunks = 64;
+  uint64_t max_bytes = 64_MiB;  // per pattern
+};
+
+class Prefetcher {
+ public:
+  Prefetcher(const ReferenceIndex* index, ReadThroughCache* cache, const PrefetchOptions& options);
+  ~Prefetcher();
+
+  // Called before serving a read of `size` bytes at `offset` of file `f`.
+  void OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
+
+ private:
+  static constexpr uint64_t kInitialWindow = 2;
+  struct Array;
+  struct FileStream {
+    ReferenceIndex::FileId file = ~uint64_t{0};
+    uint64_t next = 0;
+    uint64_t window = 0;
+    uint64_t prefetched_to = 0;
+  };
+
+  // The array whose chunk `f` is, and the chunk's linear index; nullptr if
+  // `f` is not a chunk of an array.
+  Array* ArrayOf(ReferenceIndex::FileId f, uint64_t* linear);
+  std::shared_ptr<Array> GetArray(ReferenceIndex::DirId d);
+  std::shared_ptr<Array> LoadArray(ReferenceIndex::DirId d);
+  void OnChunk(Array* a, uint64_t linear);
+  void OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
+
+  const ReferenceIndex* index_;
+  ReadThroughCache* cache_;
+  const PrefetchOptions options_;
+
+  std::mutex arrays_mu_;  // guards arrays_; never held while reading metadata
+  std::unordered_map<ReferenceIndex::DirId, std::shared_ptr<Array>> arrays_;
+
+  static constexpr size_t kStreams = 64;
+  std::mutex streams_mu_;  // guards streams_; a leaf lock
+  FileStream streams_[kStreams];
+};
+
+}  // namespace zm
