@@ -78,9 +78,12 @@ std::string RedactUrl(std::string_view url) {
   size_t scheme = out.find("://");
   if (scheme != std::string::npos) {
     size_t host_start = scheme + 3;
-    size_t path_start = out.find('/', host_start);
-    size_t at = out.find('@', host_start);
-    if (at != std::string::npos && (path_start == std::string::npos || at < path_start))
+    // The user information ends at the last '@' before the path, query or
+    // fragment (a password may itself contain '@').
+    size_t auth_end = out.find_first_of("/?#", host_start);
+    if (auth_end == std::string::npos) auth_end = out.size();
+    size_t at = out.rfind('@', auth_end);
+    if (at != std::string::npos && at >= host_start && at < auth_end)
       out.erase(host_start, at + 1 - host_start);
   }
   size_t q = out.find('?');

@@ -32,6 +32,14 @@ Result<uint64_t> ParseSize(std::string_view text) {
   if (shift && u < unit.size() && (unit[u] == 'i' || unit[u] == 'I')) ++u;
   if (u < unit.size() && (unit[u] == 'B' || unit[u] == 'b')) ++u;
   if (u != unit.size()) return bad();
+  if (number.find('.') == std::string::npos) {
+    // Whole numbers exactly, without a detour through double.
+    uint64_t v = 0;
+    for (char c : number)
+      if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, c - '0', &v)) return bad();
+    if (shift && v > (~uint64_t{0} >> shift)) return bad();
+    return v << shift;
+  }
   char* end = nullptr;
   double v = std::strtod(number.c_str(), &end);
   if (end != number.c_str() + number.size() || !std::isfinite(v) || v < 0) return bad();
@@ -51,6 +59,8 @@ std::string FormatSize(uint64_t bytes) {
   char buf[32];
   if (u == 0)
     std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  else if (v == static_cast<double>(static_cast<uint64_t>(v)))
+    std::snprintf(buf, sizeof buf, "%.0f %s", v, kUnits[u]);
   else
     std::snprintf(buf, sizeof buf, "%.1f %s", v, kUnits[u]);
   return buf;

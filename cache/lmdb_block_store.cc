@@ -104,7 +104,15 @@ class LmdbBlockStore : public BlockStore {
     {
       std::lock_guard<std::mutex> lock(mu_);
       uint64_t bytes = op.data ? op.data->size() : 0;
-      if (pending_bytes_ + bytes > options_.max_pending_bytes) return;  // a cache may forget
+      // A cache may forget: never queue more than a quarter of the map (or
+      // the configured bound). Under a burst, the oldest queued blocks give
+      // way to the newest, as they would in the LRU anyway.
+      uint64_t limit = std::min(options_.max_pending_bytes, options_.capacity_bytes / 4);
+      if (bytes > limit) return;
+      while (pending_bytes_ + bytes > limit && !queue_.empty()) {
+        if (queue_.front().data) pending_bytes_ -= queue_.front().data->size();
+        queue_.pop_front();
+      }
       pending_bytes_ += bytes;
       queue_.push_back(std::move(op));
     }
@@ -132,23 +140,43 @@ class LmdbBlockStore : public BlockStore {
     flushed_.notify_all();
   }
 
+  // Writes in slices of at most an eighth of the map, so one burst can
+  // never need more room than eviction can make.
   void WriteBatch(const std::vector<Op>& batch) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
-      int rc = TryWrite(batch);
+    const uint64_t slice_bytes = std::max<uint64_t>(options_.capacity_bytes / 8, 1);
+    size_t start = 0;
+    while (start < batch.size()) {
+      size_t end = start;
+      uint64_t bytes = 0;
+      while (end < batch.size()) {
+        uint64_t b = batch[end].data ? batch[end].data->size() + sizeof(RecordHeader) : 0;
+        if (end > start && bytes + b > slice_bytes) break;
+        bytes += b;
+        ++end;
+      }
+      WriteSlice(batch, start, end, bytes);
+      start = end;
+    }
+  }
+
+  void WriteSlice(const std::vector<Op>& batch, size_t start, size_t end, uint64_t bytes) {
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      int rc = TryWrite(batch, start, end);
       if (rc == 0) return;
-      if (rc == MDB_MAP_FULL && attempt == 0) {
-        uint64_t need = 0;
-        for (const auto& op : batch)
-          if (op.data) need += op.data->size() + sizeof(RecordHeader) + 64;
-        Evict(std::max<uint64_t>(need, options_.capacity_bytes / 10));
+      if (rc == MDB_MAP_FULL && attempt < 2) {
+        // LMDB reuses pages freed by a transaction only after a later one
+        // has committed: evict in two transactions, then retry.
+        uint64_t need = std::max<uint64_t>(bytes + bytes / 2, options_.capacity_bytes / 10);
+        Evict(need / 2);
+        Evict(need - need / 2);
         continue;
       }
-      LogOnce(LmdbError("cache write (blocks are still served from the origin)", rc));
+      LogOnce(LmdbError("cache write failed; blocks are still served from the origin", rc));
       return;
     }
   }
 
-  int TryWrite(const std::vector<Op>& batch) {
+  int TryWrite(const std::vector<Op>& batch, size_t start, size_t end) {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -156,8 +184,8 @@ class LmdbBlockStore : public BlockStore {
       rc = mdb_txn_begin(env_, nullptr, 0, &txn);
     }
     if (rc != 0) return rc;
-    std::string buf;
-    for (const auto& op : batch) {
+    for (size_t i = start; i < end; ++i) {
+      const Op& op = batch[i];
       uint64_t k[2] = {op.key.hi, op.key.lo};
       MDB_val mk{sizeof k, k};
       if (!op.data) {

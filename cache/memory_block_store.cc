@@ -1,3 +1,4 @@
+#include <atomic>
 #include <list>
 #include <mutex>
 #include <unordered_map>
@@ -22,11 +23,12 @@ BlockKey MakeBlockKey(std::string_view url, ByteRange range) {
 
 namespace {
 
+// Sixteen LRU shards, each with its own lock, sharing one byte budget: a
+// shard may hold more than a sixteenth when the others are light, and a
+// block up to the whole capacity fits.
 class MemoryBlockStore : public BlockStore {
  public:
-  explicit MemoryBlockStore(uint64_t capacity) {
-    for (auto& s : shards_) s.capacity = capacity / kShards;
-  }
+  explicit MemoryBlockStore(uint64_t capacity) : capacity_(capacity) {}
 
   Block Get(const BlockKey& key) override {
     Shard& s = shards_[key.hi % kShards];
@@ -38,23 +40,29 @@ class MemoryBlockStore : public BlockStore {
   }
 
   void Put(const BlockKey& key, Block data) override {
-    Shard& s = shards_[key.hi % kShards];
-    if (data->size() > s.capacity) return;
-    std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(key);
-    if (it != s.map.end()) {
-      s.used -= it->second->data->size();
-      s.lru.erase(it->second);
-      s.map.erase(it);
+    if (data->size() > capacity_) return;
+    const size_t home = key.hi % kShards;
+    {
+      Shard& s = shards_[home];
+      std::lock_guard<std::mutex> lock(s.mu);
+      auto it = s.map.find(key);
+      if (it != s.map.end()) {
+        used_ -= it->second->data->size();
+        s.lru.erase(it->second);
+        s.map.erase(it);
+      }
+      used_ += data->size();
+      s.lru.push_front(Entry{key, std::move(data)});
+      s.map.emplace(key, s.lru.begin());
+      // Evict here first, sparing the block just added.
+      while (used_ > capacity_ && s.lru.size() > 1) EvictTail(s);
     }
-    s.used += data->size();
-    s.lru.push_front(Entry{key, std::move(data)});
-    s.map.emplace(key, s.lru.begin());
-    while (s.used > s.capacity && !s.lru.empty()) {
-      Entry& victim = s.lru.back();
-      s.used -= victim.data->size();
-      s.map.erase(victim.key);
-      s.lru.pop_back();
+    // Still over: take the least recent blocks of the other shards, one
+    // shard lock at a time (never two, so no lock order is needed).
+    for (size_t i = 1; i < kShards && used_ > capacity_; ++i) {
+      Shard& s = shards_[(home + i) % kShards];
+      std::lock_guard<std::mutex> lock(s.mu);
+      while (used_ > capacity_ && !s.lru.empty()) EvictTail(s);
     }
   }
 
@@ -65,12 +73,20 @@ class MemoryBlockStore : public BlockStore {
     Block data;
   };
   struct Shard {
-    std::mutex mu;  // guards the fields below; a leaf lock
+    std::mutex mu;  // guards lru and map; at most one shard lock is held
     std::list<Entry> lru;  // most recent first
     std::unordered_map<BlockKey, std::list<Entry>::iterator, BlockKeyHash> map;
-    uint64_t used = 0;
-    uint64_t capacity = 0;
   };
+  // REQUIRES: s.mu held.
+  void EvictTail(Shard& s) {
+    Entry& victim = s.lru.back();
+    used_ -= victim.data->size();
+    s.map.erase(victim.key);
+    s.lru.pop_back();
+  }
+
+  const uint64_t capacity_;
+  std::atomic<uint64_t> used_{0};
   Shard shards_[kShards];
 };
 

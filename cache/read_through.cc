@@ -36,8 +36,7 @@ ReadThroughCache::ReadThroughCache(Origin* origin, BlockStore* memory, BlockStor
 ReadThroughCache::~ReadThroughCache() {
   stopping_ = true;
   {
-    // Queued fetch tasks see stopping_ and only release their claims, so
-    // nobody waits on a request that will never be sent.
+    // Queued tasks see stopping_ and return at once: they hold no claims.
     std::lock_guard<std::mutex> lock(queue_mu_);
   }
   queue_cv_.notify_all();
@@ -245,7 +244,7 @@ void ReadThroughCache::PlanPrefetch(const std::vector<PrefetchTarget>& targets) 
   for (auto& [url, wants] : by_url) {
     std::sort(wants.begin(), wants.end(),
               [](const Want& a, const Want& b) { return a.range.offset < b.range.offset; });
-    std::vector<std::pair<Span, std::shared_ptr<Flight>>> spans;
+    std::vector<Span> spans;
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
       for (const Want& w : wants) {
@@ -257,45 +256,58 @@ void ReadThroughCache::PlanPrefetch(const std::vector<PrefetchTarget>& targets) 
         prefetch_pending_bytes_.fetch_add(w.range.length);
         // Coalesce with the previous span when close enough.
         if (!spans.empty()) {
-          Span& s = spans.back().first;
+          Span& s = spans.back();
           bool near = w.range.offset >= s.range.end() &&
                       w.range.offset - s.range.end() <= options_.coalesce_gap;
           if (near && w.range.end() - s.range.offset <= options_.coalesce_max) {
             s.range.length = w.range.end() - s.range.offset;
             s.blocks.emplace_back(w.key, w.range);
-            inflight_.emplace(w.key, spans.back().second);
             continue;
           }
         }
-        auto flight = std::make_shared<Flight>();
-        spans.emplace_back(Span{w.range, {{w.key, w.range}}}, flight);
-        inflight_.emplace(w.key, flight);
+        spans.push_back(Span{w.range, {{w.key, w.range}}});
       }
     }
     // One task per span, so the spans of one batch go out in parallel.
-    for (auto& [span, flight] : spans) {
-      Enqueue([this, url = url, span = std::move(span), flight = flight] {
-        uint64_t wanted = 0;
-        for (const auto& kb : span.blocks) wanted += kb.second.length;
-        if (stopping_.load()) {
-          std::lock_guard<std::mutex> lock(inflight_mu_);
-          for (const auto& kb : span.blocks) inflight_.erase(kb.first);
-          std::lock_guard<std::mutex> flock(flight->mu);
-          flight->status = IoError("shutting down");
-        } else {
-          stats_.prefetch_requests.fetch_add(1, std::memory_order_relaxed);
-          stats_.prefetch_bytes.fetch_add(span.range.length, std::memory_order_relaxed);
-          Fetch(url, span, flight);
-        }
-        prefetch_pending_bytes_.fetch_sub(wanted);
-        {
-          std::lock_guard<std::mutex> lock(flight->mu);
-          flight->done = true;
-        }
-        flight->cv.notify_all();
+    for (auto& span : spans) {
+      Enqueue([this, url = url, span = std::move(span)]() mutable {
+        uint64_t planned = 0;
+        for (const auto& kb : span.blocks) planned += kb.second.length;
+        if (!stopping_.load()) RunPrefetchSpan(url, std::move(span));
+        prefetch_pending_bytes_.fetch_sub(planned);
       });
     }
   }
+}
+
+// Blocks are claimed only now that the request is about to go out, so a
+// demand read never waits for a prefetch that is merely queued: until this
+// point it fetches the block itself.
+void ReadThroughCache::RunPrefetchSpan(const std::string& url, Span span) {
+  auto flight = std::make_shared<Flight>();
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    std::vector<std::pair<BlockKey, ByteRange>> mine;
+    for (const auto& kb : span.blocks) {
+      if (inflight_.count(kb.first)) continue;
+      if (memory_ && memory_->Get(kb.first)) continue;  // a demand read got there first
+      inflight_.emplace(kb.first, flight);
+      mine.push_back(kb);
+    }
+    span.blocks = std::move(mine);
+  }
+  if (!span.blocks.empty()) {
+    uint64_t lo = span.blocks.front().second.offset, hi = span.blocks.back().second.end();
+    span.range = ByteRange{lo, hi - lo};
+    stats_.prefetch_requests.fetch_add(1, std::memory_order_relaxed);
+    stats_.prefetch_bytes.fetch_add(span.range.length, std::memory_order_relaxed);
+    Fetch(url, span, flight);
+  }
+  {
+    std::lock_guard<std::mutex> lock(flight->mu);
+    flight->done = true;
+  }
+  flight->cv.notify_all();
 }
 
 void ReadThroughCache::PrefetchWorker() {

@@ -110,6 +110,7 @@ class ReadThroughCache {
   // Fetches `span` for `flight`, stores its blocks, releases the flight.
   Status Fetch(const std::string& url, const Span& span, const std::shared_ptr<Flight>& flight);
   void PlanPrefetch(const std::vector<PrefetchTarget>& targets);
+  void RunPrefetchSpan(const std::string& url, Span span);
   void Enqueue(std::function<void()> task);
   void PrefetchWorker();
 

@@ -29,7 +29,7 @@ Attr Filesystem::FileAttr(ReferenceIndex::FileId f) const {
 }
 
 Result<Attr> Filesystem::Lookup(uint64_t parent, std::string_view name) const {
-  if (!IsDir(parent)) return InvalidArgument("not a directory");
+  if (!IsDir(parent)) return IsFile(parent) ? InvalidArgument("not a directory") : NotFound("no such directory");
   auto d = static_cast<ReferenceIndex::DirId>(parent - kRootIno);
   if (name == ".") return DirAttr(d);
   if (name == "..") return DirAttr(index_->dir_parent(d));

@@ -93,6 +93,11 @@ Result<Options> ParseOptions(int argc, char** argv) {
                                std::to_string(lo) + ", " + std::to_string(hi) + "]");
       return x;
     };
+    static const char* kFlags[] = {"--help", "--version", "--foreground", "--debug", "--check",
+                                   "--no-disk-cache", "--no-prefetch"};
+    for (const char* flag : kFlags)
+      if (has_inline_value && arg == flag)
+        return InvalidArgument("option '" + arg + "' takes no value");
     if (arg == "-h" || arg == "--help") {
       o.help = true;
     } else if (arg == "-V" || arg == "--version") {

@@ -61,6 +61,17 @@ class Parser {
       if (e == simdjson::INCORRECT_TYPE) return InvalidArgument("not a JSON object");
       return JsonError(e, doc, json);
     }
+    {
+      // The reference set must be the whole document: nothing after it.
+      std::string_view all;
+      const char* loc = nullptr;
+      if (auto e = root.raw_json().get(all)) return JsonError(e, doc, json);
+      if (doc.current_location().get(loc) != simdjson::OUT_OF_BOUNDS)
+        return InvalidArgument("invalid JSON: content after the top-level object at byte " +
+                               std::to_string(all.data() + all.size() - json.data()));
+      doc.rewind();
+      if (auto e = doc.get_object().get(root)) return JsonError(e, doc, json);
+    }
     // Version: 1 when "version" is 1, 0 when absent.
     int64_t version = 0;
     {
@@ -255,7 +266,7 @@ class Parser {
 
   Status ParseGen(od::object& obj, size_t index) {
     std::string ctx = "gen entry " + std::to_string(index);
-    bool has_key, has_url, has_offset, has_length, unused;
+    bool has_key, has_url, has_offset, has_length;
     // Read dimensions first; find_field_unordered tolerates any order.
     struct Dim {
       std::string name;
@@ -323,11 +334,15 @@ class Parser {
         dims.push_back(std::move(dim));
       }
     }
-    ZM_ASSIGN_OR_RETURN(std::string key_t, ReadString(obj, "key", true, &has_key));
-    ZM_ASSIGN_OR_RETURN(std::string url_t, ReadString(obj, "url", true, &has_url));
-    ZM_ASSIGN_OR_RETURN(std::string off_t, ReadString(obj, "offset", false, &has_offset));
-    ZM_ASSIGN_OR_RETURN(std::string len_t, ReadString(obj, "length", false, &has_length));
-    (void)unused;
+    auto field = [&](std::string_view name, bool required, bool* present) {
+      auto r = ReadString(obj, name, required, present);
+      if (!r.ok()) return Result<std::string>(r.status().WithContext(ctx));
+      return r;
+    };
+    ZM_ASSIGN_OR_RETURN(std::string key_t, field("key", true, &has_key));
+    ZM_ASSIGN_OR_RETURN(std::string url_t, field("url", true, &has_url));
+    ZM_ASSIGN_OR_RETURN(std::string off_t, field("offset", false, &has_offset));
+    ZM_ASSIGN_OR_RETURN(std::string len_t, field("length", false, &has_length));
     if (has_offset != has_length)
       return InvalidArgument(ctx + ": 'offset' and 'length' must be given together");
 

@@ -18,7 +18,7 @@ test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
   python3-xarray python3-zarr python3-fsspec python3-h5py python3-netcdf4
   python3-numcodecs python3-numpy python3-aiohttp python3-requests
-  python3-pytest python3-zstandard zstd
+  python3-pytest python3-zstandard zstd python3-matplotlib
   r-cran-ncmeta libncarg-data netcdf-bin
 )
 

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# zarrmount benchmark: throughput and latency of the mount against the
+# physical limit (curl straight from nginx) and against fsspec/xarray, with
+# 0 ms and 20 ms of added per-request latency, measured side by side in one
+# run. Needs root (FUSE, drop_caches). Prints a table, writes JSON and a PNG.
+#
+# Usage: scripts/bench.sh [--quick] [--workdir DIR] [--out FILE.json] [--png FILE.png]
+#                         [--only WORKLOAD] [more: scripts/bench.sh --help]
+# The data (~1.25 GB; ~0.25 GB with --quick) is built once in the work
+# directory (default /var/tmp/zarrmount-bench) and reused.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+for a in "$@"; do
+  if [[ $a == -h || $a == --help ]]; then exec /usr/bin/python3 scripts/bench/bench.py --help; fi
+done
+if [[ $(id -u) -ne 0 ]]; then
+  echo "bench.sh: needs root (FUSE mounts and /proc/sys/vm/drop_caches)" >&2
+  exit 1
+fi
+
+bash scripts/install-deps.sh
+
+bin=${ZARRMOUNT:-build/zarrmount}
+if [[ ! -x $bin ]]; then
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build build -j2
+  bin=build/zarrmount
+fi
+
+exec /usr/bin/python3 scripts/bench/bench.py --zarrmount "$bin" "$@"

@@ -1,0 +1,518 @@
+#!/usr/bin/python3
+"""zarrmount benchmark: throughput and latency against the physical limit and
+against fsspec, measured side by side in one run, for 0 ms and 20 ms of added
+per-request latency.
+
+Entry point: scripts/bench.sh (needs root: FUSE mounts, drop_caches).
+
+  1. builds (once; cached in --workdir) an aggregation of NetCDF-4 files and
+     its kerchunk reference set (see dataset.py);
+  2. serves the files from two private nginx servers on 127.0.0.1, one as is
+     and one that delays every request (see servers.py);
+  3. for each latency and workload measures the limit (curl straight from
+     nginx), zarrmount cold / warm / hot (see mountctl.py), and the peer
+     (fsspec's ReferenceFileSystem, xarray over it) (see readers.py);
+  4. prints a table, writes JSON and a PNG chart, checks the targets (PASS /
+     MISS, never a failing exit status for a MISS).
+
+Workloads:
+  bulk_raw       every chunk file of all variables, 16 parallel readers
+                 (limit: curl --parallel 16; peer: fs.cat of all keys; disk:
+                 reading the LMDB cache files sequentially, the bound of warm)
+  bulk_decoded   xarray .values of every variable (peer: xarray over fsspec)
+  drill_raw      the chunk files holding one point, through every time step,
+                 read in key order by one reader (peer: fs.cat(keys))
+  drill_decoded  ds[var][:, y, x].values (peer: xarray over fsspec; floor:
+                 decoding the same chunks from memory with numcodecs)
+  random         N random chunk files read whole by one reader, latency
+                 percentiles (limit: curl on one connection, one at a time;
+                 peer: fs.cat_file per key)
+  stat           os.walk + lstat of the whole tree, in a new mount and again
+                 (peer: a new ReferenceFileSystem and find(detail=True))
+
+Throughput is decimal MB/s of stored (compressed) chunk bytes. "x limit" and
+"x peer" are the limit's / the peer's time over the mount's time for the same
+bytes (> 1: the mount is faster). Repeated measurements (limit, peer, hot,
+floor) keep the fastest; cold and warm are measured once (each needs a new
+daemon and dropped caches).
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import dataset  # noqa: E402
+import mountctl  # noqa: E402
+import readers  # noqa: E402
+import report  # noqa: E402
+import servers  # noqa: E402
+import zmount  # noqa: E402  (tests/integration, put on sys.path by the modules above)
+
+WORKLOADS = ("bulk_raw", "bulk_decoded", "drill_raw", "drill_decoded", "random", "stat")
+DRILL_POINT = (0.37, 0.61)  # fraction of the grid (y, x)
+
+
+def log(msg=""):
+    print(msg, flush=True)
+
+
+def parse_size(text):
+    units = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+    t = text.strip().upper().rstrip("IB").rstrip("B") if text.strip().upper() != "B" else ""
+    num = t.rstrip("KMGT")
+    return int(float(num) * units[t[len(num):]])
+
+
+def percentiles(lat):
+    a = np.asarray(lat) * 1000
+    return {"p50_ms": float(np.percentile(a, 50)), "p99_ms": float(np.percentile(a, 99)),
+            "max_ms": float(a.max()), "mean_ms": float(a.mean())}
+
+
+def loadavg():
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+class Bench:
+    def __init__(self, args, meta, refs, refs_paths, nginx, run_dir, ctl, origin_dir):
+        self.args = args
+        self.meta = meta
+        self.refs = refs  # latency -> v0 dict
+        self.refs_paths = refs_paths
+        self.nginx = nginx
+        self.alog = {lat: servers.AccessLog(s.access_log) for lat, s in nginx.items()}
+        self.run_dir = run_dir
+        self.ctl = ctl
+        self.origin_dir = origin_dir
+        self.mnt = os.path.join(run_dir, "mnt")
+        self.variables = list(meta["variables"])
+        self.chunks = {lat: dataset.chunk_index(r, self.variables) for lat, r in refs.items()}
+        self.records = []
+        self.notes = ctl.notes
+        self.reps = args.reps
+
+    # ---------------------------------------------------------------- helpers
+
+    def measure(self, workload, lat, mode, fn, reps=1, mount=False, extra=None):
+        """Runs ``fn`` ``reps`` times (keeping the fastest error-free result),
+        sampling daemon memory and counting origin requests; records it."""
+        best, samples = None, []
+        for _ in range(max(1, reps)):
+            self.alog[lat].mark()
+            sampler = mountctl.MemorySampler(self.ctl.pids) if mount else contextlib.nullcontext()
+            with sampler as s, mountctl.Watchdog(self.ctl, self.args.watchdog) as wd:
+                res = fn()
+            res["origin"] = self.alog[lat].since()
+            if mount:
+                res["memory"] = dict(s.peak)
+            if wd.fired:
+                res["errors"] += 1
+                res["error_samples"].append("watchdog fired")
+            samples.append(res["seconds"])
+            if (best is None or (best["errors"] and not res["errors"])
+                    or (not res["errors"] and res["seconds"] < best["seconds"])):
+                best = res
+        rec = {"workload": workload, "latency_ms": lat, "mode": mode,
+               "samples": samples, "loadavg": loadavg()}
+        for k, v in best.items():
+            if k not in ("data", "values", "latencies"):
+                rec[k] = v
+        if best.get("latencies"):
+            rec.update(percentiles(best["latencies"]))
+        if best.get("bytes") and best.get("seconds"):
+            rec["MBps"] = best["bytes"] / best["seconds"] / report.MB
+        if extra:
+            rec.update(extra)
+        self.records.append(rec)
+        mem = rec.get("memory", {}).get("VmRSS")
+        line = (f"  [{lat:>2} ms] {workload:<13} {mode:<6} {rec['seconds']:8.2f} s"
+                + (f" {rec['MBps']:8.1f} MB/s" if rec.get("MBps") else " " * 14)
+                + (f"  p50 {rec['p50_ms']:.1f} p99 {rec['p99_ms']:.1f} ms"
+                   if "p50_ms" in rec else "")
+                + (f"  rss {mem / report.MiB:.0f} MiB" if mem else "")
+                + f"  origin {rec['origin']['requests']} req")
+        if rec["errors"]:
+            line += f"  ERRORS {rec['errors']}: {rec['error_samples'][:1]}"
+            self.notes.append(f"{lat} ms {workload} {mode}: {rec['errors']} error(s), "
+                              f"e.g. {rec['error_samples'][:1]}")
+        log(line)
+        return best
+
+    def mount_modes(self, workload, lat, fn, tag=None, hot_reps=None, disk=False):
+        """cold, warm and hot measurements of ``fn`` (a reader of the mount);
+        with ``disk``, also the time to read the cache files from disk."""
+        m = self.ctl.cold(self.refs_paths[lat], tag or f"{workload}-{lat}ms")
+        out = {}
+        try:
+            mount_s = {"mount_seconds": m.bench_record["mount_seconds"]}
+            out["cold"] = self.measure(workload, lat, "cold", fn, mount=True, extra=mount_s)
+            if "warm" in self.args.modes:
+                between = None
+                if disk:
+                    def between(cache_dir):
+                        self.measure(workload, lat, "disk",
+                                     lambda: readers.read_dir_files(cache_dir))
+                self.ctl.warm(m, between)
+                out["warm"] = self.measure(workload, lat, "warm", fn, mount=True)
+            if "hot" in self.args.modes:
+                out["hot"] = self.measure(workload, lat, "hot", fn, mount=True,
+                                          reps=hot_reps or self.reps)
+        finally:
+            self.ctl.stop(m)
+        return out
+
+    def items(self, lat, entries):
+        return [(os.path.join(self.mnt, k), n) for k, _, _, n in entries]
+
+    @staticmethod
+    def ranges(entries):
+        return [(u, o, n) for _, u, o, n in entries]
+
+    def origin_bytes(self, entries):
+        """The stored bytes of chunks, read from the origin's files directly."""
+        out = []
+        for _, url, off, n in entries:
+            path = os.path.join(self.origin_dir, url.rsplit("/", 1)[1])
+            with open(path, "rb") as f:
+                f.seek(off)
+                out.append(f.read(n))
+        return out
+
+    def fsspec_cat_vars(self, lat, groups):
+        """fs.cat(keys) per variable (keys in url/offset order), summed."""
+        total = {"seconds": 0.0, "bytes": 0, "errors": 0, "error_samples": []}
+        for entries in groups:
+            entries = sorted(entries, key=lambda e: (e[1], e[2]))
+            r = readers.fsspec_cat(self.refs[lat], [k for k, _, _, _ in entries])
+            for k in ("seconds", "bytes", "errors"):
+                total[k] += r[k]
+            total["error_samples"] += r["error_samples"]
+        return total
+
+    def drill_entries(self, lat, var):
+        """Chunks holding the drill point, in key (time) order, and the point's
+        index within the chunk."""
+        info = self.meta["variables"][var]
+        _, ny, nx = info["shape"]
+        _, cy, cx = info["chunks"]
+        iy, ix = int(DRILL_POINT[0] * ny), int(DRILL_POINT[1] * nx)
+        suffix = f".{iy // cy}.{ix // cx}"
+        entries = [e for e in self.chunks[lat][var] if e[0].endswith(suffix)]
+        return entries, (iy, ix), (iy % cy, ix % cx)
+
+    def verify(self, what, got, entries):
+        want = self.origin_bytes(entries)
+        bad = [e[0] for e, g, w in zip(entries, got, want) if g != w]
+        if bad:
+            self.notes.append(f"{what}: {len(bad)} chunk(s) differ from the origin's bytes, "
+                              f"e.g. {bad[:3]}")
+            log(f"  ! {what}: {len(bad)} chunks differ from the origin, e.g. {bad[:3]}")
+        return not bad
+
+    # -------------------------------------------------------------- workloads
+
+    def bulk_raw(self, lat):
+        groups = [self.chunks[lat][v] for v in self.variables]
+        entries = [e for g in groups for e in g]
+        ranges, items = self.ranges(entries), self.items(lat, entries)
+        self.measure("bulk_raw", lat, "limit",
+                     lambda: readers.curl_ranges(ranges, readers.THREADS, self.run_dir),
+                     reps=self.reps)
+        self.measure("bulk_raw", lat, "peer", lambda: self.fsspec_cat_vars(lat, groups),
+                     reps=self.reps)
+        self.mount_modes("bulk_raw", lat, lambda: readers.read_parallel(items), disk=True)
+
+    def bulk_decoded(self, lat):
+        nbytes = sum(self.meta["variables"][v]["stored_bytes"] for v in self.variables)
+        refs = self.refs[lat]
+        self.measure("bulk_decoded", lat, "peer",
+                     lambda: readers.xr_values(lambda: readers.open_fsspec(refs),
+                                               self.variables, nbytes))
+        self.mount_modes("bulk_decoded", lat,
+                         lambda: readers.xr_values(lambda: readers.open_mount(self.mnt),
+                                                   self.variables, nbytes), hot_reps=1)
+
+    def drill_raw(self, lat):
+        groups = [self.drill_entries(lat, v)[0] for v in self.args.drill_vars]
+        entries = [e for g in groups for e in g]
+        items = self.items(lat, entries)
+        self.measure("drill_raw", lat, "limit",
+                     lambda: readers.curl_ranges(self.ranges(entries), readers.THREADS,
+                                                 self.run_dir), reps=self.reps)
+        self.measure("drill_raw", lat, "peer", lambda: self.fsspec_cat_vars(lat, groups),
+                     reps=self.reps)
+        state = {"first": True}
+
+        def read():
+            res = readers.read_sequential(items, keep=state.get("first", False))
+            if state.pop("first", False):
+                self.verify(f"{lat} ms drill_raw cold", res.pop("data"), entries)
+            return res
+        self.mount_modes("drill_raw", lat, read)
+
+    def drill_decoded(self, lat):
+        dvars = self.args.drill_vars
+        sel, inner, chunk_lists, nbytes = {}, {}, {}, 0
+        for v in dvars:
+            entries, (iy, ix), (jy, jx) = self.drill_entries(lat, v)
+            sel[v], inner[v] = (slice(None), iy, ix), (jy, jx)
+            chunk_lists[v] = entries
+            nbytes += sum(e[3] for e in entries)
+        raw = {v: self.origin_bytes(chunk_lists[v]) for v in dvars}
+        floor_vals = {}
+
+        def floor():
+            tot = {"seconds": 0.0, "bytes": 0, "errors": 0, "error_samples": []}
+            for v in dvars:
+                info = self.meta["variables"][v]
+                r = readers.decode_point(raw[v], info["filters"], info["chunks"], info["dtype"],
+                                         inner[v])
+                tot["seconds"] += r["seconds"]
+                tot["bytes"] += r["bytes"]
+                floor_vals[v] = r["values"]
+            return tot
+        self.measure("drill_decoded", lat, "floor", floor, reps=self.reps)
+        refs = self.refs[lat]
+
+        def select_values(opener):
+            def run():
+                errors, decoded = [], 0
+                values = {}
+                t0 = time.perf_counter()
+                try:
+                    ds = opener()
+                    for v in dvars:
+                        values[v] = ds[v][sel[v]].values
+                        decoded += values[v].nbytes
+                    ds.close()
+                except Exception as e:  # noqa: BLE001
+                    errors.append(repr(e))
+                return {"seconds": time.perf_counter() - t0, "bytes": 0 if errors else nbytes,
+                        "errors": len(errors), "error_samples": errors, "values": values,
+                        "decoded_bytes": decoded}
+            return run
+        peer = self.measure("drill_decoded", lat, "peer",
+                            select_values(lambda: readers.open_fsspec(refs)), reps=self.reps)
+        got = self.mount_modes("drill_decoded", lat,
+                               select_values(lambda: readers.open_mount(self.mnt)))
+        for name, res in (("fsspec", peer), ("zarrmount cold", got.get("cold"))):
+            for v in dvars:
+                a = (res or {}).get("values", {}).get(v)
+                if a is None or not np.array_equal(np.asarray(a, dtype=np.float32),
+                                                   floor_vals.get(v), equal_nan=True):
+                    msg = (f"{lat} ms drill_decoded: {name} values of {v} differ from "
+                           "decoding the origin's bytes")
+                    self.notes.append(msg)
+                    log(f"  ! {msg}")
+
+    def random(self, lat):
+        pool = [e for v in self.variables for e in self.chunks[lat][v]]
+        picks = random.Random(20240601).sample(pool, min(self.args.random_reads, len(pool)))
+        items = self.items(lat, picks)
+        self.measure("random", lat, "limit",
+                     lambda: readers.curl_ranges(self.ranges(picks), 1, self.run_dir))
+        keys = [k for k, _, _, _ in picks]
+        self.measure("random", lat, "peer", lambda: readers.fsspec_cat_each(self.refs[lat], keys))
+        state = {"first": True}
+
+        def read():
+            res = readers.read_sequential(items, keep=state.get("first", False))
+            if state.pop("first", False):
+                self.verify(f"{lat} ms random cold", res.pop("data"), picks)
+            return res
+        self.mount_modes("random", lat, read, hot_reps=1)
+
+    def stat(self, lat):
+        self.measure("stat", lat, "peer", lambda: readers.fsspec_walk(self.refs[lat]),
+                     reps=self.reps)
+        m = self.ctl.cold(self.refs_paths[lat], f"stat-{lat}ms")
+        try:
+            self.measure("stat", lat, "cold", lambda: readers.walk_stat(self.mnt), mount=True,
+                         extra={"mount_seconds": m.bench_record["mount_seconds"]})
+            self.measure("stat", lat, "hot", lambda: readers.walk_stat(self.mnt), mount=True,
+                         reps=self.reps)
+        finally:
+            self.ctl.stop(m)
+
+
+# ------------------------------------------------------------------ main
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(
+        description="zarrmount benchmark (see the module docstring of scripts/bench/bench.py)")
+    ap.add_argument("--quick", action="store_true",
+                    help="small data (~0.25 GB, 100 files), one repetition: a sanity run")
+    ap.add_argument("--workdir", default="/var/tmp/zarrmount-bench",
+                    help="data, reference sets, logs and results (default %(default)s)")
+    ap.add_argument("--out", help="results JSON (default WORKDIR/results[-quick].json)")
+    ap.add_argument("--png", help="chart (default WORKDIR/results[-quick].png)")
+    ap.add_argument("--only", action="append", default=[], metavar="WORKLOAD",
+                    help="run only this workload (repeatable or comma-separated): "
+                         + ", ".join(WORKLOADS))
+    ap.add_argument("--latencies", default="0,20",
+                    help="added per-request latencies in ms (default %(default)s)")
+    ap.add_argument("--modes", default="cold,warm,hot",
+                    help="mount states to measure besides cold (default %(default)s)")
+    ap.add_argument("--reps", type=int,
+                    help="repetitions of limit/peer/hot/floor (default 3, 1 with --quick)")
+    ap.add_argument("--random-reads", type=int,
+                    help="reads of the random workload (default 300, 100 with --quick)")
+    ap.add_argument("--drill-vars", default="tas,pr",
+                    help="variables of the pixel drill (default %(default)s)")
+    ap.add_argument("--memory-cache", default="512M", help="zarrmount --memory-cache")
+    ap.add_argument("--memory-bound", default="768M",
+                    help="target for the daemon's peak VmRSS (default %(default)s)")
+    ap.add_argument("--zarrmount", default=os.environ.get(
+        "ZARRMOUNT", os.path.join(REPO, "build", "zarrmount")), help="the binary to measure")
+    ap.add_argument("--watchdog", type=float, default=600,
+                    help="seconds one measurement may take before the daemon is killed")
+    args = ap.parse_args(argv)
+    only = [w for o in args.only for w in o.split(",") if w]
+    for w in only:
+        if w not in WORKLOADS:
+            ap.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
+    args.workloads = [w for w in WORKLOADS if not only or w in only]
+    args.latencies = [int(x) for x in args.latencies.split(",")]
+    args.modes = set(args.modes.split(",")) | {"cold"}
+    args.drill_vars = args.drill_vars.split(",")
+    args.reps = args.reps or (1 if args.quick else 3)
+    args.random_reads = args.random_reads or (100 if args.quick else 300)
+    suffix = "-quick" if args.quick else ""
+    args.out = args.out or os.path.join(args.workdir, f"results{suffix}.json")
+    args.png = args.png or os.path.join(args.workdir, f"results{suffix}.png")
+    args.memory_bound_bytes = parse_size(args.memory_bound)
+    return args
+
+
+def _raise_exit(signum, _frame):
+    raise SystemExit(128 + signum)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if os.geteuid() != 0:
+        sys.exit("bench: needs root (FUSE mounts and /proc/sys/vm/drop_caches)")
+    if not os.access(args.zarrmount, os.X_OK):
+        sys.exit(f"bench: no zarrmount binary at {args.zarrmount} (build it, or --zarrmount)")
+    signal.signal(signal.SIGTERM, _raise_exit)
+    signal.signal(signal.SIGHUP, _raise_exit)
+    t_start = time.monotonic()
+    layout = dataset.QUICK if args.quick else dataset.FULL
+    os.makedirs(args.workdir, exist_ok=True)
+    for d in (args.out, args.png):
+        os.makedirs(os.path.dirname(os.path.abspath(d)), exist_ok=True)
+
+    run_dir = os.path.join(args.workdir, "run" + ("-quick" if args.quick else ""))
+    mnt = os.path.join(run_dir, "mnt")
+    if zmount.is_mounted(mnt):
+        log(f"unmounting {mnt} left by an earlier run")
+        zmount.fusermount_u(mnt, lazy=True)
+    shutil.rmtree(run_dir, ignore_errors=True)
+    os.makedirs(os.path.join(run_dir, "bin"))
+    # A private copy of the binary: it may be rebuilt while we measure.
+    binary = os.path.join(run_dir, "bin", "zarrmount")
+    shutil.copy2(args.zarrmount, binary)
+    zmount.ZARRMOUNT = binary
+    binfo = mountctl.binary_info(args.zarrmount)
+    log(f"zarrmount: {binfo['path']} ({binfo['version']}, built {binfo['mtime']})")
+
+    meta = dataset.build(args.workdir, layout, log)
+    t_data = time.monotonic() - t_start
+    ctl = mountctl.MountCtl(run_dir, ["--memory-cache", args.memory_cache], log)
+    nginx, origin_dir, bench = {}, None, None
+    try:
+        servers.clean_stale_shm(log)
+        origin_dir = servers.copy_to_shm(meta["data_dir"], meta["files"])
+        refs, refs_paths = {}, {}
+        for lat in args.latencies:
+            prefix = os.path.join(run_dir, f"nginx-{lat}ms")
+            srv = (servers.nginx_server.Nginx(origin_dir, prefix) if lat == 0
+                   else servers.LatencyNginx(origin_dir, prefix, lat))
+            nginx[lat] = srv.start()
+            ok, desc = servers.check_range(f"{srv.url}/{meta['files'][0]}", 1 << 20)
+            log(f"nginx {lat:>2} ms: {srv.url} (root {origin_dir}); Range check: {desc}")
+            if not ok:
+                raise RuntimeError(f"nginx ({lat} ms) does not answer Range requests with 206")
+            refs[lat] = dataset.refs_for(meta, srv.url)
+            refs_paths[lat] = os.path.join(run_dir, f"refs-{lat}ms.json")
+            with open(refs_paths[lat], "w") as f:
+                json.dump(refs[lat], f, separators=(",", ":"))
+        bench = Bench(args, meta, refs, refs_paths, nginx, run_dir, ctl, origin_dir)
+        phases = {}
+        for lat in args.latencies:
+            for w in args.workloads:
+                log(f"-- {w}, {lat} ms added latency")
+                t0 = time.monotonic()
+                getattr(bench, w)(lat)
+                phases[f"{w}@{lat}ms"] = round(time.monotonic() - t0, 1)
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_IGN)  # let the cleanup finish
+        ctl.cleanup()
+        for srv in nginx.values():
+            srv.stop()
+        if origin_dir:
+            shutil.rmtree(origin_dir, ignore_errors=True)
+        if not zmount.is_mounted(mnt):
+            shutil.rmtree(mnt, ignore_errors=True)
+        for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(s, signal.SIG_DFL if s != signal.SIGINT else signal.default_int_handler)
+
+    total = time.monotonic() - t_start
+    records = bench.records
+    targets = report.check_targets(records, args.latencies, args.memory_bound_bytes)
+    var_desc = ", ".join(
+        f"{v} {d['chunk_count']} chunks of ~{d['chunk_bytes_mean'] / 1024:.0f} KiB"
+        for v, d in meta["variables"].items())
+    header = (f"zarrmount benchmark ({layout.name}): {layout.files} files, "
+              f"{meta['stored_bytes'] / 1e9:.2f} GB stored / {meta['decoded_bytes'] / 1e9:.2f} GB "
+              f"decoded; {var_desc}\nbinary {binfo['version']} built {binfo['mtime']}; "
+              f"--memory-cache {args.memory_cache}; {os.cpu_count()} CPUs; "
+              f"run {total:.0f} s (data {t_data:.0f} s)")
+    text = "\n".join([
+        "", header, "",
+        report.table(records, args.latencies), "",
+        report.detail_table(records, args.latencies), "",
+        "targets:", report.targets_text(targets), "",
+        "notes:" if bench.notes else "notes: none",
+        *[f"  - {n}" for n in bench.notes],
+    ])
+    log(text)
+    out = {
+        "meta": {"layout": layout.to_json(), "dataset": {k: v for k, v in meta.items()
+                                                         if k != "files"},
+                 "binary": binfo, "args": {k: (sorted(v) if isinstance(v, set) else v)
+                                           for k, v in vars(args).items()},
+                 "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                 "run_seconds": round(total, 1), "data_seconds": round(t_data, 1),
+                 "phase_seconds": phases},
+        "records": records, "targets": targets, "mounts": ctl.mounts, "notes": bench.notes,
+    }
+    with open(args.out, "w") as f:
+        json.dump(out, f, indent=1, default=str)
+    with open(os.path.splitext(args.out)[0] + ".txt", "w") as f:
+        f.write(text + "\n")
+    try:
+        report.chart(records, args.latencies, args.png, header.split("\n")[0])
+        log(f"\nwrote {args.out}, {os.path.splitext(args.out)[0]}.txt and {args.png}")
+    except Exception as e:  # noqa: BLE001 - the numbers are what matters
+        log(f"\nwrote {args.out}; chart failed: {e!r}")
+    log(f"logs: {run_dir}/logs (daemons), {run_dir}/nginx-*ms (servers)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1165 @@
+// Unit tests of cache/: block keys, the memory and LMDB block stores, the
+// read-through cache over a fake origin, the file origin and the routing
+// origin.
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <algorithm>
+#include <fstream>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cache/block_store.h"
+#include "cache/origin.h"
+#include "cache/read_through.h"
+#include "tests/unit/fake_origin.h"
+
+namespace zm {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::FakeOrigin;
+using testing::OriginRequest;
+using testing::RandomBytes;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/zm_cache_test.XXXXXX";
+    char* d = mkdtemp(tmpl);
+    EXPECT_NE(d, nullptr);
+    path_ = d ? d : "/tmp";
+  }
+  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+Block MakeBlock(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+// Number of records in the LMDB store at `dir`, read with LMDB directly.
+// REQUIRES: no store is open on `dir` in this process.
+size_t LmdbEntries(const std::string& dir) {
+  MDB_env* env = nullptr;
+  EXPECT_EQ(mdb_env_create(&env), 0);
+  int rc = mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0600);
+  EXPECT_EQ(rc, 0) << mdb_strerror(rc);
+  MDB_stat st{};
+  if (rc == 0) {
+    EXPECT_EQ(mdb_env_stat(env, &st), 0);
+  }
+  mdb_env_close(env);
+  return st.ms_entries;
+}
+
+std::unique_ptr<BlockStore> OpenLmdb(const std::string& dir, uint64_t capacity = 64_MiB,
+                                     uint64_t max_pending = 256_MiB) {
+  LmdbOptions opt;
+  opt.capacity_bytes = capacity;
+  opt.max_pending_bytes = max_pending;
+  auto r = OpenLmdbBlockStore(dir, opt);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  if (!r.ok()) return nullptr;
+  return std::move(r).value();
+}
+
+// ---- MakeBlockKey ------------------------------------------------------------
+
+TEST(BlockKey, DependsOnUrlOffsetAndLength) {
+  BlockKey k = MakeBlockKey("http://h/a.nc", ByteRange{4096, 1024});
+  EXPECT_EQ(k, MakeBlockKey("http://h/a.nc", ByteRange{4096, 1024}));
+  EXPECT_NE(k, MakeBlockKey("http://h/b.nc", ByteRange{4096, 1024}));
+  EXPECT_NE(k, MakeBlockKey("http://h/a.nc", ByteRange{4097, 1024}));
+  EXPECT_NE(k, MakeBlockKey("http://h/a.nc", ByteRange{4096, 1025}));
+  EXPECT_NE(MakeBlockKey("u", ByteRange{1, 2}), MakeBlockKey("u", ByteRange{2, 1}));
+  EXPECT_NE(MakeBlockKey("", ByteRange{0, 0}), MakeBlockKey("x", ByteRange{0, 0}));
+  // Both halves carry information.
+  std::set<uint64_t> his, los;
+  for (uint64_t i = 0; i < 1000; ++i) {
+    BlockKey b = MakeBlockKey("u", ByteRange{i * 4096, 4096});
+    his.insert(b.hi);
+    los.insert(b.lo);
+  }
+  EXPECT_EQ(his.size(), 1000u);
+  EXPECT_EQ(los.size(), 1000u);
+}
+
+// ---- memory block store -------------------------------------------------------
+
+// Keys that land in the same shard, whatever the shard function of a
+// sharded store (all bits equal except high ones of `lo` and hi... we vary
+// only bits that a modulo by a small power of two cannot see).
+BlockKey SameShardKey(uint64_t i) { return BlockKey{(i + 1) << 32, (i + 1) << 32}; }
+
+TEST(MemoryBlockStore, PutGet) {
+  auto store = NewMemoryBlockStore(1_MiB);
+  BlockKey a = MakeBlockKey("u", {0, 3}), b = MakeBlockKey("u", {3, 3});
+  EXPECT_EQ(store->Get(a), nullptr);
+  store->Put(a, MakeBlock("abc"));
+  store->Put(b, MakeBlock("def"));
+  ASSERT_NE(store->Get(a), nullptr);
+  EXPECT_EQ(*store->Get(a), "abc");
+  ASSERT_NE(store->Get(b), nullptr);
+  EXPECT_EQ(*store->Get(b), "def");
+  EXPECT_EQ(store->Get(MakeBlockKey("u", {0, 4})), nullptr);
+}
+
+TEST(MemoryBlockStore, LruEvictionOrder) {
+  // 300 bytes: room for three 100-byte blocks.
+  auto store = NewMemoryBlockStore(300);
+  BlockKey A = SameShardKey(0), B = SameShardKey(1), C = SameShardKey(2), D = SameShardKey(3),
+           E = SameShardKey(4);
+  store->Put(A, MakeBlock(std::string(100, 'A')));
+  store->Put(B, MakeBlock(std::string(100, 'B')));
+  store->Put(C, MakeBlock(std::string(100, 'C')));
+  ASSERT_NE(store->Get(A), nullptr);  // A is now the most recent
+  store->Put(D, MakeBlock(std::string(100, 'D')));
+  EXPECT_EQ(store->Get(B), nullptr) << "B was least recently used";
+  EXPECT_NE(store->Get(C), nullptr);
+  EXPECT_NE(store->Get(A), nullptr);
+  EXPECT_NE(store->Get(D), nullptr);
+  // Recency now: D, A, C (most recent first).
+  store->Put(E, MakeBlock(std::string(100, 'E')));
+  EXPECT_EQ(store->Get(C), nullptr) << "C was least recently used";
+  EXPECT_EQ(*store->Get(A), std::string(100, 'A'));
+  EXPECT_EQ(*store->Get(D), std::string(100, 'D'));
+  EXPECT_EQ(*store->Get(E), std::string(100, 'E'));
+}
+
+TEST(MemoryBlockStore, RePutReplacesAndRecharges) {
+  auto store = NewMemoryBlockStore(300);
+  BlockKey A = SameShardKey(0), B = SameShardKey(1), C = SameShardKey(2);
+  store->Put(A, MakeBlock(std::string(100, 'a')));
+  store->Put(A, MakeBlock(std::string(100, 'x')));  // same size: charged once
+  store->Put(B, MakeBlock(std::string(100, 'b')));
+  store->Put(C, MakeBlock(std::string(100, 'c')));
+  ASSERT_NE(store->Get(A), nullptr) << "a re-put must not be charged twice";
+  EXPECT_EQ(*store->Get(A), std::string(100, 'x'));
+  EXPECT_NE(store->Get(B), nullptr);
+  EXPECT_NE(store->Get(C), nullptr);
+
+  // Growing A to 200 bytes: 400 > 300, so the LRU (B) goes.
+  store->Put(A, MakeBlock(std::string(200, 'y')));
+  EXPECT_EQ(store->Get(B), nullptr);
+  EXPECT_EQ(*store->Get(A), std::string(200, 'y'));
+  EXPECT_NE(store->Get(C), nullptr);
+  // Shrinking A frees room: 50 + 100 + 100 fits.
+  store->Put(A, MakeBlock(std::string(50, 'z')));
+  store->Put(B, MakeBlock(std::string(100, 'b')));
+  EXPECT_NE(store->Get(A), nullptr);
+  EXPECT_NE(store->Get(B), nullptr);
+  EXPECT_NE(store->Get(C), nullptr);
+}
+
+TEST(MemoryBlockStore, ZeroCapacityStoresNothing) {
+  auto store = NewMemoryBlockStore(0);
+  store->Put(SameShardKey(0), MakeBlock("x"));
+  EXPECT_EQ(store->Get(SameShardKey(0)), nullptr);
+}
+
+TEST(MemoryBlockStore, NeverExceedsCapacity) {
+  // Many blocks of random size: what is held never exceeds the capacity.
+  const uint64_t cap = 1_MiB;
+  auto store = NewMemoryBlockStore(cap);
+  std::mt19937 rng(5);
+  std::vector<std::pair<BlockKey, size_t>> all;
+  for (int i = 0; i < 2000; ++i) {
+    size_t n = rng() % 8192;
+    BlockKey k = MakeBlockKey("u", ByteRange{uint64_t(i), n});
+    store->Put(k, MakeBlock(std::string(n, char('a' + i % 26))));
+    all.emplace_back(k, n);
+  }
+  uint64_t held = 0;
+  for (auto& [k, n] : all) {
+    if (Block b = store->Get(k)) {
+      EXPECT_EQ(b->size(), n);
+      held += b->size();
+    }
+  }
+  EXPECT_LE(held, cap);
+  EXPECT_GT(held, cap / 2) << "a full cache holds a good share of its capacity";
+}
+
+// A 4 MiB cache must be able to hold one 1 MiB block (--memory-cache 4M
+// with the default --block-size 1M).
+TEST(MemoryBlockStore, HoldsABlockSmallerThanCapacity) {
+  auto store = NewMemoryBlockStore(4_MiB);
+  BlockKey k = MakeBlockKey("http://h/x.nc", ByteRange{0, 1_MiB});
+  store->Put(k, MakeBlock(std::string(1_MiB, 'x')));
+  Block b = store->Get(k);
+  ASSERT_NE(b, nullptr) << "a 1 MiB block was not kept by a 4 MiB memory cache";
+  EXPECT_EQ(b->size(), 1_MiB);
+}
+
+// A cache filled to half its capacity has no reason to evict anything.
+TEST(MemoryBlockStore, HalfFullCacheEvictsNothing) {
+  auto store = NewMemoryBlockStore(64_MiB);
+  std::vector<BlockKey> keys;
+  for (uint64_t i = 0; i < 32; ++i) {
+    keys.push_back(MakeBlockKey("http://h/x.nc", ByteRange{i * 1_MiB, 1_MiB}));
+    store->Put(keys.back(), MakeBlock(std::string(1_MiB, char('a' + i % 26))));
+  }
+  int missing = 0;
+  for (const auto& k : keys) missing += store->Get(k) == nullptr;
+  EXPECT_EQ(missing, 0) << missing << " of 32 one-MiB blocks evicted from a 64 MiB cache";
+}
+
+TEST(MemoryBlockStore, ConcurrentUse) {
+  auto store = NewMemoryBlockStore(256_KiB);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t);
+      for (int i = 0; i < 20000; ++i) {
+        uint64_t id = rng() % 500;
+        BlockKey k = MakeBlockKey("u", ByteRange{id, 1});
+        if (rng() % 2) {
+          store->Put(k, MakeBlock(std::string(100 + id % 50, char(id % 251))));
+        } else if (Block b = store->Get(k)) {
+          if (b->size() != 100 + id % 50 || (*b)[0] != char(id % 251)) ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// ---- LMDB block store ------------------------------------------------------------
+
+TEST(LmdbBlockStore, PersistsAcrossReopen) {
+  TempDir dir;
+  std::vector<std::pair<BlockKey, std::string>> blocks;
+  for (size_t n : {size_t{0}, size_t{1}, size_t{100}, size_t{4096}, size_t{5000}, size_t{1_MiB}}) {
+    blocks.emplace_back(MakeBlockKey("http://h/x", ByteRange{n, n}), RandomBytes(n, uint32_t(n)));
+  }
+  {
+    auto store = OpenLmdb(dir.path() + "/cache");  // created if missing
+    ASSERT_NE(store, nullptr);
+    for (auto& [k, v] : blocks) store->Put(k, MakeBlock(v));
+    store->Flush();
+    for (auto& [k, v] : blocks) {
+      Block b = store->Get(k);
+      ASSERT_NE(b, nullptr) << v.size();
+      EXPECT_TRUE(*b == v) << v.size();
+    }
+  }
+  {
+    auto store = OpenLmdb(dir.path() + "/cache");
+    ASSERT_NE(store, nullptr);
+    for (auto& [k, v] : blocks) {
+      Block b = store->Get(k);
+      ASSERT_NE(b, nullptr) << "after reopen, size " << v.size();
+      EXPECT_TRUE(*b == v) << v.size();
+    }
+    EXPECT_EQ(store->Get(MakeBlockKey("http://h/x", ByteRange{7, 7})), nullptr);
+  }
+  EXPECT_EQ(LmdbEntries(dir.path() + "/cache"), blocks.size());
+}
+
+TEST(LmdbBlockStore, OverwriteKeepsLatest) {
+  TempDir dir;
+  auto store = OpenLmdb(dir.path());
+  BlockKey k = MakeBlockKey("u", ByteRange{0, 10});
+  store->Put(k, MakeBlock("first"));
+  store->Put(k, MakeBlock("second"));
+  store->Flush();
+  ASSERT_NE(store->Get(k), nullptr);
+  EXPECT_EQ(*store->Get(k), "second");
+}
+
+TEST(LmdbBlockStore, DestructorWritesPendingPuts) {
+  TempDir dir;
+  BlockKey k = MakeBlockKey("u", ByteRange{0, 5});
+  {
+    auto store = OpenLmdb(dir.path());
+    store->Put(k, MakeBlock("hello"));
+    // No Flush: closing the store drains the queue.
+  }
+  auto store = OpenLmdb(dir.path());
+  Block b = store->Get(k);
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(*b, "hello");
+}
+
+// Flips one byte of the stored payload in data.mdb: Get must report a miss
+// (never the wrong bytes), and the record is deleted.
+TEST(LmdbBlockStore, CorruptedRecordIsAMissAndIsDeleted) {
+  TempDir dir;
+  const std::string payload = RandomBytes(3000, 99);
+  const std::string other = RandomBytes(3000, 100);
+  BlockKey bad_key = MakeBlockKey("http://h/x", ByteRange{0, 3000});
+  BlockKey good_key = MakeBlockKey("http://h/x", ByteRange{3000, 3000});
+  {
+    auto store = OpenLmdb(dir.path());
+    store->Put(bad_key, MakeBlock(payload));
+    store->Put(good_key, MakeBlock(other));
+    store->Flush();
+  }
+  ASSERT_EQ(LmdbEntries(dir.path()), 2u);
+  const std::string file = dir.path() + "/data.mdb";
+  {
+    std::string bytes = ReadFile(file);
+    size_t at = bytes.find(payload);
+    ASSERT_NE(at, std::string::npos) << "payload not found in data.mdb";
+    EXPECT_EQ(bytes.find(payload, at + 1), std::string::npos) << "payload stored twice?";
+    int fd = ::open(file.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    char c = static_cast<char>(bytes[at + 1234] ^ 0x01);
+    ASSERT_EQ(::pwrite(fd, &c, 1, static_cast<off_t>(at + 1234)), 1);
+    ::close(fd);
+  }
+  {
+    auto store = OpenLmdb(dir.path());
+    EXPECT_EQ(store->Get(bad_key), nullptr) << "a corrupt block must be a miss";
+    Block good = store->Get(good_key);
+    ASSERT_NE(good, nullptr);
+    EXPECT_TRUE(*good == other);
+    store->Flush();  // the deletion of the corrupt record is queued
+    EXPECT_EQ(store->Get(bad_key), nullptr);
+  }
+  EXPECT_EQ(LmdbEntries(dir.path()), 1u) << "the corrupt record is gone";
+  // The slot is usable again.
+  auto store = OpenLmdb(dir.path());
+  store->Put(bad_key, MakeBlock(payload));
+  store->Flush();
+  ASSERT_NE(store->Get(bad_key), nullptr);
+  EXPECT_TRUE(*store->Get(bad_key) == payload);
+}
+
+// Corrupting the record's header (its copy of the key, its length) is
+// detected too.
+TEST(LmdbBlockStore, CorruptedHeaderIsAMiss) {
+  TempDir dir;
+  const std::string payload = RandomBytes(2500, 7);
+  BlockKey key = MakeBlockKey("http://h/y", ByteRange{0, 2500});
+  {
+    auto store = OpenLmdb(dir.path());
+    store->Put(key, MakeBlock(payload));
+    store->Flush();
+  }
+  const std::string file = dir.path() + "/data.mdb";
+  std::string bytes = ReadFile(file);
+  size_t at = bytes.find(payload);
+  ASSERT_NE(at, std::string::npos);
+  // The header (48 bytes) precedes the payload; flip a byte of key_hi.
+  ASSERT_GE(at, 48u);
+  int fd = ::open(file.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  char c = static_cast<char>(bytes[at - 48 + 8] ^ 0x80);
+  ASSERT_EQ(::pwrite(fd, &c, 1, static_cast<off_t>(at - 48 + 8)), 1);
+  ::close(fd);
+  auto store = OpenLmdb(dir.path());
+  EXPECT_EQ(store->Get(key), nullptr);
+}
+
+TEST(LmdbBlockStore, OpenFailsOnGarbageFileAndNamesTheDirectory) {
+  TempDir dir;
+  {
+    std::ofstream f(dir.path() + "/data.mdb", std::ios::binary);
+    f << std::string(65536, 'g');
+  }
+  LmdbOptions opt;
+  opt.capacity_bytes = 16_MiB;
+  auto r = OpenLmdbBlockStore(dir.path(), opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr(dir.path()));
+
+  // A path below a regular file cannot be created.
+  std::ofstream(dir.path() + "/file") << "x";
+  r = OpenLmdbBlockStore(dir.path() + "/file/sub", opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr(dir.path() + "/file/sub"));
+}
+
+// A burst of Puts larger than the whole map, queued while the LMDB write
+// lock is held elsewhere (another process sharing the cache, or a slow
+// disk): no crash, the file stays within the map, and the most recent blocks
+// end up retrievable. A child process holds the write transaction so the
+// burst is deterministic.
+TEST(LmdbBlockStore, BurstLargerThanTheMapKeepsRecentBlocks) {
+  TempDir dir;
+  constexpr uint64_t kBlock = 64_KiB, kCount = 1024;  // 64 MiB into a 16 MiB map
+  auto store = OpenLmdb(dir.path(), 16_MiB);
+  ASSERT_NE(store, nullptr);
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(to_parent), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {  // child: hold the write lock until told to let go
+    MDB_env* env = nullptr;
+    MDB_txn* txn = nullptr;
+    char c = 'L';
+    if (mdb_env_create(&env) || mdb_env_set_mapsize(env, 16_MiB) ||
+        mdb_env_open(env, dir.path().c_str(), MDB_NOTLS, 0600) ||
+        mdb_txn_begin(env, nullptr, 0, &txn))
+      c = 'E';
+    if (write(to_parent[1], &c, 1) != 1) _exit(3);
+    if (read(to_child[0], &c, 1) != 1) _exit(4);
+    if (txn) mdb_txn_abort(txn);
+    if (env) mdb_env_close(env);
+    _exit(0);
+  }
+  char c = 0;
+  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+  ASSERT_EQ(c, 'L') << "the child could not take the write lock";
+
+  std::string data = RandomBytes(kBlock, 1);
+  for (uint64_t i = 0; i < kCount; ++i) {
+    data[0] = static_cast<char>(i);
+    data[1] = static_cast<char>(i >> 8);
+    store->Put(MakeBlockKey("u", ByteRange{i * kBlock, kBlock}), MakeBlock(data));
+  }
+  c = 'G';
+  ASSERT_EQ(write(to_child[1], &c, 1), 1);
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
+  store->Flush();
+
+  int found = 0, wrong = 0;
+  constexpr uint64_t kRecent = 32;  // the last 2 MiB
+  for (uint64_t i = kCount - kRecent; i < kCount; ++i) {
+    Block b = store->Get(MakeBlockKey("u", ByteRange{i * kBlock, kBlock}));
+    if (!b) continue;
+    ++found;
+    if (b->size() != kBlock || uint8_t((*b)[0]) != uint8_t(i) || uint8_t((*b)[1]) != uint8_t(i >> 8))
+      ++wrong;
+  }
+  store.reset();
+  struct stat sb;
+  ASSERT_EQ(stat((dir.path() + "/data.mdb").c_str(), &sb), 0);
+  EXPECT_LE(static_cast<uint64_t>(sb.st_size), 16_MiB);
+  EXPECT_EQ(wrong, 0);
+  size_t entries = LmdbEntries(dir.path());
+  std::printf("[ lmdb     ] burst: %d of the last %d blocks retrievable; %zu records, file %lld bytes\n",
+              found, int(kRecent), entries, static_cast<long long>(sb.st_size));
+  EXPECT_GE(found, int(kRecent) / 2) << "the most recent blocks should survive a burst";
+  EXPECT_GT(entries, 50u) << "a 16 MiB map holds well over 50 blocks of 64 KiB";
+}
+
+// Once the map is full, each Put that finds no room makes the store evict
+// and try again. Every block written after that, one at a time with a Flush
+// in between (nobody else using the store), must be retrievable right after
+// its Flush: a cache may forget old blocks, not the one just written.
+TEST(LmdbBlockStore, FullMapStillStoresEachNewBlock) {
+  TempDir dir;
+  constexpr uint64_t kBlock = 64_KiB;
+  auto store = OpenLmdb(dir.path(), 16_MiB);
+  ASSERT_NE(store, nullptr);
+  std::string data = RandomBytes(kBlock, 2);
+  uint64_t i = 0;
+  auto put = [&] {
+    data[0] = static_cast<char>(i);
+    data[1] = static_cast<char>(i >> 8);
+    store->Put(MakeBlockKey("u", ByteRange{i * kBlock, kBlock}), MakeBlock(data));
+    return MakeBlockKey("u", ByteRange{i++ * kBlock, kBlock});
+  };
+  // Fill well past the map size (32 MiB into 16 MiB), a Flush every 1 MiB.
+  for (int n = 0; n < 512; ++n) {
+    put();
+    if (n % 16 == 15) store->Flush();
+  }
+  store->Flush();
+  int lost = 0, wrong = 0;
+  constexpr int kProbe = 200;
+  for (int n = 0; n < kProbe; ++n) {
+    uint64_t id = i;
+    BlockKey k = put();
+    store->Flush();
+    Block b = store->Get(k);
+    if (!b)
+      ++lost;
+    else if (b->size() != kBlock || uint8_t((*b)[0]) != uint8_t(id) || uint8_t((*b)[1]) != uint8_t(id >> 8))
+      ++wrong;
+  }
+  store.reset();
+  struct stat sb;
+  ASSERT_EQ(stat((dir.path() + "/data.mdb").c_str(), &sb), 0);
+  EXPECT_LE(static_cast<uint64_t>(sb.st_size), 16_MiB);
+  size_t entries = LmdbEntries(dir.path());
+  std::printf("[ lmdb     ] full map: %d of %d fresh blocks lost right after their Flush; %zu records\n",
+              lost, kProbe, entries);
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(lost, 0);
+  EXPECT_GT(entries, 50u) << "a 16 MiB map holds well over 50 blocks of 64 KiB";
+}
+
+// ---- ReadThroughCache -----------------------------------------------------------
+
+const std::string kUrl = "http://h/obj.nc";
+
+struct Fixture {
+  explicit Fixture(uint64_t object_size = 1_MiB, uint32_t seed = 42)
+      : object(RandomBytes(object_size, seed)) {
+    origin.Set(kUrl, object);
+  }
+  std::string Expected(ByteRange region, uint64_t pos, uint64_t len) const {
+    if (pos >= region.length) return "";
+    len = std::min(len, region.length - pos);
+    return object.substr(region.offset + pos, len);
+  }
+  std::string object;
+  FakeOrigin origin;
+};
+
+ReadThroughOptions Opts(uint64_t block, uint64_t whole) {
+  ReadThroughOptions o;
+  o.block_size = block;
+  o.whole_fetch_limit = whole;
+  return o;
+}
+
+std::string MustRead(ReadThroughCache& c, ByteRange region, uint64_t pos, uint64_t len) {
+  auto r = c.Read(kUrl, region, pos, len);
+  EXPECT_TRUE(r.ok()) << r.status().ToString() << " pos=" << pos << " len=" << len;
+  return r.ok() ? *r : "<error>";
+}
+
+TEST(ReadThrough, ExhaustiveSmallNoTiers) {
+  Fixture fx(4096);
+  ReadThroughCache cache(&fx.origin, nullptr, nullptr, Opts(7, 0));
+  for (uint64_t L = 0; L <= 40; ++L) {
+    ByteRange region{3, L};
+    for (uint64_t pos = 0; pos <= L + 2; ++pos)
+      for (uint64_t len = 0; len <= L + 2; ++len)
+        ASSERT_EQ(MustRead(cache, region, pos, len), fx.Expected(region, pos, len))
+            << "L=" << L << " pos=" << pos << " len=" << len;
+  }
+}
+
+TEST(ReadThrough, ExhaustiveSmallWithMemoryTier) {
+  Fixture fx(4096);
+  for (uint64_t whole : {uint64_t{0}, uint64_t{20}, uint64_t{1000}}) {
+    for (uint64_t L = 0; L <= 40; ++L) {
+      auto mem = NewMemoryBlockStore(1_MiB);
+      ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(7, whole));
+      ByteRange region{11, L};
+      // Read in a scrambled order so every pattern of held/missing blocks occurs.
+      std::vector<std::pair<uint64_t, uint64_t>> combos;
+      for (uint64_t pos = 0; pos <= L + 2; ++pos)
+        for (uint64_t len = 0; len <= L + 2; ++len) combos.emplace_back(pos, len);
+      std::shuffle(combos.begin(), combos.end(), std::mt19937(uint32_t(L)));
+      for (auto [pos, len] : combos)
+        ASSERT_EQ(MustRead(cache, region, pos, len), fx.Expected(region, pos, len))
+            << "whole=" << whole << " L=" << L << " pos=" << pos << " len=" << len;
+      // Everything is cached now: each block was fetched at most once.
+      uint64_t blocks = (L + 6) / 7;
+      EXPECT_LE(cache.stats().origin_bytes.load(), L) << "L=" << L;
+      EXPECT_LE(cache.stats().origin_requests.load(), blocks) << "L=" << L;
+    }
+  }
+}
+
+TEST(ReadThrough, CrossBlockReads4KiB) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0));
+  ByteRange region{12345, 300'000};
+  std::mt19937 rng(3);
+  for (int i = 0; i < 3000; ++i) {
+    uint64_t pos = rng() % (region.length + 100);
+    uint64_t len = rng() % 3 == 0 ? rng() % 50'000 : rng() % 9000;
+    ASSERT_EQ(MustRead(cache, region, pos, len), fx.Expected(region, pos, len))
+        << "pos=" << pos << " len=" << len;
+  }
+  // Reads straddling every block boundary of the first 20 blocks.
+  for (uint64_t b = 1; b < 20; ++b)
+    for (uint64_t back : {1, 2, 100})
+      for (uint64_t len : {1, 2, 200, 4096, 4097, 8193})
+        ASSERT_EQ(MustRead(cache, region, b * 4096 - back, len),
+                  fx.Expected(region, b * 4096 - back, len));
+  EXPECT_LE(cache.stats().origin_bytes.load(), region.length) << "no block fetched twice";
+}
+
+TEST(ReadThrough, ClipsAtRegionEnd) {
+  Fixture fx(100'000);
+  ReadThroughCache cache(&fx.origin, nullptr, nullptr, Opts(4_KiB, 0));
+  ByteRange region{1000, 5000};
+  EXPECT_EQ(MustRead(cache, region, 4990, 100), fx.object.substr(5990, 10));
+  EXPECT_EQ(MustRead(cache, region, 0, UINT64_MAX), fx.object.substr(1000, 5000));
+  EXPECT_EQ(MustRead(cache, region, 4999, UINT64_MAX), fx.object.substr(5999, 1));
+  fx.origin.ClearRequests();
+  EXPECT_EQ(MustRead(cache, region, 5000, 10), "");
+  EXPECT_EQ(MustRead(cache, region, 6000, 10), "");
+  EXPECT_EQ(MustRead(cache, region, UINT64_MAX, UINT64_MAX), "");
+  EXPECT_EQ(MustRead(cache, region, 10, 0), "");
+  EXPECT_EQ(MustRead(cache, ByteRange{1000, 0}, 0, 10), "");
+  EXPECT_EQ(fx.origin.request_count(), 0u) << "empty reads do not touch the origin";
+  // Never reads outside the region.
+  for (const auto& r : fx.origin.requests()) {
+    EXPECT_GE(r.range.offset, region.offset);
+    EXPECT_LE(r.range.end(), region.end());
+  }
+}
+
+TEST(ReadThrough, NeverFetchesOutsideTheRegion) {
+  Fixture fx(200'000);
+  auto mem = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 16_KiB));
+  std::vector<ByteRange> regions = {{0, 10}, {10, 5000}, {5010, 4096}, {9106, 70'000}, {79'106, 1}};
+  std::mt19937 rng(8);
+  for (int i = 0; i < 500; ++i) {
+    const ByteRange& region = regions[rng() % regions.size()];
+    uint64_t pos = rng() % (region.length + 1), len = rng() % 10'000;
+    ASSERT_EQ(MustRead(cache, region, pos, len), fx.Expected(region, pos, len));
+  }
+  for (const auto& r : fx.origin.requests()) {
+    bool inside = false;
+    for (const auto& region : regions)
+      inside |= r.range.offset >= region.offset && r.range.end() <= region.end();
+    EXPECT_TRUE(inside) << r;
+  }
+}
+
+TEST(ReadThrough, SmallRegionFetchedWholeOnFirstRead) {
+  Fixture fx(100'000);
+  auto mem = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 64_KiB));
+  ByteRange region{100, 10'000};  // three blocks, under the whole-fetch limit
+  EXPECT_EQ(MustRead(cache, region, 5000, 10), fx.Expected(region, 5000, 10));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {100, 10'000}}}));
+  for (uint64_t pos = 0; pos <= 10'000; pos += 97)
+    for (uint64_t len : {1, 100, 4096, 20'000})
+      ASSERT_EQ(MustRead(cache, region, pos, len), fx.Expected(region, pos, len));
+  EXPECT_EQ(fx.origin.request_count(), 1u);
+  EXPECT_EQ(cache.stats().origin_requests.load(), 1u);
+  EXPECT_EQ(cache.stats().origin_bytes.load(), 10'000u);
+  EXPECT_GE(cache.stats().misses.load(), 1u);
+  EXPECT_LE(cache.stats().misses.load(), 3u);
+  EXPECT_GT(cache.stats().memory_hits.load(), 100u);
+}
+
+TEST(ReadThrough, RegionExactlyAtWholeFetchLimit) {
+  Fixture fx(100'000);
+  auto mem = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 16_KiB));
+  EXPECT_EQ(MustRead(cache, ByteRange{0, 16_KiB}, 0, 1), fx.object.substr(0, 1));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {0, 16_KiB}}}));
+  fx.origin.ClearRequests();
+  EXPECT_EQ(MustRead(cache, ByteRange{20'000, 16_KiB + 1}, 0, 1), fx.object.substr(20'000, 1));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {20'000, 4096}}}));
+}
+
+TEST(ReadThrough, LargeRegionFetchesOnlyMissingBlocksCoalesced) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4096, 8_KiB));
+  const uint64_t B = 4096, off = 1000;
+  ByteRange region{off, 100 * B + 100};  // 101 blocks, the last one 100 bytes
+
+  EXPECT_EQ(MustRead(cache, region, 3 * B + 10, 20), fx.Expected(region, 3 * B + 10, 20));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {off + 3 * B, B}}}));
+  fx.origin.ClearRequests();
+
+  // Blocks 1..6; 3 is held: two requests, for 1-2 and 4-6.
+  EXPECT_EQ(MustRead(cache, region, 1 * B, 6 * B), fx.Expected(region, B, 6 * B));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {off + 1 * B, 2 * B}},
+                                                              {kUrl, {off + 4 * B, 3 * B}}}));
+  fx.origin.ClearRequests();
+
+  // Blocks 0..7: only 0 and 7 are missing.
+  EXPECT_EQ(MustRead(cache, region, 5, 8 * B - 10), fx.Expected(region, 5, 8 * B - 10));
+  EXPECT_EQ(fx.origin.requests(),
+            (std::vector<OriginRequest>{{kUrl, {off, B}}, {kUrl, {off + 7 * B, B}}}));
+  fx.origin.ClearRequests();
+
+  // The short last block.
+  EXPECT_EQ(MustRead(cache, region, region.length - 50, 1000), fx.Expected(region, region.length - 50, 1000));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {off + 100 * B, 100}}}));
+  fx.origin.ClearRequests();
+
+  // A long read over blocks 5..20: 5-7 held, 8..20 in one request.
+  EXPECT_EQ(MustRead(cache, region, 5 * B, 16 * B), fx.Expected(region, 5 * B, 16 * B));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {off + 8 * B, 13 * B}}}));
+  fx.origin.ClearRequests();
+
+  // Everything read so far is served from memory.
+  EXPECT_EQ(MustRead(cache, region, 0, 21 * B), fx.Expected(region, 0, 21 * B));
+  EXPECT_EQ(MustRead(cache, region, 100 * B, 100), fx.Expected(region, 100 * B, 100));
+  EXPECT_EQ(fx.origin.request_count(), 0u);
+}
+
+TEST(ReadThrough, SecondReadServedFromMemory) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(64_KiB, 0));
+  ByteRange region{0, 1_MiB};
+  std::string first = MustRead(cache, region, 100'000, 300'000);
+  size_t requests = fx.origin.request_count();
+  uint64_t hits = cache.stats().memory_hits.load();
+  std::string second = MustRead(cache, region, 100'000, 300'000);
+  EXPECT_TRUE(first == second);
+  EXPECT_TRUE(second == fx.Expected(region, 100'000, 300'000));
+  EXPECT_EQ(fx.origin.request_count(), requests);
+  EXPECT_EQ(cache.stats().memory_hits.load() - hits, 6u) << "blocks 1..6 of 64 KiB";
+}
+
+TEST(ReadThrough, DiskTierServesAfterRestart) {
+  TempDir dir;
+  Fixture fx(1_MiB);
+  ByteRange region{4096, 900'000};
+  std::string want = fx.Expected(region, 0, region.length);
+  {
+    auto disk = OpenLmdb(dir.path());
+    ReadThroughCache cache(&fx.origin, nullptr, disk.get(), Opts(64_KiB, 0));
+    EXPECT_TRUE(MustRead(cache, region, 0, region.length) == want);
+    disk->Flush();
+  }
+  size_t before = fx.origin.request_count();
+  EXPECT_GT(before, 0u);
+  {
+    auto disk = OpenLmdb(dir.path());
+    auto mem = NewMemoryBlockStore(64_MiB);
+    ReadThroughCache cache(&fx.origin, mem.get(), disk.get(), Opts(64_KiB, 0));
+    EXPECT_TRUE(MustRead(cache, region, 0, region.length) == want);
+    EXPECT_EQ(fx.origin.request_count(), before) << "served from disk, not the origin";
+    const uint64_t nblocks = (region.length + 64_KiB - 1) / 64_KiB;
+    EXPECT_EQ(cache.stats().disk_hits.load(), nblocks);
+    EXPECT_EQ(cache.stats().misses.load(), 0u);
+    // Disk hits were promoted to memory.
+    EXPECT_TRUE(MustRead(cache, region, 0, region.length) == want);
+    EXPECT_EQ(cache.stats().memory_hits.load(), nblocks);
+    EXPECT_EQ(cache.stats().disk_hits.load(), nblocks);
+  }
+  {
+    // A different block size means different blocks: nothing is reused
+    // wrongly, the origin is asked again.
+    auto disk = OpenLmdb(dir.path());
+    ReadThroughCache cache(&fx.origin, nullptr, disk.get(), Opts(16_KiB, 0));
+    EXPECT_TRUE(MustRead(cache, region, 1000, 50'000) == fx.Expected(region, 1000, 50'000));
+    EXPECT_GT(fx.origin.request_count(), before);
+  }
+}
+
+TEST(ReadThrough, OriginErrorGivesNoPartialData) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0));
+  ByteRange region{0, 100'000};
+  MustRead(cache, region, 0, 4096);  // block 0 cached
+  fx.origin.FailAlways(kUrl, Unavailable("connection reset"));
+  auto r = cache.Read(kUrl, region, 0, 3 * 4096);
+  ASSERT_FALSE(r.ok()) << "returned " << r->size() << " bytes";
+  EXPECT_EQ(r.status().code(), Code::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("connection reset"));
+  EXPECT_EQ(cache.stats().origin_errors.load(), 1u);
+
+  fx.origin.FailAlways(kUrl, NotFound("HTTP 404"));
+  r = cache.Read(kUrl, region, 50'000, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kNotFound);
+  fx.origin.FailAlways(kUrl, Status(Code::kPermissionDenied, "HTTP 403"));
+  r = cache.Read(kUrl, region, 50'000, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
+  fx.origin.FailAlways(kUrl, Corruption("bad Content-Range"));
+  r = cache.Read(kUrl, region, 50'000, 10);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+  EXPECT_EQ(cache.stats().origin_errors.load(), 4u);
+
+  // The cached block is still served; after recovery everything works.
+  EXPECT_EQ(MustRead(cache, region, 0, 4096), fx.Expected(region, 0, 4096));
+  fx.origin.ClearFailures();
+  EXPECT_EQ(MustRead(cache, region, 0, 3 * 4096), fx.Expected(region, 0, 3 * 4096));
+}
+
+TEST(ReadThrough, TransientFailuresThenSuccess) {
+  Fixture fx(100'000);
+  ReadThroughCache cache(&fx.origin, nullptr, nullptr, Opts(4_KiB, 0));
+  ByteRange region{0, 100'000};
+  fx.origin.FailTimes(kUrl, 2, Unavailable("503"));
+  for (int i = 0; i < 2; ++i) {
+    auto r = cache.Read(kUrl, region, 10, 10);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().retriable());
+  }
+  EXPECT_EQ(MustRead(cache, region, 10, 10), fx.Expected(region, 10, 10));
+  EXPECT_EQ(cache.stats().origin_errors.load(), 2u);
+  EXPECT_EQ(fx.origin.request_count(), 3u) << "the cache layer itself does not retry";
+}
+
+TEST(ReadThrough, WrongLengthFromOriginIsCorruptionAndNotCached) {
+  for (int64_t delta : {-1, 1, -4096}) {
+    Fixture fx(100'000);
+    auto mem = NewMemoryBlockStore(16_MiB);
+    ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 64_KiB));
+    ByteRange region{500, 20'000};
+    fx.origin.ReturnWrongLength(kUrl, delta);
+    auto r = cache.Read(kUrl, region, 0, 100);
+    ASSERT_FALSE(r.ok()) << "delta " << delta;
+    EXPECT_EQ(r.status().code(), Code::kCorruption);
+    EXPECT_THAT(r.status().message(), HasSubstr(kUrl));
+    fx.origin.ClearFailures();
+    fx.origin.ClearRequests();
+    EXPECT_EQ(MustRead(cache, region, 0, 20'000), fx.Expected(region, 0, 20'000));
+    EXPECT_EQ(fx.origin.request_count(), 1u) << "nothing of the bad answer was cached";
+  }
+}
+
+// Blocks outside the span asked for (fetched only because the region is
+// small) are a bonus: their failure does not fail the read.
+TEST(ReadThrough, FailedBonusFetchIsNotAnError) {
+  Fixture fx(100'000);
+  auto mem = NewMemoryBlockStore(16_MiB);
+  const uint64_t B = 4096;
+  ByteRange region{1000, 3 * B};
+  // Block 1 is already cached; block 0's fetch fails.
+  mem->Put(MakeBlockKey(kUrl, ByteRange{1000 + B, B}), MakeBlock(fx.object.substr(1000 + B, B)));
+  fx.origin.FailIf([](const OriginRequest& r) { return r.range.offset == 1000; },
+                   Unavailable("flaky"));
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(B, 64_KiB));
+  EXPECT_EQ(MustRead(cache, region, B + 10, 2 * B), fx.Expected(region, B + 10, 2 * B));
+  EXPECT_EQ(fx.origin.requests(), (std::vector<OriginRequest>{{kUrl, {1000, B}},
+                                                              {kUrl, {1000 + 2 * B, B}}}));
+  EXPECT_EQ(cache.stats().origin_errors.load(), 1u);
+}
+
+TEST(ReadThrough, ConcurrentReaders) {
+  Fixture fx(2_MiB);
+  auto mem = NewMemoryBlockStore(4_MiB);  // smaller than the data: evictions happen
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(16_KiB, 64_KiB));
+  std::vector<ByteRange> regions = {{0, 40'000}, {40'000, 1'500'000}, {1'540'000, 500'000}};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937 rng(t + 10);
+      for (int i = 0; i < 400; ++i) {
+        const ByteRange& region = regions[rng() % regions.size()];
+        uint64_t pos = rng() % region.length, len = rng() % 70'000;
+        auto r = cache.Read(kUrl, region, pos, len);
+        if (!r.ok() || *r != fx.Expected(region, pos, len)) ++bad;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+// Polls `pred` until it holds or `timeout` passes.
+template <typename Pred>
+bool WaitUntil(Pred pred, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+TEST(ReadThrough, SingleFlightForConcurrentReadersOfABlock) {
+  Fixture fx(100'000);
+  auto mem = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0));
+  ByteRange region{0, 100'000};
+  fx.origin.HoldIf([](const OriginRequest&) { return true; });
+  std::string a, b;
+  std::thread ta([&] { a = MustRead(cache, region, 100, 10); });
+  ASSERT_TRUE(WaitUntil([&] { return fx.origin.held_count() == 1; }));
+  std::thread tb([&] { b = MustRead(cache, region, 200, 10); });  // the same block
+  bool waited = WaitUntil([&] { return cache.stats().inflight_waits.load() == 1; });
+  fx.origin.ReleaseHeld();
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(waited) << "the second reader did not wait for the first one's request";
+  EXPECT_EQ(a, fx.Expected(region, 100, 10));
+  EXPECT_EQ(b, fx.Expected(region, 200, 10));
+  EXPECT_EQ(fx.origin.request_count(), 1u);
+}
+
+// When the request a reader waited for fails, the reader tries once itself.
+TEST(ReadThrough, WaiterRetriesWhenTheSharedRequestFails) {
+  Fixture fx(100'000);
+  auto mem = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0));
+  ByteRange region{0, 100'000};
+  fx.origin.HoldIf([](const OriginRequest&) { return true; });
+  fx.origin.FailTimes(kUrl, 1, Unavailable("reset"));
+  Result<std::string> ra = std::string(), rb = std::string();
+  std::thread ta([&] { ra = cache.Read(kUrl, region, 100, 10); });
+  ASSERT_TRUE(WaitUntil([&] { return fx.origin.held_count() == 1; }));
+  std::thread tb([&] { rb = cache.Read(kUrl, region, 200, 10); });
+  bool waited = WaitUntil([&] { return cache.stats().inflight_waits.load() == 1; });
+  fx.origin.ReleaseHeld();
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(waited);
+  EXPECT_FALSE(ra.ok());
+  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
+  EXPECT_EQ(*rb, fx.Expected(region, 200, 10));
+  EXPECT_EQ(fx.origin.request_count(), 2u);
+}
+
+TEST(ReadThrough, SizeIsCachedInTheTiers) {
+  TempDir dir;
+  Fixture fx(12'345);
+  fx.origin.Set("http://h/small", "1234567");
+  {
+    auto disk = OpenLmdb(dir.path());
+    auto mem = NewMemoryBlockStore(1_MiB);
+    ReadThroughCache cache(&fx.origin, mem.get(), disk.get(), Opts(4_KiB, 0));
+    auto s = cache.Size(kUrl);
+    ASSERT_TRUE(s.ok()) << s.status().ToString();
+    EXPECT_EQ(*s, 12'345u);
+    EXPECT_EQ(fx.origin.size_calls(), 1u);
+    s = cache.Size(kUrl);
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(*s, 12'345u);
+    EXPECT_EQ(fx.origin.size_calls(), 1u) << "the second Size is served from the cache";
+    s = cache.Size("http://h/small");
+    ASSERT_TRUE(s.ok());
+    EXPECT_EQ(*s, 7u);
+    // Errors are not cached.
+    for (int i = 0; i < 2; ++i) {
+      auto m = cache.Size("http://h/missing");
+      ASSERT_FALSE(m.ok());
+      EXPECT_EQ(m.status().code(), Code::kNotFound);
+    }
+    EXPECT_EQ(fx.origin.size_calls(), 4u);
+    // Sizes do not disturb block reads of the same object.
+    EXPECT_EQ(MustRead(cache, ByteRange{0, 12'345}, 0, 12'345), fx.object);
+    disk->Flush();
+  }
+  size_t calls = fx.origin.size_calls();
+  auto disk = OpenLmdb(dir.path());
+  ReadThroughCache cache(&fx.origin, nullptr, disk.get(), Opts(4_KiB, 0));
+  auto s = cache.Size(kUrl);
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*s, 12'345u);
+  EXPECT_EQ(fx.origin.size_calls(), calls) << "after a restart, from the disk tier";
+}
+
+TEST(ReadThrough, PrefetchCoalescesNeighbours) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughOptions o = Opts(64_KiB, 0);
+  o.coalesce_gap = 1000;
+  o.prefetch_threads = 2;
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, o);
+  std::vector<ByteRange> regions = {{0, 10'000}, {10'500, 10'000}, {21'000, 5'000}, {500'000, 1000}};
+  std::vector<PrefetchTarget> targets;
+  for (const auto& r : regions) targets.push_back(PrefetchTarget{kUrl, r});
+  cache.Prefetch(targets);
+  cache.WaitForPrefetches();
+  auto reqs = fx.origin.requests();
+  std::sort(reqs.begin(), reqs.end(),
+            [](const OriginRequest& a, const OriginRequest& b) { return a.range.offset < b.range.offset; });
+  EXPECT_EQ(reqs, (std::vector<OriginRequest>{{kUrl, {0, 26'000}}, {kUrl, {500'000, 1000}}}));
+  EXPECT_EQ(cache.stats().prefetch_requests.load(), 2u);
+  fx.origin.ClearRequests();
+  for (const auto& r : regions) EXPECT_EQ(MustRead(cache, r, 0, r.length), fx.Expected(r, 0, r.length));
+  EXPECT_EQ(fx.origin.request_count(), 0u) << "prefetched blocks are served from memory";
+  // Prefetching what is cached sends nothing.
+  cache.Prefetch(targets);
+  cache.WaitForPrefetches();
+  EXPECT_EQ(fx.origin.request_count(), 0u);
+}
+
+TEST(ReadThrough, PrefetchBudgetDropsInsteadOfWaiting) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughOptions o = Opts(64_KiB, 0);
+  o.coalesce_gap = 0;
+  o.prefetch_budget = 15'000;
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, o);
+  std::vector<PrefetchTarget> targets;
+  for (uint64_t i = 0; i < 5; ++i) targets.push_back(PrefetchTarget{kUrl, {i * 100'000, 10'000}});
+  cache.Prefetch(targets);
+  cache.WaitForPrefetches();
+  EXPECT_GE(cache.stats().prefetch_dropped.load(), 3u);
+  EXPECT_LE(cache.stats().prefetch_bytes.load(), 15'000u);
+  // Dropped targets are simply read on demand.
+  for (const auto& t : targets)
+    EXPECT_EQ(MustRead(cache, t.region, 0, 10'000), fx.Expected(t.region, 0, 10'000));
+}
+
+// The header: prefetches run on their own threads "so demand reads never
+// queue behind it". A demand read for a block whose prefetch is queued
+// (not sent: the only prefetch thread is stuck on a slow request) must not
+// wait for that queue.
+TEST(ReadThrough, DemandReadDoesNotWaitForAQueuedPrefetch) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughOptions o = Opts(64_KiB, 0);
+  o.coalesce_gap = 0;
+  o.prefetch_threads = 1;
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, o);
+  fx.origin.HoldIf([](const OriginRequest& r) { return r.range.offset == 0; });  // a slow server
+  cache.Prefetch({PrefetchTarget{kUrl, {0, 1000}}, PrefetchTarget{kUrl, {100'000, 1000}},
+                  PrefetchTarget{kUrl, {200'000, 1000}}});
+  ASSERT_TRUE(WaitUntil([&] { return fx.origin.held_count() == 1; }));
+  std::atomic<bool> done{false};
+  std::string got;
+  ByteRange region{200'000, 1000};
+  std::thread reader([&] {
+    got = MustRead(cache, region, 0, 1000);
+    done = true;
+  });
+  bool finished = WaitUntil([&] { return done.load(); }, std::chrono::seconds(2));
+  fx.origin.ReleaseHeld();
+  reader.join();
+  cache.WaitForPrefetches();
+  EXPECT_TRUE(finished) << "the demand read waited behind a queued prefetch";
+  EXPECT_EQ(got, fx.Expected(region, 0, 1000));
+}
+
+// ---- FileOrigin --------------------------------------------------------------------
+
+TEST(FileOrigin, ReadsRanges) {
+  TempDir dir;
+  std::string data = RandomBytes(10'000, 11);
+  std::string path = dir.path() + "/f.bin";
+  std::ofstream(path, std::ios::binary).write(data.data(), data.size());
+  auto origin = NewFileOrigin();
+  for (ByteRange r : {ByteRange{0, 10'000}, ByteRange{100, 50}, ByteRange{9990, 10},
+                      ByteRange{0, 1}, ByteRange{5000, 0}, ByteRange{10'000, 0}}) {
+    auto got = origin->Read(path, r);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == data.substr(r.offset, r.length)) << r.offset << "+" << r.length;
+  }
+  auto got = origin->Read("file://" + path, ByteRange{7, 3});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(*got, data.substr(7, 3));
+
+  auto size = origin->Size(path);
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 10'000u);
+  size = origin->Size("file://" + path);
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 10'000u);
+}
+
+TEST(FileOrigin, ShortFileIsOutOfRange) {
+  TempDir dir;
+  std::string path = dir.path() + "/f.bin";
+  std::ofstream(path, std::ios::binary) << std::string(100, 'x');
+  auto origin = NewFileOrigin();
+  for (ByteRange r : {ByteRange{90, 11}, ByteRange{100, 1}, ByteRange{5000, 10}, ByteRange{0, 101}}) {
+    auto got = origin->Read(path, r);
+    ASSERT_FALSE(got.ok()) << r.offset << "+" << r.length;
+    EXPECT_EQ(got.status().code(), Code::kOutOfRange);
+    EXPECT_THAT(got.status().message(), HasSubstr(path));
+  }
+}
+
+TEST(FileOrigin, MissingIsNotFound) {
+  TempDir dir;
+  auto origin = NewFileOrigin();
+  std::string path = dir.path() + "/nope.nc";
+  auto got = origin->Read(path, ByteRange{0, 1});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kNotFound);
+  EXPECT_THAT(got.status().message(), HasSubstr(path));
+  auto size = origin->Size(path);
+  ASSERT_FALSE(size.ok());
+  EXPECT_EQ(size.status().code(), Code::kNotFound);
+  got = origin->Read(dir.path() + "/nope/deeper.nc", ByteRange{0, 1});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kNotFound);
+}
+
+TEST(FileOrigin, DirectoryIsNotAnObject) {
+  TempDir dir;
+  auto origin = NewFileOrigin();
+  auto size = origin->Size(dir.path());
+  ASSERT_FALSE(size.ok());
+  EXPECT_EQ(size.status().code(), Code::kInvalidArgument);
+  auto got = origin->Read(dir.path(), ByteRange{0, 1});
+  EXPECT_FALSE(got.ok());
+}
+
+TEST(FileOrigin, UnreadableIsPermissionDenied) {
+  if (geteuid() == 0) GTEST_SKIP() << "root reads everything";
+  TempDir dir;
+  std::string path = dir.path() + "/secret";
+  std::ofstream(path) << "x";
+  chmod(path.c_str(), 0);
+  auto got = NewFileOrigin()->Read(path, ByteRange{0, 1});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kPermissionDenied);
+}
+
+// ---- RoutingOrigin --------------------------------------------------------------
+
+TEST(RoutingOrigin, DispatchesOnScheme) {
+  auto http = std::make_unique<FakeOrigin>();
+  auto file = std::make_unique<FakeOrigin>();
+  FakeOrigin* h = http.get();
+  FakeOrigin* f = file.get();
+  for (const char* u : {"http://h/x", "https://h/x"}) h->Set(u, "H");
+  for (const char* u : {"/data/x.nc", "file:///data/x.nc", "relative/x.nc"}) f->Set(u, "F");
+  auto origin = NewRoutingOrigin(std::move(http), std::move(file));
+
+  for (const char* u : {"http://h/x", "https://h/x"}) {
+    auto r = origin->Read(u, ByteRange{0, 1});
+    ASSERT_TRUE(r.ok()) << u << ": " << r.status().ToString();
+    EXPECT_EQ(*r, "H") << u;
+  }
+  for (const char* u : {"/data/x.nc", "file:///data/x.nc", "relative/x.nc"}) {
+    auto r = origin->Read(u, ByteRange{0, 1});
+    ASSERT_TRUE(r.ok()) << u << ": " << r.status().ToString();
+    EXPECT_EQ(*r, "F") << u;
+  }
+  EXPECT_EQ(h->request_count(), 2u);
+  EXPECT_EQ(f->request_count(), 3u);
+  auto size = origin->Size("https://h/x");
+  ASSERT_TRUE(size.ok());
+  EXPECT_EQ(*size, 1u);
+  EXPECT_EQ(h->size_calls(), 1u);
+  EXPECT_EQ(f->size_calls(), 0u);
+}
+
+TEST(RoutingOrigin, UnsupportedSchemes) {
+  auto http = std::make_unique<FakeOrigin>();
+  auto file = std::make_unique<FakeOrigin>();
+  FakeOrigin* h = http.get();
+  FakeOrigin* f = file.get();
+  auto origin = NewRoutingOrigin(std::move(http), std::move(file));
+  for (std::string u : {"s3://bucket/key.nc", "gs://bucket/key.nc", "ftp://h/x"}) {
+    auto r = origin->Read(u, ByteRange{0, 1});
+    ASSERT_FALSE(r.ok()) << u;
+    EXPECT_EQ(r.status().code(), Code::kUnsupported) << u;
+    std::string scheme = u.substr(0, u.find("://") + 3);
+    EXPECT_THAT(r.status().message(), HasSubstr("'" + scheme + "'"));
+    auto s = origin->Size(u);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), Code::kUnsupported);
+  }
+  EXPECT_EQ(h->request_count() + f->request_count(), 0u);
+  EXPECT_EQ(h->size_calls() + f->size_calls(), 0u);
+}
+
+TEST(RoutingOrigin, MissingBackendIsUnsupported) {
+  auto origin = NewRoutingOrigin(nullptr, std::make_unique<FakeOrigin>());
+  auto r = origin->Read("https://h/x", ByteRange{0, 1});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnsupported);
+}
+
+}  // namespace
+}  // namespace zm

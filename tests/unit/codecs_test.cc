@@ -1,0 +1,363 @@
+// Unit tests of codecs/: round trips against data compressed here with the
+// libraries themselves, corrupt input, the output guard, unknown ids.
+#include <blosc.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "codecs/codec.h"
+
+namespace zm {
+namespace {
+
+using ::testing::HasSubstr;
+
+std::unique_ptr<Codec> Make(std::string_view id) {
+  auto r = MakeCodec(id);
+  EXPECT_TRUE(r.ok()) << id << ": " << r.status().ToString();
+  return r.ok() ? std::move(r).value() : nullptr;
+}
+
+// Test inputs: empty, tiny, text, float-like arrays (what chunks hold),
+// incompressible bytes, long runs.
+std::vector<std::string> Inputs() {
+  std::vector<std::string> out;
+  out.push_back("");
+  out.push_back("x");
+  std::string text;
+  for (int i = 0; i < 5000; ++i) text += "sea surface temperature " + std::to_string(i) + "\n";
+  out.push_back(text);
+  std::vector<float> floats(100'000);
+  for (size_t i = 0; i < floats.size(); ++i) floats[i] = 280.0f + 0.01f * float(i % 977);
+  out.emplace_back(reinterpret_cast<const char*>(floats.data()), floats.size() * sizeof(float));
+  std::mt19937 rng(1);
+  std::string noise(300'001, '\0');
+  for (auto& c : noise) c = static_cast<char>(rng());
+  out.push_back(noise);
+  out.push_back(std::string(3 << 20, '\0'));  // 3 MiB of zeros: many output buffers
+  return out;
+}
+
+std::string Deflate(std::string_view in, int window_bits, int level = 6) {
+  z_stream zs{};
+  EXPECT_EQ(deflateInit2(&zs, level, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  std::string out(deflateBound(&zs, in.size()) + 64, '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+  zs.avail_in = static_cast<uInt>(in.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+std::string Zlib(std::string_view in, int level = 6) {
+  uLongf n = compressBound(in.size());
+  std::string out(n, '\0');
+  EXPECT_EQ(compress2(reinterpret_cast<Bytef*>(out.data()), &n,
+                      reinterpret_cast<const Bytef*>(in.data()), in.size(), level),
+            Z_OK);
+  out.resize(n);
+  return out;
+}
+
+std::string Gzip(std::string_view in, int level = 6) { return Deflate(in, 15 + 16, level); }
+
+std::string Zstd(std::string_view in, int level = 3) {
+  std::string out(ZSTD_compressBound(in.size()), '\0');
+  size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), level);
+  EXPECT_FALSE(ZSTD_isError(n)) << ZSTD_getErrorName(n);
+  out.resize(n);
+  return out;
+}
+
+// A frame without the content size in its header (as a streaming
+// compressor writes), split into uneven blocks by a flush, with or without
+// a checksum.
+std::string ZstdStreamed(std::string_view in, size_t split, bool checksum) {
+  ZSTD_CCtx* c = ZSTD_createCCtx();
+  ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, checksum ? 1 : 0);
+  ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+  std::string out(ZSTD_compressBound(in.size()) + 1024, '\0');
+  ZSTD_outBuffer ob{out.data(), out.size(), 0};
+  split = std::min(split, in.size());
+  ZSTD_inBuffer ib1{in.data(), split, 0};
+  size_t r;
+  do {
+    r = ZSTD_compressStream2(c, &ob, &ib1, ZSTD_e_flush);
+  } while (!ZSTD_isError(r) && r != 0);
+  ZSTD_inBuffer ib2{in.data() + split, in.size() - split, 0};
+  do {
+    r = ZSTD_compressStream2(c, &ob, &ib2, ZSTD_e_end);
+  } while (!ZSTD_isError(r) && r != 0);
+  EXPECT_FALSE(ZSTD_isError(r));
+  ZSTD_freeCCtx(c);
+  out.resize(ob.pos);
+  return out;
+}
+
+std::string Blosc(std::string_view in, int typesize, int shuffle, const char* compressor,
+                  int clevel = 5) {
+  std::string out(in.size() + BLOSC_MAX_OVERHEAD, '\0');
+  int n = blosc_compress_ctx(clevel, shuffle, typesize, in.size(), in.data(), out.data(),
+                             out.size(), compressor, 0, 1);
+  EXPECT_GT(n, 0) << compressor;
+  out.resize(n > 0 ? size_t(n) : 0);
+  return out;
+}
+
+void ExpectRoundTrip(const Codec& codec, const std::string& encoded, const std::string& want,
+                     const std::string& what) {
+  auto r = codec.Decode(encoded, want.size());
+  ASSERT_TRUE(r.ok()) << what << ": " << r.status().ToString();
+  EXPECT_EQ(r->size(), want.size()) << what;
+  EXPECT_TRUE(*r == want) << what;
+}
+
+void ExpectCorrupt(const Codec& codec, std::string_view encoded, uint64_t max_output,
+                   const std::string& what) {
+  auto r = codec.Decode(encoded, max_output);
+  EXPECT_FALSE(r.ok()) << what << ": decoded " << r->size() << " bytes";
+  if (!r.ok()) {
+    EXPECT_EQ(r.status().code(), Code::kCorruption) << what << ": " << r.status().ToString();
+    EXPECT_THAT(r.status().message(), HasSubstr(std::string(codec.id()))) << "names the codec";
+  }
+}
+
+// ---- lookup ---------------------------------------------------------------------
+
+TEST(MakeCodec, KnownIds) {
+  for (const char* id : {"zlib", "gzip", "zstd", "blosc"}) {
+    auto c = Make(id);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->id(), id);
+  }
+}
+
+TEST(MakeCodec, UnknownIdIsUnsupportedAndNamed) {
+  for (const char* id : {"lz4", "bz2", "", "ZLIB", "zlib ", "numcodecs.zlib"}) {
+    auto r = MakeCodec(id);
+    ASSERT_FALSE(r.ok()) << "'" << id << "'";
+    EXPECT_EQ(r.status().code(), Code::kUnsupported);
+    EXPECT_THAT(r.status().message(), HasSubstr("'" + std::string(id) + "'"));
+  }
+}
+
+// ---- zlib / gzip ------------------------------------------------------------------
+
+TEST(Zlib, RoundTrip) {
+  auto c = Make("zlib");
+  int i = 0;
+  for (const auto& in : Inputs()) {
+    for (int level : {1, 9}) ExpectRoundTrip(*c, Zlib(in, level), in, "input " + std::to_string(i));
+    ++i;
+  }
+}
+
+TEST(Gzip, RoundTrip) {
+  auto c = Make("gzip");
+  int i = 0;
+  for (const auto& in : Inputs()) {
+    for (int level : {1, 9}) ExpectRoundTrip(*c, Gzip(in, level), in, "input " + std::to_string(i));
+    ++i;
+  }
+}
+
+TEST(Gzip, RejectsZlibFramingAndViceVersa) {
+  std::string data = Inputs()[2];
+  ExpectCorrupt(*Make("gzip"), Zlib(data), 1 << 30, "zlib data given to gzip");
+  ExpectCorrupt(*Make("zlib"), Gzip(data), 1 << 30, "gzip data given to zlib");
+}
+
+TEST(Zlib, CorruptInputFails) {
+  auto c = Make("zlib");
+  std::string data = Inputs()[3];
+  std::string z = Zlib(data);
+  ExpectCorrupt(*c, "", 1 << 30, "empty");
+  ExpectCorrupt(*c, "not zlib at all", 1 << 30, "garbage");
+  for (size_t cut : {size_t{1}, size_t{2}, z.size() / 2, z.size() - 1})
+    ExpectCorrupt(*c, std::string_view(z).substr(0, cut), 1 << 30, "cut at " + std::to_string(cut));
+  std::string bad = z;
+  bad[bad.size() - 2] ^= 0x10;  // the Adler-32 trailer
+  ExpectCorrupt(*c, bad, 1 << 30, "bad checksum");
+}
+
+TEST(Gzip, CorruptInputFails) {
+  auto c = Make("gzip");
+  std::string data = Inputs()[3];
+  std::string z = Gzip(data);
+  for (size_t cut : {size_t{1}, size_t{10}, z.size() / 2, z.size() - 1})
+    ExpectCorrupt(*c, std::string_view(z).substr(0, cut), 1 << 30, "cut at " + std::to_string(cut));
+  std::string bad = z;
+  bad[bad.size() - 6] ^= 0x10;  // the CRC-32 trailer
+  ExpectCorrupt(*c, bad, 1 << 30, "bad crc");
+}
+
+TEST(Zlib, MaxOutputGuard) {
+  auto c = Make("zlib");
+  std::string data(1 << 20, 'a');
+  std::string z = Zlib(data, 9);
+  EXPECT_TRUE(c->Decode(z, data.size()).ok()) << "exactly the limit is fine";
+  ExpectCorrupt(*c, z, data.size() - 1, "one byte over");
+  ExpectCorrupt(*c, z, 1000, "far over");
+  ExpectCorrupt(*c, z, 0, "zero");
+  // A bomb stops early, without inflating everything first.
+  std::string bomb = Zlib(std::string(64 << 20, '\0'), 9);
+  auto r = c->Decode(bomb, 1 << 20);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("larger than expected"));
+}
+
+TEST(Gzip, MaxOutputGuard) {
+  auto c = Make("gzip");
+  std::string data(1 << 20, 'b');
+  std::string z = Gzip(data, 9);
+  EXPECT_TRUE(c->Decode(z, data.size()).ok());
+  ExpectCorrupt(*c, z, data.size() - 1, "one byte over");
+}
+
+// ---- zstd ---------------------------------------------------------------------------
+
+TEST(Zstd, RoundTrip) {
+  auto c = Make("zstd");
+  int i = 0;
+  for (const auto& in : Inputs()) {
+    for (int level : {1, 19}) ExpectRoundTrip(*c, Zstd(in, level), in, "input " + std::to_string(i));
+    ++i;
+  }
+}
+
+// numcodecs' streaming zstd and other writers leave the content size out.
+TEST(Zstd, RoundTripUnknownContentSize) {
+  auto c = Make("zstd");
+  int i = 0;
+  for (const auto& in : Inputs()) {
+    for (bool checksum : {true, false}) {
+      for (size_t split : {size_t{0}, size_t{1000}, in.size() / 3}) {
+        std::string z = ZstdStreamed(in, split, checksum);
+        ASSERT_EQ(ZSTD_getFrameContentSize(z.data(), z.size()), ZSTD_CONTENTSIZE_UNKNOWN);
+        ExpectRoundTrip(*c, z, in,
+                        "input " + std::to_string(i) + " split " + std::to_string(split) +
+                            (checksum ? " with checksum" : " without checksum"));
+      }
+    }
+    ++i;
+  }
+}
+
+TEST(Zstd, CorruptInputFails) {
+  auto c = Make("zstd");
+  std::string data = Inputs()[3];
+  std::string z = Zstd(data);
+  ExpectCorrupt(*c, "", 1 << 30, "empty");
+  ExpectCorrupt(*c, "definitely not zstd", 1 << 30, "garbage");
+  for (size_t cut : {size_t{4}, size_t{6}, z.size() / 2, z.size() - 1})
+    ExpectCorrupt(*c, std::string_view(z).substr(0, cut), 1 << 30, "cut at " + std::to_string(cut));
+  std::string streamed = ZstdStreamed(data, 1000, true);
+  for (size_t cut : {size_t{6}, streamed.size() / 2, streamed.size() - 1})
+    ExpectCorrupt(*c, std::string_view(streamed).substr(0, cut), 1 << 30,
+                  "streamed, cut at " + std::to_string(cut));
+  std::string bad = streamed;
+  bad[bad.size() - 2] ^= 0x44;  // the XXH64 checksum
+  ExpectCorrupt(*c, bad, 1 << 30, "bad checksum");
+}
+
+TEST(Zstd, MaxOutputGuard) {
+  auto c = Make("zstd");
+  std::string data(1 << 20, 'z');
+  std::string z = Zstd(data);
+  EXPECT_TRUE(c->Decode(z, data.size()).ok());
+  ExpectCorrupt(*c, z, data.size() - 1, "known size, one byte over");
+  std::string s = ZstdStreamed(data, 1000, false);
+  ExpectCorrupt(*c, s, 100'000, "unknown size, over");
+  // A bomb whose header claims a huge size is refused before allocating.
+  std::string bomb = Zstd(std::string(64 << 20, '\0'), 19);
+  auto r = c->Decode(bomb, 1 << 20);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("larger than expected"));
+}
+
+// ---- blosc ----------------------------------------------------------------------------
+
+TEST(Blosc, RoundTrip) {
+  auto c = Make("blosc");
+  int i = 0;
+  for (const auto& in : Inputs()) {
+    for (const char* comp : {"blosclz", "lz4", "zstd", "zlib"}) {
+      for (int shuffle : {BLOSC_NOSHUFFLE, BLOSC_SHUFFLE, BLOSC_BITSHUFFLE}) {
+        for (int typesize : {1, 4, 8}) {
+          std::string what = "input " + std::to_string(i) + " " + comp + " shuffle " +
+                             std::to_string(shuffle) + " typesize " + std::to_string(typesize);
+          std::string enc = Blosc(in, typesize, shuffle, comp);
+          ASSERT_FALSE(enc.empty()) << what;
+          ExpectRoundTrip(*c, enc, in, what);
+        }
+      }
+    }
+    ++i;
+  }
+}
+
+TEST(Blosc, CorruptInputFails) {
+  auto c = Make("blosc");
+  std::string data = Inputs()[3];
+  std::string enc = Blosc(data, 4, BLOSC_SHUFFLE, "lz4");
+  ExpectCorrupt(*c, "", 1 << 30, "empty");
+  ExpectCorrupt(*c, "short", 1 << 30, "shorter than a header");
+  ExpectCorrupt(*c, std::string_view(enc).substr(0, enc.size() - 1), 1 << 30, "truncated");
+  ExpectCorrupt(*c, std::string_view(enc).substr(0, 16), 1 << 30, "header only");
+  ExpectCorrupt(*c, enc + "x", 1 << 30, "trailing byte");
+  // A header claiming more output than the compressed stream holds.
+  std::string bad = enc;
+  uint32_t nbytes;
+  std::memcpy(&nbytes, bad.data() + 4, 4);
+  nbytes += 1000;
+  std::memcpy(bad.data() + 4, &nbytes, 4);
+  ExpectCorrupt(*c, bad, 1 << 30, "nbytes inflated");
+  // Garbage in the compressed payload (the lz4 streams after the header
+  // and the block offsets).
+  bad = enc;
+  for (size_t i = 64; i < bad.size(); i += 7) bad[i] = static_cast<char>(bad[i] ^ 0xA5);
+  auto r = c->Decode(bad, 1 << 30);
+  if (r.ok()) EXPECT_EQ(r->size(), data.size()) << "never a wrong-sized result";
+}
+
+TEST(Blosc, MaxOutputGuard) {
+  auto c = Make("blosc");
+  std::string data(1 << 20, 'q');
+  std::string enc = Blosc(data, 1, BLOSC_NOSHUFFLE, "blosclz");
+  EXPECT_TRUE(c->Decode(enc, data.size()).ok());
+  ExpectCorrupt(*c, enc, data.size() - 1, "one byte over");
+}
+
+// Codecs are immutable and may be used from several threads.
+TEST(Codecs, ConcurrentDecode) {
+  auto z = Make("zstd");
+  auto b = Make("blosc");
+  std::string data = Inputs()[3];
+  std::string ez = Zstd(data), eb = Blosc(data, 4, BLOSC_SHUFFLE, "lz4");
+  std::atomic<int> bad{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 20; ++i) {
+        auto r1 = z->Decode(ez, data.size());
+        auto r2 = b->Decode(eb, data.size());
+        if (!r1.ok() || *r1 != data || !r2.ok() || *r2 != data) ++bad;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+}  // namespace
+}  // namespace zm
