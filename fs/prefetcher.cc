@@ -129,9 +129,12 @@ void Prefetcher::OnChunk(Array* a, uint64_t linear) {
         a->window = kInitialWindow;
         a->prefetched_to = l;
       }
-      // Along the step from wherever prefetch has got to, up to the window.
-      int64_t from = (a->prefetched_to - l) / a->step;
-      if (from < 0) from = 0;
+      // Along the step from wherever prefetch has got to, up to the window;
+      // but only once less than half the window is left ahead, so requests
+      // go out in batches that can be coalesced.
+      int64_t ahead = (a->prefetched_to - l) / a->step;
+      if (ahead < 0) ahead = 0;
+      int64_t from = ahead * 2 > static_cast<int64_t>(a->window) ? a->window : ahead;
       for (int64_t k = from + 1; k <= static_cast<int64_t>(a->window); ++k) {
         int64_t next = l + k * a->step;
         if (next < 0 || next >= static_cast<int64_t>(a->total)) break;

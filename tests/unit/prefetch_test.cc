@@ -1,0 +1,196 @@
+// Unit tests of fs/prefetcher: which chunks a walk prefetches, how the
+// window grows and restarts, coalescing of neighbouring chunks into one
+// request, sequential reads of large files, and the disabled switch.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <string>
+
+#include "cache/block_store.h"
+#include "cache/read_through.h"
+#include "fs/filesystem.h"
+#include "fs/prefetcher.h"
+#include "refs/reference_loader.h"
+#include "tests/unit/fake_origin.h"
+
+namespace zm {
+namespace {
+
+using testing::FakeOrigin;
+
+constexpr uint64_t kChunk = 1000;
+
+// An array "a" of 4 x 8 chunks ("t.x" keys), every chunk kChunk bytes laid
+// out in key order in one object, plus a nested-key array "n" ("t/x") and a
+// large whole file "big".
+std::string MakeJson(uint64_t gap) {
+  std::string j = R"({"a/.zarray": "{\"shape\": [4, 8], \"chunks\": [1, 1], \"dtype\": \"<f4\"}",
+                      "n/.zarray": "{\"shape\": [4, 8], \"chunks\": [1, 1], \"dimension_separator\": \"/\"}",
+                      "big": ["mem://big", 0, 20000000])";
+  for (int t = 0; t < 4; ++t)
+    for (int x = 0; x < 8; ++x) {
+      uint64_t off = (t * 8 + x) * (kChunk + gap);
+      j += ",\n\"a/" + std::to_string(t) + "." + std::to_string(x) + "\": [\"mem://obj\", " +
+           std::to_string(off) + ", " + std::to_string(kChunk) + "]";
+      j += ",\n\"n/" + std::to_string(t) + "/" + std::to_string(x) + "\": [\"mem://nested\", " +
+           std::to_string(off) + ", " + std::to_string(kChunk) + "]";
+    }
+  return j + "}";
+}
+
+class PrefetchTest : public ::testing::Test {
+ protected:
+  void Build(uint64_t gap, bool enabled = true) {
+    origin_.Set("mem://obj", std::string(40 * (kChunk + gap), 'o'));
+    origin_.Set("mem://nested", std::string(40 * (kChunk + gap), 'n'));
+    origin_.Set("mem://big", std::string(20000000, 'b'));
+    auto idx = ParseReferences(MakeJson(gap), "");
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    index_ = std::move(idx).value();
+    memory_ = NewMemoryBlockStore(256_MiB);
+    ReadThroughOptions ro;
+    ro.coalesce_gap = 64_KiB;
+    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ro);
+    PrefetchOptions po;
+    po.enabled = enabled;
+    po.max_chunks = 8;
+    prefetcher_ = std::make_unique<Prefetcher>(&index_, cache_.get(), po);
+    fs_ = std::make_unique<Filesystem>(&index_, cache_.get());
+    fs_->set_prefetcher(prefetcher_.get());
+  }
+
+  // Reads a whole chunk file like a reader would, then lets prefetches land.
+  void ReadKey(const std::string& key) {
+    auto f = index_.FindKey(key);
+    ASSERT_TRUE(f) << key;
+    uint64_t ino = Filesystem::kRootIno + index_.dir_count() + *f;
+    auto r = fs_->Read(ino, 0, kChunk);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    ASSERT_EQ(r->size(), kChunk);
+    cache_->WaitForPrefetches();
+  }
+
+  // Object offsets requested so far (each request's first byte).
+  std::set<uint64_t> Offsets(const std::string& url) const {
+    std::set<uint64_t> out;
+    for (const auto& r : origin_.requests())
+      if (r.url == url) out.insert(r.range.offset);
+    return out;
+  }
+  // Whether some request of `url` covered object byte `off`.
+  bool Covered(const std::string& url, uint64_t off) const {
+    for (const auto& r : origin_.requests())
+      if (r.url == url && r.range.offset <= off && off < r.range.end()) return true;
+    return false;
+  }
+  uint64_t BytesFetched(const std::string& url) const {
+    uint64_t n = 0;
+    for (const auto& r : origin_.requests())
+      if (r.url == url) n += r.range.length;
+    return n;
+  }
+
+  FakeOrigin origin_;
+  ReferenceIndex index_;
+  std::unique_ptr<BlockStore> memory_;
+  std::unique_ptr<ReadThroughCache> cache_;
+  std::unique_ptr<Prefetcher> prefetcher_;
+  std::unique_ptr<Filesystem> fs_;
+};
+
+TEST_F(PrefetchTest, SequentialWalkPrefetchesAheadAndServesFromCache) {
+  Build(/*gap=*/100);
+  ReadKey("a/0.0");
+  ReadKey("a/0.1");  // step 1 established: prefetch 0.2, 0.3
+  size_t after_two = origin_.request_count();
+  EXPECT_EQ(after_two, 3u) << "two demand reads and one coalesced prefetch of two chunks";
+  EXPECT_GE(cache_->stats().prefetch_bytes.load(), 2 * kChunk);
+  // The prefetched chunks are served without new demand requests; the walk
+  // keeps prefetching ahead.
+  uint64_t misses_before = cache_->stats().misses.load();
+  ReadKey("a/0.2");
+  ReadKey("a/0.3");
+  EXPECT_EQ(cache_->stats().misses.load(), misses_before) << "0.2 and 0.3 were prefetched";
+  // Walking the whole array: every chunk fetched exactly once.
+  for (int t = 0; t < 4; ++t)
+    for (int x = 0; x < 8; ++x) ReadKey("a/" + std::to_string(t) + "." + std::to_string(x));
+  // Coalescing also fetches the 100-byte gaps between neighbours.
+  EXPECT_LE(BytesFetched("mem://obj"), 32 * (kChunk + 100)) << "no chunk fetched twice";
+  EXPECT_LT(origin_.request_count(), 16u) << "neighbouring chunks were coalesced";
+}
+
+TEST_F(PrefetchTest, PixelDrillFollowsTheStride) {
+  Build(/*gap=*/0);
+  ReadKey("a/0.3");
+  ReadKey("a/1.3");  // step of one row (8 chunks)
+  cache_->WaitForPrefetches();
+  EXPECT_TRUE(Covered("mem://obj", (2 * 8 + 3) * kChunk)) << "2.3 prefetched";
+  EXPECT_TRUE(Covered("mem://obj", (3 * 8 + 3) * kChunk)) << "3.3 prefetched";
+  // Requests start only at chunks of the drill's column (the gaps between
+  // them are small enough here to be coalesced).
+  for (uint64_t off : Offsets("mem://obj")) EXPECT_EQ((off / kChunk) % 8, 3u) << off;
+}
+
+TEST_F(PrefetchTest, DistantChunksAreNotCoalesced) {
+  Build(/*gap=*/200 * 1024);  // gaps above the 64 KiB threshold
+  ReadKey("a/0.0");
+  ReadKey("a/0.1");
+  cache_->WaitForPrefetches();
+  for (const auto& r : origin_.requests()) EXPECT_EQ(r.range.length, kChunk);
+}
+
+TEST_F(PrefetchTest, ChangingStepRestartsTheWindow) {
+  Build(0);
+  ReadKey("a/0.0");
+  ReadKey("a/0.1");
+  ReadKey("a/0.2");
+  ReadKey("a/3.7");  // a jump: the new step (29) points outside the grid
+  EXPECT_FALSE(Covered("mem://obj", (2 * 8 + 7) * kChunk));
+  ReadKey("a/2.7");  // step -8: walking backwards up the column
+  EXPECT_TRUE(Covered("mem://obj", (1 * 8 + 7) * kChunk)) << "followed the new step";
+  EXPECT_TRUE(Covered("mem://obj", (0 * 8 + 7) * kChunk)) << "followed the new step";
+}
+
+TEST_F(PrefetchTest, NestedKeysUseTheArrayGrid) {
+  Build(0);
+  ReadKey("n/0/5");
+  ReadKey("n/1/5");
+  cache_->WaitForPrefetches();
+  EXPECT_TRUE(Covered("mem://nested", (2 * 8 + 5) * kChunk));
+  EXPECT_TRUE(Covered("mem://nested", (3 * 8 + 5) * kChunk));
+}
+
+TEST_F(PrefetchTest, SequentialReadsOfALargeFileFetchAhead) {
+  Build(0);
+  auto f = index_.FindKey("big");
+  ASSERT_TRUE(f);
+  uint64_t ino = Filesystem::kRootIno + index_.dir_count() + *f;
+  const uint64_t piece = 128 * 1024;
+  for (uint64_t off = 0; off < 4 * piece; off += piece) {
+    auto r = fs_->Read(ino, off, piece);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(*r, std::string(piece, 'b'));
+  }
+  cache_->WaitForPrefetches();
+  EXPECT_GE(cache_->stats().prefetch_bytes.load(), 2_MiB);
+  // Far ahead of the reader is not fetched: the window is bounded.
+  EXPECT_LE(BytesFetched("mem://big"), 3 * piece + 64_MiB + 1_MiB);
+}
+
+TEST_F(PrefetchTest, RandomReadsPrefetchNothingExtra) {
+  Build(0);
+  for (const char* k : {"a/2.5", "a/0.1", "a/3.2", "a/1.7"}) ReadKey(k);
+  // Each jump has a different step; the first read of a new step may
+  // speculate a little, but never more than the initial window.
+  EXPECT_LE(BytesFetched("mem://obj"), (4 + 3 * 2) * kChunk);
+}
+
+TEST_F(PrefetchTest, DisabledPrefetchesNothing) {
+  Build(0, /*enabled=*/false);
+  for (int x = 0; x < 8; ++x) ReadKey("a/0." + std::to_string(x));
+  EXPECT_EQ(cache_->stats().prefetch_requests.load(), 0u);
+  EXPECT_EQ(origin_.request_count(), 8u);
+}
+
+}  // namespace
+}  // namespace zm
