@@ -4,6 +4,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <semaphore>
 #include <thread>
 #include <vector>
 
@@ -123,7 +124,8 @@ Status StatusForCurl(CURLcode rc, const std::string& url, const char* errbuf) {
 
 class HttpOrigin : public Origin {
  public:
-  explicit HttpOrigin(const HttpOptions& options) : options_(options) {}
+  explicit HttpOrigin(const HttpOptions& options)
+      : options_(options), slots_(std::max(1, options.max_connections)) {}
   ~HttpOrigin() override {
     for (CURL* c : idle_) curl_easy_cleanup(c);
   }
@@ -140,6 +142,7 @@ class HttpOrigin : public Origin {
  private:
   template <typename F>
   auto WithRetries(const std::string& url, F&& attempt) -> decltype(attempt(nullptr)) {
+    slots_.acquire();  // bounds connections; never held with mu_
     CURL* curl = Acquire();
     decltype(attempt(nullptr)) result = Status(Code::kIoError, "no attempt made");
     long backoff = options_.initial_backoff_ms;
@@ -158,6 +161,7 @@ class HttpOrigin : public Origin {
       backoff = std::min<long>(backoff * 2, 5000);
     }
     Release(curl);
+    slots_.release();
     return result;
   }
 
@@ -262,6 +266,7 @@ class HttpOrigin : public Origin {
   const HttpOptions options_;
   std::mutex mu_;  // guards idle_; a leaf lock, never held across I/O
   std::vector<CURL*> idle_;  // handles keep their connections alive
+  std::counting_semaphore<> slots_;
 };
 
 }  // namespace

@@ -48,6 +48,8 @@ struct HttpOptions {
   int max_attempts = 4;
   long initial_backoff_ms = 100;
   std::string user_agent = "zarrmount";
+  // Requests in flight at once, at most; more wait for a free slot.
+  int max_connections = 64;
 };
 
 // http:// and https:// via libcurl, reusing connections.

@@ -2,7 +2,9 @@
 #include "fs/fuse_adapter.h"
 
 #include <fuse_lowlevel.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -251,6 +253,19 @@ void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
   if (g_fuse_debug) std::fprintf(stderr, "%s\n", msg.c_str());
 }
 
+// The kernel caps a FUSE mount's readahead at the backing device's default
+// (128 KiB), whatever max_readahead says; sequential readers then wait for
+// one small request at a time. Raise it to max_read where we may (root).
+void RaiseReadahead(dev_t dev, uint32_t bytes) {
+  std::string path = "/sys/class/bdi/" + std::to_string(major(dev)) + ":" +
+                     std::to_string(minor(dev)) + "/read_ahead_kb";
+  int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return;  // not root, or no such knob: keep the default
+  std::string kb = std::to_string(bytes / 1024);
+  if (::write(fd, kb.data(), kb.size()) < 0) LogDebug("cannot raise readahead: " + path);
+  ::close(fd);
+}
+
 }  // namespace
 
 Status RunFuse(Filesystem* fs, const FuseConfig& config,
@@ -297,9 +312,10 @@ Status RunFuse(Filesystem* fs, const FuseConfig& config,
   // while the loop below serves it.
   std::thread ready([&] {
     struct stat st;
-    if (::stat(config.mountpoint.c_str(), &st) == 0 && st.st_ino == Filesystem::kRootIno)
+    if (::stat(config.mountpoint.c_str(), &st) == 0 && st.st_ino == Filesystem::kRootIno) {
+      RaiseReadahead(st.st_dev, config.max_read);
       on_ready(Status::Ok());
-    else
+    } else
       on_ready(IoError("the mount at " + config.mountpoint + " does not answer"));
   });
 

@@ -116,6 +116,7 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   http.connect_timeout_ms = opt.connect_timeout_ms;
   http.request_timeout_ms = opt.request_timeout_ms;
   http.max_attempts = opt.retries + 1;
+  http.max_connections = opt.max_connections;
   auto origin = NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin());
   auto memory = NewMemoryBlockStore(opt.memory_cache);
   std::unique_ptr<BlockStore> disk;

@@ -54,6 +54,8 @@ std::string HelpText() {
     << "      --request-timeout S  seconds one request may take in all (default: "
     << d.request_timeout_ms / 1000 << ")\n"
     << "      --retries N          retries of a failed request (default: " << d.retries << ")\n"
+    << "      --max-connections N  HTTP requests in flight at once, at most (default: "
+    << d.max_connections << ")\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
        "                           in the background, stderr with -f)\n"
        "      --check              load and validate SOURCE, print a summary, do not mount\n"
@@ -161,6 +163,9 @@ Result<Options> ParseOptions(int argc, char** argv) {
     } else if (arg == "--connect-timeout" || arg == "--request-timeout") {
       ZM_ASSIGN_OR_RETURN(long s, need_int(arg, 1, 86400));
       (arg == "--connect-timeout" ? o.connect_timeout_ms : o.request_timeout_ms) = s * 1000;
+    } else if (arg == "--max-connections") {
+      ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 1, 1024));
+      o.max_connections = static_cast<int>(n);
     } else if (arg == "--retries") {
       ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 0, 100));
       o.retries = static_cast<int>(n);

@@ -35,6 +35,7 @@ struct Options {
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 120'000;
   int retries = 3;
+  int max_connections = 64;
 };
 
 // Parses argv. Errors are one line ("unknown option '--x'").
