@@ -9,7 +9,6 @@ have=$(sed -n '/^### Options/,/^SIZE takes/p' "$readme" | sed -n '/^```$/,/^```$
 if [[ "$want" != "$have" ]]; then
   echo "README.md's option list differs from 'zarrmount --help':"
   diff <(echo "$have") <(echo "$want") || true
-
   exit 1
 fi
 echo "README option list matches --help"

@@ -42,6 +42,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import shutil
 import signal
 import subprocess
@@ -81,6 +82,13 @@ def percentiles(lat):
             "max_ms": float(a.max()), "mean_ms": float(a.mean())}
 
 
+def client_cpu():
+    """CPU seconds of this process and its waited-for children (curl)."""
+    a = resource.getrusage(resource.RUSAGE_SELF)
+    b = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+
 def loadavg():
     with open("/proc/loadavg") as f:
         return float(f.read().split()[0])
@@ -106,6 +114,15 @@ class Bench:
 
     # ---------------------------------------------------------------- helpers
 
+    def warm_up_peer(self):
+        """One small fsspec and xarray read per server before measuring, so
+        that no measurement pays for imports, fsspec's event loop thread or
+        the aiohttp session."""
+        for lat, refs in self.refs.items():
+            key = self.chunks[lat][self.variables[0]][0][0]
+            readers.fsspec_cat(refs, [key])
+            readers.open_fsspec(refs).close()
+
     def measure(self, workload, lat, mode, fn, reps=1, mount=False, extra=None):
         """Runs ``fn`` ``reps`` times (keeping the fastest error-free result),
         sampling daemon memory and counting origin requests; records it."""
@@ -113,11 +130,14 @@ class Bench:
         for _ in range(max(1, reps)):
             self.alog[lat].mark()
             sampler = mountctl.MemorySampler(self.ctl.pids) if mount else contextlib.nullcontext()
+            cpu0 = client_cpu()
             with sampler as s, mountctl.Watchdog(self.ctl, self.args.watchdog) as wd:
                 res = fn()
+            res["client_cpu_seconds"] = client_cpu() - cpu0
             res["origin"] = self.alog[lat].since()
             if mount:
                 res["memory"] = dict(s.peak)
+                res["daemon_cpu_seconds"] = s.cpu_seconds
             if wd.fired:
                 res["errors"] += 1
                 res["error_samples"].append("watchdog fired")
@@ -452,6 +472,7 @@ def main(argv=None):
             with open(refs_paths[lat], "w") as f:
                 json.dump(refs[lat], f, separators=(",", ":"))
         bench = Bench(args, meta, refs, refs_paths, nginx, run_dir, ctl, origin_dir)
+        bench.warm_up_peer()
         phases = {}
         for lat in args.latencies:
             for w in args.workloads:
@@ -474,6 +495,7 @@ def main(argv=None):
 
     total = time.monotonic() - t_start
     records = bench.records
+    loads = [r["loadavg"] for r in records]
     targets = report.check_targets(records, args.latencies, args.memory_bound_bytes)
     var_desc = ", ".join(
         f"{v} {d['chunk_count']} chunks of ~{d['chunk_bytes_mean'] / 1024:.0f} KiB"
@@ -482,7 +504,8 @@ def main(argv=None):
               f"{meta['stored_bytes'] / 1e9:.2f} GB stored / {meta['decoded_bytes'] / 1e9:.2f} GB "
               f"decoded; {var_desc}\nbinary {binfo['version']} built {binfo['mtime']}; "
               f"--memory-cache {args.memory_cache}; {os.cpu_count()} CPUs; "
-              f"run {total:.0f} s (data {t_data:.0f} s)")
+              f"run {total:.0f} s (data {t_data:.0f} s); 1-min load average during the run "
+              f"{min(loads, default=0):.1f}..{max(loads, default=0):.1f}")
     text = "\n".join([
         "", header, "",
         report.table(records, args.latencies), "",

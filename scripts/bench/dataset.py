@@ -36,7 +36,7 @@ sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import make_refs  # noqa: E402
 
 BASE = "http://127.0.0.1:0"
-FORMAT_VERSION = 3  # bump when the generator changes, to rebuild cached data
+FORMAT_VERSION = 4  # bump when the generator changes, to rebuild cached data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -118,7 +118,9 @@ def _write_file(args):
     with h5py.File(tmp, "w", track_order=True) as f:
         f.attrs["title"] = np.bytes_("zarrmount benchmark aggregation")
         f.attrs["Conventions"] = np.bytes_("CF-1.8")
-        time_ds = f.create_dataset("time", data=tsteps * 0.125, dtype="f8")
+        # Coordinates get a NaN fill value: h5py's default (0) would make
+        # xarray mask the first time step (0 days) and lat/lon 0.
+        time_ds = f.create_dataset("time", data=tsteps * 0.125, dtype="f8", fillvalue=np.nan)
         time_ds.attrs["units"] = np.bytes_("days since 2000-01-01 00:00:00")
         time_ds.attrs["calendar"] = np.bytes_("standard")
         time_ds.attrs["axis"] = np.bytes_("T")
@@ -129,7 +131,7 @@ def _write_file(args):
             yname, xname = DIMS[grid]
             for name, values, units in ((yname, lat, "degrees_north"),
                                         (xname, lon, "degrees_east")):
-                ds = f.create_dataset(name, data=values)
+                ds = f.create_dataset(name, data=values, fillvalue=np.float32(np.nan))
                 ds.attrs["units"] = np.bytes_(units)
                 ds.make_scale(name)
                 scales[name] = ds

@@ -48,16 +48,32 @@ def proc_status(pid):
     return out
 
 
+def proc_cpu_seconds(pid):
+    """utime + stime of ``pid`` in seconds (None if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 class MemorySampler:
-    """Samples the daemons' memory every ``interval`` seconds while active.
-    ``pids`` is a callable giving the pids to sample (mounts come and go)."""
+    """Samples the daemons' memory every ``interval`` seconds while active,
+    and the CPU time they use meanwhile (``cpu_seconds``). ``pids`` is a
+    callable giving the pids to sample (mounts come and go)."""
 
     def __init__(self, pids, interval=0.05):
         self.pids = pids
         self.interval = interval
         self.peak = {}
+        self._cpu = {}  # pid -> [first, last]
         self._stop = threading.Event()
         self._thread = None
+
+    @property
+    def cpu_seconds(self):
+        return sum(last - first for first, last in self._cpu.values())
 
     def _sample(self):
         for pid in self.pids():
@@ -65,6 +81,9 @@ class MemorySampler:
             if st:
                 for k, v in st.items():
                     self.peak[k] = max(self.peak.get(k, 0), v)
+            cpu = proc_cpu_seconds(pid)
+            if cpu is not None:
+                self._cpu.setdefault(pid, [cpu, cpu])[1] = cpu
 
     def _run(self):
         while not self._stop.wait(self.interval):
@@ -72,6 +91,7 @@ class MemorySampler:
 
     def __enter__(self):
         self.peak = {}
+        self._cpu = {}
         self._stop.clear()
         self._sample()
         self._thread = threading.Thread(target=self._run, daemon=True)

@@ -177,10 +177,12 @@ def curl_ranges(ranges, parallel=THREADS, workdir=None):
 # --------------------------------------------------------------------------
 
 def _storage_options(refs):
-    # A new http filesystem (and aiohttp session) per measurement: no
-    # connections left open by an earlier one, as for a new daemon.
-    return {"fo": refs, "remote_protocol": "http",
-            "remote_options": {"skip_instance_cache": True}, "skip_instance_cache": True}
+    # A new ReferenceFileSystem per measurement, but fsspec's one cached http
+    # filesystem (one aiohttp session, at most 100 connections) for all: new
+    # sessions per measurement leave their idle connections open until
+    # garbage collection, exhausting nginx's worker_connections (256), which
+    # then stalls new connections for ~10 s.
+    return {"fo": refs, "remote_protocol": "http", "skip_instance_cache": True}
 
 
 def reference_fs(refs):

@@ -115,13 +115,14 @@ def detail_table(records, latencies):
                 row += " | " + " ".join(_f(x.get(k) if x else None, ".1f", 7)
                                         for k in ("p50_ms", "p99_ms", "max_ms"))
             lines.append(row)
-    rows = [r for r in records if r.get("origin") and r["mode"] in MOUNT_MODES + ("peer",)]
+    rows = [r for r in records if r.get("origin") and r["mode"] in ("limit", "peer") + MOUNT_MODES]
     if rows:
         lines.append("")
         lines.append("origin traffic and daemon memory per measurement (MB fetched / wanted;"
                      " peak MiB: VmRSS = RssAnon + RssFile (LMDB map), VmHWM)")
         lines.append(f"  {'lat':>5} {'workload':<14} {'mode':<5} {'requests':>8} {'MB':>8}"
-                     f" {'wanted':>8} {'x':>5} | {'VmRSS':>6} {'anon':>6} {'file':>6} {'HWM':>6}")
+                     f" {'wanted':>8} {'x':>5} | {'VmRSS':>6} {'anon':>6} {'file':>6} {'HWM':>6}"
+                     f" | CPU s: {'daemon':>6} {'client':>6}")
         for r in rows:
             o = r["origin"]
             mem = r.get("memory", {})
@@ -131,7 +132,9 @@ def detail_table(records, latencies):
                 f"  {r['latency_ms']:>2} ms {r['workload']:<14} {r['mode']:<5} {o['requests']:>8}"
                 f" {o['bytes'] / MB:>8.1f} {want / MB:>8.1f} {_f(amp, '.2f', 5)} |"
                 + "".join(_f(mem[k] / MiB if k in mem else None, ".0f", 7)
-                          for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM")))
+                          for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM"))
+                + f" |        {_f(r.get('daemon_cpu_seconds'), '.2f', 6)}"
+                f" {_f(r.get('client_cpu_seconds'), '.2f', 6)}")
     return "\n".join(lines)
 
 
