@@ -50,7 +50,7 @@ std::unique_ptr<BlockStore> NewMemoryBlockStore(uint64_t capacity_bytes);
 struct LmdbOptions {
   uint64_t capacity_bytes = 10_GiB;  // the LMDB map size
   // Bytes of Puts queued for the writer thread before new ones are dropped.
-  uint64_t max_pending_bytes = 256_MiB;
+  uint64_t max_pending_bytes = 64_MiB;
 };
 
 // A persistent store in directory `dir` (created if missing), shared safely

@@ -47,7 +47,7 @@ struct ReadThroughOptions {
   uint64_t whole_fetch_limit = 8_MiB;
   uint64_t coalesce_gap = 64_KiB;
   uint64_t coalesce_max = 16_MiB;
-  int prefetch_threads = 8;
+  int prefetch_threads = 32;
   uint64_t prefetch_budget = 256_MiB;
 };
 

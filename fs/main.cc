@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -190,6 +191,11 @@ int Serve(const Options& opt, StartupReporter* reporter) {
 
 int main(int argc, char** argv) {
   using namespace zm;
+  // Blocks are ~1 MiB and come and go with the caches: serve them from
+  // mmap so freed blocks go back to the system instead of fragmenting the
+  // heap, and keep few arenas, so the daemon's memory tracks its caches.
+  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  mallopt(M_ARENA_MAX, 4);
   auto parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "zarrmount: %s\n", parsed.status().message().c_str());

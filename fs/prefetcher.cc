@@ -122,12 +122,15 @@ void Prefetcher::OnChunk(Array* a, uint64_t linear) {
     int64_t l = static_cast<int64_t>(linear);
     if (a->last >= 0 && l != a->last) {
       int64_t step = l - a->last;
-      if (step == a->step) {
-        a->window = std::min<uint64_t>(a->window * 2, options_.max_chunks);
-      } else {
+      if (step != a->step) {
+        // A new step prefetches nothing until it repeats: random readers
+        // must not pay for speculation.
         a->step = step;
-        a->window = kInitialWindow;
+        a->window = 0;
         a->prefetched_to = l;
+      } else {
+        a->window = a->window ? std::min<uint64_t>(a->window * 2, options_.max_chunks)
+                              : kInitialWindow;
       }
       // Along the step from wherever prefetch has got to, up to the window;
       // but only once less than half the window is left ahead, so requests

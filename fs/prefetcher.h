@@ -3,10 +3,11 @@
 // Two patterns:
 //  - chunk walks: a reader opening the chunk files of one Zarr array with a
 //    constant step in the chunk grid (C order): step 1 is loading a variable,
-//    a step of one time slice is a pixel drill. After two reads set the
-//    step, the next `window` chunks along it are prefetched; the window
-//    starts at kInitialWindow and doubles while the step holds, up to
-//    max_chunks (and max_bytes of chunk data); a different step restarts it.
+//    a step of one time slice is a pixel drill. Once the same step has been
+//    seen twice (three reads), the next `window` chunks along it are
+//    prefetched; the window starts at kInitialWindow (8) and doubles while
+//    the step holds, up to max_chunks (and max_bytes of chunk data); a
+//    different step stops prefetch until it repeats.
 //  - sequential reads within one large file: after two consecutive reads,
 //    the bytes after the current one are prefetched, the window doubling
 //    from 2 MiB up to max_bytes.
@@ -30,7 +31,7 @@ namespace zm {
 
 struct PrefetchOptions {
   bool enabled = true;
-  uint64_t max_chunks = 64;
+  uint64_t max_chunks = 128;
   uint64_t max_bytes = 64_MiB;  // per pattern
 };
 
@@ -43,7 +44,7 @@ class Prefetcher {
   void OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
 
  private:
-  static constexpr uint64_t kInitialWindow = 2;
+  static constexpr uint64_t kInitialWindow = 8;
   struct Array;
   struct FileStream {
     ReferenceIndex::FileId file = ~uint64_t{0};

@@ -45,7 +45,6 @@ import random
 import resource
 import shutil
 import signal
-import subprocess
 import sys
 import time
 
@@ -176,6 +175,7 @@ class Bench:
         with ``disk``, also the time to read the cache files from disk."""
         m = self.ctl.cold(self.refs_paths[lat], tag or f"{workload}-{lat}ms")
         out = {}
+        done = False
         try:
             mount_s = {"mount_seconds": m.bench_record["mount_seconds"]}
             out["cold"] = self.measure(workload, lat, "cold", fn, mount=True, extra=mount_s)
@@ -190,8 +190,9 @@ class Bench:
             if "hot" in self.args.modes:
                 out["hot"] = self.measure(workload, lat, "hot", fn, mount=True,
                                           reps=hot_reps or self.reps)
+            done = True
         finally:
-            self.ctl.stop(m)
+            self.ctl.stop(m, fast=not done)
         return out
 
     def items(self, lat, entries):
@@ -359,13 +360,15 @@ class Bench:
         self.measure("stat", lat, "peer", lambda: readers.fsspec_walk(self.refs[lat]),
                      reps=self.reps)
         m = self.ctl.cold(self.refs_paths[lat], f"stat-{lat}ms")
+        done = False
         try:
             self.measure("stat", lat, "cold", lambda: readers.walk_stat(self.mnt), mount=True,
                          extra={"mount_seconds": m.bench_record["mount_seconds"]})
             self.measure("stat", lat, "hot", lambda: readers.walk_stat(self.mnt), mount=True,
                          reps=self.reps)
+            done = True
         finally:
-            self.ctl.stop(m)
+            self.ctl.stop(m, fast=not done)
 
 
 # ------------------------------------------------------------------ main
@@ -398,6 +401,9 @@ def parse_args(argv=None):
                     help="target for the daemon's peak VmRSS (default %(default)s)")
     ap.add_argument("--zarrmount", default=os.environ.get(
         "ZARRMOUNT", os.path.join(REPO, "build", "zarrmount")), help="the binary to measure")
+    ap.add_argument("--report", metavar="RESULTS.json",
+                    help="measure nothing: print the report of an earlier run's JSON again "
+                         "and rewrite its .txt and PNG (--png, default next to the JSON)")
     ap.add_argument("--watchdog", type=float, default=600,
                     help="seconds one measurement may take before the daemon is killed")
     args = ap.parse_args(argv)
@@ -411,6 +417,7 @@ def parse_args(argv=None):
     args.drill_vars = args.drill_vars.split(",")
     args.reps = args.reps or (1 if args.quick else 3)
     args.random_reads = args.random_reads or (100 if args.quick else 300)
+    args.png_given = args.png
     suffix = "-quick" if args.quick else ""
     args.out = args.out or os.path.join(args.workdir, f"results{suffix}.json")
     args.png = args.png or os.path.join(args.workdir, f"results{suffix}.png")
@@ -424,10 +431,13 @@ def _raise_exit(signum, _frame):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.report:
+        return rerender(args.report, args.png_given)
     if os.geteuid() != 0:
         sys.exit("bench: needs root (FUSE mounts and /proc/sys/vm/drop_caches)")
     if not os.access(args.zarrmount, os.X_OK):
         sys.exit(f"bench: no zarrmount binary at {args.zarrmount} (build it, or --zarrmount)")
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, _raise_exit)
     signal.signal(signal.SIGHUP, _raise_exit)
     t_start = time.monotonic()
@@ -480,6 +490,12 @@ def main(argv=None):
                 t0 = time.monotonic()
                 getattr(bench, w)(lat)
                 phases[f"{w}@{lat}ms"] = round(time.monotonic() - t0, 1)
+    except (KeyboardInterrupt, SystemExit):
+        log("\nbench: interrupted; unmounting, stopping nginx, removing the origin copy")
+        raise
+    except Exception:
+        log("\nbench: failed; unmounting, stopping nginx, removing the origin copy")
+        raise
     finally:
         for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(s, signal.SIG_IGN)  # let the cleanup finish
@@ -494,27 +510,6 @@ def main(argv=None):
             signal.signal(s, signal.SIG_DFL if s != signal.SIGINT else signal.default_int_handler)
 
     total = time.monotonic() - t_start
-    records = bench.records
-    loads = [r["loadavg"] for r in records]
-    targets = report.check_targets(records, args.latencies, args.memory_bound_bytes)
-    var_desc = ", ".join(
-        f"{v} {d['chunk_count']} chunks of ~{d['chunk_bytes_mean'] / 1024:.0f} KiB"
-        for v, d in meta["variables"].items())
-    header = (f"zarrmount benchmark ({layout.name}): {layout.files} files, "
-              f"{meta['stored_bytes'] / 1e9:.2f} GB stored / {meta['decoded_bytes'] / 1e9:.2f} GB "
-              f"decoded; {var_desc}\nbinary {binfo['version']} built {binfo['mtime']}; "
-              f"--memory-cache {args.memory_cache}; {os.cpu_count()} CPUs; "
-              f"run {total:.0f} s (data {t_data:.0f} s); 1-min load average during the run "
-              f"{min(loads, default=0):.1f}..{max(loads, default=0):.1f}")
-    text = "\n".join([
-        "", header, "",
-        report.table(records, args.latencies), "",
-        report.detail_table(records, args.latencies), "",
-        "targets:", report.targets_text(targets), "",
-        "notes:" if bench.notes else "notes: none",
-        *[f"  - {n}" for n in bench.notes],
-    ])
-    log(text)
     out = {
         "meta": {"layout": layout.to_json(), "dataset": {k: v for k, v in meta.items()
                                                          if k != "files"},
@@ -523,18 +518,61 @@ def main(argv=None):
                  "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                  "run_seconds": round(total, 1), "data_seconds": round(t_data, 1),
                  "phase_seconds": phases},
-        "records": records, "targets": targets, "mounts": ctl.mounts, "notes": bench.notes,
+        "records": bench.records, "mounts": ctl.mounts, "run_notes": list(bench.notes),
     }
-    with open(args.out, "w") as f:
+    render(out, args.out, args.png)
+    log(f"logs: {run_dir}/logs (daemons), {run_dir}/nginx-*ms (servers)")
+
+
+def render(out, json_path, png_path):
+    """Targets, oddities, the text report and the chart of a run's results
+    (``out``); writes JSON_PATH, its .txt sibling and PNG_PATH."""
+    meta, a = out["meta"], out["meta"]["args"]
+    records = out["records"]
+    latencies = a["latencies"]
+    out["notes"] = out.get("run_notes", []) + report.oddities(records,
+                                                              parse_size(a["memory_cache"]))
+    out["targets"] = report.check_targets(records, latencies, a["memory_bound_bytes"])
+    loads = [r["loadavg"] for r in records]
+    ds = meta["dataset"]
+    var_desc = ", ".join(
+        f"{v} {d['chunk_count']} chunks of ~{d['chunk_bytes_mean'] / 1024:.0f} KiB"
+        for v, d in ds["variables"].items())
+    header = (f"zarrmount benchmark ({meta['layout']['name']}): {meta['layout']['files']} files, "
+              f"{ds['stored_bytes'] / 1e9:.2f} GB stored / {ds['decoded_bytes'] / 1e9:.2f} GB "
+              f"decoded; {var_desc}\nbinary {meta['binary']['version']} built "
+              f"{meta['binary']['mtime']}; --memory-cache {a['memory_cache']}; {meta['cpus']} CPUs; "
+              f"run {meta['run_seconds']:.0f} s (data {meta['data_seconds']:.0f} s); "
+              f"1-min load average during the run "
+              f"{min(loads, default=0):.1f}..{max(loads, default=0):.1f}; {meta['date']}")
+    text = "\n".join([
+        "", header, "",
+        report.table(records, latencies), "",
+        report.detail_table(records, latencies), "",
+        "targets:", report.targets_text(out["targets"]), "",
+        "notes:" if out["notes"] else "notes: none",
+        *[f"  - {n}" for n in out["notes"]],
+    ])
+    log(text)
+    with open(json_path, "w") as f:
         json.dump(out, f, indent=1, default=str)
-    with open(os.path.splitext(args.out)[0] + ".txt", "w") as f:
+    txt = os.path.splitext(json_path)[0] + ".txt"
+    with open(txt, "w") as f:
         f.write(text + "\n")
     try:
-        report.chart(records, args.latencies, args.png, header.split("\n")[0])
-        log(f"\nwrote {args.out}, {os.path.splitext(args.out)[0]}.txt and {args.png}")
+        report.chart(records, latencies, png_path, header.split("\n")[0])
+        log(f"\nwrote {json_path}, {txt} and {png_path}")
     except Exception as e:  # noqa: BLE001 - the numbers are what matters
-        log(f"\nwrote {args.out}; chart failed: {e!r}")
-    log(f"logs: {run_dir}/logs (daemons), {run_dir}/nginx-*ms (servers)")
+        log(f"\nwrote {json_path} and {txt}; chart failed: {e!r}")
+
+
+def rerender(path, png_path=None):
+    """--report: the report of an earlier run's JSON, again (e.g. after
+    changing report.py); rewrites the JSON's targets/notes, .txt and PNG."""
+    with open(path) as f:
+        out = json.load(f)
+    out.setdefault("run_notes", [])  # (results of older versions: no run notes kept)
+    render(out, path, png_path or os.path.splitext(path)[0] + ".png")
 
 
 if __name__ == "__main__":

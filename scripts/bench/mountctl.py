@@ -199,19 +199,22 @@ class MountCtl:
         self._start(m, "warm")
         return m
 
-    def stop(self, m, keep_cache=False):
-        """Unmounts (fusermount3 -u), checks the daemon exits, scans its log."""
+    def stop(self, m, keep_cache=False, fast=False):
+        """Unmounts (fusermount3 -u), checks the daemon exits, scans its log.
+        ``fast`` (after an error or Ctrl-C, readers may still hold files
+        open): lazy unmount, and SIGKILL if the daemon is not gone in 10 s."""
         if m not in self.active:
             return
         rec = m.bench_record
         t0 = time.perf_counter()
-        res, alive = m.unmount()
-        rec["unmount_seconds"] = time.perf_counter() - t0
-        if res.returncode != 0:
-            self.note(f"{m.bench_tag}: fusermount3 -u failed: {res.stderr.strip()}")
-        if alive:
-            self.note(f"{m.bench_tag}: daemon {alive} still alive 30 s after unmount")
+        if not fast:
+            res, alive = m.unmount()
+            if res.returncode != 0:
+                self.note(f"{m.bench_tag}: fusermount3 -u failed: {res.stderr.strip()}")
+            if alive:
+                self.note(f"{m.bench_tag}: daemon {alive} still alive 30 s after unmount")
         m.cleanup()
+        rec["unmount_seconds"] = time.perf_counter() - t0
         self.active.remove(m)
         self._scan_log(m, rec)
         if not keep_cache:
@@ -242,7 +245,7 @@ class MountCtl:
         """Teardown: nothing of ours stays mounted or running."""
         for m in list(self.active):
             try:
-                self.stop(m)
+                self.stop(m, fast=True)
             except Exception as e:  # noqa: BLE001
                 self.log(f"cleanup: {e}")
                 m.cleanup()

@@ -64,8 +64,13 @@ def read_parallel(items, threads=THREADS):
         return n
 
     t0 = time.perf_counter()
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+    pool = concurrent.futures.ThreadPoolExecutor(threads)
+    try:
         total = sum(pool.map(one, items))
+    except BaseException:  # Ctrl-C: do not read the rest first
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     return _result(time.perf_counter() - t0, total, errors)
 
 

@@ -180,6 +180,36 @@ def check_targets(records, latencies, mem_bound):
     return out
 
 
+def oddities(records, memory_cache_bytes):
+    """Things in the measurements worth a second look, as sentences."""
+    out = []
+    for r in records:
+        where = f"{r['latency_ms']} ms {r['workload']} {r['mode']}"
+        o = r.get("origin") or {}
+        mem = r.get("memory") or {}
+        if r["mode"] == "warm" and o.get("requests"):
+            out.append(f"{where}: the warm mount fetched {o['bytes'] / MB:.0f} MB "
+                       f"({o['requests']} requests) from the origin: the persistent cache "
+                       "did not hold everything the cold mount had read")
+        if r["mode"] == "cold" and r.get("bytes") and o.get("bytes", 0) > 1.25 * r["bytes"]:
+            out.append(f"{where}: fetched {o['bytes'] / MB:.1f} MB from the origin for "
+                       f"{r['bytes'] / MB:.1f} MB read ({o['bytes'] / r['bytes']:.2f} x)")
+        # (hot runs in the warm daemon: its memory is reported with warm)
+        if r["mode"] != "hot" and mem.get("RssAnon", 0) > memory_cache_bytes + 256 * MiB:
+            out.append(f"{where}: daemon anonymous memory peaked at "
+                       f"{mem['RssAnon'] / MiB:.0f} MiB (--memory-cache {memory_cache_bytes / MiB:.0f}"
+                       " MiB)")
+        if (r["mode"] in MOUNT_MODES and r.get("p50_ms") is not None
+                and r["max_ms"] > max(50.0, 10 * r["p99_ms"])):
+            out.append(f"{where}: latency outlier: max {r['max_ms']:.0f} ms against "
+                       f"p99 {r['p99_ms']:.1f} ms")
+        if r["mode"] in MOUNT_MODES and len(r.get("samples", [])) > 1:
+            lo, hi = min(r["samples"]), max(r["samples"])
+            if hi > 2 * lo and hi - lo > 0.2:
+                out.append(f"{where}: repetitions vary {lo:.2f}..{hi:.2f} s")
+    return out
+
+
 def targets_text(targets):
     lines = []
     for t in targets:
@@ -198,11 +228,12 @@ def chart(records, latencies, path, title):
     import matplotlib.pyplot as plt
 
     workloads = [w for w in LABEL if w != "stat" and any(r["workload"] == w for r in records)]
-    modes = [m for m in ("limit", "peer", "floor", "cold", "warm", "hot")
+    modes = [m for m in ("limit", "peer", "floor", "disk", "cold", "warm", "hot")
              if any(r["mode"] == m and r["workload"] in workloads for r in records)]
-    colors = {"limit": "#444444", "peer": "#d95f02", "floor": "#aaaaaa", "cold": "#1b9e77",
+    colors = {"limit": "#444444", "peer": "#d95f02", "floor": "#aaaaaa", "disk": "#e6ab02",
+              "cold": "#1b9e77",
               "warm": "#7570b3", "hot": "#66a61e"}
-    fig, axes = plt.subplots(2, len(latencies), figsize=(7.5 * len(latencies), 9),
+    fig, axes = plt.subplots(2, len(latencies), figsize=(7.5 * len(latencies) + 2.5, 9),
                              squeeze=False)
     width = 0.8 / max(1, len(modes))
     for col, lat in enumerate(latencies):
@@ -221,8 +252,8 @@ def chart(records, latencies, path, title):
         ax.set_xticks(range(len(workloads)))
         ax.set_xticklabels([w.replace("_", "\n") for w in workloads])
         ax.grid(axis="y", which="both", alpha=0.3)
-        if col == 0:
-            ax.legend(fontsize=8)
+        if col == len(latencies) - 1:
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         ax = axes[1][col]
         kinds = [("cold", 0, "cold / limit"), ("cold", 1, "cold / peer"),
                  ("warm", 1, "warm / peer"), ("hot", 1, "hot / peer")]
@@ -246,8 +277,8 @@ def chart(records, latencies, path, title):
         ax.set_xticks(range(len(workloads)))
         ax.set_xticklabels([w.replace("_", "\n") for w in workloads])
         ax.grid(axis="y", which="both", alpha=0.3)
-        if col == 0:
-            ax.legend(fontsize=8)
+        if col == len(latencies) - 1:
+            ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
