@@ -38,7 +38,8 @@ class BlockStore {
   virtual Block Get(const BlockKey& key) = 0;
   // Stores `data` under `key`, charging data->size() bytes against the
   // capacity. May evict other blocks; may drop the block (a cache is allowed
-  // to forget). Never blocks on I/O.
+  // to forget). Never does I/O itself; a persistent store may wait briefly
+  // (bounded) for its writer when it falls behind.
   virtual void Put(const BlockKey& key, Block data) = 0;
   // Waits until earlier Puts are durable (as far as this store promises).
   virtual void Flush() {}
@@ -50,7 +51,7 @@ std::unique_ptr<BlockStore> NewMemoryBlockStore(uint64_t capacity_bytes);
 struct LmdbOptions {
   uint64_t capacity_bytes = 10_GiB;  // the LMDB map size
   // Bytes of Puts queued for the writer thread before new ones are dropped.
-  uint64_t max_pending_bytes = 64_MiB;
+  uint64_t max_pending_bytes = 128_MiB;
 };
 
 // A persistent store in directory `dir` (created if missing), shared safely

@@ -4,6 +4,7 @@
 #include <xxhash.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -30,6 +31,7 @@ struct RecordHeader {
 constexpr uint32_t kMagic = 0x314D425A;  // "ZBM1"
 constexpr uint32_t kVersion = 1;
 constexpr size_t kAdviseBytes = 64 * 1024;
+constexpr int kMaxPutWaitMs = 1000;
 
 std::string LmdbError(const char* what, int rc) {
   return std::string(what) + ": " + mdb_strerror(rc);
@@ -41,11 +43,15 @@ class LmdbBlockStore : public BlockStore {
       : env_(env), dbi_(dbi), options_(options), writer_([this] { WriterLoop(); }) {}
 
   ~LmdbBlockStore() override {
+    if (uint64_t n = dropped_.load())
+      LogWarning("cache: " + std::to_string(n) +
+                 " blocks were not written to disk (the writer fell behind)");
     {
       std::lock_guard<std::mutex> lock(mu_);
       stop_ = true;
     }
     cv_.notify_all();
+    room_.notify_all();
     writer_.join();
     mdb_env_sync(env_, 1);
     mdb_env_close(env_);
@@ -114,16 +120,25 @@ class LmdbBlockStore : public BlockStore {
 
   void Enqueue(Op op) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      std::unique_lock<std::mutex> lock(mu_);
       uint64_t bytes = op.data ? op.data->size() : 0;
-      // A cache may forget: never queue more than a quarter of the map (or
-      // the configured bound). Under a burst, the oldest queued blocks give
-      // way to the newest, as they would in the LRU anyway.
+      // Never queue more than a quarter of the map (or the configured
+      // bound). When the writer falls behind, wait a little for it: a block
+      // dropped here is a block fetched again on the next mount. Past the
+      // wait, the oldest queued blocks give way (a cache may forget).
       uint64_t limit = std::min(options_.max_pending_bytes, options_.capacity_bytes / 4);
       if (bytes > limit) return;
+      // A writer that has not finished a batch within the wait is stuck (say,
+      // on another process's write lock): do not wait for it again until it
+      // finishes one.
+      if (!writer_stalled_ &&
+          !room_.wait_for(lock, std::chrono::milliseconds(kMaxPutWaitMs),
+                          [&] { return pending_bytes_ + bytes <= limit || stop_; }))
+        writer_stalled_ = true;
       while (pending_bytes_ + bytes > limit && !queue_.empty()) {
         if (queue_.front().data) pending_bytes_ -= queue_.front().data->size();
         queue_.pop_front();
+        dropped_.fetch_add(1, std::memory_order_relaxed);
       }
       pending_bytes_ += bytes;
       queue_.push_back(std::move(op));
@@ -143,10 +158,12 @@ class LmdbBlockStore : public BlockStore {
       }
       pending_bytes_ = 0;
       writing_ = true;
+      room_.notify_all();
       lock.unlock();
       WriteBatch(batch);
       lock.lock();
       writing_ = false;
+      writer_stalled_ = false;
       if (queue_.empty()) flushed_.notify_all();
     }
     flushed_.notify_all();
@@ -264,13 +281,15 @@ class LmdbBlockStore : public BlockStore {
   const LmdbOptions options_;
   std::atomic<bool> logged_{false};
   std::atomic<uint64_t> corrupt_{0};
+  std::atomic<uint64_t> dropped_{0};
   uint64_t next_evict_ = 1;  // writer thread only
 
   std::mutex mu_;  // guards the queue state below; never held across LMDB calls
-  std::condition_variable cv_, flushed_;
+  std::condition_variable cv_, flushed_, room_;
   std::deque<Op> queue_;
   uint64_t pending_bytes_ = 0;
   bool writing_ = false;
+  bool writer_stalled_ = false;
   bool stop_ = false;
   std::thread writer_;  // last: started after everything it uses
 };

@@ -72,9 +72,13 @@ Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
   if (status.ok()) {
     stats_.origin_bytes.fetch_add(span.range.length, std::memory_order_relaxed);
     made.reserve(span.blocks.size());
+    const bool whole = span.blocks.size() == 1 && span.blocks[0].second == span.range;
     for (const auto& [key, br] : span.blocks) {
-      auto block = std::make_shared<const std::string>(
-          data->data() + (br.offset - span.range.offset), br.length);
+      // A span of one block (the common case: a chunk) becomes the block
+      // without a copy.
+      auto block = whole ? std::make_shared<const std::string>(std::move(data).value())
+                         : std::make_shared<const std::string>(
+                               data->data() + (br.offset - span.range.offset), br.length);
       // Into the tiers before the flight is released: a reader that no
       // longer finds the flight finds the block.
       if (memory_) memory_->Put(key, block);

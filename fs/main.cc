@@ -191,10 +191,10 @@ int Serve(const Options& opt, StartupReporter* reporter) {
 
 int main(int argc, char** argv) {
   using namespace zm;
-  // Blocks are ~1 MiB and come and go with the caches: serve them from
-  // mmap so freed blocks go back to the system instead of fragmenting the
-  // heap, and keep few arenas, so the daemon's memory tracks its caches.
-  mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  // Dozens of threads allocate ~1 MiB blocks: with one heap arena per
+  // thread, freed blocks pile up unused in arenas. Few arenas keep the
+  // daemon's memory close to what its caches hold. (Serving blocks from
+  // mmap instead would cost a page fault and a zeroed page per 4 KiB.)
   mallopt(M_ARENA_MAX, 4);
   auto parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
