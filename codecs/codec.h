@@ -20,8 +20,9 @@ class Codec {
  public:
   virtual ~Codec() = default;
   virtual std::string_view id() const = 0;
-  // Decodes `in`. Fails (never returns partial data) on corrupt input or if
-  // the output would exceed `max_output` bytes.
+  // Decodes `in`. Fails (never returns partial data): kCorruption for
+  // corrupt or truncated input, kOutOfRange if the output would exceed
+  // `max_output` bytes.
   virtual Result<std::string> Decode(std::string_view in, uint64_t max_output) const = 0;
 };
 

@@ -4,14 +4,13 @@
 #include <simdjson.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <zlib.h>
-#include <zstd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
 
+#include "codecs/codec.h"
 #include "refs/template.h"
 
 namespace zm {
@@ -477,74 +476,20 @@ Result<std::string> DecodeBase64(std::string_view text) {
 }
 
 Result<std::string> DecompressIfNeeded(std::string data, uint64_t max_bytes) {
-  auto too_big = [&] {
-    return InvalidArgument("decompresses to more than " + FormatSize(max_bytes) + "; refusing");
-  };
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
-  if (data.size() >= 4 && p[0] == 0x28 && p[1] == 0xB5 && p[2] == 0x2F && p[3] == 0xFD) {
-    ZSTD_DCtx* dctx = ZSTD_createDCtx();
-    std::string out;
-    std::vector<char> buf(ZSTD_DStreamOutSize());
-    ZSTD_inBuffer in{data.data(), data.size(), 0};
-    size_t ret = 1;
-    while (in.pos < in.size) {
-      ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
-      ret = ZSTD_decompressStream(dctx, &ob, &in);
-      if (ZSTD_isError(ret)) {
-        std::string msg = ZSTD_getErrorName(ret);
-        ZSTD_freeDCtx(dctx);
-        return InvalidArgument("corrupt zstd data: " + msg);
-      }
-      out.append(buf.data(), ob.pos);
-      if (out.size() > max_bytes) {
-        ZSTD_freeDCtx(dctx);
-        return too_big();
-      }
-      if (ob.pos == 0 && ret == 0) break;
-    }
-    ZSTD_freeDCtx(dctx);
-    if (ret != 0) return InvalidArgument("truncated zstd data");
-    return out;
-  }
-  if (data.size() >= 2 && p[0] == 0x1F && p[1] == 0x8B) {
-    z_stream zs{};
-    if (inflateInit2(&zs, 15 + 32) != Z_OK) return IoError("zlib init failed");
-    std::string out;
-    std::vector<char> buf(1 << 20);
-    zs.next_in = reinterpret_cast<Bytef*>(data.data());
-    zs.avail_in = static_cast<uInt>(std::min<size_t>(data.size(), UINT32_MAX));
-    size_t consumed_total = 0;
-    int rc = Z_OK;
-    while (true) {
-      zs.next_out = reinterpret_cast<Bytef*>(buf.data());
-      zs.avail_out = static_cast<uInt>(buf.size());
-      rc = inflate(&zs, Z_NO_FLUSH);
-      out.append(buf.data(), buf.size() - zs.avail_out);
-      if (out.size() > max_bytes) {
-        inflateEnd(&zs);
-        return too_big();
-      }
-      if (rc == Z_STREAM_END) {
-        // Concatenated gzip members: continue with the next one.
-        consumed_total = data.size() - zs.avail_in;
-        if (zs.avail_in == 0) break;
-        inflateReset(&zs);
-        (void)consumed_total;
-        continue;
-      }
-      if (rc != Z_OK && rc != Z_BUF_ERROR) {
-        inflateEnd(&zs);
-        return InvalidArgument(std::string("corrupt gzip data: ") + (zs.msg ? zs.msg : "error"));
-      }
-      if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
-        inflateEnd(&zs);
-        return InvalidArgument("truncated gzip data");
-      }
-    }
-    inflateEnd(&zs);
-    return out;
-  }
-  return data;
+  const char* id = nullptr;
+  if (data.size() >= 4 && p[0] == 0x28 && p[1] == 0xB5 && p[2] == 0x2F && p[3] == 0xFD)
+    id = "zstd";
+  else if (data.size() >= 2 && p[0] == 0x1F && p[1] == 0x8B)
+    id = "gzip";
+  if (!id) return data;
+  auto codec = MakeCodec(id);
+  if (!codec.ok()) return codec.status();
+  auto out = (*codec)->Decode(data, max_bytes);
+  if (out.ok()) return out;
+  if (out.status().code() == Code::kOutOfRange)
+    return InvalidArgument("decompresses to more than " + FormatSize(max_bytes) + "; refusing");
+  return InvalidArgument(out.status().message());
 }
 
 Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
