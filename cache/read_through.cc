@@ -103,9 +103,29 @@ Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
   return status;
 }
 
+uint64_t ReadThroughCache::Slices::size() const {
+  uint64_t n = 0;
+  for (auto p : pieces) n += p.size();
+  return n;
+}
+
+std::string ReadThroughCache::Slices::ToString() const {
+  std::string out;
+  out.reserve(size());
+  for (auto p : pieces) out.append(p);
+  return out;
+}
+
 Result<std::string> ReadThroughCache::Read(const std::string& url, ByteRange region, uint64_t pos,
                                            uint64_t len) {
-  if (pos >= region.length || len == 0) return std::string();
+  ZM_ASSIGN_OR_RETURN(Slices slices, ReadSlices(url, region, pos, len));
+  return slices.ToString();
+}
+
+Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string& url,
+                                                              ByteRange region, uint64_t pos,
+                                                              uint64_t len) {
+  if (pos >= region.length || len == 0) return Slices{};
   len = std::min(len, region.length - pos);
   const uint64_t B = options_.block_size;
   const uint64_t nblocks = (region.length + B - 1) / B;
@@ -197,15 +217,15 @@ Result<std::string> ReadThroughCache::Read(const std::string& url, ByteRange reg
     }
   }
 
-  std::string out;
-  out.reserve(len);
+  Slices out;
   for (uint64_t i = first; i <= last; ++i) {
     const std::string& b = *blocks[i - first];
     uint64_t start = i * B;  // region-relative
     uint64_t from = std::max(pos, start) - start;
     uint64_t to = std::min(pos + len, start + b.size()) - start;
-    out.append(b, from, to - from);
+    out.pieces.emplace_back(std::string_view(b).substr(from, to - from));
   }
+  out.blocks = std::move(blocks);
   return out;
 }
 

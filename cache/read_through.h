@@ -84,6 +84,17 @@ class ReadThroughCache {
   // clipped to the region's end (empty at or past it).
   Result<std::string> Read(const std::string& url, ByteRange region, uint64_t pos, uint64_t len);
 
+  // The same bytes without copying them: the blocks holding them and the
+  // pieces of those blocks, in order. The blocks stay valid as long as the
+  // result lives.
+  struct Slices {
+    std::vector<Block> blocks;
+    std::vector<std::string_view> pieces;
+    uint64_t size() const;
+    std::string ToString() const;
+  };
+  Result<Slices> ReadSlices(const std::string& url, ByteRange region, uint64_t pos, uint64_t len);
+
   // Fetches the targets in the background (see the file comment).
   void Prefetch(std::vector<PrefetchTarget> targets);
 

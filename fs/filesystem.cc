@@ -83,14 +83,24 @@ std::string Filesystem::KeyOf(uint64_t ino) const {
 }
 
 Result<std::string> Filesystem::Read(uint64_t ino, uint64_t offset, uint64_t size) const {
+  ZM_ASSIGN_OR_RETURN(ReadThroughCache::Slices slices, ReadSlices(ino, offset, size));
+  return slices.ToString();
+}
+
+Result<ReadThroughCache::Slices> Filesystem::ReadSlices(uint64_t ino, uint64_t offset,
+                                                        uint64_t size) const {
   if (!IsFile(ino)) return IsDir(ino) ? InvalidArgument("is a directory") : NotFound("no such file");
   ReferenceIndex::FileId f = ino - kRootIno - index_->dir_count();
   auto t = index_->target(f);
-  if (offset >= t.size) return std::string();
+  if (offset >= t.size) return ReadThroughCache::Slices{};
   size = std::min(size, t.size - offset);
-  if (t.is_inline()) return std::string(index_->inline_data(f).substr(offset, size));
+  if (t.is_inline()) {
+    ReadThroughCache::Slices s;
+    s.pieces.push_back(index_->inline_data(f).substr(offset, size));  // the index outlives reads
+    return s;
+  }
   if (prefetcher_) prefetcher_->OnRead(f, offset, size);
-  auto data = cache_->Read(index_->url(t.url_id), ByteRange{t.offset, t.size}, offset, size);
+  auto data = cache_->ReadSlices(index_->url(t.url_id), ByteRange{t.offset, t.size}, offset, size);
   if (!data.ok()) return data.status().WithContext("key '" + index_->FileKey(f) + "'");
   return data;
 }

@@ -61,6 +61,8 @@ class Filesystem {
   // Up to `size` bytes at `offset` of file `ino` (short only at end of file).
   // Errors carry the key and the origin's message.
   Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
+  // The same, as pieces of cached blocks (no copy), for the FUSE reply.
+  Result<ReadThroughCache::Slices> ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const;
 
   void StatFs(struct statvfs* st) const;
 

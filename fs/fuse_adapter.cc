@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "base/log.h"
 
@@ -162,13 +164,18 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   auto* c = Ctx(req);
-  auto data = c->fs->Read(ino, static_cast<uint64_t>(off), size);
+  auto data = c->fs->ReadSlices(ino, static_cast<uint64_t>(off), size);
   if (!data.ok()) {
     LogWarning("read failed: " + data.status().message());
     fuse_reply_err(req, ErrnoForRead(data.status()));
     return;
   }
-  fuse_reply_buf(req, data->data(), data->size());
+  // Straight from the cached blocks into the reply: no copy of our own.
+  std::vector<iovec> iov;
+  iov.reserve(data->pieces.size());
+  for (auto p : data->pieces)
+    iov.push_back(iovec{const_cast<char*>(p.data()), p.size()});
+  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
 }
 
 void OpStatFs(fuse_req_t req, fuse_ino_t) {
