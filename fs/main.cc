@@ -282,8 +282,8 @@ int main(int argc, char** argv) {
     ::dup2(devnull, 2);
     if (devnull > 2) ::close(devnull);
   }
-  if (::chdir("/") != 0) {
-  }
+  // Do not keep the caller's directory busy (all paths are absolute now).
+  if (::chdir("/") != 0) LogWarning("cannot change directory to /");
   StartupReporter reporter(fds[1]);
   int rc = Serve(opt, &reporter);
   return rc;
