@@ -21,12 +21,18 @@
 #include "refs/reference_index.h"
 #include "refs/reference_loader.h"
 #include "refs/template.h"
+#include "tests/unit/compress_util.h"
+#include "tests/unit/fake_origin.h"
 
 namespace zm {
 namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
+using testing::Gzip;
+using testing::RandomBytes;
+using testing::Zstd;
+using testing::ZstdStreamed;
 
 // ---- helpers ----------------------------------------------------------------
 
@@ -95,60 +101,6 @@ std::string EncodeBase64(std::string_view in, bool pad) {
     out += kAlpha[(v >> 6) & 63];
     if (pad) out += "=";
   }
-  return out;
-}
-
-std::string RandomBytes(size_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng() & 0xFF);
-  return s;
-}
-
-std::string Gzip(std::string_view in, int level = 6) {
-  z_stream zs{};
-  EXPECT_EQ(deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-  std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  EXPECT_EQ(deflate(&zs, Z_FINISH), Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
-std::string Zstd(std::string_view in, int level = 3) {
-  std::string out(ZSTD_compressBound(in.size()), '\0');
-  size_t n = ZSTD_compress(out.data(), out.size(), in.data(), in.size(), level);
-  EXPECT_FALSE(ZSTD_isError(n));
-  out.resize(n);
-  return out;
-}
-
-// A zstd frame written by a streaming compressor (as python-zstandard and
-// many tools do): no content size in the header, no checksum, and a flush
-// in the middle so the frame has blocks of uneven sizes.
-std::string ZstdStreamed(std::string_view in, size_t split) {
-  ZSTD_CCtx* c = ZSTD_createCCtx();
-  ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);
-  ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
-  std::string out(ZSTD_compressBound(in.size()) + 1024, '\0');
-  ZSTD_outBuffer ob{out.data(), out.size(), 0};
-  ZSTD_inBuffer ib1{in.data(), split, 0};
-  size_t r;
-  do {
-    r = ZSTD_compressStream2(c, &ob, &ib1, ZSTD_e_flush);
-    EXPECT_FALSE(ZSTD_isError(r));
-  } while (r != 0);
-  ZSTD_inBuffer ib2{in.data() + split, in.size() - split, 0};
-  do {
-    r = ZSTD_compressStream2(c, &ob, &ib2, ZSTD_e_end);
-    EXPECT_FALSE(ZSTD_isError(r));
-  } while (r != 0);
-  ZSTD_freeCCtx(c);
-  out.resize(ob.pos);
   return out;
 }
 
