@@ -41,6 +41,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import random
 import resource
 import shutil
@@ -397,6 +398,8 @@ def parse_args(argv=None):
     ap.add_argument("--drill-vars", default="tas,pr",
                     help="variables of the pixel drill (default %(default)s)")
     ap.add_argument("--memory-cache", default="512M", help="zarrmount --memory-cache")
+    ap.add_argument("--daemon-args", default="",
+                    help="more zarrmount options for every mount, e.g. \"--no-disk-cache\"")
     ap.add_argument("--memory-bound", default="768M",
                     help="target for the daemon's peak VmRSS (default %(default)s)")
     ap.add_argument("--zarrmount", default=os.environ.get(
@@ -462,7 +465,8 @@ def main(argv=None):
 
     meta = dataset.build(args.workdir, layout, log)
     t_data = time.monotonic() - t_start
-    ctl = mountctl.MountCtl(run_dir, ["--memory-cache", args.memory_cache], log)
+    ctl = mountctl.MountCtl(run_dir, ["--memory-cache", args.memory_cache]
+                           + shlex.split(args.daemon_args), log)
     nginx, origin_dir, bench = {}, None, None
     try:
         servers.clean_stale_shm(log)

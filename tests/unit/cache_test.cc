@@ -7,6 +7,7 @@
 #include <lmdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <algorithm>
 #include <fstream>
 #include <random>
@@ -509,6 +511,53 @@ TEST(LmdbBlockStore, FullMapStillStoresEachNewBlock) {
   EXPECT_EQ(wrong, 0);
   EXPECT_EQ(lost, 0);
   EXPECT_GT(entries, 50u) << "a 16 MiB map holds well over 50 blocks of 64 KiB";
+}
+
+// The map is written in place, so a full disk must turn into skipped
+// writes, not SIGBUS: a 12 MiB file system under a 64 MiB map, filled with
+// 32 MiB of blocks. Needs root (mounts a tmpfs).
+TEST(LmdbBlockStore, FullDiskSkipsWritesAndKeepsServing) {
+  TempDir dir;
+  if (::mount("zm_cache_test", dir.path().c_str(), "tmpfs", 0, "size=12m") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs: " << std::strerror(errno);
+  struct Unmount {
+    std::string path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{dir.path()};
+  constexpr uint64_t kBlock = 256_KiB;
+  std::vector<BlockKey> keys;
+  std::vector<std::string> datas;
+  {
+    auto store = OpenLmdb(dir.path() + "/c", 64_MiB);
+    ASSERT_NE(store, nullptr);
+    for (uint64_t i = 0; i < 128; ++i) {
+      keys.push_back(MakeBlockKey("u", ByteRange{i * kBlock, kBlock}));
+      datas.push_back(RandomBytes(kBlock, static_cast<uint32_t>(i)));
+      store->Put(keys.back(), MakeBlock(datas.back()));
+      if (i % 8 == 7) store->Flush();
+    }
+    store->Flush();
+    int stored = 0;
+    for (size_t i = 0; i < keys.size(); ++i) {
+      Block b = store->Get(keys[i]);
+      if (!b) continue;
+      ++stored;
+      EXPECT_EQ(*b, datas[i]) << "block " << i;
+    }
+    std::printf("[ lmdb     ] full disk: %d of %zu blocks stored\n", stored, keys.size());
+    EXPECT_GT(stored, 8) << "the blocks that fit are kept";
+    EXPECT_LT(stored, 48) << "12 MiB cannot hold more";
+  }
+  // And the store opens again, serving what it kept.
+  auto again = OpenLmdb(dir.path() + "/c", 64_MiB);
+  ASSERT_NE(again, nullptr);
+  int found = 0;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (Block b = again->Get(keys[i])) {
+      ++found;
+      EXPECT_EQ(*b, datas[i]);
+    }
+  EXPECT_GT(found, 8);
 }
 
 // ---- ReadThroughCache -----------------------------------------------------------
