@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -49,16 +50,59 @@ class BlockStore {
 std::unique_ptr<BlockStore> NewMemoryBlockStore(uint64_t capacity_bytes);
 
 struct LmdbOptions {
-  uint64_t capacity_bytes = 10_GiB;  // the LMDB map size
+  // The most block data the store keeps. Past 90% of it, the least recently
+  // used blocks are evicted down to 80%. The file never grows beyond it (nor
+  // beyond the largest capacity any process opened the store with: a store
+  // never shrinks under other processes). 0: the store's present size.
+  uint64_t capacity_bytes = 10_GiB;
   // Bytes of Puts queued for the writer thread before new ones are dropped.
   uint64_t max_pending_bytes = 128_MiB;
 };
 
-// A persistent store in directory `dir` (created if missing), shared safely
-// by several processes. Every record carries its key and an XXH64 checksum
-// of its data; a record failing either is deleted and reported as a miss.
-// Puts are written by a background thread in batches.
-Result<std::unique_ptr<BlockStore>> OpenLmdbBlockStore(const std::string& dir,
-                                                       const LmdbOptions& options);
+// A persistent block store in one directory, shared safely by several
+// processes (daemons and maintenance commands) at once. Every record carries
+// its key and an XXH64 checksum of its data; a record failing either is
+// deleted and reported as a miss. Puts are written by a background thread in
+// batches; uses are recorded (in batches too) for the eviction order.
+class PersistentBlockStore : public BlockStore {
+ public:
+  struct Usage {
+    uint64_t capacity_bytes = 0;  // this process's bound
+    uint64_t used_bytes = 0;      // disk bytes held by blocks
+    uint64_t blocks = 0;
+    uint64_t file_bytes = 0;      // disk space of the store's files
+    int64_t oldest_use = 0;       // unix seconds of the least recent use; 0: empty
+    int64_t newest_use = 0;
+  };
+  // Reads the store's counters (a scan of the use index when `with_ages`).
+  virtual Result<Usage> GetUsage(bool with_ages) = 0;
+
+  struct VerifyReport {
+    uint64_t checked = 0;  // records read
+    uint64_t bad = 0;      // records that failed their checks, now deleted
+    uint64_t bytes = 0;    // data bytes checked
+  };
+  // Reads every record and checks it; bad ones are deleted. `progress`
+  // (optional) is called now and then with (records done, records total).
+  virtual Result<VerifyReport> Verify(
+      const std::function<void(uint64_t, uint64_t)>& progress = nullptr) = 0;
+
+  // Deletes every block.
+  virtual Status Clear() = 0;
+
+  // Evicts the least recently used blocks until at most `target_bytes` are
+  // held, and those used before `unused_since` (unix seconds; 0: none).
+  // Returns the disk bytes freed.
+  virtual Result<uint64_t> Prune(uint64_t target_bytes, int64_t unused_since) = 0;
+
+  // Blocks whose records failed their checks in Gets, and Puts dropped
+  // because the writer fell behind, since the store was opened.
+  virtual uint64_t corrupt_blocks() const = 0;
+  virtual uint64_t dropped_puts() const = 0;
+};
+
+// Opens (creating if needed) the store in `dir`.
+Result<std::unique_ptr<PersistentBlockStore>> OpenLmdbBlockStore(const std::string& dir,
+                                                                 const LmdbOptions& options);
 
 }  // namespace zm

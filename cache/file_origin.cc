@@ -54,13 +54,57 @@ class FileOrigin : public Origin {
   }
 
   Result<uint64_t> Size(const std::string& url) override {
+    ZM_ASSIGN_OR_RETURN(ObjectInfo info, Stat(url));
+    return info.size;
+  }
+
+  Result<ObjectInfo> Stat(const std::string& url) override {
     std::string path = PathOf(url);
     struct stat sb;
     if (::stat(path.c_str(), &sb) != 0) return ErrnoStatus(errno, path);
     if (!S_ISREG(sb.st_mode)) return InvalidArgument(path + ": not a regular file");
-    return static_cast<uint64_t>(sb.st_size);
+    // A rewrite changes the modification time (or the inode, when the file
+    // is replaced by a rename).
+    return ObjectInfo{static_cast<uint64_t>(sb.st_size),
+                      std::to_string(sb.st_ino) + ":" + std::to_string(sb.st_mtim.tv_sec) + "." +
+                          std::to_string(sb.st_mtim.tv_nsec)};
   }
 };
+
+class OfflineOrigin : public Origin {
+ public:
+  Result<std::string> Read(const std::string& url, ByteRange range) override {
+    return IoError(url + ": not in the cache (offline)");
+  }
+  Result<uint64_t> Size(const std::string& url) override {
+    return IoError(url + ": size not in the cache (offline)");
+  }
+};
+
+}  // namespace
+
+Result<Origin::ObjectInfo> Origin::Stat(const std::string& url) {
+  ZM_ASSIGN_OR_RETURN(uint64_t size, Size(url));
+  return ObjectInfo{size, ""};
+}
+
+Result<std::vector<std::string>> Origin::ReadPieces(const std::string& url, ByteRange range,
+                                                    const std::vector<uint64_t>& lengths) {
+  ZM_ASSIGN_OR_RETURN(std::string all, Read(url, range));
+  if (all.size() != range.length)
+    return Corruption(url + ": origin returned " + std::to_string(all.size()) + " bytes for a " +
+                      std::to_string(range.length) + "-byte range");
+  std::vector<std::string> pieces;
+  pieces.reserve(lengths.size());
+  uint64_t at = 0;
+  for (uint64_t n : lengths) {
+    pieces.push_back(all.substr(at, n));
+    at += n;
+  }
+  return pieces;
+}
+
+namespace {
 
 class RoutingOrigin : public Origin {
  public:
@@ -71,9 +115,18 @@ class RoutingOrigin : public Origin {
     ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
     return o->Read(url, range);
   }
+  Result<std::vector<std::string>> ReadPieces(const std::string& url, ByteRange range,
+                                              const std::vector<uint64_t>& lengths) override {
+    ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
+    return o->ReadPieces(url, range, lengths);
+  }
   Result<uint64_t> Size(const std::string& url) override {
     ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
     return o->Size(url);
+  }
+  Result<ObjectInfo> Stat(const std::string& url) override {
+    ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
+    return o->Stat(url);
   }
 
  private:
@@ -94,6 +147,8 @@ class RoutingOrigin : public Origin {
 }  // namespace
 
 std::unique_ptr<Origin> NewFileOrigin() { return std::make_unique<FileOrigin>(); }
+
+std::unique_ptr<Origin> NewOfflineOrigin() { return std::make_unique<OfflineOrigin>(); }
 
 std::unique_ptr<Origin> NewRoutingOrigin(std::unique_ptr<Origin> http,
                                          std::unique_ptr<Origin> file) {

@@ -1,6 +1,8 @@
 #include <curl/curl.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -14,6 +16,8 @@
 namespace zm {
 namespace {
 
+using Clock = std::chrono::steady_clock;
+
 // What one transfer saw. The write callback decides, from the status code,
 // whether the body is the data (206), a whole object to slice (200), or an
 // error page to quote.
@@ -23,23 +27,56 @@ struct Transfer {
   bool ranged = true;
   long status = 0;
   std::string content_range;
-  std::string body;       // data (206/200) or the start of an error page
+  std::string etag, last_modified;
+  // The data (206/200), written straight into pieces of the lengths the
+  // caller asked for, each reserved up front: no copy after the socket's.
+  std::vector<std::string> pieces;
+  std::vector<uint64_t> lengths;
+  size_t piece = 0;       // the piece being filled
+  uint64_t got = 0;       // data bytes so far
+  std::string error_page; // the start of a non-data answer, to quote
   uint64_t skipped = 0;   // 200: bytes before want.offset thrown away
   bool complete = false;  // 200: got everything, transfer stopped on purpose
   bool overflow = false;  // 206: server sent more than asked
+
+  void Expect(ByteRange range, std::vector<uint64_t> piece_lengths) {
+    want = range;
+    lengths = std::move(piece_lengths);
+    pieces.resize(lengths.size());
+    for (size_t i = 0; i < lengths.size(); ++i) pieces[i].reserve(lengths[i]);
+  }
+  // Appends data bytes; REQUIRES got + d.size() <= want.length.
+  void Append(std::string_view d) {
+    got += d.size();
+    while (!d.empty()) {
+      while (pieces[piece].size() == lengths[piece]) ++piece;
+      size_t n = std::min<size_t>(d.size(), lengths[piece] - pieces[piece].size());
+      pieces[piece].append(d.data(), n);
+      d.remove_prefix(n);
+    }
+  }
 };
 
 size_t OnHeader(char* data, size_t size, size_t nitems, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * nitems;
   std::string_view line(data, n);
-  if (line.starts_with("HTTP/")) {  // a new response (after a redirect or 100)
-    t->content_range.clear();
-  } else if (line.size() > 14 && strncasecmp(line.data(), "content-range:", 14) == 0) {
-    std::string_view v = line.substr(14);
+  auto value = [&](size_t name_len) {
+    std::string_view v = line.substr(name_len);
     while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
     while (!v.empty() && (v.back() == '\r' || v.back() == '\n' || v.back() == ' ')) v.remove_suffix(1);
-    t->content_range.assign(v);
+    return std::string(v);
+  };
+  if (line.starts_with("HTTP/")) {  // a new response (after a redirect or 100)
+    t->content_range.clear();
+    t->etag.clear();
+    t->last_modified.clear();
+  } else if (line.size() > 14 && strncasecmp(line.data(), "content-range:", 14) == 0) {
+    t->content_range = value(14);
+  } else if (line.size() > 5 && strncasecmp(line.data(), "etag:", 5) == 0) {
+    t->etag = value(5);
+  } else if (line.size() > 14 && strncasecmp(line.data(), "last-modified:", 14) == 0) {
+    t->last_modified = value(14);
   }
   return n;
 }
@@ -49,11 +86,11 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   size_t n = size * nmemb;
   if (t->status == 0) curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->status);
   if (t->status == 206 || (t->status == 200 && !t->ranged)) {
-    if (t->body.size() + n > t->want.length) {
+    if (t->got + n > t->want.length) {
       t->overflow = true;
       return 0;  // abort: longer than asked is never data
     }
-    t->body.append(data, n);
+    t->Append(std::string_view(data, n));
     return n;
   }
   if (t->status == 200) {
@@ -65,15 +102,16 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
       t->skipped += drop;
       chunk.remove_prefix(drop);
     }
-    uint64_t need = t->want.length - t->body.size();
-    t->body.append(chunk.substr(0, std::min<uint64_t>(need, chunk.size())));
-    if (t->body.size() == t->want.length) {
+    uint64_t need = t->want.length - t->got;
+    t->Append(chunk.substr(0, std::min<uint64_t>(need, chunk.size())));
+    if (t->got == t->want.length) {
       t->complete = true;
       return 0;
     }
     return n;
   }
-  if (t->body.size() < 512) t->body.append(data, std::min<size_t>(n, 512 - t->body.size()));
+  if (t->error_page.size() < 512)
+    t->error_page.append(data, std::min<size_t>(n, 512 - t->error_page.size()));
   return n;
 }
 
@@ -122,6 +160,16 @@ Status StatusForCurl(CURLcode rc, const std::string& url, const char* errbuf) {
   }
 }
 
+long MillisUntil(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t - Clock::now()).count();
+}
+
+std::string Seconds(Clock::duration d) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f s", std::chrono::duration<double>(d).count());
+  return buf;
+}
+
 class HttpOrigin : public Origin {
  public:
   explicit HttpOrigin(const HttpOptions& options)
@@ -131,49 +179,102 @@ class HttpOrigin : public Origin {
   }
 
   Result<std::string> Read(const std::string& url, ByteRange range) override {
-    if (range.length == 0) return std::string();
-    return WithRetries(url, [&](CURL* curl) { return ReadOnce(curl, url, range); });
+    ZM_ASSIGN_OR_RETURN(std::vector<std::string> pieces, ReadPieces(url, range, {range.length}));
+    return std::move(pieces[0]);
+  }
+
+  Result<std::vector<std::string>> ReadPieces(const std::string& url, ByteRange range,
+                                              const std::vector<uint64_t>& lengths) override {
+    uint64_t sum = 0;
+    for (uint64_t n : lengths) sum += n;
+    if (sum != range.length) return InvalidArgument("pieces do not add up to the range");
+    if (range.length == 0) return std::vector<std::string>(lengths.size());
+    return WithRetries(url, [&](CURL* curl, Clock::time_point deadline) {
+      return ReadOnce(curl, url, range, lengths, deadline);
+    });
   }
 
   Result<uint64_t> Size(const std::string& url) override {
-    return WithRetries(url, [&](CURL* curl) { return SizeOnce(curl, url); });
+    ZM_ASSIGN_OR_RETURN(ObjectInfo info, Stat(url));
+    return info.size;
+  }
+
+  Result<ObjectInfo> Stat(const std::string& url) override {
+    return WithRetries(url, [&](CURL* curl, Clock::time_point deadline) {
+      return StatOnce(curl, url, deadline);
+    });
   }
 
  private:
+  // Runs `attempt` until it succeeds, fails for good, runs out of attempts
+  // or the call's deadline passes. Whatever ends in a failure here is
+  // terminal (kIoError, or the attempt's own non-retriable code), so no
+  // layer above retries again.
   template <typename F>
-  auto WithRetries(const std::string& url, F&& attempt) -> decltype(attempt(nullptr)) {
-    slots_.acquire();  // bounds connections; never held with mu_
+  auto WithRetries(const std::string& url, F&& attempt)
+      -> decltype(attempt(nullptr, Clock::time_point())) {
+    const Clock::time_point start = Clock::now();
+    const Clock::time_point deadline = start + std::chrono::milliseconds(options_.deadline_ms);
+    const std::string budget = " (read deadline " + Seconds(deadline - start) + ")";
+    // Waiting for a slot counts against the deadline: when every connection
+    // is stuck on a dead server, new reads must not queue behind them forever.
+    if (!slots_.try_acquire_until(deadline))  // never held with mu_
+      return IoError(RedactUrl(url) + ": no free connection before the deadline" + budget);
     CURL* curl = Acquire();
-    decltype(attempt(nullptr)) result = Status(Code::kIoError, "no attempt made");
+    decltype(attempt(nullptr, deadline)) result = Status(Code::kIoError, "no attempt made");
     long backoff = options_.initial_backoff_ms;
     thread_local std::mt19937 rng{std::random_device{}()};
-    for (int i = 1; i <= options_.max_attempts; ++i) {
-      result = attempt(curl);
+    for (int i = 1;; ++i) {
+      result = attempt(curl, deadline);
       if (result.ok() || !result.status().retriable()) break;
-      if (i == options_.max_attempts) {
-        // Terminal: no layer above retries again.
-        result = IoError(result.status().message() + " (gave up after " + std::to_string(i) +
-                         " attempts)");
+      auto gave_up = [&](const std::string& why) {
+        return IoError(result.status().message() + " (gave up after " + std::to_string(i) +
+                       (i == 1 ? " attempt in " : " attempts in ") + Seconds(Clock::now() - start) +
+                       ": " + why + ")");
+      };
+      if (i >= options_.max_attempts) {
+        result = gave_up("no attempts left");
         break;
       }
       std::uniform_int_distribution<long> jitter(backoff / 2, backoff);
-      std::this_thread::sleep_for(std::chrono::milliseconds(jitter(rng)));
-      backoff = std::min<long>(backoff * 2, 5000);
+      long pause = jitter(rng);
+      // The server knows best when it will be back; a bound keeps a silly
+      // Retry-After from parking the read.
+      curl_off_t retry_after_s = 0;
+      if (curl_easy_getinfo(curl, CURLINFO_RETRY_AFTER, &retry_after_s) == CURLE_OK &&
+          retry_after_s > 0)
+        pause = std::max(pause, static_cast<long>(std::min<curl_off_t>(
+                                    retry_after_s * 1000, options_.max_retry_after_ms)));
+      // Sleeping past the deadline only to fail later helps nobody.
+      if (pause >= MillisUntil(deadline)) {
+        result = gave_up(retry_after_s > 0 ? "the server asked to wait " +
+                                                 std::to_string(retry_after_s) +
+                                                 " s, past the deadline" + budget
+                                           : "the deadline passed" + budget);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(pause));
+      backoff = std::min<long>(backoff * 2, options_.max_backoff_ms);
     }
     Release(curl);
     slots_.release();
     return result;
   }
 
-  void Setup(CURL* curl, const std::string& url, Transfer* t, char* errbuf) {
+  // Prepares `curl` for one attempt that must end by `deadline`.
+  void Setup(CURL* curl, const std::string& url, Transfer* t, char* errbuf,
+             Clock::time_point deadline) {
+    // At least 1 ms: libcurl reads 0 as "no timeout".
+    const long left = std::max(1L, MillisUntil(deadline));
+    const long timeout = std::min(options_.request_timeout_ms, left);
     curl_easy_reset(curl);
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, options_.connect_timeout_ms);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, options_.request_timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, std::min(options_.connect_timeout_ms, timeout));
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, options_.low_speed_bytes);
     curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, options_.low_speed_time_s);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
@@ -185,17 +286,18 @@ class HttpOrigin : public Origin {
     t->curl = curl;
   }
 
-  Result<std::string> ReadOnce(CURL* curl, const std::string& url, ByteRange range) {
+  Result<std::vector<std::string>> ReadOnce(CURL* curl, const std::string& url, ByteRange range,
+                                            const std::vector<uint64_t>& lengths,
+                                            Clock::time_point deadline) {
     Transfer t;
-    t.want = range;
+    t.Expect(range, lengths);
     char errbuf[CURL_ERROR_SIZE] = {0};
-    Setup(curl, url, &t, errbuf);
+    Setup(curl, url, &t, errbuf, deadline);
     std::string spec = std::to_string(range.offset) + "-" + std::to_string(range.end() - 1);
     curl_easy_setopt(curl, CURLOPT_RANGE, spec.c_str());
-    t.body.reserve(range.length);
     CURLcode rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
-    if (t.status == 200 && t.complete) return std::move(t.body);
+    if (t.status == 200 && t.complete) return std::move(t.pieces);
     if (t.overflow)
       return Corruption(RedactUrl(url) + ": server sent more bytes than the range " + spec);
     if (rc != CURLE_OK) return StatusForCurl(rc, url, errbuf);
@@ -205,33 +307,40 @@ class HttpOrigin : public Origin {
           last != range.end() - 1)
         return Corruption(RedactUrl(url) + ": asked for bytes " + spec +
                           ", server answered Content-Range '" + t.content_range + "'");
-      if (t.body.size() != range.length)
-        return Unavailable(RedactUrl(url) + ": short body (" + std::to_string(t.body.size()) +
+      if (t.got != range.length)
+        return Unavailable(RedactUrl(url) + ": short body (" + std::to_string(t.got) +
                            " of " + std::to_string(range.length) + " bytes)");
-      return std::move(t.body);
+      return std::move(t.pieces);
     }
     if (t.status == 200)
       return Status(Code::kOutOfRange, RedactUrl(url) + ": object is shorter than the range " + spec);
-    return StatusForHttp(t.status, url, t.body);
+    return StatusForHttp(t.status, url, t.error_page);
   }
 
-  Result<uint64_t> SizeOnce(CURL* curl, const std::string& url) {
+  // The version: the ETag, else the Last-Modified date, else nothing.
+  static std::string VersionOf(const Transfer& t) {
+    if (!t.etag.empty()) return "etag " + t.etag;
+    if (!t.last_modified.empty()) return "modified " + t.last_modified;
+    return "";
+  }
+
+  Result<ObjectInfo> StatOnce(CURL* curl, const std::string& url, Clock::time_point deadline) {
     Transfer t;
     char errbuf[CURL_ERROR_SIZE] = {0};
-    Setup(curl, url, &t, errbuf);
+    Setup(curl, url, &t, errbuf, deadline);
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
     CURLcode rc = curl_easy_perform(curl);
     if (rc != CURLE_OK) return StatusForCurl(rc, url, errbuf);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
     curl_off_t len = -1;
     curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
-    if (t.status == 200 && len >= 0) return static_cast<uint64_t>(len);
+    if (t.status == 200 && len >= 0) return ObjectInfo{static_cast<uint64_t>(len), VersionOf(t)};
     if (t.status != 200 && t.status != 405 && t.status != 501)
       return StatusForHttp(t.status, url, "");
     // No usable HEAD: ask for the first byte and read the total.
     Transfer g;
-    g.want = ByteRange{0, 1};
-    Setup(curl, url, &g, errbuf);
+    g.Expect(ByteRange{0, 1}, {1});
+    Setup(curl, url, &g, errbuf, deadline);
     curl_easy_setopt(curl, CURLOPT_RANGE, "0-0");
     rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &g.status);
@@ -240,7 +349,7 @@ class HttpOrigin : public Origin {
       if (slash != std::string::npos) {
         char* end = nullptr;
         unsigned long long total = std::strtoull(g.content_range.c_str() + slash + 1, &end, 10);
-        if (end && *end == '\0') return static_cast<uint64_t>(total);
+        if (end && *end == '\0') return ObjectInfo{static_cast<uint64_t>(total), VersionOf(g)};
       }
     }
     if (rc != CURLE_OK && !g.complete) return StatusForCurl(rc, url, errbuf);

@@ -2,8 +2,11 @@
 #include <lmdb.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY  // XXH64_state_t on the stack
 #include <xxhash.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -11,6 +14,7 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/log.h"
@@ -18,6 +22,13 @@
 
 namespace zm {
 namespace {
+
+// Layout of the store: three named databases in one LMDB environment.
+//   "blocks": key (16 bytes) -> RecordHeader + data
+//   "uses":   key -> Use (disk bytes of the record, last use)
+//   "meta":   name -> value ("format", "bytes": disk bytes of all records)
+// "uses" is small and separate so that recording a use never rewrites a
+// block, and eviction finds the oldest blocks without reading them.
 
 // On-disk record: a fixed header, then the data. The header repeats the key
 // so a record found under the wrong key (or a torn one) is detected.
@@ -29,19 +40,44 @@ struct RecordHeader {
   uint64_t length;
   uint64_t checksum;  // XXH64 of the data
 };
+struct Use {
+  uint64_t disk_bytes;
+  int64_t last_use;  // unix microseconds: blocks written in one second still have an order
+};
 constexpr uint32_t kMagic = 0x314D425A;  // "ZBM1"
 constexpr uint32_t kVersion = 1;
+constexpr uint64_t kFormat = 2;
 constexpr size_t kAdviseBytes = 64 * 1024;
 constexpr int kMaxPutWaitMs = 1000;
+constexpr size_t kPwriteBytes = 64 * 1024;  // values this large are written with pwrite
+constexpr size_t kPieceBytes = 128 * 1024;  // checksum-and-copy step: fits the L2 cache
+constexpr size_t kMaxTouches = 1 << 16;     // uses remembered between two writes
+constexpr auto kTouchInterval = std::chrono::seconds(5);
 
 std::string LmdbError(const char* what, int rc) {
   return std::string(what) + ": " + mdb_strerror(rc);
 }
 
-class LmdbBlockStore : public BlockStore {
+int64_t NowMicros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The databases of one environment.
+struct Dbis {
+  MDB_dbi blocks, uses, meta;
+};
+
+class LmdbBlockStore : public PersistentBlockStore {
  public:
-  LmdbBlockStore(MDB_env* env, MDB_dbi dbi, const LmdbOptions& options)
-      : env_(env), dbi_(dbi), options_(options), writer_([this] { WriterLoop(); }) {}
+  // `options.capacity_bytes` must be set (OpenLmdbBlockStore fills in 0).
+  LmdbBlockStore(MDB_env* env, Dbis dbi, const LmdbOptions& options, std::string dir)
+      : env_(env), dbi_(dbi), options_(options), dir_(std::move(dir)) {
+    MDB_stat st;
+    psize_ = mdb_env_stat(env, &st) == 0 ? st.ms_psize : 4096;
+    writer_ = std::thread([this] { WriterLoop(); });
+  }
 
   ~LmdbBlockStore() override {
     if (uint64_t n = dropped_.load())
@@ -59,6 +95,148 @@ class LmdbBlockStore : public BlockStore {
   }
 
   Block Get(const BlockKey& key) override {
+    MDB_txn* txn = BeginRead();
+    if (!txn) return nullptr;
+    uint64_t k[2] = {key.hi, key.lo};
+    MDB_val mk{sizeof k, k}, mv;
+    if (mdb_get(txn, dbi_.blocks, &mk, &mv) != 0) {
+      mdb_txn_abort(txn);
+      return nullptr;
+    }
+    if (mv.mv_size >= kAdviseBytes) {
+      // A cold value faults in page by page; ask for all of it at once.
+      auto start = reinterpret_cast<uintptr_t>(mv.mv_data) & ~uintptr_t{4095};
+      auto end = reinterpret_cast<uintptr_t>(mv.mv_data) + mv.mv_size;
+      ::madvise(reinterpret_cast<void*>(start), end - start, MADV_WILLNEED);
+    }
+    auto block = std::make_shared<std::string>();
+    bool good = LoadRecord(key, mv, block.get());
+    mdb_txn_abort(txn);
+    if (!good) {
+      corrupt_.fetch_add(1, std::memory_order_relaxed);
+      LogWarning("cache: a block failed its integrity check; dropping it and refetching");
+      Enqueue(Op{key, nullptr});
+      return nullptr;
+    }
+    Touch(key);
+    return block;
+  }
+
+  void Put(const BlockKey& key, Block data) override { Enqueue(Op{key, std::move(data)}); }
+
+  void Flush() override {
+    {
+      // Waits for a batch that starts after this call: it takes everything
+      // queued (and every use remembered) so far.
+      std::unique_lock<std::mutex> lock(mu_);
+      const uint64_t ticket = ++flush_requested_;
+      cv_.notify_one();
+      flushed_.wait(lock, [&] { return flush_done_ >= ticket || stop_; });
+    }
+    mdb_env_sync(env_, 1);
+  }
+
+  Result<Usage> GetUsage(bool with_ages) override {
+    Usage u;
+    u.capacity_bytes = options_.capacity_bytes;
+    MDB_txn* txn = BeginRead();
+    if (!txn) return IoError("cache directory " + dir_ + ": cannot read");
+    u.used_bytes = ReadMeta(txn, "bytes");
+    MDB_stat st;
+    if (mdb_stat(txn, dbi_.blocks, &st) == 0) u.blocks = st.ms_entries;
+    if (with_ages) {
+      MDB_cursor* cur = nullptr;
+      if (mdb_cursor_open(txn, dbi_.uses, &cur) == 0) {
+        MDB_val k, v;
+        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+          Use use;
+          if (v.mv_size != sizeof use) continue;
+          std::memcpy(&use, v.mv_data, sizeof use);
+          int64_t s = use.last_use / 1'000'000;
+          if (u.oldest_use == 0 || s < u.oldest_use) u.oldest_use = s;
+          u.newest_use = std::max(u.newest_use, s);
+        }
+        mdb_cursor_close(cur);
+      }
+    }
+    mdb_txn_abort(txn);
+    for (const char* f : {"/data.mdb", "/lock.mdb"}) {
+      struct stat sb;
+      if (::stat((dir_ + f).c_str(), &sb) == 0) u.file_bytes += uint64_t(sb.st_blocks) * 512;
+    }
+    return u;
+  }
+
+  Result<VerifyReport> Verify(const std::function<void(uint64_t, uint64_t)>& progress) override {
+    VerifyReport report;
+    MDB_txn* txn = BeginRead();
+    if (!txn) return IoError("cache directory " + dir_ + ": cannot read");
+    MDB_stat st{};
+    mdb_stat(txn, dbi_.blocks, &st);
+    MDB_cursor* cur = nullptr;
+    int rc = mdb_cursor_open(txn, dbi_.blocks, &cur);
+    std::vector<BlockKey> bad;
+    std::string scratch;
+    MDB_val k, v;
+    for (rc = rc ? rc : mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+      BlockKey key;
+      bool good = k.mv_size == 16;
+      if (good) {
+        std::memcpy(&key.hi, k.mv_data, 8);
+        std::memcpy(&key.lo, static_cast<char*>(k.mv_data) + 8, 8);
+        good = LoadRecord(key, v, &scratch);
+      }
+      report.bytes += v.mv_size;
+      if (!good) {
+        if (k.mv_size == 16) bad.push_back(key);
+        ++report.bad;
+      }
+      ++report.checked;
+      if (progress && report.checked % 256 == 0) progress(report.checked, st.ms_entries);
+    }
+    if (cur) mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc != MDB_NOTFOUND) return IoError(LmdbError("cache verify", rc));
+    if (progress) progress(report.checked, st.ms_entries);
+    for (size_t at = 0; at < bad.size(); at += 1024) {
+      size_t end = std::min(bad.size(), at + 1024);
+      rc = WriteTxn([&](MDB_txn* w) {
+        for (size_t i = at; i < end; ++i)
+          if (int r = DeleteRecord(w, bad[i])) return r;
+        return 0;
+      });
+      if (rc != 0) return IoError(LmdbError("cache verify: deleting bad records", rc));
+    }
+    return report;
+  }
+
+  Status Clear() override {
+    int rc = WriteTxn([&](MDB_txn* w) {
+      int r = mdb_drop(w, dbi_.blocks, 0);
+      if (r == 0) r = mdb_drop(w, dbi_.uses, 0);
+      if (r == 0) r = WriteMeta(w, "bytes", 0);
+      return r;
+    });
+    if (rc != 0) return IoError(LmdbError("cache clear", rc));
+    return Status();
+  }
+
+  Result<uint64_t> Prune(uint64_t target_bytes, int64_t unused_since) override {
+    return EvictLru(target_bytes, unused_since * 1'000'000);
+  }
+
+  uint64_t corrupt_blocks() const override { return corrupt_.load(); }
+  uint64_t dropped_puts() const override { return dropped_.load(); }
+
+ private:
+  struct Op {
+    BlockKey key;
+    Block data;  // nullptr: delete
+  };
+
+  MDB_txn* BeginRead() {
     MDB_txn* txn = nullptr;
     int rc = mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn);
     if (rc == MDB_MAP_RESIZED) {
@@ -70,54 +248,91 @@ class LmdbBlockStore : public BlockStore {
       LogOnce(LmdbError("cache read", rc));
       return nullptr;
     }
-    uint64_t k[2] = {key.hi, key.lo};
-    MDB_val mk{sizeof k, k}, mv;
-    rc = mdb_get(txn, dbi_, &mk, &mv);
+    return txn;
+  }
+
+  // Runs `body` in a write transaction and commits it; returns an LMDB code.
+  template <typename F>
+  int WriteTxn(F&& body) {
+    MDB_txn* txn = nullptr;
+    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    if (rc == MDB_MAP_RESIZED) {
+      mdb_env_set_mapsize(env_, 0);
+      rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+    }
+    if (rc != 0) return rc;
+    rc = body(txn);
     if (rc != 0) {
       mdb_txn_abort(txn);
-      return nullptr;
+      return rc;
     }
-    Block out;
-    if (mv.mv_size >= kAdviseBytes) {
-      // A cold value faults in page by page; ask for all of it at once.
-      auto start = reinterpret_cast<uintptr_t>(mv.mv_data) & ~uintptr_t{4095};
-      auto end = reinterpret_cast<uintptr_t>(mv.mv_data) + mv.mv_size;
-      ::madvise(reinterpret_cast<void*>(start), end - start, MADV_WILLNEED);
-    }
+    return mdb_txn_commit(txn);
+  }
+
+  // Checks the record `mv` found under `key` and copies its data into
+  // `out`. Copied and hashed piece by piece: each piece is hashed while it
+  // is still in the CPU's cache.
+  static bool LoadRecord(const BlockKey& key, const MDB_val& mv, std::string* out) {
     RecordHeader h;
-    bool good = mv.mv_size >= sizeof h;
-    if (good) {
-      std::memcpy(&h, mv.mv_data, sizeof h);
-      const char* data = static_cast<const char*>(mv.mv_data) + sizeof h;
-      good = h.magic == kMagic && h.version == kVersion && h.key_hi == key.hi &&
-             h.key_lo == key.lo && h.length == mv.mv_size - sizeof h &&
-             XXH64(data, h.length, 0) == h.checksum;
-      if (good) out = std::make_shared<const std::string>(data, h.length);
+    if (mv.mv_size < sizeof h) return false;
+    std::memcpy(&h, mv.mv_data, sizeof h);
+    if (h.magic != kMagic || h.version != kVersion || h.key_hi != key.hi || h.key_lo != key.lo ||
+        h.length != mv.mv_size - sizeof h)
+      return false;
+    const char* data = static_cast<const char*>(mv.mv_data) + sizeof h;
+    out->clear();
+    out->reserve(h.length);
+    XXH64_state_t state;
+    XXH64_reset(&state, 0);
+    for (uint64_t done = 0; done < h.length;) {
+      size_t n = std::min<uint64_t>(kPieceBytes, h.length - done);
+      out->append(data + done, n);
+      XXH64_update(&state, out->data() + done, n);
+      done += n;
     }
-    mdb_txn_abort(txn);
-    if (!good) {
-      corrupt_.fetch_add(1, std::memory_order_relaxed);
-      LogWarning("cache: a block failed its integrity check; dropping it and refetching");
-      Enqueue(Op{key, nullptr});
-    }
-    return out;
+    return XXH64_digest(&state) == h.checksum;
   }
 
-  void Put(const BlockKey& key, Block data) override { Enqueue(Op{key, std::move(data)}); }
-
-  void Flush() override {
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      flushed_.wait(lock, [this] { return queue_.empty() && !writing_; });
-    }
-    mdb_env_sync(env_, 1);
+  // Disk bytes a record of `n` data bytes takes: a large value fills whole
+  // overflow pages; a small one shares a leaf page with its key.
+  uint64_t DiskBytes(uint64_t n) const {
+    uint64_t v = n + sizeof(RecordHeader);
+    if (v > psize_ / 2) return (v + 16 + psize_ - 1) / psize_ * psize_;
+    return v + 16 + 16;
   }
 
- private:
-  struct Op {
-    BlockKey key;
-    Block data;  // nullptr: delete
-  };
+  static uint64_t ReadMeta(MDB_txn* txn, MDB_dbi meta, const char* name) {
+    MDB_val k{std::strlen(name), const_cast<char*>(name)}, v;
+    uint64_t x = 0;
+    if (mdb_get(txn, meta, &k, &v) == 0 && v.mv_size == sizeof x) std::memcpy(&x, v.mv_data, sizeof x);
+    return x;
+  }
+  uint64_t ReadMeta(MDB_txn* txn, const char* name) { return ReadMeta(txn, dbi_.meta, name); }
+  int WriteMeta(MDB_txn* txn, const char* name, uint64_t x) {
+    MDB_val k{std::strlen(name), const_cast<char*>(name)}, v{sizeof x, &x};
+    return mdb_put(txn, dbi_.meta, &k, &v, 0);
+  }
+
+  // Deletes `key`'s record and use, keeping the byte count; no-op if absent.
+  int DeleteRecord(MDB_txn* txn, const BlockKey& key) {
+    uint64_t k[2] = {key.hi, key.lo};
+    MDB_val mk{sizeof k, k}, v;
+    if (mdb_get(txn, dbi_.uses, &mk, &v) == 0 && v.mv_size == sizeof(Use)) {
+      Use use;
+      std::memcpy(&use, v.mv_data, sizeof use);
+      uint64_t bytes = ReadMeta(txn, "bytes");
+      if (int rc = WriteMeta(txn, "bytes", bytes - std::min(bytes, use.disk_bytes))) return rc;
+      if (int rc = mdb_del(txn, dbi_.uses, &mk, nullptr)) return rc;
+    }
+    int rc = mdb_del(txn, dbi_.blocks, &mk, nullptr);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+  }
+
+  // Remembers a use, for the writer to record with its next transaction.
+  void Touch(const BlockKey& key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (touches_.size() < kMaxTouches) touches_.insert_or_assign(key, NowMicros());
+  }
 
   void Enqueue(Op op) {
     {
@@ -150,59 +365,93 @@ class LmdbBlockStore : public BlockStore {
   void WriterLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty() && stop_) break;
+      // Uses are recorded with the next batch of blocks, or every few
+      // seconds when there is none.
+      cv_.wait_for(lock, kTouchInterval, [this] {
+        return stop_ || !queue_.empty() || flush_requested_ > flush_done_;
+      });
+      if (queue_.empty() && touches_.empty() && stop_) break;
+      const uint64_t serving = flush_requested_;
+      if (queue_.empty() && touches_.empty()) {
+        flush_done_ = serving;
+        flushed_.notify_all();
+        continue;
+      }
       std::vector<Op> batch;
       while (!queue_.empty()) {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      std::unordered_map<BlockKey, int64_t, BlockKeyHash> touches;
+      touches.swap(touches_);
       pending_bytes_ = 0;
-      writing_ = true;
       room_.notify_all();
       lock.unlock();
-      WriteBatch(batch);
+      WriteBatch(batch, touches);
       lock.lock();
-      writing_ = false;
       writer_stalled_ = false;
-      if (queue_.empty()) flushed_.notify_all();
+      flush_done_ = serving;
+      flushed_.notify_all();
     }
     flushed_.notify_all();
   }
 
-  // Writes in slices of at most an eighth of the map, so one burst can
-  // never need more room than eviction can make.
-  void WriteBatch(const std::vector<Op>& batch) {
+  // Writes in slices of at most an eighth of the capacity, so one burst can
+  // never need more room than eviction can make; then evicts if the store
+  // has grown past its high-water mark.
+  void WriteBatch(const std::vector<Op>& batch,
+                  const std::unordered_map<BlockKey, int64_t, BlockKeyHash>& touches) {
     const uint64_t slice_bytes = std::max<uint64_t>(options_.capacity_bytes / 8, 1);
     size_t start = 0;
-    while (start < batch.size()) {
+    bool first = true;
+    while (start < batch.size() || first) {
       size_t end = start;
       uint64_t bytes = 0;
       while (end < batch.size()) {
-        uint64_t b = batch[end].data ? batch[end].data->size() + sizeof(RecordHeader) : 0;
+        uint64_t b = batch[end].data ? DiskBytes(batch[end].data->size()) : 0;
         if (end > start && bytes + b > slice_bytes) break;
         bytes += b;
         ++end;
       }
-      WriteSlice(batch, start, end, bytes);
+      MakeRoom(bytes);
+      WriteSlice(batch, start, end, bytes, first ? &touches : nullptr);
+      first = false;
       start = end;
     }
   }
 
-  void WriteSlice(const std::vector<Op>& batch, size_t start, size_t end, uint64_t bytes) {
+  // Evicts before a slice of `incoming` bytes would take the store past 90%
+  // of its capacity: down to 80%, less the slice.
+  void MakeRoom(uint64_t incoming) {
+    MDB_txn* txn = BeginRead();
+    if (!txn) return;
+    uint64_t used = ReadMeta(txn, "bytes");
+    mdb_txn_abort(txn);
+    const uint64_t high = options_.capacity_bytes / 10 * 9, low = options_.capacity_bytes / 10 * 8;
+    if (used + incoming > high) (void)EvictLru(low > incoming ? low - incoming : 0, 0);
+  }
+
+  void WriteSlice(const std::vector<Op>& batch, size_t start, size_t end, uint64_t bytes,
+                  const std::unordered_map<BlockKey, int64_t, BlockKeyHash>* touches) {
     for (int attempt = 0; attempt < 3; ++attempt) {
-      int rc = TryWrite(batch, start, end, bytes);
+      int rc = WriteTxn([&](MDB_txn* txn) { return WriteOps(txn, batch, start, end, bytes, touches); });
       if (rc == 0) return;
       if (rc == ENOSPC) {
         LogOnce("cache: the disk is full; blocks are served from the origin without being cached");
         return;
       }
       if (rc == MDB_MAP_FULL && attempt < 2) {
-        // LMDB reuses pages freed by a transaction only after a later one
-        // has committed: evict in two transactions, then retry.
+        // The map is full of pages not yet reusable (LMDB frees a
+        // transaction's pages only after a later one committed), or of
+        // blocks: make room for this slice and more, then retry.
+        MDB_txn* txn = BeginRead();
+        uint64_t used = txn ? ReadMeta(txn, "bytes") : 0;
+        if (txn) mdb_txn_abort(txn);
         uint64_t need = std::max<uint64_t>(bytes + bytes / 2, options_.capacity_bytes / 10);
-        Evict(need / 2);
-        Evict(need - need / 2);
+        (void)EvictLru(used > need ? used - need : 0, 0);
+        // Pages freed by a transaction become reusable only once a later
+        // one has committed: commit one more before the retry.
+        WriteTxn([&](MDB_txn* txn) { return WriteMeta(txn, "bytes", ReadMeta(txn, "bytes")); });
         continue;
       }
       LogOnce(LmdbError("cache write failed; blocks are still served from the origin", rc));
@@ -210,41 +459,50 @@ class LmdbBlockStore : public BlockStore {
     }
   }
 
-  int TryWrite(const std::vector<Op>& batch, size_t start, size_t end, uint64_t bytes) {
-    MDB_txn* txn = nullptr;
-    int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    if (rc == MDB_MAP_RESIZED) {
-      mdb_env_set_mapsize(env_, 0);
-      rc = mdb_txn_begin(env_, nullptr, 0, &txn);
-    }
-    if (rc != 0) return rc;
-    if (!ReserveDisk(bytes)) {
-      mdb_txn_abort(txn);
-      return ENOSPC;
-    }
+  int WriteOps(MDB_txn* txn, const std::vector<Op>& batch, size_t start, size_t end,
+               uint64_t bytes,
+               const std::unordered_map<BlockKey, int64_t, BlockKeyHash>* touches) {
+    if (!ReserveDisk(bytes)) return ENOSPC;
+    const int64_t now = NowMicros();
+    uint64_t total = ReadMeta(txn, "bytes");
     for (size_t i = start; i < end; ++i) {
       const Op& op = batch[i];
-      uint64_t k[2] = {op.key.hi, op.key.lo};
-      MDB_val mk{sizeof k, k};
       if (!op.data) {
-        rc = mdb_del(txn, dbi_, &mk, nullptr);
-        if (rc == MDB_NOTFOUND) rc = 0;
-      } else {
-        RecordHeader h{kMagic, kVersion, op.key.hi, op.key.lo, op.data->size(),
-                       XXH64(op.data->data(), op.data->size(), 0)};
-        MDB_val mv{sizeof h + op.data->size(), nullptr};
-        rc = mdb_put(txn, dbi_, &mk, &mv, MDB_RESERVE);
-        if (rc == 0) {
-          std::memcpy(mv.mv_data, &h, sizeof h);
-          std::memcpy(static_cast<char*>(mv.mv_data) + sizeof h, op.data->data(), op.data->size());
-        }
+        if (int rc = WriteMeta(txn, "bytes", total)) return rc;
+        if (int rc = DeleteRecord(txn, op.key)) return rc;
+        total = ReadMeta(txn, "bytes");
+        continue;
       }
-      if (rc != 0) {
-        mdb_txn_abort(txn);
-        return rc;
+      uint64_t k[2] = {op.key.hi, op.key.lo};
+      MDB_val mk{sizeof k, k}, v;
+      if (mdb_get(txn, dbi_.uses, &mk, &v) == 0 && v.mv_size == sizeof(Use)) {
+        Use old;
+        std::memcpy(&old, v.mv_data, sizeof old);
+        total -= std::min(total, old.disk_bytes);
+      }
+      MDB_val mv{sizeof(RecordHeader) + op.data->size(), nullptr};
+      if (int rc = mdb_put(txn, dbi_.blocks, &mk, &mv, MDB_RESERVE)) return rc;
+      if (int rc = StoreValue(static_cast<char*>(mv.mv_data), op.key, *op.data)) return rc;
+      Use use{DiskBytes(op.data->size()), now + static_cast<int64_t>(i - start)};
+      MDB_val uv{sizeof use, &use};
+      if (int rc = mdb_put(txn, dbi_.uses, &mk, &uv, 0)) return rc;
+      total += use.disk_bytes;
+    }
+    if (touches) {
+      for (const auto& [key, when] : *touches) {
+        uint64_t k[2] = {key.hi, key.lo};
+        MDB_val mk{sizeof k, k}, v;
+        // Only blocks still there: a use never brings a deleted block back.
+        if (mdb_get(txn, dbi_.uses, &mk, &v) != 0 || v.mv_size != sizeof(Use)) continue;
+        Use use;
+        std::memcpy(&use, v.mv_data, sizeof use);
+        if (use.last_use >= when) continue;
+        use.last_use = when;
+        MDB_val uv{sizeof use, &use};
+        if (int rc = mdb_put(txn, dbi_.uses, &mk, &uv, 0)) return rc;
       }
     }
-    return mdb_txn_commit(txn);
+    return WriteMeta(txn, "bytes", total);
   }
 
   // The map is written in place (MDB_WRITEMAP), and a store into a page the
@@ -255,9 +513,8 @@ class LmdbBlockStore : public BlockStore {
   // the write lock held, so the last page is current across processes.
   bool ReserveDisk(uint64_t bytes) {
     MDB_envinfo info;
-    MDB_stat st;
-    if (mdb_env_info(env_, &info) != 0 || mdb_env_stat(env_, &st) != 0) return false;
-    uint64_t need = (static_cast<uint64_t>(info.me_last_pgno) + 1) * st.ms_psize + bytes +
+    if (mdb_env_info(env_, &info) != 0) return false;
+    uint64_t need = (static_cast<uint64_t>(info.me_last_pgno) + 1) * psize_ + bytes +
                     bytes / 8 + 4_MiB;
     need = std::min<uint64_t>(need, info.me_mapsize);
     if (need <= reserved_) return true;
@@ -271,37 +528,127 @@ class LmdbBlockStore : public BlockStore {
     return true;
   }
 
-  // Frees about `bytes` by deleting records from a pseudo-random point of
-  // the key space (keys are hashes). Crude; good enough to stay under the
-  // map size.
-  void Evict(uint64_t bytes) {
-    MDB_txn* txn = nullptr;
-    if (mdb_txn_begin(env_, nullptr, 0, &txn) != 0) return;
-    MDB_cursor* cur = nullptr;
-    if (mdb_cursor_open(txn, dbi_, &cur) != 0) {
-      mdb_txn_abort(txn);
-      return;
+  // Fills the value LMDB reserved at `dst` (inside the map) with a header
+  // and `data`. A large value is written with pwrite(2) at the same place in
+  // the file rather than stored through the map: a first store into a map
+  // page faults it in and zero-fills it before the copy, pwrite of whole
+  // pages skips that; the page cache is the same, so the map sees the bytes.
+  // The checksum is taken piece by piece just before each piece is written,
+  // while the piece is in the CPU's cache.
+  int StoreValue(char* dst, const BlockKey& key, const std::string& data) {
+    RecordHeader h{kMagic, kVersion, key.hi, key.lo, data.size(), 0};
+    int fd = -1;
+    const off_t at = data.size() < kPwriteBytes || mdb_env_get_fd(env_, &fd) != 0
+                         ? -1
+                         : FileOffsetOfValue(dst);
+    if (at < 0) {
+      h.checksum = XXH64(data.data(), data.size(), 0);
+      std::memcpy(dst, &h, sizeof h);
+      std::memcpy(dst + sizeof h, data.data(), data.size());
+      return 0;
     }
-    uint64_t start[2] = {next_evict_++ * 0x9E3779B97F4A7C15ull, 0};
-    MDB_val k{sizeof start, start}, v;
-    int rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    uint64_t freed = 0;
-    size_t n = 0;
-    while (freed < bytes) {
-      if (rc == MDB_NOTFOUND) {
-        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        if (rc != 0) break;
+    XXH64_state_t state;
+    XXH64_reset(&state, 0);
+    for (size_t done = 0; done < data.size();) {
+      size_t n = std::min(kPieceBytes, data.size() - done);
+      XXH64_update(&state, data.data() + done, n);
+      if (!WriteAll(fd, data.data() + done, n, at + static_cast<off_t>(sizeof h + done)))
+        return errno ? errno : EIO;
+      done += n;
+    }
+    h.checksum = XXH64_digest(&state);
+    if (!WriteAll(fd, &h, sizeof h, at)) return errno ? errno : EIO;
+    return 0;
+  }
+
+  // Where `p`, the start of a large value LMDB handed out, lies in the file;
+  // -1 if it does not look like one. Such a value fills overflow pages, and
+  // the page's 16-byte header starts with the page number and has the
+  // overflow flag (LMDB's on-disk format, stable since 0.9).
+  off_t FileOffsetOfValue(const char* p) const {
+    constexpr size_t kPageHeader = 16;
+    constexpr uint16_t kOverflowPage = 0x04;
+    const char* page = p - kPageHeader;
+    if (reinterpret_cast<uintptr_t>(page) % psize_ != 0) return -1;
+    uint64_t pgno;
+    uint16_t flags;
+    std::memcpy(&pgno, page, sizeof pgno);
+    std::memcpy(&flags, page + 10, sizeof flags);
+    if (!(flags & kOverflowPage) || pgno == 0 || pgno > (uint64_t{1} << 40)) return -1;
+    return static_cast<off_t>(pgno * psize_ + kPageHeader);
+  }
+
+  static bool WriteAll(int fd, const void* p, size_t n, off_t at) {
+    const char* c = static_cast<const char*>(p);
+    while (n > 0) {
+      ssize_t w = ::pwrite(fd, c, n, at);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) return false;
+      c += w;
+      n -= static_cast<size_t>(w);
+      at += w;
+    }
+    return true;
+  }
+
+  // Evicts least recently used blocks until at most `target` disk bytes are
+  // held and none was last used before `unused_since` (microseconds). The scan of "uses"
+  // reads small values only; deletes go in transactions of a bounded size so
+  // other processes' writers are not held up long. Readers never wait.
+  Result<uint64_t> EvictLru(uint64_t target, int64_t unused_since) {
+    struct Entry {
+      int64_t last_use;
+      BlockKey key;
+      uint64_t disk_bytes;
+    };
+    std::vector<Entry> entries;
+    uint64_t used = 0;
+    {
+      MDB_txn* txn = BeginRead();
+      if (!txn) return IoError("cache directory " + dir_ + ": cannot read");
+      used = ReadMeta(txn, "bytes");
+      MDB_cursor* cur = nullptr;
+      if (mdb_cursor_open(txn, dbi_.uses, &cur) == 0) {
+        MDB_val k, v;
+        for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+          if (k.mv_size != 16 || v.mv_size != sizeof(Use)) continue;
+          Entry e;
+          Use use;
+          std::memcpy(&use, v.mv_data, sizeof use);
+          std::memcpy(&e.key.hi, k.mv_data, 8);
+          std::memcpy(&e.key.lo, static_cast<char*>(k.mv_data) + 8, 8);
+          e.last_use = use.last_use;
+          e.disk_bytes = use.disk_bytes;
+          entries.push_back(e);
+        }
+        mdb_cursor_close(cur);
       }
-      if (rc != 0) break;
-      freed += v.mv_size;
-      if (mdb_cursor_del(cur, 0) != 0) break;
-      ++n;
-      rc = mdb_cursor_get(cur, &k, &v, MDB_GET_CURRENT);
-      if (rc != 0) rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+      mdb_txn_abort(txn);
     }
-    mdb_cursor_close(cur);
-    mdb_txn_commit(txn);
-    LogInfo("cache: evicted " + std::to_string(n) + " blocks (" + FormatSize(freed) + ")");
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.last_use < b.last_use; });
+    size_t n = 0;
+    uint64_t freed = 0;
+    while (n < entries.size() &&
+           ((freed < used && used - freed > target) || entries[n].last_use < unused_since)) {
+      freed += entries[n].disk_bytes;
+      ++n;
+    }
+    for (size_t at = 0; at < n;) {
+      size_t end = std::min(n, at + 4096);
+      int rc = WriteTxn([&](MDB_txn* txn) {
+        for (size_t i = at; i < end; ++i)
+          if (int r = DeleteRecord(txn, entries[i].key)) return r;
+        return 0;
+      });
+      if (rc != 0) return IoError(LmdbError("cache eviction", rc));
+      at = end;
+    }
+    if (n > 0)
+      LogInfo("cache: evicted " + std::to_string(n) + " least recently used blocks (" +
+              FormatSize(freed) + ")");
+    return freed;
   }
 
   void LogOnce(const std::string& msg) {
@@ -310,28 +657,62 @@ class LmdbBlockStore : public BlockStore {
   }
 
   MDB_env* env_;
-  MDB_dbi dbi_;
+  const Dbis dbi_;
   const LmdbOptions options_;
+  const std::string dir_;
+  unsigned psize_ = 4096;  // LMDB's page size
   std::atomic<bool> logged_{false};
   std::atomic<uint64_t> corrupt_{0};
   std::atomic<uint64_t> dropped_{0};
-  uint64_t next_evict_ = 1;  // writer thread only
-  uint64_t reserved_ = 0;    // writer thread only: file bytes known to be allocated
+  uint64_t reserved_ = 0;  // writer thread only: file bytes known to be allocated
 
   std::mutex mu_;  // guards the queue state below; never held across LMDB calls
   std::condition_variable cv_, flushed_, room_;
   std::deque<Op> queue_;
+  std::unordered_map<BlockKey, int64_t, BlockKeyHash> touches_;  // uses not yet recorded
+  uint64_t flush_requested_ = 0;  // Flush tickets handed out
+  uint64_t flush_done_ = 0;       // tickets whose batch is written
   uint64_t pending_bytes_ = 0;
-  bool writing_ = false;
   bool writer_stalled_ = false;
   bool stop_ = false;
-  std::thread writer_;  // last: started after everything it uses
+  std::thread writer_;  // started last, after everything it uses
 };
+
+// Creates the databases, or finds them. A store of the first format (blocks
+// directly in the main database) is emptied: its blocks would be
+// unreachable.
+int OpenDbis(MDB_env* env, Dbis* dbi, bool* upgraded) {
+  MDB_txn* txn = nullptr;
+  int rc = mdb_txn_begin(env, nullptr, 0, &txn);
+  if (rc != 0) return rc;
+  MDB_dbi main;
+  rc = mdb_dbi_open(txn, nullptr, 0, &main);
+  if (rc == 0 && mdb_dbi_open(txn, "meta", 0, &dbi->meta) == MDB_NOTFOUND) {
+    MDB_stat st;
+    if (mdb_stat(txn, main, &st) == 0 && st.ms_entries > 0) {
+      rc = mdb_drop(txn, main, 0);
+      *upgraded = true;
+    }
+  }
+  if (rc == 0) rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &dbi->meta);
+  if (rc == 0) rc = mdb_dbi_open(txn, "blocks", MDB_CREATE, &dbi->blocks);
+  if (rc == 0) rc = mdb_dbi_open(txn, "uses", MDB_CREATE, &dbi->uses);
+  if (rc == 0) {
+    uint64_t format = kFormat;
+    MDB_val k{6, const_cast<char*>("format")}, v{sizeof format, &format};
+    rc = mdb_put(txn, dbi->meta, &k, &v, 0);
+  }
+  if (rc != 0) {
+    mdb_txn_abort(txn);
+    return rc;
+  }
+  return mdb_txn_commit(txn);
+}
 
 }  // namespace
 
-Result<std::unique_ptr<BlockStore>> OpenLmdbBlockStore(const std::string& dir,
-                                                       const LmdbOptions& options) {
+Result<std::unique_ptr<PersistentBlockStore>> OpenLmdbBlockStore(const std::string& dir,
+                                                                 const LmdbOptions& options) {
   // mkdir -p
   for (size_t pos = 1; pos <= dir.size(); ++pos) {
     if (pos == dir.size() || dir[pos] == '/') {
@@ -345,10 +726,7 @@ Result<std::unique_ptr<BlockStore>> OpenLmdbBlockStore(const std::string& dir,
   int rc = mdb_env_create(&env);
   if (rc != 0) return IoError(LmdbError("cache", rc));
   mdb_env_set_maxreaders(env, 1024);
-  // Page-align the map size.
-  uint64_t map = std::max<uint64_t>(options.capacity_bytes, 16_MiB);
-  map = (map + 4095) & ~uint64_t{4095};
-  mdb_env_set_mapsize(env, map);
+  mdb_env_set_maxdbs(env, 4);
   // NOTLS: read transactions are not tied to threads (FUSE worker threads
   // come and go). NOSYNC: commits reach the page cache, not the disk, so the
   // writer keeps up with the network; a killed daemon loses nothing (the
@@ -359,23 +737,37 @@ Result<std::unique_ptr<BlockStore>> OpenLmdbBlockStore(const std::string& dir,
   // write(2); that halves the CPU a cold read spends on caching (see
   // ReserveDisk for the price). The kernel's readahead stays on: values are
   // large and contiguous.
+  //
+  // No map size is set before opening: an existing store keeps the size it
+  // has. With WRITEMAP, opening with a smaller size would truncate the file
+  // under the other processes using it (SIGBUS for them). The map only ever
+  // grows, below.
   rc = mdb_env_open(env, dir.c_str(), MDB_NOTLS | MDB_NOSYNC | MDB_WRITEMAP, 0600);
   if (rc != 0) {
     mdb_env_close(env);
     return IoError("cache directory " + dir + ": " + mdb_strerror(rc));
   }
-  MDB_txn* txn = nullptr;
-  MDB_dbi dbi;
-  rc = mdb_txn_begin(env, nullptr, 0, &txn);
-  if (rc == 0) rc = mdb_dbi_open(txn, nullptr, 0, &dbi);
-  if (rc == 0) rc = mdb_txn_commit(txn);
-  else if (txn) mdb_txn_abort(txn);
+  LmdbOptions opts = options;
+  MDB_envinfo info;
+  rc = mdb_env_info(env, &info);
+  if (rc == 0 && opts.capacity_bytes == 0) opts.capacity_bytes = info.me_mapsize;
+  uint64_t map = std::max<uint64_t>(opts.capacity_bytes, 1_MiB);
+  map = (map + 4095) & ~uint64_t{4095};
+  if (rc == 0 && info.me_mapsize < map) rc = mdb_env_set_mapsize(env, map);
   if (rc != 0) {
     mdb_env_close(env);
     return IoError("cache directory " + dir + ": " + mdb_strerror(rc));
   }
+  Dbis dbi{};
+  bool upgraded = false;
+  rc = OpenDbis(env, &dbi, &upgraded);
+  if (rc != 0) {
+    mdb_env_close(env);
+    return IoError("cache directory " + dir + ": " + mdb_strerror(rc));
+  }
+  if (upgraded) LogWarning("cache: " + dir + " held an older format; it starts empty");
   mdb_reader_check(env, nullptr);  // clear readers left by crashed processes
-  return std::unique_ptr<BlockStore>(new LmdbBlockStore(env, dbi, options));
+  return std::unique_ptr<PersistentBlockStore>(new LmdbBlockStore(env, dbi, opts, dir));
 }
 
 }  // namespace zm

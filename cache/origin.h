@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 
@@ -33,20 +34,50 @@ class Origin {
   // request). Never a short or long result.
   virtual Result<std::string> Read(const std::string& url, ByteRange range) = 0;
 
+  // Read, with the bytes cut into consecutive pieces of `lengths` (which
+  // must sum to range.length). An origin that can put the bytes straight
+  // where they belong overrides it and saves the caller a copy; by default
+  // Read's result is split.
+  virtual Result<std::vector<std::string>> ReadPieces(const std::string& url, ByteRange range,
+                                                      const std::vector<uint64_t>& lengths);
+
   // The object's size in bytes.
   virtual Result<uint64_t> Size(const std::string& url) = 0;
+
+  // The object's size and what identifies its present contents (the ETag,
+  // else the Last-Modified date; for a file its modification time): a
+  // version that changes when the object does. Empty when the origin tells
+  // nothing. By default Size with an empty version.
+  struct ObjectInfo {
+    uint64_t size = 0;
+    std::string version;
+  };
+  virtual Result<ObjectInfo> Stat(const std::string& url);
 };
 
 struct HttpOptions {
+  // Deadline for one attempt's TCP (and TLS) connect.
   long connect_timeout_ms = 10'000;
-  // A transfer slower than low_speed_bytes/s for low_speed_time_s is aborted.
+  // An attempt slower than low_speed_bytes/s for low_speed_time_s is aborted.
   long low_speed_bytes = 1024;
   long low_speed_time_s = 30;
-  // Deadline for one request, all of it.
-  long request_timeout_ms = 120'000;
-  // Attempts for transient failures (connection errors, 5xx, 429).
+  // Deadline for one attempt (one HTTP request), all of it.
+  long request_timeout_ms = 30'000;
+  // Deadline for one Read or Size call, all of it: waiting for a connection
+  // slot, every attempt and the pauses between them. When it passes the call
+  // fails with kIoError. Each attempt's connect and request deadlines are
+  // cut to what is left of it.
+  long deadline_ms = 60'000;
+  // Attempts for transient failures (connection errors, 5xx, 429), at most.
   int max_attempts = 4;
+  // Pauses between attempts grow from initial_backoff_ms, doubling up to
+  // max_backoff_ms, each drawn uniformly from [b/2, b] (jitter).
   long initial_backoff_ms = 100;
+  long max_backoff_ms = 5'000;
+  // A Retry-After (seconds or HTTP date) on a failed answer lengthens the
+  // pause to what it asks, up to max_retry_after_ms. When the pause would
+  // not end before the deadline the call fails at once instead.
+  long max_retry_after_ms = 20'000;
   std::string user_agent = "zarrmount";
   // Requests in flight at once, at most; more wait for a free slot.
   int max_connections = 64;
@@ -56,6 +87,9 @@ struct HttpOptions {
 std::unique_ptr<Origin> NewHttpOrigin(const HttpOptions& options);
 // Local files: "file:///abs/path" or a plain path.
 std::unique_ptr<Origin> NewFileOrigin();
+// Fails every call at once with kIoError ("offline"): the origin of a mount
+// that serves only what its cache holds.
+std::unique_ptr<Origin> NewOfflineOrigin();
 // Dispatches on the URL's scheme: http(s):// to `http`, file:// and plain
 // paths to `file`; others are kUnsupported. Takes ownership.
 std::unique_ptr<Origin> NewRoutingOrigin(std::unique_ptr<Origin> http,

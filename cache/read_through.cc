@@ -3,8 +3,27 @@
 #include <algorithm>
 #include <cstring>
 #include <map>
+#include <optional>
+
+#include "base/log.h"
 
 namespace zm {
+namespace {
+
+// Blocks of an object are kept under keys that include its version, so a
+// changed object's old blocks are never found.
+BlockKey KeyOf(const std::string& url, const std::string& version, ByteRange range) {
+  if (version.empty()) return MakeBlockKey(url, range);
+  return MakeBlockKey(url + '\n' + version, range);
+}
+
+// The record of an object's size and version: under a range no block can
+// have (offset 2^64-1, length 0).
+BlockKey ObjectRecordKey(const std::string& url) {
+  return MakeBlockKey(url, ByteRange{~uint64_t{0}, 0});
+}
+
+}  // namespace
 
 // The result of one origin request, shared by everyone who waits for any of
 // its blocks.
@@ -47,12 +66,14 @@ Block ReadThroughCache::Lookup(const BlockKey& key) {
   if (memory_) {
     if (Block b = memory_->Get(key)) {
       stats_.memory_hits.fetch_add(1, std::memory_order_relaxed);
+      stats_.memory_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
       return b;
     }
   }
   if (disk_) {
     if (Block b = disk_->Get(key)) {
       stats_.disk_hits.fetch_add(1, std::memory_order_relaxed);
+      stats_.disk_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
       if (memory_) memory_->Put(key, b);
       return b;
     }
@@ -63,22 +84,37 @@ Block ReadThroughCache::Lookup(const BlockKey& key) {
 Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
                                const std::shared_ptr<Flight>& flight) {
   stats_.origin_requests.fetch_add(1, std::memory_order_relaxed);
-  auto data = origin_->Read(url, span.range);
+  // The origin cuts the response into the blocks as it arrives: no copy.
+  // A coalesced span may have gaps between its blocks; they get pieces of
+  // their own, thrown away.
+  std::vector<uint64_t> lengths;
+  std::vector<size_t> piece_of;  // block i is piece piece_of[i]
+  lengths.reserve(span.blocks.size());
+  uint64_t at = span.range.offset;
+  for (const auto& kb : span.blocks) {
+    if (kb.second.offset > at) lengths.push_back(kb.second.offset - at);
+    piece_of.push_back(lengths.size());
+    lengths.push_back(kb.second.length);
+    at = kb.second.end();
+  }
+  if (at < span.range.end()) lengths.push_back(span.range.end() - at);
+  stats_.origin_in_flight.fetch_add(1, std::memory_order_relaxed);
+  auto data = origin_->ReadPieces(url, span.range, lengths);
+  stats_.origin_in_flight.fetch_sub(1, std::memory_order_relaxed);
   Status status = data.status();
-  if (status.ok() && data->size() != span.range.length)
-    status = Corruption(url + ": origin returned " + std::to_string(data->size()) +
-                        " bytes for a " + std::to_string(span.range.length) + "-byte range");
+  if (status.ok()) {
+    // Origins promise the exact shape; a broken promise is never cached.
+    bool shaped = data->size() == lengths.size();
+    for (size_t i = 0; shaped && i < lengths.size(); ++i) shaped = (*data)[i].size() == lengths[i];
+    if (!shaped) status = Corruption(url + ": origin returned pieces of the wrong sizes");
+  }
   std::vector<std::pair<BlockKey, Block>> made;
   if (status.ok()) {
     stats_.origin_bytes.fetch_add(span.range.length, std::memory_order_relaxed);
     made.reserve(span.blocks.size());
-    const bool whole = span.blocks.size() == 1 && span.blocks[0].second == span.range;
-    for (const auto& [key, br] : span.blocks) {
-      // A span of one block (the common case: a chunk) becomes the block
-      // without a copy.
-      auto block = whole ? std::make_shared<const std::string>(std::move(data).value())
-                         : std::make_shared<const std::string>(
-                               data->data() + (br.offset - span.range.offset), br.length);
+    for (size_t i = 0; i < span.blocks.size(); ++i) {
+      const BlockKey& key = span.blocks[i].first;
+      auto block = std::make_shared<const std::string>(std::move((*data)[piece_of[i]]));
       // Into the tiers before the flight is released: a reader that no
       // longer finds the flight finds the block.
       if (memory_) memory_->Put(key, block);
@@ -94,6 +130,13 @@ Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
       auto it = inflight_.find(kb.first);
       if (it != inflight_.end() && it->second == flight) inflight_.erase(it);
     }
+    if (!status.ok() && options_.failure_memory_ms > 0) {
+      auto now = std::chrono::steady_clock::now();
+      if (failures_.size() > 4096)  // bounded: forget what has expired
+        std::erase_if(failures_, [&](const auto& kv) { return kv.second.until <= now; });
+      auto until = now + std::chrono::milliseconds(options_.failure_memory_ms);
+      for (const auto& kb : span.blocks) failures_.insert_or_assign(kb.first, Failure{status, until});
+    }
   }
   {
     std::lock_guard<std::mutex> lock(flight->mu);
@@ -101,6 +144,17 @@ Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
     if (!status.ok() && flight->status.ok()) flight->status = status;
   }
   return status;
+}
+
+Status ReadThroughCache::RecentFailure(const BlockKey& key) {
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  auto it = failures_.find(key);
+  if (it == failures_.end()) return Status::Ok();
+  if (it->second.until <= std::chrono::steady_clock::now()) {
+    failures_.erase(it);
+    return Status::Ok();
+  }
+  return it->second.status;
 }
 
 uint64_t ReadThroughCache::Slices::size() const {
@@ -133,7 +187,8 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
   auto block_range = [&](uint64_t i) {
     return ByteRange{region.offset + i * B, std::min(B, region.length - i * B)};
   };
-  auto key_of = [&](uint64_t i) { return MakeBlockKey(url, block_range(i)); };
+  ZM_ASSIGN_OR_RETURN(const std::string version, Version(url));
+  auto key_of = [&](uint64_t i) { return KeyOf(url, version, block_range(i)); };
 
   std::vector<Block> blocks(last - first + 1);
   bool any_missing = false;
@@ -150,6 +205,8 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
       lo = 0;
       hi = nblocks - 1;
     }
+    for (uint64_t i = first; i <= last; ++i)
+      if (!blocks[i - first]) ZM_RETURN_IF_ERROR(RecentFailure(key_of(i)));
     auto mine = std::make_shared<Flight>();
     std::vector<std::pair<uint64_t, std::shared_ptr<Flight>>> others;  // block, flight
     std::vector<uint64_t> claimed;
@@ -201,19 +258,9 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
     }
     for (auto& [i, flight] : others) {
       stats_.inflight_waits.fetch_add(1, std::memory_order_relaxed);
-      auto b = flight->Wait(key_of(i));
-      if (!b.ok()) {
-        // The other request failed (perhaps a prefetch, perhaps for a
-        // reason of its own): try once ourselves.
-        Span span;
-        span.range = block_range(i);
-        span.blocks.emplace_back(key_of(i), block_range(i));
-        auto retry = std::make_shared<Flight>();
-        ZM_RETURN_IF_ERROR(Fetch(url, span, retry));
-        blocks[i - first] = retry->blocks[key_of(i)];
-        continue;
-      }
-      blocks[i - first] = *b;
+      // The fetch we joined had its retries and its deadline: its failure
+      // is ours, not a reason to start over.
+      ZM_ASSIGN_OR_RETURN(blocks[i - first], flight->Wait(key_of(i)));
     }
   }
 
@@ -260,7 +307,9 @@ void ReadThroughCache::PlanPrefetch(const std::vector<PrefetchTarget>& targets) 
     uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
     for (uint64_t i = t.pos / B; i * B < end; ++i) {
       ByteRange br{t.region.offset + i * B, std::min(B, t.region.length - i * B)};
-      BlockKey key = MakeBlockKey(t.url, br);
+      auto version = Version(t.url);
+      if (!version.ok()) break;  // a prefetch that cannot be planned is dropped
+      BlockKey key = KeyOf(t.url, *version, br);
       if (Lookup(key)) continue;  // a disk hit is promoted to memory: prefetched
       by_url[t.url].push_back(Want{key, br});
     }
@@ -356,24 +405,101 @@ void ReadThroughCache::WaitForPrefetches() {
 }
 
 Result<uint64_t> ReadThroughCache::Size(const std::string& url) {
-  // A range no block can have: offset 2^64-1, length 0.
-  const BlockKey key = MakeBlockKey(url, ByteRange{~uint64_t{0}, 0});
-  if (Block b = Lookup(key); b && b->size() == sizeof(uint64_t)) {
-    uint64_t size;
-    std::memcpy(&size, b->data(), sizeof size);
-    return size;
+  ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, Object(url));
+  return info.size;
+}
+
+Result<Origin::ObjectInfo> ReadThroughCache::Object(const std::string& url) {
+  std::promise<Result<Origin::ObjectInfo>> promise;
+  std::shared_future<Result<Origin::ObjectInfo>> future;
+  {
+    std::lock_guard<std::mutex> lock(objects_mu_);
+    auto it = objects_.find(url);
+    if (it != objects_.end()) {
+      future = it->second;
+    } else {
+      objects_.emplace(url, promise.get_future().share());
+    }
   }
-  stats_.origin_requests.fetch_add(1, std::memory_order_relaxed);
-  auto size = origin_->Size(url);
-  if (!size.ok()) {
+  if (future.valid()) return future.get();  // learned, or being learned by another thread
+  Result<Origin::ObjectInfo> info = LearnObject(url);
+  if (!info.ok()) {
+    // Not remembered: the next caller asks again.
+    std::lock_guard<std::mutex> lock(objects_mu_);
+    objects_.erase(url);
+  }
+  promise.set_value(info);
+  return info;
+}
+
+// An object's record, from the tiers, without counting it as a block hit.
+Block ReadThroughCache::LookupRecord(const BlockKey& key) {
+  if (memory_)
+    if (Block b = memory_->Get(key)) return b;
+  if (disk_) {
+    if (Block b = disk_->Get(key)) {
+      if (memory_) memory_->Put(key, b);
+      return b;
+    }
+  }
+  return nullptr;
+}
+
+Result<Origin::ObjectInfo> ReadThroughCache::LearnObject(const std::string& url) {
+  const BlockKey key = ObjectRecordKey(url);
+  std::optional<Origin::ObjectInfo> recorded;
+  if (Block b = LookupRecord(key); b && b->size() >= sizeof(uint64_t)) {
+    Origin::ObjectInfo r;
+    std::memcpy(&r.size, b->data(), sizeof r.size);
+    r.version = b->substr(sizeof r.size);
+    recorded = r;
+  }
+  if (recorded && !options_.validate) return *recorded;
+  stats_.object_checks.fetch_add(1, std::memory_order_relaxed);
+  auto info = origin_->Stat(url);
+  if (!info.ok()) {
     stats_.origin_errors.fetch_add(1, std::memory_order_relaxed);
-    return size;
+    // Unreachable is not changed: serve what was cached of the object. A
+    // definite answer (gone, forbidden) is believed.
+    if (recorded && info.status().code() != Code::kNotFound &&
+        info.status().code() != Code::kPermissionDenied) {
+      LogWarning(info.status().message() + "; using the cached copy without checking it");
+      return *recorded;
+    }
+    return info.status();
   }
-  uint64_t v = *size;
-  auto block = std::make_shared<const std::string>(reinterpret_cast<const char*>(&v), sizeof v);
-  if (memory_) memory_->Put(key, block);
-  if (disk_) disk_->Put(key, block);
-  return size;
+  if (!recorded || recorded->size != info->size || recorded->version != info->version) {
+    if (recorded)
+      LogWarning(RedactUrl(url) + " has changed since it was cached (" +
+                 (recorded->version.empty() ? "size" : recorded->version) + " -> " +
+                 (info->version.empty() ? "size" : info->version) +
+                 "): its cached blocks are not used");
+    std::string record(sizeof info->size, '\0');
+    std::memcpy(record.data(), &info->size, sizeof info->size);
+    record += info->version;
+    auto block = std::make_shared<const std::string>(std::move(record));
+    if (memory_) memory_->Put(key, block);
+    if (disk_) disk_->Put(key, block);
+  }
+  return info;
+}
+
+Result<std::string> ReadThroughCache::Version(const std::string& url) {
+  if (options_.validate) {
+    ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, Object(url));
+    return info.version;
+  }
+  {
+    std::lock_guard<std::mutex> lock(objects_mu_);
+    if (auto it = versions_.find(url); it != versions_.end()) return it->second;
+  }
+  // Trusting the cache: the version recorded, with no question to the origin.
+  std::string version;
+  if (Block b = LookupRecord(ObjectRecordKey(url)); b && b->size() >= sizeof(uint64_t))
+    version = b->substr(sizeof(uint64_t));
+  std::lock_guard<std::mutex> lock(objects_mu_);
+  versions_.emplace(url, version);
+  return version;
 }
 
 }  // namespace zm

@@ -24,10 +24,12 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -49,16 +51,31 @@ struct ReadThroughOptions {
   uint64_t coalesce_max = 16_MiB;
   int prefetch_threads = 32;
   uint64_t prefetch_budget = 256_MiB;
+  // A block whose fetch failed fails again at once for this long, instead
+  // of starting a new fetch: the kernel re-reads a page whose readahead
+  // failed, and readers that waited for the failed fetch would otherwise
+  // each start one too, so one bad chunk would cost several deadlines.
+  int failure_memory_ms = 2000;
+  // Ask the origin once per object (per ReadThroughCache) for the object's
+  // version (Origin::Stat) before serving its cached blocks. Blocks are kept
+  // under keys that include the version, so blocks of an object that has
+  // changed since they were cached are never served. Off, the version last
+  // seen is trusted (as an offline mount must).
+  bool validate = false;
 };
 
 struct CacheStats {
   std::atomic<uint64_t> memory_hits{0};
+  std::atomic<uint64_t> memory_hit_bytes{0};
   std::atomic<uint64_t> disk_hits{0};
+  std::atomic<uint64_t> disk_hit_bytes{0};
   std::atomic<uint64_t> misses{0};
   std::atomic<uint64_t> inflight_waits{0};  // reads served by another's request
   std::atomic<uint64_t> origin_requests{0};
   std::atomic<uint64_t> origin_bytes{0};
   std::atomic<uint64_t> origin_errors{0};
+  std::atomic<int64_t> origin_in_flight{0};  // requests under way now
+  std::atomic<uint64_t> object_checks{0};    // Stat requests: sizes and versions
   std::atomic<uint64_t> prefetch_requests{0};
   std::atomic<uint64_t> prefetch_bytes{0};
   std::atomic<uint64_t> prefetch_dropped{0};
@@ -101,7 +118,15 @@ class ReadThroughCache {
   // The size of the object at `url`: from a cache tier when known, else
   // from the origin (and then remembered in the tiers). Sizes are cached
   // like blocks, so a mount whose blocks are all cached needs no origin.
+  // When validating, the origin is asked once per object (see Object).
   Result<uint64_t> Size(const std::string& url);
+
+  // The object's size and version as this cache uses them: when validating,
+  // the origin's answer (asked once, then remembered); otherwise the last
+  // one recorded in the tiers, else the origin's. A changed version is
+  // recorded and logged. If the origin cannot be asked (it is unreachable)
+  // the last recorded answer is used.
+  Result<Origin::ObjectInfo> Object(const std::string& url);
 
   // Blocks until no prefetch is queued or running (for tests and shutdown).
   void WaitForPrefetches();
@@ -131,8 +156,26 @@ class ReadThroughCache {
   const ReadThroughOptions options_;
   CacheStats stats_;
 
-  std::mutex inflight_mu_;  // guards inflight_; a leaf lock, never held across I/O
+  // The error a block's last fetch failed with, if that was recent.
+  Status RecentFailure(const BlockKey& key);
+  // The version blocks of `url` are kept under ("" when unknown): Object's,
+  // or, when not validating and nothing is recorded, "".
+  Result<std::string> Version(const std::string& url);
+  Result<Origin::ObjectInfo> LearnObject(const std::string& url);
+  Block LookupRecord(const BlockKey& key);
+
+  std::mutex objects_mu_;  // guards objects_; a leaf lock
+  // Per object, its info once learned (or being learned by one thread).
+  std::unordered_map<std::string, std::shared_future<Result<Origin::ObjectInfo>>> objects_;
+  std::unordered_map<std::string, std::string> versions_;  // not validating: as recorded
+
+  std::mutex inflight_mu_;  // guards the two maps; a leaf lock, never held across I/O
   std::unordered_map<BlockKey, std::shared_ptr<Flight>, BlockKeyHash> inflight_;
+  struct Failure {
+    Status status;
+    std::chrono::steady_clock::time_point until;
+  };
+  std::unordered_map<BlockKey, Failure, BlockKeyHash> failures_;
 
   std::mutex queue_mu_;  // guards the fields below; never held across I/O
   std::condition_variable queue_cv_, idle_cv_;

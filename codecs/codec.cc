@@ -4,11 +4,48 @@
 #include <zlib.h>
 #include <zstd.h>
 
+#include <algorithm>
+#include <limits>
 #include <mutex>
-#include <vector>
 
 namespace zm {
 namespace {
+
+Status TooBig(std::string_view id, uint64_t max_output) {
+  return Status(Code::kOutOfRange, std::string(id) + ": output larger than " +
+                                       std::to_string(max_output) + " bytes");
+}
+
+// The result of a streaming decoder, written in place. It grows by doubling
+// only as output really arrives, and never past max_output + 1 bytes (the
+// extra byte is how "too big" shows), so a bomb costs at most the limit.
+class Output {
+ public:
+  Output(uint64_t max_output, size_t input_size)
+      : max_(max_output), first_(std::clamp<uint64_t>(uint64_t{input_size} * 4, 16_KiB, 4_MiB)) {}
+
+  // Room for more output. REQUIRES: !too_big().
+  char* space() {
+    if (used_ == buf_.size()) {
+      uint64_t cap = max_ == UINT64_MAX ? max_ : max_ + 1;
+      buf_.resize(std::min<uint64_t>(std::max<uint64_t>(buf_.size() * 2, first_), cap));
+    }
+    return buf_.data() + used_;
+  }
+  size_t space_size() const { return buf_.size() - used_; }
+  void Commit(size_t n) { used_ += n; }
+  bool too_big() const { return used_ > max_; }
+  std::string Take() && {
+    buf_.resize(used_);
+    return std::move(buf_);
+  }
+
+ private:
+  uint64_t max_;
+  uint64_t first_;
+  std::string buf_;
+  size_t used_ = 0;
+};
 
 // zlib and gzip differ only in the header zlib is told to expect.
 class DeflateCodec : public Codec {
@@ -19,28 +56,34 @@ class DeflateCodec : public Codec {
   Result<std::string> Decode(std::string_view in, uint64_t max_output) const override {
     z_stream zs{};
     if (inflateInit2(&zs, window_bits_) != Z_OK) return IoError(std::string(id_) + ": init failed");
-    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs.avail_in = static_cast<uInt>(in.size());
-    std::string out;
-    std::vector<char> buf(256_KiB);
+    // avail_in and avail_out are 32 bits: larger buffers go in pieces.
+    constexpr size_t kMaxPiece = std::numeric_limits<uInt>::max();
+    std::string_view rest = in;
+    Output out(max_output, in.size());
     Status error;
     while (true) {
-      zs.next_out = reinterpret_cast<Bytef*>(buf.data());
-      zs.avail_out = static_cast<uInt>(buf.size());
+      if (zs.avail_in == 0 && !rest.empty()) {
+        size_t n = std::min(rest.size(), kMaxPiece);
+        zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(rest.data()));
+        zs.avail_in = static_cast<uInt>(n);
+        rest.remove_prefix(n);
+      }
+      zs.next_out = reinterpret_cast<Bytef*>(out.space());
+      zs.avail_out = static_cast<uInt>(std::min(out.space_size(), kMaxPiece));
+      uInt room = zs.avail_out;
       int rc = inflate(&zs, Z_NO_FLUSH);
-      out.append(buf.data(), buf.size() - zs.avail_out);
-      if (out.size() > max_output) {
-        error = Status(Code::kOutOfRange, std::string(id_) + ": output larger than " +
-                                              std::to_string(max_output) + " bytes");
+      out.Commit(room - zs.avail_out);
+      if (out.too_big()) {
+        error = TooBig(id_, max_output);
         break;
       }
       if (rc == Z_STREAM_END) {
         // gzip files may hold several members, one after the other.
-        if (zs.avail_in == 0 || window_bits_ < 16) break;
+        if ((zs.avail_in == 0 && rest.empty()) || window_bits_ < 16) break;
         inflateReset(&zs);
         continue;
       }
-      if (rc == Z_BUF_ERROR && zs.avail_in == 0) {
+      if (rc == Z_BUF_ERROR && zs.avail_in == 0 && rest.empty()) {
         error = Corruption(std::string(id_) + ": truncated data");
         break;
       }
@@ -51,7 +94,7 @@ class DeflateCodec : public Codec {
     }
     inflateEnd(&zs);
     if (!error.ok()) return error;
-    return out;
+    return std::move(out).Take();
   }
 
  private:
@@ -63,51 +106,46 @@ class ZstdCodec : public Codec {
  public:
   std::string_view id() const override { return "zstd"; }
   Result<std::string> Decode(std::string_view in, uint64_t max_output) const override {
-    auto too_big = [&] {
-      return Status(Code::kOutOfRange, "zstd: output larger than " + std::to_string(max_output) + " bytes");
-    };
     // One frame that records its size (the usual chunk): decode in one call.
     // Anything else (several frames, no size) is streamed.
     unsigned long long size = ZSTD_getFrameContentSize(in.data(), in.size());
     if (size == ZSTD_CONTENTSIZE_ERROR) return Corruption("zstd: not zstd data");
     size_t frame = ZSTD_findFrameCompressedSize(in.data(), in.size());
-    if (size != ZSTD_CONTENTSIZE_UNKNOWN && !ZSTD_isError(frame) && frame == in.size()) {
-      if (size > max_output) return too_big();
+    const bool one_sized_frame =
+        size != ZSTD_CONTENTSIZE_UNKNOWN && !ZSTD_isError(frame) && frame == in.size();
+    if (one_sized_frame && size > max_output) return TooBig("zstd", max_output);
+    // The header's size is only a claim: allocate by it only when the input
+    // can really expand that far (a block of at most 128 KiB takes at least
+    // 4 bytes) and the allocation is modest. Otherwise stream, so the output
+    // grows only as fast as it is really decoded.
+    constexpr uint64_t kMaxRatio = 128_KiB / 4;
+    constexpr uint64_t kMaxUpfront = 256_MiB;
+    if (one_sized_frame && size <= kMaxUpfront && size / kMaxRatio <= in.size()) {
       std::string out(size, '\0');
       size_t r = ZSTD_decompress(out.data(), out.size(), in.data(), in.size());
       if (ZSTD_isError(r) || r != size) return Corruption("zstd: corrupt data");
       return out;
     }
     ZSTD_DCtx* ctx = ZSTD_createDCtx();
-    std::string out;
-    std::vector<char> buf(ZSTD_DStreamOutSize());
+    Output out(max_output, in.size());
     ZSTD_inBuffer ib{in.data(), in.size(), 0};
-    size_t r = 1;
-    while (ib.pos < ib.size) {
-      ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
+    size_t r;
+    while (true) {
+      ZSTD_outBuffer ob{out.space(), out.space_size(), 0};
       r = ZSTD_decompressStream(ctx, &ob, &ib);
       if (ZSTD_isError(r)) break;
-      out.append(buf.data(), ob.pos);
-      if (out.size() > max_output) {
-        ZSTD_freeDCtx(ctx);
-        return too_big();
-      }
-    }
-    // Flush what the decoder still holds for a frame whose input has ended.
-    while (!ZSTD_isError(r) && r != 0) {
-      ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
-      r = ZSTD_decompressStream(ctx, &ob, &ib);
-      if (ZSTD_isError(r) || ob.pos == 0) break;
-      out.append(buf.data(), ob.pos);
-      if (out.size() > max_output) {
-        ZSTD_freeDCtx(ctx);
-        return too_big();
-      }
+      out.Commit(ob.pos);
+      if (out.too_big()) break;
+      // Done when the input is used up and the decoder holds nothing more:
+      // the last frame ended (r == 0) or it wants input there is not (it
+      // left room in the output).
+      if (ib.pos == ib.size && (r == 0 || ob.pos < ob.size)) break;
     }
     ZSTD_freeDCtx(ctx);
     if (ZSTD_isError(r)) return Corruption(std::string("zstd: corrupt data (") + ZSTD_getErrorName(r) + ")");
+    if (out.too_big()) return TooBig("zstd", max_output);
     if (r != 0) return Corruption("zstd: truncated data");
-    return out;
+    return std::move(out).Take();
   }
 };
 
@@ -121,8 +159,7 @@ class BloscCodec : public Codec {
     if (in.size() < BLOSC_MIN_HEADER_LENGTH) return Corruption("blosc: input too short");
     blosc_cbuffer_sizes(in.data(), &nbytes, &cbytes, &blocksize);
     if (cbytes != in.size()) return Corruption("blosc: header does not match the input size");
-    if (nbytes > max_output)
-      return Status(Code::kOutOfRange, "blosc: output larger than " + std::to_string(max_output) + " bytes");
+    if (nbytes > max_output) return TooBig("blosc", max_output);
     std::string out(nbytes, '\0');
     int r = blosc_decompress_ctx(in.data(), out.data(), out.size(), 1);
     if (r < 0 || static_cast<size_t>(r) != nbytes) return Corruption("blosc: corrupt data");

@@ -27,6 +27,7 @@ constexpr double kForever = 365.0 * 24 * 3600;
 
 struct Context {
   Filesystem* fs;
+  std::function<std::string()> status;
   uid_t uid;
   gid_t gid;
   uint32_t max_read;
@@ -184,12 +185,30 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &st);
 }
 
-void OpGetXattr(fuse_req_t req, fuse_ino_t, const char*, size_t) { fuse_reply_err(req, ENODATA); }
-void OpListXattr(fuse_req_t req, fuse_ino_t, size_t size) {
+// The root carries one attribute, the daemon's status; nothing else has any.
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  const Context* c = Ctx(req);
+  if (ino != Filesystem::kRootIno || !c->status || std::strcmp(name, kStatusXattr) != 0) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  std::string value = c->status();
   if (size == 0)
-    fuse_reply_xattr(req, 0);
+    fuse_reply_xattr(req, value.size());
+  else if (size < value.size())
+    fuse_reply_err(req, ERANGE);
   else
-    fuse_reply_buf(req, nullptr, 0);
+    fuse_reply_buf(req, value.data(), value.size());
+}
+void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+  std::string names;
+  if (ino == Filesystem::kRootIno && Ctx(req)->status) names.assign(kStatusXattr, sizeof kStatusXattr);
+  if (size == 0)
+    fuse_reply_xattr(req, names.size());
+  else if (size < names.size())
+    fuse_reply_err(req, ERANGE);
+  else
+    fuse_reply_buf(req, names.data(), names.size());
 }
 
 // Everything that would change the tree. The mount is also "ro", so the
@@ -279,7 +298,7 @@ Status RunFuse(Filesystem* fs, const FuseConfig& config,
                const std::function<void(const Status&)>& on_ready) {
   g_fuse_debug = config.debug;
   fuse_set_log_func(FuseLog);
-  Context ctx{fs, getuid(), getgid(), config.max_read};
+  Context ctx{fs, config.status, getuid(), getgid(), config.max_read};
 
   std::string opts = "ro,default_permissions,fsname=" + config.fsname +
                      ",subtype=zarrmount,max_read=" + std::to_string(config.max_read);

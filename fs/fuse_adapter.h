@@ -18,7 +18,12 @@ struct FuseConfig {
   bool debug = false;
   int max_threads = 16;
   uint32_t max_read = 1 << 20;
+  // The daemon's status as one JSON object, read by `zarrmount status` as
+  // the extended attribute kStatusXattr of the mount's root. May be empty.
+  std::function<std::string()> status;
 };
+
+inline constexpr char kStatusXattr[] = "user.zarrmount.status";
 
 // Mounts `fs` and serves it until unmounted (fusermount3 -u) or SIGINT,
 // SIGTERM or SIGHUP. `on_ready` is called once: with OK when the mount

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -21,20 +22,69 @@
 #include <thread>
 #include <vector>
 
+#include "base/json.h"
 #include "base/log.h"
 #include "base/units.h"
 #include "cache/block_store.h"
 #include "cache/origin.h"
 #include "cache/read_through.h"
+#include "fs/commands.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_adapter.h"
 #include "fs/options.h"
+#include "fs/stack.h"
 #include "refs/reference_loader.h"
 
 namespace zm {
 namespace {
 
 constexpr const char* kVersion = "0.1.0";
+
+// What `zarrmount status MOUNTPOINT` shows: counters since the mount.
+std::string StatusJson(const Options& opt, const ReferenceIndex& index,
+                       const ReadThroughCache& cache, PersistentBlockStore* disk,
+                       std::chrono::steady_clock::time_point started) {
+  const CacheStats& cs = cache.stats();
+  auto n = [](uint64_t v) { return std::to_string(v); };
+  uint64_t hits = cs.memory_hits.load() + cs.disk_hits.load();
+  uint64_t lookups = hits + cs.misses.load();
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.4f", lookups ? double(hits) / double(lookups) : 0.0);
+  std::string j = "{";
+  j += "\"pid\": " + std::to_string(::getpid());
+  j += ", \"version\": " + JsonQuote(kVersion);
+  j += ", \"source\": " + JsonQuote(opt.source);
+  j += ", \"mountpoint\": " + JsonQuote(opt.mountpoint);
+  j += ", \"uptime_s\": " +
+       n(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+             .count());
+  j += ", \"keys\": " + n(index.file_count());
+  j += ", \"hit_ratio\": " + std::string(ratio);
+  j += ", \"memory_hits\": " + n(cs.memory_hits.load());
+  j += ", \"memory_hit_bytes\": " + n(cs.memory_hit_bytes.load());
+  j += ", \"disk_hits\": " + n(cs.disk_hits.load());
+  j += ", \"disk_hit_bytes\": " + n(cs.disk_hit_bytes.load());
+  j += ", \"misses\": " + n(cs.misses.load());
+  j += ", \"origin_requests\": " + n(cs.origin_requests.load());
+  j += ", \"origin_bytes\": " + n(cs.origin_bytes.load());
+  j += ", \"origin_errors\": " + n(cs.origin_errors.load());
+  j += ", \"origin_in_flight\": " + n(std::max<int64_t>(0, cs.origin_in_flight.load()));
+  j += ", \"object_checks\": " + n(cs.object_checks.load());
+  j += ", \"prefetch_requests\": " + n(cs.prefetch_requests.load());
+  j += ", \"prefetch_bytes\": " + n(cs.prefetch_bytes.load());
+  j += ", \"prefetch_dropped\": " + n(cs.prefetch_dropped.load());
+  if (disk) {
+    j += ", \"disk_cache\": {\"dir\": " + JsonQuote(opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir);
+    if (auto u = disk->GetUsage(false); u.ok()) {
+      j += ", \"capacity_bytes\": " + n(u->capacity_bytes);
+      j += ", \"used_bytes\": " + n(u->used_bytes);
+      j += ", \"blocks\": " + n(u->blocks);
+    }
+    j += ", \"corrupt_blocks\": " + n(disk->corrupt_blocks());
+    j += ", \"dropped_writes\": " + n(disk->dropped_puts()) + "}";
+  }
+  return j + "}";
+}
 
 // Reports start-up to whoever waits: the parent through a pipe, or nobody in
 // the foreground. Exactly one report.
@@ -68,39 +118,6 @@ std::string Absolute(const std::string& path) {
   return path;
 }
 
-// Learns the sizes of whole-object references ([url]) with parallel HEADs.
-Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,
-                        const std::string& source) {
-  std::vector<ReferenceIndex::FileId> todo = index->UnsizedFiles();
-  if (todo.empty()) return Status::Ok();
-  std::atomic<size_t> next{0};
-  std::mutex mu;  // guards first_error
-  Status first_error;
-  auto worker = [&] {
-    while (true) {
-      size_t i = next.fetch_add(1);
-      if (i >= todo.size()) return;
-      auto f = todo[i];
-      const std::string& url = index->url(index->target(f).url_id);
-      auto size = cache->Size(url);
-      std::lock_guard<std::mutex> lock(mu);
-      if (!size.ok()) {
-        if (first_error.ok())
-          first_error = size.status().WithContext(source + ": key '" + index->FileKey(f) +
-                                                  "': cannot learn the size of the object");
-        next = todo.size();
-        return;
-      }
-      index->SetSize(f, *size);
-    }
-  };
-  std::vector<std::thread> pool;
-  int n = std::min<int>(threads, static_cast<int>(todo.size()));
-  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  return first_error;
-}
-
 int Serve(const Options& opt, StartupReporter* reporter) {
   auto fail = [&](const Status& st) {
     reporter->Report(st);
@@ -113,33 +130,11 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   if (!loaded.ok()) return fail(loaded.status());
   ReferenceIndex index = std::move(loaded).value();
 
-  HttpOptions http;
-  http.connect_timeout_ms = opt.connect_timeout_ms;
-  http.request_timeout_ms = opt.request_timeout_ms;
-  http.max_attempts = opt.retries + 1;
-  http.max_connections = opt.max_connections;
-  auto origin = NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin());
-  auto memory = NewMemoryBlockStore(opt.memory_cache);
-  std::unique_ptr<BlockStore> disk;
-  if (opt.disk_cache && !opt.check_only) {
-    std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
-    LmdbOptions lo;
-    lo.capacity_bytes = opt.cache_size;
-    auto store = OpenLmdbBlockStore(dir, lo);
-    if (!store.ok()) {
-      if (!opt.cache_dir.empty()) return fail(store.status());
-      LogWarning(store.status().message() + "; continuing without a disk cache");
-    } else {
-      disk = std::move(store).value();
-    }
-  }
-  ReadThroughOptions ro;
-  ro.block_size = opt.block_size;
-  ro.prefetch_threads = opt.prefetch ? opt.prefetch_threads : 0;
-  ro.prefetch_budget = opt.prefetch_memory;
-  ro.coalesce_gap = opt.coalesce_gap;
-  ro.coalesce_max = opt.coalesce_max;
-  ReadThroughCache cache(origin.get(), memory.get(), disk.get(), ro);
+  auto built = BuildStack(opt);
+  if (!built.ok()) return fail(built.status());
+  Stack stack = std::move(built).value();
+  ReadThroughCache& cache = *stack.cache;
+  PersistentBlockStore* disk = stack.disk.get();
   if (Status st = SizeWholeObjects(&index, &cache, opt.size_threads, opt.source); !st.ok())
     return fail(st);
 
@@ -168,6 +163,8 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   fc.options = opt.fuse_options;
   fc.debug = opt.debug;
   fc.max_threads = opt.threads;
+  const auto started = std::chrono::steady_clock::now();
+  fc.status = [&] { return StatusJson(opt, index, cache, disk, started); };
   LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys) at " +
           opt.mountpoint);
   Status st = RunFuse(&fs, fc, [&](const Status& s) { reporter->Report(s); });
@@ -193,9 +190,14 @@ int main(int argc, char** argv) {
   using namespace zm;
   // Dozens of threads allocate ~1 MiB blocks: with one heap arena per
   // thread, freed blocks pile up unused in arenas. Few arenas keep the
-  // daemon's memory close to what its caches hold. (Serving blocks from
-  // mmap instead would cost a page fault and a zeroed page per 4 KiB.)
+  // daemon's memory close to what its caches hold. Blocks come from the
+  // heaps, not from mmap, and freed heap memory is kept for the next blocks
+  // rather than handed back: either way each reuse would cost a page fault
+  // and a zeroed page per 4 KiB, a fifth of the daemon's CPU on cold reads.
   mallopt(M_ARENA_MAX, 4);
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+  if (IsCommand(argc, argv)) return RunCommand(argc, argv);
   auto parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "zarrmount: %s\n", parsed.status().message().c_str());

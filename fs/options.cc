@@ -16,6 +16,10 @@ std::string HelpText() {
   Options d;
   std::ostringstream o;
   o << "Usage: zarrmount [OPTIONS] SOURCE MOUNTPOINT\n"
+       "       zarrmount warm [OPTIONS] SOURCE [PATH_PREFIX...]   fill the disk cache\n"
+       "       zarrmount status MOUNTPOINT [--json]               a daemon's counters\n"
+       "       zarrmount cache stats|verify|clear|prune [OPTIONS] maintain a cache\n"
+       "       (each command has its own --help)\n"
        "\n"
        "Mounts the kerchunk reference set SOURCE (JSON, version 0 or 1, optionally\n"
        "gzip- or zstd-compressed) read-only at MOUNTPOINT as a Zarr directory tree.\n"
@@ -31,11 +35,14 @@ std::string HelpText() {
        "                           (ro and default_permissions are always set)\n"
        "      --cache-dir DIR      persistent block cache directory\n"
        "                           (default: $XDG_CACHE_HOME/zarrmount or ~/.cache/zarrmount)\n"
-       "      --cache-size SIZE    size limit of the disk cache (default: "
+       "      --cache-size SIZE    size limit of the disk cache; past 90% of it the least\n"
+       "                           recently used blocks are evicted (default: "
     << FormatSize(d.cache_size) << ")\n"
     << "      --memory-cache SIZE  size of the in-memory block cache (default: "
     << FormatSize(d.memory_cache) << ")\n"
     << "      --no-disk-cache      use no persistent cache\n"
+       "      --offline            serve only what the cache holds; anything else fails\n"
+       "                           at once with EIO, and nothing is sent to the network\n"
        "      --block-size SIZE    cache block size (default: "
     << FormatSize(d.block_size) << ")\n"
     << "      --threads N          FUSE worker threads, at most (default: " << d.threads << ")\n"
@@ -49,11 +56,20 @@ std::string HelpText() {
     << FormatSize(d.coalesce_gap) << ")\n"
     << "      --coalesce-max SIZE  largest merged request (default: " << FormatSize(d.coalesce_max)
     << ")\n"
-    << "      --connect-timeout S  seconds to wait for a connection (default: "
+    << "      --connect-timeout S  seconds one attempt may wait for a connection (default: "
     << d.connect_timeout_ms / 1000 << ")\n"
-    << "      --request-timeout S  seconds one request may take in all (default: "
+    << "      --request-timeout S  seconds one attempt (one HTTP request) may take in all\n"
+       "                           (default: "
     << d.request_timeout_ms / 1000 << ")\n"
+    << "      --low-speed-limit SIZE  abort an attempt that moves less than SIZE per second\n"
+       "                           for --low-speed-time seconds (default: "
+    << FormatSize(d.low_speed_limit) << ")\n"
+    << "      --low-speed-time S   see --low-speed-limit (default: " << d.low_speed_time_s << ")\n"
     << "      --retries N          retries of a failed request (default: " << d.retries << ")\n"
+    << "      --read-timeout S     seconds one fetch from the origin may take, all attempts\n"
+       "                           and the pauses between them included; then the read\n"
+       "                           fails with EIO (default: "
+    << d.read_timeout_ms / 1000 << ")\n"
     << "      --max-connections N  HTTP requests in flight at once, at most (default: "
     << d.max_connections << ")\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
@@ -96,7 +112,7 @@ Result<Options> ParseOptions(int argc, char** argv) {
       return x;
     };
     static const char* kFlags[] = {"--help", "--version", "--foreground", "--debug", "--check",
-                                   "--no-disk-cache", "--no-prefetch"};
+                                   "--no-disk-cache", "--no-prefetch", "--offline"};
     for (const char* flag : kFlags)
       if (has_inline_value && arg == flag)
         return InvalidArgument("option '" + arg + "' takes no value");
@@ -114,6 +130,8 @@ Result<Options> ParseOptions(int argc, char** argv) {
       o.disk_cache = false;
     } else if (arg == "--no-prefetch") {
       o.prefetch = false;
+    } else if (arg == "--offline") {
+      o.offline = true;
     } else if (arg == "-o" || arg.starts_with("-o")) {
       std::string opts;
       if (arg == "-o") {
@@ -160,9 +178,21 @@ Result<Options> ParseOptions(int argc, char** argv) {
     } else if (arg == "--threads") {
       ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 1, 1024));
       o.threads = static_cast<int>(n);
-    } else if (arg == "--connect-timeout" || arg == "--request-timeout") {
+    } else if (arg == "--connect-timeout" || arg == "--request-timeout" ||
+               arg == "--read-timeout") {
       ZM_ASSIGN_OR_RETURN(long s, need_int(arg, 1, 86400));
-      (arg == "--connect-timeout" ? o.connect_timeout_ms : o.request_timeout_ms) = s * 1000;
+      (arg == "--connect-timeout"   ? o.connect_timeout_ms
+       : arg == "--request-timeout" ? o.request_timeout_ms
+                                    : o.read_timeout_ms) = s * 1000;
+    } else if (arg == "--low-speed-time") {
+      ZM_ASSIGN_OR_RETURN(o.low_speed_time_s, need_int(arg, 1, 86400));
+    } else if (arg == "--low-speed-limit") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      auto size = ParseSize(v);
+      if (!size.ok()) return size.status().WithContext("option '" + arg + "'");
+      if (*size < 1 || *size > 1_GiB)
+        return InvalidArgument("option '--low-speed-limit' must be between 1 and 1G");
+      o.low_speed_limit = *size;
     } else if (arg == "--max-connections") {
       ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 1, 1024));
       o.max_connections = static_cast<int>(n);

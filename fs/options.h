@@ -23,6 +23,7 @@ struct Options {
   uint64_t cache_size = 10_GiB;
   uint64_t memory_cache = 512_MiB;
   bool disk_cache = true;
+  bool offline = false;  // serve from the cache only
   uint64_t block_size = 1_MiB;
   int threads = 16;          // FUSE worker threads, at most
   bool prefetch = true;
@@ -32,8 +33,12 @@ struct Options {
   uint64_t coalesce_max = 16_MiB;
   int size_threads = 16;     // parallel HEAD requests for whole-object refs
   std::string log_file;
+  // Origin deadlines (see HttpOptions): per attempt, and per fetch in all.
   long connect_timeout_ms = 10'000;
-  long request_timeout_ms = 120'000;
+  long request_timeout_ms = 30'000;
+  uint64_t low_speed_limit = 1_KiB;  // bytes per second
+  long low_speed_time_s = 30;
+  long read_timeout_ms = 60'000;
   int retries = 3;
   int max_connections = 64;
 };

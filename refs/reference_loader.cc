@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <unordered_map>
 #include <vector>
@@ -18,7 +19,29 @@ namespace {
 
 namespace od = simdjson::ondemand;
 
-std::string Quote(std::string_view key) { return "key '" + std::string(key) + "'"; }
+// Names a key in an error; a hostile one is shortened.
+std::string Quote(std::string_view key) {
+  constexpr size_t kMaxQuoted = 256;
+  if (key.size() > kMaxQuoted) return "key '" + std::string(key.substr(0, kMaxQuoted)) + "...'";
+  return "key '" + std::string(key) + "'";
+}
+
+// Errors are one line, whatever bytes of the reference set they quote.
+Status OneLine(const Status& st) {
+  std::string m;
+  for (unsigned char c : st.message()) {
+    if (c == '\n') {
+      m += "\\n";
+    } else if (c < 0x20 || c == 0x7F) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "\\x%02x", c);
+      m += hex;
+    } else {
+      m += static_cast<char>(c);
+    }
+  }
+  return Status(st.code(), std::move(m));
+}
 
 Status JsonError(simdjson::error_code e, od::document& doc, std::string_view json) {
   std::string where;
@@ -222,9 +245,15 @@ class Parser {
   }
 
   Status AddRange(uint64_t offset, uint64_t length) {
-    constexpr uint64_t kMax = uint64_t{1} << 63;
-    if (offset >= kMax || length >= kMax || offset + length >= kMax)
-      return InvalidArgument("offset + length overflows");
+    // No object is anywhere near 1 PiB (S3 and GCS stop at 5 TiB); a range
+    // beyond it is a corrupt reference, refused here so that no later layer
+    // sizes a file or a buffer by it. Both values are below 2^63, so the sum
+    // cannot wrap.
+    constexpr uint64_t kMax = uint64_t{1} << 50;
+    if (length > kMax) return InvalidArgument("length " + std::to_string(length) + " is beyond 1 PiB");
+    if (offset > kMax || offset + length > kMax)
+      return InvalidArgument("offset + length (" + std::to_string(offset) + " + " +
+                             std::to_string(length) + ") is beyond 1 PiB");
     builder_.AddRange(key_, url_id_, offset, length);
     return Status::Ok();
   }
@@ -236,9 +265,7 @@ class Parser {
     if (it != raw_urls_.end()) return it->second;
     std::string url(raw);
     if (url.find("{{") != std::string::npos) {
-      TemplateVars vars;
-      for (const auto& [k, t] : templates_) vars[k] = t;
-      ZM_ASSIGN_OR_RETURN(url, RenderTemplate(raw, vars));
+      ZM_ASSIGN_OR_RETURN(url, RenderTemplate(raw, templates_));
     }
     if (url.empty()) return InvalidArgument("url is empty");
     uint32_t id = builder_.InternUrl(ResolveUrl(base_, url));
@@ -267,9 +294,21 @@ class Parser {
     std::string ctx = "gen entry " + std::to_string(index);
     bool has_key, has_url, has_offset, has_length;
     // Read dimensions first; find_field_unordered tolerates any order.
+    // A dimension is a list of values or a range, kept as start/step/count
+    // so that a huge range costs nothing before the key limit refuses it.
     struct Dim {
       std::string name;
       std::vector<TemplateValue> values;
+      bool is_range = false;
+      int64_t start = 0, step = 1;
+      uint64_t count = 0;
+      uint64_t size() const { return is_range ? count : values.size(); }
+      TemplateValue at(uint64_t i) const {
+        // start + i * step lies between start and stop: no overflow.
+        return is_range ? TemplateValue(static_cast<int64_t>(static_cast<uint64_t>(start) +
+                                                             i * static_cast<uint64_t>(step)))
+                        : values[i];
+      }
     };
     std::vector<Dim> dims;
     {
@@ -321,10 +360,17 @@ class Parser {
           }
           if (!has_stop) return InvalidArgument(ctx + ": dimension '" + dim.name + "' needs 'stop'");
           if (step == 0) return InvalidArgument(ctx + ": dimension '" + dim.name + "' has step 0");
-          for (int64_t x = start; step > 0 ? x < stop : x > stop; x += step) {
-            dim.values.emplace_back(x);
-            if (dim.values.size() > options_.max_generated_keys)
-              return InvalidArgument(ctx + ": dimension '" + dim.name + "' is too large");
+          // Python's len(range(start, stop, step)), in unsigned arithmetic:
+          // stop - start may not fit in int64.
+          dim.is_range = true;
+          dim.start = start;
+          dim.step = step;
+          if (step > 0 && stop > start) {
+            uint64_t span = static_cast<uint64_t>(stop) - static_cast<uint64_t>(start);
+            dim.count = (span - 1) / static_cast<uint64_t>(step) + 1;
+          } else if (step < 0 && stop < start) {
+            uint64_t span = static_cast<uint64_t>(start) - static_cast<uint64_t>(stop);
+            dim.count = (span - 1) / (~static_cast<uint64_t>(step) + 1) + 1;
           }
         } else {
           return InvalidArgument(ctx + ": dimension '" + dim.name +
@@ -347,8 +393,8 @@ class Parser {
 
     uint64_t total = 1;
     for (const auto& d : dims) {
-      if (d.values.empty()) return Status::Ok();
-      if (__builtin_mul_overflow(total, d.values.size(), &total) ||
+      if (d.size() == 0) return Status::Ok();
+      if (__builtin_mul_overflow(total, d.size(), &total) ||
           total > options_.max_generated_keys)
         return InvalidArgument(ctx + ": generates more than " +
                                std::to_string(options_.max_generated_keys) + " keys");
@@ -358,11 +404,10 @@ class Parser {
       return InvalidArgument(ctx + ": gen entries generate more than " +
                              std::to_string(options_.max_generated_keys) + " keys");
 
-    TemplateVars vars;
-    for (const auto& [k, t] : templates_) vars[k] = t;
-    std::vector<size_t> pos(dims.size(), 0);
+    TemplateVars vars = templates_;
+    std::vector<uint64_t> pos(dims.size(), 0);
     for (uint64_t n = 0; n < total; ++n) {
-      for (size_t d = 0; d < dims.size(); ++d) vars[dims[d].name] = dims[d].values[pos[d]];
+      for (size_t d = 0; d < dims.size(); ++d) vars[dims[d].name] = dims[d].at(pos[d]);
       auto key = RenderTemplate(key_t, vars);
       if (!key.ok()) return key.status().WithContext(ctx + ": key");
       key_ = std::move(key).value();
@@ -394,7 +439,7 @@ class Parser {
       }
       // Odometer over the Cartesian product, last dimension fastest.
       for (size_t d = dims.size(); d-- > 0;) {
-        if (++pos[d] < dims[d].values.size()) break;
+        if (++pos[d] < dims[d].size()) break;
         pos[d] = 0;
       }
     }
@@ -405,7 +450,7 @@ class Parser {
   ReferenceLoadOptions options_;
   od::parser parser_;
   ReferenceIndexBuilder builder_;
-  std::unordered_map<std::string, std::string> templates_;
+  TemplateVars templates_;  // name -> text
   std::unordered_map<std::string, uint32_t> raw_urls_;
   std::string key_;  // the key being parsed, for errors
   uint32_t url_id_ = 0;
@@ -415,8 +460,10 @@ class Parser {
 Result<ReferenceIndex> ParsePadded(std::string_view json, size_t capacity, std::string_view base,
                                    const ReferenceLoadOptions& options) {
   Parser p(base, options);
-  ZM_RETURN_IF_ERROR(p.Run(json, capacity));
-  return std::move(p.builder()).Finish();
+  if (Status st = p.Run(json, capacity); !st.ok()) return OneLine(st);
+  auto idx = std::move(p.builder()).Finish();
+  if (!idx.ok()) return OneLine(idx.status());
+  return idx;
 }
 
 }  // namespace
@@ -501,6 +548,11 @@ Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
   if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
     ::close(fd);
     return fail(InvalidArgument("not a regular file"));
+  }
+  if (static_cast<uint64_t>(sb.st_size) > options.max_decompressed_bytes) {
+    ::close(fd);
+    return fail(InvalidArgument("larger than " + FormatSize(options.max_decompressed_bytes) +
+                                "; refusing"));
   }
   std::string data;
   data.resize(static_cast<size_t>(sb.st_size));

@@ -8,7 +8,8 @@
 //   "base64:..."        inline binary,
 //   {...}               (version 0) inline JSON text, as written,
 //   ["url"]             a whole object, sized later from its origin,
-//   ["url", off, len]   `len` bytes of the object at byte `off`.
+//   ["url", off, len]   `len` bytes of the object at byte `off` (off + len
+//                       at most 2^50: no object is larger).
 // URLs may use "{{name}}" templates; relative URLs and bare paths are
 // resolved against the directory of the reference file.
 //
@@ -28,7 +29,8 @@
 namespace zm {
 
 struct ReferenceLoadOptions {
-  // Refuse compressed reference files that inflate beyond this.
+  // Refuse reference files larger than this, compressed ones by what they
+  // inflate to.
   uint64_t max_decompressed_bytes = 64_GiB;
   // Refuse `gen` entries (together) producing more keys than this.
   uint64_t max_generated_keys = 1'000'000'000;

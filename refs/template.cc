@@ -6,6 +6,17 @@
 namespace zm {
 namespace {
 
+// Keys, URLs and numbers are short; a longer rendering is a bomb (a few
+// bytes of "{{u}}" each expanding a long template), refused.
+constexpr size_t kMaxRenderedBytes = 64 << 10;
+
+// Errors quote the template, but not all of a hostile one.
+std::string Excerpt(std::string_view text) {
+  constexpr size_t kMaxQuoted = 80;
+  if (text.size() <= kMaxQuoted) return std::string(text);
+  return std::string(text.substr(0, kMaxQuoted)) + "...";
+}
+
 // Recursive-descent evaluator:
 //   expr   := term (('+' | '-') term)*
 //   term   := unary (('*' | '//' | '/' | '%') unary)*
@@ -25,7 +36,7 @@ class Evaluator {
 
  private:
   Status Error(const std::string& what) {
-    return InvalidArgument("template expression '" + std::string(s_) + "': " + what);
+    return InvalidArgument("template expression '" + Excerpt(s_) + "': " + what);
   }
   void Skip() {
     while (pos_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[pos_]))) ++pos_;
@@ -84,6 +95,15 @@ class Evaluator {
   }
 
   Result<TemplateValue> Unary() {
+    // Each nested '(' or unary sign is one level of recursion; a hostile
+    // template must not be able to overflow the stack.
+    if (++depth_ > kMaxDepth) return Error("nested too deeply");
+    auto v = SignedPrimary();
+    --depth_;
+    return v;
+  }
+
+  Result<TemplateValue> SignedPrimary() {
     if (Eat("-")) {
       auto v = Unary();
       if (!v.ok()) return v;
@@ -135,8 +155,11 @@ class Evaluator {
 
   Result<TemplateValue> Apply(char op, const TemplateValue& a, const TemplateValue& b) {
     if (op == '+' && std::holds_alternative<std::string>(a) &&
-        std::holds_alternative<std::string>(b))
-      return TemplateValue(std::get<std::string>(a) + std::get<std::string>(b));
+        std::holds_alternative<std::string>(b)) {
+      const auto &x = std::get<std::string>(a), &y = std::get<std::string>(b);
+      if (x.size() + y.size() > kMaxRenderedBytes) return Error("string longer than 64 KiB");
+      return TemplateValue(x + y);
+    }
     if (!std::holds_alternative<int64_t>(a) || !std::holds_alternative<int64_t>(b))
       return Error(std::string("operator '") + (op == 'f' ? "//" : std::string(1, op)) +
                    "' needs integers");
@@ -165,8 +188,11 @@ class Evaluator {
     return TemplateValue(r);
   }
 
+  static constexpr int kMaxDepth = 100;
+
   std::string_view s_;
   size_t pos_ = 0;
+  int depth_ = 0;
   const TemplateVars& vars_;
 };
 
@@ -177,6 +203,9 @@ Result<TemplateValue> EvalTemplateExpression(std::string_view expr, const Templa
 }
 
 Result<std::string> RenderTemplate(std::string_view text, const TemplateVars& vars) {
+  auto too_long = [&] {
+    return InvalidArgument("template '" + Excerpt(text) + "' renders to more than 64 KiB");
+  };
   std::string out;
   out.reserve(text.size());
   size_t pos = 0;
@@ -185,7 +214,7 @@ Result<std::string> RenderTemplate(std::string_view text, const TemplateVars& va
     if (open == std::string_view::npos) break;
     size_t close = text.find("}}", open + 2);
     if (close == std::string_view::npos)
-      return InvalidArgument("unterminated '{{' in template '" + std::string(text) + "'");
+      return InvalidArgument("unterminated '{{' in template '" + Excerpt(text) + "'");
     out.append(text.substr(pos, open - pos));
     auto v = EvalTemplateExpression(text.substr(open + 2, close - open - 2), vars);
     if (!v.ok()) return v.status();
@@ -194,8 +223,11 @@ Result<std::string> RenderTemplate(std::string_view text, const TemplateVars& va
     else
       out += std::get<std::string>(*v);
     pos = close + 2;
+    // Each "{{u}}" may expand a long template: bound the product as it grows.
+    if (out.size() > kMaxRenderedBytes) return too_long();
   }
   out.append(text.substr(pos));
+  if (out.size() > kMaxRenderedBytes) return too_long();
   return out;
 }
 

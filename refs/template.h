@@ -23,7 +23,8 @@ using TemplateValue = std::variant<int64_t, std::string>;
 using TemplateVars = std::map<std::string, TemplateValue, std::less<>>;
 
 // Renders every "{{ expr }}" of `text` with `vars`. Text outside braces is
-// copied. Errors name the unknown variable or the bad expression.
+// copied. Errors name the unknown variable or the bad expression; a result
+// longer than 64 KiB (text outside braces aside) is an error.
 Result<std::string> RenderTemplate(std::string_view text, const TemplateVars& vars);
 
 // Evaluates one expression (without braces).

@@ -6,7 +6,9 @@ namespace zm {
 
 std::vector<uint64_t> ZarrArrayMeta::GridShape() const {
   std::vector<uint64_t> g(shape.size());
-  for (size_t i = 0; i < shape.size(); ++i) g[i] = chunks[i] ? (shape[i] + chunks[i] - 1) / chunks[i] : 0;
+  // Rounded up without shape + chunks - 1, which wraps for huge shapes.
+  for (size_t i = 0; i < shape.size(); ++i)
+    g[i] = chunks[i] ? shape[i] / chunks[i] + (shape[i] % chunks[i] != 0) : 0;
   return g;
 }
 

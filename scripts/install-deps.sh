@@ -20,6 +20,9 @@ test_pkgs=(
   python3-numcodecs python3-numpy python3-aiohttp python3-requests
   python3-pytest python3-zstandard zstd python3-matplotlib
   r-cran-ncmeta libncarg-data netcdf-bin
+  # Sanitizer builds and scripts/fuzz.sh: clang, its sanitizer runtimes and
+  # libFuzzer, and llvm-symbolizer for readable reports.
+  clang-14 libclang-rt-14-dev llvm-14
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -1,12 +1,86 @@
 #!/usr/bin/env bash
-# Builds zarrmount and runs every test: unit tests and the mounted integration
-# tests (which need root for FUSE). Installs missing Debian packages first.
-# Usage: scripts/test.sh [ctest args...]
-set -euo pipefail
+# Builds zarrmount and runs every test, installing missing Debian packages
+# first:
+#   1. the build in build/ and all its tests: unit tests and the mounted
+#      integration tests (which need root for FUSE);
+#   2. the unit tests under AddressSanitizer + UBSan (build-asan);
+#   3. the threaded unit tests (cache, prefetch, fs, codecs) under
+#      ThreadSanitizer (build-tsan);
+#   4. each fuzz target for ZM_FUZZ_SECONDS (default 20) from its seed corpus
+#      (scripts/fuzz.sh, build-fuzz).
+# Every step runs even if an earlier one failed; the summary names the
+# failures and the exit status is 1 if there were any.
+# Usage: scripts/test.sh [ctest args for step 1...]
+# ZM_SANITIZERS=0 skips steps 2 and 3, ZM_FUZZ_SECONDS=0 skips step 4.
+set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/install-deps.sh
-build=${BUILD_DIR:-build}
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j"$(nproc)"
-cd "$build"
-ctest --output-on-failure -j"$(nproc)" --timeout 900 "$@"
+bash scripts/install-deps.sh || exit 1
+jobs=$(nproc)
+
+# A finding is fatal in every sanitizer build; these make the report useful.
+export ASAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14 TSAN_SYMBOLIZER_PATH=/usr/bin/llvm-symbolizer-14
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-second_deadlock_stack=1 suppressions=$PWD/tests/unit/tsan.supp}
+
+main() {
+  local build=${BUILD_DIR:-build}
+  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null &&
+    cmake --build "$build" -j"$jobs" &&
+    (cd "$build" && ctest --output-on-failure -j"$jobs" --timeout 900 "$@")
+}
+
+# sanitized DIR MODE "TARGETS" CTEST-ARGS...: a sanitizer build at -O1
+# (quick to build and run) of just the unit test binaries named, not
+# zarrmount nor the integration tests, then those tests. Built with clang,
+# which builds these faster than g++ and is a second compiler's view.
+sanitized() {
+  local dir=$1 mode=$2 targets=$3
+  shift 3
+  cmake -S . -B "$dir" -DZM_SANITIZE="$mode" -DCMAKE_CXX_COMPILER=clang++-14 \
+    -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g" >/dev/null &&
+    cmake --build "$dir" -j"$jobs" --target $targets &&
+    ctest --test-dir "$dir" --output-on-failure -j"$jobs" --timeout 600 --no-tests=error "$@"
+}
+
+asan() {
+  sanitized build-asan address "base_test refs_test codecs_test cache_test fs_test prefetch_test" \
+    -L '_test$'
+}
+
+# The tests that run threads; base and refs have none.
+# LmdbBlockStore.SharedByTwoProcesses forks a child that opens a store, which
+# starts a thread: TSan does not support threads after a multi-threaded fork
+# (the child dies before testing anything). It runs in the other builds.
+tsan() {
+  sanitized build-tsan thread "cache_test prefetch_test fs_test codecs_test" \
+    -L '^(cache|prefetch|fs|codecs)_test$' -E '^LmdbBlockStore\.SharedByTwoProcesses$'
+}
+
+fuzz() { bash scripts/fuzz.sh "${ZM_FUZZ_SECONDS:-20}"; }
+
+summary=()
+failed=0
+step() {
+  local name=$1 t0=$SECONDS
+  shift
+  echo "==== $name"
+  if "$@"; then
+    summary+=("$(printf '%-40s ok      %4d s' "$name" $((SECONDS - t0)))")
+  else
+    summary+=("$(printf '%-40s FAILED  %4d s' "$name" $((SECONDS - t0)))")
+    failed=1
+  fi
+}
+
+step "build and all tests (build/)" main "$@"
+if [[ ${ZM_SANITIZERS:-1} != 0 ]]; then
+  step "unit tests, ASan + UBSan (build-asan)" asan
+  step "threaded unit tests, TSan (build-tsan)" tsan
+fi
+if [[ ${ZM_FUZZ_SECONDS:-20} != 0 ]]; then
+  step "fuzzing, ${ZM_FUZZ_SECONDS:-20} s per target (build-fuzz)" fuzz
+fi
+echo "==== summary"
+printf '%s\n' "${summary[@]}"
+exit "$failed"

@@ -400,8 +400,9 @@ def parse_args(argv=None):
     ap.add_argument("--memory-cache", default="512M", help="zarrmount --memory-cache")
     ap.add_argument("--daemon-args", default="",
                     help="more zarrmount options for every mount, e.g. \"--no-disk-cache\"")
-    ap.add_argument("--memory-bound", default="768M",
-                    help="target for the daemon's peak VmRSS (default %(default)s)")
+    ap.add_argument("--memory-bound",
+                    help="target for the daemon's peak anonymous memory (default: the bound "
+                         "the README states, --memory-cache + --prefetch-memory (256M) + 384M)")
     ap.add_argument("--zarrmount", default=os.environ.get(
         "ZARRMOUNT", os.path.join(REPO, "build", "zarrmount")), help="the binary to measure")
     ap.add_argument("--report", metavar="RESULTS.json",
@@ -424,7 +425,8 @@ def parse_args(argv=None):
     suffix = "-quick" if args.quick else ""
     args.out = args.out or os.path.join(args.workdir, f"results{suffix}.json")
     args.png = args.png or os.path.join(args.workdir, f"results{suffix}.png")
-    args.memory_bound_bytes = parse_size(args.memory_bound)
+    args.memory_bound_bytes = (parse_size(args.memory_bound) if args.memory_bound
+                               else parse_size(args.memory_cache) + (256 << 20) + (384 << 20))
     return args
 
 

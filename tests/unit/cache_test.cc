@@ -28,6 +28,7 @@
 #include "cache/origin.h"
 #include "cache/read_through.h"
 #include "tests/unit/fake_origin.h"
+#include "tests/unit/tiny_http.h"
 
 namespace zm {
 namespace {
@@ -59,16 +60,20 @@ std::string ReadFile(const std::string& path) {
   return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
 }
 
-// Number of records in the LMDB store at `dir`, read with LMDB directly.
-// REQUIRES: no store is open on `dir` in this process.
+// Number of block records in the LMDB store at `dir`, read with LMDB
+// directly. REQUIRES: no store is open on `dir` in this process.
 size_t LmdbEntries(const std::string& dir) {
   MDB_env* env = nullptr;
   EXPECT_EQ(mdb_env_create(&env), 0);
+  mdb_env_set_maxdbs(env, 4);
   int rc = mdb_env_open(env, dir.c_str(), MDB_RDONLY, 0600);
   EXPECT_EQ(rc, 0) << mdb_strerror(rc);
   MDB_stat st{};
-  if (rc == 0) {
-    EXPECT_EQ(mdb_env_stat(env, &st), 0);
+  MDB_txn* txn = nullptr;
+  MDB_dbi dbi;
+  if (rc == 0 && mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0) {
+    if (mdb_dbi_open(txn, "blocks", 0, &dbi) == 0) EXPECT_EQ(mdb_stat(txn, dbi, &st), 0);
+    mdb_txn_abort(txn);
   }
   mdb_env_close(env);
   return st.ms_entries;
@@ -560,6 +565,224 @@ TEST(LmdbBlockStore, FullDiskSkipsWritesAndKeepsServing) {
   EXPECT_GT(found, 8);
 }
 
+std::unique_ptr<PersistentBlockStore> OpenStore(const std::string& dir, uint64_t capacity) {
+  LmdbOptions opt;
+  opt.capacity_bytes = capacity;
+  auto r = OpenLmdbBlockStore(dir, opt);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? std::move(r).value() : nullptr;
+}
+
+BlockKey NthKey(uint64_t i) { return MakeBlockKey("http://h/lru", ByteRange{i * 65536, 65536}); }
+
+std::string NthData(uint64_t i) {
+  std::string d = RandomBytes(64_KiB, 7);
+  std::memcpy(d.data(), &i, sizeof i);
+  return d;
+}
+
+// A workload four times the capacity: the store stays under its bound, and
+// the blocks read recently survive while older ones go.
+TEST(LmdbBlockStore, EvictsLeastRecentlyUsedAndStaysUnderCapacity) {
+  TempDir dir;
+  constexpr uint64_t kCapacity = 16_MiB;
+  auto store = OpenStore(dir.path(), kCapacity);
+  ASSERT_NE(store, nullptr);
+  uint64_t peak = 0;
+  for (uint64_t i = 0; i < 1024; ++i) {  // 64 MiB
+    store->Put(NthKey(i), MakeBlock(NthData(i)));
+    if (i % 16 == 15) {
+      store->Flush();
+      // Blocks 0..7 are read all the time: they must never be evicted.
+      for (uint64_t j = 0; j < 8; ++j) {
+        Block b = store->Get(NthKey(j));
+        ASSERT_NE(b, nullptr) << "hot block " << j << " was evicted at " << i;
+        EXPECT_TRUE(*b == NthData(j));
+      }
+      auto u = store->GetUsage(false);
+      ASSERT_TRUE(u.ok());
+      peak = std::max(peak, u->used_bytes);
+    }
+  }
+  store->Flush();
+  auto u = store->GetUsage(true);
+  ASSERT_TRUE(u.ok());
+  std::printf("[ lmdb     ] lru: peak %llu bytes of blocks under a %llu-byte cap, %llu blocks now\n",
+              (unsigned long long)peak, (unsigned long long)kCapacity, (unsigned long long)u->blocks);
+  EXPECT_LE(peak, kCapacity * 9 / 10 + 64_KiB * 17);
+  EXPECT_GT(u->used_bytes, kCapacity / 2);
+  EXPECT_GT(u->newest_use, 0);
+  // Of the cold blocks, the latest ones are kept and the earliest gone.
+  EXPECT_EQ(store->Get(NthKey(100)), nullptr);
+  EXPECT_NE(store->Get(NthKey(1023)), nullptr);
+  store.reset();
+  struct stat sb;
+  ASSERT_EQ(stat((dir.path() + "/data.mdb").c_str(), &sb), 0);
+  EXPECT_LE(static_cast<uint64_t>(sb.st_size), kCapacity);
+  // The file system's own extent blocks count in st_blocks: a little slack.
+  EXPECT_LE(uint64_t(sb.st_blocks) * 512, kCapacity + kCapacity / 100) << "disk space within the cap";
+}
+
+// verify reads every record: flipped bytes are found, and only those
+// records are deleted; clear and prune do what they say.
+TEST(LmdbBlockStore, VerifyClearAndPrune) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path(), 64_MiB);
+    for (uint64_t i = 0; i < 40; ++i) store->Put(NthKey(i), MakeBlock(NthData(i)));
+  }
+  // Flip one byte inside blocks 3, 4 and 5 on disk.
+  const std::string file = dir.path() + "/data.mdb";
+  std::string bytes = ReadFile(file);
+  int fd = ::open(file.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  for (uint64_t i : {3, 4, 5}) {
+    std::string d = NthData(i);
+    size_t at = bytes.find(d.substr(0, 4096));
+    ASSERT_NE(at, std::string::npos);
+    char c = static_cast<char>(bytes[at + 5000] ^ 0x40);
+    ASSERT_EQ(::pwrite(fd, &c, 1, static_cast<off_t>(at + 5000)), 1);
+  }
+  ::close(fd);
+  auto store = OpenStore(dir.path(), 64_MiB);
+  uint64_t calls = 0;
+  auto report = store->Verify([&](uint64_t, uint64_t total) {
+    ++calls;
+    EXPECT_EQ(total, 40u);
+  });
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->checked, 40u);
+  EXPECT_EQ(report->bad, 3u);
+  EXPECT_GT(calls, 0u);
+  for (uint64_t i = 0; i < 40; ++i) {
+    Block b = store->Get(NthKey(i));
+    if (i >= 3 && i <= 5) {
+      EXPECT_EQ(b, nullptr) << i;
+    } else {
+      ASSERT_NE(b, nullptr) << i;
+      EXPECT_TRUE(*b == NthData(i));
+    }
+  }
+  auto again = store->Verify();
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->bad, 0u);
+  EXPECT_EQ(again->checked, 37u);
+
+  auto before = store->GetUsage(false);
+  ASSERT_TRUE(before.ok());
+  auto freed = store->Prune(before->used_bytes / 2, 0);
+  ASSERT_TRUE(freed.ok());
+  auto after = store->GetUsage(false);
+  ASSERT_TRUE(after.ok());
+  EXPECT_LE(after->used_bytes, before->used_bytes / 2);
+  EXPECT_EQ(after->used_bytes + *freed, before->used_bytes);
+  EXPECT_LT(after->blocks, 37u);
+
+  ASSERT_TRUE(store->Clear().ok());
+  auto empty = store->GetUsage(true);
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->blocks, 0u);
+  EXPECT_EQ(empty->used_bytes, 0u);
+  EXPECT_EQ(store->Get(NthKey(0)), nullptr);
+}
+
+// Two processes on one directory: blocks one writes are hits for the other,
+// while both keep writing.
+TEST(LmdbBlockStore, SharedByTwoProcesses) {
+  TempDir dir;
+  auto store = OpenStore(dir.path(), 64_MiB);
+  ASSERT_NE(store, nullptr);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    auto mine = OpenStore(dir.path(), 64_MiB);
+    if (!mine) _exit(2);
+    for (uint64_t i = 1000; i < 1100; ++i) mine->Put(NthKey(i), MakeBlock(NthData(i)));
+    mine->Flush();
+    // Wait for the parent's blocks, then check them.
+    for (int tries = 0; tries < 500; ++tries) {
+      bool all = true;
+      for (uint64_t i = 0; i < 100 && all; ++i) {
+        Block b = mine->Get(NthKey(i));
+        if (!b) all = false;
+        else if (*b != NthData(i)) _exit(3);
+      }
+      if (all) _exit(0);
+      usleep(10'000);
+    }
+    _exit(4);
+  }
+  for (uint64_t i = 0; i < 100; ++i) store->Put(NthKey(i), MakeBlock(NthData(i)));
+  store->Flush();
+  int wstatus = 0;
+  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(WIFEXITED(wstatus));
+  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2: open failed, 3: wrong bytes, 4: blocks never seen";
+  for (uint64_t i = 1000; i < 1100; ++i) {
+    Block b = store->Get(NthKey(i));
+    ASSERT_NE(b, nullptr) << "the other process's block " << i;
+    EXPECT_TRUE(*b == NthData(i));
+  }
+  auto u = store->GetUsage(false);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->blocks, 200u);
+}
+
+// Opening with a smaller capacity never shrinks the file under others; it
+// lowers this process's bound.
+TEST(LmdbBlockStore, SmallerCapacityDoesNotShrinkTheFile) {
+  TempDir dir;
+  {
+    auto big = OpenStore(dir.path(), 64_MiB);
+    for (uint64_t i = 0; i < 300; ++i) big->Put(NthKey(i), MakeBlock(NthData(i)));
+  }
+  struct stat sb;
+  ASSERT_EQ(stat((dir.path() + "/data.mdb").c_str(), &sb), 0);
+  const off_t size = sb.st_size;
+  auto small = OpenStore(dir.path(), 16_MiB);
+  ASSERT_NE(small, nullptr);
+  ASSERT_EQ(stat((dir.path() + "/data.mdb").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_size, size);
+  Block b = small->Get(NthKey(299));
+  ASSERT_NE(b, nullptr);
+  EXPECT_TRUE(*b == NthData(299));
+  small->Put(NthKey(300), MakeBlock(NthData(300)));
+  small->Flush();
+  auto u = small->GetUsage(false);
+  ASSERT_TRUE(u.ok());
+  EXPECT_LE(u->used_bytes, 16_MiB);
+  EXPECT_NE(small->Get(NthKey(300)), nullptr);
+}
+
+// A store of the first format (blocks in the main database) starts empty.
+TEST(LmdbBlockStore, OlderFormatStartsEmpty) {
+  TempDir dir;
+  {
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    mdb_env_set_mapsize(env, 16_MiB);
+    ASSERT_EQ(mdb_env_open(env, dir.path().c_str(), 0, 0600), 0);
+    MDB_txn* txn = nullptr;
+    MDB_dbi dbi;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    ASSERT_EQ(mdb_dbi_open(txn, nullptr, 0, &dbi), 0);
+    uint64_t k[2] = {1, 2};
+    char v[100] = {};
+    MDB_val mk{sizeof k, k}, mv{sizeof v, v};
+    ASSERT_EQ(mdb_put(txn, dbi, &mk, &mv, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+  }
+  auto store = OpenStore(dir.path(), 16_MiB);
+  ASSERT_NE(store, nullptr);
+  auto u = store->GetUsage(false);
+  ASSERT_TRUE(u.ok());
+  EXPECT_EQ(u->blocks, 0u);
+  store->Put(NthKey(1), MakeBlock(NthData(1)));
+  store->Flush();
+  EXPECT_NE(store->Get(NthKey(1)), nullptr);
+}
+
 // ---- ReadThroughCache -----------------------------------------------------------
 
 const std::string kUrl = "http://h/obj.nc";
@@ -582,6 +805,12 @@ ReadThroughOptions Opts(uint64_t block, uint64_t whole) {
   ReadThroughOptions o;
   o.block_size = block;
   o.whole_fetch_limit = whole;
+  return o;
+}
+
+// For tests of what a read right after a failure does.
+ReadThroughOptions NoFailureMemory(ReadThroughOptions o) {
+  o.failure_memory_ms = 0;
   return o;
 }
 
@@ -810,7 +1039,7 @@ TEST(ReadThrough, DiskTierServesAfterRestart) {
 TEST(ReadThrough, OriginErrorGivesNoPartialData) {
   Fixture fx(1_MiB);
   auto mem = NewMemoryBlockStore(64_MiB);
-  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0));
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, NoFailureMemory(Opts(4_KiB, 0)));
   ByteRange region{0, 100'000};
   MustRead(cache, region, 0, 4096);  // block 0 cached
   fx.origin.FailAlways(kUrl, Unavailable("connection reset"));
@@ -842,7 +1071,7 @@ TEST(ReadThrough, OriginErrorGivesNoPartialData) {
 
 TEST(ReadThrough, TransientFailuresThenSuccess) {
   Fixture fx(100'000);
-  ReadThroughCache cache(&fx.origin, nullptr, nullptr, Opts(4_KiB, 0));
+  ReadThroughCache cache(&fx.origin, nullptr, nullptr, NoFailureMemory(Opts(4_KiB, 0)));
   ByteRange region{0, 100'000};
   fx.origin.FailTimes(kUrl, 2, Unavailable("503"));
   for (int i = 0; i < 2; ++i) {
@@ -859,7 +1088,7 @@ TEST(ReadThrough, WrongLengthFromOriginIsCorruptionAndNotCached) {
   for (int64_t delta : {-1, 1, -4096}) {
     Fixture fx(100'000);
     auto mem = NewMemoryBlockStore(16_MiB);
-    ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 64_KiB));
+    ReadThroughCache cache(&fx.origin, mem.get(), nullptr, NoFailureMemory(Opts(4_KiB, 64_KiB)));
     ByteRange region{500, 20'000};
     fx.origin.ReturnWrongLength(kUrl, delta);
     auto r = cache.Read(kUrl, region, 0, 100);
@@ -945,10 +1174,15 @@ TEST(ReadThrough, SingleFlightForConcurrentReadersOfABlock) {
 }
 
 // When the request a reader waited for fails, the reader tries once itself.
-TEST(ReadThrough, WaiterRetriesWhenTheSharedRequestFails) {
+// A reader that joined a fetch shares its failure (it had its retries and
+// its deadline) instead of starting another; for a little while after, a
+// read of the failed block fails at once; then it is fetched again.
+TEST(ReadThrough, WaiterSharesTheFailureWhichIsRememberedBriefly) {
   Fixture fx(100'000);
   auto mem = NewMemoryBlockStore(16_MiB);
-  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0));
+  ReadThroughOptions o = Opts(4_KiB, 0);
+  o.failure_memory_ms = 300;
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, o);
   ByteRange region{0, 100'000};
   fx.origin.HoldIf([](const OriginRequest&) { return true; });
   fx.origin.FailTimes(kUrl, 1, Unavailable("reset"));
@@ -962,8 +1196,15 @@ TEST(ReadThrough, WaiterRetriesWhenTheSharedRequestFails) {
   tb.join();
   ASSERT_TRUE(waited);
   EXPECT_FALSE(ra.ok());
-  ASSERT_TRUE(rb.ok()) << rb.status().ToString();
-  EXPECT_EQ(*rb, fx.Expected(region, 200, 10));
+  ASSERT_FALSE(rb.ok());
+  EXPECT_THAT(rb.status().message(), HasSubstr("reset"));
+  EXPECT_EQ(fx.origin.request_count(), 1u) << "one fetch for both readers";
+  fx.origin.HoldIf(nullptr);
+  auto rc = cache.Read(kUrl, region, 100, 10);
+  ASSERT_FALSE(rc.ok()) << "remembered";
+  EXPECT_EQ(fx.origin.request_count(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  EXPECT_EQ(MustRead(cache, region, 100, 10), fx.Expected(region, 100, 10));
   EXPECT_EQ(fx.origin.request_count(), 2u);
 }
 
@@ -1080,7 +1321,131 @@ TEST(ReadThrough, DemandReadDoesNotWaitForAQueuedPrefetch) {
   EXPECT_EQ(got, fx.Expected(region, 0, 1000));
 }
 
+// Validating, a cache serves an object's blocks only while the origin
+// reports the version they were cached under; a changed object is fetched
+// anew. Each ReadThroughCache is one mount: it asks once per object.
+TEST(ReadThrough, ChangedObjectIsNotServedFromTheCache) {
+  Fixture fx(200'000);
+  TempDir dir;
+  auto disk = OpenStore(dir.path(), 64_MiB);
+  ReadThroughOptions o = Opts(64_KiB, 1_MiB);
+  o.validate = true;
+  ByteRange region{1000, 150'000};
+  fx.origin.SetVersion(kUrl, "etag \"a\"");
+  {
+    ReadThroughCache first(&fx.origin, nullptr, disk.get(), o);
+    EXPECT_EQ(MustRead(first, region, 0, 150'000), fx.Expected(region, 0, 150'000));
+    EXPECT_EQ(MustRead(first, region, 7, 100), fx.Expected(region, 7, 100));
+  }
+  EXPECT_EQ(fx.origin.size_calls(), 1u) << "one question per object per mount";
+  disk->Flush();
+  fx.origin.ClearRequests();
+  {  // Same version: everything from the disk tier.
+    ReadThroughCache second(&fx.origin, nullptr, disk.get(), o);
+    EXPECT_EQ(MustRead(second, region, 0, 150'000), fx.Expected(region, 0, 150'000));
+    EXPECT_EQ(fx.origin.request_count(), 0u);
+  }
+  // The object changes.
+  std::string changed = RandomBytes(200'000, 77);
+  fx.origin.Set(kUrl, changed);
+  fx.origin.SetVersion(kUrl, "etag \"b\"");
+  {
+    ReadThroughCache third(&fx.origin, nullptr, disk.get(), o);
+    auto got = third.Read(kUrl, region, 0, 150'000);
+    ASSERT_TRUE(got.ok());
+    EXPECT_TRUE(*got == changed.substr(1000, 150'000)) << "old blocks must not be served";
+    EXPECT_GT(fx.origin.request_count(), 0u);
+    auto size = third.Size(kUrl);
+    ASSERT_TRUE(size.ok());
+    EXPECT_EQ(*size, 200'000u);
+  }
+  disk->Flush();
+  fx.origin.ClearRequests();
+  {  // Not validating (offline): the version last seen, all from the cache.
+    ReadThroughOptions off = o;
+    off.validate = false;
+    fx.origin.FailAlways(kUrl, IoError("offline"));
+    ReadThroughCache offline(&fx.origin, nullptr, disk.get(), off);
+    auto got = offline.Read(kUrl, region, 0, 150'000);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_TRUE(*got == changed.substr(1000, 150'000));
+    EXPECT_EQ(fx.origin.request_count(), 0u);
+  }
+}
+
+// An origin that cannot be asked does not make the cache useless; one that
+// says the object is gone is believed.
+TEST(ReadThrough, UnreachableOriginServesTheCachedVersion) {
+  Fixture fx(100'000);
+  TempDir dir;
+  auto disk = OpenStore(dir.path(), 64_MiB);
+  ReadThroughOptions o = Opts(64_KiB, 1_MiB);
+  o.validate = true;
+  ByteRange region{0, 100'000};
+  fx.origin.SetVersion(kUrl, "etag 1");
+  {
+    ReadThroughCache c(&fx.origin, nullptr, disk.get(), o);
+    MustRead(c, region, 0, 100'000);
+  }
+  disk->Flush();
+  fx.origin.FailAlways(kUrl, Unavailable("connection refused"));
+  {
+    ReadThroughCache c(&fx.origin, nullptr, disk.get(), o);
+    EXPECT_EQ(MustRead(c, region, 0, 100'000), fx.Expected(region, 0, 100'000));
+  }
+  fx.origin.FailAlways(kUrl, NotFound("HTTP 404"));
+  {
+    ReadThroughCache c(&fx.origin, nullptr, disk.get(), o);
+    auto r = c.Read(kUrl, region, 0, 10);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kNotFound);
+  }
+}
+
 // ---- FileOrigin --------------------------------------------------------------------
+
+// ReadPieces puts the bytes of one request straight into pieces of the
+// asked lengths, whether the server answers 206 or sends the whole object.
+TEST(HttpOrigin, ReadPiecesCutsOneResponse) {
+  std::string data = RandomBytes(300'000, 21);
+  for (bool ignore_ranges : {false, true}) {
+    testing::TinyHttpServer server(data, ignore_ranges);
+    auto origin = NewHttpOrigin(HttpOptions{});
+    ByteRange range{1000, 250'000};
+    std::vector<uint64_t> lengths = {1, 65'535, 0, 100'000, 84'464};
+    auto got = origin->ReadPieces(server.url(), range, lengths);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), lengths.size());
+    uint64_t at = range.offset;
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      EXPECT_TRUE((*got)[i] == data.substr(at, lengths[i])) << "piece " << i;
+      at += lengths[i];
+    }
+    EXPECT_EQ(server.requests(), 1);
+    auto whole = origin->Read(server.url(), ByteRange{299'990, 10});
+    ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+    EXPECT_EQ(*whole, data.substr(299'990, 10));
+    auto bad = origin->ReadPieces(server.url(), range, {1, 2});
+    EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  }
+}
+
+// The default ReadPieces (here FileOrigin's) splits Read and keeps its checks.
+TEST(FileOrigin, ReadPiecesSplitsRead) {
+  TempDir dir;
+  std::string data = RandomBytes(10'000, 12);
+  std::string path = dir.path() + "/f.bin";
+  std::ofstream(path, std::ios::binary).write(data.data(), data.size());
+  auto origin = NewFileOrigin();
+  auto got = origin->ReadPieces(path, ByteRange{10, 9000}, {4000, 0, 5000});
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  ASSERT_EQ(got->size(), 3u);
+  EXPECT_TRUE((*got)[0] == data.substr(10, 4000));
+  EXPECT_TRUE((*got)[1].empty());
+  EXPECT_TRUE((*got)[2] == data.substr(4010, 5000));
+  EXPECT_EQ(origin->ReadPieces(path, ByteRange{9000, 2000}, {2000}).status().code(),
+            Code::kOutOfRange);
+}
 
 TEST(FileOrigin, ReadsRanges) {
   TempDir dir;

@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <thread>
 #include <random>
@@ -241,6 +242,33 @@ TEST(Zstd, MaxOutputGuard) {
   auto r = c->Decode(bomb, 1 << 20);
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), HasSubstr("larger than"));
+}
+
+// A frame's content size is a claim. 17 bytes claiming 32 GiB under a
+// limit that allows it must fail as corrupt, quickly, without allocating
+// the claimed size first.
+TEST(Zstd, ContentSizeClaimIsNotAllocated) {
+  auto c = Make("zstd");
+  for (uint64_t claim : {uint64_t{32} << 30, uint64_t{100} << 20, uint64_t{300} << 10}) {
+    SCOPED_TRACE(claim);
+    std::string frame("\x28\xB5\x2F\xFD\xE0", 5);  // single segment, 8-byte size
+    for (int i = 0; i < 8; ++i) frame += static_cast<char>(claim >> (8 * i));
+    frame += std::string("\x03\x00\x10", 3);  // the last block: 128 KiB ...
+    frame += 'a';                              // ... of 'a'
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = c->Decode(frame, uint64_t{64} << 30);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  }
+  // The same frame telling the truth decodes.
+  std::string frame("\x28\xB5\x2F\xFD\xE0", 5);
+  for (int i = 0; i < 8; ++i) frame += static_cast<char>((uint64_t{128} << 10) >> (8 * i));
+  frame += std::string("\x03\x00\x10", 3);
+  frame += 'a';
+  auto r = c->Decode(frame, 1 << 20);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, std::string(128 << 10, 'a'));
 }
 
 // ---- blosc ----------------------------------------------------------------------------

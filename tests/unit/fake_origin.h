@@ -6,6 +6,7 @@
 //   FailIf(pred, status)           Reads for which pred(request) is true fail
 //   ReturnWrongLength(url, delta)  Reads of url return length + delta bytes
 //                                  (violating the Origin contract on purpose)
+//   SetVersion(url, v)             Stat reports version v for url
 //   HoldIf(pred) / ReleaseHeld()   Reads for which pred(request) is true wait
 //                                  (recorded, but unanswered) until released
 // Reads past the end of an object give kOutOfRange, unknown URLs kNotFound,
@@ -112,6 +113,18 @@ class FakeOrigin : public Origin {
     return out;
   }
 
+  // Stat answers `version` for url from now on (default "").
+  void SetVersion(const std::string& url, std::string version) {
+    std::lock_guard<std::mutex> lock(mu_);
+    versions_[url] = std::move(version);
+  }
+  Result<ObjectInfo> Stat(const std::string& url) override {
+    ZM_ASSIGN_OR_RETURN(uint64_t size, Size(url));
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = versions_.find(url);
+    return ObjectInfo{size, it == versions_.end() ? "" : it->second};
+  }
+
   Result<uint64_t> Size(const std::string& url) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++size_calls_;
@@ -158,6 +171,7 @@ class FakeOrigin : public Origin {
   bool released_ = false;
   size_t held_ = 0;
   std::map<std::string, std::string> objects_;
+  std::map<std::string, std::string> versions_;
   std::map<std::string, Failure> failures_;
   std::vector<std::pair<std::function<bool(const OriginRequest&)>, Status>> predicates_;
   std::map<std::string, int64_t> wrong_length_;

@@ -80,6 +80,7 @@ class FsTest : public ::testing::Test {
     ReadThroughOptions o;
     o.block_size = 4_KiB;
     o.whole_fetch_limit = 4_KiB;
+    o.failure_memory_ms = 50;
     cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, o);
     fs_ = std::make_unique<Filesystem>(&index_, cache_.get(), 1700000000);
   }
@@ -448,8 +449,10 @@ TEST_F(FsTest, OneFailingFileDoesNotAffectAnother) {
   EXPECT_EQ(MustRead(Ino("tas/.zarray"), 0, 100), Contents()["tas/.zarray"]);
   EXPECT_FALSE(fs_->Read(Ino("tas/1.0"), 0, 10).ok());
   EXPECT_EQ(MustRead(Ino("zz/deep/er/file"), 0, 10), data_.substr(10, 1));
-  // ... and the failed one recovers once the origin does.
+  // ... and the failed one recovers once the origin does (and the failure
+  // is forgotten).
   origin_.ClearFailures();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(MustRead(Ino("tas/1.0"), 0, 200), other_.substr(100, 200));
 }
 
@@ -624,10 +627,30 @@ TEST(ParseOptions, SizesAndRanges) {
   EXPECT_THAT(ParseError({"--cache-dir=", "s", "m"}), HasSubstr("--cache-dir"));
 }
 
+TEST(ParseOptions, OriginDeadlines) {
+  Options d;
+  EXPECT_LE(d.request_timeout_ms, d.read_timeout_ms) << "an attempt fits in a fetch";
+  Options o = MustParse({"--read-timeout", "7", "--low-speed-limit", "16K", "--low-speed-time=3",
+                         "s", "m"});
+  EXPECT_EQ(o.read_timeout_ms, 7000);
+  EXPECT_EQ(o.low_speed_limit, 16_KiB);
+  EXPECT_EQ(o.low_speed_time_s, 3);
+  EXPECT_EQ(MustParse({"--low-speed-limit=1", "s", "m"}).low_speed_limit, 1u);
+  for (const char* bad : {"0", "86401", "-1", "1.5", ""})
+    EXPECT_THAT(ParseError({"--read-timeout", bad, "s", "m"}), HasSubstr("--read-timeout")) << bad;
+  EXPECT_THAT(ParseError({"--low-speed-time", "0", "s", "m"}), HasSubstr("--low-speed-time"));
+  EXPECT_THAT(ParseError({"--low-speed-limit", "0", "s", "m"}), HasSubstr("--low-speed-limit"));
+  EXPECT_THAT(ParseError({"--low-speed-limit", "2G", "s", "m"}), HasSubstr("--low-speed-limit"));
+  EXPECT_THAT(ParseError({"--low-speed-limit", "fast", "s", "m"}), HasSubstr("--low-speed-limit"));
+  std::string help = HelpText();
+  EXPECT_THAT(help, HasSubstr("default: " + std::to_string(d.read_timeout_ms / 1000) + ")"));
+  EXPECT_THAT(help, HasSubstr("default: " + FormatSize(d.low_speed_limit) + ")"));
+}
+
 TEST(ParseOptions, MissingValue) {
   for (const char* opt : {"--cache-dir", "--cache-size", "--memory-cache", "--block-size",
                           "--threads", "--connect-timeout", "--request-timeout", "--retries",
-                          "--log"}) {
+                          "--read-timeout", "--low-speed-limit", "--low-speed-time", "--log"}) {
     std::string m = ParseError({"s", "m", opt});
     EXPECT_THAT(m, HasSubstr(std::string("'") + opt + "'"));
     EXPECT_THAT(m, HasSubstr("needs a value"));
@@ -694,6 +717,9 @@ const KnownOption kKnownOptions[] = {
     {"--coalesce-max", "16M"},
     {"--connect-timeout", "5"},
     {"--request-timeout", "30"},
+    {"--read-timeout", "20"},
+    {"--low-speed-limit", "4K"},
+    {"--low-speed-time", "5"},
     {"--retries", "2"},
     {"--log", "/tmp/l"},
     {"--check", nullptr},

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -21,6 +22,7 @@
 #include "refs/reference_index.h"
 #include "refs/reference_loader.h"
 #include "refs/template.h"
+#include "refs/zarr_metadata.h"
 #include "tests/unit/compress_util.h"
 #include "tests/unit/fake_origin.h"
 
@@ -279,6 +281,50 @@ TEST(Template, Syntax) {
   EvalError("a.b");
 }
 
+// A few bytes of "{{u}}" each expanding a long template could ask for
+// gigabytes: renderings beyond 64 KiB are refused as they grow.
+TEST(Template, RenderingIsBounded) {
+  TemplateVars v{{"u", std::string(1024, 'u')}};
+  std::string sixty, thousands;
+  for (int i = 0; i < 60; ++i) sixty += "{{u}}";
+  for (int i = 0; i < 200'000; ++i) thousands += "{{u}}";
+  auto ok = RenderTemplate(sixty, v);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->size(), 60u * 1024);
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = RenderTemplate(thousands, v);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("renders to more than 64 KiB"));
+  EXPECT_LT(r.status().message().size(), 200u);
+  std::string sum = "u";
+  for (int i = 0; i < 100; ++i) sum += " + u";
+  auto e = EvalTemplateExpression(sum, v);
+  ASSERT_FALSE(e.ok());
+  EXPECT_THAT(e.status().message(), HasSubstr("string longer than 64 KiB"));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  // Through a reference set: the error names the key.
+  std::string json = R"({"version": 1, "templates": {"u": ")" + std::string(4096, 'x') +
+                     R"("}, "refs": {"a/0": [")" + thousands.substr(0, 5 * 100) + R"(", 0, 1]}})";
+  ExpectParseError(json, {"key 'a/0'", "64 KiB"});
+}
+
+// Nesting is bounded: a hostile template cannot overflow the stack.
+TEST(Template, DeepNesting) {
+  EXPECT_EQ(EvalInt(std::string(50, '(') + "7" + std::string(50, ')')), 7);
+  EXPECT_EQ(EvalInt(std::string(50, '-') + "7"), 7);
+  for (std::string expr : {std::string(200'000, '(') + "1" + std::string(200'000, ')'),
+                           std::string(200'000, '-') + "1", std::string(200'000, '+') + "1",
+                           std::string(150, '(') + "1" + std::string(150, ')')}) {
+    auto r = EvalTemplateExpression(expr, {});
+    ASSERT_FALSE(r.ok());
+    EXPECT_THAT(r.status().message(), HasSubstr("nested too deeply"));
+    EXPECT_LT(r.status().message().size(), 200u) << "a long expression is shortened";
+  }
+  auto r = RenderTemplate("k{{" + std::string(100'000, '(') + "}}", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("nested too deeply"));
+}
+
 TEST(Template, WhitespaceInBraces) {
   TemplateVars v{{"i", int64_t{7}}, {"u", std::string("U")}};
   for (const char* t : {"{{i}}", "{{ i }}", "{{  i}}", "{{i  }}", "{{\ti\t}}", "{{ i\n}}"}) {
@@ -362,9 +408,10 @@ TEST(ParseV0, WholeAndRangeReferences) {
 }
 
 TEST(ParseV0, LargestValidRange) {
-  // offset + length must stay below 2^63.
-  auto idx = MustParse(R"({"r": ["u", 9223372036854775000, 807]})");
-  EXPECT_EQ(Lookup(idx, "r"), "u@9223372036854775000+807");
+  // offset + length may reach 2^50 (1 PiB), no further.
+  auto idx = MustParse(R"({"r": ["u", 1125899906842600, 24], "s": ["u", 0, 1125899906842624]})");
+  EXPECT_EQ(Lookup(idx, "r"), "u@1125899906842600+24");
+  EXPECT_EQ(Lookup(idx, "s"), "u@0+1125899906842624");
 }
 
 TEST(ParseV0, LaterDuplicateKeyWins) {
@@ -573,7 +620,7 @@ TEST(ParseV1, GenErrors) {
   ExpectParseError(R"({"version": 1, "gen": [3]})", {"gen entry 0"});
   ExpectParseError(R"({"version": 1, "gen": [{"key": "k{{i}}", "url": "u", "offset": "1",
                        "length": "9223372036854775807", "dimensions": {"i": [1]}}]})",
-                   {"key 'k1'", "overflow"});
+                   {"key 'k1'", "beyond 1 PiB"});
 }
 
 TEST(ParseV1, GenKeyLimit) {
@@ -595,6 +642,45 @@ TEST(ParseV1, GenKeyLimit) {
                        "dimensions": {"i": {"stop": 9000000000000000000}}}]})",
                    {"gen entry 0"}, opt);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+  // So is one under the default limit (10^9 keys): ranges are not
+  // materialised before the limit is checked.
+  t0 = std::chrono::steady_clock::now();
+  ExpectParseError(R"({"version": 1, "gen": [{"key": "k{{i}}.{{j}}", "url": "u",
+                       "dimensions": {"i": {"stop": 999999999}, "j": {"stop": 2}}}]})",
+                   {"gen entry 0", "more than 1000000000 keys"});
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+}
+
+// Ranges at the ends of int64: counted and stepped without overflowing.
+TEST(ParseV1, GenRangeAtInt64Limits) {
+  auto idx = MustParse(R"({"version": 1, "gen": [{"key": "k{{i}}", "url": "u",
+      "dimensions": {"i": {"start": 9223372036854775806, "stop": 9223372036854775807,
+                           "step": 10}}}]})");
+  EXPECT_EQ(Dump(idx), (std::map<std::string, std::string>{{"k9223372036854775806", "u@whole"}}));
+  idx = MustParse(R"({"version": 1, "gen": [{"key": "k{{i}}", "url": "u",
+      "dimensions": {"i": {"start": -9223372036854775808, "stop": 9223372036854775807,
+                           "step": 4611686018427387904}}}]})");
+  EXPECT_EQ(Dump(idx), (std::map<std::string, std::string>{{"k-9223372036854775808", "u@whole"},
+                                                           {"k-4611686018427387904", "u@whole"},
+                                                           {"k0", "u@whole"},
+                                                           {"k4611686018427387904", "u@whole"}}));
+  idx = MustParse(R"({"version": 1, "gen": [{"key": "k{{i}}", "url": "u",
+      "dimensions": {"i": {"start": 9223372036854775807, "stop": -9223372036854775808,
+                           "step": -9223372036854775808}}}]})");
+  EXPECT_EQ(Dump(idx), (std::map<std::string, std::string>{{"k9223372036854775807", "u@whole"},
+                                                           {"k-1", "u@whole"}}));
+  idx = MustParse(R"({"version": 1, "gen": [{"key": "k{{i}}", "url": "u",
+      "dimensions": {"i": {"start": 5, "stop": -1, "step": -2}}}]})");
+  EXPECT_EQ(Dump(idx), (std::map<std::string, std::string>{
+                           {"k5", "u@whole"}, {"k3", "u@whole"}, {"k1", "u@whole"}}));
+  // Empty ranges: stop before start, or on the wrong side for the step.
+  for (const char* dim : {R"({"start": 3, "stop": 3})", R"({"start": 3, "stop": 1})",
+                          R"({"start": 1, "stop": 3, "step": -1})"}) {
+    SCOPED_TRACE(dim);
+    idx = MustParse(std::string(R"({"version": 1, "gen": [{"key": "k{{i}}", "url": "u",
+        "dimensions": {"i": )") + dim + "}}]}");
+    EXPECT_EQ(idx.file_count(), 0u);
+  }
 }
 
 // ---- URL resolution -----------------------------------------------------------
@@ -774,9 +860,27 @@ TEST(ParseErrors, BadOffsetsAndLengths) {
   ExpectParseError(R"({"k/0": ["u", 0, 18446744073709551615]})", {"key 'k/0'", "length", "too large"});
   ExpectParseError(R"({"k/0": ["u", 9223372036854775808, 1]})", {"key 'k/0'", "offset"});
   ExpectParseError(R"({"k/0": ["u", 4611686018427387904, 4611686018427387904]})",
-                   {"key 'k/0'", "overflow"});
-  ExpectParseError(R"({"k/0": ["u", 9223372036854775807, 1]})", {"key 'k/0'", "overflow"});
-  ExpectParseError(R"({"k/0": ["u", 1, 9223372036854775807]})", {"key 'k/0'", "overflow"});
+                   {"key 'k/0'", "beyond 1 PiB"});
+  ExpectParseError(R"({"k/0": ["u", 9223372036854775807, 1]})", {"key 'k/0'", "beyond 1 PiB"});
+  ExpectParseError(R"({"k/0": ["u", 1, 9223372036854775807]})", {"key 'k/0'", "beyond 1 PiB"});
+}
+
+// No object is anywhere near 1 PiB: a range beyond it is a corrupt or
+// hostile reference, refused before anything is sized by it.
+TEST(ParseErrors, AbsurdRanges) {
+  EXPECT_EQ(ExpectParseError(R"({"k/0": ["u", 0, 1125899906842625]})", {}),
+            "key 'k/0': length 1125899906842625 is beyond 1 PiB");
+  EXPECT_EQ(ExpectParseError(R"({"k/0": ["u", 1125899906842624, 1]})", {}),
+            "key 'k/0': offset + length (1125899906842624 + 1) is beyond 1 PiB");
+  ExpectParseError(R"({"k/0": ["u", 1125899906842625, 0]})", {"key 'k/0'", "beyond 1 PiB"});
+  ExpectParseError(R"({"k/0": ["u", 600000000000000, 600000000000000]})",
+                   {"key 'k/0'", "offset + length", "beyond 1 PiB"});
+  ExpectParseError(R"({"version": 1, "refs": {"a/b": ["u", 0, 2251799813685248]}})",
+                   {"key 'a/b'", "length", "beyond 1 PiB"});
+  ExpectParseError(R"({"version": 1, "gen": [{"key": "k{{i}}", "url": "u",
+                       "offset": "{{i * 562949953421312}}", "length": "1",
+                       "dimensions": {"i": [1, 2]}}]})",
+                   {"gen entry 0", "key 'k2'", "beyond 1 PiB"});
 }
 
 TEST(ParseErrors, BadReferenceShapes) {
@@ -829,6 +933,18 @@ TEST(ParseErrors, BadKeys) {
   ExpectParseError("{\"" + std::string(4097, 'n') + "\": \"x\"}", {"4096"});
 }
 
+// Errors stay one line whatever the key or template holds, and quote at
+// most the start of a huge key.
+TEST(ParseErrors, OneLineWhateverTheInput) {
+  EXPECT_EQ(ExpectParseError(R"({"a\nb\u0001": ["u", -1, 1]})", {}),
+            "key 'a\\nb\\x01': offset must be a non-negative integer");
+  ExpectParseError(R"({"version": 1, "gen": [{"key": "k{{ i\n+ x }}", "url": "u",
+                       "dimensions": {"i": [1]}}]})",
+                   {"gen entry 0", "'x'"});
+  std::string m = ExpectParseError("{\"" + std::string(100'000, 'n') + "\": \"x\"}", {"4096"});
+  EXPECT_LT(m.size(), 400u);
+}
+
 TEST(ValidateKey, Direct) {
   EXPECT_TRUE(ReferenceIndexBuilder::ValidateKey("a").ok());
   EXPECT_TRUE(ReferenceIndexBuilder::ValidateKey("a/b/.zarray").ok());
@@ -841,6 +957,29 @@ TEST(ValidateKey, Direct) {
   EXPECT_FALSE(ReferenceIndexBuilder::ValidateKey("a/..").ok());
   EXPECT_FALSE(ReferenceIndexBuilder::ValidateKey("./a").ok());
   EXPECT_FALSE(ReferenceIndexBuilder::ValidateKey(std::string("a\0b", 3)).ok());
+}
+
+// ---- .zarray -------------------------------------------------------------------
+
+TEST(ZarrArray, ParsesShapeChunksAndSeparator) {
+  auto m = ParseZarrArray(R"({"shape": [365, 90, 180], "chunks": [1, 90, 100],
+                              "dimension_separator": "/", "dtype": "<f4", "zarr_format": 2})");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->shape, (std::vector<uint64_t>{365, 90, 180}));
+  EXPECT_EQ(m->separator, '/');
+  EXPECT_EQ(m->GridShape(), (std::vector<uint64_t>{365, 1, 2}));
+  EXPECT_FALSE(ParseZarrArray(R"({"shape": [1, 2], "chunks": [1]})").ok());
+  EXPECT_FALSE(ParseZarrArray(R"({"shape": [-1], "chunks": [1]})").ok());
+  EXPECT_FALSE(ParseZarrArray(R"({"shape": [1], "chunks": [1], "dimension_separator": "-"})").ok());
+  EXPECT_FALSE(ParseZarrArray("[").ok());
+}
+
+TEST(ZarrArray, GridOfHugeShapesDoesNotWrap) {
+  auto m = ParseZarrArray(R"({"shape": [18446744073709551615, 18446744073709551615, 7],
+                              "chunks": [2, 1, 0]})");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->GridShape(),
+            (std::vector<uint64_t>{9223372036854775808u, 18446744073709551615u, 0}));
 }
 
 // ---- base64 ------------------------------------------------------------------------
@@ -1039,6 +1178,71 @@ TEST(Decompress, ZstdTruncatedAndCorrupt) {
   // crash or run away, and any output stays bounded.
   auto r = DecompressIfNeeded(bad, 64_MiB);
   if (r.ok()) EXPECT_LE(r->size(), 64_MiB);
+}
+
+// Peak resident memory of this process, for "did not allocate the output".
+uint64_t PeakRssBytes() {
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss) * 1024;
+}
+
+// 4 GiB of output from a few MB of input (64 gzip members or zstd frames of
+// 64 MiB of zeros each) is refused after about the limit, quickly and
+// without allocating the output.
+TEST(Decompress, BombsAreRefusedEarly) {
+  std::string zeros(64_MiB, '\0');
+  std::string gz_member = Gzip(zeros, 9), zstd_frame = ZstdStreamed(zeros, zeros.size());
+  zeros = std::string();
+  std::string gz_bomb, zstd_bomb;
+  for (int i = 0; i < 64; ++i) {
+    gz_bomb += gz_member;
+    zstd_bomb += zstd_frame;
+  }
+  for (const std::string* bomb : {&gz_bomb, &zstd_bomb}) {
+    EXPECT_LT(bomb->size(), 8_MiB);
+    uint64_t rss = PeakRssBytes();
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = DecompressIfNeeded(*bomb, 1_MiB);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().message(), "decompresses to more than 1 MiB; refusing");
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+    EXPECT_LT(PeakRssBytes() - rss, 64_MiB);
+  }
+}
+
+// A zstd frame of 17 bytes whose header claims 32 GiB (or 100 MiB) of
+// content, under a limit that allows it: the claim is not trusted with an
+// allocation, and the lie is found when the data ends.
+TEST(Decompress, ZstdSizeClaimIsNotTrusted) {
+  for (uint64_t claim : {32_GiB, 100_MiB}) {
+    SCOPED_TRACE(claim);
+    std::string frame("\x28\xB5\x2F\xFD", 4);
+    frame += '\xE0';  // single segment, 8-byte content size
+    for (int i = 0; i < 8; ++i) frame += static_cast<char>(claim >> (8 * i));
+    frame += std::string("\x03\x00\x10", 3);  // last block, RLE, 128 KiB ...
+    frame += 'a';                              // ... of 'a'
+    uint64_t rss = PeakRssBytes();
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = DecompressIfNeeded(frame, 64_GiB);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    EXPECT_THAT(r.status().message(), HasSubstr("zstd"));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(1));
+    EXPECT_LT(PeakRssBytes() - rss, 64_MiB);
+  }
+}
+
+TEST(LoadReferenceFile, RefusesAFileLargerThanTheLimit) {
+  TempDir dir;
+  std::string path = dir.Write("big.json", SampleJson(20'000));
+  ReferenceLoadOptions opt;
+  opt.max_decompressed_bytes = 16_KiB;
+  auto r = LoadReferenceFile(path, opt);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), path + ": larger than 16 KiB; refusing");
+  opt.max_decompressed_bytes = 1_MiB;
+  EXPECT_TRUE(LoadReferenceFile(path, opt).ok());
 }
 
 // ---- LoadReferenceFile -----------------------------------------------------------

@@ -1,0 +1,84 @@
+#include "fs/stack.h"
+
+#include <algorithm>
+#include <atomic>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "base/log.h"
+
+namespace zm {
+
+Result<Stack> BuildStack(const Options& opt) {
+  HttpOptions http;
+  http.connect_timeout_ms = opt.connect_timeout_ms;
+  http.request_timeout_ms = opt.request_timeout_ms;
+  http.low_speed_bytes = static_cast<long>(opt.low_speed_limit);
+  http.low_speed_time_s = opt.low_speed_time_s;
+  http.deadline_ms = opt.read_timeout_ms;
+  http.max_attempts = opt.retries + 1;
+  http.max_connections = opt.max_connections;
+  Stack s;
+  // Offline, nothing reaches the network: every miss fails at once.
+  s.origin = opt.offline ? NewOfflineOrigin()
+                         : NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin());
+  s.memory = NewMemoryBlockStore(opt.memory_cache);
+  if (opt.disk_cache && !opt.check_only) {
+    std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
+    LmdbOptions lo;
+    lo.capacity_bytes = opt.cache_size;
+    auto store = OpenLmdbBlockStore(dir, lo);
+    if (!store.ok()) {
+      if (!opt.cache_dir.empty()) return store.status();
+      LogWarning(store.status().message() + "; continuing without a disk cache");
+    } else {
+      s.disk = std::move(store).value();
+    }
+  }
+  ReadThroughOptions ro;
+  ro.block_size = opt.block_size;
+  ro.prefetch_threads = opt.prefetch ? opt.prefetch_threads : 0;
+  ro.prefetch_budget = opt.prefetch_memory;
+  ro.coalesce_gap = opt.coalesce_gap;
+  ro.coalesce_max = opt.coalesce_max;
+  // Cached blocks are served only while the origin still has the object they
+  // came from (checked once per object); offline, the cache is trusted.
+  ro.validate = !opt.offline;
+  s.cache = std::make_unique<ReadThroughCache>(s.origin.get(), s.memory.get(), s.disk.get(), ro);
+  return s;
+}
+
+Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,
+                        const std::string& source) {
+  std::vector<ReferenceIndex::FileId> todo = index->UnsizedFiles();
+  if (todo.empty()) return Status::Ok();
+  std::atomic<size_t> next{0};
+  std::mutex mu;  // guards first_error
+  Status first_error;
+  auto worker = [&] {
+    while (true) {
+      size_t i = next.fetch_add(1);
+      if (i >= todo.size()) return;
+      auto f = todo[i];
+      const std::string& url = index->url(index->target(f).url_id);
+      auto size = cache->Size(url);
+      std::lock_guard<std::mutex> lock(mu);
+      if (!size.ok()) {
+        if (first_error.ok())
+          first_error = size.status().WithContext(source + ": key '" + index->FileKey(f) +
+                                                  "': cannot learn the size of the object");
+        next = todo.size();
+        return;
+      }
+      index->SetSize(f, *size);
+    }
+  };
+  std::vector<std::thread> pool;
+  int n = std::min<int>(threads, static_cast<int>(todo.size()));
+  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
+  for (auto& t : pool) t.join();
+  return first_error;
+}
+
+}  // namespace zm
