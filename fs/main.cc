@@ -148,6 +148,9 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   }
   struct stat source_stat {};
   ::stat(opt.source.c_str(), &source_stat);
+  // Versions are checked in the background (one request per object), ahead
+  // of the reads that would otherwise wait for them.
+  ObjectChecker checker(&index, &cache, std::min(opt.max_connections, 16));
   Filesystem fs(&index, &cache, source_stat.st_mtime);
   PrefetchOptions po;
   po.enabled = opt.prefetch;

@@ -34,6 +34,9 @@ std::shared_ptr<Prefetcher::Array> Prefetcher::LoadArray(ReferenceIndex::DirId d
   if (t.is_inline()) {
     json = std::string(index_->inline_data(*f));
   } else {
+    // Metadata is small; a reference claiming more is not worth a fetch.
+    constexpr uint64_t kMaxZarrayBytes = 1 << 20;
+    if (t.size > kMaxZarrayBytes) return nullptr;
     auto r = cache_->Read(index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size);
     if (!r.ok()) return nullptr;
     json = std::move(r).value();

@@ -71,6 +71,15 @@ Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int thre
         next = todo.size();
         return;
       }
+      // The same bound as for ranges in a reference set: no real object
+      // comes near it, and a file that large could not be read anyway.
+      if (*size > (uint64_t{1} << 50)) {
+        if (first_error.ok())
+          first_error = IoError(source + ": key '" + index->FileKey(f) + "': the origin says " +
+                                url + " has " + std::to_string(*size) + " bytes, beyond 1 PiB");
+        next = todo.size();
+        return;
+      }
       index->SetSize(f, *size);
     }
   };
@@ -79,6 +88,22 @@ Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int thre
   for (int t = 0; t < n; ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   return first_error;
+}
+
+ObjectChecker::ObjectChecker(const ReferenceIndex* index, ReadThroughCache* cache, int threads) {
+  if (!cache->options().validate) return;
+  const uint32_t n = static_cast<uint32_t>(index->url_count());
+  threads = std::min<int>(threads, static_cast<int>(n));
+  for (int t = 0; t < threads; ++t)
+    threads_.emplace_back([this, index, cache, n] {
+      for (uint32_t i; !stop_.load() && (i = next_.fetch_add(1)) < n;)
+        (void)cache->Object(index->url(i));  // a failure is met again by the read
+    });
+}
+
+ObjectChecker::~ObjectChecker() {
+  stop_ = true;
+  for (auto& t : threads_) t.join();
 }
 
 }  // namespace zm

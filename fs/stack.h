@@ -3,7 +3,10 @@
 // over them. The daemon and `zarrmount warm` build the same stack.
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <thread>
+#include <vector>
 #include <string>
 
 #include "base/status.h"
@@ -31,5 +34,21 @@ Result<Stack> BuildStack(const Options& opt);
 // parallel requests (answered from the cache tiers when they can be).
 Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,
                         const std::string& source);
+
+// Asks the origin about every object of `index` (ReadThroughCache::Object)
+// on `threads` threads in the background, so that reads seldom wait for the
+// once-per-object version check: without it a reader walking one chunk per
+// file (a pixel drill) would pay a round trip per file. Stops early when
+// destroyed; REQUIRES: `index` and `cache` outlive it.
+class ObjectChecker {
+ public:
+  ObjectChecker(const ReferenceIndex* index, ReadThroughCache* cache, int threads);
+  ~ObjectChecker();
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<uint32_t> next_{0};
+  std::vector<std::thread> threads_;
+};
 
 }  // namespace zm

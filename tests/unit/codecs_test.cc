@@ -313,7 +313,7 @@ TEST(Blosc, CorruptInputFails) {
   bad = enc;
   for (size_t i = 64; i < bad.size(); i += 7) bad[i] = static_cast<char>(bad[i] ^ 0xA5);
   auto r = c->Decode(bad, 1 << 30);
-  if (r.ok()) EXPECT_EQ(r->size(), data.size()) << "never a wrong-sized result";
+  if (r.ok()) { EXPECT_EQ(r->size(), data.size()) << "never a wrong-sized result"; }
 }
 
 TEST(Blosc, MaxOutputGuard) {

@@ -185,7 +185,7 @@ TEST(Template, ModuloLikePython) {
       TemplateVars v{{"a", int64_t{a}}, {"b", int64_t{b}}};
       int64_t q = EvalInt("a // b", v), m = EvalInt("a % b", v);
       EXPECT_EQ(q * b + m, a) << a << " " << b;
-      if (m != 0) EXPECT_EQ(m < 0, b < 0) << a << " % " << b << " takes the divisor's sign";
+      if (m != 0) { EXPECT_EQ(m < 0, b < 0) << a << " % " << b << " takes the divisor's sign"; }
       EXPECT_EQ(EvalInt("(a // b) * b + a % b", v), a);
     }
 }
@@ -1020,7 +1020,7 @@ TEST(Base64, Rejects) {
                         "Zm-v", "Zm_v", "Z=g=", "Zm9v!"}) {
     auto r = DecodeBase64(s);
     EXPECT_FALSE(r.ok()) << "'" << s << "' decoded";
-    if (!r.ok()) EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    if (!r.ok()) { EXPECT_EQ(r.status().code(), Code::kInvalidArgument); }
   }
 }
 
@@ -1105,7 +1105,7 @@ TEST(Decompress, GzipTruncatedAndCorrupt) {
   for (size_t cut : {size_t{2}, size_t{10}, gz.size() / 2, gz.size() - 4, gz.size() - 1}) {
     auto r = DecompressIfNeeded(gz.substr(0, cut), 64_MiB);
     EXPECT_FALSE(r.ok()) << "cut at " << cut << " of " << gz.size();
-    if (!r.ok()) EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    if (!r.ok()) { EXPECT_EQ(r.status().code(), Code::kInvalidArgument); }
   }
   std::string bad = gz;
   bad[bad.size() / 2] ^= 0x55;
@@ -1169,7 +1169,7 @@ TEST(Decompress, ZstdTruncatedAndCorrupt) {
   for (size_t cut : {size_t{4}, size_t{8}, z.size() / 2, z.size() - 1}) {
     auto r = DecompressIfNeeded(z.substr(0, cut), 64_MiB);
     EXPECT_FALSE(r.ok()) << "cut at " << cut << " of " << z.size();
-    if (!r.ok()) EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+    if (!r.ok()) { EXPECT_EQ(r.status().code(), Code::kInvalidArgument); }
   }
   std::string bad = z;
   bad[6] ^= 0x7F;
@@ -1177,7 +1177,7 @@ TEST(Decompress, ZstdTruncatedAndCorrupt) {
   // zstd frames without a checksum cannot always detect this; it must not
   // crash or run away, and any output stays bounded.
   auto r = DecompressIfNeeded(bad, 64_MiB);
-  if (r.ok()) EXPECT_LE(r->size(), 64_MiB);
+  if (r.ok()) { EXPECT_LE(r->size(), 64_MiB); }
 }
 
 // Peak resident memory of this process, for "did not allocate the output".
