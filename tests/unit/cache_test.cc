@@ -72,7 +72,9 @@ size_t LmdbEntries(const std::string& dir) {
   MDB_txn* txn = nullptr;
   MDB_dbi dbi;
   if (rc == 0 && mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) == 0) {
-    if (mdb_dbi_open(txn, "blocks", 0, &dbi) == 0) EXPECT_EQ(mdb_stat(txn, dbi, &st), 0);
+    if (mdb_dbi_open(txn, "blocks", 0, &dbi) == 0) {
+      EXPECT_EQ(mdb_stat(txn, dbi, &st), 0);
+    }
     mdb_txn_abort(txn);
   }
   mdb_env_close(env);
