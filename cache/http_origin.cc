@@ -1,4 +1,7 @@
+#include <arpa/inet.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -23,6 +26,8 @@ using Clock = std::chrono::steady_clock;
 // error page to quote.
 struct Transfer {
   CURL* curl = nullptr;
+  bool allow_link_local = false;
+  std::string refused;  // an address the transfer was not allowed to connect to
   ByteRange want;
   bool ranged = true;
   long status = 0;
@@ -113,6 +118,51 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   if (t->error_page.size() < 512)
     t->error_page.append(data, std::min<size_t>(n, 512 - t->error_page.size()));
   return n;
+}
+
+// Link-local addresses are where clouds answer with instance credentials
+// (169.254.169.254, fd00:ec2::254): a reference set from elsewhere must not
+// make a mount on such a machine fetch them.
+std::string ForbiddenAddress(const curl_sockaddr* a) {
+  char text[INET6_ADDRSTRLEN] = {0};
+  if (a->family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&a->addr);
+    uint32_t ip = ntohl(in->sin_addr.s_addr);
+    if ((ip >> 16) != 0xA9FE) return "";  // 169.254.0.0/16
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    return text;
+  }
+  if (a->family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a->addr);
+    const uint8_t* b = in6->sin6_addr.s6_addr;
+    static const uint8_t kEc2[16] = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+    bool link_local = b[0] == 0xfe && (b[1] & 0xc0) == 0x80;  // fe80::/10
+    bool mapped = IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && b[12] == 169 && b[13] == 254;
+    if (!link_local && !mapped && std::memcmp(b, kEc2, 16) != 0) return "";
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    return text;
+  }
+  return "";
+}
+
+// Runs where libcurl would create a socket: before any packet is sent to
+// the address, which is the resolved one (a host name cannot hide it).
+curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* a) {
+  auto* t = static_cast<Transfer*>(user);
+  if (!t->allow_link_local) {
+    std::string bad = ForbiddenAddress(a);
+    if (!bad.empty()) {
+      t->refused = bad;
+      return CURL_SOCKET_BAD;
+    }
+  }
+  return ::socket(a->family, a->socktype, a->protocol);
+}
+
+Status Refused(const std::string& url, const std::string& address) {
+  return Status(Code::kPermissionDenied,
+                RedactUrl(url) + ": refused to connect to the link-local address " + address +
+                    " (cloud metadata services live there; --allow-link-local permits it)");
 }
 
 bool ParseContentRange(std::string_view v, uint64_t* first, uint64_t* last) {
@@ -283,6 +333,9 @@ class HttpOrigin : public Origin {
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, t);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, OnBody);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, t);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETFUNCTION, OpenSocket);
+    curl_easy_setopt(curl, CURLOPT_OPENSOCKETDATA, t);
+    t->allow_link_local = options_.allow_link_local;
     t->curl = curl;
   }
 
@@ -296,6 +349,7 @@ class HttpOrigin : public Origin {
     std::string spec = std::to_string(range.offset) + "-" + std::to_string(range.end() - 1);
     curl_easy_setopt(curl, CURLOPT_RANGE, spec.c_str());
     CURLcode rc = curl_easy_perform(curl);
+    if (!t.refused.empty()) return Refused(url, t.refused);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
     if (t.status == 200 && t.complete) return std::move(t.pieces);
     if (t.overflow)
@@ -330,6 +384,7 @@ class HttpOrigin : public Origin {
     Setup(curl, url, &t, errbuf, deadline);
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
     CURLcode rc = curl_easy_perform(curl);
+    if (!t.refused.empty()) return Refused(url, t.refused);
     if (rc != CURLE_OK) return StatusForCurl(rc, url, errbuf);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
     curl_off_t len = -1;

@@ -81,6 +81,10 @@ struct HttpOptions {
   std::string user_agent = "zarrmount";
   // Requests in flight at once, at most; more wait for a free slot.
   int max_connections = 64;
+  // Connecting to link-local addresses (169.254.0.0/16, fe80::/10,
+  // fd00:ec2::254: cloud metadata services) is refused with
+  // kPermissionDenied before any packet is sent, unless allowed.
+  bool allow_link_local = false;
 };
 
 // http:// and https:// via libcurl, reusing connections.

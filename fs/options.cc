@@ -72,6 +72,9 @@ std::string HelpText() {
     << d.read_timeout_ms / 1000 << ")\n"
     << "      --max-connections N  HTTP requests in flight at once, at most (default: "
     << d.max_connections << ")\n"
+    << "      --allow-link-local   let references reach link-local addresses (169.254.0.0/16,\n"
+       "                           fe80::/10, fd00:ec2::254), where cloud metadata services\n"
+       "                           answer; refused by default, before any connection\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
        "                           in the background, stderr with -f)\n"
        "      --check              load and validate SOURCE, print a summary, do not mount\n"
@@ -112,7 +115,8 @@ Result<Options> ParseOptions(int argc, char** argv) {
       return x;
     };
     static const char* kFlags[] = {"--help", "--version", "--foreground", "--debug", "--check",
-                                   "--no-disk-cache", "--no-prefetch", "--offline"};
+                                   "--no-disk-cache", "--no-prefetch", "--offline",
+                                   "--allow-link-local"};
     for (const char* flag : kFlags)
       if (has_inline_value && arg == flag)
         return InvalidArgument("option '" + arg + "' takes no value");
@@ -132,6 +136,8 @@ Result<Options> ParseOptions(int argc, char** argv) {
       o.prefetch = false;
     } else if (arg == "--offline") {
       o.offline = true;
+    } else if (arg == "--allow-link-local") {
+      o.allow_link_local = true;
     } else if (arg == "-o" || arg.starts_with("-o")) {
       std::string opts;
       if (arg == "-o") {

@@ -24,6 +24,7 @@ struct Options {
   uint64_t memory_cache = 512_MiB;
   bool disk_cache = true;
   bool offline = false;  // serve from the cache only
+  bool allow_link_local = false;  // let references reach 169.254.0.0/16 and the like
   uint64_t block_size = 1_MiB;
   int threads = 16;          // FUSE worker threads, at most
   bool prefetch = true;

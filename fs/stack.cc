@@ -19,6 +19,7 @@ Result<Stack> BuildStack(const Options& opt) {
   http.deadline_ms = opt.read_timeout_ms;
   http.max_attempts = opt.retries + 1;
   http.max_connections = opt.max_connections;
+  http.allow_link_local = opt.allow_link_local;
   Stack s;
   // Offline, nothing reaches the network: every miss fails at once.
   s.origin = opt.offline ? NewOfflineOrigin()

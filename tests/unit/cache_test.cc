@@ -1432,6 +1432,30 @@ TEST(HttpOrigin, ReadPiecesCutsOneResponse) {
   }
 }
 
+// Link-local addresses (cloud metadata) are refused where libcurl would
+// open the socket: the message can only come from there, so no connection
+// (not even a SYN) was attempted. A routable address still works.
+TEST(HttpOrigin, RefusesLinkLocalAddressesBeforeConnecting) {
+  HttpOptions o;
+  o.connect_timeout_ms = 5000;
+  auto origin = NewHttpOrigin(o);
+  for (const char* url : {"http://169.254.169.254/latest/meta-data/", "http://169.254.1.2:8080/x",
+                          "http://[fd00:ec2::254]/latest", "http://[fe80::1]/x",
+                          "http://[::ffff:169.254.169.254]/x"}) {
+    auto start = std::chrono::steady_clock::now();
+    auto r = origin->Read(url, ByteRange{0, 10});
+    auto s = origin->Stat(url);
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_FALSE(r.ok()) << url;
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << url << ": " << r.status().ToString();
+    EXPECT_THAT(r.status().message(), HasSubstr("link-local")) << url;
+    EXPECT_EQ(s.status().code(), Code::kPermissionDenied) << url;
+    EXPECT_LT(took, 1.0) << url << ": refused at once, not retried";
+  }
+  testing::TinyHttpServer server(RandomBytes(100, 3));
+  EXPECT_TRUE(origin->Read(server.url(), ByteRange{0, 10}).ok());
+}
+
 // The default ReadPieces (here FileOrigin's) splits Read and keeps its checks.
 TEST(FileOrigin, ReadPiecesSplitsRead) {
   TempDir dir;
