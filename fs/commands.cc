@@ -11,6 +11,10 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <initializer_list>
+#include <map>
+#include <string_view>
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -74,6 +78,41 @@ int Usage(const char* text, const std::string& error) {
   return 2;
 }
 
+// The arguments of one command (argv[2...]): -h/--help and --json for all,
+// the command's own options that take a value, and positional arguments.
+struct CommandArgs {
+  bool json = false;
+  std::map<std::string, std::string> values;  // option -> its value
+  std::vector<std::string> positional;
+  std::string value(const std::string& option) const {
+    auto it = values.find(option);
+    return it == values.end() ? "" : it->second;
+  }
+};
+
+// Parses into `out`; returns the exit code to stop with (0 after --help, 2
+// after a one-line usage error), or -1 to go on.
+int ParseCommandArgs(int argc, char** argv, const char* usage,
+                     std::initializer_list<std::string_view> value_options, CommandArgs* out) {
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-h" || a == "--help") {
+      std::fputs(usage, stdout);
+      return 0;
+    } else if (a == "--json") {
+      out->json = true;
+    } else if (std::find(value_options.begin(), value_options.end(), a) != value_options.end()) {
+      if (i + 1 >= argc) return Usage(usage, a + " needs a value");
+      out->values[a] = argv[++i];
+    } else if (a.starts_with("-")) {
+      return Usage(usage, "unknown option '" + a + "'");
+    } else {
+      out->positional.push_back(a);
+    }
+  }
+  return -1;
+}
+
 // "90", "90s", "30m", "12h", "7d" in seconds; -1 if malformed.
 int64_t ParseAge(const std::string& s) {
   if (s.empty()) return -1;
@@ -103,37 +142,19 @@ std::string Age(int64_t unix_s) {
 }
 
 int CacheCommand(int argc, char** argv) {
-  std::string action, dir, to;
+  CommandArgs args;
+  if (int rc = ParseCommandArgs(argc, argv, kCacheUsage, {"--cache-dir", "--to", "--unused-for"},
+                                &args);
+      rc >= 0)
+    return rc;
+  if (args.positional.size() > 1)
+    return Usage(kCacheUsage, "unexpected argument '" + args.positional[1] + "'");
+  const std::string action = args.positional.empty() ? "" : args.positional[0];
+  std::string dir = args.value("--cache-dir"), to = args.value("--to");
+  const bool json = args.json;
   int64_t unused_for = -1;
-  bool json = false;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "-h" || a == "--help") {
-      std::fputs(kCacheUsage, stdout);
-      return 0;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--cache-dir") {
-      if (!value(&dir)) return Usage(kCacheUsage, "--cache-dir needs a directory");
-    } else if (a == "--to") {
-      if (!value(&to)) return Usage(kCacheUsage, "--to needs a size");
-    } else if (a == "--unused-for") {
-      if (!value(&v) || (unused_for = ParseAge(v)) < 0)
-        return Usage(kCacheUsage, "--unused-for needs an age such as 90s, 30m, 12h or 7d");
-    } else if (a.starts_with("-")) {
-      return Usage(kCacheUsage, "unknown option '" + a + "'");
-    } else if (action.empty()) {
-      action = a;
-    } else {
-      return Usage(kCacheUsage, "unexpected argument '" + a + "'");
-    }
-  }
+  if (args.values.count("--unused-for") && (unused_for = ParseAge(args.value("--unused-for"))) < 0)
+    return Usage(kCacheUsage, "--unused-for needs an age such as 90s, 30m, 12h or 7d");
   if (action != "stats" && action != "verify" && action != "clear" && action != "prune")
     return Usage(kCacheUsage, action.empty() ? "which cache command?"
                                              : "unknown cache command '" + action + "'");
@@ -238,23 +259,12 @@ double JsonNumber(const std::string& json, const std::string& name) {
 }
 
 int StatusCommand(int argc, char** argv) {
-  std::string mountpoint;
-  bool json = false;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a == "-h" || a == "--help") {
-      std::fputs(kStatusUsage, stdout);
-      return 0;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a.starts_with("-")) {
-      return Usage(kStatusUsage, "unknown option '" + a + "'");
-    } else if (mountpoint.empty()) {
-      mountpoint = a;
-    } else {
-      return Usage(kStatusUsage, "unexpected argument '" + a + "'");
-    }
-  }
+  CommandArgs args;
+  if (int rc = ParseCommandArgs(argc, argv, kStatusUsage, {}, &args); rc >= 0) return rc;
+  if (args.positional.size() > 1)
+    return Usage(kStatusUsage, "unexpected argument '" + args.positional[1] + "'");
+  const std::string mountpoint = args.positional.empty() ? "" : args.positional[0];
+  const bool json = args.json;
   if (mountpoint.empty()) return Usage(kStatusUsage, "which mount point?");
   std::string value;
   for (int tries = 0; tries < 5; ++tries) {  // the status may grow between the two calls
@@ -312,42 +322,30 @@ bool UnderPrefix(const std::string& key, std::string prefix) {
 }
 
 int WarmCommand(int argc, char** argv) {
+  CommandArgs args;
+  if (int rc = ParseCommandArgs(argc, argv, kWarmUsage,
+                                {"--cache-dir", "--cache-size", "--max-connections"}, &args);
+      rc >= 0)
+    return rc;
   Options opt;
   opt.max_connections = 16;
   opt.prefetch = false;
+  opt.cache_dir = args.value("--cache-dir");
+  const bool json = args.json;
+  if (args.values.count("--cache-size")) {
+    auto size = ParseSize(args.value("--cache-size"));
+    if (!size.ok()) return Usage(kWarmUsage, "--cache-size: " + size.status().message());
+    opt.cache_size = *size;
+  }
+  if (args.values.count("--max-connections")) {
+    long n = std::strtol(args.value("--max-connections").c_str(), nullptr, 10);
+    if (n < 1 || n > 1024) return Usage(kWarmUsage, "--max-connections needs a number in [1, 1024]");
+    opt.max_connections = static_cast<int>(n);
+  }
   std::vector<std::string> prefixes;
-  bool json = false;
-  for (int i = 2; i < argc; ++i) {
-    std::string a = argv[i];
-    auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
-      *out = argv[++i];
-      return true;
-    };
-    std::string v;
-    if (a == "-h" || a == "--help") {
-      std::fputs(kWarmUsage, stdout);
-      return 0;
-    } else if (a == "--json") {
-      json = true;
-    } else if (a == "--cache-dir") {
-      if (!value(&opt.cache_dir)) return Usage(kWarmUsage, "--cache-dir needs a directory");
-    } else if (a == "--cache-size") {
-      if (!value(&v)) return Usage(kWarmUsage, "--cache-size needs a size");
-      auto size = ParseSize(v);
-      if (!size.ok()) return Usage(kWarmUsage, "--cache-size: " + size.status().message());
-      opt.cache_size = *size;
-    } else if (a == "--max-connections") {
-      long n = value(&v) ? std::strtol(v.c_str(), nullptr, 10) : 0;
-      if (n < 1 || n > 1024) return Usage(kWarmUsage, "--max-connections needs a number in [1, 1024]");
-      opt.max_connections = static_cast<int>(n);
-    } else if (a.starts_with("-")) {
-      return Usage(kWarmUsage, "unknown option '" + a + "'");
-    } else if (opt.source.empty()) {
-      opt.source = a;
-    } else {
-      prefixes.push_back(a);
-    }
+  if (!args.positional.empty()) {
+    opt.source = args.positional[0];
+    prefixes.assign(args.positional.begin() + 1, args.positional.end());
   }
   if (opt.source.empty()) return Usage(kWarmUsage, "which reference set?");
   auto fail = [](const Status& st) {

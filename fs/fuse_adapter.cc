@@ -185,14 +185,9 @@ void OpStatFs(fuse_req_t req, fuse_ino_t) {
   fuse_reply_statfs(req, &st);
 }
 
-// The root carries one attribute, the daemon's status; nothing else has any.
-void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  const Context* c = Ctx(req);
-  if (ino != Filesystem::kRootIno || !c->status || std::strcmp(name, kStatusXattr) != 0) {
-    fuse_reply_err(req, ENODATA);
-    return;
-  }
-  std::string value = c->status();
+// An attribute value (or list of names): its size when asked with `size`
+// 0, else the value if it fits.
+void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
   if (size == 0)
     fuse_reply_xattr(req, value.size());
   else if (size < value.size())
@@ -200,15 +195,20 @@ void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   else
     fuse_reply_buf(req, value.data(), value.size());
 }
+
+// The root carries one attribute, the daemon's status; nothing else has any.
+void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+  const Context* c = Ctx(req);
+  if (ino != Filesystem::kRootIno || !c->status || std::strcmp(name, kStatusXattr) != 0) {
+    fuse_reply_err(req, ENODATA);
+    return;
+  }
+  ReplyXattr(req, c->status(), size);
+}
 void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   std::string names;
   if (ino == Filesystem::kRootIno && Ctx(req)->status) names.assign(kStatusXattr, sizeof kStatusXattr);
-  if (size == 0)
-    fuse_reply_xattr(req, names.size());
-  else if (size < names.size())
-    fuse_reply_err(req, ERANGE);
-  else
-    fuse_reply_buf(req, names.data(), names.size());
+  ReplyXattr(req, names, size);
 }
 
 // Everything that would change the tree. The mount is also "ro", so the

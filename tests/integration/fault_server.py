@@ -71,6 +71,8 @@ import urllib.parse
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from procs import stop_process
+
 FAULTS = ("ok", "reset", "error500", "error503", "error500_retry", "error503_retry",
           "stall", "drip", "truncate", "wrong_range", "full_200")
 CONTROL = "/_fault/"
@@ -458,13 +460,7 @@ class FaultProcess(_Control):
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self.proc.stdout.close()
         self.proc = None
 

@@ -18,6 +18,8 @@ import socket
 import subprocess
 import time
 
+from procs import stop_process
+
 NGINX = os.environ.get("NGINX", "/usr/sbin/nginx")
 ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
 
@@ -121,13 +123,7 @@ class Nginx:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        stop_process(self.proc)
         self.proc = None
 
     def requests(self):

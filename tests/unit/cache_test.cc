@@ -1326,14 +1326,24 @@ TEST(ReadThrough, DemandReadDoesNotWaitForAQueuedPrefetch) {
 // Validating, a cache serves an object's blocks only while the origin
 // reports the version they were cached under; a changed object is fetched
 // anew. Each ReadThroughCache is one mount: it asks once per object.
-TEST(ReadThrough, ChangedObjectIsNotServedFromTheCache) {
-  Fixture fx(200'000);
+// An object behind a disk tier, read by a validating cache per "mount".
+struct VersionedFixture {
+  explicit VersionedFixture(uint64_t size, std::string version) : fx(size) {
+    disk = OpenStore(dir.path(), 64_MiB);
+    o = Opts(64_KiB, 1_MiB);
+    o.validate = true;
+    fx.origin.SetVersion(kUrl, std::move(version));
+  }
+  Fixture fx;
   TempDir dir;
-  auto disk = OpenStore(dir.path(), 64_MiB);
-  ReadThroughOptions o = Opts(64_KiB, 1_MiB);
-  o.validate = true;
+  std::unique_ptr<PersistentBlockStore> disk;
+  ReadThroughOptions o;
+};
+
+TEST(ReadThrough, ChangedObjectIsNotServedFromTheCache) {
+  VersionedFixture v(200'000, "etag \"a\"");
+  auto& [fx, dir, disk, o] = v;
   ByteRange region{1000, 150'000};
-  fx.origin.SetVersion(kUrl, "etag \"a\"");
   {
     ReadThroughCache first(&fx.origin, nullptr, disk.get(), o);
     EXPECT_EQ(MustRead(first, region, 0, 150'000), fx.Expected(region, 0, 150'000));
@@ -1378,13 +1388,9 @@ TEST(ReadThrough, ChangedObjectIsNotServedFromTheCache) {
 // An origin that cannot be asked does not make the cache useless; one that
 // says the object is gone is believed.
 TEST(ReadThrough, UnreachableOriginServesTheCachedVersion) {
-  Fixture fx(100'000);
-  TempDir dir;
-  auto disk = OpenStore(dir.path(), 64_MiB);
-  ReadThroughOptions o = Opts(64_KiB, 1_MiB);
-  o.validate = true;
+  VersionedFixture v(100'000, "etag 1");
+  auto& [fx, dir, disk, o] = v;
   ByteRange region{0, 100'000};
-  fx.origin.SetVersion(kUrl, "etag 1");
   {
     ReadThroughCache c(&fx.origin, nullptr, disk.get(), o);
     MustRead(c, region, 0, 100'000);
@@ -1456,12 +1462,18 @@ TEST(HttpOrigin, RefusesLinkLocalAddressesBeforeConnecting) {
   EXPECT_TRUE(origin->Read(server.url(), ByteRange{0, 10}).ok());
 }
 
+// Writes `data` to `name` in `dir`; returns the path.
+std::string WriteFile(const TempDir& dir, const std::string& name, const std::string& data) {
+  std::string path = dir.path() + "/" + name;
+  std::ofstream(path, std::ios::binary).write(data.data(), data.size());
+  return path;
+}
+
 // The default ReadPieces (here FileOrigin's) splits Read and keeps its checks.
 TEST(FileOrigin, ReadPiecesSplitsRead) {
   TempDir dir;
   std::string data = RandomBytes(10'000, 12);
-  std::string path = dir.path() + "/f.bin";
-  std::ofstream(path, std::ios::binary).write(data.data(), data.size());
+  std::string path = WriteFile(dir, "f.bin", data);
   auto origin = NewFileOrigin();
   auto got = origin->ReadPieces(path, ByteRange{10, 9000}, {4000, 0, 5000});
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -1476,8 +1488,7 @@ TEST(FileOrigin, ReadPiecesSplitsRead) {
 TEST(FileOrigin, ReadsRanges) {
   TempDir dir;
   std::string data = RandomBytes(10'000, 11);
-  std::string path = dir.path() + "/f.bin";
-  std::ofstream(path, std::ios::binary).write(data.data(), data.size());
+  std::string path = WriteFile(dir, "f.bin", data);
   auto origin = NewFileOrigin();
   for (ByteRange r : {ByteRange{0, 10'000}, ByteRange{100, 50}, ByteRange{9990, 10},
                       ByteRange{0, 1}, ByteRange{5000, 0}, ByteRange{10'000, 0}}) {
