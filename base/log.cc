@@ -86,7 +86,8 @@ std::string RedactUrl(std::string_view url) {
     if (at != std::string::npos && at >= host_start && at < auth_end)
       out.erase(host_start, at + 1 - host_start);
   }
-  size_t q = out.find('?');
+  // A local path may contain '?' as an ordinary character.
+  size_t q = scheme == std::string::npos ? std::string::npos : out.find('?');
   if (q != std::string::npos) out.erase(q);
   return out;
 }

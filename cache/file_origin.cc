@@ -2,9 +2,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
+#include "base/log.h"
 #include "cache/origin.h"
 
 namespace zm {
@@ -22,34 +25,78 @@ Status ErrnoStatus(int err, const std::string& path) {
   return IoError(msg);
 }
 
+bool UnderRoot(std::string_view path, const std::vector<std::string>& roots) {
+  for (const std::string& root : roots) {
+    if (root == "/") return true;
+    if (path.starts_with(root) && (path.size() == root.size() || path[root.size()] == '/'))
+      return true;
+  }
+  return false;
+}
+
+Status Outside(const std::string& path, const std::string& real) {
+  return Status(Code::kPermissionDenied,
+                path + (real == path ? "" : " (" + real + ")") +
+                    ": outside the directories local references may read (the reference "
+                    "file's directory and --local-root)");
+}
+
+// An open descriptor of a regular file under the roots, closed with the
+// object.
+class OpenFile {
+ public:
+  ~OpenFile() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Status Open(const std::string& path, const std::vector<std::string>& roots) {
+    // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+    // writer. The check is on what was opened (/proc/self/fd names it, links
+    // resolved), so a link swapped in after a check cannot slip past it.
+    fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd_ < 0) return ErrnoStatus(errno, path);
+    if (::fstat(fd_, &st_) != 0) return ErrnoStatus(errno, path);
+    char real[PATH_MAX];
+    std::string proc = "/proc/self/fd/" + std::to_string(fd_);
+    ssize_t n = ::readlink(proc.c_str(), real, sizeof real);
+    if (n < 0) return ErrnoStatus(errno, path);
+    if (static_cast<size_t>(n) >= sizeof real) return ErrnoStatus(ENAMETOOLONG, path);
+    std::string resolved(real, static_cast<size_t>(n));
+    if (!UnderRoot(resolved, roots)) return Outside(path, resolved);
+    if (!S_ISREG(st_.st_mode)) return IoError(path + ": not a regular file");
+    return Status::Ok();
+  }
+  int fd() const { return fd_; }
+  const struct stat& stat() const { return st_; }
+
+ private:
+  int fd_ = -1;
+  struct stat st_ {};
+};
+
 class FileOrigin : public Origin {
  public:
+  explicit FileOrigin(std::vector<std::string> roots) : roots_(std::move(roots)) {}
+
   Result<std::string> Read(const std::string& url, ByteRange range) override {
     std::string path = PathOf(url);
     // Opened per read: reference sets point at thousands of files, and the
     // page cache, not a descriptor cache, is what makes this fast.
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return ErrnoStatus(errno, path);
+    OpenFile file;
+    ZM_RETURN_IF_ERROR(file.Open(path, roots_));
     std::string out(range.length, '\0');
     uint64_t got = 0;
     while (got < range.length) {
-      ssize_t r = ::pread(fd, out.data() + got, range.length - got,
+      ssize_t r = ::pread(file.fd(), out.data() + got, range.length - got,
                           static_cast<off_t>(range.offset + got));
       if (r < 0 && errno == EINTR) continue;
-      if (r < 0) {
-        int err = errno;
-        ::close(fd);
-        return ErrnoStatus(err, path);
-      }
+      if (r < 0) return ErrnoStatus(errno, path);
       if (r == 0) {
-        ::close(fd);
         return Status(Code::kOutOfRange, path + ": file is shorter than the referenced range " +
                                              std::to_string(range.offset) + "+" +
                                              std::to_string(range.length));
       }
       got += static_cast<uint64_t>(r);
     }
-    ::close(fd);
     return out;
   }
 
@@ -60,24 +107,27 @@ class FileOrigin : public Origin {
 
   Result<ObjectInfo> Stat(const std::string& url) override {
     std::string path = PathOf(url);
-    struct stat sb;
-    if (::stat(path.c_str(), &sb) != 0) return ErrnoStatus(errno, path);
-    if (!S_ISREG(sb.st_mode)) return InvalidArgument(path + ": not a regular file");
+    OpenFile file;
+    ZM_RETURN_IF_ERROR(file.Open(path, roots_));
+    const struct stat& sb = file.stat();
     // A rewrite changes the modification time (or the inode, when the file
     // is replaced by a rename).
     return ObjectInfo{static_cast<uint64_t>(sb.st_size),
                       std::to_string(sb.st_ino) + ":" + std::to_string(sb.st_mtim.tv_sec) + "." +
                           std::to_string(sb.st_mtim.tv_nsec)};
   }
+
+ private:
+  const std::vector<std::string> roots_;
 };
 
 class OfflineOrigin : public Origin {
  public:
   Result<std::string> Read(const std::string& url, ByteRange range) override {
-    return IoError(url + ": not in the cache (offline)");
+    return IoError(RedactUrl(url) + ": not in the cache (offline)");
   }
   Result<uint64_t> Size(const std::string& url) override {
-    return IoError(url + ": size not in the cache (offline)");
+    return IoError(RedactUrl(url) + ": size not in the cache (offline)");
   }
 };
 
@@ -92,7 +142,7 @@ Result<std::vector<std::string>> Origin::ReadPieces(const std::string& url, Byte
                                                     const std::vector<uint64_t>& lengths) {
   ZM_ASSIGN_OR_RETURN(std::string all, Read(url, range));
   if (all.size() != range.length)
-    return Corruption(url + ": origin returned " + std::to_string(all.size()) + " bytes for a " +
+    return Corruption(RedactUrl(url) + ": origin returned " + std::to_string(all.size()) + " bytes for a " +
                       std::to_string(range.length) + "-byte range");
   std::vector<std::string> pieces;
   pieces.reserve(lengths.size());
@@ -138,7 +188,7 @@ class RoutingOrigin : public Origin {
     }
     size_t colon = url.find("://");
     return Status(Code::kUnsupported,
-                  "unsupported URL scheme '" + url.substr(0, colon) + "://' in " + url);
+                  "unsupported URL scheme '" + url.substr(0, colon) + "://' in " + RedactUrl(url));
   }
 
   std::unique_ptr<Origin> http_, file_;
@@ -146,7 +196,17 @@ class RoutingOrigin : public Origin {
 
 }  // namespace
 
-std::unique_ptr<Origin> NewFileOrigin() { return std::make_unique<FileOrigin>(); }
+std::unique_ptr<Origin> NewFileOrigin(std::vector<std::string> roots) {
+  return std::make_unique<FileOrigin>(std::move(roots));
+}
+
+Status CheckLocalAccess(const std::string& url, const std::vector<std::string>& roots) {
+  std::string path = PathOf(url);
+  char real[PATH_MAX];
+  if (!::realpath(path.c_str(), real)) return Status::Ok();
+  if (!UnderRoot(real, roots)) return Outside(path, real);
+  return Status::Ok();
+}
 
 std::unique_ptr<Origin> NewOfflineOrigin() { return std::make_unique<OfflineOrigin>(); }
 

@@ -89,8 +89,17 @@ struct HttpOptions {
 
 // http:// and https:// via libcurl, reusing connections.
 std::unique_ptr<Origin> NewHttpOrigin(const HttpOptions& options);
-// Local files: "file:///abs/path" or a plain path.
-std::unique_ptr<Origin> NewFileOrigin();
+// Local files: "file:///abs/path" or a plain path, readable only when the
+// file, symbolic links resolved, lies under one of `roots` (absolute,
+// canonical directory paths; "/" allows every file). Anything else is
+// kPermissionDenied. A path that is not a regular file is kIoError
+// (a FIFO or a device could block a reader or never end). A reference set downloaded
+// from elsewhere must not expose the files of whoever mounts it.
+std::unique_ptr<Origin> NewFileOrigin(std::vector<std::string> roots);
+// Whether the local file `url` names ("file://..." or a plain path) lies
+// under one of `roots`, symbolic links resolved: kPermissionDenied naming
+// the file if not. A file that does not exist passes (reading it fails).
+Status CheckLocalAccess(const std::string& url, const std::vector<std::string>& roots);
 // Fails every call at once with kIoError ("offline"): the origin of a mount
 // that serves only what its cache holds.
 std::unique_ptr<Origin> NewOfflineOrigin();

@@ -67,6 +67,8 @@ constexpr char kWarmUsage[] =
     "  --cache-dir DIR        the cache directory (default as for mounting)\n"
     "  --cache-size SIZE      size limit of the disk cache (default: 10 GiB)\n"
     "  --max-connections N    HTTP requests in flight at once (default: 16)\n"
+    "  --local-root DIR       local references may also read files under DIR\n"
+    "                         (repeatable; as for mounting)\n"
     "  --json                 print the summary as one JSON object\n"
     "  -h, --help             this text\n";
 
@@ -82,11 +84,12 @@ int Usage(const char* text, const std::string& error) {
 // the command's own options that take a value, and positional arguments.
 struct CommandArgs {
   bool json = false;
-  std::map<std::string, std::string> values;  // option -> its value
+  std::map<std::string, std::vector<std::string>> values;  // option -> its values, in order
   std::vector<std::string> positional;
+  // The last value given, or "".
   std::string value(const std::string& option) const {
     auto it = values.find(option);
-    return it == values.end() ? "" : it->second;
+    return it == values.end() ? "" : it->second.back();
   }
 };
 
@@ -103,7 +106,7 @@ int ParseCommandArgs(int argc, char** argv, const char* usage,
       out->json = true;
     } else if (std::find(value_options.begin(), value_options.end(), a) != value_options.end()) {
       if (i + 1 >= argc) return Usage(usage, a + " needs a value");
-      out->values[a] = argv[++i];
+      out->values[a].push_back(argv[++i]);
     } else if (a.starts_with("-")) {
       return Usage(usage, "unknown option '" + a + "'");
     } else {
@@ -324,13 +327,15 @@ bool UnderPrefix(const std::string& key, std::string prefix) {
 int WarmCommand(int argc, char** argv) {
   CommandArgs args;
   if (int rc = ParseCommandArgs(argc, argv, kWarmUsage,
-                                {"--cache-dir", "--cache-size", "--max-connections"}, &args);
+                                {"--cache-dir", "--cache-size", "--max-connections", "--local-root"},
+                                &args);
       rc >= 0)
     return rc;
   Options opt;
   opt.max_connections = 16;
   opt.prefetch = false;
   opt.cache_dir = args.value("--cache-dir");
+  if (args.values.count("--local-root")) opt.local_roots = args.values.at("--local-root");
   const bool json = args.json;
   if (args.values.count("--cache-size")) {
     auto size = ParseSize(args.value("--cache-size"));
@@ -359,6 +364,7 @@ int WarmCommand(int argc, char** argv) {
   auto built = BuildStack(opt);
   if (!built.ok()) return fail(built.status());
   Stack stack = std::move(built).value();
+  if (Status st = CheckLocalReferences(index, stack, opt.source); !st.ok()) return fail(st);
   if (Status st = SizeWholeObjects(&index, stack.cache.get(), 16, opt.source); !st.ok())
     return fail(st);
 

@@ -53,7 +53,7 @@ std::string StatusJson(const Options& opt, const ReferenceIndex& index,
   std::string j = "{";
   j += "\"pid\": " + std::to_string(::getpid());
   j += ", \"version\": " + JsonQuote(kVersion);
-  j += ", \"source\": " + JsonQuote(opt.source);
+  j += ", \"source\": " + JsonQuote(RedactUrl(opt.source));
   j += ", \"mountpoint\": " + JsonQuote(opt.mountpoint);
   j += ", \"uptime_s\": " +
        n(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
@@ -126,6 +126,7 @@ int Serve(const Options& opt, StartupReporter* reporter) {
     return 1;
   };
   ReferenceLoadOptions load_options;
+  load_options.max_generated_keys = opt.max_generated_keys;
   auto loaded = LoadReferenceFile(opt.source, load_options);
   if (!loaded.ok()) return fail(loaded.status());
   ReferenceIndex index = std::move(loaded).value();
@@ -135,6 +136,7 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   Stack stack = std::move(built).value();
   ReadThroughCache& cache = *stack.cache;
   PersistentBlockStore* disk = stack.disk.get();
+  if (Status st = CheckLocalReferences(index, stack, opt.source); !st.ok()) return fail(st);
   if (Status st = SizeWholeObjects(&index, &cache, opt.size_threads, opt.source); !st.ok())
     return fail(st);
 
@@ -160,7 +162,7 @@ int Serve(const Options& opt, StartupReporter* reporter) {
 
   FuseConfig fc;
   fc.mountpoint = opt.mountpoint;
-  fc.fsname = "zarrmount:" + opt.source;
+  fc.fsname = "zarrmount:" + RedactUrl(opt.source);
   for (char& c : fc.fsname)
     if (c == ',') c = '_';  // commas would split the -o list
   fc.options = opt.fuse_options;
@@ -168,7 +170,7 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   fc.max_threads = opt.threads;
   const auto started = std::chrono::steady_clock::now();
   fc.status = [&] { return StatusJson(opt, index, cache, disk, started); };
-  LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys) at " +
+  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(index.file_count()) + " keys) at " +
           opt.mountpoint);
   Status st = RunFuse(&fs, fc, [&](const Status& s) { reporter->Report(s); });
   cache.WaitForPrefetches();

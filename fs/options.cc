@@ -32,7 +32,7 @@ std::string HelpText() {
        "  -f, --foreground         stay in the foreground (log to stderr)\n"
        "  -d, --debug              foreground, with FUSE request tracing\n"
        "  -o OPT[,OPT...]          FUSE mount options, e.g. allow_other\n"
-       "                           (ro and default_permissions are always set)\n"
+       "                           (ro and default_permissions are always set; rw is refused)\n"
        "      --cache-dir DIR      persistent block cache directory\n"
        "                           (default: $XDG_CACHE_HOME/zarrmount or ~/.cache/zarrmount)\n"
        "      --cache-size SIZE    size limit of the disk cache; past 90% of it the least\n"
@@ -75,6 +75,12 @@ std::string HelpText() {
     << "      --allow-link-local   let references reach link-local addresses (169.254.0.0/16,\n"
        "                           fe80::/10, fd00:ec2::254), where cloud metadata services\n"
        "                           answer; refused by default, before any connection\n"
+    << "      --local-root DIR     local references may also read files under DIR\n"
+       "                           (repeatable); by default only files under the\n"
+       "                           reference file's own directory, links resolved\n"
+       "      --max-generated-keys N  refuse reference sets whose 'gen' entries make more\n"
+       "                           keys than N (default: "
+    << d.max_generated_keys << ")\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
        "                           in the background, stderr with -f)\n"
        "      --check              load and validate SOURCE, print a summary, do not mount\n"
@@ -150,6 +156,10 @@ Result<Options> ParseOptions(int argc, char** argv) {
       while (!rest.empty()) {
         size_t comma = rest.find(',');
         std::string_view one = rest.substr(0, comma);
+        // The mount is read-only for everyone, and the kernel checks
+        // permissions (see RunFuse): no -o may say otherwise.
+        if (one == "rw")
+          return InvalidArgument("option '-o rw': the mount is read-only");
         if (!one.empty()) o.fuse_options.emplace_back(one);
         if (comma == std::string_view::npos) break;
         rest.remove_prefix(comma + 1);
@@ -205,6 +215,17 @@ Result<Options> ParseOptions(int argc, char** argv) {
     } else if (arg == "--retries") {
       ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 0, 100));
       o.retries = static_cast<int>(n);
+    } else if (arg == "--local-root") {
+      ZM_ASSIGN_OR_RETURN(std::string dir, need(arg));
+      if (dir.empty()) return InvalidArgument("option '--local-root' needs a directory");
+      o.local_roots.push_back(dir);
+    } else if (arg == "--max-generated-keys") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      char* end = nullptr;
+      unsigned long long n = std::strtoull(v.c_str(), &end, 10);
+      if (v.empty() || v[0] == '-' || *end || n == 0)
+        return InvalidArgument("option '--max-generated-keys': '" + v + "' is not a positive integer");
+      o.max_generated_keys = n;
     } else if (arg == "--log") {
       ZM_ASSIGN_OR_RETURN(o.log_file, need(arg));
     } else if (arg.size() > 1 && arg[0] == '-') {

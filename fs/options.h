@@ -25,6 +25,10 @@ struct Options {
   bool disk_cache = true;
   bool offline = false;  // serve from the cache only
   bool allow_link_local = false;  // let references reach 169.254.0.0/16 and the like
+  // Directories whose files local references may read, besides the
+  // reference file's own directory.
+  std::vector<std::string> local_roots;
+  uint64_t max_generated_keys = 100'000'000;  // keys that `gen` entries may make, together
   uint64_t block_size = 1_MiB;
   int threads = 16;          // FUSE worker threads, at most
   bool prefetch = true;

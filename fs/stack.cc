@@ -1,7 +1,13 @@
 #include "fs/stack.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -9,6 +15,30 @@
 #include "base/log.h"
 
 namespace zm {
+namespace {
+
+// The reference file's directory and the --local-root directories, links
+// resolved (the file origin compares resolved paths).
+Result<std::vector<std::string>> LocalRoots(const Options& opt) {
+  std::vector<std::string> roots;
+  char real[PATH_MAX];
+  if (!opt.source.empty() && ::realpath(opt.source.c_str(), real)) {
+    std::string dir = real;
+    dir.erase(dir.find_last_of('/'));
+    roots.push_back(dir.empty() ? "/" : dir);
+  }
+  for (const std::string& root : opt.local_roots) {
+    struct stat sb;
+    if (!::realpath(root.c_str(), real) || ::stat(real, &sb) != 0)
+      return InvalidArgument("option '--local-root': " + root + ": " + std::strerror(errno));
+    if (!S_ISDIR(sb.st_mode))
+      return InvalidArgument("option '--local-root': " + root + ": not a directory");
+    roots.push_back(real);
+  }
+  return roots;
+}
+
+}  // namespace
 
 Result<Stack> BuildStack(const Options& opt) {
   HttpOptions http;
@@ -21,9 +51,10 @@ Result<Stack> BuildStack(const Options& opt) {
   http.max_connections = opt.max_connections;
   http.allow_link_local = opt.allow_link_local;
   Stack s;
+  ZM_ASSIGN_OR_RETURN(s.local_roots, LocalRoots(opt));
   // Offline, nothing reaches the network: every miss fails at once.
   s.origin = opt.offline ? NewOfflineOrigin()
-                         : NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin());
+                         : NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin(s.local_roots));
   s.memory = NewMemoryBlockStore(opt.memory_cache);
   if (opt.disk_cache && !opt.check_only) {
     std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
@@ -48,6 +79,26 @@ Result<Stack> BuildStack(const Options& opt) {
   ro.validate = !opt.offline;
   s.cache = std::make_unique<ReadThroughCache>(s.origin.get(), s.memory.get(), s.disk.get(), ro);
   return s;
+}
+
+Status CheckLocalReferences(const ReferenceIndex& index, const Stack& stack,
+                            const std::string& source) {
+  // Each URL is checked once; the first key that names a refused one is
+  // reported, since keys are what the user knows the reference set by.
+  std::vector<int8_t> verdict(index.url_count(), -1);  // -1 unchecked, 0 ok, 1 refused
+  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) {
+    auto t = index.target(f);
+    if (t.is_inline() || verdict[t.url_id] == 0) continue;
+    const std::string& url = index.url(t.url_id);
+    if (url.find("://") != std::string::npos && !url.starts_with("file://")) {
+      verdict[t.url_id] = 0;
+      continue;
+    }
+    Status st = CheckLocalAccess(url, stack.local_roots);
+    verdict[t.url_id] = st.ok() ? 0 : 1;
+    if (!st.ok()) return st.WithContext(source + ": key '" + index.FileKey(f) + "'");
+  }
+  return Status::Ok();
 }
 
 Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,
@@ -77,7 +128,7 @@ Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int thre
       if (*size > (uint64_t{1} << 50)) {
         if (first_error.ok())
           first_error = IoError(source + ": key '" + index->FileKey(f) + "': the origin says " +
-                                url + " has " + std::to_string(*size) + " bytes, beyond 1 PiB");
+                                RedactUrl(url) + " has " + std::to_string(*size) + " bytes, beyond 1 PiB");
         next = todo.size();
         return;
       }

@@ -23,12 +23,21 @@ struct Stack {
   std::unique_ptr<BlockStore> memory;
   std::unique_ptr<PersistentBlockStore> disk;  // null: no disk cache
   std::unique_ptr<ReadThroughCache> cache;
+  // Canonical directories local references may read (see NewFileOrigin).
+  std::vector<std::string> local_roots;
 };
 
 // Builds the stack `opt` asks for. Without an explicit --cache-dir, a cache
 // directory that cannot be opened is a warning and the stack has no disk
 // tier; with one, it is an error.
 Result<Stack> BuildStack(const Options& opt);
+
+// Fails with one line naming the first local reference of `index` that
+// lies outside `stack.local_roots`, so such a reference set is refused at
+// mount instead of failing read by read. (The file origin checks again at
+// every open, so a link changed later is refused too.)
+Status CheckLocalReferences(const ReferenceIndex& index, const Stack& stack,
+                            const std::string& source);
 
 // Learns the sizes of whole-object references ([url]) of `index` with
 // parallel requests (answered from the cache tiers when they can be).

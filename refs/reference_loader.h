@@ -33,7 +33,7 @@ struct ReferenceLoadOptions {
   // inflate to.
   uint64_t max_decompressed_bytes = 64_GiB;
   // Refuse `gen` entries (together) producing more keys than this.
-  uint64_t max_generated_keys = 1'000'000'000;
+  uint64_t max_generated_keys = 100'000'000;
 };
 
 // Parses reference JSON. `base` is what relative URLs are resolved against:

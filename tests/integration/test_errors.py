@@ -15,6 +15,7 @@ import errno
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import threading
@@ -105,7 +106,10 @@ def test_bad_reference_set_fails(case, mode, zarrmount_bin, dataset, tmp_path):
     with one stderr line naming file, key and problem; nothing is mounted and
     no daemon is left."""
     make, key, problem = CASES[case]
-    datafile = dataset["sst_v0_rel"]["files"][0]
+    # Beside the reference file, where local references may read without
+    # --local-root (the 'bare' and 'check' commands give none).
+    datafile = str(tmp_path / "data.nc")
+    shutil.copy(dataset["sst_v0_rel"]["files"][0], datafile)
     refs = str(tmp_path / f"{case}.json")
     write_case(refs, make(datafile))
     m = zmount.Mount(refs, tmp_path / "mnt", tmp_path / "cache", tmp_path / "zarrmount.log")

@@ -180,7 +180,10 @@ def test_missing_names(mounted, fsspec_bytes):
 def test_check_option_accepts(mounted):
     """--check on a valid reference set exits 0, prints a summary, mounts nothing."""
     entry, m = mounted
-    proc = subprocess.run([zmount.ZARRMOUNT, "--check", entry["refs"]], capture_output=True,
+    # The data lies beside the reference files' directory, not under it.
+    root = entry.get("http_root") or os.path.dirname(entry["refs"])
+    proc = subprocess.run([zmount.ZARRMOUNT, "--check", "--local-root", root,
+                           entry["refs"]], capture_output=True,
                           text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert proc.returncode == 0, proc.stderr
     assert (proc.stdout + proc.stderr).strip(), "--check printed no summary"

@@ -79,13 +79,18 @@ def fusermount_u(mnt, lazy=False):
 class Mount:
     """One zarrmount of a reference set, in the background (daemon) mode."""
 
-    def __init__(self, refs, mnt, cache_dir, log=None, extra=()):
+    def __init__(self, refs, mnt, cache_dir, log=None, extra=(), local_roots=("/",)):
+        """``local_roots``: the --local-root directories. The test data lives
+        beside, not under, the reference files, so by default every local file
+        may be read; tests of that confinement pass ``()``."""
         self.refs = str(refs)
         self.mnt = str(mnt)
         self.cache_dir = str(cache_dir)
         self.log = str(log) if log else os.path.join(os.path.dirname(self.cache_dir),
                                                      os.path.basename(self.mnt) + ".log")
         self.extra = list(extra)
+        for root in local_roots:
+            self.extra += ["--local-root", str(root)]
         self.pids = []
         os.makedirs(self.mnt, exist_ok=True)
         os.makedirs(self.cache_dir, exist_ok=True)

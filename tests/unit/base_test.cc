@@ -337,6 +337,9 @@ TEST(RedactUrl, RemovesQueryStrings) {
   EXPECT_EQ(RedactUrl("https://u:p@h/x.nc?token=abc"), "https://h/x.nc");
   EXPECT_EQ(RedactUrl("https://h/x.nc?"), "https://h/x.nc");
   EXPECT_EQ(RedactUrl("https://h?sig=1"), "https://h");
+  // Not URLs: a '?' in a local file name is part of the name.
+  EXPECT_EQ(RedactUrl("/data/what?.nc"), "/data/what?.nc");
+  EXPECT_EQ(RedactUrl("rel/a?b"), "rel/a?b");
 }
 
 // A password containing a raw '@' (common in hand-written URLs, and what

@@ -1474,7 +1474,7 @@ TEST(FileOrigin, ReadPiecesSplitsRead) {
   TempDir dir;
   std::string data = RandomBytes(10'000, 12);
   std::string path = WriteFile(dir, "f.bin", data);
-  auto origin = NewFileOrigin();
+  auto origin = NewFileOrigin({"/"});
   auto got = origin->ReadPieces(path, ByteRange{10, 9000}, {4000, 0, 5000});
   ASSERT_TRUE(got.ok()) << got.status().ToString();
   ASSERT_EQ(got->size(), 3u);
@@ -1489,7 +1489,7 @@ TEST(FileOrigin, ReadsRanges) {
   TempDir dir;
   std::string data = RandomBytes(10'000, 11);
   std::string path = WriteFile(dir, "f.bin", data);
-  auto origin = NewFileOrigin();
+  auto origin = NewFileOrigin({"/"});
   for (ByteRange r : {ByteRange{0, 10'000}, ByteRange{100, 50}, ByteRange{9990, 10},
                       ByteRange{0, 1}, ByteRange{5000, 0}, ByteRange{10'000, 0}}) {
     auto got = origin->Read(path, r);
@@ -1512,7 +1512,7 @@ TEST(FileOrigin, ShortFileIsOutOfRange) {
   TempDir dir;
   std::string path = dir.path() + "/f.bin";
   std::ofstream(path, std::ios::binary) << std::string(100, 'x');
-  auto origin = NewFileOrigin();
+  auto origin = NewFileOrigin({"/"});
   for (ByteRange r : {ByteRange{90, 11}, ByteRange{100, 1}, ByteRange{5000, 10}, ByteRange{0, 101}}) {
     auto got = origin->Read(path, r);
     ASSERT_FALSE(got.ok()) << r.offset << "+" << r.length;
@@ -1523,7 +1523,7 @@ TEST(FileOrigin, ShortFileIsOutOfRange) {
 
 TEST(FileOrigin, MissingIsNotFound) {
   TempDir dir;
-  auto origin = NewFileOrigin();
+  auto origin = NewFileOrigin({"/"});
   std::string path = dir.path() + "/nope.nc";
   auto got = origin->Read(path, ByteRange{0, 1});
   ASSERT_FALSE(got.ok());
@@ -1539,10 +1539,10 @@ TEST(FileOrigin, MissingIsNotFound) {
 
 TEST(FileOrigin, DirectoryIsNotAnObject) {
   TempDir dir;
-  auto origin = NewFileOrigin();
+  auto origin = NewFileOrigin({"/"});
   auto size = origin->Size(dir.path());
   ASSERT_FALSE(size.ok());
-  EXPECT_EQ(size.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(size.status().code(), Code::kIoError);
   auto got = origin->Read(dir.path(), ByteRange{0, 1});
   EXPECT_FALSE(got.ok());
 }
@@ -1553,9 +1553,62 @@ TEST(FileOrigin, UnreadableIsPermissionDenied) {
   std::string path = dir.path() + "/secret";
   std::ofstream(path) << "x";
   chmod(path.c_str(), 0);
-  auto got = NewFileOrigin()->Read(path, ByteRange{0, 1});
+  auto got = NewFileOrigin({"/"})->Read(path, ByteRange{0, 1});
   ASSERT_FALSE(got.ok());
   EXPECT_EQ(got.status().code(), Code::kPermissionDenied);
+}
+
+// Reference sets name local files; only those under the roots may be read,
+// whatever the path says and wherever links lead.
+TEST(FileOrigin, ReadsOnlyUnderItsRoots) {
+  TempDir dir;
+  ASSERT_EQ(mkdir((dir.path() + "/refs").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((dir.path() + "/refs-other").c_str(), 0755), 0);
+  std::string inside = WriteFile(dir, "refs/in.bin", "inside");
+  std::string outside = WriteFile(dir, "secret.bin", "secret");
+  std::string sibling = WriteFile(dir, "refs-other/x.bin", "prefix");
+  ASSERT_EQ(symlink(outside.c_str(), (dir.path() + "/refs/link.bin").c_str()), 0);
+  ASSERT_EQ(symlink(inside.c_str(), (dir.path() + "/inward.bin").c_str()), 0);
+  auto origin = NewFileOrigin({dir.path() + "/refs"});
+
+  for (std::string ok : {inside, "file://" + inside, dir.path() + "/refs/../refs/in.bin",
+                         dir.path() + "/inward.bin"}) {
+    auto got = origin->Read(ok, ByteRange{0, 6});
+    ASSERT_TRUE(got.ok()) << ok << ": " << got.status().ToString();
+    EXPECT_EQ(*got, "inside");
+    EXPECT_EQ(CheckLocalAccess(ok, {dir.path() + "/refs"}).code(), Code::kOk) << ok;
+  }
+  for (std::string bad : {outside, "file://" + outside, dir.path() + "/refs/../secret.bin",
+                          dir.path() + "/refs/link.bin", sibling, std::string("/etc/passwd")}) {
+    auto got = origin->Read(bad, ByteRange{0, 1});
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_EQ(got.status().code(), Code::kPermissionDenied) << bad;
+    EXPECT_THAT(got.status().message(), HasSubstr("outside the directories"));
+    EXPECT_EQ(origin->Stat(bad).status().code(), Code::kPermissionDenied) << bad;
+    EXPECT_EQ(origin->Size(bad).status().code(), Code::kPermissionDenied) << bad;
+    EXPECT_EQ(CheckLocalAccess(bad, {dir.path() + "/refs"}).code(), Code::kPermissionDenied)
+        << bad;
+  }
+  // Missing files pass the mount-time check; reading them says not found.
+  EXPECT_TRUE(CheckLocalAccess(dir.path() + "/refs/none.bin", {dir.path() + "/refs"}).ok());
+  EXPECT_EQ(origin->Read(dir.path() + "/refs/none.bin", ByteRange{0, 1}).status().code(),
+            Code::kNotFound);
+  // No roots: nothing local is readable.
+  EXPECT_EQ(NewFileOrigin({})->Read(inside, ByteRange{0, 1}).status().code(),
+            Code::kPermissionDenied);
+}
+
+// A FIFO would block a reader until a writer comes: refused at once.
+TEST(FileOrigin, FifoIsRefusedWithoutBlocking) {
+  TempDir dir;
+  std::string fifo = dir.path() + "/fifo";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  auto origin = NewFileOrigin({dir.path()});
+  auto got = origin->Read(fifo, ByteRange{0, 1});
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.status().code(), Code::kIoError);
+  EXPECT_THAT(got.status().message(), HasSubstr("not a regular file"));
+  EXPECT_FALSE(origin->Size(fifo).ok());
 }
 
 // ---- RoutingOrigin --------------------------------------------------------------
