@@ -3,7 +3,7 @@
 Threads of this process and of several child processes read random ranges
 (a byte to a few MiB; buffered, buffered after dropping the file's pages,
 O_DIRECT, whole keys) of many keys over many files served by nginx, for
-$ZARRMOUNT_STRESS_SECONDS (default 60). Every byte is checked against the
+$ZARRMOUNT_STRESS_SECONDS (default 120). Every byte is checked against the
 source files. Meanwhile the daemon's memory (/proc/PID/status) and open
 descriptors (/proc/PID/fd) are sampled; both must stay under bounds derived
 from the mount's options (see ``rss_bound`` and ``fd_bound``).
@@ -23,7 +23,7 @@ import time
 import zmount
 
 MiB = 1 << 20
-SECONDS = float(os.environ.get("ZARRMOUNT_STRESS_SECONDS", "60"))
+SECONDS = float(os.environ.get("ZARRMOUNT_STRESS_SECONDS", "120"))
 FILES = 24
 FILE_SIZE = 4 * MiB
 THREADS = 8          # readers in this process
