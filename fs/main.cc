@@ -53,7 +53,7 @@ std::string StatusJson(const Options& opt, const ReferenceIndex& index,
   std::string j = "{";
   j += "\"pid\": " + std::to_string(::getpid());
   j += ", \"version\": " + JsonQuote(kVersion);
-  j += ", \"source\": " + JsonQuote(opt.source);
+  j += ", \"source\": " + JsonQuote(RedactUrl(opt.source));
   j += ", \"mountpoint\": " + JsonQuote(opt.mountpoint);
   j += ", \"uptime_s\": " +
        n(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
@@ -125,14 +125,15 @@ int Serve(const Options& opt, StartupReporter* reporter) {
     if (!LogGoesToStderr()) LogError(st.message());
     return 1;
   };
-  ReferenceLoadOptions load_options;
-  auto loaded = LoadReferenceFile(opt.source, load_options);
-  if (!loaded.ok()) return fail(loaded.status());
-  ReferenceIndex index = std::move(loaded).value();
-
+  // The stack first: a remote SOURCE is fetched through its origin.
   auto built = BuildStack(opt);
   if (!built.ok()) return fail(built.status());
   Stack stack = std::move(built).value();
+  if (!opt.check_only) LogInfo(stack.origin_summary);
+  ReferenceLoadOptions load_options;
+  auto loaded = LoadSource(opt.source, stack.origin.get(), load_options);
+  if (!loaded.ok()) return fail(loaded.status());
+  ReferenceIndex index = std::move(loaded).value();
   ReadThroughCache& cache = *stack.cache;
   PersistentBlockStore* disk = stack.disk.get();
   if (Status st = SizeWholeObjects(&index, &cache, opt.size_threads, opt.source); !st.ok())
@@ -142,12 +143,15 @@ int Serve(const Options& opt, StartupReporter* reporter) {
     uint64_t bytes = 0;
     for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
     std::printf("%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
-                opt.source.c_str(), index.file_count(), index.dir_count(), index.url_count(),
+                RedactUrl(opt.source).c_str(), index.file_count(), index.dir_count(), index.url_count(),
                 FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
     return 0;
   }
+  // Time stamps: the reference file's modification time; for a URL, the
+  // time of mounting.
   struct stat source_stat {};
-  ::stat(opt.source.c_str(), &source_stat);
+  if (IsRemoteSource(opt.source) || ::stat(opt.source.c_str(), &source_stat) != 0)
+    source_stat.st_mtime = ::time(nullptr);
   // Versions are checked in the background (one request per object), ahead
   // of the reads that would otherwise wait for them.
   ObjectChecker checker(&index, &cache, std::min(opt.max_connections, 16));
@@ -160,7 +164,7 @@ int Serve(const Options& opt, StartupReporter* reporter) {
 
   FuseConfig fc;
   fc.mountpoint = opt.mountpoint;
-  fc.fsname = "zarrmount:" + opt.source;
+  fc.fsname = "zarrmount:" + RedactUrl(opt.source);
   for (char& c : fc.fsname)
     if (c == ',') c = '_';  // commas would split the -o list
   fc.options = opt.fuse_options;
@@ -168,7 +172,7 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   fc.max_threads = opt.threads;
   const auto started = std::chrono::steady_clock::now();
   fc.status = [&] { return StatusJson(opt, index, cache, disk, started); };
-  LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys) at " +
+  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(index.file_count()) + " keys) at " +
           opt.mountpoint);
   Status st = RunFuse(&fs, fc, [&](const Status& s) { reporter->Report(s); });
   cache.WaitForPrefetches();
@@ -215,7 +219,7 @@ int main(int argc, char** argv) {
     std::printf("zarrmount %s\n", kVersion);
     return 0;
   }
-  opt.source = Absolute(opt.source);
+  if (!IsRemoteSource(opt.source)) opt.source = Absolute(opt.source);
   if (!opt.cache_dir.empty() && opt.cache_dir.front() != '/') {
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd)) opt.cache_dir = std::string(cwd) + "/" + opt.cache_dir;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "cache/cloud.h"
 
 namespace zm {
 
@@ -21,9 +22,31 @@ Result<Stack> BuildStack(const Options& opt) {
   http.max_connections = opt.max_connections;
   http.allow_link_local = opt.allow_link_local;
   Stack s;
+  // Remote origins: s3:// and gs:// resolve to https, headers and signing
+  // per URL. Credentials are read once, here, from the environment and
+  // ~/.aws: a daemon keeps what it started with.
+  const EnvLookup env = ProcessEnv();
+  S3Config s3 = LoadS3Config(
+      S3Options{opt.s3_endpoint, opt.s3_region, opt.s3_profile, opt.s3_anonymous}, env);
+  std::vector<HeaderRule> rules;
+  for (const std::string& h : opt.headers) {
+    ZM_ASSIGN_OR_RETURN(HeaderRule rule, ParseHeaderRule(h, "--header"));
+    rules.push_back(std::move(rule));
+  }
+  for (const std::string& b : opt.bearer_envs) {
+    ZM_ASSIGN_OR_RETURN(HeaderRule rule, BearerRuleFromEnv(b, env));
+    rules.push_back(std::move(rule));
+  }
+  auto planner = std::make_shared<const RequestPlanner>(std::move(s3), std::move(rules));
+  s.origin_summary = planner->Describe();
+  http.plan = [planner](const std::string& url) { return planner->Plan(url); };
+  UrlMap map;
+  for (const std::string& m : opt.maps) ZM_RETURN_IF_ERROR(map.Add(m));
   // Offline, nothing reaches the network: every miss fails at once.
   s.origin = opt.offline ? NewOfflineOrigin()
                          : NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin());
+  // Mapping comes first, so a mapped URL may change scheme (s3:// to file://).
+  if (!map.empty()) s.origin = NewMappingOrigin(std::move(map), std::move(s.origin));
   s.memory = NewMemoryBlockStore(opt.memory_cache);
   if (opt.disk_cache && !opt.check_only) {
     std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
@@ -48,6 +71,31 @@ Result<Stack> BuildStack(const Options& opt) {
   ro.validate = !opt.offline;
   s.cache = std::make_unique<ReadThroughCache>(s.origin.get(), s.memory.get(), s.disk.get(), ro);
   return s;
+}
+
+bool IsRemoteSource(const std::string& source) {
+  return source.find("://") != std::string::npos && !source.starts_with("file://");
+}
+
+Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
+                                  const ReferenceLoadOptions& options) {
+  if (!IsRemoteSource(source))
+    return LoadReferenceFile(source.starts_with("file://") ? source.substr(7) : source, options);
+  const std::string shown = RedactUrl(source);
+  // Fetched fresh on every mount, never from the block cache: the reference
+  // set is what says which objects (and versions) the mount serves.
+  auto info = origin->Stat(source);
+  if (!info.ok()) return info.status().WithContext("cannot fetch the reference set");
+  if (info->size > options.max_decompressed_bytes)
+    return InvalidArgument(shown + ": larger than " + FormatSize(options.max_decompressed_bytes) +
+                           "; refusing");
+  auto data = origin->Read(source, ByteRange{0, info->size});
+  if (!data.ok()) return data.status().WithContext("cannot fetch the reference set");
+  // Relative URLs resolve against the URL's "directory"; a query string
+  // (a signed URL) is not part of it.
+  std::string base = source.substr(0, source.find('?'));
+  base = base.substr(0, base.rfind('/') + 1);
+  return LoadReferenceData(std::move(data).value(), shown, base, options);
 }
 
 Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,

@@ -15,6 +15,7 @@
 #include "cache/read_through.h"
 #include "fs/options.h"
 #include "refs/reference_index.h"
+#include "refs/reference_loader.h"
 
 namespace zm {
 
@@ -23,12 +24,26 @@ struct Stack {
   std::unique_ptr<BlockStore> memory;
   std::unique_ptr<PersistentBlockStore> disk;  // null: no disk cache
   std::unique_ptr<ReadThroughCache> cache;
+  // One line for the log on how remote URLs are reached (credentials'
+  // source, region, endpoint, headers with values hidden); never a secret.
+  std::string origin_summary;
 };
 
 // Builds the stack `opt` asks for. Without an explicit --cache-dir, a cache
 // directory that cannot be opened is a warning and the stack has no disk
 // tier; with one, it is an error.
 Result<Stack> BuildStack(const Options& opt);
+
+// True for a SOURCE that is a URL to fetch (http(s)://, s3://, gs://, ...)
+// rather than a local path or file:// URL.
+bool IsRemoteSource(const std::string& source);
+
+// Loads the reference set SOURCE: a local file, or a URL fetched whole
+// through `origin` (so --map, credentials and headers apply) and then
+// inflated and parsed like a file; relative URLs in it resolve against the
+// URL's directory. Errors name SOURCE (redacted).
+Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
+                                  const ReferenceLoadOptions& options = {});
 
 // Learns the sizes of whole-object references ([url]) of `index` with
 // parallel requests (answered from the cache tiers when they can be).
