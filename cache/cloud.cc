@@ -4,6 +4,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <strings.h>
 #include <fstream>
 #include <sstream>
 
@@ -364,6 +365,9 @@ Result<HttpRequest> RequestPlanner::Plan(const std::string& url) const {
   }
   for (const HeaderRule& h : headers_) {
     if (!url.starts_with(h.prefix)) continue;
+    // A signed request's Authorization header is its signature: a rule's
+    // (a bearer token meant for https origins) would replace it.
+    if (!r.aws_sigv4.empty() && strncasecmp(h.header.c_str(), "authorization:", 14) == 0) continue;
     r.headers.push_back(h.header);
     // Header values are credentials more often than not.
     std::string value = h.header.substr(h.header.find(':') + 1);

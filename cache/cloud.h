@@ -108,7 +108,8 @@ class UrlMap {
 };
 
 // An extra header for requests whose URL (as written in the reference set,
-// after --map) starts with `prefix` (empty: every http(s)/s3/gs request).
+// after --map) starts with `prefix` (empty: every request). A signed s3://
+// request keeps its own Authorization header (the signature).
 struct HeaderRule {
   std::string prefix;
   std::string header;  // "Name: value"

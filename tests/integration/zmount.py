@@ -79,13 +79,14 @@ def fusermount_u(mnt, lazy=False):
 class Mount:
     """One zarrmount of a reference set, in the background (daemon) mode."""
 
-    def __init__(self, refs, mnt, cache_dir, log=None, extra=()):
+    def __init__(self, refs, mnt, cache_dir, log=None, extra=(), env=None):
         self.refs = str(refs)
         self.mnt = str(mnt)
         self.cache_dir = str(cache_dir)
         self.log = str(log) if log else os.path.join(os.path.dirname(self.cache_dir),
                                                      os.path.basename(self.mnt) + ".log")
         self.extra = list(extra)
+        self.env = env  # the daemon's environment (None: ours)
         self.pids = []
         os.makedirs(self.mnt, exist_ok=True)
         os.makedirs(self.cache_dir, exist_ok=True)
@@ -99,7 +100,7 @@ class Mount:
         when the command returns. Returns the CompletedProcess."""
         ACTIVE.add(self)
         proc = subprocess.run(self.command(), capture_output=True, text=True,
-                              timeout=MOUNT_TIMEOUT, stdin=subprocess.DEVNULL)
+                              timeout=MOUNT_TIMEOUT, stdin=subprocess.DEVNULL, env=self.env)
         assert proc.returncode == 0, (
             f"mount failed: {' '.join(self.command())}\nexit {proc.returncode}\n"
             f"stderr: {proc.stderr}\nlog: {self.log_tail()}")
