@@ -92,4 +92,10 @@ std::string RedactUrl(std::string_view url) {
   return out;
 }
 
+std::string RedactHeader(std::string_view header) {
+  size_t colon = header.find(':');
+  if (colon == std::string_view::npos) return "***";
+  return std::string(header.substr(0, colon)) + ": ***";
+}
+
 }  // namespace zm

@@ -29,4 +29,8 @@ inline void LogDebug(std::string_view m) { Log(LogLevel::kDebug, m); }
 // tokens) from a URL for display.
 std::string RedactUrl(std::string_view url);
 
+// "Name: value" -> "Name: ***": header values are often credentials
+// (Authorization, X-Api-Key, x-amz-security-token).
+std::string RedactHeader(std::string_view header);
+
 }  // namespace zm

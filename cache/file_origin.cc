@@ -181,7 +181,8 @@ class RoutingOrigin : public Origin {
 
  private:
   Result<Origin*> Pick(const std::string& url) {
-    if (url.starts_with("http://") || url.starts_with("https://")) {
+    if (url.starts_with("http://") || url.starts_with("https://") || url.starts_with("s3://") ||
+        url.starts_with("gs://")) {
       if (http_) return http_.get();
     } else if (url.starts_with("file://") || url.find("://") == std::string::npos) {
       if (file_) return file_.get();

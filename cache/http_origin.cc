@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "cache/cloud.h"
 #include "cache/origin.h"
 
 namespace zm {
@@ -25,7 +26,12 @@ using Clock = std::chrono::steady_clock;
 // whether the body is the data (206), a whole object to slice (200), or an
 // error page to quote.
 struct Transfer {
+  Transfer() = default;
+  Transfer(const Transfer&) = delete;
+  Transfer& operator=(const Transfer&) = delete;
+  ~Transfer() { curl_slist_free_all(headers); }
   CURL* curl = nullptr;
+  curl_slist* headers = nullptr;  // the request's extra headers
   bool allow_link_local = false;
   std::string refused;  // an address the transfer was not allowed to connect to
   ByteRange want;
@@ -115,8 +121,9 @@ size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
     }
     return n;
   }
-  if (t->error_page.size() < 512)
-    t->error_page.append(data, std::min<size_t>(n, 512 - t->error_page.size()));
+  // Enough for an S3 error's Code and Message, which come first.
+  if (t->error_page.size() < 2048)
+    t->error_page.append(data, std::min<size_t>(n, 2048 - t->error_page.size()));
   return n;
 }
 
@@ -159,9 +166,9 @@ curl_socket_t OpenSocket(void* user, curlsocktype, curl_sockaddr* a) {
   return ::socket(a->family, a->socktype, a->protocol);
 }
 
-Status Refused(const std::string& url, const std::string& address) {
+Status Refused(const std::string& shown, const std::string& address) {
   return Status(Code::kPermissionDenied,
-                RedactUrl(url) + ": refused to connect to the link-local address " + address +
+                shown + ": refused to connect to the link-local address " + address +
                     " (cloud metadata services live there; --allow-link-local permits it)");
 }
 
@@ -178,21 +185,29 @@ bool ParseContentRange(std::string_view v, uint64_t* first, uint64_t* last) {
   return true;
 }
 
-Status StatusForHttp(long code, const std::string& url, const std::string& body) {
-  std::string msg = RedactUrl(url) + ": HTTP " + std::to_string(code);
-  std::string snippet;
-  for (char c : body.substr(0, 160))
-    snippet += (c == '\n' || c == '\r' || static_cast<unsigned char>(c) < 32) ? ' ' : c;
-  if (!snippet.empty()) msg += " (" + snippet + ")";
+// `shown` names the URL (already redacted); `hint` is added to refusals.
+Status StatusForHttp(long code, const std::string& shown, const std::string& body,
+                     const std::string& hint = "") {
+  std::string msg = shown + ": HTTP " + std::to_string(code);
+  // An object store says what is wrong in an XML body: its Code and Message
+  // are what a person can act on (NoSuchBucket, SignatureDoesNotMatch, ...).
+  if (std::string s3 = ParseS3Error(body); !s3.empty()) {
+    msg += " " + s3;
+  } else {
+    std::string snippet;
+    for (char c : body.substr(0, 160))
+      snippet += (c == '\n' || c == '\r' || static_cast<unsigned char>(c) < 32) ? ' ' : c;
+    if (!snippet.empty()) msg += " (" + snippet + ")";
+  }
   if (code == 404 || code == 410) return NotFound(msg);
-  if (code == 401 || code == 403) return Status(Code::kPermissionDenied, msg);
+  if (code == 401 || code == 403) return Status(Code::kPermissionDenied, msg + hint);
   if (code == 416) return Status(Code::kOutOfRange, msg);
   if (code == 408 || code == 429 || code >= 500) return Unavailable(msg);
   return IoError(msg);
 }
 
-Status StatusForCurl(CURLcode rc, const std::string& url, const char* errbuf) {
-  std::string msg = RedactUrl(url) + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
+Status StatusForCurl(CURLcode rc, const std::string& shown, const char* errbuf) {
+  std::string msg = shown + ": " + (errbuf[0] ? errbuf : curl_easy_strerror(rc));
   switch (rc) {
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
@@ -238,10 +253,12 @@ class HttpOrigin : public Origin {
     uint64_t sum = 0;
     for (uint64_t n : lengths) sum += n;
     if (sum != range.length) return InvalidArgument("pieces do not add up to the range");
+    ZM_ASSIGN_OR_RETURN(HttpRequest req, Plan(url));
     if (range.length == 0) return std::vector<std::string>(lengths.size());
-    return WithRetries(url, [&](CURL* curl, Clock::time_point deadline) {
-      return ReadOnce(curl, url, range, lengths, deadline);
-    });
+    const std::string shown = Shown(url, req);
+    return Scrub(req, WithRetries(shown, [&](CURL* curl, Clock::time_point deadline) {
+      return ReadOnce(curl, req, shown, range, lengths, deadline);
+    }));
   }
 
   Result<uint64_t> Size(const std::string& url) override {
@@ -250,18 +267,48 @@ class HttpOrigin : public Origin {
   }
 
   Result<ObjectInfo> Stat(const std::string& url) override {
-    return WithRetries(url, [&](CURL* curl, Clock::time_point deadline) {
-      return StatOnce(curl, url, deadline);
-    });
+    ZM_ASSIGN_OR_RETURN(HttpRequest req, Plan(url));
+    const std::string shown = Shown(url, req);
+    return Scrub(req, WithRetries(shown, [&](CURL* curl, Clock::time_point deadline) {
+      return StatOnce(curl, req, shown, deadline);
+    }));
   }
 
  private:
+  Result<HttpRequest> Plan(const std::string& url) const {
+    if (options_.plan) return options_.plan(url);
+    if (!url.starts_with("http://") && !url.starts_with("https://"))
+      return Status(Code::kUnsupported, RedactUrl(url) + ": not an http(s):// URL");
+    HttpRequest req;
+    req.url = url;
+    return req;
+  }
+
+  // How messages name a request: the caller's URL and, when it was
+  // resolved to another (s3://b/k to https://...), that one too.
+  static std::string Shown(const std::string& url, const HttpRequest& req) {
+    if (req.url == url) return RedactUrl(url);
+    return RedactUrl(url) + " (" + RedactUrl(req.url) + ")";
+  }
+
+  // Last line of defence: no secret of the request leaves in a message,
+  // whatever a server chose to echo back.
+  template <typename T>
+  static Result<T> Scrub(const HttpRequest& req, Result<T> r) {
+    if (r.ok() || req.secrets.empty()) return r;
+    std::string msg = r.status().message();
+    for (const std::string& secret : req.secrets)
+      for (size_t p; !secret.empty() && (p = msg.find(secret)) != std::string::npos;)
+        msg.replace(p, secret.size(), "***");
+    return Status(r.status().code(), msg);
+  }
+
   // Runs `attempt` until it succeeds, fails for good, runs out of attempts
   // or the call's deadline passes. Whatever ends in a failure here is
   // terminal (kIoError, or the attempt's own non-retriable code), so no
   // layer above retries again.
   template <typename F>
-  auto WithRetries(const std::string& url, F&& attempt)
+  auto WithRetries(const std::string& shown, F&& attempt)
       -> decltype(attempt(nullptr, Clock::time_point())) {
     const Clock::time_point start = Clock::now();
     const Clock::time_point deadline = start + std::chrono::milliseconds(options_.deadline_ms);
@@ -269,7 +316,7 @@ class HttpOrigin : public Origin {
     // Waiting for a slot counts against the deadline: when every connection
     // is stuck on a dead server, new reads must not queue behind them forever.
     if (!slots_.try_acquire_until(deadline))  // never held with mu_
-      return IoError(RedactUrl(url) + ": no free connection before the deadline" + budget);
+      return IoError(shown + ": no free connection before the deadline" + budget);
     CURL* curl = Acquire();
     decltype(attempt(nullptr, deadline)) result = Status(Code::kIoError, "no attempt made");
     long backoff = options_.initial_backoff_ms;
@@ -312,13 +359,25 @@ class HttpOrigin : public Origin {
   }
 
   // Prepares `curl` for one attempt that must end by `deadline`.
-  void Setup(CURL* curl, const std::string& url, Transfer* t, char* errbuf,
+  void Setup(CURL* curl, const HttpRequest& req, Transfer* t, char* errbuf,
              Clock::time_point deadline) {
     // At least 1 ms: libcurl reads 0 as "no timeout".
     const long left = std::max(1L, MillisUntil(deadline));
     const long timeout = std::min(options_.request_timeout_ms, left);
     curl_easy_reset(curl);
-    curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(curl, CURLOPT_URL, req.url.c_str());
+    // The list lives in the Transfer until the transfer is over.
+    curl_slist_free_all(t->headers);
+    t->headers = nullptr;
+    for (const std::string& h : req.headers) t->headers = curl_slist_append(t->headers, h.c_str());
+    if (t->headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, t->headers);
+    if (!req.aws_sigv4.empty()) {
+      // libcurl signs each request itself (Signature V4, with the Range and
+      // method of that request), so a retry or a redirect is signed afresh.
+      curl_easy_setopt(curl, CURLOPT_AWS_SIGV4, req.aws_sigv4.c_str());
+      curl_easy_setopt(curl, CURLOPT_USERNAME, req.access_key_id.c_str());
+      curl_easy_setopt(curl, CURLOPT_PASSWORD, req.secret_access_key.c_str());
+    }
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 5L);
@@ -339,36 +398,37 @@ class HttpOrigin : public Origin {
     t->curl = curl;
   }
 
-  Result<std::vector<std::string>> ReadOnce(CURL* curl, const std::string& url, ByteRange range,
+  Result<std::vector<std::string>> ReadOnce(CURL* curl, const HttpRequest& req,
+                                            const std::string& shown, ByteRange range,
                                             const std::vector<uint64_t>& lengths,
                                             Clock::time_point deadline) {
     Transfer t;
     t.Expect(range, lengths);
     char errbuf[CURL_ERROR_SIZE] = {0};
-    Setup(curl, url, &t, errbuf, deadline);
+    Setup(curl, req, &t, errbuf, deadline);
     std::string spec = std::to_string(range.offset) + "-" + std::to_string(range.end() - 1);
     curl_easy_setopt(curl, CURLOPT_RANGE, spec.c_str());
     CURLcode rc = curl_easy_perform(curl);
-    if (!t.refused.empty()) return Refused(url, t.refused);
+    if (!t.refused.empty()) return Refused(shown, t.refused);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
     if (t.status == 200 && t.complete) return std::move(t.pieces);
     if (t.overflow)
-      return Corruption(RedactUrl(url) + ": server sent more bytes than the range " + spec);
-    if (rc != CURLE_OK) return StatusForCurl(rc, url, errbuf);
+      return Corruption(shown + ": server sent more bytes than the range " + spec);
+    if (rc != CURLE_OK) return StatusForCurl(rc, shown, errbuf);
     if (t.status == 206) {
       uint64_t first, last;
       if (!ParseContentRange(t.content_range, &first, &last) || first != range.offset ||
           last != range.end() - 1)
-        return Corruption(RedactUrl(url) + ": asked for bytes " + spec +
+        return Corruption(shown + ": asked for bytes " + spec +
                           ", server answered Content-Range '" + t.content_range + "'");
       if (t.got != range.length)
-        return Unavailable(RedactUrl(url) + ": short body (" + std::to_string(t.got) +
+        return Unavailable(shown + ": short body (" + std::to_string(t.got) +
                            " of " + std::to_string(range.length) + " bytes)");
       return std::move(t.pieces);
     }
     if (t.status == 200)
-      return Status(Code::kOutOfRange, RedactUrl(url) + ": object is shorter than the range " + spec);
-    return StatusForHttp(t.status, url, t.error_page);
+      return Status(Code::kOutOfRange, shown + ": object is shorter than the range " + spec);
+    return StatusForHttp(t.status, shown, t.error_page, req.denied_hint);
   }
 
   // The version: the ETag, else the Last-Modified date, else nothing.
@@ -378,24 +438,28 @@ class HttpOrigin : public Origin {
     return "";
   }
 
-  Result<ObjectInfo> StatOnce(CURL* curl, const std::string& url, Clock::time_point deadline) {
+  Result<ObjectInfo> StatOnce(CURL* curl, const HttpRequest& req, const std::string& shown,
+                              Clock::time_point deadline) {
     Transfer t;
     char errbuf[CURL_ERROR_SIZE] = {0};
-    Setup(curl, url, &t, errbuf, deadline);
+    Setup(curl, req, &t, errbuf, deadline);
     curl_easy_setopt(curl, CURLOPT_NOBODY, 1L);
     CURLcode rc = curl_easy_perform(curl);
-    if (!t.refused.empty()) return Refused(url, t.refused);
-    if (rc != CURLE_OK) return StatusForCurl(rc, url, errbuf);
+    if (!t.refused.empty()) return Refused(shown, t.refused);
+    if (rc != CURLE_OK) return StatusForCurl(rc, shown, errbuf);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
     curl_off_t len = -1;
     curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &len);
     if (t.status == 200 && len >= 0) return ObjectInfo{static_cast<uint64_t>(len), VersionOf(t)};
-    if (t.status != 200 && t.status != 405 && t.status != 501)
-      return StatusForHttp(t.status, url, "");
-    // No usable HEAD: ask for the first byte and read the total.
+    // A retriable answer is retried as a HEAD; other failures, and servers
+    // without a usable HEAD, are asked for the first byte: a HEAD's answer
+    // has no body, and the body (an object store's error Code and Message)
+    // is what says why.
+    if (t.status == 408 || t.status == 429 || (t.status >= 500 && t.status != 501))
+      return StatusForHttp(t.status, shown, "", req.denied_hint);
     Transfer g;
     g.Expect(ByteRange{0, 1}, {1});
-    Setup(curl, url, &g, errbuf, deadline);
+    Setup(curl, req, &g, errbuf, deadline);
     curl_easy_setopt(curl, CURLOPT_RANGE, "0-0");
     rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &g.status);
@@ -407,8 +471,11 @@ class HttpOrigin : public Origin {
         if (end && *end == '\0') return ObjectInfo{static_cast<uint64_t>(total), VersionOf(g)};
       }
     }
-    if (rc != CURLE_OK && !g.complete) return StatusForCurl(rc, url, errbuf);
-    return IoError(RedactUrl(url) + ": cannot learn the object's size (no Content-Length)");
+    if (rc != CURLE_OK && !g.complete) return StatusForCurl(rc, shown, errbuf);
+    if (g.status >= 400) return StatusForHttp(g.status, shown, g.error_page, req.denied_hint);
+    if (t.status >= 400 && t.status != 405 && t.status != 501)
+      return StatusForHttp(t.status, shown, "", req.denied_hint);
+    return IoError(shown + ": cannot learn the object's size (no Content-Length)");
   }
 
   CURL* Acquire() {

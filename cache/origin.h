@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -55,6 +56,23 @@ class Origin {
   virtual Result<ObjectInfo> Stat(const std::string& url);
 };
 
+// One request as the HTTP origin sends it (see cache/cloud.h, which plans
+// them for s3://, gs:// and header options).
+struct HttpRequest {
+  std::string url;      // what is fetched: http:// or https://
+  std::vector<std::string> headers;  // extra "Name: value" lines
+  // AWS Signature V4: libcurl's provider string "aws:amz:REGION:s3" and the
+  // key pair; empty: unsigned.
+  std::string aws_sigv4;
+  std::string access_key_id, secret_access_key;
+  // Strings that must never appear in a message (secrets, header values):
+  // replaced by "***" in every error the origin returns.
+  std::vector<std::string> secrets;
+  // Appended to the message of a refused (401/403) request, e.g. that it
+  // went unsigned because no credentials were found.
+  std::string denied_hint;
+};
+
 struct HttpOptions {
   // Deadline for one attempt's TCP (and TLS) connect.
   long connect_timeout_ms = 10'000;
@@ -85,9 +103,15 @@ struct HttpOptions {
   // fd00:ec2::254: cloud metadata services) is refused with
   // kPermissionDenied before any packet is sent, unless allowed.
   bool allow_link_local = false;
+  // Turns the URL a caller asked for into the request to send (s3:// and
+  // gs:// become https, headers and signing are added). Null: http(s)://
+  // URLs are sent as they are. Errors are returned by the Read or Stat.
+  // Messages name the caller's URL and, when different, the one fetched.
+  std::function<Result<HttpRequest>(const std::string& url)> plan;
 };
 
-// http:// and https:// via libcurl, reusing connections.
+// http:// and https:// via libcurl, reusing connections; s3:// and gs://
+// too when options.plan resolves them.
 std::unique_ptr<Origin> NewHttpOrigin(const HttpOptions& options);
 // Local files: "file:///abs/path" or a plain path, readable only when the
 // file, symbolic links resolved, lies under one of `roots` (absolute,
@@ -103,8 +127,9 @@ Status CheckLocalAccess(const std::string& url, const std::vector<std::string>& 
 // Fails every call at once with kIoError ("offline"): the origin of a mount
 // that serves only what its cache holds.
 std::unique_ptr<Origin> NewOfflineOrigin();
-// Dispatches on the URL's scheme: http(s):// to `http`, file:// and plain
-// paths to `file`; others are kUnsupported. Takes ownership.
+// Dispatches on the URL's scheme: http(s)://, s3:// and gs:// to `http`,
+// file:// and plain paths to `file`; others are kUnsupported. Takes
+// ownership.
 std::unique_ptr<Origin> NewRoutingOrigin(std::unique_ptr<Origin> http,
                                          std::unique_ptr<Origin> file);
 

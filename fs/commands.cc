@@ -357,13 +357,13 @@ int WarmCommand(int argc, char** argv) {
     std::fprintf(stderr, "zarrmount: %s\n", st.message().c_str());
     return 1;
   };
-  auto loaded = LoadReferenceFile(opt.source, ReferenceLoadOptions{});
-  if (!loaded.ok()) return fail(loaded.status());
-  ReferenceIndex index = std::move(loaded).value();
   opt.cache_dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
   auto built = BuildStack(opt);
   if (!built.ok()) return fail(built.status());
   Stack stack = std::move(built).value();
+  auto loaded = LoadSource(opt.source, stack.origin.get());
+  if (!loaded.ok()) return fail(loaded.status());
+  ReferenceIndex index = std::move(loaded).value();
   if (Status st = CheckLocalReferences(index, stack, opt.source); !st.ok()) return fail(st);
   if (Status st = SizeWholeObjects(&index, stack.cache.get(), 16, opt.source); !st.ok())
     return fail(st);

@@ -125,15 +125,16 @@ int Serve(const Options& opt, StartupReporter* reporter) {
     if (!LogGoesToStderr()) LogError(st.message());
     return 1;
   };
-  ReferenceLoadOptions load_options;
-  load_options.max_generated_keys = opt.max_generated_keys;
-  auto loaded = LoadReferenceFile(opt.source, load_options);
-  if (!loaded.ok()) return fail(loaded.status());
-  ReferenceIndex index = std::move(loaded).value();
-
+  // The stack first: a remote SOURCE is fetched through its origin.
   auto built = BuildStack(opt);
   if (!built.ok()) return fail(built.status());
   Stack stack = std::move(built).value();
+  if (!opt.check_only) LogInfo(stack.origin_summary);
+  ReferenceLoadOptions load_options;
+  load_options.max_generated_keys = opt.max_generated_keys;
+  auto loaded = LoadSource(opt.source, stack.origin.get(), load_options);
+  if (!loaded.ok()) return fail(loaded.status());
+  ReferenceIndex index = std::move(loaded).value();
   ReadThroughCache& cache = *stack.cache;
   PersistentBlockStore* disk = stack.disk.get();
   if (Status st = CheckLocalReferences(index, stack, opt.source); !st.ok()) return fail(st);
@@ -144,12 +145,15 @@ int Serve(const Options& opt, StartupReporter* reporter) {
     uint64_t bytes = 0;
     for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
     std::printf("%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
-                opt.source.c_str(), index.file_count(), index.dir_count(), index.url_count(),
+                RedactUrl(opt.source).c_str(), index.file_count(), index.dir_count(), index.url_count(),
                 FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
     return 0;
   }
+  // Time stamps: the reference file's modification time; for a URL, the
+  // time of mounting.
   struct stat source_stat {};
-  ::stat(opt.source.c_str(), &source_stat);
+  if (IsRemoteSource(opt.source) || ::stat(opt.source.c_str(), &source_stat) != 0)
+    source_stat.st_mtime = ::time(nullptr);
   // Versions are checked in the background (one request per object), ahead
   // of the reads that would otherwise wait for them.
   ObjectChecker checker(&index, &cache, std::min(opt.max_connections, 16));
@@ -217,7 +221,7 @@ int main(int argc, char** argv) {
     std::printf("zarrmount %s\n", kVersion);
     return 0;
   }
-  opt.source = Absolute(opt.source);
+  if (!IsRemoteSource(opt.source)) opt.source = Absolute(opt.source);
   if (!opt.cache_dir.empty() && opt.cache_dir.front() != '/') {
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd)) opt.cache_dir = std::string(cwd) + "/" + opt.cache_dir;

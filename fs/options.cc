@@ -1,5 +1,7 @@
 #include "fs/options.h"
 
+#include "cache/cloud.h"
+
 #include <cstdlib>
 #include <sstream>
 #include <string_view>
@@ -23,7 +25,8 @@ std::string HelpText() {
        "\n"
        "Mounts the kerchunk reference set SOURCE (JSON, version 0 or 1, optionally\n"
        "gzip- or zstd-compressed) read-only at MOUNTPOINT as a Zarr directory tree.\n"
-       "Reads fetch the referenced byte ranges from http(s):// URLs or local files,\n"
+       "SOURCE may be a path or an http(s)://, s3:// or gs:// URL. Reads fetch the\n"
+       "referenced byte ranges from http(s)://, s3://, gs:// URLs or local files,\n"
        "through a memory cache and a persistent on-disk block cache.\n"
        "Without -f, zarrmount returns once the mount is serving and the daemon\n"
        "continues in the background; unmount with 'fusermount3 -u MOUNTPOINT'.\n"
@@ -81,6 +84,16 @@ std::string HelpText() {
        "      --max-generated-keys N  refuse reference sets whose 'gen' entries make more\n"
        "                           keys than N (default: "
     << d.max_generated_keys << ")\n"
+       "      --map OLD=NEW        read URLs starting with OLD from NEW instead (repeatable;\n"
+       "                           the longest OLD wins), e.g. s3://bkt/=http://mirror/bkt/\n"
+       "      --s3-endpoint URL    S3-compatible store, path-style (default: $AWS_ENDPOINT_URL)\n"
+       "      --s3-region REGION   region of s3:// buckets (default: $AWS_REGION or us-east-1)\n"
+       "      --s3-profile NAME    credentials of this ~/.aws profile (default: $AWS_PROFILE)\n"
+       "      --s3-anonymous       send s3:// requests unsigned (public buckets)\n"
+       "      --header HEADER      add HEADER ('Name: value') to every request; as\n"
+       "                           'PREFIX Name: value', to those for URLs under PREFIX\n"
+       "      --bearer-token-env VAR  send 'Authorization: Bearer $VAR'; 'PREFIX VAR' scopes\n"
+       "                           it to URLs under PREFIX (both repeatable)\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
        "                           in the background, stderr with -f)\n"
        "      --check              load and validate SOURCE, print a summary, do not mount\n"
@@ -122,7 +135,7 @@ Result<Options> ParseOptions(int argc, char** argv) {
     };
     static const char* kFlags[] = {"--help", "--version", "--foreground", "--debug", "--check",
                                    "--no-disk-cache", "--no-prefetch", "--offline",
-                                   "--allow-link-local"};
+                                   "--allow-link-local", "--s3-anonymous"};
     for (const char* flag : kFlags)
       if (has_inline_value && arg == flag)
         return InvalidArgument("option '" + arg + "' takes no value");
@@ -144,6 +157,28 @@ Result<Options> ParseOptions(int argc, char** argv) {
       o.offline = true;
     } else if (arg == "--allow-link-local") {
       o.allow_link_local = true;
+    } else if (arg == "--s3-anonymous") {
+      o.s3_anonymous = true;
+    } else if (arg == "--map") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      UrlMap check;
+      ZM_RETURN_IF_ERROR(check.Add(v));
+      o.maps.push_back(v);
+    } else if (arg == "--header") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      ZM_RETURN_IF_ERROR(ParseHeaderRule(v, "--header"));
+      o.headers.push_back(v);
+    } else if (arg == "--bearer-token-env") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      o.bearer_envs.push_back(v);
+    } else if (arg == "--s3-endpoint" || arg == "--s3-region" || arg == "--s3-profile") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      if (v.empty()) return InvalidArgument("option '" + arg + "' needs a value");
+      if (arg == "--s3-endpoint" && !v.starts_with("http://") && !v.starts_with("https://"))
+        return InvalidArgument("option '--s3-endpoint': '" + v +
+                               "' must start with http:// or https://");
+      (arg == "--s3-endpoint" ? o.s3_endpoint : arg == "--s3-region" ? o.s3_region
+                                                                     : o.s3_profile) = v;
     } else if (arg == "-o" || arg.starts_with("-o")) {
       std::string opts;
       if (arg == "-o") {

@@ -46,6 +46,12 @@ struct Options {
   long read_timeout_ms = 60'000;
   int retries = 3;
   int max_connections = 64;
+  // Remote origins (see cache/cloud.h): URL rewriting, S3, headers.
+  std::vector<std::string> maps;         // --map OLD=NEW, as given
+  std::string s3_endpoint, s3_region, s3_profile;
+  bool s3_anonymous = false;
+  std::vector<std::string> headers;      // --header '[PREFIX ]Name: value'
+  std::vector<std::string> bearer_envs;  // --bearer-token-env '[PREFIX ]VAR'
 };
 
 // Parses argv. Errors are one line ("unknown option '--x'").

@@ -9,20 +9,30 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
 #include "base/log.h"
+#include "cache/cloud.h"
 
 namespace zm {
 namespace {
 
-// The reference file's directory and the --local-root directories, links
-// resolved (the file origin compares resolved paths).
+// Where local references may read, links resolved (the file origin
+// compares resolved paths): the directory of a local reference file, the
+// --local-root directories, and the local targets of --map rules (which the
+// user named as explicitly as a --local-root).
 Result<std::vector<std::string>> LocalRoots(const Options& opt) {
   std::vector<std::string> roots;
   char real[PATH_MAX];
-  if (!opt.source.empty() && ::realpath(opt.source.c_str(), real)) {
+  auto local = [](const std::string& s) -> std::optional<std::string> {
+    if (s.starts_with("file://")) return s.substr(7);
+    if (s.find("://") == std::string::npos) return s;
+    return std::nullopt;
+  };
+  auto source = local(opt.source);
+  if (source && !source->empty() && ::realpath(source->c_str(), real)) {
     std::string dir = real;
     dir.erase(dir.find_last_of('/'));
     roots.push_back(dir.empty() ? "/" : dir);
@@ -34,6 +44,13 @@ Result<std::vector<std::string>> LocalRoots(const Options& opt) {
     if (!S_ISDIR(sb.st_mode))
       return InvalidArgument("option '--local-root': " + root + ": not a directory");
     roots.push_back(real);
+  }
+  for (const std::string& rule : opt.maps) {
+    auto target = local(rule.substr(rule.find('=') + 1));
+    if (!target || target->empty()) continue;
+    // "=/mirror/" maps into that directory, "=/mirror/file_" next to it.
+    std::string dir = target->substr(0, target->find_last_of('/') + 1);
+    if (!dir.empty() && ::realpath(dir.c_str(), real)) roots.push_back(real);
   }
   return roots;
 }
@@ -51,10 +68,31 @@ Result<Stack> BuildStack(const Options& opt) {
   http.max_connections = opt.max_connections;
   http.allow_link_local = opt.allow_link_local;
   Stack s;
+  // Remote origins: s3:// and gs:// resolve to https, headers and signing
+  // per URL. Credentials are read once, here, from the environment and
+  // ~/.aws: a daemon keeps what it started with.
+  const EnvLookup env = ProcessEnv();
+  S3Config s3 = LoadS3Config(
+      S3Options{opt.s3_endpoint, opt.s3_region, opt.s3_profile, opt.s3_anonymous}, env);
+  std::vector<HeaderRule> rules;
+  for (const std::string& h : opt.headers) {
+    ZM_ASSIGN_OR_RETURN(HeaderRule rule, ParseHeaderRule(h, "--header"));
+    rules.push_back(std::move(rule));
+  }
+  for (const std::string& b : opt.bearer_envs) {
+    ZM_ASSIGN_OR_RETURN(HeaderRule rule, BearerRuleFromEnv(b, env));
+    rules.push_back(std::move(rule));
+  }
+  auto planner = std::make_shared<const RequestPlanner>(std::move(s3), std::move(rules));
+  s.origin_summary = planner->Describe();
+  http.plan = [planner](const std::string& url) { return planner->Plan(url); };
+  for (const std::string& m : opt.maps) ZM_RETURN_IF_ERROR(s.url_map.Add(m));
   ZM_ASSIGN_OR_RETURN(s.local_roots, LocalRoots(opt));
   // Offline, nothing reaches the network: every miss fails at once.
   s.origin = opt.offline ? NewOfflineOrigin()
                          : NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin(s.local_roots));
+  // Mapping comes first, so a mapped URL may change scheme (s3:// to file://).
+  if (!s.url_map.empty()) s.origin = NewMappingOrigin(s.url_map, std::move(s.origin));
   s.memory = NewMemoryBlockStore(opt.memory_cache);
   if (opt.disk_cache && !opt.check_only) {
     std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
@@ -89,7 +127,7 @@ Status CheckLocalReferences(const ReferenceIndex& index, const Stack& stack,
   for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) {
     auto t = index.target(f);
     if (t.is_inline() || verdict[t.url_id] == 0) continue;
-    const std::string& url = index.url(t.url_id);
+    const std::string url = stack.url_map.Apply(index.url(t.url_id));
     if (url.find("://") != std::string::npos && !url.starts_with("file://")) {
       verdict[t.url_id] = 0;
       continue;
@@ -99,6 +137,32 @@ Status CheckLocalReferences(const ReferenceIndex& index, const Stack& stack,
     if (!st.ok()) return st.WithContext(source + ": key '" + index.FileKey(f) + "'");
   }
   return Status::Ok();
+
+}
+
+bool IsRemoteSource(const std::string& source) {
+  return source.find("://") != std::string::npos && !source.starts_with("file://");
+}
+
+Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
+                                  const ReferenceLoadOptions& options) {
+  if (!IsRemoteSource(source))
+    return LoadReferenceFile(source.starts_with("file://") ? source.substr(7) : source, options);
+  const std::string shown = RedactUrl(source);
+  // Fetched fresh on every mount, never from the block cache: the reference
+  // set is what says which objects (and versions) the mount serves.
+  auto info = origin->Stat(source);
+  if (!info.ok()) return info.status().WithContext("cannot fetch the reference set");
+  if (info->size > options.max_decompressed_bytes)
+    return InvalidArgument(shown + ": larger than " + FormatSize(options.max_decompressed_bytes) +
+                           "; refusing");
+  auto data = origin->Read(source, ByteRange{0, info->size});
+  if (!data.ok()) return data.status().WithContext("cannot fetch the reference set");
+  // Relative URLs resolve against the URL's "directory"; a query string
+  // (a signed URL) is not part of it.
+  std::string base = source.substr(0, source.find('?'));
+  base = base.substr(0, base.rfind('/') + 1);
+  return LoadReferenceData(std::move(data).value(), shown, base, options);
 }
 
 Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,

@@ -11,10 +11,12 @@
 
 #include "base/status.h"
 #include "cache/block_store.h"
+#include "cache/cloud.h"
 #include "cache/origin.h"
 #include "cache/read_through.h"
 #include "fs/options.h"
 #include "refs/reference_index.h"
+#include "refs/reference_loader.h"
 
 namespace zm {
 
@@ -25,6 +27,10 @@ struct Stack {
   std::unique_ptr<ReadThroughCache> cache;
   // Canonical directories local references may read (see NewFileOrigin).
   std::vector<std::string> local_roots;
+  UrlMap url_map;  // --map, applied by `origin` to every URL
+  // One line for the log on how remote URLs are reached (credentials'
+  // source, region, endpoint, headers with values hidden); never a secret.
+  std::string origin_summary;
 };
 
 // Builds the stack `opt` asks for. Without an explicit --cache-dir, a cache
@@ -38,6 +44,16 @@ Result<Stack> BuildStack(const Options& opt);
 // every open, so a link changed later is refused too.)
 Status CheckLocalReferences(const ReferenceIndex& index, const Stack& stack,
                             const std::string& source);
+// True for a SOURCE that is a URL to fetch (http(s)://, s3://, gs://, ...)
+// rather than a local path or file:// URL.
+bool IsRemoteSource(const std::string& source);
+
+// Loads the reference set SOURCE: a local file, or a URL fetched whole
+// through `origin` (so --map, credentials and headers apply) and then
+// inflated and parsed like a file; relative URLs in it resolve against the
+// URL's directory. Errors name SOURCE (redacted).
+Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
+                                  const ReferenceLoadOptions& options = {});
 
 // Learns the sizes of whole-object references ([url]) of `index` with
 // parallel requests (answered from the cache tiers when they can be).

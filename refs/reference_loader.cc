@@ -567,11 +567,6 @@ Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
     got += static_cast<size_t>(r);
   }
   ::close(fd);
-  auto inflated = DecompressIfNeeded(std::move(data), options.max_decompressed_bytes);
-  if (!inflated.ok()) return fail(inflated.status());
-  std::string json = std::move(inflated).value();
-  size_t len = json.size();
-  json.resize(len + simdjson::SIMDJSON_PADDING, ' ');
 
   std::string base;
   size_t slash = path.rfind('/');
@@ -585,6 +580,18 @@ Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
       if (getcwd(cwd, sizeof cwd)) base = std::string(cwd) + "/" + base;
     }
   }
+  return LoadReferenceData(std::move(data), path, base, options);
+}
+
+Result<ReferenceIndex> LoadReferenceData(std::string data, const std::string& name,
+                                         std::string_view base,
+                                         const ReferenceLoadOptions& options) {
+  auto fail = [&](const Status& st) { return st.WithContext(name); };
+  auto inflated = DecompressIfNeeded(std::move(data), options.max_decompressed_bytes);
+  if (!inflated.ok()) return fail(inflated.status());
+  std::string json = std::move(inflated).value();
+  size_t len = json.size();
+  json.resize(len + simdjson::SIMDJSON_PADDING, ' ');
   auto idx = ParsePadded(std::string_view(json.data(), len), json.size(), base, options);
   if (!idx.ok()) return fail(idx.status());
   return idx;

@@ -46,6 +46,13 @@ Result<ReferenceIndex> ParseReferences(std::string_view json, std::string_view b
 Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
                                          const ReferenceLoadOptions& options = {});
 
+// The same for a reference file already in memory (fetched from a URL):
+// inflates `data` if compressed and parses it, resolving relative URLs
+// against `base`. Errors are prefixed with `name`.
+Result<ReferenceIndex> LoadReferenceData(std::string data, const std::string& name,
+                                         std::string_view base,
+                                         const ReferenceLoadOptions& options = {});
+
 // If `data` starts with a gzip or zstd magic number, inflates it (refusing
 // more than `max_bytes` of output); otherwise returns it unchanged.
 Result<std::string> DecompressIfNeeded(std::string data, uint64_t max_bytes);

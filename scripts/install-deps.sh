@@ -26,7 +26,14 @@ test_pkgs=(
 )
 
 pkgs=("${build_pkgs[@]}")
-[[ "${1:-}" == "--build-only" ]] || pkgs+=("${test_pkgs[@]}")
+if [[ "${1:-}" != "--build-only" ]]; then
+  pkgs+=("${test_pkgs[@]}")
+  # Node.js runs the S3-compatible test server (tests/integration/s3_server.py
+  # installs it with npm into a cache). A Node.js from elsewhere (NodeSource)
+  # brings its own npm, and Debian's npm package would conflict with it.
+  command -v node >/dev/null || pkgs+=(nodejs)
+  command -v npm >/dev/null || pkgs+=(npm)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

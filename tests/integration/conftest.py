@@ -48,14 +48,15 @@ class MountFactory:
         self.mounts = []
         self.count = 0
 
-    def __call__(self, refs, cache_dir=None, start=True, extra=(), local_roots=("/",)):
+    def __call__(self, refs, cache_dir=None, start=True, extra=(), local_roots=("/",),
+                 env=None):
         """A Mount of ``refs`` on a new mountpoint; started unless start=False.
         Mounts sharing ``cache_dir`` share the persistent cache."""
         self.count += 1
         mnt = os.path.join(self.base, f"mnt{self.count}")
         cache = cache_dir or os.path.join(self.base, f"cache{self.count}")
         m = zmount.Mount(refs, mnt, cache, os.path.join(self.base, f"mnt{self.count}.log"),
-                         extra, local_roots)
+                         extra, local_roots, env)
         self.mounts.append(m)
         if start:
             m.start()

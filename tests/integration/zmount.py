@@ -79,7 +79,8 @@ def fusermount_u(mnt, lazy=False):
 class Mount:
     """One zarrmount of a reference set, in the background (daemon) mode."""
 
-    def __init__(self, refs, mnt, cache_dir, log=None, extra=(), local_roots=("/",)):
+    def __init__(self, refs, mnt, cache_dir, log=None, extra=(), local_roots=("/",),
+                 env=None):
         """``local_roots``: the --local-root directories. The test data lives
         beside, not under, the reference files, so by default every local file
         may be read; tests of that confinement pass ``()``."""
@@ -91,6 +92,7 @@ class Mount:
         self.extra = list(extra)
         for root in local_roots:
             self.extra += ["--local-root", str(root)]
+        self.env = env  # the daemon's environment (None: ours)
         self.pids = []
         os.makedirs(self.mnt, exist_ok=True)
         os.makedirs(self.cache_dir, exist_ok=True)
@@ -104,7 +106,7 @@ class Mount:
         when the command returns. Returns the CompletedProcess."""
         ACTIVE.add(self)
         proc = subprocess.run(self.command(), capture_output=True, text=True,
-                              timeout=MOUNT_TIMEOUT, stdin=subprocess.DEVNULL)
+                              timeout=MOUNT_TIMEOUT, stdin=subprocess.DEVNULL, env=self.env)
         assert proc.returncode == 0, (
             f"mount failed: {' '.join(self.command())}\nexit {proc.returncode}\n"
             f"stderr: {proc.stderr}\nlog: {self.log_tail()}")

@@ -723,6 +723,13 @@ const KnownOption kKnownOptions[] = {
     {"--retries", "2"},
     {"--log", "/tmp/l"},
     {"--check", nullptr},
+    {"--map", "s3://a/=http://b/"},
+    {"--s3-endpoint", "http://127.0.0.1:9000"},
+    {"--s3-region", "eu-west-1"},
+    {"--s3-profile", "team"},
+    {"--s3-anonymous", nullptr},
+    {"--header", "https://h/ X-Key: v"},
+    {"--bearer-token-env", "TOKEN_VAR"},
 };
 
 // A valid value for a metavariable of the help text ("SIZE", "N", ...).
@@ -731,6 +738,9 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "N") return "4";
   if (metavar == "S") return "5";
   if (metavar.starts_with("OPT")) return "allow_other";
+  if (metavar == "OLD") return "s3://a/=http://b/";  // --map OLD=NEW
+  if (metavar == "URL") return "http://127.0.0.1:9000";
+  if (metavar == "HEADER") return "X-Key: v";
   return "/tmp/zm-sample";  // DIR, FILE, ...
 }
 
@@ -744,7 +754,7 @@ std::map<std::string, std::string> DocumentedOptions() {
   // ("fusermount3 -u").
   help = help.substr(start == std::string::npos ? 0 : start);
   std::map<std::string, std::string> out;
-  std::regex re(R"((^|[\s,\[(])(--[a-z][a-z-]*|-[a-zA-Z])\b(?:[ =]([A-Z][A-Z\[\],.]*))?)");
+  std::regex re(R"((^|[\s,\[(])(--[a-z][a-z0-9-]*|-[a-zA-Z])\b(?:[ =]([A-Z][A-Z\[\],.]*))?)");
   for (auto it = std::sregex_iterator(help.begin(), help.end(), re); it != std::sregex_iterator(); ++it) {
     std::string name = (*it)[2].str(), metavar = (*it)[3].matched ? (*it)[3].str() : "";
     if (!out.count(name) || out[name].empty()) out[name] = metavar;
