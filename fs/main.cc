@@ -33,6 +33,7 @@
 #include "fs/fuse_adapter.h"
 #include "fs/options.h"
 #include "fs/stack.h"
+#include "fs/views.h"
 #include "refs/reference_loader.h"
 
 namespace zm {
@@ -157,6 +158,20 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   po.max_bytes = std::max<uint64_t>(opt.prefetch_memory / 4, 1_MiB);
   Prefetcher prefetcher(&index, &cache, po);
   fs.set_prefetcher(&prefetcher);
+  Tree* tree = &fs;
+  std::unique_ptr<ViewFilesystem> view;
+  if (opt.view != "zarr") {
+    ViewOptions vo;
+    vo.kind = *ParseViewKind(opt.view);
+    vo.set_name = ReferenceSetName(opt.source);
+    vo.chunk_cache_bytes = opt.view_cache;
+    vo.decode_threads = opt.prefetch ? 2 : 0;
+    vo.max_readahead = std::max<uint64_t>(opt.prefetch_memory / 4, 1_MiB);
+    auto built_view = ViewFilesystem::Build(&index, &cache, vo, source_stat.st_mtime);
+    if (!built_view.ok()) return fail(built_view.status().WithContext(opt.source));
+    view = std::move(built_view).value();
+    tree = view.get();
+  }
 
   FuseConfig fc;
   fc.mountpoint = opt.mountpoint;
@@ -168,9 +183,9 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   fc.max_threads = opt.threads;
   const auto started = std::chrono::steady_clock::now();
   fc.status = [&] { return StatusJson(opt, index, cache, disk, started); };
-  LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys) at " +
-          opt.mountpoint);
-  Status st = RunFuse(&fs, fc, [&](const Status& s) { reporter->Report(s); });
+  LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys, " +
+          opt.view + " view) at " + opt.mountpoint);
+  Status st = RunFuse(tree, fc, [&](const Status& s) { reporter->Report(s); });
   cache.WaitForPrefetches();
   if (disk) disk->Flush();
   const CacheStats& cs = cache.stats();
