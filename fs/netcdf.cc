@@ -148,8 +148,8 @@ NcAttribute NcElementAttribute(std::string name, NcType t, std::string_view elem
 
 Result<NcLayout> LayoutNetcdf(const std::vector<NcDimension>& dims,
                               const std::vector<NcAttribute>& gattrs,
-                              const std::vector<NcVariable>& vars) {
-  bool cdf5 = false;
+                              const std::vector<NcVariable>& vars, int min_version) {
+  bool cdf5 = min_version >= 5;
   auto check_attrs = [&](const std::vector<NcAttribute>& attrs, const std::string& where) -> Status {
     std::set<std::string_view> seen;
     for (const auto& a : attrs) {

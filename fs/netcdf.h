@@ -66,10 +66,11 @@ struct NcLayout {
 };
 
 // The layout of a file with these dimensions, global attributes and
-// variables. kInvalidArgument for an empty or repeated name, a zero
-// dimension length, or a dimension index out of range.
+// variables, in CDF-2 unless it needs CDF-5 (or `min_version` is 5).
+// kInvalidArgument for an empty or repeated name, a zero dimension length,
+// or a dimension index out of range.
 Result<NcLayout> LayoutNetcdf(const std::vector<NcDimension>& dims,
                               const std::vector<NcAttribute>& global_attributes,
-                              const std::vector<NcVariable>& vars);
+                              const std::vector<NcVariable>& vars, int min_version = 2);
 
 }  // namespace zm
