@@ -182,7 +182,20 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   fc.debug = opt.debug;
   fc.max_threads = opt.threads;
   const auto started = std::chrono::steady_clock::now();
-  fc.status = [&] { return StatusJson(opt, index, cache, disk, started); };
+  fc.status = [&] {
+    std::string j = StatusJson(opt, index, cache, disk, started);
+    if (view) {  // the decoded-chunk counters of the npy/netcdf view
+      const DecodedChunkStats& vs = view->chunk_stats();
+      auto n = [](uint64_t v) { return std::to_string(v); };
+      j.pop_back();
+      j += ", \"view\": {\"name\": " + JsonQuote(opt.view) +
+           ", \"chunk_loads\": " + n(vs.loads.load()) + ", \"chunk_hits\": " + n(vs.hits.load()) +
+           ", \"shared_waits\": " + n(vs.shared_waits.load()) +
+           ", \"decode_ahead\": " + n(vs.prefetch_loads.load()) +
+           ", \"load_errors\": " + n(vs.load_errors.load()) + "}}";
+    }
+    return j;
+  };
   LogInfo("mounting " + opt.source + " (" + std::to_string(index.file_count()) + " keys, " +
           opt.view + " view) at " + opt.mountpoint);
   Status st = RunFuse(tree, fc, [&](const Status& s) { reporter->Report(s); });
