@@ -462,7 +462,7 @@ def parse_args(argv=None):
     for w in only:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    args.workloads = [w for w in WORKLOADS if (w in only) if only else w != "views"]
+    args.workloads = [w for w in WORKLOADS if (w in only if only else w != "views")]
     args.latencies = [int(x) for x in args.latencies.split(",")]
     args.modes = set(args.modes.split(",")) | {"cold"}
     args.drill_vars = args.drill_vars.split(",")
