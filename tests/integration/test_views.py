@@ -264,7 +264,12 @@ def test_gdal_reads_netcdf_view(nc_mount, tmp_path):
     if not cands:
         pytest.skip("no 2-D numeric variable")
     g, name, arr = max(cands, key=lambda x: x[2].size)
-    src = f'NETCDF:"{nc_file(m.mnt, entry["refs"], g)}":{name}'
+    path = nc_file(m.mnt, entry["refs"], g)
+    with open(path, "rb") as f:
+        if f.read(4) == b"CDF\x05":
+            # GDAL 3.6 (Debian 12) does not recognise CDF-5 files at all.
+            pytest.skip("CDF-5 file (an unsigned or 64-bit variable): GDAL 3.6 cannot open it")
+    src = f'NETCDF:"{path}":{name}'
     info = subprocess.run(["gdalinfo", src], capture_output=True, text=True, timeout=120)
     assert info.returncode == 0, info.stderr
     assert f"Size is {arr.shape[-1]}, {arr.shape[-2]}" in info.stdout
@@ -288,22 +293,25 @@ def test_gdal_reads_netcdf_view(nc_mount, tmp_path):
 # Awkward reference sets, derived from the SST aggregation (v0, relative urls)
 
 def odd_refs(dataset, tmp_name):
-    """A copy of sst_v0_rel next to it with: chunks 2 and 5 of sst removed;
+    """A copy of sst_v0_rel next to it with: the chunks of time steps 2 and 5
+    of sst removed;
     sst_raw under an unknown codec; sst_whole with its dimensions swapped
     (conflicting lengths); a complex array; an unsigned 16-bit array; and
     'bad', sst with chunk 4 pointing one byte off (does not decode)."""
     entry = dataset["sst_v0_rel"]
     refs = make_refs.load(entry["refs"])
     refs = copy.deepcopy(refs)
-    del refs["sst/2.0.0"], refs["sst/5.0.0"]
+    for k in [k for k in refs if k.startswith(("sst/2.", "sst/5."))]:
+        del refs[k]  # time steps 2 and 5 have no chunks
     z = json.loads(refs["sst_raw/.zarray"])
     z["compressor"] = {"id": "nosuchcodec"}
     refs["sst_raw/.zarray"] = make_refs.meta_text(z)
     a = json.loads(refs["sst_whole/.zattrs"])
-    a["_ARRAY_DIMENSIONS"] = ["time", "lon", "lat"]
+    dims = a["_ARRAY_DIMENSIONS"]
+    a["_ARRAY_DIMENSIONS"] = dims[:1] + dims[:0:-1]  # lat and lon swapped: 181 != 91
     refs["sst_whole/.zattrs"] = make_refs.meta_text(a)
     for name, dtype, data in (("cplx", "<c8", np.arange(3, dtype="<c8") * (1 + 2j)),
-                              ("counts", "<u2", np.array([1, 65535, 7], "<u2"))):
+                              ("counts", "<u2", np.array([1, 65534, 7], "<u2"))):
         refs[f"{name}/.zarray"] = make_refs.meta_text({
             "zarr_format": 2, "shape": [3], "chunks": [3], "dtype": dtype, "order": "C",
             "fill_value": None, "compressor": None, "filters": None})
@@ -361,9 +369,14 @@ def test_missing_chunks_unknown_codec_bad_types(view, dataset, mount):
             got = np.asarray(ds.variables["sst"][...])
             judges.assert_identical("holes", got, native(with_holes(entry, want["sst"])))
             judges.assert_identical("counts", np.asarray(ds.variables["counts"][...]),
-                                    np.array([1, 65535, 7], "u2"))
+                                    np.array([1, 65534, 7], "u2"))
             assert ds.variables["counts"].dtype == np.dtype("u2")
-            offset = None
+            # Variables lie after the header in name order ('bad' first),
+            # each padded to 4 bytes: the data of 'bad' starts here.
+            assert list(ds.variables)[0] == "bad"
+            data = sum(-(-v.size * v.dtype.itemsize // 4) * 4 for v in ds.variables.values())
+            offset = os.stat(path).st_size - data
+            step = int(np.prod(ds.variables["bad"].shape[1:])) * 4
         lines = [ln for ln in log.splitlines() if "left out" in ln]
         for name in ("sst_raw", "cplx", "sst_whole"):
             assert sum(f"'{name}'" in ln for ln in lines) == 1, f"one log line for {name}"
@@ -371,32 +384,23 @@ def test_missing_chunks_unknown_codec_bad_types(view, dataset, mount):
         out = subprocess.run(["ncdump", "-v", "counts", path], capture_output=True,
                              text=True, timeout=60)
         assert out.returncode == 0, out.stderr
-        assert parse_ncdump_values(out.stdout, "counts") == ["1", "65535", "7"]
-        with netCDF4.Dataset(path) as ds:
-            v = ds.variables["bad"]
-            step = int(np.prod(v.shape[1:])) * 4
-        from_header = open(path, "rb").read(1 << 16)
-        offset = None
-        # 'bad' is the first variable by name: find its data offset from the
-        # header via netCDF4's chunk-free reads instead of parsing it.
+        assert parse_ncdump_values(out.stdout, "counts") == ["1", "65534", "7"]
     # A chunk that does not decode: EIO for reads of it, the rest is fine.
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-        if offset is not None:
-            with pytest.raises(OSError) as e:
-                os.pread(fd, 4096, offset + 4 * step + 100)
-            assert e.value.errno == errno.EIO
-            assert len(os.pread(fd, 4096, offset + 3 * step)) == 4096
+        with pytest.raises(OSError) as e:
+            os.pread(fd, 4096, offset + 4 * step + 100)
+        assert e.value.errno == errno.EIO
+        # The bytes of other chunks still read, and right.
+        row = want["sst"][3].astype(">f4" if view == "netcdf" else "<f4").tobytes()
+        assert os.pread(fd, 4096, offset + 3 * step) == row[:4096]
     finally:
         os.close(fd)
     if view == "netcdf":
         with netCDF4.Dataset(path) as ds:
-            ds.set_auto_maskandscale(False)
-            v = ds.variables["bad"]
-            judges.assert_identical("bad[3]", np.asarray(v[3]), native(want["sst"][3]))
             with pytest.raises((RuntimeError, OSError)):
-                np.asarray(v[4])
+                np.asarray(ds.variables["bad"][4])
     assert re.search(r"bad/4\.0\.0", open(m.log).read()), "the log names the chunk"
 
 
@@ -413,15 +417,17 @@ def test_open_and_small_read_touch_only_their_chunks(dataset, mount):
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
-        header = os.pread(fd, 128, 0)
-        assert header.startswith(b"\x93NUMPY")
         s = status(m)
-        assert s["origin_bytes"] == before["origin_bytes"], "open/stat/header fetched data"
+        assert s["origin_bytes"] == before["origin_bytes"], "stat/open fetched data"
         assert s["view"]["chunk_loads"] == 0
+        # The first page is the header and 992 floats of row 0: 16 chunks.
+        assert os.pread(fd, 128, 0).startswith(b"\x93NUMPY")
+        assert status(m)["view"]["chunk_loads"] == 16
+        before = status(m)
         os.pread(fd, 4096, st.st_size // 2 // 4096 * 4096)
         s = status(m)
         # 1024 floats along one row of a 64x64-chunked grid: at most 17 chunks.
-        assert 1 <= s["view"]["chunk_loads"] <= 17
+        assert 1 <= s["view"]["chunk_loads"] - before["view"]["chunk_loads"] <= 17
         assert 0 < s["origin_bytes"] - before["origin_bytes"] < 17 * 64 * 64 * 4
     finally:
         os.close(fd)
