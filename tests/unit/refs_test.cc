@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <random>
@@ -976,10 +978,16 @@ TEST(ZarrArray, ParsesShapeChunksAndSeparator) {
 
 TEST(ZarrArray, GridOfHugeShapesDoesNotWrap) {
   auto m = ParseZarrArray(R"({"shape": [18446744073709551615, 18446744073709551615, 7],
-                              "chunks": [2, 1, 0]})");
+                              "chunks": [2, 1, 3], "dtype": "|u1"})");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_EQ(m->GridShape(),
-            (std::vector<uint64_t>{9223372036854775808u, 18446744073709551615u, 0}));
+  EXPECT_EQ(m->GridShape(), (std::vector<uint64_t>{9223372036854775808u, 18446744073709551615u, 3}));
+  // A zero chunk length is refused by the parser; the grid of one built by
+  // hand is empty along that axis rather than a division by zero.
+  EXPECT_FALSE(ParseZarrArray(R"({"shape": [7], "chunks": [0], "dtype": "|u1"})").ok());
+  ZarrArrayMeta hand;
+  hand.shape = {7, 4};
+  hand.chunks = {0, 2};
+  EXPECT_EQ(hand.GridShape(), (std::vector<uint64_t>{0, 2}));
 }
 
 // ---- base64 ------------------------------------------------------------------------
@@ -1389,6 +1397,30 @@ TEST(ReferenceIndexScale, TwoHundredThousandKeys) {
               "built in %lld ms\n",
               keys, mem, per_key, name_bytes, static_cast<long long>(ms));
   EXPECT_LT(mem, 64 * keys + name_bytes);
+}
+
+}  // namespace
+}  // namespace zm
+
+namespace zm {
+namespace {
+
+TEST(ZarrArray, KerchunkZarrayFullPipeline) {
+  auto m = ParseZarrArray(R"({"chunks": [1, 90, 180], "compressor": {"id": "zlib", "level": 4},
+    "dtype": "<f4", "fill_value": "NaN", "filters": [{"elementsize": 4, "id": "shuffle"}],
+    "order": "C", "shape": [365, 90, 180], "zarr_format": 2})");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->chunk.dtype.ToString(), "<f4");
+  ASSERT_EQ(m->chunk.codecs.size(), 2u);
+  EXPECT_EQ(m->chunk.codecs[0].id, "shuffle");
+  EXPECT_EQ(m->chunk.codecs[0].numbers.at("elementsize"), 4);
+  EXPECT_EQ(m->chunk.codecs[1].id, "zlib");
+  float f;
+  ASSERT_EQ(m->chunk.fill_element.size(), 4u);
+  std::memcpy(&f, m->chunk.fill_element.data(), 4);
+  EXPECT_TRUE(std::isnan(f));
+  EXPECT_EQ(m->ChunkKey({3, 0, 1}), "3.0.1");
+  EXPECT_TRUE(ChunkDecoder::Make(m->chunk).ok());
 }
 
 }  // namespace
