@@ -18,6 +18,8 @@ namespace {
 // A decoded chunk bigger than this is refused by Make: every stage allocates
 // at most its exact output size, and this bounds that size.
 constexpr uint64_t kMaxChunkBytes = 2_GiB;
+// The size between two stages when a compressor makes it data-dependent.
+constexpr uint64_t kVariable = UINT64_MAX;
 
 // The bytes between two stages: the stored input (borrowed, never written)
 // or a buffer the pipeline owns. Checksum stages only narrow the window, so
@@ -65,11 +67,11 @@ class Stage {
       : name_(std::move(name)), in_size_(in_size), out_size_(out_size) {}
   virtual ~Stage() = default;
   Status Apply(Buf& b) const {
-    if (b.size() != in_size_ && !variable_input())
+    if (b.size() != in_size_ && in_size_ != kVariable)
       return Corruption(name_ + ": input is " + std::to_string(b.size()) + " bytes, expected " +
                         std::to_string(in_size_));
     ZM_RETURN_IF_ERROR(Run(b));
-    if (b.size() != out_size_)
+    if (b.size() != out_size_ && out_size_ != kVariable)
       return Corruption(name_ + ": decoded " + std::to_string(b.size()) + " bytes, expected " +
                         std::to_string(out_size_));
     return Status::Ok();
@@ -78,8 +80,6 @@ class Stage {
 
  protected:
   virtual Status Run(Buf& b) const = 0;
-  // Compressors take any input size.
-  virtual bool variable_input() const { return false; }
   std::string name_;
   uint64_t in_size_, out_size_;
 };
@@ -87,14 +87,14 @@ class Stage {
 class CompressorStage : public Stage {
  public:
   CompressorStage(std::unique_ptr<Codec> codec, uint64_t out_size)
-      : Stage(std::string(codec->id()), 0, out_size), codec_(std::move(codec)) {}
+      : Stage(std::string(codec->id()), kVariable, out_size), codec_(std::move(codec)) {}
 
  private:
-  bool variable_input() const override { return true; }
   Status Run(Buf& b) const override {
     // The limit is the exact size expected: no codec allocates more than it
-    // (plus one byte to notice "too big").
-    auto r = codec_->Decode(b.view(), out_size_);
+    // (plus one byte to notice "too big"). A compressor inside another one
+    // (v3 allows it) is bounded by the whole chunk's limit.
+    auto r = codec_->Decode(b.view(), out_size_ == kVariable ? kMaxChunkBytes * 2 : out_size_);
     if (!r.ok()) {
       if (r.status().code() == Code::kOutOfRange)
         return Corruption(name_ + ": decodes to more than the " + std::to_string(out_size_) +
@@ -113,11 +113,13 @@ class ChecksumStage : public Stage {
  public:
   enum class Kind { kCrc32c, kFletcher32, kCrc32, kAdler32 };
   ChecksumStage(std::string name, Kind kind, bool at_end, uint64_t out_size)
-      : Stage(std::move(name), out_size + 4, out_size), kind_(kind), at_end_(at_end) {}
+      : Stage(std::move(name), out_size == kVariable ? kVariable : out_size + 4, out_size),
+        kind_(kind), at_end_(at_end) {}
 
  private:
   Status Run(Buf& b) const override {
     std::string_view all = b.view();
+    if (all.size() < 4) return Corruption(name_ + ": input shorter than its checksum");
     std::string_view data = at_end_ ? all.substr(0, all.size() - 4) : all.substr(4);
     const auto* c = reinterpret_cast<const unsigned char*>(at_end_ ? all.data() + data.size() : all.data());
     uint32_t stored = uint32_t(c[0]) | uint32_t(c[1]) << 8 | uint32_t(c[2]) << 16 | uint32_t(c[3]) << 24;
@@ -410,6 +412,13 @@ Result<std::vector<std::unique_ptr<Stage>>> MakeV2(const ChunkSpec& spec) {
     return InvalidArgument(std::string("order must be 'C' or 'F', not '") + spec.order + "'");
   }
   for (const CodecConfig& c : spec.codecs) {
+    if (size == kVariable && !IsCompressor(c.id) && c.id != "bitround") {
+      ChecksumStage::Kind kind;
+      bool at_end;
+      if (!ChecksumKind(c.id, &kind, &at_end))
+        return MakeBytesStage(c, size).ok() ? InvalidArgument("'" + c.id + "' after a compressor")
+                                            : MakeBytesStage(c, size).status();
+    }
     if (c.id == "shuffle") {
       double es = NumberParam(c, "elementsize", 4);
       if (!(es >= 1 && es <= 1_MiB) || es != std::floor(es))
@@ -441,13 +450,11 @@ Result<std::vector<std::unique_ptr<Stage>>> MakeV2(const ChunkSpec& spec) {
       ZM_ASSIGN_OR_RETURN(auto stage, MakeBytesStage(c, size));
       ChecksumStage::Kind kind;
       bool at_end;
-      if (ChecksumKind(c.id, &kind, &at_end)) size += 4;
-      else size = 0;  // a compressor: nothing may come after it
+      if (!ChecksumKind(c.id, &kind, &at_end)) size = kVariable;
+      else if (size != kVariable) size += 4;
       encode_order.push_back(std::move(stage));
-      if (size == 0 && &c != &spec.codecs.back())
-        return InvalidArgument("'" + c.id + "' must be the last codec (the compressor)");
+      continue;
     }
-    if (size > kMaxChunkBytes + 64) return InvalidArgument(c.id + ": encoded size too large");
   }
   return std::vector<std::unique_ptr<Stage>>(std::make_move_iterator(encode_order.rbegin()),
                                              std::make_move_iterator(encode_order.rend()));
@@ -516,9 +523,11 @@ Result<std::vector<std::unique_ptr<Stage>>> MakeV3(const ChunkSpec& spec) {
     const CodecConfig& c = codecs[i];
     if (c.id == "transpose" || c.id == "bytes")
       return InvalidArgument("'" + c.id + "' after the array-to-bytes codec");
-    if (size == 0) return InvalidArgument("'" + c.id + "' after a compressor that has no fixed size");
     ZM_ASSIGN_OR_RETURN(auto stage, MakeBytesStage(c, size));
-    size = c.id == "crc32c" ? size + 4 : 0;
+    ChecksumStage::Kind kind;
+    bool at_end;
+    if (!ChecksumKind(c.id, &kind, &at_end)) size = kVariable;
+    else if (size != kVariable) size += 4;
     encode_order.push_back(std::move(stage));
   }
   return std::vector<std::unique_ptr<Stage>>(std::make_move_iterator(encode_order.rbegin()),

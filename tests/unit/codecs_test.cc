@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <atomic>
+#include <set>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -15,7 +16,9 @@
 #include <vector>
 
 #include "codecs/codec.h"
+#include "codecs/checksum.h"
 #include "codecs/pipeline.h"
+#include "tests/unit/test_data.h"
 #include "tests/unit/compress_util.h"
 
 namespace zm {
@@ -426,6 +429,114 @@ TEST(Pipeline, FillChunk) {
   EXPECT_EQ(MakeDecoder(s)->FillChunk(), std::string(6, '\0'));
   s.fill_element = std::string("\x01\x02", 2);
   EXPECT_EQ(MakeDecoder(s)->FillChunk(), std::string("\x01\x02\x01\x02\x01\x02", 6));
+}
+
+}  // namespace
+}  // namespace zm
+
+// ---- vectors encoded by numcodecs (tests/unit/make_codec_vectors.py) -----------------
+
+namespace zm {
+namespace {
+
+// Every codecs/<id>__<what>.bin decodes with codec <id> to its .expect; the
+// limit holds to the byte; a flipped or missing last byte never passes.
+TEST(NumcodecsVectors, EveryCodecDecodes) {
+  std::set<std::string> ids;
+  const std::string dir = testing::DataDir("codecs");
+  for (const std::string& name : testing::DataCases(dir, ".bin")) {
+    SCOPED_TRACE(name);
+    std::string id = name.substr(0, name.find("__"));
+    ids.insert(id);
+    std::string in, want;
+    ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".bin", &in));
+    ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".expect", &want));
+    auto c = Make(id);
+    ASSERT_NE(c, nullptr);
+    ExpectRoundTrip(*c, in, want, name);
+    if (!want.empty()) {
+      auto over = c->Decode(in, want.size() - 1);
+      EXPECT_FALSE(over.ok());
+    }
+    auto cut = c->Decode(std::string_view(in).substr(0, in.size() - 1), want.size());
+    if (cut.ok()) { EXPECT_NE(*cut, want) << "a truncated input decoded to the same bytes"; }
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"adler32", "blosc", "bz2", "crc32", "crc32c", "fletcher32", "gzip",
+                                         "lz4", "zlib", "zstd"}));
+}
+
+TEST(NumcodecsVectors, BloscEveryCompressorAndShuffle) {
+  const std::string dir = testing::DataDir("codecs");
+  int n = 0;
+  for (const char* comp : {"blosclz", "lz4", "lz4hc", "zlib", "zstd", "snappy"}) {
+    for (const char* sh : {"noshuffle", "shuffle", "bitshuffle"}) {
+      std::string name = std::string("blosc__") + comp + "_" + sh, in, want;
+      if (!testing::ReadDataFile(dir + "/" + name + ".bin", &in)) {
+        EXPECT_STREQ(comp, "snappy") << name << " missing";
+        continue;
+      }
+      ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".expect", &want));
+      // Only decodable if this c-blosc has the compressor.
+      char* lib = nullptr;
+      char* ver = nullptr;
+      if (blosc_get_complib_info(comp, &lib, &ver) < 0) {
+        auto r = Make("blosc")->Decode(in, want.size());
+        EXPECT_FALSE(r.ok()) << name;
+        continue;
+      }
+      free(lib);
+      free(ver);
+      ExpectRoundTrip(*Make("blosc"), in, want, name);
+      ++n;
+    }
+  }
+  EXPECT_GE(n, 15);
+}
+
+TEST(Checksums, KnownValues) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+  // Continuing a checksum over pieces gives the checksum of the whole.
+  std::string s = Inputs()[2];
+  EXPECT_EQ(Crc32c(s.substr(100), Crc32c(s.substr(0, 100))), Crc32c(s));
+  // A known value of the HDF5 Fletcher-32 ("abcde": words 0x6162, 0x6364, 0x6500).
+  uint32_t s1 = (0x6162 + 0x6364 + 0x6500) % 0xFFFF;
+  uint32_t s2 = (0x6162 + (0x6162 + 0x6364) + s1) % 0xFFFF;
+  EXPECT_EQ(Fletcher32("abcde"), (s2 << 16) | s1);
+}
+
+TEST(Checksums, CorruptionIsNamed) {
+  for (const char* id : {"crc32c", "fletcher32", "crc32", "adler32"}) {
+    std::string in, want;
+    ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/" + id + "__text.bin", &in));
+    std::string bad = in;
+    bad[bad.size() / 2] ^= 0x04;
+    ExpectCorrupt(*Make(id), bad, 1 << 20, std::string(id) + " flipped bit");
+    ExpectCorrupt(*Make(id), "abc", 1 << 20, std::string(id) + " too short");
+  }
+}
+
+TEST(Lz4, HeaderClaimIsCheckedBeforeAllocating) {
+  std::string in;
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/lz4__floats.bin", &in));
+  std::string lie = in;
+  lie[3] = 0x40;  // claims 1 GiB
+  ExpectCorrupt(*Make("lz4"), lie, uint64_t{4} << 30, "1 GiB claim");
+  ExpectTooLarge(*Make("lz4"), lie, 1 << 20, "over the limit");
+  ExpectCorrupt(*Make("lz4"), in.substr(0, 3), 1 << 20, "short header");
+}
+
+TEST(Bz2, CorruptAndTruncated) {
+  std::string in;
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/bz2__text.bin", &in));
+  ExpectCorrupt(*Make("bz2"), in.substr(0, in.size() / 2), 1 << 20, "truncated");
+  ExpectCorrupt(*Make("bz2"), "BZh9garbage", 1 << 20, "garbage");
+  ExpectCorrupt(*Make("bz2"), "", 1 << 20, "empty");
+  ExpectTooLarge(*Make("bz2"), in, 100, "limit");
+  // Two streams back to back decode as one.
+  std::string want;
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/bz2__text.expect", &want));
+  ExpectRoundTrip(*Make("bz2"), in + in, want + want, "two streams");
 }
 
 }  // namespace
