@@ -12,6 +12,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <cmath>
 #include <fstream>
 #include <map>
 #include <random>
@@ -23,6 +25,7 @@
 #include "refs/reference_loader.h"
 #include "refs/template.h"
 #include "refs/zarr_metadata.h"
+#include "tests/unit/test_data.h"
 #include "tests/unit/compress_util.h"
 #include "tests/unit/fake_origin.h"
 
@@ -976,10 +979,16 @@ TEST(ZarrArray, ParsesShapeChunksAndSeparator) {
 
 TEST(ZarrArray, GridOfHugeShapesDoesNotWrap) {
   auto m = ParseZarrArray(R"({"shape": [18446744073709551615, 18446744073709551615, 7],
-                              "chunks": [2, 1, 0]})");
+                              "chunks": [2, 1, 3], "dtype": "|u1"})");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
-  EXPECT_EQ(m->GridShape(),
-            (std::vector<uint64_t>{9223372036854775808u, 18446744073709551615u, 0}));
+  EXPECT_EQ(m->GridShape(), (std::vector<uint64_t>{9223372036854775808u, 18446744073709551615u, 3}));
+  // A zero chunk length is refused by the parser; the grid of one built by
+  // hand is empty along that axis rather than a division by zero.
+  EXPECT_FALSE(ParseZarrArray(R"({"shape": [7], "chunks": [0], "dtype": "|u1"})").ok());
+  ZarrArrayMeta hand;
+  hand.shape = {7, 4};
+  hand.chunks = {0, 2};
+  EXPECT_EQ(hand.GridShape(), (std::vector<uint64_t>{0, 2}));
 }
 
 // ---- base64 ------------------------------------------------------------------------
@@ -1389,6 +1398,110 @@ TEST(ReferenceIndexScale, TwoHundredThousandKeys) {
               "built in %lld ms\n",
               keys, mem, per_key, name_bytes, static_cast<long long>(ms));
   EXPECT_LT(mem, 64 * keys + name_bytes);
+}
+
+}  // namespace
+}  // namespace zm
+
+namespace zm {
+namespace {
+
+TEST(ZarrArray, KerchunkZarrayFullPipeline) {
+  auto m = ParseZarrArray(R"({"chunks": [1, 90, 180], "compressor": {"id": "zlib", "level": 4},
+    "dtype": "<f4", "fill_value": "NaN", "filters": [{"elementsize": 4, "id": "shuffle"}],
+    "order": "C", "shape": [365, 90, 180], "zarr_format": 2})");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->chunk.dtype.ToString(), "<f4");
+  ASSERT_EQ(m->chunk.codecs.size(), 2u);
+  EXPECT_EQ(m->chunk.codecs[0].id, "shuffle");
+  EXPECT_EQ(m->chunk.codecs[0].numbers.at("elementsize"), 4);
+  EXPECT_EQ(m->chunk.codecs[1].id, "zlib");
+  float f;
+  ASSERT_EQ(m->chunk.fill_element.size(), 4u);
+  std::memcpy(&f, m->chunk.fill_element.data(), 4);
+  EXPECT_TRUE(std::isnan(f));
+  EXPECT_EQ(m->ChunkKey({3, 0, 1}), "3.0.1");
+  EXPECT_TRUE(ChunkDecoder::Make(m->chunk).ok());
+}
+
+}  // namespace
+}  // namespace zm
+
+// ---- Zarr arrays written by zarr-python (tests/unit/make_codec_vectors.py) ---------
+
+namespace zm {
+namespace {
+
+// Every tests/data/zarr case: its metadata parses; its stored chunk decodes
+// to the bytes zarr-python decodes it to (or fails as the .error says); a
+// missing chunk is the fill value repeated.
+TEST(ZarrVectors, MetadataAndChunkDecode) {
+  const std::string dir = testing::DataDir("zarr");
+  int cases = 0;
+  for (const char* suffix : {".zarray", ".zarr.json"}) {
+    for (const std::string& name : testing::DataCases(dir, suffix)) {
+      if (std::string(suffix) == ".zarray" && name.find(".zarr") != std::string::npos) continue;
+      SCOPED_TRACE(name);
+      ++cases;
+      std::string meta_json, stored, want, error, fill;
+      ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + suffix, &meta_json));
+      ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".bin", &stored));
+      ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".expect", &want));
+      testing::ReadDataFile(dir + "/" + name + ".error", &error);
+      bool v3 = std::string(suffix) == ".zarr.json";
+      auto meta = v3 ? ParseZarrV3Array(meta_json) : ParseZarrArray(meta_json);
+      ASSERT_TRUE(meta.ok()) << meta.status().ToString();
+      auto dec = ChunkDecoder::Make(meta->chunk);
+      std::string code = error.substr(0, error.find(' '));
+      std::string what = error.empty() ? "" : error.substr(error.find(' ') + 1);
+      if (code == "unsupported") {
+        ASSERT_FALSE(dec.ok());
+        EXPECT_EQ(dec.status().code(), Code::kUnsupported);
+        EXPECT_THAT(dec.status().message(), ::testing::HasSubstr(what));
+        continue;
+      }
+      ASSERT_TRUE(dec.ok()) << dec.status().ToString();
+      EXPECT_EQ((*dec)->spec().chunk_bytes(), want.size());
+      auto r = (*dec)->Decode(stored);
+      if (!error.empty()) {
+        ASSERT_FALSE(r.ok()) << "decoded " << r->size() << " bytes";
+        EXPECT_EQ(r.status().code(), Code::kCorruption) << r.status().ToString();
+        EXPECT_THAT(r.status().message(), ::testing::HasSubstr(what));
+        continue;
+      }
+      ASSERT_TRUE(r.ok()) << r.status().ToString();
+      EXPECT_EQ(r->size(), want.size());
+      EXPECT_TRUE(*r == want) << "decoded bytes differ";
+      if (testing::ReadDataFile(dir + "/" + name + ".fill", &fill)) {
+        EXPECT_TRUE((*dec)->FillChunk() == fill) << "fill chunk differs";
+      }
+    }
+  }
+  EXPECT_GE(cases, 30);
+}
+
+TEST(ZarrVectors, V3MetadataFields) {
+  std::string json;
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("zarr") + "/v3_transpose_zstd.zarr.json", &json));
+  auto m = ParseZarrV3Array(json);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->shape, (std::vector<uint64_t>{3, 4, 5}));
+  EXPECT_EQ(m->dimension_names, (std::vector<std::string>{"d0", "d1", "d2"}));
+  EXPECT_EQ(m->ChunkKey({0, 1, 2}), "c/0/1/2");
+  EXPECT_EQ(m->chunk.dtype.ToString(), "<f4");
+  EXPECT_EQ(m->chunk.fill_element, std::string("\x00\x00\xc0\x7f", 4));
+  auto attrs = ParseZarrAttrs(json);
+  ASSERT_TRUE(attrs.ok()) << attrs.status().ToString();
+  ASSERT_EQ(attrs->size(), 2u);
+  EXPECT_EQ((*attrs)[0].name, "units");
+  EXPECT_EQ((*attrs)[0].text, "K");
+  EXPECT_EQ((*attrs)[1].kind, ZarrAttribute::Kind::kFloats);
+  EXPECT_EQ((*attrs)[1].floats, (std::vector<double>{1, 2.5}));
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("zarr") + "/v3_key_v2_u1.zarr.json", &json));
+  m = ParseZarrV3Array(json);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->ChunkKey({4}), "4");
+  EXPECT_EQ(ZarrArrayMeta{}.ChunkKey({}), "0");
 }
 
 }  // namespace
