@@ -731,6 +731,7 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "N") return "4";
   if (metavar == "S") return "5";
   if (metavar.starts_with("OPT")) return "allow_other";
+  if (metavar == "VIEW") return "npy";
   return "/tmp/zm-sample";  // DIR, FILE, ...
 }
 
@@ -750,6 +751,18 @@ std::map<std::string, std::string> DocumentedOptions() {
     if (!out.count(name) || out[name].empty()) out[name] = metavar;
   }
   return out;
+}
+
+TEST(Options, View) {
+  auto r = Parse({"--view", "netcdf", "s", "m"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->view, "netcdf");
+  EXPECT_EQ(Parse({"s", "m"})->view, "zarr");
+  auto bad = Parse({"--view", "hdf5", "s", "m"});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("hdf5"));
+  EXPECT_EQ(Parse({"--view-cache", "64M", "s", "m"})->view_cache, 64_MiB);
+  EXPECT_FALSE(Parse({"--view-cache", "4K", "s", "m"}).ok());
 }
 
 TEST(HelpText, EveryOptionInTheHelpIsAccepted) {
