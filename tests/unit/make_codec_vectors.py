@@ -14,10 +14,14 @@ deterministic and committed under tests/data/:
   zarr/<case>.fill            (optional) a missing chunk: the fill value repeated
   zarr/<case>.error           (optional) decoding must fail: "<code> <substring>"
 
+and, from those, the seed corpora of the fuzz targets codec_any and pipeline
+(tests/fuzz/corpus/).
+
 numcodecs 0.11 has no fletcher32 and no crc32c codec: their vectors use the
 checksums as numcodecs >= 0.12 and the Zarr v3 spec define them, computed
 here, and checked against known values.
 """
+import gzip
 import json
 import os
 import shutil
@@ -27,6 +31,10 @@ import zlib
 import numcodecs
 import numpy as np
 import zarr
+
+# numcodecs' GZip stamps the current time into the gzip header; a fixed one
+# keeps the output deterministic.
+gzip.time.time = lambda: 1700000000.0
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "data")
@@ -315,12 +323,47 @@ def zarr_v3_vectors():
        error="unsupported sharding_indexed")
 
 
+# ---- seed corpora of the fuzz targets codec_any and pipeline -------------------------
+
+CODEC_IDS = ["zlib", "gzip", "bz2", "zstd", "lz4", "blosc", "crc32c", "fletcher32", "crc32", "adler32"]
+
+
+def fuzz_corpora():
+    fuzz = os.path.join(HERE, "..", "fuzz", "corpus")
+    for t in ("codec_any", "pipeline"):
+        shutil.rmtree(os.path.join(fuzz, t), ignore_errors=True)
+        os.makedirs(os.path.join(fuzz, t))
+    codecs = os.path.join(OUT, "codecs")
+    for name in sorted(os.listdir(codecs)):
+        if not name.endswith(".bin") or "__" not in name:
+            continue
+        cid, what = name[:-4].split("__")
+        if what not in ("text", "one", "floats", "odd", "zstd_shuffle", "lz4_bitshuffle", "blosclz_noshuffle"):
+            continue
+        with open(os.path.join(codecs, name), "rb") as f:
+            data = f.read()
+        with open(os.path.join(fuzz, "codec_any", name), "wb") as f:
+            f.write(bytes([CODEC_IDS.index(cid)]) + data[:4096])
+    zdir = os.path.join(OUT, "zarr")
+    for name in sorted(os.listdir(zdir)):
+        for suffix in (".zarray", ".zarr.json"):
+            if name.endswith(suffix) and not (suffix == ".zarray" and name.endswith(".zarr.json")):
+                case = name[: -len(suffix)]
+                meta = json.dumps(json.load(open(os.path.join(zdir, name))), separators=(",", ":")).encode()
+                stored = open(os.path.join(zdir, case + ".bin"), "rb").read()
+                if len(stored) > 8192:
+                    continue
+                with open(os.path.join(fuzz, "pipeline", case), "wb") as f:
+                    f.write(struct.pack("<H", len(meta)) + meta + stored)
+
+
 if __name__ == "__main__":
     for sub in ("codecs", "zarr"):
         shutil.rmtree(os.path.join(OUT, sub), ignore_errors=True)
     codec_vectors()
     zarr_v2_vectors()
     zarr_v3_vectors()
+    fuzz_corpora()
     n = sum(len(os.listdir(os.path.join(OUT, s))) for s in ("codecs", "zarr"))
     size = sum(os.path.getsize(os.path.join(OUT, s, f)) for s in ("codecs", "zarr") for f in os.listdir(os.path.join(OUT, s)))
     print("wrote %d files, %d bytes, under %s" % (n, size, os.path.normpath(OUT)))

@@ -1506,3 +1506,136 @@ TEST(ZarrVectors, V3MetadataFields) {
 
 }  // namespace
 }  // namespace zm
+
+namespace zm {
+namespace {
+
+// A bad document fails with one line that names the field.
+TEST(ZarrArray, BadDocumentsNameTheField) {
+  const std::string base = R"("shape": [10], "chunks": [5], "dtype": "<f4", "zarr_format": 2)";
+  struct Case {
+    std::string json, field;
+  } cases[] = {
+      {R"({"chunks": [5], "dtype": "<f4"})", "'shape'"},
+      {R"({"shape": [10], "dtype": "<f4"})", "'chunks'"},
+      {R"({"shape": [10], "chunks": [5]})", "'dtype'"},
+      {R"({"shape": [10], "chunks": [5], "dtype": "<f4", "zarr_format": 3})", "'zarr_format'"},
+      {R"({"shape": [10], "chunks": [5], "dtype": "<q9"})", "'dtype'"},
+      {R"({"shape": [10], "chunks": [5], "dtype": "|O"})", "'dtype'"},
+      {R"({"shape": [10], "chunks": [5], "dtype": [["a", "<f4"]]})", "'dtype'"},
+      {"{" + base + R"(, "order": "X"})", "'order'"},
+      {"{" + base + R"(, "fill_value": "hello"})", "'fill_value'"},
+      {R"({"shape": [10], "chunks": [5], "dtype": "|u1", "fill_value": 256})", "'fill_value'"},
+      {R"({"shape": [10], "chunks": [5], "dtype": "<u4", "fill_value": -1})", "'fill_value'"},
+      {R"({"shape": [10], "chunks": [5], "dtype": "|S2", "fill_value": "not base64!"})", "'fill_value'"},
+      {"{" + base + R"(, "compressor": {"level": 1}})", "'compressor'"},
+      {"{" + base + R"(, "compressor": "zlib"})", "'compressor'"},
+      {"{" + base + R"(, "filters": {"id": "shuffle"}})", "'filters'"},
+      {"{" + base + R"(, "dimension_separator": "-"})", "'dimension_separator'"},
+      {R"({"shape": [10], "chunks": [0], "dtype": "<f4"})", "'chunks'"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseZarrArray(c.json);
+    ASSERT_FALSE(r.ok()) << c.json;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << c.json;
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr(c.field)) << c.json;
+    EXPECT_THAT(r.status().message(), ::testing::StartsWith(".zarray: ")) << c.json;
+    EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
+  }
+  auto bad_json = ParseZarrArray("{\"shape\": [1,");
+  ASSERT_FALSE(bad_json.ok());
+  EXPECT_THAT(bad_json.status().message(), ::testing::HasSubstr("invalid JSON"));
+}
+
+TEST(ZarrArray, UnknownCodecStillParses) {
+  auto m = ParseZarrArray(R"({"shape": [10], "chunks": [5], "dtype": "<f4",
+                              "compressor": {"id": "zfpy", "mode": 3, "tolerance": 0.01},
+                              "filters": [{"id": "categorize", "labels": ["a", "b"], "dtype": "<U1"}]})");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->GridShape(), (std::vector<uint64_t>{2}));
+  auto d = ChunkDecoder::Make(m->chunk);
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.status().code(), Code::kUnsupported);
+  EXPECT_THAT(d.status().message(), ::testing::HasSubstr("categorize"));
+}
+
+TEST(ZarrArray, FillValues) {
+  auto fill = [](const std::string& dtype, const std::string& fv) {
+    auto m = ParseZarrArray(R"({"shape": [1], "chunks": [1], "dtype": ")" + dtype + R"(", "fill_value": )" + fv + "}");
+    EXPECT_TRUE(m.ok()) << dtype << " " << fv << ": " << m.status().ToString();
+    return m.ok() ? m->chunk.fill_element : std::string("?");
+  };
+  EXPECT_EQ(fill("<f4", "null"), "");
+  EXPECT_EQ(fill("<f8", "\"-Infinity\""), std::string("\x00\x00\x00\x00\x00\x00\xf0\xff", 8));
+  EXPECT_EQ(fill(">f4", "\"Infinity\""), std::string("\x7f\x80\x00\x00", 4));
+  EXPECT_EQ(fill(">i2", "-2"), std::string("\xff\xfe", 2));
+  EXPECT_EQ(fill("<u8", "18446744073709551615"), std::string(8, '\xff'));
+  EXPECT_EQ(fill("<i4", "3.0"), std::string("\x03\x00\x00\x00", 4));
+  EXPECT_EQ(fill("<M8[ns]", "\"NaT\""), std::string("\x00\x00\x00\x00\x00\x00\x00\x80", 8));
+  EXPECT_EQ(fill("<M8[ns]", "-9223372036854775808"), std::string("\x00\x00\x00\x00\x00\x00\x00\x80", 8));
+  EXPECT_EQ(fill("|b1", "true"), "\x01");
+  EXPECT_EQ(fill("|S4", "\"YWI=\""), std::string("ab\0\0", 4));
+  EXPECT_EQ(fill("|V2", "\"AQI=\""), std::string("\x01\x02", 2));
+  EXPECT_EQ(fill("<f2", "1.0"), std::string("\x00\x3c", 2));
+  EXPECT_EQ(fill("<c8", "[1.0, \"NaN\"]"), std::string("\x00\x00\x80\x3f\x00\x00\xc0\x7f", 8));
+}
+
+TEST(ZarrV3, BadDocumentsNameTheField) {
+  const std::string ok = R"({"zarr_format": 3, "node_type": "array", "shape": [4], "data_type": "int16",
+    "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2]}},
+    "chunk_key_encoding": {"name": "default", "configuration": {"separator": "."}},
+    "fill_value": 0, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]})";
+  auto m = ParseZarrV3Array(ok);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->ChunkKey({1}), "c.1");
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string s = ok;
+    size_t at = s.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    return s.replace(at, from.size(), to);
+  };
+  struct Case {
+    std::string json, field;
+  } cases[] = {
+      {with("\"zarr_format\": 3", "\"zarr_format\": 2"), "'zarr_format'"},
+      {with("\"node_type\": \"array\"", "\"node_type\": \"group\""), "'node_type'"},
+      {with("\"int16\"", "\"int17\""), "int17"},
+      {with("\"regular\"", "\"rectilinear\""), "'chunk_grid'"},
+      {with("\"name\": \"default\"", "\"name\": \"other\""), "'chunk_key_encoding'"},
+      {with("\"fill_value\": 0", "\"fill_value\": \"x\""), "'fill_value'"},
+      {with("\"fill_value\": 0,", ""), "'fill_value'"},
+      {with("[{\"name\": \"bytes\"", "{\"x\": [{\"name\": \"bytes\"") + "}", ""},
+      {with("\"chunk_shape\": [2]", "\"chunk_shape\": [2, 2]"), "'chunk_shape'"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseZarrV3Array(c.json);
+    ASSERT_FALSE(r.ok()) << c.json;
+    EXPECT_EQ(r.status().code(), Code::kInvalidArgument) << c.json;
+    EXPECT_THAT(r.status().message(), ::testing::HasSubstr(c.field)) << c.json;
+    EXPECT_THAT(r.status().message(), ::testing::StartsWith("zarr.json: ")) << c.json;
+  }
+}
+
+TEST(ZarrAttrs, KindsInDocumentOrder) {
+  auto a = ParseZarrAttrs(R"({"_ARRAY_DIMENSIONS": ["time", "lat"], "units": "K", "scale_factor": 0.01,
+    "valid_range": [0, 1000], "flags": [1, 2.5], "big": 18446744073709551615, "nested": {"a": 1},
+    "missing": null, "ok": true, "nan": "NaN", "empty": []})");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  using K = ZarrAttribute::Kind;
+  std::vector<std::pair<std::string, K>> got;
+  for (const auto& x : *a) got.emplace_back(x.name, x.kind);
+  EXPECT_EQ(got, (std::vector<std::pair<std::string, K>>{
+                     {"_ARRAY_DIMENSIONS", K::kOther}, {"units", K::kString}, {"scale_factor", K::kFloats},
+                     {"valid_range", K::kInts}, {"flags", K::kFloats}, {"big", K::kFloats},
+                     {"nested", K::kOther}, {"missing", K::kOther}, {"ok", K::kOther},
+                     {"nan", K::kString}, {"empty", K::kOther}}));
+  EXPECT_EQ((*a)[0].text, R"(["time","lat"])");
+  EXPECT_EQ((*a)[3].ints, (std::vector<int64_t>{0, 1000}));
+  EXPECT_EQ((*a)[4].floats, (std::vector<double>{1, 2.5}));
+  EXPECT_EQ((*a)[6].text, R"({"a":1})");
+  EXPECT_FALSE(ParseZarrAttrs("[1, 2]").ok());
+  EXPECT_FALSE(ParseZarrAttrs("{").ok());
+}
+
+}  // namespace
+}  // namespace zm
