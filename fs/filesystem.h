@@ -18,20 +18,14 @@
 #include "base/status.h"
 #include "cache/read_through.h"
 #include "fs/prefetcher.h"
+#include "fs/tree.h"
 #include "refs/reference_index.h"
 
 namespace zm {
 
-struct Attr {
-  uint64_t ino = 0;
-  bool is_dir = false;
-  uint64_t size = 0;
-  uint32_t nlink = 1;
-};
-
-class Filesystem {
+// The zarr view: the reference set's keys as files.
+class Filesystem : public Tree {
  public:
-  static constexpr uint64_t kRootIno = 1;
 
   // Neither argument is owned; both must outlive this object. Every file of
   // `index` must have a known size.
@@ -43,28 +37,29 @@ class Filesystem {
   // are served.
   void set_prefetcher(Prefetcher* prefetcher) { prefetcher_ = prefetcher; }
 
-  int64_t mtime() const { return mtime_; }
+  int64_t mtime() const override { return mtime_; }
 
   // kNotFound if `parent` has no entry `name`; kInvalidArgument if `parent`
   // is not a directory.
-  Result<Attr> Lookup(uint64_t parent, std::string_view name) const;
-  Result<Attr> GetAttr(uint64_t ino) const;
+  Result<Attr> Lookup(uint64_t parent, std::string_view name) const override;
+  Result<Attr> GetAttr(uint64_t ino) const override;
 
   // Calls `emit(name, attr, next_offset)` for the entries of directory `ino`
   // from position `offset` on ("." is 0, ".." is 1), until it returns false.
   Status ReadDir(uint64_t ino, uint64_t offset,
-                 const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const;
+                 const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const override;
 
   // kNotFound for no such inode, kInvalidArgument for a directory.
-  Status Open(uint64_t ino) const;
+  Status Open(uint64_t ino) const override;
 
   // Up to `size` bytes at `offset` of file `ino` (short only at end of file).
   // Errors carry the key and the origin's message.
   Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
   // The same, as pieces of cached blocks (no copy), for the FUSE reply.
-  Result<ReadThroughCache::Slices> ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const;
+  Result<ReadThroughCache::Slices> ReadSlices(uint64_t ino, uint64_t offset,
+                                              uint64_t size) const override;
 
-  void StatFs(struct statvfs* st) const;
+  void StatFs(struct statvfs* st) const override;
 
   // The key of a file inode, for messages.
   std::string KeyOf(uint64_t ino) const;

@@ -26,7 +26,7 @@ namespace {
 constexpr double kForever = 365.0 * 24 * 3600;
 
 struct Context {
-  Filesystem* fs;
+  Tree* fs;
   std::function<std::string()> status;
   uid_t uid;
   gid_t gid;
@@ -199,7 +199,7 @@ void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
 // The root carries one attribute, the daemon's status; nothing else has any.
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   const Context* c = Ctx(req);
-  if (ino != Filesystem::kRootIno || !c->status || std::strcmp(name, kStatusXattr) != 0) {
+  if (ino != Tree::kRootIno || !c->status || std::strcmp(name, kStatusXattr) != 0) {
     fuse_reply_err(req, ENODATA);
     return;
   }
@@ -207,7 +207,7 @@ void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
 }
 void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   std::string names;
-  if (ino == Filesystem::kRootIno && Ctx(req)->status) names.assign(kStatusXattr, sizeof kStatusXattr);
+  if (ino == Tree::kRootIno && Ctx(req)->status) names.assign(kStatusXattr, sizeof kStatusXattr);
   ReplyXattr(req, names, size);
 }
 
@@ -294,7 +294,7 @@ void RaiseReadahead(dev_t dev, uint32_t bytes) {
 
 }  // namespace
 
-Status RunFuse(Filesystem* fs, const FuseConfig& config,
+Status RunFuse(Tree* fs, const FuseConfig& config,
                const std::function<void(const Status&)>& on_ready) {
   g_fuse_debug = config.debug;
   fuse_set_log_func(FuseLog);
@@ -338,7 +338,7 @@ Status RunFuse(Filesystem* fs, const FuseConfig& config,
   // while the loop below serves it.
   std::thread ready([&] {
     struct stat st;
-    if (::stat(config.mountpoint.c_str(), &st) == 0 && st.st_ino == Filesystem::kRootIno) {
+    if (::stat(config.mountpoint.c_str(), &st) == 0 && st.st_ino == Tree::kRootIno) {
       RaiseReadahead(st.st_dev, config.max_read);
       on_ready(Status::Ok());
     } else

@@ -1,4 +1,4 @@
-// The FUSE low-level adapter: unpacks requests, calls Filesystem, replies
+// The FUSE low-level adapter: unpacks requests, calls the Tree, replies
 // exactly once. No state of its own beyond the session.
 #pragma once
 
@@ -8,6 +8,7 @@
 
 #include "base/status.h"
 #include "fs/filesystem.h"
+#include "fs/tree.h"
 
 namespace zm {
 
@@ -29,7 +30,7 @@ inline constexpr char kStatusXattr[] = "user.zarrmount.status";
 // SIGTERM or SIGHUP. `on_ready` is called once: with OK when the mount
 // answers requests, or with the error that prevented mounting. Returns OK on
 // a clean unmount.
-Status RunFuse(Filesystem* fs, const FuseConfig& config,
+Status RunFuse(Tree* fs, const FuseConfig& config,
                const std::function<void(const Status&)>& on_ready);
 
 }  // namespace zm

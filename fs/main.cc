@@ -33,6 +33,7 @@
 #include "fs/fuse_adapter.h"
 #include "fs/options.h"
 #include "fs/stack.h"
+#include "fs/views.h"
 #include "refs/reference_loader.h"
 
 namespace zm {
@@ -163,6 +164,20 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   po.max_bytes = std::max<uint64_t>(opt.prefetch_memory / 4, 1_MiB);
   Prefetcher prefetcher(&index, &cache, po);
   fs.set_prefetcher(&prefetcher);
+  Tree* tree = &fs;
+  std::unique_ptr<ViewFilesystem> view;
+  if (opt.view != "zarr") {
+    ViewOptions vo;
+    vo.kind = *ParseViewKind(opt.view);
+    vo.set_name = ReferenceSetName(opt.source);
+    vo.chunk_cache_bytes = opt.view_cache;
+    vo.decode_threads = opt.prefetch ? 2 : 0;
+    vo.max_readahead = std::max<uint64_t>(opt.prefetch_memory / 4, 1_MiB);
+    auto built_view = ViewFilesystem::Build(&index, &cache, vo, source_stat.st_mtime);
+    if (!built_view.ok()) return fail(built_view.status().WithContext(opt.source));
+    view = std::move(built_view).value();
+    tree = view.get();
+  }
 
   FuseConfig fc;
   fc.mountpoint = opt.mountpoint;
@@ -173,10 +188,23 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   fc.debug = opt.debug;
   fc.max_threads = opt.threads;
   const auto started = std::chrono::steady_clock::now();
-  fc.status = [&] { return StatusJson(opt, index, cache, disk, started); };
-  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(index.file_count()) + " keys) at " +
-          opt.mountpoint);
-  Status st = RunFuse(&fs, fc, [&](const Status& s) { reporter->Report(s); });
+  fc.status = [&] {
+    std::string j = StatusJson(opt, index, cache, disk, started);
+    if (view) {  // the decoded-chunk counters of the npy/netcdf view
+      const DecodedChunkStats& vs = view->chunk_stats();
+      auto n = [](uint64_t v) { return std::to_string(v); };
+      j.pop_back();
+      j += ", \"view\": {\"name\": " + JsonQuote(opt.view) +
+           ", \"chunk_loads\": " + n(vs.loads.load()) + ", \"chunk_hits\": " + n(vs.hits.load()) +
+           ", \"shared_waits\": " + n(vs.shared_waits.load()) +
+           ", \"decode_ahead\": " + n(vs.prefetch_loads.load()) +
+           ", \"load_errors\": " + n(vs.load_errors.load()) + "}}";
+    }
+    return j;
+  };
+  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(index.file_count()) + " keys, " +
+          opt.view + " view) at " + opt.mountpoint);
+  Status st = RunFuse(tree, fc, [&](const Status& s) { reporter->Report(s); });
   cache.WaitForPrefetches();
   if (disk) disk->Flush();
   const CacheStats& cs = cache.stats();

@@ -94,6 +94,12 @@ std::string HelpText() {
        "                           'PREFIX Name: value', to those for URLs under PREFIX\n"
        "      --bearer-token-env VAR  send 'Authorization: Bearer $VAR'; 'PREFIX VAR' scopes\n"
        "                           it to URLs under PREFIX (both repeatable)\n"
+    << "      --view VIEW          what the mount shows: zarr (the Zarr store, default),\n"
+       "                           npy (each array as a .npy file) or netcdf (one\n"
+       "                           NetCDF classic file per group of arrays)\n"
+       "      --view-cache SIZE    decoded chunks kept in memory by the npy and netcdf\n"
+       "                           views (default: "
+    << FormatSize(d.view_cache) << ")\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
        "                           in the background, stderr with -f)\n"
        "      --check              load and validate SOURCE, print a summary, do not mount\n"
@@ -261,6 +267,16 @@ Result<Options> ParseOptions(int argc, char** argv) {
       if (v.empty() || v[0] == '-' || *end || n == 0)
         return InvalidArgument("option '--max-generated-keys': '" + v + "' is not a positive integer");
       o.max_generated_keys = n;
+    } else if (arg == "--view") {
+      ZM_ASSIGN_OR_RETURN(o.view, need(arg));
+      if (o.view != "zarr" && o.view != "npy" && o.view != "netcdf")
+        return InvalidArgument("option '--view': '" + o.view + "' is not zarr, npy or netcdf");
+    } else if (arg == "--view-cache") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      auto size = ParseSize(v);
+      if (!size.ok()) return size.status().WithContext("option '" + arg + "'");
+      if (*size < 1_MiB) return InvalidArgument("option '--view-cache' must be at least 1M");
+      o.view_cache = *size;
     } else if (arg == "--log") {
       ZM_ASSIGN_OR_RETURN(o.log_file, need(arg));
     } else if (arg.size() > 1 && arg[0] == '-') {

@@ -38,6 +38,10 @@ struct Options {
   uint64_t coalesce_max = 16_MiB;
   int size_threads = 16;     // parallel HEAD requests for whole-object refs
   std::string log_file;
+  // What the mount shows: "zarr" (the store's keys), "npy" or "netcdf"
+  // (decoded arrays as files; see fs/views.h).
+  std::string view = "zarr";
+  uint64_t view_cache = 256_MiB;  // decoded chunks kept in memory by the npy/netcdf views
   // Origin deadlines (see HttpOptions): per attempt, and per fetch in all.
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 30'000;

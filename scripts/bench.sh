@@ -6,6 +6,8 @@
 #
 # Usage: scripts/bench.sh [--quick] [--workdir DIR] [--out FILE.json] [--png FILE.png]
 #                         [--only WORKLOAD] [more: scripts/bench.sh --help]
+#        scripts/bench.sh --only codecs [--quick] [--workdir DIR]: codec decode
+#        throughput, library call vs ChunkDecoder (no mount, no root)
 # The data (~1.25 GB; ~0.25 GB with --quick) is built once in the work
 # directory (default /var/tmp/zarrmount-bench) and reused.
 set -euo pipefail
@@ -14,6 +16,23 @@ cd "$(dirname "$0")/.."
 for a in "$@"; do
   if [[ $a == -h || $a == --help ]]; then exec /usr/bin/python3 scripts/bench/bench.py --help; fi
 done
+
+# --only codecs: decode throughput of every codec (scripts/bench/codec_bench.cc),
+# no mount, no root. Prints the table; the figures go to WORKDIR/codecs.json.
+if [[ " $* " == *" --only codecs "* || " $* " == *" --only=codecs "* ]]; then
+  workdir=/var/tmp/zarrmount-bench
+  mib=64
+  prev=""
+  for a in "$@"; do
+    [[ $prev == --workdir ]] && workdir=$a
+    [[ $a == --quick ]] && mib=16
+    prev=$a
+  done
+  mkdir -p "$workdir"
+  cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build build -j2 --target codec_bench >/dev/null
+  exec build/codec_bench --mib "$mib" --json "$workdir/codecs.json"
+fi
 if [[ $(id -u) -ne 0 ]]; then
   echo "bench.sh: needs root (FUSE mounts and /proc/sys/vm/drop_caches)" >&2
   exit 1

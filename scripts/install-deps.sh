@@ -9,7 +9,7 @@ build_pkgs=(
   libcurl4-openssl-dev
   libsimdjson-dev
   liblmdb-dev
-  libzstd-dev zlib1g-dev
+  libzstd-dev zlib1g-dev liblz4-dev libbz2-dev
   libblosc-dev
   libxxhash-dev
   libgtest-dev libgmock-dev
@@ -19,7 +19,7 @@ test_pkgs=(
   python3-xarray python3-zarr python3-fsspec python3-h5py python3-netcdf4
   python3-numcodecs python3-numpy python3-aiohttp python3-requests
   python3-pytest python3-zstandard zstd python3-matplotlib
-  r-cran-ncmeta libncarg-data netcdf-bin
+  r-cran-ncmeta libncarg-data netcdf-bin gdal-bin python3-gdal
   # Sanitizer builds and scripts/fuzz.sh: clang, its sanitizer runtimes and
   # libFuzzer, and llvm-symbolizer for readable reports.
   clang-14 libclang-rt-14-dev llvm-14

@@ -29,6 +29,11 @@ Workloads:
                  peer: fs.cat_file per key)
   stat           os.walk + lstat of the whole tree, in a new mount and again
                  (peer: a new ReferenceFileSystem and find(detail=True))
+  views          one variable (the first --drill-vars) read whole through the
+                 views for legacy tools: numpy np.load of --view npy,
+                 `ncdump -v VAR` and netCDF4 of --view netcdf, against xarray
+                 reading the zarr view of the same reference set (not in the
+                 default run; --only views)
 
 Throughput is decimal MB/s of stored (compressed) chunk bytes. "x limit" and
 "x peer" are the limit's / the peer's time over the mount's time for the same
@@ -61,7 +66,7 @@ import report  # noqa: E402
 import servers  # noqa: E402
 import zmount  # noqa: E402  (tests/integration, put on sys.path by the modules above)
 
-WORKLOADS = ("bulk_raw", "bulk_decoded", "drill_raw", "drill_decoded", "random", "stat")
+WORKLOADS = ("bulk_raw", "bulk_decoded", "drill_raw", "drill_decoded", "random", "stat", "views")
 DRILL_POINT = (0.37, 0.61)  # fraction of the grid (y, x)
 
 
@@ -257,6 +262,48 @@ class Bench:
                      reps=self.reps)
         self.mount_modes("bulk_raw", lat, lambda: readers.read_parallel(items), disk=True)
 
+    def views(self, lat):
+        import subprocess
+        var = self.args.drill_vars[0]
+        nbytes = self.meta["variables"][var]["stored_bytes"]
+        stem = os.path.basename(self.refs_paths[lat]).rsplit(".json", 1)[0]
+        nc_path = os.path.join(self.mnt, stem + ".nc")
+
+        def timed(fn):
+            errors = []
+            t0 = time.perf_counter()
+            try:
+                fn()
+            except Exception as e:  # noqa: BLE001
+                errors.append(repr(e))
+            return {"seconds": time.perf_counter() - t0, "bytes": 0 if errors else nbytes,
+                    "errors": len(errors), "error_samples": errors[:3]}
+
+        def npy():
+            np.load(os.path.join(self.mnt, var + ".npy"))
+
+        def ncdump():
+            subprocess.run(["ncdump", "-v", var, nc_path], stdout=subprocess.DEVNULL, check=True)
+
+        def netcdf4():
+            import netCDF4
+            with netCDF4.Dataset(nc_path) as ds:
+                ds.set_auto_maskandscale(False)
+                ds.variables[var][...]
+
+        runs = [("zarr", "views_zarr_xarray",
+                 lambda: readers.xr_values(lambda: readers.open_mount(self.mnt), [var], nbytes)),
+                ("npy", "views_npy_numpy", lambda: timed(npy)),
+                ("netcdf", "views_netcdf_ncdump", lambda: timed(ncdump)),
+                ("netcdf", "views_netcdf_netcdf4", lambda: timed(netcdf4))]
+        extra = list(self.ctl.extra)
+        try:
+            for view, name, fn in runs:
+                self.ctl.extra = extra + ["--view", view]
+                self.mount_modes(name, lat, fn, hot_reps=1)
+        finally:
+            self.ctl.extra = extra
+
     def bulk_decoded(self, lat):
         nbytes = sum(self.meta["variables"][v]["stored_bytes"] for v in self.variables)
         refs = self.refs[lat]
@@ -415,7 +462,7 @@ def parse_args(argv=None):
     for w in only:
         if w not in WORKLOADS:
             ap.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    args.workloads = [w for w in WORKLOADS if not only or w in only]
+    args.workloads = [w for w in WORKLOADS if (w in only if only else w != "views")]
     args.latencies = [int(x) for x in args.latencies.split(",")]
     args.modes = set(args.modes.split(",")) | {"cold"}
     args.drill_vars = args.drill_vars.split(",")

@@ -741,6 +741,7 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "OLD") return "s3://a/=http://b/";  // --map OLD=NEW
   if (metavar == "URL") return "http://127.0.0.1:9000";
   if (metavar == "HEADER") return "X-Key: v";
+  if (metavar == "VIEW") return "npy";
   return "/tmp/zm-sample";  // DIR, FILE, ...
 }
 
@@ -760,6 +761,18 @@ std::map<std::string, std::string> DocumentedOptions() {
     if (!out.count(name) || out[name].empty()) out[name] = metavar;
   }
   return out;
+}
+
+TEST(Options, View) {
+  auto r = Parse({"--view", "netcdf", "s", "m"});
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->view, "netcdf");
+  EXPECT_EQ(Parse({"s", "m"})->view, "zarr");
+  auto bad = Parse({"--view", "hdf5", "s", "m"});
+  EXPECT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("hdf5"));
+  EXPECT_EQ(Parse({"--view-cache", "64M", "s", "m"})->view_cache, 64_MiB);
+  EXPECT_FALSE(Parse({"--view-cache", "4K", "s", "m"}).ok());
 }
 
 TEST(HelpText, EveryOptionInTheHelpIsAccepted) {

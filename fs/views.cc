@@ -1,0 +1,694 @@
+#include "fs/views.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include "base/log.h"
+#include "codecs/pipeline.h"
+#include "fs/netcdf.h"
+#include "fs/npy.h"
+
+namespace zm {
+
+struct ViewFilesystem::Array {
+  std::string path;  // the array's directory in the store ("" for a root array)
+  std::string name;  // its last component
+  ZarrArrayMeta meta;
+  std::unique_ptr<ChunkDecoder> decoder;
+  std::vector<ZarrAttribute> attrs;
+  std::unique_ptr<ArrayRegion> region;
+  uint32_t id = 0;
+};
+
+// Bytes [0, header.size()) are the header; each part's data follows at its
+// begin; everything else (padding) reads as zeros.
+struct ViewFilesystem::File {
+  std::string path;  // in the view, for messages
+  std::string header;
+  struct Part {
+    uint32_t array;
+    uint64_t begin;
+    uint64_t nbytes;
+    bool swap;  // to big-endian (NetCDF) from a little-endian array
+  };
+  std::vector<Part> parts;  // by begin
+  uint64_t size = 0;
+};
+
+struct ViewFilesystem::Node {
+  std::string name;
+  uint32_t parent = 0;
+  bool is_dir = true;
+  std::vector<uint32_t> children;  // sorted by name
+  int64_t file = -1;               // into files_ (files only)
+};
+
+namespace {
+
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  return std::string(dir) + "/" + std::string(name);
+}
+
+std::string_view Basename(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? path : path.substr(slash + 1);
+}
+
+std::string_view Dirname(std::string_view path) {
+  size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : path.substr(0, slash);
+}
+
+// A JSON list of strings, as .zattrs holds _ARRAY_DIMENSIONS. The attribute
+// parser hands lists of strings back as JSON text (kOther), and JSON parsing
+// belongs to refs/, so this reads just that shape: ["a", "b\"c", ...].
+Result<std::vector<std::string>> ParseStringList(std::string_view s) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  auto ws = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\t' || s[i] == '\r')) ++i;
+  };
+  auto bad = [&] { return InvalidArgument("not a list of strings: " + std::string(s.substr(0, 80))); };
+  ws();
+  if (i >= s.size() || s[i++] != '[') return bad();
+  ws();
+  if (i < s.size() && s[i] == ']') return out;
+  while (true) {
+    ws();
+    if (i >= s.size() || s[i++] != '"') return bad();
+    std::string v;
+    while (true) {
+      if (i >= s.size()) return bad();
+      char c = s[i++];
+      if (c == '"') break;
+      if (c != '\\') {
+        v += c;
+        continue;
+      }
+      if (i >= s.size()) return bad();
+      char e = s[i++];
+      switch (e) {
+        case '"': case '\\': case '/': v += e; break;
+        case 'n': v += '\n'; break;
+        case 't': v += '\t'; break;
+        case 'r': v += '\r'; break;
+        case 'b': v += '\b'; break;
+        case 'f': v += '\f'; break;
+        case 'u': {
+          if (i + 4 > s.size()) return bad();
+          unsigned cp = std::stoul(std::string(s.substr(i, 4)), nullptr, 16);
+          i += 4;
+          // Dimension names are identifiers; code points up to U+FFFF suffice.
+          if (cp < 0x80) {
+            v += static_cast<char>(cp);
+          } else if (cp < 0x800) {
+            v += static_cast<char>(0xC0 | (cp >> 6));
+            v += static_cast<char>(0x80 | (cp & 0x3F));
+          } else {
+            v += static_cast<char>(0xE0 | (cp >> 12));
+            v += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+            v += static_cast<char>(0x80 | (cp & 0x3F));
+          }
+          break;
+        }
+        default: return bad();
+      }
+    }
+    out.push_back(std::move(v));
+    ws();
+    if (i >= s.size()) return bad();
+    char c = s[i++];
+    if (c == ']') break;
+    if (c != ',') return bad();
+  }
+  return out;
+}
+
+// The NetCDF type holding a Zarr data type's elements unchanged, if any.
+// Booleans are bytes 0/1 (NC_BYTE, as netCDF writers store them); byte
+// strings are NC_CHAR with an extra dimension for their length.
+std::optional<NcType> NcTypeFor(const DataType& t) {
+  switch (t.kind) {
+    case 'i':
+      if (t.size == 1) return NcType::kByte;
+      if (t.size == 2) return NcType::kShort;
+      if (t.size == 4) return NcType::kInt;
+      if (t.size == 8) return NcType::kInt64;
+      break;
+    case 'u':
+      if (t.size == 1) return NcType::kUByte;
+      if (t.size == 2) return NcType::kUShort;
+      if (t.size == 4) return NcType::kUInt;
+      if (t.size == 8) return NcType::kUInt64;
+      break;
+    case 'f':
+      if (t.size == 4) return NcType::kFloat;
+      if (t.size == 8) return NcType::kDouble;
+      break;
+    case 'b':
+      if (t.size == 1) return NcType::kByte;
+      break;
+    case 'S':
+      return NcType::kChar;
+  }
+  return std::nullopt;
+}
+
+// One number as an element of `t`, big-endian (for a _FillValue given only
+// as an attribute).
+std::string EncodeNumber(NcType t, double v) {
+  std::string out(NcTypeSize(t), '\0');
+  uint64_t bits = 0;
+  switch (t) {
+    case NcType::kFloat: {
+      float f = static_cast<float>(v);
+      uint32_t b;
+      std::memcpy(&b, &f, 4);
+      bits = b;
+      break;
+    }
+    case NcType::kDouble: std::memcpy(&bits, &v, 8); break;
+    case NcType::kUInt64: bits = static_cast<uint64_t>(v); break;
+    default: bits = static_cast<uint64_t>(static_cast<int64_t>(v)); break;
+  }
+  for (size_t i = 0; i < out.size(); ++i) out[out.size() - 1 - i] = static_cast<char>((bits >> (8 * i)) & 0xFF);
+  return out;
+}
+
+bool ValidNcName(std::string_view name) {
+  if (name.empty() || name.find('/') != std::string_view::npos) return false;
+  for (unsigned char c : name)
+    if (c < 0x20 || c == 0x7F) return false;
+  return name.front() != ' ' && name.back() != ' ';
+}
+
+}  // namespace
+
+Result<ViewKind> ParseViewKind(std::string_view name) {
+  if (name == "zarr") return ViewKind::kZarr;
+  if (name == "npy") return ViewKind::kNpy;
+  if (name == "netcdf") return ViewKind::kNetcdf;
+  return InvalidArgument("unknown view '" + std::string(name) + "' (zarr, npy or netcdf)");
+}
+
+std::string ReferenceSetName(std::string_view source_path) {
+  std::string name(Basename(source_path));
+  static const char* kExt[] = {".gz", ".zst", ".zstd", ".json", ".parq", ".parquet"};
+  for (bool stripped = true; stripped;) {
+    stripped = false;
+    for (const char* ext : kExt) {
+      size_t n = std::strlen(ext);
+      if (name.size() > n && name.compare(name.size() - n, n, ext) == 0) {
+        name.resize(name.size() - n);
+        stripped = true;
+      }
+    }
+  }
+  if (name.empty() || name.front() == '.') return "root";
+  return name;
+}
+
+ViewFilesystem::ViewFilesystem(const ReferenceIndex* index, ReadThroughCache* cache,
+                               const ViewOptions& options, int64_t mtime)
+    : index_(index), cache_(cache), options_(options), mtime_(mtime) {
+  nodes_.push_back(Node{});  // the root
+  chunks_ = std::make_unique<DecodedChunkCache>(options_.chunk_cache_bytes, options_.decode_threads);
+}
+
+ViewFilesystem::~ViewFilesystem() { chunks_.reset(); }
+
+Result<std::unique_ptr<ViewFilesystem>> ViewFilesystem::Build(const ReferenceIndex* index,
+                                                              ReadThroughCache* cache,
+                                                              const ViewOptions& options,
+                                                              int64_t mtime) {
+  std::unique_ptr<ViewFilesystem> v(new ViewFilesystem(index, cache, options, mtime));
+  ZM_RETURN_IF_ERROR(v->Load());
+  if (options.kind == ViewKind::kNetcdf)
+    v->BuildNetcdf();
+  else
+    v->BuildNpy();
+  for (const auto& f : v->files_) v->total_bytes_ += f.size;
+  return v;
+}
+
+void ViewFilesystem::Omit(std::string line) {
+  LogWarning(line);
+  omitted_.push_back(std::move(line));
+}
+
+Result<std::string> ViewFilesystem::ReadKey(ReferenceIndex::FileId f) const {
+  auto t = index_->target(f);
+  if (t.is_inline()) return std::string(index_->inline_data(f));
+  auto r = cache_->Read(index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size);
+  if (!r.ok()) return r.status().WithContext("key '" + index_->FileKey(f) + "'");
+  return r;
+}
+
+Status ViewFilesystem::Load() {
+  // Directories sort by path, so a parent comes before its children.
+  const size_t ndirs = index_->dir_count();
+  std::vector<char> under_array(ndirs, 0);  // the directory is an array or inside one
+  for (ReferenceIndex::DirId d = 0; d < ndirs; ++d) {
+    if (d != ReferenceIndex::kRootDir && under_array[index_->dir_parent(d)]) {
+      under_array[d] = 1;
+      continue;
+    }
+    const std::string path = index_->DirPath(d);
+    auto zarray = index_->FindFile(d, ".zarray");
+    auto zjson = index_->FindFile(d, "zarr.json");
+    if (!zarray && !zjson) continue;
+    auto text = ReadKey(zarray ? *zarray : *zjson);
+    if (!text.ok()) return text.status();
+    std::string where = path.empty() ? "the root array" : "array '" + path + "'";
+    Result<ZarrArrayMeta> meta = zarray ? ParseZarrArray(*text) : ParseZarrV3Array(*text);
+    if (!meta.ok()) {
+      if (zarray) {
+        under_array[d] = 1;
+        Omit(where + " left out: " + meta.status().message());
+      }
+      continue;  // a v3 zarr.json that is not an array: a group
+    }
+    under_array[d] = 1;
+    auto a = std::make_unique<Array>();
+    a->path = path;
+    a->name = std::string(Basename(path));
+    a->meta = std::move(meta).value();
+    if (a->name.empty()) a->name = options_.set_name;
+    const auto& m = a->meta;
+    bool ok_grid = m.chunk.dtype.size > 0 && m.chunks.size() == m.shape.size();
+    uint64_t chunk_elems = 1;
+    for (uint64_t c : m.chunks) {
+      ok_grid = ok_grid && c > 0 && chunk_elems <= (uint64_t{1} << 40) / c;
+      chunk_elems *= ok_grid ? c : 1;
+    }
+    if (!ok_grid || chunk_elems * m.chunk.dtype.size > (uint64_t{1} << 31)) {
+      Omit(where + " left out: chunks of zero or more than 2 GiB");
+      continue;
+    }
+    auto decoder = ChunkDecoder::Make(a->meta.chunk);
+    if (!decoder.ok()) {
+      Omit(where + " left out: " + decoder.status().message());
+      continue;
+    }
+    a->decoder = std::move(decoder).value();
+    if (zarray) {
+      if (auto za = index_->FindFile(d, ".zattrs")) {
+        auto t = ReadKey(*za);
+        if (!t.ok()) return t.status();
+        auto attrs = ParseZarrAttrs(*t);
+        if (attrs.ok()) a->attrs = std::move(attrs).value();
+        else LogWarning(where + ": attributes ignored: " + attrs.status().message());
+      }
+    } else {
+      auto attrs = ParseZarrAttrs(*text);
+      if (attrs.ok()) a->attrs = std::move(attrs).value();
+    }
+    a->region = std::make_unique<ArrayRegion>(m.shape, m.chunks, m.chunk.dtype.size);
+    a->id = static_cast<uint32_t>(arrays_.size());
+    arrays_.push_back(std::move(a));
+  }
+  return Status::Ok();
+}
+
+uint32_t ViewFilesystem::EnsureDir(std::string_view path) {
+  uint32_t n = 0;
+  while (!path.empty()) {
+    size_t slash = path.find('/');
+    std::string_view part = path.substr(0, slash);
+    uint32_t found = 0;
+    for (uint32_t c : nodes_[n].children)
+      if (nodes_[c].name == part && nodes_[c].is_dir) found = c;
+    if (!found) {
+      found = static_cast<uint32_t>(nodes_.size());
+      Node dir;
+      dir.name = std::string(part);
+      dir.parent = n;
+      nodes_.push_back(std::move(dir));
+      nodes_[n].children.push_back(found);
+    }
+    n = found;
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  }
+  return n;
+}
+
+void ViewFilesystem::AddFile(uint32_t dir, std::string name, File file) {
+  for (uint32_t c : nodes_[dir].children)
+    if (nodes_[c].name == name) {
+      Omit("view file '" + file.path + "' left out: the name is taken");
+      return;
+    }
+  Node n;
+  n.name = std::move(name);
+  n.parent = dir;
+  n.is_dir = false;
+  n.file = static_cast<int64_t>(files_.size());
+  files_.push_back(std::move(file));
+  nodes_[dir].children.push_back(static_cast<uint32_t>(nodes_.size()));
+  nodes_.push_back(std::move(n));
+}
+
+void ViewFilesystem::BuildNpy() {
+  for (const auto& a : arrays_) {
+    File f;
+    f.path = JoinPath(Dirname(a->path), a->name + ".npy");
+    f.header = NpyHeader(a->meta.chunk.dtype, a->meta.shape);
+    f.parts.push_back(File::Part{a->id, f.header.size(), a->region->nbytes(), false});
+    f.size = f.header.size() + a->region->nbytes();
+    AddFile(EnsureDir(Dirname(a->path)), a->name + ".npy", std::move(f));
+  }
+  for (auto& n : nodes_)
+    std::sort(n.children.begin(), n.children.end(),
+              [&](uint32_t x, uint32_t y) { return nodes_[x].name < nodes_[y].name; });
+}
+
+void ViewFilesystem::BuildNetcdf() {
+  // Arrays by group (their parent directory), in path order.
+  std::map<std::string, std::vector<const Array*>> groups;
+  for (const auto& a : arrays_) {
+    if (a->path.empty()) {
+      Omit("the root array left out of the netcdf view: a NetCDF variable needs a group");
+      continue;
+    }
+    groups[std::string(Dirname(a->path))].push_back(a.get());
+  }
+  for (const auto& [group, arrays] : groups) {
+    const std::string file_path =
+        group.empty() ? options_.set_name + ".nc" : group + ".nc";
+    std::vector<NcAttribute> gattrs;
+    auto convert_attrs = [&](const std::vector<ZarrAttribute>& in, std::vector<NcAttribute>* out) {
+      for (const auto& za : in) {
+        if (za.name == "_ARRAY_DIMENSIONS" || za.name == "_FillValue" || !ValidNcName(za.name))
+          continue;
+        switch (za.kind) {
+          case ZarrAttribute::Kind::kString: out->push_back(NcTextAttribute(za.name, za.text)); break;
+          case ZarrAttribute::Kind::kInts: out->push_back(NcIntAttribute(za.name, za.ints)); break;
+          case ZarrAttribute::Kind::kFloats: out->push_back(NcDoubleAttribute(za.name, za.floats)); break;
+          case ZarrAttribute::Kind::kOther: out->push_back(NcTextAttribute(za.name, za.text)); break;
+        }
+      }
+    };
+    // Group attributes: .zattrs (v2) or the group's zarr.json (v3).
+    auto gdir = group.empty() ? std::optional<ReferenceIndex::DirId>(ReferenceIndex::kRootDir)
+                              : std::optional<ReferenceIndex::DirId>();
+    if (!group.empty()) {
+      ReferenceIndex::DirId d = ReferenceIndex::kRootDir;
+      bool found = true;
+      std::string_view rest = group;
+      while (found && !rest.empty()) {
+        size_t slash = rest.find('/');
+        auto sub = index_->FindDir(d, rest.substr(0, slash));
+        found = sub.has_value();
+        if (found) d = *sub;
+        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+      }
+      if (found) gdir = d;
+    }
+    if (gdir) {
+      auto key = index_->FindFile(*gdir, ".zattrs");
+      if (!key) key = index_->FindFile(*gdir, "zarr.json");
+      if (key) {
+        auto text = ReadKey(*key);
+        auto attrs = text.ok() ? ParseZarrAttrs(*text) : Result<std::vector<ZarrAttribute>>(text.status());
+        if (attrs.ok()) convert_attrs(*attrs, &gattrs);
+        else LogWarning("group '" + group + "': attributes ignored: " + attrs.status().message());
+      }
+    }
+
+    std::vector<NcDimension> dims;
+    std::map<std::string, uint32_t> dim_ids;
+    std::vector<NcVariable> vars;
+    std::vector<const Array*> var_arrays;
+    for (const Array* a : arrays) {
+      const auto& m = a->meta;
+      const DataType& t = m.chunk.dtype;
+      const std::string where = "variable '" + a->name + "' left out of " + file_path + ": ";
+      if (!ValidNcName(a->name)) {
+        Omit(where + "not a NetCDF name");
+        continue;
+      }
+      auto type = NcTypeFor(t);
+      if (!type) {
+        Omit(where + "NetCDF classic has no type for " + t.ToString());
+        continue;
+      }
+      std::vector<std::string> names = m.dimension_names;
+      for (const auto& za : a->attrs) {
+        if (za.name != "_ARRAY_DIMENSIONS" || !names.empty()) continue;
+        if (za.kind == ZarrAttribute::Kind::kString) {
+          names = {za.text};
+        } else if (za.kind == ZarrAttribute::Kind::kOther) {
+          auto list = ParseStringList(za.text);
+          if (list.ok()) names = std::move(list).value();
+        }
+      }
+      bool unnamed = names.empty() && !m.shape.empty();
+      for (size_t i = 0; unnamed && i < m.shape.size(); ++i)
+        names.push_back(a->name + "_dim" + std::to_string(i));
+      std::vector<uint64_t> lengths = m.shape;
+      if (t.kind == 'S' && t.size > 1) {  // characters along a last dimension
+        names.push_back("string" + std::to_string(t.size));
+        lengths.push_back(t.size);
+      }
+      if (names.size() != lengths.size()) {
+        Omit(where + std::to_string(names.size()) + " dimension names for " +
+             std::to_string(lengths.size()) + " dimensions");
+        continue;
+      }
+      std::string conflict;
+      for (size_t i = 0; i < names.size() && conflict.empty(); ++i) {
+        if (!ValidNcName(names[i])) conflict = "dimension name '" + names[i] + "' is not a NetCDF name";
+        else if (lengths[i] == 0) conflict = "dimension '" + names[i] + "' has length 0";
+        else if (auto it = dim_ids.find(names[i]); it != dim_ids.end() && dims[it->second].length != lengths[i])
+          conflict = "dimension '" + names[i] + "' has length " + std::to_string(lengths[i]) +
+                     " here and " + std::to_string(dims[it->second].length) + " elsewhere";
+        for (size_t j = 0; j < i && conflict.empty(); ++j)
+          if (names[j] == names[i]) conflict = "dimension '" + names[i] + "' appears twice";
+      }
+      if (!conflict.empty()) {
+        Omit(where + conflict);
+        continue;
+      }
+      NcVariable v;
+      v.name = a->name;
+      v.type = *type;
+      for (size_t i = 0; i < names.size(); ++i) {
+        auto [it, inserted] = dim_ids.emplace(names[i], static_cast<uint32_t>(dims.size()));
+        if (inserted) dims.push_back(NcDimension{names[i], lengths[i]});
+        v.dims.push_back(it->second);
+      }
+      convert_attrs(a->attrs, &v.attributes);
+      // _FillValue in the variable's type: the array's fill value, else a
+      // _FillValue attribute converted.
+      const std::string& fill = m.chunk.fill_element;
+      if (!fill.empty() && (t.kind != 'S' || t.size == 1)) {
+        v.attributes.push_back(NcElementAttribute("_FillValue", *type, fill, t.big_endian || t.size == 1));
+      } else if (t.kind != 'S') {
+        for (const auto& za : a->attrs) {
+          if (za.name != "_FillValue") continue;
+          double x;
+          if (za.kind == ZarrAttribute::Kind::kInts && za.ints.size() == 1) x = static_cast<double>(za.ints[0]);
+          else if (za.kind == ZarrAttribute::Kind::kFloats && za.floats.size() == 1) x = za.floats[0];
+          else if (za.kind == ZarrAttribute::Kind::kString && za.text == "NaN") x = std::nan("");
+          else break;
+          v.attributes.push_back(NcAttribute{"_FillValue", *type, EncodeNumber(*type, x)});
+        }
+      }
+      vars.push_back(std::move(v));
+      var_arrays.push_back(a);
+    }
+    if (vars.empty()) continue;
+    auto layout = LayoutNetcdf(dims, gattrs, vars);
+    if (!layout.ok()) {
+      Omit("view file '" + file_path + "' left out: " + layout.status().message());
+      continue;
+    }
+    File f;
+    f.path = file_path;
+    f.header = std::move(layout->header);
+    for (size_t i = 0; i < vars.size(); ++i) {
+      const DataType& t = var_arrays[i]->meta.chunk.dtype;
+      const bool swap = t.size > 1 && !t.big_endian && t.kind != 'S';
+      f.parts.push_back(File::Part{var_arrays[i]->id, layout->begin[i], layout->nbytes[i], swap});
+    }
+    f.size = layout->file_size;
+    AddFile(EnsureDir(Dirname(file_path)), std::string(Basename(file_path)), std::move(f));
+  }
+  for (auto& n : nodes_)
+    std::sort(n.children.begin(), n.children.end(),
+              [&](uint32_t x, uint32_t y) { return nodes_[x].name < nodes_[y].name; });
+}
+
+Attr ViewFilesystem::NodeAttr(uint32_t n) const {
+  Attr a;
+  a.ino = n + 1;
+  a.is_dir = nodes_[n].is_dir;
+  if (a.is_dir) {
+    a.nlink = 2;
+    for (uint32_t c : nodes_[n].children) a.nlink += nodes_[c].is_dir;
+  } else {
+    a.size = files_[nodes_[n].file].size;
+  }
+  return a;
+}
+
+Result<Attr> ViewFilesystem::Lookup(uint64_t parent, std::string_view name) const {
+  if (parent == 0 || parent > nodes_.size()) return NotFound("no such directory");
+  const Node& p = nodes_[parent - 1];
+  if (!p.is_dir) return InvalidArgument("not a directory");
+  if (name == ".") return NodeAttr(static_cast<uint32_t>(parent - 1));
+  if (name == "..") return NodeAttr(p.parent);
+  auto it = std::lower_bound(p.children.begin(), p.children.end(), name,
+                             [&](uint32_t c, std::string_view n) { return nodes_[c].name < n; });
+  if (it == p.children.end() || nodes_[*it].name != name) return NotFound(std::string(name));
+  return NodeAttr(*it);
+}
+
+Result<Attr> ViewFilesystem::GetAttr(uint64_t ino) const {
+  if (ino == 0 || ino > nodes_.size()) return NotFound("inode " + std::to_string(ino));
+  return NodeAttr(static_cast<uint32_t>(ino - 1));
+}
+
+Status ViewFilesystem::ReadDir(
+    uint64_t ino, uint64_t offset,
+    const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const {
+  if (ino == 0 || ino > nodes_.size()) return NotFound("no such directory");
+  const uint32_t n = static_cast<uint32_t>(ino - 1);
+  const Node& d = nodes_[n];
+  if (!d.is_dir) return InvalidArgument("not a directory");
+  const uint64_t end = 2 + d.children.size();
+  for (uint64_t pos = offset; pos < end; ++pos) {
+    bool more;
+    if (pos == 0) more = emit(".", NodeAttr(n), 1);
+    else if (pos == 1) more = emit("..", NodeAttr(d.parent), 2);
+    else {
+      uint32_t c = d.children[pos - 2];
+      more = emit(nodes_[c].name, NodeAttr(c), pos + 1);
+    }
+    if (!more) break;
+  }
+  return Status::Ok();
+}
+
+Status ViewFilesystem::Open(uint64_t ino) const {
+  if (ino == 0 || ino > nodes_.size()) return NotFound("inode " + std::to_string(ino));
+  if (nodes_[ino - 1].is_dir) return InvalidArgument("is a directory");
+  return Status::Ok();
+}
+
+void ViewFilesystem::StatFs(struct statvfs* st) const {
+  *st = {};
+  st->f_bsize = 4096;
+  st->f_frsize = 4096;
+  st->f_blocks = (total_bytes_ + 4095) / 4096;
+  st->f_files = nodes_.size();
+  st->f_namemax = 255;
+  st->f_flag = ST_RDONLY;
+}
+
+Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
+  std::vector<uint64_t> idx;
+  if (!a.meta.shape.empty()) idx = a.region->ChunkIndex(chunk);
+  const std::string key = JoinPath(a.path, a.meta.ChunkKey(idx));
+  auto f = index_->FindKey(key);
+  if (!f) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
+  auto stored = ReadKey(*f);
+  if (!stored.ok()) return stored.status();
+  auto decoded = a.decoder->Decode(*stored);
+  if (!decoded.ok()) return decoded.status().WithContext("key '" + key + "'");
+  if (decoded->size() != a.meta.chunk.chunk_bytes())  // the decoder promises this; never trust a mismatch
+    return Corruption("key '" + key + "': decoded to " + std::to_string(decoded->size()) +
+                      " bytes, expected " + std::to_string(a.meta.chunk.chunk_bytes()));
+  return Block(std::make_shared<const std::string>(std::move(decoded).value()));
+}
+
+Result<Block> ViewFilesystem::GetChunk(uint32_t array, uint64_t chunk) const {
+  const Array& a = *arrays_[array];
+  return chunks_->Get(ChunkId{array, chunk}, [&] { return LoadChunk(a, chunk); });
+}
+
+Result<ReadThroughCache::Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset,
+                                                            uint64_t size) const {
+  if (ino == 0 || ino > nodes_.size()) return NotFound("no such file");
+  const Node& node = nodes_[ino - 1];
+  if (node.is_dir) return InvalidArgument("is a directory");
+  const File& file = files_[node.file];
+  ReadThroughCache::Slices out;
+  if (offset >= file.size || size == 0) return out;
+  const uint64_t n = std::min(size, file.size - offset);
+  // Zero-filled: the gaps between variables are padding.
+  auto buf = std::make_shared<std::string>(n, '\0');
+  if (offset < file.header.size()) {
+    uint64_t k = std::min<uint64_t>(n, file.header.size() - offset);
+    std::memcpy(buf->data(), file.header.data() + offset, k);
+  }
+  const uint64_t end = offset + n;
+  for (const auto& p : file.parts) {
+    const uint64_t lo = std::max(offset, p.begin), hi = std::min(end, p.begin + p.nbytes);
+    if (lo >= hi) continue;
+    const Array& a = *arrays_[p.array];
+    Status st = CopyRegion(*a.region, lo - p.begin, hi - lo, p.swap, buf->data() + (lo - offset),
+                           [&](uint64_t chunk) { return GetChunk(p.array, chunk); });
+    if (!st.ok())
+      return st.WithContext("view file '" + file.path + "', array '" + a.path + "'");
+  }
+  ReadAhead(ino, file, offset, n);
+  out.pieces.emplace_back(*buf);
+  out.blocks.push_back(std::move(buf));
+  return out;
+}
+
+Result<std::string> ViewFilesystem::Read(uint64_t ino, uint64_t offset, uint64_t size) const {
+  ZM_ASSIGN_OR_RETURN(ReadThroughCache::Slices s, ReadSlices(ino, offset, size));
+  return s.ToString();
+}
+
+void ViewFilesystem::ReadAhead(uint64_t ino, const File& file, uint64_t offset,
+                               uint64_t size) const {
+  if (options_.decode_threads <= 0) return;
+  // Decode ahead once a reader has read on where it left off: the window
+  // starts at 4 MiB and doubles while reads stay sequential, up to
+  // max_readahead and a quarter of the decoded-chunk cache (so what is
+  // decoded ahead is not evicted before it is read).
+  const uint64_t cap = std::max<uint64_t>(std::min(options_.max_readahead, options_.chunk_cache_bytes / 4), 1);
+  uint64_t window = 0;
+  {
+    std::lock_guard<std::mutex> lock(streams_mu_);
+    Stream& s = streams_[ino % kStreams];
+    if (s.ino == ino && s.next == offset)
+      s.window = std::min(cap, std::max<uint64_t>(4_MiB, s.window * 2));
+    else
+      s = Stream{ino, 0, 0};
+    s.next = offset + size;
+    window = s.window;
+  }
+  if (window == 0) return;
+  const uint64_t lo = offset + size, hi = std::min(file.size, lo + window);
+  std::vector<PrefetchTarget> raw;
+  for (const auto& p : file.parts) {
+    const uint64_t a_lo = std::max(lo, p.begin), a_hi = std::min(hi, p.begin + p.nbytes);
+    if (a_lo >= a_hi) continue;
+    const Array& a = *arrays_[p.array];
+    constexpr size_t kMaxChunksAhead = 64;
+    for (uint64_t c : a.region->ChunksIn(a_lo - p.begin, a_hi - a_lo, kMaxChunksAhead)) {
+      ChunkId id{p.array, c};
+      if (chunks_->Has(id)) continue;
+      std::vector<uint64_t> idx;
+      if (!a.meta.shape.empty()) idx = a.region->ChunkIndex(c);
+      if (auto f = index_->FindKey(JoinPath(a.path, a.meta.ChunkKey(idx)))) {
+        auto t = index_->target(*f);
+        // The stored bytes too, on the read-through cache's own threads,
+        // where neighbouring chunks are fetched in one request.
+        if (!t.is_inline()) raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
+      }
+      chunks_->Prefetch(id, [this, &a, c] { return LoadChunk(a, c); });
+    }
+  }
+  if (!raw.empty()) cache_->Prefetch(std::move(raw));
+}
+
+}  // namespace zm

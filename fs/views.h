@@ -1,0 +1,138 @@
+// Views for legacy tools: the arrays of a reference set's Zarr store as
+// ordinary files, decoded lazily.
+//
+//  - npy: the group tree, each array as "<name>.npy" (NumPy format, C order,
+//    the array's dtype and byte order, data 64-byte aligned).
+//  - netcdf: one NetCDF classic file (CDF-2, or CDF-5 where needed) per
+//    group holding arrays: the root group's is "<set>.nc" at the mount's
+//    root (<set>: the reference file's name without .json/.gz/.zst...),
+//    group "a/b"'s is "a/b.nc". Dimensions come from _ARRAY_DIMENSIONS (v2)
+//    or dimension_names (v3); group and array attributes from .zattrs /
+//    zarr.json.
+// Directories are shown only where they lead to a view file.
+//
+// Building the tree reads metadata only (.zarray, .zattrs, zarr.json);
+// sizes come from it. A read decodes only the chunks its bytes touch, each
+// once while it stays in the decoded-chunk cache; a chunk with no key is
+// the fill value. Sequential readers get the chunks ahead decoded in the
+// background. A chunk that cannot be fetched or decoded fails the read
+// (never wrong bytes).
+//
+// Arrays the view cannot show (unknown codec, unreadable metadata, and for
+// NetCDF a type the format cannot hold or dimensions that conflict) are
+// left out, with one log line each.
+//
+// Thread-safety: all methods are safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.h"
+#include "base/units.h"
+#include "cache/read_through.h"
+#include "fs/array_region.h"
+#include "fs/chunk_cache.h"
+#include "fs/tree.h"
+#include "refs/reference_index.h"
+#include "refs/zarr_metadata.h"
+
+namespace zm {
+
+enum class ViewKind { kZarr, kNpy, kNetcdf };
+
+// "zarr", "npy" or "netcdf"; kInvalidArgument otherwise.
+Result<ViewKind> ParseViewKind(std::string_view name);
+
+// The name of the root group's NetCDF file stem: the reference file's base
+// name without its extensions (".json", ".gz", ".zst", ".zstd", ".parq"),
+// e.g. "sst_v0_rel" for ".../sst_v0_rel.json.gz"; "root" if nothing is left.
+std::string ReferenceSetName(std::string_view source_path);
+
+struct ViewOptions {
+  ViewKind kind = ViewKind::kNpy;
+  std::string set_name = "root";      // see ReferenceSetName
+  uint64_t chunk_cache_bytes = 256_MiB;  // decoded chunks kept in memory
+  int decode_threads = 2;             // decode-ahead threads; 0: none
+  uint64_t max_readahead = 64_MiB;    // file bytes decoded ahead, at most
+};
+
+class ViewFilesystem : public Tree {
+ public:
+  // Reads the metadata of `index` (through `cache`) and lays out the view.
+  // Neither pointer is owned; both must outlive the result. Fails only if
+  // metadata cannot be read at all; arrays that cannot be shown are left
+  // out (see omitted()).
+  static Result<std::unique_ptr<ViewFilesystem>> Build(const ReferenceIndex* index,
+                                                       ReadThroughCache* cache,
+                                                       const ViewOptions& options,
+                                                       int64_t mtime = 0);
+  ~ViewFilesystem() override;
+
+  int64_t mtime() const override { return mtime_; }
+  Result<Attr> Lookup(uint64_t parent, std::string_view name) const override;
+  Result<Attr> GetAttr(uint64_t ino) const override;
+  Status ReadDir(uint64_t ino, uint64_t offset,
+                 const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit)
+      const override;
+  Status Open(uint64_t ino) const override;
+  Result<ReadThroughCache::Slices> ReadSlices(uint64_t ino, uint64_t offset,
+                                              uint64_t size) const override;
+  void StatFs(struct statvfs* st) const override;
+
+  // The same bytes as one string (tests).
+  Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
+  // One line per array or variable left out, as logged.
+  const std::vector<std::string>& omitted() const { return omitted_; }
+  const DecodedChunkStats& chunk_stats() const { return chunks_->stats(); }
+  // Blocks until decode-ahead is idle (tests).
+  void WaitForDecodeAhead() const { chunks_->WaitIdle(); }
+
+ private:
+  struct Array;
+  struct File;
+  struct Node;
+  struct Stream {
+    uint64_t ino = 0;
+    uint64_t next = 0;    // where a sequential read would continue
+    uint64_t window = 0;  // bytes decoded ahead
+  };
+
+  ViewFilesystem(const ReferenceIndex* index, ReadThroughCache* cache, const ViewOptions& options,
+                 int64_t mtime);
+  Status Load();
+  void BuildNpy();
+  void BuildNetcdf();
+  void Omit(std::string line);
+  uint32_t EnsureDir(std::string_view path);
+  void AddFile(uint32_t dir, std::string name, File file);
+  Result<std::string> ReadKey(ReferenceIndex::FileId f) const;
+  Result<Block> LoadChunk(const Array& a, uint64_t chunk) const;
+  Result<Block> GetChunk(uint32_t array, uint64_t chunk) const;
+  void ReadAhead(uint64_t ino, const File& file, uint64_t offset, uint64_t size) const;
+  Attr NodeAttr(uint32_t n) const;
+
+  const ReferenceIndex* index_;
+  ReadThroughCache* cache_;
+  const ViewOptions options_;
+  const int64_t mtime_;
+  std::vector<std::unique_ptr<Array>> arrays_;
+  std::vector<File> files_;
+  std::vector<Node> nodes_;  // inode = position + 1; the root is first
+  std::vector<std::string> omitted_;
+  uint64_t total_bytes_ = 0;
+
+  static constexpr size_t kStreams = 64;
+  mutable std::mutex streams_mu_;  // guards streams_; a leaf lock
+  mutable Stream streams_[kStreams];
+
+  // Last: destroyed first, so its decode-ahead threads stop before the
+  // arrays they decode go away.
+  std::unique_ptr<DecodedChunkCache> chunks_;
+};
+
+}  // namespace zm

@@ -1,0 +1,443 @@
+"""The npy and netcdf views (--view npy|netcdf), judged by real readers.
+
+Over the reference sets built by prepare_data.py (chl, groups, sst, fice,
+plus the synthetic HDF5 set), mounted with --view npy and --view netcdf:
+  * numpy (np.load, memory-mapped) reads every array of the npy view, and
+    netCDF4-python every variable of the netcdf view, bit-identical to
+    netCDF4/h5py reading the original files;
+  * the netcdf view's dimensions come from _ARRAY_DIMENSIONS, its group and
+    variable attributes equal .zattrs, _FillValue has the variable's type;
+  * ncdump (netcdf-bin) and GDAL (gdalinfo, gdal_translate, python3-gdal)
+    read the netcdf view and agree with the originals;
+  * a reference set with chunk keys removed reads the fill value there, one
+    with an unknown codec, a type NetCDF classic cannot hold and conflicting
+    dimensions leaves those arrays out (one log line each), and a chunk that
+    does not decode fails its reads with EIO and nothing else;
+  * opening and stat-ing reads no chunk data; a small read fetches only the
+    chunks it touches; a sequential read decodes each chunk once.
+"""
+
+import base64
+import copy
+import errno
+import json
+import os
+import re
+import subprocess
+
+import netCDF4
+import numpy as np
+import pytest
+
+import judges
+import make_refs
+import zmount
+
+SETS = ["chl_v0_http", "groups_v1_abs", "sst_v0_rel", "fice_v1_http", "h5_v0_abs"]
+
+
+def set_name(refs_path):
+    """The root group's NetCDF file stem, as the daemon derives it."""
+    name = os.path.basename(refs_path)
+    changed = True
+    while changed:
+        changed = False
+        for ext in (".gz", ".zst", ".zstd", ".json", ".parq", ".parquet"):
+            if name.endswith(ext) and len(name) > len(ext):
+                name = name[:-len(ext)]
+                changed = True
+    return name
+
+
+def nc_file(mnt, refs_path, group):
+    return os.path.join(mnt, group + ".nc" if group else set_name(refs_path) + ".nc")
+
+
+def status(m):
+    return json.loads(os.getxattr(m.mnt, "user.zarrmount.status"))
+
+
+def native(a):
+    return a.astype(a.dtype.newbyteorder("=")) if a.dtype.byteorder not in "=|" else a
+
+
+def zarr_docs(refs_path):
+    """{key: parsed JSON} of every .zarray/.zattrs of a reference set."""
+    ref = judges.FsspecRefs(refs_path)
+    keys = [k for k in ref.keys() if k.rsplit("/", 1)[-1] in (".zarray", ".zattrs")]
+    return {k: json.loads(v) for k, v in ref.cat(keys).items()}
+
+
+@pytest.fixture(scope="module", params=SETS)
+def npy_mount(request, zarrmount_bin, dataset, tmp_path_factory):
+    entry = dataset[request.param]
+    base = tmp_path_factory.mktemp("npy-" + request.param)
+    m = zmount.Mount(entry["refs"], base / "mnt", base / "cache", base / "log", ["--view", "npy"])
+    try:
+        m.start()
+        yield entry, m
+    finally:
+        m.cleanup()
+
+
+@pytest.fixture(scope="module", params=SETS)
+def nc_mount(request, zarrmount_bin, dataset, tmp_path_factory):
+    entry = dataset[request.param]
+    base = tmp_path_factory.mktemp("nc-" + request.param)
+    m = zmount.Mount(entry["refs"], base / "mnt", base / "cache", base / "log",
+                     ["--view", "netcdf"])
+    try:
+        m.start()
+        yield entry, m
+    finally:
+        m.cleanup()
+
+
+def test_npy_view_values(npy_mount):
+    """Every array as <group>/<name>.npy, bit-identical to the originals (dtype
+    and byte order included), read memory-mapped and read whole."""
+    entry, m = npy_mount
+    want = judges.expected_arrays(entry)
+    files = set()
+    for root, _dirs, names in os.walk(m.mnt):
+        files.update(os.path.relpath(os.path.join(root, n), m.mnt) for n in names)
+    assert files == {k + ".npy" for k in want}
+    for name, arr in want.items():
+        path = m.path(name + ".npy")
+        got = np.load(path, mmap_mode="r")
+        judges.assert_identical(f"npy {name}", np.asarray(got), arr)
+        assert os.stat(path).st_size == got.offset + arr.nbytes
+        assert got.offset % 64 == 0
+        del got
+        judges.assert_identical(f"npy {name}", np.load(path), arr)
+
+
+def test_npy_partial_reads(npy_mount):
+    """preads at odd offsets and lengths equal the same bytes of numpy's own
+    .npy file of the original array."""
+    import io
+    import random
+    entry, m = npy_mount
+    rng = random.Random(7)
+    for name, arr in sorted(judges.expected_arrays(entry).items(), key=lambda x: -x[1].nbytes)[:3]:
+        buf = io.BytesIO()
+        np.save(buf, arr)
+        want = buf.getvalue()
+        with open(m.path(name + ".npy"), "rb") as f:
+            fd = f.fileno()
+            for _ in range(20):
+                off = rng.randrange(len(want) + 1)
+                n = rng.randrange(1, 300000)
+                assert os.pread(fd, n, off) == want[off:off + n], f"{name}: pread({n}, {off})"
+
+
+def expected_groups(entry):
+    want = judges.expected_arrays(entry)
+    groups = {}
+    for name, arr in want.items():
+        g, _, v = name.rpartition("/")
+        groups.setdefault(g, {})[v] = arr
+    return groups
+
+
+def check_attrs(where, got_obj, zattrs):
+    """The NetCDF attributes of ``got_obj`` == the .zattrs document (less
+    _ARRAY_DIMENSIONS; _FillValue is checked separately)."""
+    want = {k: v for k, v in zattrs.items() if k not in ("_ARRAY_DIMENSIONS", "_FillValue")}
+    got = {k: got_obj.getncattr(k) for k in got_obj.ncattrs() if k != "_FillValue"}
+    assert set(got) == set(want), f"{where}: attributes {sorted(set(got) ^ set(want))} differ"
+    for k, w in want.items():
+        g = got[k]
+        if isinstance(w, str):
+            assert g == w, f"{where}: {k} = {g!r}, want {w!r}"
+        elif isinstance(w, (int, float)) or (isinstance(w, list) and w
+                                             and all(isinstance(x, (int, float)) for x in w)):
+            gv = np.atleast_1d(np.asarray(g, dtype=np.float64))
+            wv = np.atleast_1d(np.asarray(w, dtype=np.float64))
+            assert np.array_equal(gv, wv, equal_nan=True), f"{where}: {k} = {g!r}, want {w!r}"
+        else:  # other JSON values are carried as their JSON text
+            assert json.loads(g) == w, f"{where}: {k} = {g!r}, want {w!r}"
+
+
+def test_netcdf_view_values_and_metadata(nc_mount):
+    """One NetCDF file per group with arrays; values bit-identical (as native
+    values: NetCDF is big-endian), dimensions from _ARRAY_DIMENSIONS,
+    attributes from .zattrs, _FillValue of the variable's type."""
+    entry, m = nc_mount
+    docs = zarr_docs(entry["refs"])
+    groups = expected_groups(entry)
+    files = set()
+    for root, _dirs, names in os.walk(m.mnt):
+        files.update(os.path.relpath(os.path.join(root, n), m.mnt) for n in names)
+    assert files == {os.path.relpath(nc_file(m.mnt, entry["refs"], g), m.mnt) for g in groups}
+    for g, arrays in groups.items():
+        prefix = g + "/" if g else ""
+        with netCDF4.Dataset(nc_file(m.mnt, entry["refs"], g)) as ds:
+            assert ds.data_model in ("NETCDF3_64BIT_OFFSET", "NETCDF3_64BIT_DATA")
+            ds.set_auto_maskandscale(False)
+            ds.set_auto_chartostring(False)
+            assert set(ds.variables) == set(arrays)
+            check_attrs(f"{g or '/'}", ds, docs.get(prefix + ".zattrs", {}))
+            for name, arr in arrays.items():
+                var = ds.variables[name]
+                got = np.asarray(var[...])
+                w = arr
+                if arr.dtype.kind == "S" and arr.dtype.itemsize > 1:
+                    w = arr.view("S1").reshape(arr.shape + (arr.dtype.itemsize,))
+                judges.assert_identical(f"netcdf {prefix}{name}", got, native(w))
+                zattrs = docs.get(prefix + name + "/.zattrs", {})
+                zarray = docs[prefix + name + "/.zarray"]
+                dims = list(zattrs.get("_ARRAY_DIMENSIONS", []))
+                if arr.dtype.kind == "S" and arr.dtype.itemsize > 1:
+                    dims.append(f"string{arr.dtype.itemsize}")
+                if dims:
+                    assert list(var.dimensions) == dims
+                for d, n in zip(var.dimensions, var.shape):
+                    assert len(ds.dimensions[d]) == n
+                check_attrs(f"{prefix}{name}", var, zattrs)
+                fill = zarray.get("fill_value")
+                if fill is not None and arr.dtype.kind in "iuf":
+                    got_fill = var.getncattr("_FillValue")
+                    assert np.asarray(got_fill).dtype == native(arr).dtype
+                    want_fill = np.asarray(float(fill) if isinstance(fill, str) else fill,
+                                           dtype=native(arr).dtype)
+                    assert np.array_equal(got_fill, want_fill, equal_nan=True), \
+                        f"{prefix}{name}: _FillValue {got_fill!r}, want {want_fill!r}"
+
+
+def numeric_var(groups, max_elems=300000):
+    """(group, name, array) of the largest numeric array under max_elems."""
+    best = None
+    for g, arrays in groups.items():
+        for name, arr in arrays.items():
+            if arr.dtype.kind in "iuf" and arr.ndim >= 1 and arr.size <= max_elems:
+                if best is None or arr.size > best[2].size:
+                    best = (g, name, arr)
+    return best
+
+
+def parse_ncdump_values(text, name):
+    """The values of ``name`` in ``ncdump -v name`` output ('_' for fill)."""
+    data = text.split("data:", 1)[1]
+    m = re.search(r"(?:^|\n)\s*" + re.escape(name) + r"\s*=(.*?);", data, re.S)
+    return [v.strip() for v in m.group(1).replace("\n", " ").split(",")]
+
+
+def test_ncdump_reads_netcdf_view(nc_mount):
+    """ncdump -h lists every variable; ncdump -v prints the same values as
+    the originals (at round-trip precision)."""
+    entry, m = nc_mount
+    groups = expected_groups(entry)
+    for g, arrays in groups.items():
+        out = subprocess.run(["ncdump", "-h", nc_file(m.mnt, entry["refs"], g)],
+                             capture_output=True, text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        for name in arrays:
+            assert re.search(r"\b" + re.escape(name) + r"\(|\b" + re.escape(name) + r" ;",
+                             out.stdout), f"{name} not in ncdump -h"
+    g, name, arr = numeric_var(groups)
+    path = nc_file(m.mnt, entry["refs"], g)
+    out = subprocess.run(["ncdump", "-p", "9,17", "-v", name, path], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    with netCDF4.Dataset(path) as ds:
+        fill = ds.variables[name].getncattr("_FillValue") \
+            if "_FillValue" in ds.variables[name].ncattrs() else None
+    vals = parse_ncdump_values(out.stdout, name)
+    flat = native(arr).ravel()
+    assert len(vals) == flat.size
+    got = np.array([fill if v == "_" else float(v.rstrip("fFbsSLUu")) if arr.dtype.kind == "f"
+                    else int(v.rstrip("bsSLUu")) if v != "_" else fill for v in vals],
+                   dtype=flat.dtype)
+    assert np.array_equal(got, flat, equal_nan=True), f"ncdump -v {name}: values differ"
+
+
+def test_gdal_reads_netcdf_view(nc_mount, tmp_path):
+    """gdalinfo describes a 2-D+ variable with the right size; gdal_translate
+    copies it out and python3-gdal reads back the original values."""
+    from osgeo import gdal
+    entry, m = nc_mount
+    groups = expected_groups(entry)
+    cands = [(g, n, a) for g, arrs in groups.items() for n, a in arrs.items()
+             if a.ndim >= 2 and a.dtype.kind in "iuf" and a.dtype.itemsize <= 8
+             and a.dtype.kind + str(a.dtype.itemsize) not in ("u8", "i8")]
+    if not cands:
+        pytest.skip("no 2-D numeric variable")
+    g, name, arr = max(cands, key=lambda x: x[2].size)
+    path = nc_file(m.mnt, entry["refs"], g)
+    with open(path, "rb") as f:
+        if f.read(4) == b"CDF\x05":
+            # GDAL 3.6 (Debian 12) does not recognise CDF-5 files at all.
+            pytest.skip("CDF-5 file (an unsigned or 64-bit variable): GDAL 3.6 cannot open it")
+    src = f'NETCDF:"{path}":{name}'
+    info = subprocess.run(["gdalinfo", src], capture_output=True, text=True, timeout=120)
+    assert info.returncode == 0, info.stderr
+    assert f"Size is {arr.shape[-1]}, {arr.shape[-2]}" in info.stdout
+    out = str(tmp_path / "out.tif")
+    tr = subprocess.run(["gdal_translate", "-q", "-of", "GTiff", src, out],
+                        capture_output=True, text=True, timeout=300)
+    assert tr.returncode == 0, tr.stderr
+    ds = gdal.Open(out)
+    got = ds.ReadAsArray()
+    want = native(arr).reshape((-1,) + arr.shape[-2:])
+    if want.shape[0] == 1:
+        want = want[0]
+    got = np.asarray(got)
+    # GDAL shows north up: a variable stored south to north comes out flipped.
+    assert got.shape == want.shape
+    assert (np.array_equal(got, want, equal_nan=True)
+            or np.array_equal(got, want[..., ::-1, :], equal_nan=True)), f"gdal {name}: values differ"
+
+
+# --------------------------------------------------------------------------
+# Awkward reference sets, derived from the SST aggregation (v0, relative urls)
+
+def odd_refs(dataset, tmp_name):
+    """A copy of sst_v0_rel next to it with: the chunks of time steps 2 and 5
+    of sst removed;
+    sst_raw under an unknown codec; sst_whole with its dimensions swapped
+    (conflicting lengths); a complex array; an unsigned 16-bit array; and
+    'bad', sst with chunk 4 pointing one byte off (does not decode)."""
+    entry = dataset["sst_v0_rel"]
+    refs = make_refs.load(entry["refs"])
+    refs = copy.deepcopy(refs)
+    for k in [k for k in refs if k.startswith(("sst/2.", "sst/5."))]:
+        del refs[k]  # time steps 2 and 5 have no chunks
+    z = json.loads(refs["sst_raw/.zarray"])
+    z["compressor"] = {"id": "nosuchcodec"}
+    refs["sst_raw/.zarray"] = make_refs.meta_text(z)
+    a = json.loads(refs["sst_whole/.zattrs"])
+    dims = a["_ARRAY_DIMENSIONS"]
+    a["_ARRAY_DIMENSIONS"] = dims[:1] + dims[:0:-1]  # lat and lon swapped: 181 != 91
+    refs["sst_whole/.zattrs"] = make_refs.meta_text(a)
+    for name, dtype, data in (("cplx", "<c8", np.arange(3, dtype="<c8") * (1 + 2j)),
+                              ("counts", "<u2", np.array([1, 65534, 7], "<u2"))):
+        refs[f"{name}/.zarray"] = make_refs.meta_text({
+            "zarr_format": 2, "shape": [3], "chunks": [3], "dtype": dtype, "order": "C",
+            "fill_value": None, "compressor": None, "filters": None})
+        refs[f"{name}/.zattrs"] = make_refs.meta_text({"_ARRAY_DIMENSIONS": ["three"],
+                                                       "note": name})
+        refs[f"{name}/0"] = make_refs.b64(data.tobytes())
+    for k in [k for k in refs if k.startswith("sst/")]:
+        refs["bad/" + k[4:]] = refs[k]
+    url, off, length = refs["bad/4.0.0"]
+    refs["bad/4.0.0"] = [url, off + 1, length]
+    out = os.path.join(os.path.dirname(entry["refs"]), tmp_name)
+    make_refs.write(refs, out)
+    return out, entry
+
+
+def sst_fill(entry):
+    ref = judges.FsspecRefs(entry["refs"])
+    z = json.loads(ref.cat(["sst/.zarray"])["sst/.zarray"])
+    return z["fill_value"], np.dtype(z["dtype"])
+
+
+def with_holes(entry, arr):
+    fill, dtype = sst_fill(entry)
+    want = arr.copy()
+    want[[2, 5]] = np.asarray(float(fill) if isinstance(fill, str) else fill, dtype=dtype)
+    return want
+
+
+@pytest.mark.parametrize("view", ["npy", "netcdf"])
+def test_missing_chunks_unknown_codec_bad_types(view, dataset, mount):
+    refs, entry = odd_refs(dataset, f"sst_odd_{view}.json")
+    m = mount(refs, extra=["--view", view])
+    want = judges.expected_arrays(entry)
+    log = open(m.log).read()
+    assert "nosuchcodec" in log and "sst_raw" in log
+    if view == "npy":
+        names = set(os.listdir(m.mnt))
+        assert "sst_raw.npy" not in names  # unknown codec: left out
+        assert {"sst.npy", "sst_whole.npy", "cplx.npy", "counts.npy", "bad.npy"} <= names
+        judges.assert_identical("holes", np.load(m.path("sst.npy")), with_holes(entry, want["sst"]))
+        judges.assert_identical("cplx", np.load(m.path("cplx.npy")),
+                                np.arange(3, dtype="<c8") * (1 + 2j))
+        path = m.path("bad.npy")
+        arr = np.load(path, mmap_mode="r")
+        offset, step = arr.offset, arr[0].nbytes
+        del arr
+    else:
+        path = nc_file(m.mnt, refs, "")
+        with netCDF4.Dataset(path) as ds:
+            ds.set_auto_maskandscale(False)
+            assert ds.data_model == "NETCDF3_64BIT_DATA"  # the u2 array needs CDF-5
+            assert "sst_raw" not in ds.variables
+            assert "cplx" not in ds.variables  # no complex type in NetCDF
+            assert "sst_whole" not in ds.variables  # lon/lat lengths conflict
+            got = np.asarray(ds.variables["sst"][...])
+            judges.assert_identical("holes", got, native(with_holes(entry, want["sst"])))
+            judges.assert_identical("counts", np.asarray(ds.variables["counts"][...]),
+                                    np.array([1, 65534, 7], "u2"))
+            assert ds.variables["counts"].dtype == np.dtype("u2")
+            # Variables lie after the header in name order ('bad' first),
+            # each padded to 4 bytes: the data of 'bad' starts here.
+            assert list(ds.variables)[0] == "bad"
+            data = sum(-(-v.size * v.dtype.itemsize // 4) * 4 for v in ds.variables.values())
+            offset = os.stat(path).st_size - data
+            step = int(np.prod(ds.variables["bad"].shape[1:])) * 4
+        lines = [ln for ln in log.splitlines() if "left out" in ln]
+        for name in ("sst_raw", "cplx", "sst_whole"):
+            assert sum(f"'{name}'" in ln for ln in lines) == 1, f"one log line for {name}"
+        # ncdump reads CDF-5 too and prints the fill value's "_" for the holes.
+        out = subprocess.run(["ncdump", "-v", "counts", path], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stderr
+        assert parse_ncdump_values(out.stdout, "counts") == ["1", "65534", "7"]
+    # A chunk that does not decode: EIO for reads of it, the rest is fine.
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        with pytest.raises(OSError) as e:
+            os.pread(fd, 4096, offset + 4 * step + 100)
+        assert e.value.errno == errno.EIO
+        # The bytes of other chunks still read, and right.
+        row = want["sst"][3].astype(">f4" if view == "netcdf" else "<f4").tobytes()
+        assert os.pread(fd, 4096, offset + 3 * step) == row[:4096]
+    finally:
+        os.close(fd)
+    if view == "netcdf":
+        with netCDF4.Dataset(path) as ds:
+            with pytest.raises((RuntimeError, OSError)):
+                np.asarray(ds.variables["bad"][4])
+    assert re.search(r"bad/4\.0\.0", open(m.log).read()), "the log names the chunk"
+
+
+def test_open_and_small_read_touch_only_their_chunks(dataset, mount):
+    """stat, open and the header read no chunk data; a 4 KiB read in the middle
+    of the chlorophyll grid (2312 chunks) fetches only the chunks it touches;
+    reading the whole file in 1 MiB reads decodes each chunk once."""
+    entry = dataset["chl_v0_http"]
+    m = mount(entry["refs"], extra=["--view", "npy", "--no-disk-cache"])
+    names = os.listdir(m.mnt)
+    path = m.path("chlor_a.npy")
+    before = status(m)
+    st = os.stat(path)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        s = status(m)
+        assert s["origin_bytes"] == before["origin_bytes"], "stat/open fetched data"
+        assert s["view"]["chunk_loads"] == 0
+        # The first page is the header and 992 floats of row 0: 16 chunks.
+        assert os.pread(fd, 128, 0).startswith(b"\x93NUMPY")
+        assert status(m)["view"]["chunk_loads"] == 16
+        before = status(m)
+        os.pread(fd, 4096, st.st_size // 2 // 4096 * 4096)
+        s = status(m)
+        # 1024 floats along one row of a 64x64-chunked grid: at most 17 chunks.
+        assert 1 <= s["view"]["chunk_loads"] - before["view"]["chunk_loads"] <= 17
+        assert 0 < s["origin_bytes"] - before["origin_bytes"] < 17 * 64 * 64 * 4
+    finally:
+        os.close(fd)
+    arr = np.load(path, mmap_mode="r")
+    nchunks = int(np.prod([-(-n // 64) for n in arr.shape]))
+    del arr
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 20):
+            pass
+    s = status(m)
+    assert s["view"]["chunk_loads"] == nchunks, "a chunk was decoded twice (or never)"
+    assert s["view"]["load_errors"] == 0
+    assert "chlor_a.npy" in names
