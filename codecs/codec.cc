@@ -1,12 +1,17 @@
 #include "codecs/codec.h"
 
 #include <blosc.h>
+#include <bzlib.h>
+#include <lz4.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include <algorithm>
 #include <limits>
+#include <cstring>
 #include <mutex>
+
+#include "codecs/checksum.h"
 
 namespace zm {
 namespace {
@@ -167,6 +172,129 @@ class BloscCodec : public Codec {
   }
 };
 
+
+// bzip2 streams one after the other (as the bzip2 tool and Python's bz2
+// module accept them) are decoded as one.
+class Bz2Codec : public Codec {
+ public:
+  std::string_view id() const override { return "bz2"; }
+  Result<std::string> Decode(std::string_view in, uint64_t max_output) const override {
+    if (in.empty()) return Corruption("bz2: empty input");
+    Output out(max_output, in.size());
+    bz_stream bz{};
+    if (BZ2_bzDecompressInit(&bz, 0, 0) != BZ_OK) return IoError("bz2: init failed");
+    constexpr size_t kMaxPiece = std::numeric_limits<unsigned>::max();
+    std::string_view rest = in;
+    Status error;
+    while (true) {
+      if (bz.avail_in == 0 && !rest.empty()) {
+        size_t n = std::min(rest.size(), kMaxPiece);
+        bz.next_in = const_cast<char*>(rest.data());
+        bz.avail_in = static_cast<unsigned>(n);
+        rest.remove_prefix(n);
+      }
+      bz.next_out = out.space();
+      bz.avail_out = static_cast<unsigned>(std::min(out.space_size(), kMaxPiece));
+      unsigned room = bz.avail_out;
+      int rc = BZ2_bzDecompress(&bz);
+      out.Commit(room - bz.avail_out);
+      if (out.too_big()) {
+        error = TooBig("bz2", max_output);
+        break;
+      }
+      if (rc == BZ_STREAM_END) {
+        if (bz.avail_in == 0 && rest.empty()) break;
+        // The next stream starts in the unread input of this piece.
+        char* next = bz.next_in;
+        unsigned avail = bz.avail_in;
+        BZ2_bzDecompressEnd(&bz);
+        bz = bz_stream{};
+        if (BZ2_bzDecompressInit(&bz, 0, 0) != BZ_OK) return IoError("bz2: init failed");
+        bz.next_in = next;
+        bz.avail_in = avail;
+        continue;
+      }
+      if (rc != BZ_OK) {
+        error = Corruption("bz2: corrupt data (error " + std::to_string(rc) + ")");
+        break;
+      }
+      // BZ_OK with all input used and room left: the stream is cut short.
+      if (bz.avail_in == 0 && rest.empty() && bz.avail_out > 0) {
+        error = Corruption("bz2: truncated data");
+        break;
+      }
+    }
+    BZ2_bzDecompressEnd(&bz);
+    if (!error.ok()) return error;
+    return std::move(out).Take();
+  }
+};
+
+// numcodecs' LZ4: a 4-byte little-endian decoded size, then one LZ4 block.
+// The size is a claim: it is checked against the limit before allocating
+// and against what the block really decodes to after.
+class Lz4Codec : public Codec {
+ public:
+  std::string_view id() const override { return "lz4"; }
+  Result<std::string> Decode(std::string_view in, uint64_t max_output) const override {
+    if (in.size() < 4) return Corruption("lz4: input shorter than its 4-byte header");
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    uint32_t size = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+    if (size > uint32_t(std::numeric_limits<int>::max()) || in.size() - 4 > size_t(std::numeric_limits<int>::max()))
+      return Corruption("lz4: header claims " + std::to_string(size) + " bytes");
+    if (size > max_output) return TooBig("lz4", max_output);
+    // An LZ4 block expands at most ~255x; a bigger claim is a lie, refused
+    // before the allocation it asks for.
+    if (size / 255 > in.size()) return Corruption("lz4: header claims more than the block can hold");
+    std::string out(size, '\0');
+    int n = LZ4_decompress_safe(in.data() + 4, out.data(), int(in.size() - 4), int(size));
+    if (n < 0 || uint32_t(n) != size) return Corruption("lz4: corrupt data");
+    return out;
+  }
+};
+
+// A 4-byte little-endian checksum after the data (Zarr v3 "crc32c",
+// numcodecs "fletcher32") or before it (numcodecs "crc32", "adler32"),
+// checked, then removed.
+class ChecksumCodec : public Codec {
+ public:
+  enum class Kind { kCrc32c, kFletcher32, kCrc32, kAdler32 };
+  explicit ChecksumCodec(Kind kind) : kind_(kind) {}
+  std::string_view id() const override {
+    switch (kind_) {
+      case Kind::kCrc32c: return "crc32c";
+      case Kind::kFletcher32: return "fletcher32";
+      case Kind::kCrc32: return "crc32";
+      case Kind::kAdler32: return "adler32";
+    }
+    return "";
+  }
+  Result<std::string> Decode(std::string_view in, uint64_t max_output) const override {
+    if (in.size() < 4) return Corruption(std::string(id()) + ": input shorter than its checksum");
+    const bool prefix = kind_ == Kind::kCrc32 || kind_ == Kind::kAdler32;
+    std::string_view data = prefix ? in.substr(4) : in.substr(0, in.size() - 4);
+    const auto* c = reinterpret_cast<const unsigned char*>(prefix ? in.data() : in.data() + in.size() - 4);
+    uint32_t stored = uint32_t(c[0]) | uint32_t(c[1]) << 8 | uint32_t(c[2]) << 16 | uint32_t(c[3]) << 24;
+    if (data.size() > max_output) return TooBig(id(), max_output);
+    if (Compute(data) != stored) return Corruption(std::string(id()) + ": checksum mismatch");
+    return std::string(data);
+  }
+  uint32_t Compute(std::string_view d) const {
+    const auto* b = reinterpret_cast<const Bytef*>(d.data());
+    switch (kind_) {
+      case Kind::kCrc32c: return Crc32c(d);
+      case Kind::kFletcher32: return Fletcher32(d);
+      // zlib takes 32-bit lengths; z_size_t variants take size_t.
+      case Kind::kCrc32: return uint32_t(crc32_z(0, b, d.size()));
+      case Kind::kAdler32: return uint32_t(adler32_z(1, b, d.size()));
+    }
+    return 0;
+  }
+
+ private:
+  Kind kind_;
+};
+
 }  // namespace
 
 Result<std::unique_ptr<Codec>> MakeCodec(std::string_view id) {
@@ -174,6 +302,13 @@ Result<std::unique_ptr<Codec>> MakeCodec(std::string_view id) {
   if (id == "gzip") return std::unique_ptr<Codec>(new DeflateCodec("gzip", 15 + 16));
   if (id == "zstd") return std::unique_ptr<Codec>(new ZstdCodec());
   if (id == "blosc") return std::unique_ptr<Codec>(new BloscCodec());
+  if (id == "bz2") return std::unique_ptr<Codec>(new Bz2Codec());
+  if (id == "lz4") return std::unique_ptr<Codec>(new Lz4Codec());
+  using K = ChecksumCodec::Kind;
+  if (id == "crc32c") return std::unique_ptr<Codec>(new ChecksumCodec(K::kCrc32c));
+  if (id == "fletcher32") return std::unique_ptr<Codec>(new ChecksumCodec(K::kFletcher32));
+  if (id == "crc32") return std::unique_ptr<Codec>(new ChecksumCodec(K::kCrc32));
+  if (id == "adler32") return std::unique_ptr<Codec>(new ChecksumCodec(K::kAdler32));
   return Status(Code::kUnsupported, "unsupported codec '" + std::string(id) + "'");
 }
 

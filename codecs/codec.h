@@ -1,6 +1,9 @@
-// Bytes-to-bytes codecs of Zarr chunks, looked up by numcodecs id ("zlib",
-// "gzip", "zstd", "blosc") or Zarr v3 name. Decoding only: the mount is
-// read-only.
+// Bytes-to-bytes codecs of Zarr chunks, looked up by numcodecs id or Zarr v3
+// name: compressors ("zlib", "gzip", "bz2", "zstd", "lz4", "blosc") and
+// checksums ("crc32c", "fletcher32", "crc32", "adler32": checked, then
+// removed). Decoding only: the mount is read-only. Filters that need the
+// array's data type (shuffle, delta, ...) live in the decode pipeline
+// (codecs/pipeline.h).
 //
 // Thread-safety: Codec objects are immutable; Decode may be called from any
 // thread.
@@ -26,7 +29,7 @@ class Codec {
   virtual Result<std::string> Decode(std::string_view in, uint64_t max_output) const = 0;
 };
 
-// The codec for a numcodecs id, or kUnsupported naming the id.
+// The codec for an id above, or kUnsupported naming the id.
 Result<std::unique_ptr<Codec>> MakeCodec(std::string_view id);
 
 }  // namespace zm

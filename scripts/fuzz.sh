@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-20}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(references decompress template zarray base64 zlib gzip zstd blosc)
+((${#targets[@]})) || targets=(references decompress template zarray base64 zlib gzip zstd blosc codec_any pipeline)
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc)}
 

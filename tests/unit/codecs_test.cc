@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <atomic>
+#include <set>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -15,6 +16,9 @@
 #include <vector>
 
 #include "codecs/codec.h"
+#include "codecs/checksum.h"
+#include "codecs/pipeline.h"
+#include "tests/unit/test_data.h"
 #include "tests/unit/compress_util.h"
 
 namespace zm {
@@ -102,7 +106,7 @@ TEST(MakeCodec, KnownIds) {
 }
 
 TEST(MakeCodec, UnknownIdIsUnsupportedAndNamed) {
-  for (const char* id : {"lz4", "bz2", "", "ZLIB", "zlib ", "numcodecs.zlib"}) {
+  for (const char* id : {"lzma", "snappy", "", "ZLIB", "zlib ", "numcodecs.zlib"}) {
     auto r = MakeCodec(id);
     ASSERT_FALSE(r.ok()) << "'" << id << "'";
     EXPECT_EQ(r.status().code(), Code::kUnsupported);
@@ -342,6 +346,197 @@ TEST(Codecs, ConcurrentDecode) {
     });
   for (auto& th : threads) th.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+}  // namespace
+}  // namespace zm
+
+// ---- the decode pipeline (codecs/pipeline.h) ----------------------------------------
+
+namespace zm {
+namespace {
+
+ChunkSpec Spec(const char* dtype, std::vector<uint64_t> shape, std::vector<CodecConfig> codecs,
+               char order = 'C') {
+  ChunkSpec s;
+  s.dtype = ParseDataType(dtype).value();
+  s.chunk_shape = std::move(shape);
+  s.codecs = std::move(codecs);
+  s.order = order;
+  return s;
+}
+
+CodecConfig Id(std::string id) {
+  CodecConfig c;
+  c.id = std::move(id);
+  return c;
+}
+
+std::unique_ptr<ChunkDecoder> MakeDecoder(ChunkSpec spec) {
+  auto d = ChunkDecoder::Make(std::move(spec));
+  EXPECT_TRUE(d.ok()) << d.status().ToString();
+  return d.ok() ? std::move(d).value() : nullptr;
+}
+
+TEST(Pipeline, NoCodecIsIdentityOfExactSize) {
+  auto d = MakeDecoder(Spec("<i2", {2, 3}, {}));
+  std::string raw(12, 'x');
+  EXPECT_EQ(*d->Decode(raw), raw);
+  auto r = d->Decode(raw + "y");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kCorruption);
+}
+
+TEST(Pipeline, ZlibAfterShuffle) {
+  std::vector<float> v(1000);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = 280.0f + 0.5f * float(i % 37);
+  std::string raw(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+  std::string shuffled(raw.size(), '\0');
+  for (size_t i = 0; i < v.size(); ++i)
+    for (size_t j = 0; j < 4; ++j) shuffled[j * v.size() + i] = raw[i * 4 + j];
+  CodecConfig sh = Id("shuffle");
+  sh.numbers["elementsize"] = 4;
+  auto d = MakeDecoder(Spec("<f4", {10, 100}, {sh, Id("zlib")}));
+  auto r = d->Decode(testing::Zlib(shuffled));
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(*r == raw);
+  // The same bytes without the shuffle decode to something else: the filter ran.
+  auto plain = MakeDecoder(Spec("<f4", {10, 100}, {Id("zlib")}));
+  EXPECT_FALSE(*plain->Decode(testing::Zlib(shuffled)) == raw);
+  // A chunk of the wrong decoded size is corrupt, naming the codec.
+  auto bad = d->Decode(testing::Zlib(shuffled.substr(4)));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kCorruption);
+  EXPECT_THAT(bad.status().message(), HasSubstr("zlib"));
+}
+
+TEST(Pipeline, OrderFBecomesC) {
+  // A 2x3 array stored in F order: columns first.
+  std::string f = {0, 3, 1, 4, 2, 5};
+  auto d = MakeDecoder(Spec("|u1", {2, 3}, {}, 'F'));
+  EXPECT_EQ(*d->Decode(f), std::string({0, 1, 2, 3, 4, 5}));
+}
+
+TEST(Pipeline, UnknownCodecIsUnsupportedAndNamed) {
+  auto r = ChunkDecoder::Make(Spec("<f4", {4}, {Id("zfpy")}));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kUnsupported);
+  EXPECT_THAT(r.status().message(), HasSubstr("zfpy"));
+}
+
+TEST(Pipeline, FillChunk) {
+  ChunkSpec s = Spec("<i2", {3}, {});
+  EXPECT_EQ(MakeDecoder(s)->FillChunk(), std::string(6, '\0'));
+  s.fill_element = std::string("\x01\x02", 2);
+  EXPECT_EQ(MakeDecoder(s)->FillChunk(), std::string("\x01\x02\x01\x02\x01\x02", 6));
+}
+
+}  // namespace
+}  // namespace zm
+
+// ---- vectors encoded by numcodecs (tests/unit/make_codec_vectors.py) -----------------
+
+namespace zm {
+namespace {
+
+// Every codecs/<id>__<what>.bin decodes with codec <id> to its .expect; the
+// limit holds to the byte; a flipped or missing last byte never passes.
+TEST(NumcodecsVectors, EveryCodecDecodes) {
+  std::set<std::string> ids;
+  const std::string dir = testing::DataDir("codecs");
+  for (const std::string& name : testing::DataCases(dir, ".bin")) {
+    SCOPED_TRACE(name);
+    std::string id = name.substr(0, name.find("__"));
+    ids.insert(id);
+    std::string in, want;
+    ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".bin", &in));
+    ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".expect", &want));
+    auto c = Make(id);
+    ASSERT_NE(c, nullptr);
+    ExpectRoundTrip(*c, in, want, name);
+    if (!want.empty()) {
+      auto over = c->Decode(in, want.size() - 1);
+      EXPECT_FALSE(over.ok());
+    }
+    auto cut = c->Decode(std::string_view(in).substr(0, in.size() - 1), want.size());
+    if (cut.ok()) { EXPECT_NE(*cut, want) << "a truncated input decoded to the same bytes"; }
+  }
+  EXPECT_EQ(ids, (std::set<std::string>{"adler32", "blosc", "bz2", "crc32", "crc32c", "fletcher32", "gzip",
+                                         "lz4", "zlib", "zstd"}));
+}
+
+TEST(NumcodecsVectors, BloscEveryCompressorAndShuffle) {
+  const std::string dir = testing::DataDir("codecs");
+  int n = 0;
+  for (const char* comp : {"blosclz", "lz4", "lz4hc", "zlib", "zstd", "snappy"}) {
+    for (const char* sh : {"noshuffle", "shuffle", "bitshuffle"}) {
+      std::string name = std::string("blosc__") + comp + "_" + sh, in, want;
+      if (!testing::ReadDataFile(dir + "/" + name + ".bin", &in)) {
+        EXPECT_STREQ(comp, "snappy") << name << " missing";
+        continue;
+      }
+      ASSERT_TRUE(testing::ReadDataFile(dir + "/" + name + ".expect", &want));
+      // Only decodable if this c-blosc has the compressor.
+      char* lib = nullptr;
+      char* ver = nullptr;
+      if (blosc_get_complib_info(comp, &lib, &ver) < 0) {
+        auto r = Make("blosc")->Decode(in, want.size());
+        EXPECT_FALSE(r.ok()) << name;
+        continue;
+      }
+      free(lib);
+      free(ver);
+      ExpectRoundTrip(*Make("blosc"), in, want, name);
+      ++n;
+    }
+  }
+  EXPECT_GE(n, 15);
+}
+
+TEST(Checksums, KnownValues) {
+  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
+  EXPECT_EQ(Crc32c(""), 0u);
+  // Continuing a checksum over pieces gives the checksum of the whole.
+  std::string s = Inputs()[2];
+  EXPECT_EQ(Crc32c(s.substr(100), Crc32c(s.substr(0, 100))), Crc32c(s));
+  // A known value of the HDF5 Fletcher-32 ("abcde": words 0x6162, 0x6364, 0x6500).
+  uint32_t s1 = (0x6162 + 0x6364 + 0x6500) % 0xFFFF;
+  uint32_t s2 = (0x6162 + (0x6162 + 0x6364) + s1) % 0xFFFF;
+  EXPECT_EQ(Fletcher32("abcde"), (s2 << 16) | s1);
+}
+
+TEST(Checksums, CorruptionIsNamed) {
+  for (const char* id : {"crc32c", "fletcher32", "crc32", "adler32"}) {
+    std::string in, want;
+    ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/" + id + "__text.bin", &in));
+    std::string bad = in;
+    bad[bad.size() / 2] ^= 0x04;
+    ExpectCorrupt(*Make(id), bad, 1 << 20, std::string(id) + " flipped bit");
+    ExpectCorrupt(*Make(id), "abc", 1 << 20, std::string(id) + " too short");
+  }
+}
+
+TEST(Lz4, HeaderClaimIsCheckedBeforeAllocating) {
+  std::string in;
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/lz4__floats.bin", &in));
+  std::string lie = in;
+  lie[3] = 0x40;  // claims 1 GiB
+  ExpectCorrupt(*Make("lz4"), lie, uint64_t{4} << 30, "1 GiB claim");
+  ExpectTooLarge(*Make("lz4"), lie, 1 << 20, "over the limit");
+  ExpectCorrupt(*Make("lz4"), in.substr(0, 3), 1 << 20, "short header");
+}
+
+TEST(Bz2, CorruptAndTruncated) {
+  std::string in;
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/bz2__text.bin", &in));
+  ExpectCorrupt(*Make("bz2"), in.substr(0, in.size() / 2), 1 << 20, "truncated");
+  ExpectCorrupt(*Make("bz2"), "BZh9garbage", 1 << 20, "garbage");
+  ExpectCorrupt(*Make("bz2"), "", 1 << 20, "empty");
+  ExpectTooLarge(*Make("bz2"), in, 100, "limit");
+  // Two streams back to back decode as one.
+  std::string want;
+  ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/bz2__text.expect", &want));
+  ExpectRoundTrip(*Make("bz2"), in + in, want + want, "two streams");
 }
 
 }  // namespace

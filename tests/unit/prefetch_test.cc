@@ -25,7 +25,7 @@ constexpr uint64_t kChunk = 1000;
 // large whole file "big".
 std::string MakeJson(uint64_t gap) {
   std::string j = R"({"a/.zarray": "{\"shape\": [4, 8], \"chunks\": [1, 1], \"dtype\": \"<f4\"}",
-                      "n/.zarray": "{\"shape\": [4, 8], \"chunks\": [1, 1], \"dimension_separator\": \"/\"}",
+                      "n/.zarray": "{\"shape\": [4, 8], \"chunks\": [1, 1], \"dtype\": \"<f4\", \"dimension_separator\": \"/\"}",
                       "big": ["mem://big", 0, 20000000])";
   for (int t = 0; t < 4; ++t)
     for (int x = 0; x < 8; ++x) {
