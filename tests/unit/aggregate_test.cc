@@ -69,6 +69,7 @@ struct Input {
   bool extra = false;
   std::string v_dtype = "<f8";
   bool time_by_reference = false;  // time/0 as a range of "/data/NAME.time"
+  bool consolidated = false;       // has a .zmetadata
 };
 
 std::string Json(const Input& in) {
@@ -104,6 +105,7 @@ std::string Json(const Input& in) {
              in.name + ".nc\"," + std::to_string(1000 * t + x) + ",100]";
   }
   if (in.extra) j += "," + q("w/.zarray") + ":" + q(Zarray({1}, {1}));
+  if (in.consolidated) j += "," + q(".zmetadata") + ":" + q("{\"metadata\":{}}");
   return j + "}";
 }
 
@@ -172,6 +174,16 @@ TEST(Aggregate, SortsInputsAndRenumbersChunks) {
   EXPECT_EQ(Text(r.index, ".zattrs"), "{\"title\":\"a\"}");
   EXPECT_EQ(Text(r.index, "lat/0"), Doubles({10, 20, 30, 40}));
   EXPECT_EQ(r.index.file_count(), 2u + 3u + 3u + 2u + 3u * 2u);
+}
+
+TEST(Aggregate, ConsolidatedMetadataIsDropped) {
+  // Its shapes would be those of one input.
+  Input a{"a", {0, 1}}, b{"b", {2, 3}};
+  a.consolidated = b.consolidated = true;
+  auto r = Combine({a, b});
+  ASSERT_TRUE(r.status.ok()) << r.status.message();
+  EXPECT_FALSE(r.index.FindKey(".zmetadata"));
+  EXPECT_TRUE(r.index.FindKey(".zgroup"));
 }
 
 TEST(Aggregate, ShiftsByTheChunkCountOfEarlierInputs) {
