@@ -23,7 +23,9 @@
 #include "cache/block_store.h"
 #include "fs/fuse_adapter.h"
 #include "fs/options.h"
+#include "fs/sources.h"
 #include "fs/stack.h"
+#include "refs/aggregate.h"
 #include "refs/reference_loader.h"
 
 namespace zm {
@@ -67,6 +69,24 @@ constexpr char kWarmUsage[] =
     "  --cache-dir DIR        the cache directory (default as for mounting)\n"
     "  --cache-size SIZE      size limit of the disk cache (default: 10 GiB)\n"
     "  --max-connections N    HTTP requests in flight at once (default: 16)\n"
+    "  --local-root DIR       local references may also read files under DIR\n"
+    "                         (repeatable; as for mounting)\n"
+    "  --json                 print the summary as one JSON object\n"
+    "  -h, --help             this text\n";
+
+constexpr char kCombineUsage[] =
+    "Usage: zarrmount combine --concat DIM [options] SOURCE... -o OUT.json\n"
+    "\n"
+    "Aggregates the reference sets SOURCE... along DIM, as a mount with --concat\n"
+    "would present them, and writes the result as one kerchunk version 1\n"
+    "reference file (URLs absolute, each written once as a template). A SOURCE\n"
+    "is a reference file, a directory of them (*.json, *.json.gz, *.json.zst),\n"
+    "a quoted glob, a zip archive of them, or a text file listing them.\n"
+    "\n"
+    "Options:\n"
+    "  --concat DIM           dimension to concatenate along (repeatable)\n"
+    "  --identical-dims A,B   arrays that must hold the same values in every input\n"
+    "  -o, --output FILE      where to write (replaced atomically); '-' for stdout\n"
     "  --local-root DIR       local references may also read files under DIR\n"
     "                         (repeatable; as for mounting)\n"
     "  --json                 print the summary as one JSON object\n"
@@ -460,16 +480,96 @@ int WarmCommand(int argc, char** argv) {
 
 }  // namespace
 
+int CombineCommand(int argc, char** argv) {
+  // -o is this command's only short option: spelled out before the parser.
+  std::vector<std::string> rewritten(argv, argv + argc);
+  for (auto& a : rewritten)
+    if (a == "-o") a = "--output";
+  std::vector<char*> av;
+  for (auto& a : rewritten) av.push_back(a.data());
+  CommandArgs args;
+  if (int rc = ParseCommandArgs(static_cast<int>(av.size()), av.data(), kCombineUsage,
+                                {"--concat", "--identical-dims", "--output", "--local-root"}, &args);
+      rc >= 0)
+    return rc;
+  auto fail = [](const Status& st) {
+    std::fprintf(stderr, "zarrmount: %s\n", st.message().c_str());
+    return 1;
+  };
+  // The same option rules as for mounting.
+  std::vector<std::string> mount_args = {"zarrmount", "--check"};
+  for (const char* o : {"--concat", "--identical-dims"})
+    if (args.values.count(o))
+      for (const auto& v : args.values.at(o)) mount_args.insert(mount_args.end(), {o, v});
+  for (const auto& p : args.positional) mount_args.push_back(p);
+  std::vector<char*> mav;
+  for (auto& a : mount_args) mav.push_back(a.data());
+  if (!args.values.count("--concat")) return Usage(kCombineUsage, "--concat DIM is needed");
+  if (args.positional.empty()) return Usage(kCombineUsage, "which reference sets?");
+  std::string out = args.value("--output");
+  if (out.empty()) return Usage(kCombineUsage, "-o OUT.json is needed");
+  auto parsed = ParseOptions(static_cast<int>(mav.size()), mav.data());
+  if (!parsed.ok()) return Usage(kCombineUsage, parsed.status().message());
+  Options opt = std::move(parsed).value();
+  opt.disk_cache = false;
+  opt.prefetch = false;
+  if (args.values.count("--local-root")) opt.local_roots = args.values.at("--local-root");
+
+  auto t0 = std::chrono::steady_clock::now();
+  auto inputs = ExpandSources(opt.sources);
+  if (!inputs.ok()) return fail(inputs.status());
+  for (std::string& dir : SourceDirectories(*inputs)) opt.local_roots.push_back(std::move(dir));
+  auto built = BuildStack(opt);
+  if (!built.ok()) return fail(built.status());
+  AggregateOptions ao;
+  ao.concat_dims = opt.concat_dims;
+  ao.identical_arrays = opt.identical_dims;
+  auto index = LoadAggregation(*inputs, ao, ReferenceLoadOptions{}, built->cache.get());
+  if (!index.ok()) return fail(index.status());
+  auto text = WriteReferencesV1(*index);
+  if (!text.ok()) return fail(text.status());
+  if (out == "-") {
+    std::fwrite(text->data(), 1, text->size(), stdout);
+  } else {
+    // Written beside the target and renamed: a reader never sees half a file.
+    std::string tmp = out + ".tmp" + std::to_string(::getpid());
+    FILE* f = std::fopen(tmp.c_str(), "wb");
+    if (!f) return fail(IoError(out + ": " + std::strerror(errno)));
+    bool ok = std::fwrite(text->data(), 1, text->size(), f) == text->size();
+    ok = (std::fclose(f) == 0) && ok;
+    if (!ok || std::rename(tmp.c_str(), out.c_str()) != 0) {
+      Status st = IoError(out + ": " + std::strerror(errno));
+      std::remove(tmp.c_str());
+      return fail(st);
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  FILE* summary = out == "-" ? stderr : stdout;
+  if (args.json) {
+    std::fprintf(summary,
+                 "{\"inputs\": %zu, \"keys\": %zu, \"urls\": %zu, \"bytes\": %zu, "
+                 "\"seconds\": %.3f, \"output\": %s}\n",
+                 inputs->size(), index->file_count(), index->url_count(), text->size(), secs,
+                 JsonQuote(out).c_str());
+  } else {
+    std::fprintf(summary, "combined %zu reference sets: %zu keys, %zu URLs, %s written to %s in %.2f s\n",
+                 inputs->size(), index->file_count(), index->url_count(),
+                 FormatSize(text->size()).c_str(), out.c_str(), secs);
+  }
+  return 0;
+}
+
 bool IsCommand(int argc, char** argv) {
   if (argc < 2) return false;
   std::string c = argv[1];
-  return c == "cache" || c == "status" || c == "warm";
+  return c == "cache" || c == "status" || c == "warm" || c == "combine";
 }
 
 int RunCommand(int argc, char** argv) {
   std::string c = argv[1];
   if (c == "cache") return CacheCommand(argc, argv);
   if (c == "warm") return WarmCommand(argc, argv);
+  if (c == "combine") return CombineCommand(argc, argv);
   return StatusCommand(argc, argv);
 }
 

@@ -32,6 +32,7 @@
 #include "fs/filesystem.h"
 #include "fs/fuse_adapter.h"
 #include "fs/options.h"
+#include "fs/sources.h"
 #include "fs/stack.h"
 #include "fs/views.h"
 #include "refs/reference_loader.h"
@@ -119,25 +120,47 @@ std::string Absolute(const std::string& path) {
   return path;
 }
 
-int Serve(const Options& opt, StartupReporter* reporter) {
+// `inputs`: the expanded SOURCEs when aggregating (--concat), else empty.
+int Serve(Options opt, const std::vector<ReferenceSource>& inputs, StartupReporter* reporter) {
   auto fail = [&](const Status& st) {
     reporter->Report(st);
     // In the foreground the report already went to stderr: one line only.
     if (!LogGoesToStderr()) LogError(st.message());
     return 1;
   };
+  // An aggregation's local references may read under each input's
+  // directory, as a single reference file's may under its own.
+  if (opt.aggregate())
+    for (std::string& dir : SourceDirectories(inputs)) opt.local_roots.push_back(std::move(dir));
   // The stack first: a remote SOURCE is fetched through its origin.
   auto built = BuildStack(opt);
   if (!built.ok()) return fail(built.status());
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
-  ReferenceLoadOptions load_options;
-  load_options.max_generated_keys = opt.max_generated_keys;
-  auto loaded = LoadSource(opt.source, stack.origin.get(), load_options);
-  if (!loaded.ok()) return fail(loaded.status());
-  ReferenceIndex index = std::move(loaded).value();
   ReadThroughCache& cache = *stack.cache;
   PersistentBlockStore* disk = stack.disk.get();
+  ReferenceLoadOptions load_options;
+  load_options.max_generated_keys = opt.max_generated_keys;
+  Result<ReferenceIndex> loaded = InvalidArgument("unreachable");
+  if (opt.aggregate()) {
+    AggregateOptions ao;
+    ao.concat_dims = opt.concat_dims;
+    ao.identical_arrays = opt.identical_dims;
+    auto t0 = std::chrono::steady_clock::now();
+    loaded = LoadAggregation(inputs, ao, load_options, &cache);
+    if (loaded.ok())
+      LogInfo("aggregated " + std::to_string(inputs.size()) + " reference sets along " +
+              opt.concat_dims[0] + (opt.concat_dims.size() > 1 ? ",..." : "") + " in " +
+              std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::steady_clock::now() - t0)
+                                 .count()) +
+              " ms");
+  } else {
+    loaded = LoadSource(opt.source, stack.origin.get(), load_options);
+  }
+  if (!loaded.ok()) return fail(loaded.status());
+  ReferenceIndex index = std::move(loaded).value();
+
   if (Status st = CheckLocalReferences(index, stack, opt.source); !st.ok()) return fail(st);
   if (Status st = SizeWholeObjects(&index, &cache, opt.size_threads, opt.source); !st.ok())
     return fail(st);
@@ -145,15 +168,19 @@ int Serve(const Options& opt, StartupReporter* reporter) {
   if (opt.check_only) {
     uint64_t bytes = 0;
     for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
-    std::printf("%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
-                RedactUrl(opt.source).c_str(), index.file_count(), index.dir_count(), index.url_count(),
+    std::printf("%s%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
+                opt.aggregate() ? "aggregation of " : "",
+                opt.aggregate() ? (std::to_string(inputs.size()) + " reference sets").c_str()
+                                : RedactUrl(opt.source).c_str(),
+                index.file_count(), index.dir_count(), index.url_count(),
                 FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
     return 0;
   }
   // Time stamps: the reference file's modification time; for a URL, the
   // time of mounting.
   struct stat source_stat {};
-  if (IsRemoteSource(opt.source) || ::stat(opt.source.c_str(), &source_stat) != 0)
+  const std::string stamp = opt.aggregate() ? inputs.front().path : opt.source;
+  if (IsRemoteSource(stamp) || ::stat(stamp.c_str(), &source_stat) != 0)
     source_stat.st_mtime = ::time(nullptr);
   // Versions are checked in the background (one request per object), ahead
   // of the reads that would otherwise wait for them.
@@ -250,6 +277,16 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!IsRemoteSource(opt.source)) opt.source = Absolute(opt.source);
+  // Expanded here, before the daemon leaves the working directory.
+  std::vector<ReferenceSource> inputs;
+  if (opt.aggregate()) {
+    auto expanded = ExpandSources(opt.sources);
+    if (!expanded.ok()) {
+      std::fprintf(stderr, "zarrmount: %s\n", expanded.status().message().c_str());
+      return 1;
+    }
+    inputs = std::move(expanded).value();
+  }
   if (!opt.cache_dir.empty() && opt.cache_dir.front() != '/') {
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd)) opt.cache_dir = std::string(cwd) + "/" + opt.cache_dir;
@@ -277,7 +314,7 @@ int main(int argc, char** argv) {
 
   if (opt.foreground || opt.check_only) {
     StartupReporter reporter(-1);
-    return Serve(opt, &reporter);
+    return Serve(opt, inputs, &reporter);
   }
 
   int fds[2];
@@ -324,6 +361,6 @@ int main(int argc, char** argv) {
   // Do not keep the caller's directory busy (all paths are absolute now).
   if (::chdir("/") != 0) LogWarning("cannot change directory to /");
   StartupReporter reporter(fds[1]);
-  int rc = Serve(opt, &reporter);
+  int rc = Serve(opt, inputs, &reporter);
   return rc;
 }

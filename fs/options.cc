@@ -1,10 +1,11 @@
 #include "fs/options.h"
 
-#include "cache/cloud.h"
-
+#include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <string_view>
+
+#include "cache/cloud.h"
 
 namespace zm {
 
@@ -18,6 +19,9 @@ std::string HelpText() {
   Options d;
   std::ostringstream o;
   o << "Usage: zarrmount [OPTIONS] SOURCE MOUNTPOINT\n"
+       "       zarrmount [OPTIONS] --concat DIM [--concat DIM2] SOURCE... MOUNTPOINT\n"
+       "       zarrmount combine --concat DIM [OPTIONS] SOURCE... -o OUT.json\n"
+       "                                                          write an aggregation\n"
        "       zarrmount warm [OPTIONS] SOURCE [PATH_PREFIX...]   fill the disk cache\n"
        "       zarrmount status MOUNTPOINT [--json]               a daemon's counters\n"
        "       zarrmount cache stats|verify|clear|prune [OPTIONS] maintain a cache\n"
@@ -28,6 +32,9 @@ std::string HelpText() {
        "SOURCE may be a path or an http(s)://, s3:// or gs:// URL. Reads fetch the\n"
        "referenced byte ranges from http(s)://, s3://, gs:// URLs or local files,\n"
        "through a memory cache and a persistent on-disk block cache.\n"
+       "With --concat, the SOURCEs (reference files, directories of them, quoted\n"
+       "globs, zip archives of them or text files listing them) are aggregated\n"
+       "along DIM at mount time, as kerchunk's MultiZarrToZarr does.\n"
        "Without -f, zarrmount returns once the mount is serving and the daemon\n"
        "continues in the background; unmount with 'fusermount3 -u MOUNTPOINT'.\n"
        "\n"
@@ -102,6 +109,11 @@ std::string HelpText() {
     << FormatSize(d.view_cache) << ")\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
        "                           in the background, stderr with -f)\n"
+       "      --concat DIM         aggregate the SOURCEs along dimension DIM (repeatable):\n"
+       "                           DIM's coordinate concatenated and sorted, chunk keys\n"
+       "                           of the arrays having DIM renumbered\n"
+       "      --identical-dims A,B arrays that must hold the same values in every input\n"
+       "                           (compared when small; metadata always)\n"
        "      --check              load and validate SOURCE, print a summary, do not mount\n"
        "                           (MOUNTPOINT is then not needed)\n"
        "  -h, --help               show this help\n"
@@ -277,6 +289,25 @@ Result<Options> ParseOptions(int argc, char** argv) {
       if (!size.ok()) return size.status().WithContext("option '" + arg + "'");
       if (*size < 1_MiB) return InvalidArgument("option '--view-cache' must be at least 1M");
       o.view_cache = *size;
+    } else if (arg == "--concat") {
+      ZM_ASSIGN_OR_RETURN(std::string dim, need(arg));
+      if (dim.empty() || dim.find('/') != std::string::npos)
+        return InvalidArgument("option '--concat': '" + dim + "' is not a dimension name");
+      if (std::find(o.concat_dims.begin(), o.concat_dims.end(), dim) != o.concat_dims.end())
+        return InvalidArgument("option '--concat': '" + dim + "' is given twice");
+      o.concat_dims.push_back(dim);
+    } else if (arg == "--identical-dims") {
+      ZM_ASSIGN_OR_RETURN(std::string list, need(arg));
+      std::string_view rest(list);
+      while (true) {
+        size_t comma = rest.find(',');
+        std::string_view one = rest.substr(0, comma);
+        if (one.empty())
+          return InvalidArgument("option '--identical-dims': '" + list + "' has an empty name");
+        o.identical_dims.emplace_back(one);
+        if (comma == std::string_view::npos) break;
+        rest.remove_prefix(comma + 1);
+      }
     } else if (arg == "--log") {
       ZM_ASSIGN_OR_RETURN(o.log_file, need(arg));
     } else if (arg.size() > 1 && arg[0] == '-') {
@@ -287,11 +318,26 @@ Result<Options> ParseOptions(int argc, char** argv) {
   }
   if (o.help || o.version) return o;
   size_t want = o.check_only ? 1 : 2;
-  if (positional.size() < want || positional.size() > 2)
+  if (positional.size() < want)
     return InvalidArgument(o.check_only ? "expected SOURCE (see --help)"
                                         : "expected SOURCE and MOUNTPOINT (see --help)");
+  if (!o.check_only) {
+    o.mountpoint = positional.back();
+    positional.pop_back();
+  }
+  o.sources = positional;
   o.source = positional[0];
-  if (positional.size() > 1) o.mountpoint = positional[1];
+  if (!o.aggregate()) {
+    if (o.check_only && positional.size() == 2) {
+      o.mountpoint = positional[1];  // not needed, but allowed
+      o.sources.pop_back();
+    } else if (positional.size() > 1)
+      return InvalidArgument(o.check_only ? "several SOURCEs need --concat DIM (see --help)"
+                                          : "expected SOURCE and MOUNTPOINT; several SOURCEs need "
+                                            "--concat DIM (see --help)");
+    if (!o.identical_dims.empty())
+      return InvalidArgument("option '--identical-dims' needs --concat DIM");
+  }
   return o;
 }
 

@@ -11,7 +11,13 @@
 namespace zm {
 
 struct Options {
-  std::string source;      // reference file
+  std::string source;      // reference file (the first SOURCE when aggregating)
+  // Every SOURCE argument; more than one, or a directory, glob, list or zip
+  // archive, only with --concat (see fs/sources.h).
+  std::vector<std::string> sources;
+  std::vector<std::string> concat_dims;     // --concat, in order
+  std::vector<std::string> identical_dims;  // --identical-dims, split on ','
+  bool aggregate() const { return !concat_dims.empty(); }
   std::string mountpoint;
   bool foreground = false;
   bool debug = false;

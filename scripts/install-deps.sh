@@ -12,6 +12,7 @@ build_pkgs=(
   libzstd-dev zlib1g-dev liblz4-dev libbz2-dev
   libblosc-dev
   libxxhash-dev
+  libzip-dev
   libgtest-dev libgmock-dev
 )
 test_pkgs=(

@@ -742,6 +742,8 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "URL") return "http://127.0.0.1:9000";
   if (metavar == "HEADER") return "X-Key: v";
   if (metavar == "VIEW") return "npy";
+  if (metavar == "DIM") return "time";
+  if (metavar == "A,B") return "lat,lon";
   return "/tmp/zm-sample";  // DIR, FILE, ...
 }
 
@@ -775,6 +777,28 @@ TEST(Options, View) {
   EXPECT_FALSE(Parse({"--view-cache", "4K", "s", "m"}).ok());
 }
 
+TEST(ParseOptions, Aggregation) {
+  Options o = MustParse({"--concat", "time", "a.json", "dir", "b*.json", "/mnt/x"});
+  EXPECT_EQ(o.concat_dims, (std::vector<std::string>{"time"}));
+  EXPECT_EQ(o.sources, (std::vector<std::string>{"a.json", "dir", "b*.json"}));
+  EXPECT_EQ(o.source, "a.json");
+  EXPECT_EQ(o.mountpoint, "/mnt/x");
+  o = MustParse({"--concat", "time", "--concat=member", "--identical-dims", "lat,lon",
+                 "--identical-dims=depth", "a", "m"});
+  EXPECT_EQ(o.concat_dims, (std::vector<std::string>{"time", "member"}));
+  EXPECT_EQ(o.identical_dims, (std::vector<std::string>{"lat", "lon", "depth"}));
+  o = MustParse({"--check", "--concat", "time", "a", "b"});
+  EXPECT_EQ(o.sources, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(o.mountpoint, "");
+  EXPECT_THAT(ParseError({"a", "b", "m"}), HasSubstr("several SOURCEs need --concat DIM"));
+  EXPECT_THAT(ParseError({"--check", "a", "b", "c"}), HasSubstr("several SOURCEs need --concat"));
+  EXPECT_THAT(ParseError({"--identical-dims", "lat", "a", "m"}), HasSubstr("needs --concat"));
+  EXPECT_THAT(ParseError({"--concat", "t", "--concat", "t", "a", "m"}), HasSubstr("given twice"));
+  EXPECT_THAT(ParseError({"--concat", "t", "--identical-dims", "a,,b", "a", "m"}),
+              HasSubstr("empty name"));
+  EXPECT_THAT(ParseError({"--concat", "t", "m"}), HasSubstr("expected SOURCE and MOUNTPOINT"));
+}
+
 TEST(HelpText, EveryOptionInTheHelpIsAccepted) {
   auto documented = DocumentedOptions();
   ASSERT_GE(documented.size(), 15u);
@@ -784,8 +808,13 @@ TEST(HelpText, EveryOptionInTheHelpIsAccepted) {
   EXPECT_EQ(documented["-o"], "OPT[,OPT...]");
   EXPECT_EQ(documented["-f"], "");
   EXPECT_EQ(documented["--check"], "");
+  // Options that only make sense with another one.
+  const std::map<std::string, std::vector<std::string>> needs = {
+      {"--identical-dims", {"--concat", "time"}}};
   for (const auto& [opt, metavar] : documented) {
-    std::vector<std::string> args = {opt};
+    std::vector<std::string> pre = needs.count(opt) ? needs.at(opt) : std::vector<std::string>{};
+    std::vector<std::string> args = pre;
+    args.push_back(opt);
     if (!metavar.empty()) args.push_back(SampleValue(metavar));
     args.push_back("s");
     args.push_back("m");
@@ -793,7 +822,10 @@ TEST(HelpText, EveryOptionInTheHelpIsAccepted) {
     EXPECT_TRUE(r.ok()) << "--help documents '" << opt << (metavar.empty() ? "" : " " + metavar)
                         << "' but: " << r.status().ToString();
     if (!metavar.empty() && opt.starts_with("--")) {
-      auto e = Parse({opt + "=" + SampleValue(metavar), "s", "m"});
+      std::vector<std::string> eq = pre;
+      for (const char* a : {"=", "s", "m"}) eq.push_back(a);
+      eq[pre.size()] = opt + "=" + SampleValue(metavar);
+      auto e = Parse(eq);
       EXPECT_TRUE(e.ok()) << opt << "=VALUE: " << e.status().ToString();
       auto m = Parse({"s", "m", opt});
       EXPECT_FALSE(m.ok()) << opt << " without its value was accepted";

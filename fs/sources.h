@@ -1,0 +1,58 @@
+// The inputs of an aggregation, as named on the command line, and loading
+// them into one aggregated ReferenceIndex.
+//
+// A SOURCE argument is
+//   * a reference file (JSON, gzip or zstd; recognised by its content),
+//   * a directory: its files named *.json, *.json.gz or *.json.zst, by name,
+//   * a glob pattern (quoted, so that the shell leaves it): the matching
+//     files, by name,
+//   * a zip archive (by its magic bytes): its *.json, *.json.gz and
+//     *.json.zst entries, in archive order; relative URLs in them are
+//     resolved against the archive's directory,
+//   * a text file listing reference files, one per line (blank lines and
+//     lines starting with '#' skipped; relative paths are relative to the
+//     list's directory).
+// The inputs of all SOURCE arguments are taken in order.
+//
+// Thread-safety: plain functions; none shares state.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "cache/read_through.h"
+#include "refs/aggregate.h"
+#include "refs/reference_index.h"
+#include "refs/reference_loader.h"
+
+namespace zm {
+
+struct ReferenceSource {
+  std::string path;        // absolute: the reference file, or the zip archive
+  std::string zip_entry;   // empty unless an entry of the archive `path`
+  std::string name() const { return zip_entry.empty() ? path : path + ":" + zip_entry; }
+};
+
+// Expands SOURCE arguments (relative paths against the working directory)
+// into their inputs. One-line errors naming the argument: one that does not
+// exist, a glob or directory with no reference files, a listed file that
+// does not exist, an unreadable archive.
+Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string>& args);
+
+// The directories holding the inputs (the archive's for zip entries), each
+// once, links resolved: where local references may read by default.
+std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& inputs);
+
+// Loads the inputs one at a time (one parsed input in memory at once) and
+// calls `fn` with each.
+Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceLoadOptions& options,
+                    const std::function<Status(const std::string& name, const ReferenceIndex&)>& fn);
+
+// Aggregates `inputs`; coordinate chunks are read through `cache`.
+Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& inputs,
+                                       const AggregateOptions& aggregate,
+                                       const ReferenceLoadOptions& load, ReadThroughCache* cache);
+
+}  // namespace zm

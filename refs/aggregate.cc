@@ -1,0 +1,822 @@
+#include "refs/aggregate.h"
+
+#include <simdjson.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+
+#include "codecs/pipeline.h"
+#include "refs/zarr_metadata.h"
+
+namespace zm {
+namespace {
+
+std::string_view BaseName(std::string_view key) {
+  size_t slash = key.rfind('/');
+  return slash == std::string_view::npos ? key : key.substr(slash + 1);
+}
+
+std::string Join(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string s(dir);
+  s += '/';
+  s += name;
+  return s;
+}
+
+// The JSON object `text` as (key, minified value) pairs, in document order.
+Result<std::vector<std::pair<std::string, std::string>>> ObjectFields(std::string_view text,
+                                                                     const std::string& what) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::object obj;
+  if (parser.parse(text.data(), text.size()).get(doc) || doc.get_object().get(obj))
+    return InvalidArgument(what + ": not a JSON object");
+  std::vector<std::pair<std::string, std::string>> out;
+  for (auto field : obj) out.emplace_back(std::string(field.key), simdjson::minify(field.value));
+  return out;
+}
+
+std::string Fields(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::string out = "{";
+  for (const auto& [k, v] : fields) {
+    if (out.size() > 1) out += ", ";
+    out += "\"" + k + "\": " + v;  // keys came out of a JSON object: already escaped text
+  }
+  return out + "}";
+}
+
+std::string IntList(const std::vector<uint64_t>& v) {
+  std::string s = "[";
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + std::to_string(v[i]);
+  return s + "]";
+}
+
+// .zarray with some fields replaced (by raw JSON), order kept; fields not
+// present are appended.
+Result<std::string> RewriteZarray(std::string_view text,
+                                  const std::vector<std::pair<std::string, std::string>>& repl,
+                                  const std::string& what) {
+  ZM_ASSIGN_OR_RETURN(auto fields, ObjectFields(text, what));
+  for (const auto& [k, v] : repl) {
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == k; });
+    if (it == fields.end())
+      fields.emplace_back(k, v);
+    else
+      it->second = v;
+  }
+  return Fields(fields);
+}
+
+// Strings of a JSON list ("_ARRAY_DIMENSIONS" of .zattrs), or empty.
+std::vector<std::string> ArrayDimensions(std::string_view zattrs) {
+  std::vector<std::string> dims;
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  simdjson::dom::array arr;
+  if (parser.parse(zattrs.data(), zattrs.size()).get(doc) ||
+      doc["_ARRAY_DIMENSIONS"].get_array().get(arr))
+    return dims;
+  for (auto v : arr) {
+    std::string_view s;
+    if (v.get_string().get(s)) return {};
+    dims.emplace_back(s);
+  }
+  return dims;
+}
+
+// A string attribute of .zattrs, or "" when absent.
+std::string StringAttr(std::string_view zattrs, const char* name) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  std::string_view s;
+  if (parser.parse(zattrs.data(), zattrs.size()).get(doc) || doc[name].get_string().get(s))
+    return "";
+  return std::string(s);
+}
+
+// Chunk indices of `rel` (a key relative to its array) for an array of
+// `ndim` dimensions, or false if it is not a chunk key.
+bool ParseChunkKey(std::string_view rel, size_t ndim, char sep, std::vector<uint64_t>* idx) {
+  idx->clear();
+  if (ndim == 0) {
+    if (rel != "0") return false;
+    return true;
+  }
+  size_t start = 0;
+  for (size_t d = 0; d < ndim; ++d) {
+    size_t end = d + 1 < ndim ? rel.find(sep, start) : rel.size();
+    if (end == std::string_view::npos || end == start || end - start > 19) return false;
+    uint64_t v = 0;
+    for (size_t i = start; i < end; ++i) {
+      if (rel[i] < '0' || rel[i] > '9') return false;
+      v = v * 10 + static_cast<uint64_t>(rel[i] - '0');
+    }
+    idx->push_back(v);
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string ChunkKeyText(const std::vector<uint64_t>& idx, char sep) {
+  if (idx.empty()) return "0";
+  std::string s;
+  for (size_t i = 0; i < idx.size(); ++i) {
+    if (i) s += sep;
+    s += std::to_string(idx[i]);
+  }
+  return s;
+}
+
+template <typename T>
+T Load(const char* p, bool swap) {
+  T v;
+  char b[sizeof(T)];
+  std::memcpy(b, p, sizeof(T));
+  if (swap) std::reverse(b, b + sizeof(T));
+  std::memcpy(&v, b, sizeof(T));
+  return v;
+}
+
+// Coordinate elements as numbers to order them. long double holds every
+// int64, uint64 and double exactly (x87 80-bit on amd64, binary128 on
+// arm64), so equal and ordered mean the same as for the stored values.
+Result<std::vector<long double>> ToNumbers(std::string_view bytes, const DataType& t) {
+  bool swap = t.big_endian && t.size > 1;
+  size_t n = bytes.size() / t.size;
+  std::vector<long double> out(n);
+  const char* p = bytes.data();
+  for (size_t i = 0; i < n; ++i, p += t.size) {
+    long double v;
+    switch (t.kind) {
+      case 'i':
+      case 'M':
+      case 'm':
+        if (t.size == 1) v = Load<int8_t>(p, false);
+        else if (t.size == 2) v = Load<int16_t>(p, swap);
+        else if (t.size == 4) v = Load<int32_t>(p, swap);
+        else if (t.size == 8) v = Load<int64_t>(p, swap);
+        else return InvalidArgument("dtype " + t.ToString() + " cannot be ordered");
+        break;
+      case 'u':
+        if (t.size == 1) v = Load<uint8_t>(p, false);
+        else if (t.size == 2) v = Load<uint16_t>(p, swap);
+        else if (t.size == 4) v = Load<uint32_t>(p, swap);
+        else if (t.size == 8) v = Load<uint64_t>(p, swap);
+        else return InvalidArgument("dtype " + t.ToString() + " cannot be ordered");
+        break;
+      case 'f':
+        if (t.size == 4) v = Load<float>(p, swap);
+        else if (t.size == 8) v = Load<double>(p, swap);
+        else return InvalidArgument("dtype " + t.ToString() + " cannot be ordered");
+        break;
+      default:
+        return InvalidArgument("dtype " + t.ToString() + " cannot be ordered");
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+std::string Num(long double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17Lg", v);
+  return buf;
+}
+
+std::string Q(std::string_view s) { return "'" + std::string(s) + "'"; }
+
+}  // namespace
+
+struct Aggregator::Impl {
+  AggregateOptions options;
+  ByteFetcher fetch;
+
+  // One array of the inputs (all inputs hold the same ones).
+  struct Array {
+    std::string path;
+    std::string canonical;          // .zarray, shape along concat dims left out
+    std::vector<int> concat_pos;    // per concat dim: its axis here, or -1
+    bool concat = false;            // has a concat dim
+    bool coordinate = false;        // is a concat dim's coordinate
+    ZarrArrayMeta meta;             // of the first input added
+    std::string values;             // identical arrays: decoded chunks of the first input
+    bool compare_values = false;
+  };
+  std::vector<Array> arrays;
+  std::unordered_map<std::string, uint32_t> array_index;
+  std::string first_added;  // name of the input the others are compared with
+  std::vector<std::string> coord_units, coord_calendar;
+
+  // Along one concat dim, inputs with the same values form a block.
+  struct Block {
+    std::vector<long double> values;
+    std::string raw;     // the elements as stored (dtype of the coordinate)
+    uint32_t input;      // the first input seen with these values
+    uint64_t offset = 0;  // elements before it, after ordering
+    uint32_t rank = 0;
+  };
+  std::vector<std::vector<Block>> blocks;                       // per dim
+  std::vector<std::map<long double, uint32_t>> block_by_first;  // per dim
+  std::vector<std::string> coord_zarray;  // per dim, of the first input added
+
+  struct Input {
+    std::string name;
+    std::vector<uint32_t> block;  // per dim
+  };
+  std::vector<Input> inputs;
+
+  struct Chunk {
+    uint32_t input;
+    uint32_t array;
+    uint64_t key_off;  // into chunk_keys: the key relative to its array
+    uint32_t key_len;
+    uint32_t url;      // kInlineUrl: bytes in inline_bytes
+    uint64_t offset;
+    uint64_t size;
+  };
+  std::vector<Chunk> chunks;
+  std::string chunk_keys;
+  std::string inline_bytes;
+  std::vector<std::string> urls;
+  std::unordered_map<std::string, uint32_t> url_ids;
+
+  // Everything but the concatenated chunks, of the first input in order so
+  // far (replaced when an earlier one comes).
+  struct Rest {
+    std::string key;
+    uint32_t url;  // kInlineUrl: data holds the bytes
+    std::string data;
+    uint64_t offset, size;
+  };
+  std::vector<Rest> rest;
+  int64_t first_input = -1;
+  std::vector<long double> first_key;
+
+  uint32_t UrlId(const std::string& url) {
+    auto [it, inserted] = url_ids.try_emplace(url, static_cast<uint32_t>(urls.size()));
+    if (inserted) urls.push_back(url);
+    return it->second;
+  }
+
+  // The stored bytes of `key` in `input`, or nullopt if not stored.
+  Result<std::optional<std::string>> Stored(const ReferenceIndex& input, const std::string& key) {
+    auto f = input.FindKey(key);
+    if (!f) return std::optional<std::string>();
+    auto t = input.target(*f);
+    if (t.is_inline()) return std::optional<std::string>(std::string(input.inline_data(*f)));
+    auto bytes = fetch(input.url(t.url_id), t.offset, t.size);
+    if (!bytes.ok()) return bytes.status().WithContext(Q(key));
+    return std::optional<std::string>(std::move(bytes).value());
+  }
+
+  // Every chunk of the array decoded (fill for missing ones), in grid order.
+  Result<std::string> DecodeAll(const ReferenceIndex& input, const std::string& path,
+                                const ZarrArrayMeta& meta) {
+    auto decoder = ChunkDecoder::Make(meta.chunk);
+    if (!decoder.ok()) return decoder.status().WithContext(Q(path));
+    std::vector<uint64_t> grid = meta.GridShape();
+    uint64_t total = 1;
+    for (uint64_t g : grid) total *= g;
+    std::string out;
+    std::vector<uint64_t> idx(grid.size(), 0);
+    for (uint64_t n = 0; n < total; ++n) {
+      std::string key = Join(path, meta.ChunkKey(idx));
+      ZM_ASSIGN_OR_RETURN(auto stored, Stored(input, key));
+      if (stored) {
+        auto dec = (*decoder)->Decode(*stored);
+        if (!dec.ok()) return dec.status().WithContext(Q(key));
+        out += *dec;
+      } else {
+        out += (*decoder)->FillChunk();
+      }
+      for (size_t d = grid.size(); d-- > 0;) {
+        if (++idx[d] < grid[d]) break;
+        idx[d] = 0;
+      }
+    }
+    return out;
+  }
+
+  Status Add(const std::string& name, const ReferenceIndex& in);
+  Result<ReferenceIndex> Finish();
+};
+
+Aggregator::Aggregator(AggregateOptions options, ByteFetcher fetch) : impl_(new Impl) {
+  impl_->options = std::move(options);
+  impl_->fetch = std::move(fetch);
+  size_t n = impl_->options.concat_dims.size();
+  impl_->blocks.resize(n);
+  impl_->block_by_first.resize(n);
+  impl_->coord_zarray.resize(n);
+  impl_->coord_units.resize(n);
+  impl_->coord_calendar.resize(n);
+}
+Aggregator::~Aggregator() = default;
+size_t Aggregator::input_count() const { return impl_->inputs.size(); }
+Status Aggregator::Add(const std::string& name, const ReferenceIndex& input) {
+  Status st = impl_->Add(name, input);
+  return st.ok() ? st : st.WithContext(name);
+}
+Result<ReferenceIndex> Aggregator::Finish() { return impl_->Finish(); }
+
+Status Aggregator::Impl::Add(const std::string& name, const ReferenceIndex& in) {
+  const auto& dims = options.concat_dims;
+  const uint32_t input_id = static_cast<uint32_t>(inputs.size());
+  const bool is_first_added = input_id == 0;
+
+  // 1. The arrays of this input, with their metadata.
+  struct Found {
+    std::string path;
+    std::string zarray, zattrs;
+    ZarrArrayMeta meta;
+    std::vector<std::string> dims;
+  };
+  std::vector<Found> found;
+  std::unordered_map<std::string, size_t> found_index;
+  for (ReferenceIndex::FileId f = 0; f < in.file_count(); ++f) {
+    std::string_view base = in.file_name(f);
+    if (base == "zarr.json")
+      return InvalidArgument("Zarr v3 stores cannot be aggregated (key " +
+                             Q(in.FileKey(f)) + ")");
+    if (base != ".zarray") continue;
+    Found a;
+    a.path = in.DirPath(in.file_dir(f));
+    if (!in.target(f).is_inline())
+      return InvalidArgument(Q(Join(a.path, ".zarray")) + " is not inline metadata");
+    a.zarray = std::string(in.inline_data(f));
+    auto meta = ParseZarrArray(a.zarray);
+    if (!meta.ok()) return meta.status().WithContext(Q(a.path));
+    a.meta = std::move(meta).value();
+    if (auto za = in.FindKey(Join(a.path, ".zattrs")); za && in.target(*za).is_inline())
+      a.zattrs = std::string(in.inline_data(*za));
+    a.dims = ArrayDimensions(a.zattrs);
+    found_index[a.path] = found.size();
+    found.push_back(std::move(a));
+  }
+
+  // 2. The coordinates: their values, blocks, units.
+  std::vector<uint32_t> my_block(dims.size());
+  std::vector<uint64_t> coord_len(dims.size());
+  for (size_t d = 0; d < dims.size(); ++d) {
+    auto it = found_index.find(dims[d]);
+    if (it == found_index.end())
+      return InvalidArgument("no coordinate array " + Q(dims[d]) +
+                             " (an array named like the --concat dimension, at the root)");
+    const Found& c = found[it->second];
+    if (c.meta.shape.size() != 1)
+      return InvalidArgument("coordinate " + Q(dims[d]) + " is not one-dimensional");
+    std::string units = StringAttr(c.zattrs, "units"), cal = StringAttr(c.zattrs, "calendar");
+    if (is_first_added) {
+      coord_units[d] = units;
+      coord_calendar[d] = cal;
+      coord_zarray[d] = c.zarray;
+    } else if (units != coord_units[d] || cal != coord_calendar[d]) {
+      return InvalidArgument("coordinate " + Q(dims[d]) + " has units " + Q(units) +
+                             (cal.empty() ? "" : " (calendar " + Q(cal) + ")") + ", but " +
+                             first_added + " has " + Q(coord_units[d]) +
+                             (coord_calendar[d].empty() ? "" : " (calendar " + Q(coord_calendar[d]) + ")"));
+    }
+    ZM_ASSIGN_OR_RETURN(std::string raw, DecodeAll(in, c.path, c.meta));
+    const DataType& t = c.meta.chunk.dtype;
+    raw.resize(c.meta.shape[0] * t.size);
+    auto values = ToNumbers(raw, t);
+    if (!values.ok()) return values.status().WithContext("coordinate " + Q(dims[d]));
+    if (values->empty()) return InvalidArgument("coordinate " + Q(dims[d]) + " is empty");
+    for (size_t i = 1; i < values->size(); ++i)
+      if (!((*values)[i - 1] < (*values)[i]))
+        return InvalidArgument("the values of coordinate " + Q(dims[d]) +
+                               " are not strictly increasing (" + Num((*values)[i - 1]) +
+                               " then " + Num((*values)[i]) + ")");
+    coord_len[d] = values->size();
+    long double first = values->front();
+    auto b = block_by_first[d].find(first);
+    if (b != block_by_first[d].end()) {
+      const Block& blk = blocks[d][b->second];
+      if (blk.raw != raw)
+        return InvalidArgument("coordinate " + Q(dims[d]) + " starts at " + Num(first) +
+                               " like in " + inputs[blk.input].name + ", but the values differ");
+      my_block[d] = b->second;
+    } else {
+      my_block[d] = static_cast<uint32_t>(blocks[d].size());
+      block_by_first[d].emplace(first, my_block[d]);
+      Block blk;
+      blk.values = std::move(values).value();
+      blk.raw = std::move(raw);
+      blk.input = input_id;
+      blocks[d].push_back(std::move(blk));
+    }
+  }
+
+  // 3. The same arrays as the first input, alike apart from the shape
+  //    along the concat dims.
+  std::vector<uint32_t> found_to_array(found.size());
+  for (size_t i = 0; i < found.size(); ++i) {
+    Found& a = found[i];
+    std::vector<int> pos(dims.size(), -1);
+    for (size_t d = 0; d < dims.size(); ++d) {
+      auto it = std::find(a.dims.begin(), a.dims.end(), dims[d]);
+      if (it != a.dims.end()) {
+        if (a.dims.size() != a.meta.shape.size())
+          return InvalidArgument(Q(a.path) + ": _ARRAY_DIMENSIONS and shape differ in length");
+        pos[d] = static_cast<int>(it - a.dims.begin());
+        if (a.meta.shape[pos[d]] != coord_len[d])
+          return InvalidArgument(Q(a.path) + " has " + std::to_string(a.meta.shape[pos[d]]) +
+                                 " elements along " + Q(dims[d]) + ", but the coordinate has " +
+                                 std::to_string(coord_len[d]));
+      }
+    }
+    ZM_ASSIGN_OR_RETURN(auto fields, ObjectFields(a.zarray, Q(Join(a.path, ".zarray"))));
+    std::vector<uint64_t> shape = a.meta.shape;
+    for (int p : pos)
+      if (p >= 0) shape[p] = 0;
+    // A coordinate is rebuilt as one chunk: its chunking may differ.
+    const bool is_coordinate = std::find(dims.begin(), dims.end(), a.path) != dims.end();
+    for (auto& [k, v] : fields) {
+      if (k == "shape") v = IntList(shape);
+      if (k == "chunks" && is_coordinate) v = "null";
+    }
+    std::sort(fields.begin(), fields.end());
+    std::string canonical = Fields(fields);
+    if (is_first_added) {
+      Array arr;
+      arr.path = a.path;
+      arr.canonical = std::move(canonical);
+      arr.concat_pos = pos;
+      arr.concat = std::any_of(pos.begin(), pos.end(), [](int p) { return p >= 0; });
+      arr.coordinate = std::find(dims.begin(), dims.end(), a.path) != dims.end();
+      arr.meta = a.meta;
+      found_to_array[i] = static_cast<uint32_t>(arrays.size());
+      array_index[a.path] = found_to_array[i];
+      arrays.push_back(std::move(arr));
+    } else {
+      auto it = array_index.find(a.path);
+      if (it == array_index.end())
+        return InvalidArgument("has array " + Q(a.path) + ", which " + first_added + " has not");
+      const Array& arr = arrays[it->second];
+      if (arr.concat_pos != pos)
+        return InvalidArgument("the dimensions of " + Q(a.path) + " differ from those in " +
+                               first_added);
+      if (arr.canonical != canonical)
+        return InvalidArgument(Q(Join(a.path, ".zarray")) + " differs from that of " +
+                               first_added + (arr.concat ? " (apart from the concatenated shape)" : ""));
+      found_to_array[i] = it->second;
+    }
+  }
+  if (!is_first_added && found.size() != arrays.size()) {
+    for (const Array& arr : arrays)
+      if (!found_index.count(arr.path))
+        return InvalidArgument("has no array " + Q(arr.path) + ", which " + first_added + " has");
+  }
+  if (is_first_added) {
+    first_added = name;
+    for (const std::string& want : options.identical_arrays) {
+      auto it = array_index.find(want);
+      if (it == array_index.end())
+        return InvalidArgument("has no array " + Q(want) + " (named by --identical-dims)");
+      Array& arr = arrays[it->second];
+      if (arr.concat)
+        return InvalidArgument(Q(want) + " has a --concat dimension; it cannot be identical");
+    }
+  }
+
+  // 4. Identical arrays: the same values (small ones; the metadata was
+  //    compared above for all).
+  for (const std::string& want : options.identical_arrays) {
+    Array& arr = arrays[array_index.at(want)];
+    const Found& a = found[found_index.at(want)];
+    uint64_t chunks_total = 1;
+    for (uint64_t g : a.meta.GridShape()) chunks_total *= g;
+    if (chunks_total * a.meta.chunk.chunk_bytes() > options.max_compare_bytes) continue;
+    ZM_ASSIGN_OR_RETURN(std::string values, DecodeAll(in, a.path, a.meta));
+    if (is_first_added) {
+      arr.values = std::move(values);
+      arr.compare_values = true;
+    } else if (arr.compare_values && values != arr.values) {
+      return InvalidArgument("the values of " + Q(want) + " differ from those in " + first_added +
+                             " (--identical-dims)");
+    }
+  }
+
+  // 5. Is this the first input in order so far? Then its other keys are kept.
+  std::vector<long double> key(dims.size());
+  for (size_t d = 0; d < dims.size(); ++d) key[d] = blocks[d][my_block[d]].values.front();
+  bool becomes_first = first_input < 0 || key < first_key;
+  if (becomes_first) {
+    rest.clear();
+    first_input = input_id;
+    first_key = key;
+  }
+
+  // 6. The references: chunks of concatenated arrays are kept from every
+  //    input; the rest from the first input only.
+  std::vector<uint64_t> idx;
+  for (ReferenceIndex::FileId f = 0; f < in.file_count(); ++f) {
+    std::string k = in.FileKey(f);
+    // The array owning the key: the longest array path that prefixes it.
+    int64_t owner = -1;
+    size_t rel_start = 0;
+    for (size_t cut = k.size();;) {
+      size_t slash = cut == 0 ? std::string::npos : k.rfind('/', cut - 1);
+      std::string prefix = slash == std::string::npos ? std::string() : k.substr(0, slash);
+      auto it = found_index.find(prefix);
+      if (it != found_index.end()) {
+        owner = static_cast<int64_t>(found_to_array[it->second]);
+        rel_start = slash == std::string::npos ? 0 : slash + 1;
+        break;
+      }
+      if (slash == std::string::npos) break;
+      cut = slash;
+    }
+    std::string_view rel = std::string_view(k).substr(rel_start);
+    bool is_chunk = owner >= 0 && ParseChunkKey(rel, arrays[owner].meta.shape.size(),
+                                                arrays[owner].meta.separator, &idx);
+    auto t = in.target(f);
+    if (is_chunk && arrays[owner].concat) {
+      if (arrays[owner].coordinate) continue;  // rebuilt inline
+      Chunk c{input_id, static_cast<uint32_t>(owner), chunk_keys.size(),
+              static_cast<uint32_t>(rel.size()), t.url_id, t.offset, t.size};
+      chunk_keys.append(rel);
+      if (t.is_inline()) {
+        c.offset = inline_bytes.size();
+        inline_bytes.append(in.inline_data(f));
+      } else {
+        c.url = UrlId(in.url(t.url_id));
+      }
+      chunks.push_back(c);
+    } else if (becomes_first) {
+      // Consolidated metadata would repeat the inputs' shapes: stale here.
+      if (BaseName(k) == ".zmetadata") continue;
+      Rest r{std::move(k), t.url_id, {}, t.offset, t.size};
+      if (t.is_inline())
+        r.data = std::string(in.inline_data(f));
+      else
+        r.url = UrlId(in.url(t.url_id));
+      rest.push_back(std::move(r));
+    }
+  }
+  inputs.push_back(Input{name, std::move(my_block)});
+  return Status::Ok();
+}
+
+Result<ReferenceIndex> Aggregator::Impl::Finish() {
+  const auto& dims = options.concat_dims;
+  if (inputs.empty()) return InvalidArgument("no reference sets to aggregate");
+
+  // 1. Order the blocks along each dim; neighbours must not overlap.
+  for (size_t d = 0; d < dims.size(); ++d) {
+    std::vector<uint32_t> order(blocks[d].size());
+    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      return blocks[d][a].values.front() < blocks[d][b].values.front();
+    });
+    uint64_t offset = 0;
+    for (uint32_t r = 0; r < order.size(); ++r) {
+      Block& b = blocks[d][order[r]];
+      if (r > 0) {
+        const Block& prev = blocks[d][order[r - 1]];
+        if (!(prev.values.back() < b.values.front()))
+          return InvalidArgument(
+              "the " + Q(dims[d]) + " values of " + inputs[prev.input].name + " (" +
+              Num(prev.values.front()) + " to " + Num(prev.values.back()) + ") and " +
+              inputs[b.input].name + " (" + Num(b.values.front()) + " to " +
+              Num(b.values.back()) + ") overlap");
+      }
+      b.rank = r;
+      b.offset = offset;
+      offset += b.values.size();
+    }
+  }
+
+  // 2. One input per position in the grid of blocks (with one dim: two
+  //    inputs with the same values are duplicates).
+  {
+    std::map<std::vector<uint32_t>, uint32_t> seen;
+    for (uint32_t i = 0; i < inputs.size(); ++i) {
+      auto [it, inserted] = seen.emplace(inputs[i].block, i);
+      if (!inserted) {
+        std::string where;
+        for (size_t d = 0; d < dims.size(); ++d)
+          where += (d ? ", " : "") + dims[d] + " from " +
+                   Num(blocks[d][inputs[i].block[d]].values.front());
+        return InvalidArgument(inputs[it->second].name + " and " + inputs[i].name +
+                               " hold the same coordinates (" + where + ")");
+      }
+    }
+  }
+
+  // 3. Whole chunks along each concat dim, but in the last block.
+  for (const Array& arr : arrays) {
+    if (!arr.concat || arr.coordinate) continue;
+    for (size_t d = 0; d < dims.size(); ++d) {
+      int p = arr.concat_pos[d];
+      if (p < 0) continue;
+      uint64_t c = arr.meta.chunks[p];
+      for (const Block& b : blocks[d]) {
+        if (b.rank + 1 == blocks[d].size()) continue;
+        if (c == 0 || b.values.size() % c != 0)
+          return InvalidArgument(inputs[b.input].name + ": " + Q(arr.path) + " has " +
+                                 std::to_string(b.values.size()) + " elements along " +
+                                 Q(dims[d]) + ", not a whole number of its chunks (" +
+                                 std::to_string(c) + "); only the last input along " +
+                                 Q(dims[d]) + " may end in a partial chunk");
+      }
+    }
+  }
+
+  // 4. Build: the first input's other keys, .zarray shapes updated, the
+  //    coordinates inline, and every input's chunks renumbered.
+  ReferenceIndexBuilder builder;
+  std::vector<uint32_t> url_map(urls.size(), ReferenceIndex::kInlineUrl);
+  auto url_of = [&](uint32_t id) {
+    if (url_map[id] == ReferenceIndex::kInlineUrl) url_map[id] = builder.InternUrl(urls[id]);
+    return url_map[id];
+  };
+  auto add = [&](const std::string& key, uint32_t url, std::string_view data, uint64_t offset,
+                 uint64_t size) {
+    if (url == ReferenceIndex::kInlineUrl)
+      builder.AddInline(key, data);
+    else if (size == ReferenceIndex::kUnknownSize)
+      builder.AddWhole(key, url_of(url));
+    else
+      builder.AddRange(key, url_of(url), offset, size);
+  };
+  std::vector<uint64_t> totals(dims.size());
+  for (size_t d = 0; d < dims.size(); ++d)
+    for (const Block& b : blocks[d]) totals[d] += b.values.size();
+
+  for (const Rest& r : rest) {
+    std::string_view k = r.key;
+    if (BaseName(k) == ".zarray") {
+      std::string path(k.substr(0, k.size() - std::strlen(".zarray")));
+      if (!path.empty()) path.pop_back();
+      auto it = array_index.find(path);
+      if (it != array_index.end() && arrays[it->second].concat) {
+        const Array& arr = arrays[it->second];
+        std::vector<std::pair<std::string, std::string>> repl;
+        std::vector<uint64_t> shape = arr.meta.shape;
+        for (size_t d = 0; d < dims.size(); ++d)
+          if (arr.concat_pos[d] >= 0) shape[arr.concat_pos[d]] = totals[d];
+        repl.emplace_back("shape", IntList(shape));
+        if (arr.coordinate) {
+          // One uncompressed chunk, elements as the decoder gave them.
+          repl.emplace_back("chunks", IntList(shape));
+          repl.emplace_back("compressor", "null");
+          repl.emplace_back("filters", "null");
+          repl.emplace_back("order", "\"C\"");
+        }
+        ZM_ASSIGN_OR_RETURN(std::string text, RewriteZarray(r.data, repl, Q(r.key)));
+        builder.AddInline(r.key, text);
+        continue;
+      }
+    }
+    add(r.key, r.url, r.data, r.offset, r.size);
+  }
+  for (size_t d = 0; d < dims.size(); ++d) {
+    std::vector<const Block*> ordered(blocks[d].size());
+    for (const Block& b : blocks[d]) ordered[b.rank] = &b;
+    std::string raw;
+    for (const Block* b : ordered) raw += b->raw;
+    builder.AddInline(Join(dims[d], "0"), raw);
+  }
+  std::vector<uint64_t> idx;
+  std::string key;
+  for (const Chunk& c : chunks) {
+    const Array& arr = arrays[c.array];
+    std::string_view rel = std::string_view(chunk_keys).substr(c.key_off, c.key_len);
+    ParseChunkKey(rel, arr.meta.shape.size(), arr.meta.separator, &idx);
+    for (size_t d = 0; d < dims.size(); ++d) {
+      int p = arr.concat_pos[d];
+      if (p >= 0) idx[p] += blocks[d][inputs[c.input].block[d]].offset / arr.meta.chunks[p];
+    }
+    key = Join(arr.path, ChunkKeyText(idx, arr.meta.separator));
+    if (Status st = ReferenceIndexBuilder::ValidateKey(key); !st.ok())
+      return st.WithContext(inputs[c.input].name + ": key " + Q(key));
+    std::string_view data;
+    if (c.url == ReferenceIndex::kInlineUrl) data = std::string_view(inline_bytes).substr(c.offset, c.size);
+    add(key, c.url, data, c.offset, c.size);
+  }
+  chunks.clear();
+  chunks.shrink_to_fit();
+  return std::move(builder).Finish();
+}
+
+// ---- writing ------------------------------------------------------------
+
+namespace {
+
+bool IsUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k)
+      if ((static_cast<unsigned char>(s[i + k]) >> 6) != 2) return false;
+    if (n == 2 && c < 0xC2) return false;  // overlong
+    if (n == 3) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 >= 0xA0)) return false;  // overlong, surrogate
+    }
+    if (n == 4) {
+      unsigned char c1 = static_cast<unsigned char>(s[i + 1]);
+      if ((c == 0xF0 && c1 < 0x90) || c > 0xF4 || (c == 0xF4 && c1 >= 0x90)) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+void AppendBase64(std::string_view in, std::string* out) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  size_t i = 0;
+  for (; i + 3 <= in.size(); i += 3) {
+    uint32_t v = (uint32_t(uint8_t(in[i])) << 16) | (uint32_t(uint8_t(in[i + 1])) << 8) |
+                 uint8_t(in[i + 2]);
+    out->push_back(kAlphabet[v >> 18]);
+    out->push_back(kAlphabet[(v >> 12) & 63]);
+    out->push_back(kAlphabet[(v >> 6) & 63]);
+    out->push_back(kAlphabet[v & 63]);
+  }
+  if (i < in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
+    if (i + 1 < in.size()) v |= uint32_t(uint8_t(in[i + 1])) << 8;
+    out->push_back(kAlphabet[v >> 18]);
+    out->push_back(kAlphabet[(v >> 12) & 63]);
+    out->push_back(i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=');
+    out->push_back('=');
+  }
+}
+
+// A JSON string literal of UTF-8 text: quotes, backslashes and control
+// characters escaped.
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  for (char ch : s) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out->push_back('\\');
+      out->push_back(ch);
+    } else if (c < 0x20 || c == 0x7F) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out->append(buf);
+    } else {
+      out->push_back(ch);
+    }
+  }
+  out->push_back('"');
+}
+
+}  // namespace
+
+Result<std::string> WriteReferencesV1(const ReferenceIndex& index) {
+  std::string out = "{\"version\": 1, \"templates\": {";
+  for (uint32_t u = 0; u < index.url_count(); ++u) {
+    const std::string& url = index.url(u);
+    if (url.find("{{") != std::string::npos)
+      return InvalidArgument("URL " + Q(url) + " contains '{{' and would read as a template");
+    if (url.find('{') != std::string::npos || url.find('}') != std::string::npos)
+      continue;  // written as is: a template would not survive fsspec's str.format
+    if (out.back() != '{') out += ", ";
+    AppendJsonString("u" + std::to_string(u), &out);
+    out += ": ";
+    AppendJsonString(url, &out);
+  }
+  out += "},\n\"refs\": {";
+  std::string key;
+  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) {
+    out += f ? ",\n" : "\n";
+    AppendJsonString(index.FileKey(f), &out);
+    out += ": ";
+    auto t = index.target(f);
+    if (t.is_inline()) {
+      std::string_view data = index.inline_data(f);
+      if (IsUtf8(data) && !data.starts_with("base64:")) {
+        AppendJsonString(data, &out);
+      } else {
+        out += "\"base64:";
+        AppendBase64(data, &out);
+        out += '"';
+      }
+      continue;
+    }
+    const std::string& url = index.url(t.url_id);
+    out += '[';
+    if (url.find('{') != std::string::npos || url.find('}') != std::string::npos)
+      AppendJsonString(url, &out);
+    else
+      out += "\"{{u" + std::to_string(t.url_id) + "}}\"";
+    if (t.size != ReferenceIndex::kUnknownSize)
+      out += ", " + std::to_string(t.offset) + ", " + std::to_string(t.size);
+    out += ']';
+  }
+  out += "\n}}\n";
+  return out;
+}
+
+}  // namespace zm
