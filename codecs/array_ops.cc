@@ -2,19 +2,82 @@
 
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace zm {
 namespace {
+
+#if defined(__SSE2__)
+template <size_t ES>
+size_t UnshuffleSse2(const char* in, char* out, size_t count);
+#endif
 
 // Element size known at compile time: the inner loop reads es streams in
 // step and writes whole elements, which compilers turn into wide moves.
 template <size_t ES>
 void UnshuffleFixed(const char* in, char* out, size_t count) {
-  for (size_t i = 0; i < count; ++i) {
+  size_t start = 0;
+#if defined(__SSE2__)
+  if constexpr (ES == 2 || ES == 4 || ES == 8) start = UnshuffleSse2<ES>(in, out, count);
+#endif
+  for (size_t i = start; i < count; ++i) {
     char e[ES];
     for (size_t j = 0; j < ES; ++j) e[j] = in[j * count + i];
     std::memcpy(out + i * ES, e, ES);
   }
 }
+
+#if defined(__SSE2__)
+// 16 elements per step: ES byte planes of 16 bytes interleaved by unpack
+// instructions (bytes, then 16-bit pairs, then 32-bit quads), the usual
+// SSE2 transpose. Returns how many elements it did.
+template <size_t ES>
+size_t UnshuffleSse2(const char* in, char* out, size_t count) {
+  auto ld = [&](size_t plane, size_t i) {
+    return _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + plane * count + i));
+  };
+  auto st = [&](size_t at, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(out + at), v); };
+  size_t i = 0;
+  for (; i + 16 <= count; i += 16) {
+    if constexpr (ES == 2) {
+      __m128i a = ld(0, i), b = ld(1, i);
+      st(i * 2, _mm_unpacklo_epi8(a, b));
+      st(i * 2 + 16, _mm_unpackhi_epi8(a, b));
+    } else if constexpr (ES == 4) {
+      __m128i a = ld(0, i), b = ld(1, i), c = ld(2, i), d = ld(3, i);
+      __m128i abl = _mm_unpacklo_epi8(a, b), abh = _mm_unpackhi_epi8(a, b);
+      __m128i cdl = _mm_unpacklo_epi8(c, d), cdh = _mm_unpackhi_epi8(c, d);
+      st(i * 4, _mm_unpacklo_epi16(abl, cdl));
+      st(i * 4 + 16, _mm_unpackhi_epi16(abl, cdl));
+      st(i * 4 + 32, _mm_unpacklo_epi16(abh, cdh));
+      st(i * 4 + 48, _mm_unpackhi_epi16(abh, cdh));
+    } else {  // 8
+      __m128i x[8];
+      for (size_t p = 0; p < 8; ++p) x[p] = ld(p, i);
+      __m128i b[8];  // pairs of planes, low and high halves
+      for (size_t p = 0; p < 4; ++p) {
+        b[2 * p] = _mm_unpacklo_epi8(x[2 * p], x[2 * p + 1]);
+        b[2 * p + 1] = _mm_unpackhi_epi8(x[2 * p], x[2 * p + 1]);
+      }
+      // q[k][h]: planes 4k..4k+3, elements 4h..4h+3 (4 bytes each).
+      __m128i q[2][4];
+      for (size_t k = 0; k < 2; ++k) {
+        q[k][0] = _mm_unpacklo_epi16(b[4 * k], b[4 * k + 2]);
+        q[k][1] = _mm_unpackhi_epi16(b[4 * k], b[4 * k + 2]);
+        q[k][2] = _mm_unpacklo_epi16(b[4 * k + 1], b[4 * k + 3]);
+        q[k][3] = _mm_unpackhi_epi16(b[4 * k + 1], b[4 * k + 3]);
+      }
+      for (size_t h = 0; h < 4; ++h) {
+        st(i * 8 + h * 32, _mm_unpacklo_epi32(q[0][h], q[1][h]));
+        st(i * 8 + h * 32 + 16, _mm_unpackhi_epi32(q[0][h], q[1][h]));
+      }
+    }
+  }
+  return i;
+}
+#endif
 
 template <size_t ES>
 void SwapFixed(char* d, size_t count) {

@@ -5,6 +5,7 @@
 #include <lz4.h>
 #include <zlib.h>
 #include <zstd.h>
+#include <zstd_errors.h>
 
 #include <algorithm>
 #include <limits>
@@ -102,6 +103,47 @@ class DeflateCodec : public Codec {
     return std::move(out).Take();
   }
 
+  Status DecodeInto(std::string_view in, char* out, size_t size) const override {
+    if (size > std::numeric_limits<uInt>::max() || in.size() > std::numeric_limits<uInt>::max())
+      return Codec::DecodeInto(in, out, size);
+    z_stream zs{};
+    if (inflateInit2(&zs, window_bits_) != Z_OK) return IoError(std::string(id_) + ": init failed");
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs.avail_in = static_cast<uInt>(in.size());
+    Status error;
+    size_t done = 0;
+    while (true) {
+      zs.next_out = reinterpret_cast<Bytef*>(out + done);
+      zs.avail_out = static_cast<uInt>(size - done);
+      // A full buffer without the stream's end means the data is longer.
+      int rc = inflate(&zs, Z_FINISH);
+      done = size - zs.avail_out;
+      if (rc == Z_STREAM_END) {
+        // Bytes after a zlib stream are ignored, as Decode does; after a
+        // gzip member another member follows.
+        if (zs.avail_in == 0 || window_bits_ < 16) {
+          if (done != size) error = Corruption(std::string(id_) + ": decodes to " + std::to_string(done) +
+                                               " bytes, expected " + std::to_string(size));
+          break;
+        }
+        inflateReset(&zs);  // another gzip member
+        continue;
+      }
+      if (rc == Z_OK) continue;  // progress was made; call again
+      if (rc == Z_BUF_ERROR && zs.avail_out == 0) {
+        error = Corruption(std::string(id_) + ": decodes to more than the " + std::to_string(size) +
+                           " bytes expected");
+      } else if (rc == Z_BUF_ERROR) {
+        error = Corruption(std::string(id_) + ": truncated data");
+      } else {
+        error = Corruption(std::string(id_) + ": corrupt data" + (zs.msg ? std::string(" (") + zs.msg + ")" : ""));
+      }
+      break;
+    }
+    inflateEnd(&zs);
+    return error;
+  }
+
  private:
   std::string id_;
   int window_bits_;
@@ -152,6 +194,21 @@ class ZstdCodec : public Codec {
     if (r != 0) return Corruption("zstd: truncated data");
     return std::move(out).Take();
   }
+
+  Status DecodeInto(std::string_view in, char* out, size_t size) const override {
+    // One frame (the usual chunk): one call into the buffer; ZSTD_decompress
+    // checks the frame's content size against what it decodes.
+    size_t frame = ZSTD_findFrameCompressedSize(in.data(), in.size());
+    if (ZSTD_isError(frame) || frame != in.size()) return Codec::DecodeInto(in, out, size);
+    size_t r = ZSTD_decompress(out, size, in.data(), in.size());
+    if (ZSTD_isError(r)) {
+      if (ZSTD_getErrorCode(r) == ZSTD_error_dstSize_tooSmall)
+        return Corruption("zstd: decodes to more than the " + std::to_string(size) + " bytes expected");
+      return Corruption(std::string("zstd: corrupt data (") + ZSTD_getErrorName(r) + ")");
+    }
+    if (r != size) return Corruption("zstd: decodes to " + std::to_string(r) + " bytes, expected " + std::to_string(size));
+    return Status::Ok();
+  }
 };
 
 class BloscCodec : public Codec {
@@ -169,6 +226,20 @@ class BloscCodec : public Codec {
     int r = blosc_decompress_ctx(in.data(), out.data(), out.size(), 1);
     if (r < 0 || static_cast<size_t>(r) != nbytes) return Corruption("blosc: corrupt data");
     return out;
+  }
+
+  Status DecodeInto(std::string_view in, char* out, size_t size) const override {
+    static std::once_flag once;
+    std::call_once(once, [] { blosc_init(); });
+    size_t nbytes = 0, cbytes = 0, blocksize = 0;
+    if (in.size() < BLOSC_MIN_HEADER_LENGTH) return Corruption("blosc: input too short");
+    blosc_cbuffer_sizes(in.data(), &nbytes, &cbytes, &blocksize);
+    if (cbytes != in.size()) return Corruption("blosc: header does not match the input size");
+    if (nbytes != size)
+      return Corruption("blosc: header says " + std::to_string(nbytes) + " bytes, expected " + std::to_string(size));
+    int r = blosc_decompress_ctx(in.data(), out, size, 1);
+    if (r < 0 || static_cast<size_t>(r) != nbytes) return Corruption("blosc: corrupt data");
+    return Status::Ok();
   }
 };
 
@@ -251,6 +322,17 @@ class Lz4Codec : public Codec {
     if (n < 0 || uint32_t(n) != size) return Corruption("lz4: corrupt data");
     return out;
   }
+
+  Status DecodeInto(std::string_view in, char* out, size_t size) const override {
+    if (in.size() < 4) return Corruption("lz4: input shorter than its 4-byte header");
+    const auto* p = reinterpret_cast<const unsigned char*>(in.data());
+    uint32_t claim = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+    if (claim != size || in.size() - 4 > size_t(std::numeric_limits<int>::max()))
+      return Corruption("lz4: header says " + std::to_string(claim) + " bytes, expected " + std::to_string(size));
+    int n = LZ4_decompress_safe(in.data() + 4, out, int(in.size() - 4), int(size));
+    if (n < 0 || size_t(n) != size) return Corruption("lz4: corrupt data");
+    return Status::Ok();
+  }
 };
 
 // A 4-byte little-endian checksum after the data (Zarr v3 "crc32c",
@@ -296,6 +378,20 @@ class ChecksumCodec : public Codec {
 };
 
 }  // namespace
+
+Status Codec::DecodeInto(std::string_view in, char* out, size_t size) const {
+  auto r = Decode(in, size);
+  if (!r.ok()) {
+    if (r.status().code() == Code::kOutOfRange)
+      return Corruption(std::string(id()) + ": decodes to more than the " + std::to_string(size) + " bytes expected");
+    return Status(Code::kCorruption, r.status().message());
+  }
+  if (r->size() != size)
+    return Corruption(std::string(id()) + ": decodes to " + std::to_string(r->size()) + " bytes, expected " +
+                      std::to_string(size));
+  std::memcpy(out, r->data(), size);
+  return Status::Ok();
+}
 
 Result<std::unique_ptr<Codec>> MakeCodec(std::string_view id) {
   if (id == "zlib") return std::unique_ptr<Codec>(new DeflateCodec("zlib", 15));

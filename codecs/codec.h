@@ -27,6 +27,12 @@ class Codec {
   // corrupt or truncated input, kOutOfRange if the output would exceed
   // `max_output` bytes.
   virtual Result<std::string> Decode(std::string_view in, uint64_t max_output) const = 0;
+
+  // Decodes `in`, which must decode to exactly `size` bytes, straight into
+  // out[0, size): no allocation beyond the library's own state. kCorruption
+  // (naming the codec) for corrupt input or any other decoded size; `out`
+  // is then garbage. The default decodes with Decode and copies.
+  virtual Status DecodeInto(std::string_view in, char* out, size_t size) const;
 };
 
 // The codec for an id above, or kUnsupported naming the id.

@@ -91,14 +91,20 @@ class CompressorStage : public Stage {
 
  private:
   Status Run(Buf& b) const override {
-    // The limit is the exact size expected: no codec allocates more than it
-    // (plus one byte to notice "too big"). A compressor inside another one
-    // (v3 allows it) is bounded by the whole chunk's limit.
-    auto r = codec_->Decode(b.view(), out_size_ == kVariable ? kMaxChunkBytes * 2 : out_size_);
+    if (out_size_ != kVariable) {
+      // The size is known from the metadata: decode straight into a buffer
+      // of exactly that size (the chunk's own when this is the last stage).
+      std::string out(out_size_, '\0');
+      Status st = codec_->DecodeInto(b.view(), out.data(), out.size());
+      if (!st.ok()) return st.code() == Code::kCorruption ? st : Corruption(st.message());
+      b.Replace(std::move(out));
+      return Status::Ok();
+    }
+    // A compressor inside another one (v3 allows it): bounded by twice the
+    // largest chunk.
+    auto r = codec_->Decode(b.view(), kMaxChunkBytes * 2);
     if (!r.ok()) {
-      if (r.status().code() == Code::kOutOfRange)
-        return Corruption(name_ + ": decodes to more than the " + std::to_string(out_size_) +
-                          " bytes expected");
+      if (r.status().code() == Code::kOutOfRange) return Corruption(name_ + ": decodes to too many bytes");
       if (r.status().code() == Code::kCorruption) return r.status();
       return Corruption(r.status().message());
     }

@@ -31,7 +31,9 @@ struct DataType {
 };
 
 // kInvalidArgument naming the text when it is not a data type this mount
-// can represent (structured dtypes, "|O", sizes beyond 64 bytes ...).
+// can represent (structured dtypes, "|O", bad sizes ...). Refined: S, U
+// and V elements may be up to 64 KiB ("|S100" netCDF char arrays are
+// common); numeric kinds take numpy's sizes only (f2/f4/f8, c8/c16, ...).
 Result<DataType> ParseDataType(std::string_view text);
 Result<DataType> ParseDataTypeV3(std::string_view name);
 
@@ -67,6 +69,8 @@ class ChunkDecoder {
   // kUnsupported naming the codec when one of spec.codecs is unknown or has
   // parameters this build cannot decode; kInvalidArgument for an
   // inconsistent spec (e.g. a v3 chain without an array→bytes codec).
+  // Refined: chunks of more than 2 GiB decoded are kUnsupported (every
+  // stage allocates its exact output size, and this bounds it).
   static Result<std::unique_ptr<ChunkDecoder>> Make(ChunkSpec spec);
 
   virtual ~ChunkDecoder() = default;

@@ -35,7 +35,10 @@ struct ZarrArrayMeta {
   std::string ChunkKey(const std::vector<uint64_t>& index) const;
 };
 
-// Parses a Zarr v2 ".zarray" document.
+// Parses a Zarr v2 ".zarray" document. "shape", "chunks" (positive) and
+// "dtype" are required; "compressor", "filters", "fill_value" (null),
+// "order" ("C") and "dimension_separator" (".") default when absent. Errors
+// are kInvalidArgument, one line naming the field (".zarray: 'dtype' ...").
 Result<ZarrArrayMeta> ParseZarrArray(std::string_view json);
 // Parses a Zarr v3 "zarr.json" of node_type "array" (kInvalidArgument for a
 // group or anything else).

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "codecs/codec.h"
+#include "codecs/array_ops.h"
 #include "codecs/checksum.h"
 #include "codecs/pipeline.h"
 #include "tests/unit/test_data.h"
@@ -537,6 +538,67 @@ TEST(Bz2, CorruptAndTruncated) {
   std::string want;
   ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/bz2__text.expect", &want));
   ExpectRoundTrip(*Make("bz2"), in + in, want + want, "two streams");
+}
+
+}  // namespace
+}  // namespace zm
+
+namespace zm {
+namespace {
+
+TEST(ArrayOps, UnshuffleMatchesDefinition) {
+  std::mt19937 rng(7);
+  for (size_t es : {1, 2, 3, 4, 5, 8, 16, 17}) {
+    for (size_t n : {size_t{0}, size_t{1}, es * 15, es * 16, es * 16 + 1, es * 100 + 3, es * 1000}) {
+      std::string shuffled(n, '\0');
+      for (auto& c : shuffled) c = char(rng());
+      std::string want(n, '\0'), got(n, '\0');
+      size_t count = n / es;
+      for (size_t i = 0; i < count; ++i)
+        for (size_t j = 0; j < es; ++j) want[i * es + j] = shuffled[j * count + i];
+      for (size_t k = count * es; k < n; ++k) want[k] = shuffled[k];
+      Unshuffle(shuffled.data(), got.data(), n, es);
+      EXPECT_EQ(got, want) << "es " << es << " n " << n;
+    }
+  }
+}
+
+TEST(ArrayOps, PermuteAxes) {
+  // in: shape [2, 3, 4], out axis perm[i] = in axis i.
+  std::vector<uint64_t> in_shape{2, 3, 4};
+  std::vector<size_t> perm{1, 2, 0};  // out shape [4, 2, 3]
+  std::vector<uint16_t> in(24), out(24);
+  for (size_t i = 0; i < 24; ++i) in[i] = uint16_t(i);
+  PermuteAxes(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()), in_shape, perm, 2);
+  for (size_t a = 0; a < 2; ++a)
+    for (size_t b = 0; b < 3; ++b)
+      for (size_t c = 0; c < 4; ++c) {
+        // in[a][b][c] lands at out[c][a][b].
+        EXPECT_EQ(out[c * 6 + a * 3 + b], in[a * 12 + b * 4 + c]);
+      }
+}
+
+TEST(Codecs, DecodeIntoExactSizeOnly) {
+  std::string data = Inputs()[3];
+  struct Case {
+    const char* id;
+    std::string enc;
+  } cases[] = {{"zlib", testing::Zlib(data)}, {"gzip", testing::Gzip(data)}, {"zstd", testing::Zstd(data)},
+               {"zstd", testing::ZstdStreamed(data, 1000)}, {"blosc", Blosc(data, 4, BLOSC_SHUFFLE, "lz4")}};
+  for (const auto& c : cases) {
+    auto codec = Make(c.id);
+    std::string out(data.size(), '\0');
+    ASSERT_TRUE(codec->DecodeInto(c.enc, out.data(), out.size()).ok()) << c.id;
+    EXPECT_TRUE(out == data) << c.id;
+    for (size_t size : {data.size() - 1, data.size() + 1}) {
+      std::string o(size, '\0');
+      Status st = codec->DecodeInto(c.enc, o.data(), o.size());
+      EXPECT_EQ(st.code(), Code::kCorruption) << c.id << " size " << size;
+      EXPECT_THAT(st.message(), HasSubstr(c.id));
+    }
+    Status cut = codec->DecodeInto(std::string_view(c.enc).substr(0, c.enc.size() / 2), out.data(), out.size());
+    EXPECT_EQ(cut.code(), Code::kCorruption) << c.id;
+  }
 }
 
 }  // namespace
