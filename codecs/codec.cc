@@ -215,34 +215,36 @@ class BloscCodec : public Codec {
  public:
   std::string_view id() const override { return "blosc"; }
   Result<std::string> Decode(std::string_view in, uint64_t max_output) const override {
-    static std::once_flag once;
-    std::call_once(once, [] { blosc_init(); });
-    size_t nbytes = 0, cbytes = 0, blocksize = 0;
-    if (in.size() < BLOSC_MIN_HEADER_LENGTH) return Corruption("blosc: input too short");
-    blosc_cbuffer_sizes(in.data(), &nbytes, &cbytes, &blocksize);
-    if (cbytes != in.size()) return Corruption("blosc: header does not match the input size");
+    ZM_ASSIGN_OR_RETURN(size_t nbytes, DecodedSize(in));
     if (nbytes > max_output) return TooBig("blosc", max_output);
     std::string out(nbytes, '\0');
-    int r = blosc_decompress_ctx(in.data(), out.data(), out.size(), 1);
-    if (r < 0 || static_cast<size_t>(r) != nbytes) return Corruption("blosc: corrupt data");
+    ZM_RETURN_IF_ERROR(DecodeInto(in, out.data(), out.size()));
     return out;
   }
 
   Status DecodeInto(std::string_view in, char* out, size_t size) const override {
+    ZM_ASSIGN_OR_RETURN(size_t nbytes, DecodedSize(in));
+    if (nbytes != size)
+      return Corruption("blosc: header says " + std::to_string(nbytes) + " bytes, expected " +
+                        std::to_string(size));
+    int r = blosc_decompress_ctx(in.data(), out, size, 1);
+    if (r < 0 || static_cast<size_t>(r) != nbytes) return Corruption("blosc: corrupt data");
+    return Status::Ok();
+  }
+
+ private:
+  // What the header says the input decodes to, once the header is checked
+  // against the input's size.
+  static Result<size_t> DecodedSize(std::string_view in) {
     static std::once_flag once;
     std::call_once(once, [] { blosc_init(); });
     size_t nbytes = 0, cbytes = 0, blocksize = 0;
     if (in.size() < BLOSC_MIN_HEADER_LENGTH) return Corruption("blosc: input too short");
     blosc_cbuffer_sizes(in.data(), &nbytes, &cbytes, &blocksize);
     if (cbytes != in.size()) return Corruption("blosc: header does not match the input size");
-    if (nbytes != size)
-      return Corruption("blosc: header says " + std::to_string(nbytes) + " bytes, expected " + std::to_string(size));
-    int r = blosc_decompress_ctx(in.data(), out, size, 1);
-    if (r < 0 || static_cast<size_t>(r) != nbytes) return Corruption("blosc: corrupt data");
-    return Status::Ok();
+    return nbytes;
   }
 };
-
 
 // bzip2 streams one after the other (as the bzip2 tool and Python's bz2
 // module accept them) are decoded as one.

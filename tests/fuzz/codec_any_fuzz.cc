@@ -20,6 +20,7 @@
 #include "tests/fuzz/fuzz_util.h"
 
 using zm::fuzz::Check;
+using zm::fuzz::Deflate;
 
 namespace {
 
@@ -32,24 +33,10 @@ std::string Le32(uint32_t v) {
   return s;
 }
 
-std::string Deflate(std::string_view in, int window_bits) {
-  z_stream zs{};
-  Check(deflateInit2(&zs, 1, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  Check(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
-
 std::string Encode(std::string_view id, std::string_view in) {
   const auto* b = reinterpret_cast<const Bytef*>(in.data());
-  if (id == "zlib") return Deflate(in, 15);
-  if (id == "gzip") return Deflate(in, 31);
+  if (id == "zlib") return Deflate(in, 15, 1);
+  if (id == "gzip") return Deflate(in, 31, 1);
   if (id == "crc32c") return std::string(in) + Le32(zm::Crc32c(in));
   if (id == "fletcher32") return std::string(in) + Le32(zm::Fletcher32(in));
   if (id == "crc32") return Le32(uint32_t(crc32_z(0, b, in.size()))) + std::string(in);

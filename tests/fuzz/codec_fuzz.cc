@@ -15,24 +15,11 @@
 #include "tests/fuzz/fuzz_util.h"
 
 using zm::fuzz::Check;
+using zm::fuzz::Deflate;
 
 namespace {
 
 constexpr std::string_view kCodec = ZM_FUZZ_CODEC;
-
-std::string Deflate(std::string_view in, int window_bits) {
-  z_stream zs{};
-  Check(deflateInit2(&zs, 6, Z_DEFLATED, window_bits, 8, Z_DEFAULT_STRATEGY) == Z_OK);
-  std::string out(deflateBound(&zs, in.size()) + 64, '\0');
-  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-  zs.avail_in = static_cast<uInt>(in.size());
-  zs.next_out = reinterpret_cast<Bytef*>(out.data());
-  zs.avail_out = static_cast<uInt>(out.size());
-  Check(deflate(&zs, Z_FINISH) == Z_STREAM_END);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return out;
-}
 
 std::string Compress(std::string_view in) {
   if (kCodec == "zlib") return Deflate(in, 15);
