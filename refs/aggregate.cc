@@ -63,7 +63,8 @@ Result<std::string> RewriteZarray(std::string_view text,
                                   const std::string& what) {
   ZM_ASSIGN_OR_RETURN(auto fields, ObjectFields(text, what));
   for (const auto& [k, v] : repl) {
-    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == k; });
+    const std::string& key = k;  // clang 14 cannot capture a structured binding
+    auto it = std::find_if(fields.begin(), fields.end(), [&](const auto& f) { return f.first == key; });
     if (it == fields.end())
       fields.emplace_back(k, v);
     else

@@ -44,7 +44,7 @@ sanitized() {
 }
 
 asan() {
-  sanitized build-asan address "base_test refs_test codecs_test cache_test cloud_test fs_test prefetch_test views_test" \
+  sanitized build-asan address "base_test refs_test aggregate_test codecs_test cache_test cloud_test fs_test prefetch_test views_test" \
     -L '_test$'
 }
 
