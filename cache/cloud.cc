@@ -328,6 +328,19 @@ Result<HeaderRule> BearerRuleFromEnv(std::string_view text, const EnvLookup& env
 RequestPlanner::RequestPlanner(S3Config s3, std::vector<HeaderRule> headers)
     : s3_(std::move(s3)), headers_(std::move(headers)) {}
 
+void RequestPlanner::AddUnsignedPrefix(const std::string& prefix) {
+  std::lock_guard<std::mutex> lock(unsigned_mu_);
+  if (std::find(unsigned_.begin(), unsigned_.end(), prefix) == unsigned_.end())
+    unsigned_.push_back(prefix);
+}
+
+bool RequestPlanner::Unsigned(const std::string& url) const {
+  std::lock_guard<std::mutex> lock(unsigned_mu_);
+  for (const std::string& p : unsigned_)
+    if (url.starts_with(p)) return true;
+  return false;
+}
+
 Result<HttpRequest> RequestPlanner::Plan(const std::string& url) const {
   HttpRequest r;
   if (url.starts_with("s3://")) {
@@ -338,7 +351,9 @@ Result<HttpRequest> RequestPlanner::Plan(const std::string& url) const {
     // on signed requests (and compatible stores refuse requests without it).
     // Our requests have no body: the hash of the empty string.
     const AwsCredentials& c = s3_.credentials;
-    if (!c.access_key_id.empty()) {
+    if (Unsigned(url)) {
+      r.denied_hint = " (sent unsigned: anon for this dataset in the catalog)";
+    } else if (!c.access_key_id.empty()) {
       r.headers.push_back(
           "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
       if (!c.session_token.empty()) {

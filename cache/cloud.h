@@ -27,6 +27,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -129,13 +130,21 @@ class RequestPlanner {
   RequestPlanner(S3Config s3, std::vector<HeaderRule> headers);
   Result<HttpRequest> Plan(const std::string& url) const;
   const S3Config& s3() const { return s3_; }
+  // s3:// URLs starting with `prefix` ("s3://bucket/") are sent unsigned
+  // from now on, credentials or not: a catalog's `anon: true` for one
+  // dataset. Safe to call while other threads plan.
+  void AddUnsignedPrefix(const std::string& prefix);
   // One line for the log: where credentials came from, region, endpoint,
   // headers with their values hidden.
   std::string Describe() const;
 
  private:
+  bool Unsigned(const std::string& url) const;
+
   S3Config s3_;
   std::vector<HeaderRule> headers_;
+  mutable std::mutex unsigned_mu_;  // guards unsigned_; a leaf lock
+  std::vector<std::string> unsigned_;
 };
 
 // Rewrites every URL through `map` before `inner` sees it; errors say which

@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -28,6 +29,8 @@
 #include "cache/block_store.h"
 #include "cache/origin.h"
 #include "cache/read_through.h"
+#include "fs/catalog_mount.h"
+#include "fs/catalog_tree.h"
 #include "fs/commands.h"
 #include "fs/filesystem.h"
 #include "fs/fuse_adapter.h"
@@ -43,7 +46,7 @@ namespace {
 constexpr const char* kVersion = "0.1.0";
 
 // What `zarrmount status MOUNTPOINT` shows: counters since the mount.
-std::string StatusJson(const Options& opt, const ReferenceIndex& index,
+std::string StatusJson(const Options& opt, uint64_t keys,
                        const ReadThroughCache& cache, PersistentBlockStore* disk,
                        std::chrono::steady_clock::time_point started) {
   const CacheStats& cs = cache.stats();
@@ -60,7 +63,7 @@ std::string StatusJson(const Options& opt, const ReferenceIndex& index,
   j += ", \"uptime_s\": " +
        n(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
              .count());
-  j += ", \"keys\": " + n(index.file_count());
+  j += ", \"keys\": " + n(keys);
   j += ", \"hit_ratio\": " + std::string(ratio);
   j += ", \"memory_hits\": " + n(cs.memory_hits.load());
   j += ", \"memory_hit_bytes\": " + n(cs.memory_hit_bytes.load());
@@ -120,6 +123,104 @@ std::string Absolute(const std::string& path) {
   return path;
 }
 
+bool UnderRoots(const std::string& dir, const std::vector<std::string>& roots) {
+  for (const std::string& r : roots)
+    if (r == "/" || dir == r || dir.starts_with(r + "/")) return true;
+  return false;
+}
+
+// SOURCE is a catalog: its documents are read now, each dataset's
+// reference set when first used (fs/catalog_tree.h).
+int ServeCatalog(Options opt, Stack stack, CatalogKind kind, StartupReporter* reporter,
+                 const std::function<int(const Status&)>& fail) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto read = ReadCatalog(opt.source, kind, stack.origin.get());
+  if (!read.ok()) return fail(read.status());
+  const Catalog catalog = std::move(read).value();
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - t0).count();
+  if (!opt.check_only)
+    for (const std::string& note : catalog.notes) LogInfo(note);
+  if (catalog.datasets.empty())
+    return fail(InvalidArgument(RedactUrl(opt.source) + ": the catalog names no reference sets (" +
+                                std::to_string(catalog.notes.size()) + " entries left out" +
+                                (catalog.notes.empty() ? "" : ", first: " + catalog.notes.front()) +
+                                ")"));
+  // Each local reference file's directory is a local root, as a single
+  // reference file's is; the file origin takes its roots when built.
+  bool rebuild = false;
+  for (std::string& dir : LocalReferenceDirectories(catalog))
+    if (!UnderRoots(dir, stack.local_roots)) {
+      opt.local_roots.push_back(std::move(dir));
+      rebuild = true;
+    }
+  if (rebuild) {
+    stack = Stack{};  // the old disk cache is closed before it is reopened
+    auto built = BuildStack(opt);
+    if (!built.ok()) return fail(built.status());
+    stack = std::move(built).value();
+  }
+  const std::string kind_name = kind == CatalogKind::kStac ? "STAC" : "Intake";
+  if (opt.check_only) {
+    std::printf("%s catalog %s: %zu datasets, %zu directories, %zu documents read in %lld ms, "
+                "%zu entries left out or options ignored\n",
+                kind_name.c_str(), RedactUrl(opt.source).c_str(), catalog.datasets.size(),
+                catalog.directories.size(), catalog.documents, static_cast<long long>(ms),
+                catalog.notes.size());
+    for (const std::string& note : catalog.notes) std::printf("  %s\n", note.c_str());
+    return 0;
+  }
+  struct stat source_stat {};
+  if (IsRemoteSource(opt.source) || ::stat(opt.source.c_str(), &source_stat) != 0)
+    source_stat.st_mtime = ::time(nullptr);
+  CatalogTreeOptions co;
+  co.memory_budget = opt.catalog_memory;
+  co.max_loaded = static_cast<size_t>(opt.catalog_datasets);
+  co.idle_seconds = opt.catalog_idle_s;
+  CatalogTree tree(catalog, MakeDatasetLoader(&catalog, &stack, &opt, source_stat.st_mtime), co,
+                   source_stat.st_mtime);
+  ReadThroughCache& cache = *stack.cache;
+  PersistentBlockStore* disk = stack.disk.get();
+  FuseConfig fc;
+  fc.mountpoint = opt.mountpoint;
+  fc.fsname = "zarrmount:" + RedactUrl(opt.source);
+  for (char& c : fc.fsname)
+    if (c == ',') c = '_';
+  fc.options = opt.fuse_options;
+  fc.debug = opt.debug;
+  fc.max_threads = opt.threads;
+  const auto started = std::chrono::steady_clock::now();
+  fc.status = [&] {
+    std::string j = StatusJson(opt, 0, cache, disk, started);
+    const CatalogStats& st = tree.stats();
+    auto n = [](uint64_t v) { return std::to_string(v); };
+    j.pop_back();
+    j += ", \"catalog\": {\"kind\": " + JsonQuote(kind_name) +
+         ", \"datasets\": " + n(tree.dataset_count()) + ", \"documents\": " + n(catalog.documents) +
+         ", \"loads\": " + n(st.loads.load()) + ", \"load_failures\": " + n(st.load_failures.load()) +
+         ", \"shared_waits\": " + n(st.shared_waits.load()) +
+         ", \"releases\": " + n(st.releases.load()) + ", \"loaded\": " + n(st.loaded.load()) +
+         ", \"loaded_bytes\": " + n(st.loaded_bytes.load()) + "}}";
+    return j;
+  };
+  LogInfo("mounting " + kind_name + " catalog " + RedactUrl(opt.source) + " (" +
+          std::to_string(catalog.datasets.size()) + " datasets, " +
+          std::to_string(catalog.documents) + " documents read in " + std::to_string(ms) +
+          " ms, " + opt.view + " view) at " + opt.mountpoint);
+  Status st = RunFuse(&tree, fc, [&](const Status& s) { reporter->Report(s); });
+  cache.WaitForPrefetches();
+  if (disk) disk->Flush();
+  const CacheStats& cs = cache.stats();
+  LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(tree.stats().loads.load()) +
+          " dataset loads, " + std::to_string(cs.origin_requests.load()) + " origin requests, " +
+          FormatSize(cs.origin_bytes.load()) + " from the origin");
+  if (!st.ok()) {
+    LogError(st.message());
+    return 1;
+  }
+  return 0;
+}
+
 // `inputs`: the expanded SOURCEs when aggregating (--concat), else empty.
 int Serve(Options opt, const std::vector<ReferenceSource>& inputs, StartupReporter* reporter) {
   auto fail = [&](const Status& st) {
@@ -137,6 +238,12 @@ int Serve(Options opt, const std::vector<ReferenceSource>& inputs, StartupReport
   if (!built.ok()) return fail(built.status());
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
+  if (!opt.aggregate()) {
+    // A SOURCE that cannot be read is reported by LoadSource below, as ever.
+    auto kind = DetectCatalog(opt.source, stack.origin.get());
+    if (kind.ok() && *kind != CatalogKind::kNone)
+      return ServeCatalog(std::move(opt), std::move(stack), *kind, reporter, fail);
+  }
   ReadThroughCache& cache = *stack.cache;
   PersistentBlockStore* disk = stack.disk.get();
   ReferenceLoadOptions load_options;
@@ -216,7 +323,7 @@ int Serve(Options opt, const std::vector<ReferenceSource>& inputs, StartupReport
   fc.max_threads = opt.threads;
   const auto started = std::chrono::steady_clock::now();
   fc.status = [&] {
-    std::string j = StatusJson(opt, index, cache, disk, started);
+    std::string j = StatusJson(opt, index.file_count(), cache, disk, started);
     if (view) {  // the decoded-chunk counters of the npy/netcdf view
       const DecodedChunkStats& vs = view->chunk_stats();
       auto n = [](uint64_t v) { return std::to_string(v); };

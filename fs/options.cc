@@ -29,6 +29,9 @@ std::string HelpText() {
        "\n"
        "Mounts the kerchunk reference set SOURCE (JSON, version 0 or 1, optionally\n"
        "gzip- or zstd-compressed) read-only at MOUNTPOINT as a Zarr directory tree.\n"
+       "SOURCE may also be a catalog: an Intake catalog (YAML) or a STAC catalog,\n"
+       "collection or item (JSON); each of its reference sets is then a directory,\n"
+       "loaded on first access.\n"
        "SOURCE may be a path or an http(s)://, s3:// or gs:// URL. Reads fetch the\n"
        "referenced byte ranges from http(s)://, s3://, gs:// URLs or local files,\n"
        "through a memory cache and a persistent on-disk block cache.\n"
@@ -107,6 +110,14 @@ std::string HelpText() {
        "      --view-cache SIZE    decoded chunks kept in memory by the npy and netcdf\n"
        "                           views (default: "
     << FormatSize(d.view_cache) << ")\n"
+    << "      --catalog-memory SIZE  catalogs: reference sets of datasets kept loaded; past\n"
+       "                           it the least recently used are released (default: "
+    << FormatSize(d.catalog_memory) << ")\n"
+    << "      --catalog-datasets N catalogs: datasets kept loaded, at most (default: 0, no\n"
+       "                           limit)\n"
+       "      --catalog-idle S     catalogs: release a dataset unused for S seconds\n"
+       "                           (default: "
+    << d.catalog_idle_s << "; 0: never)\n"
     << "      --log FILE           write the daemon's log to FILE (default: syslog when\n"
        "                           in the background, stderr with -f)\n"
        "      --concat DIM         aggregate the SOURCEs along dimension DIM (repeatable):\n"
@@ -289,6 +300,17 @@ Result<Options> ParseOptions(int argc, char** argv) {
       if (!size.ok()) return size.status().WithContext("option '" + arg + "'");
       if (*size < 1_MiB) return InvalidArgument("option '--view-cache' must be at least 1M");
       o.view_cache = *size;
+    } else if (arg == "--catalog-memory") {
+      ZM_ASSIGN_OR_RETURN(std::string v, need(arg));
+      auto size = ParseSize(v);
+      if (!size.ok()) return size.status().WithContext("option '" + arg + "'");
+      o.catalog_memory = *size;
+    } else if (arg == "--catalog-datasets") {
+      ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 0, 1'000'000'000));
+      o.catalog_datasets = n;
+    } else if (arg == "--catalog-idle") {
+      ZM_ASSIGN_OR_RETURN(long n, need_int(arg, 0, 100'000'000));
+      o.catalog_idle_s = n;
     } else if (arg == "--concat") {
       ZM_ASSIGN_OR_RETURN(std::string dim, need(arg));
       if (dim.empty() || dim.find('/') != std::string::npos)

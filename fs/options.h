@@ -48,6 +48,11 @@ struct Options {
   // (decoded arrays as files; see fs/views.h).
   std::string view = "zarr";
   uint64_t view_cache = 256_MiB;  // decoded chunks kept in memory by the npy/netcdf views
+  // Catalog SOURCEs (Intake YAML, STAC; see fs/catalog_tree.h): datasets
+  // loaded on first access, released past these limits.
+  uint64_t catalog_memory = 1_GiB;  // reference indexes kept loaded, in bytes
+  int64_t catalog_datasets = 0;     // datasets kept loaded; 0: no limit
+  int64_t catalog_idle_s = 600;     // release a dataset unused this long; 0: never
   // Origin deadlines (see HttpOptions): per attempt, and per fetch in all.
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 30'000;

@@ -83,7 +83,8 @@ Result<Stack> BuildStack(const Options& opt) {
     ZM_ASSIGN_OR_RETURN(HeaderRule rule, BearerRuleFromEnv(b, env));
     rules.push_back(std::move(rule));
   }
-  auto planner = std::make_shared<const RequestPlanner>(std::move(s3), std::move(rules));
+  auto planner = std::make_shared<RequestPlanner>(std::move(s3), std::move(rules));
+  s.planner = planner;
   s.origin_summary = planner->Describe();
   http.plan = [planner](const std::string& url) { return planner->Plan(url); };
   for (const std::string& m : opt.maps) ZM_RETURN_IF_ERROR(s.url_map.Add(m));

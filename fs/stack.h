@@ -28,6 +28,9 @@ struct Stack {
   // Canonical directories local references may read (see NewFileOrigin).
   std::vector<std::string> local_roots;
   UrlMap url_map;  // --map, applied by `origin` to every URL
+  // How URLs become requests (the HTTP origin's plan); catalogs add
+  // unsigned bucket prefixes to it.
+  std::shared_ptr<RequestPlanner> planner;
   // One line for the log on how remote URLs are reached (credentials'
   // source, region, endpoint, headers with values hidden); never a secret.
   std::string origin_summary;

@@ -1,0 +1,181 @@
+#include "fs/catalog_mount.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <set>
+
+#include "base/log.h"
+#include "base/units.h"
+#include "fs/filesystem.h"
+#include "fs/prefetcher.h"
+#include "fs/views.h"
+#include "refs/reference_loader.h"
+
+namespace zm {
+namespace {
+
+// Catalog documents are small; a larger one is a mistake, not a catalog.
+constexpr uint64_t kMaxDocumentBytes = 256_MiB;
+constexpr uint64_t kSniffBytes = 64_KiB;
+
+Result<std::string> ReadLocal(const std::string& path, uint64_t max_bytes) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NotFound(path + ": " + std::strerror(errno));
+  struct stat sb;
+  if (::fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    ::close(fd);
+    return InvalidArgument(path + ": not a regular file");
+  }
+  std::string data;
+  data.resize(std::min<uint64_t>(static_cast<uint64_t>(sb.st_size), max_bytes));
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t r = ::read(fd, data.data() + got, data.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  data.resize(got);
+  return data;
+}
+
+std::string LocalPath(const std::string& location) {
+  return location.starts_with("file://") ? location.substr(7) : location;
+}
+
+// "s3://bucket/key" -> "s3://bucket/"; empty for other URLs.
+std::string S3BucketPrefix(std::string_view url) {
+  if (!url.starts_with("s3://")) return {};
+  size_t slash = url.find('/', 5);
+  if (slash == std::string_view::npos) return std::string(url) + "/";
+  return std::string(url.substr(0, slash + 1));
+}
+
+struct DatasetBundle {
+  ReferenceIndex index;
+  std::unique_ptr<Prefetcher> prefetcher;
+  std::unique_ptr<Tree> tree;  // last: destroyed first, before what it reads
+};
+
+}  // namespace
+
+Result<std::string> ReadDocument(const std::string& location, Origin* origin, uint64_t max_bytes) {
+  if (!IsRemoteSource(location)) {
+    auto data = ReadLocal(LocalPath(location), max_bytes + 1);
+    if (data.ok() && data->size() > max_bytes)
+      return InvalidArgument(location + ": larger than " + FormatSize(max_bytes) + "; refusing");
+    return data;
+  }
+  const std::string shown = RedactUrl(location);
+  auto info = origin->Stat(location);
+  if (!info.ok()) return info.status().WithContext(shown);
+  if (info->size > max_bytes)
+    return InvalidArgument(shown + ": larger than " + FormatSize(max_bytes) + "; refusing");
+  if (info->size == 0) return std::string();
+  auto data = origin->Read(location, ByteRange{0, info->size});
+  if (!data.ok()) return data.status().WithContext(shown);
+  return data;
+}
+
+Result<CatalogKind> DetectCatalog(const std::string& source, Origin* origin) {
+  std::string head;
+  if (!IsRemoteSource(source)) {
+    ZM_ASSIGN_OR_RETURN(head, ReadLocal(LocalPath(source), kSniffBytes));
+  } else {
+    // A name is enough for YAML; otherwise the first bytes decide, without
+    // fetching a large reference file twice.
+    CatalogKind by_name = SniffCatalog(source, "");
+    if (by_name != CatalogKind::kNone) return by_name;
+    auto info = origin->Stat(source);
+    if (!info.ok()) return info.status().WithContext(RedactUrl(source));
+    if (info->size == 0) return CatalogKind::kNone;
+    auto data = origin->Read(source, ByteRange{0, std::min<uint64_t>(info->size, kSniffBytes)});
+    if (!data.ok()) return data.status().WithContext(RedactUrl(source));
+    head = std::move(data).value();
+  }
+  return SniffCatalog(source, head);
+}
+
+Result<Catalog> ReadCatalog(const std::string& source, CatalogKind kind, Origin* origin) {
+  CatalogIo io;
+  io.fetch = [origin](const std::string& location) {
+    return ReadDocument(location, origin, kMaxDocumentBytes);
+  };
+  return LoadCatalog(source, kind, io);
+}
+
+std::vector<std::string> LocalReferenceDirectories(const Catalog& catalog) {
+  std::set<std::string> seen;
+  std::vector<std::string> out;
+  char real[PATH_MAX];
+  for (const CatalogDataset& d : catalog.datasets) {
+    if (IsRemoteSource(d.references)) continue;
+    std::string dir = LocalPath(d.references);
+    dir.erase(dir.find_last_of('/') == std::string::npos ? 0 : dir.find_last_of('/'));
+    if (dir.empty()) dir = "/";
+    if (!seen.insert(dir).second) continue;
+    if (::realpath(dir.c_str(), real)) out.push_back(real);
+  }
+  return out;
+}
+
+DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const Options* opt,
+                                int64_t mtime) {
+  return [catalog, stack, opt, mtime](size_t d) -> Result<LoadedDataset> {
+    const CatalogDataset& ds = catalog->datasets[d];
+    const std::string& refs = ds.references;
+    if (ds.anonymous && stack->planner)
+      if (std::string p = S3BucketPrefix(refs); !p.empty()) stack->planner->AddUnsignedPrefix(p);
+    ReferenceLoadOptions lo;
+    lo.max_generated_keys = opt->max_generated_keys;
+    ZM_ASSIGN_OR_RETURN(std::string data, ReadDocument(refs, stack->origin.get(), lo.max_decompressed_bytes));
+    std::string base = ds.url_base;
+    if (base.empty()) {
+      std::string r = IsRemoteSource(refs) ? refs.substr(0, refs.find('?')) : LocalPath(refs);
+      base = r.substr(0, r.rfind('/') + 1);
+    }
+    auto bundle = std::make_shared<DatasetBundle>();
+    ZM_ASSIGN_OR_RETURN(bundle->index, LoadReferenceData(std::move(data), RedactUrl(refs), base, lo));
+    ReferenceIndex& index = bundle->index;
+    if (ds.anonymous && stack->planner)
+      for (size_t u = 0; u < index.url_count(); ++u)
+        if (std::string p = S3BucketPrefix(stack->url_map.Apply(index.url(u))); !p.empty())
+          stack->planner->AddUnsignedPrefix(p);
+    ZM_RETURN_IF_ERROR(CheckLocalReferences(index, *stack, RedactUrl(refs)));
+    ZM_RETURN_IF_ERROR(SizeWholeObjects(&index, stack->cache.get(), opt->size_threads, RedactUrl(refs)));
+    if (opt->view == "zarr") {
+      PrefetchOptions po;
+      po.enabled = opt->prefetch;
+      po.max_bytes = std::max<uint64_t>(opt->prefetch_memory / 4, 1_MiB);
+      bundle->prefetcher = std::make_unique<Prefetcher>(&index, stack->cache.get(), po);
+      auto fs = std::make_unique<Filesystem>(&index, stack->cache.get(), mtime);
+      fs->set_prefetcher(bundle->prefetcher.get());
+      bundle->tree = std::move(fs);
+    } else {
+      ViewOptions vo;
+      vo.kind = *ParseViewKind(opt->view);
+      vo.set_name = ds.path.empty() ? "root" : ds.path.back();
+      vo.chunk_cache_bytes = opt->view_cache;
+      vo.decode_threads = opt->prefetch ? 2 : 0;
+      vo.max_readahead = std::max<uint64_t>(opt->prefetch_memory / 4, 1_MiB);
+      ZM_ASSIGN_OR_RETURN(bundle->tree,
+                          ViewFilesystem::Build(&index, stack->cache.get(), vo, mtime));
+    }
+    LoadedDataset out;
+    // The index is what a dataset holds for as long as it is loaded; a
+    // view's decoded chunks are bounded by --view-cache on their own.
+    out.bytes = index.MemoryUsage() + 4_KiB;
+    out.tree = std::shared_ptr<const Tree>(bundle, bundle->tree.get());
+    return out;
+  };
+}
+
+}  // namespace zm

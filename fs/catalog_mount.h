@@ -1,0 +1,44 @@
+// Serving a catalog (refs/catalog.h) through the daemon's stack: reading
+// its documents, and loading one dataset's reference set into a tree when
+// the CatalogTree asks.
+//
+// Thread-safety: ReadDocument and DetectCatalog are plain functions; the
+// loader returned by MakeDatasetLoader may be called from many threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "base/status.h"
+#include "cache/origin.h"
+#include "fs/catalog_tree.h"
+#include "fs/options.h"
+#include "fs/stack.h"
+#include "refs/catalog.h"
+
+namespace zm {
+
+// The bytes of a local file (path or file:// URL) or of a URL fetched whole
+// through `origin` (so --map, credentials and headers apply). At most
+// `max_bytes`; errors name the location.
+Result<std::string> ReadDocument(const std::string& location, Origin* origin, uint64_t max_bytes);
+
+// Whether SOURCE is a catalog, from its name and first 64 KiB.
+Result<CatalogKind> DetectCatalog(const std::string& source, Origin* origin);
+
+// Reads the catalog at `source` (every document through `origin`).
+Result<Catalog> ReadCatalog(const std::string& source, CatalogKind kind, Origin* origin);
+
+// The directories of the catalog's local reference files, links resolved,
+// each once: where their local references may read (as a single reference
+// file's may read under its directory).
+std::vector<std::string> LocalReferenceDirectories(const Catalog& catalog);
+
+// Loads dataset d of `catalog`: its reference file (through the stack's
+// origin for URLs), checked like a mounted one (local references confined,
+// whole objects sized), as the view `opt.view` asks. REQUIRES: `catalog`,
+// `stack` and `opt` outlive the loader and every tree it returns.
+DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const Options* opt,
+                                int64_t mtime);
+
+}  // namespace zm

@@ -1,0 +1,576 @@
+#include "refs/catalog.h"
+
+#include <simdjson.h>
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <map>
+#include <optional>
+#include <regex>
+#include <set>
+
+namespace zm {
+namespace {
+
+bool EndsWith(std::string_view s, std::string_view tail) {
+  return s.size() >= tail.size() && s.substr(s.size() - tail.size()) == tail;
+}
+
+bool IsUrl(std::string_view s) { return s.find("://") != std::string_view::npos; }
+
+// "a/./b/../c" -> "a/c"; a leading '/' is kept; ".." above the top is dropped.
+std::string FoldDots(std::string_view path) {
+  std::string_view query;
+  if (size_t q = path.find('?'); q != std::string_view::npos) {
+    query = path.substr(q);
+    path = path.substr(0, q);
+  }
+  const bool absolute = !path.empty() && path.front() == '/';
+  const bool trailing = !path.empty() && path.back() == '/';
+  std::vector<std::string_view> parts;
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t end = path.find('/', pos);
+    if (end == std::string_view::npos) end = path.size();
+    std::string_view part = path.substr(pos, end - pos);
+    if (part == "..") {
+      if (!parts.empty()) parts.pop_back();
+    } else if (!part.empty() && part != ".") {
+      parts.push_back(part);
+    }
+    pos = end + 1;
+  }
+  std::string out = absolute ? "/" : "";
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i) out += '/';
+    out += parts[i];
+  }
+  if (trailing && !parts.empty()) out += '/';
+  out += query;
+  return out;
+}
+
+// The directory of a document, without a trailing '/': what
+// {{ CATALOG_DIR }} means.
+std::string DirectoryOf(std::string_view location) {
+  std::string_view path = location.substr(0, location.find('?'));
+  size_t slash = path.rfind('/');
+  if (slash == std::string_view::npos) return ".";
+  if (IsUrl(path) && slash < path.find("://") + 3) return std::string(path);
+  return std::string(path.substr(0, slash == 0 ? 1 : slash));
+}
+
+// Replaces {{ CATALOG_DIR }}; any other template is an error naming it.
+Result<std::string> ExpandTemplates(const std::string& text, const std::string& catalog_dir) {
+  static const std::regex kCatalogDir(R"(\{\{\s*CATALOG_DIR\s*\}\})");
+  std::string out = std::regex_replace(text, kCatalogDir, catalog_dir);
+  for (const char* open : {"{{", "{%"}) {
+    size_t at = out.find(open);
+    if (at == std::string::npos) continue;
+    size_t end = out.find(open[1] == '{' ? "}}" : "%}", at);
+    std::string tmpl = out.substr(at, end == std::string::npos ? std::string::npos : end + 2 - at);
+    return InvalidArgument("template '" + tmpl + "' is not supported (only {{ CATALOG_DIR }})");
+  }
+  return out;
+}
+
+// fsspec's reference:// storage options, whatever document they came from.
+struct StorageOptions {
+  std::optional<std::string> fo;
+  std::string remote_protocol;
+  std::string target_protocol;
+  std::map<std::string, std::string> remote_options;  // scalars as text
+  std::map<std::string, std::string> target_options;
+  std::vector<std::string> unknown;  // other keys, for notes
+};
+
+bool IsTrue(const std::string& v) { return v == "true" || v == "True" || v == "1" || v == "yes"; }
+
+class Builder {
+ public:
+  Builder(const CatalogIo& io, const CatalogLimits& limits) : io_(io), limits_(limits) {}
+
+  Status Run(const std::string& location, CatalogKind kind) {
+    Status st = kind == CatalogKind::kStac ? StacDocument(location, {}, 0, true)
+                                           : IntakeDocument(location, {}, 0, true);
+    if (!st.ok()) return st;
+    return Status::Ok();
+  }
+  Catalog Take() { return std::move(out_); }
+
+ private:
+  using Path = std::vector<std::string>;
+
+  void Note(std::string line) { out_.notes.push_back(std::move(line)); }
+
+  // A free name in `dir` for `name`, recorded as taken.
+  Path Claim(const Path& dir, std::string_view name) {
+    std::set<std::string>& taken = taken_[dir];
+    std::string base = SanitizeName(name), candidate = base;
+    for (int i = 2; taken.count(candidate); ++i) candidate = base + "~" + std::to_string(i);
+    taken.insert(candidate);
+    Path p = dir;
+    p.push_back(candidate);
+    return p;
+  }
+
+  Path AddDirectory(const Path& dir, std::string_view name) {
+    Path p = Claim(dir, name);
+    out_.directories.push_back(p);
+    return p;
+  }
+
+  // Reads a document once; a second visit (a loop, or two parents linking
+  // the same child) is an error the caller turns into a note.
+  Result<std::string> Fetch(const std::string& location, int depth) {
+    if (depth > limits_.max_depth)
+      return InvalidArgument(location + ": nested deeper than " + std::to_string(limits_.max_depth) +
+                             " documents");
+    if (out_.documents >= limits_.max_documents)
+      return InvalidArgument(location + ": more than " + std::to_string(limits_.max_documents) +
+                             " catalog documents");
+    if (!visited_.insert(location).second) return InvalidArgument(location + ": already read (a loop?)");
+    ++out_.documents;
+    auto data = io_.fetch(location);
+    if (!data.ok()) return data.status().WithContext(location);
+    return data;
+  }
+
+  // One dataset from storage options; notes what cannot be honoured.
+  void AddDataset(const Path& dir, std::string_view name, const std::string& document,
+                  StorageOptions so, const std::string& where) {
+    if (!so.fo || so.fo->empty()) {
+      Note(where + ": no storage_options.fo (the reference file); skipped");
+      return;
+    }
+    if (out_.datasets.size() >= limits_.max_datasets) {
+      if (out_.datasets.size() == limits_.max_datasets)
+        Note(where + ": more than " + std::to_string(limits_.max_datasets) +
+             " datasets; the rest are skipped");
+      return;
+    }
+    CatalogDataset d;
+    d.where = where;
+    std::string fo = *so.fo;
+    if (!so.target_protocol.empty() && so.target_protocol != "file" && !IsUrl(fo))
+      fo = (so.target_protocol == "gcs" ? std::string("gs") : so.target_protocol) + "://" + fo;
+    d.references = ResolveLocation(document, fo);
+    // A document fetched from elsewhere must not name files of this host.
+    if (IsUrl(document) && !document.starts_with("file://") &&
+        (!IsUrl(d.references) || d.references.starts_with("file://"))) {
+      Note(where + ": a remote catalog may not name the local file " + d.references + "; skipped");
+      return;
+    }
+    if (d.references.starts_with("file://")) d.references = d.references.substr(7);
+    const std::string& rp = so.remote_protocol;
+    if (rp == "s3" || rp == "s3a") d.url_base = "s3://";
+    else if (rp == "gs" || rp == "gcs") d.url_base = "gs://";
+    else if (rp == "http" || rp == "https") d.url_base = rp + "://";
+    else if (!rp.empty() && rp != "file" && rp != "local")
+      Note(where + ": remote_protocol '" + rp + "' is not supported; URLs are used as written");
+    for (const auto& [key, value] : so.remote_options) {
+      if (key == "anon") d.anonymous = d.anonymous || IsTrue(value);
+      else Note(where + ": remote_options '" + key + "' is not supported; ignored");
+    }
+    for (const auto& [key, value] : so.target_options) {
+      if (key == "anon") d.anonymous = d.anonymous || IsTrue(value);
+      // gzip and zstd are recognised by their magic bytes; others fail at load.
+      else if (key != "compression") Note(where + ": target_options '" + key + "' is not supported; ignored");
+    }
+    for (const std::string& key : so.unknown)
+      Note(where + ": storage_options '" + key + "' is not supported; ignored");
+    d.path = Claim(dir, name);
+    out_.datasets.push_back(std::move(d));
+  }
+
+  // ---- Intake --------------------------------------------------------------
+
+  static std::string Scalar(const YAML::Node& n) {
+    return n && n.IsScalar() ? n.Scalar() : std::string();
+  }
+
+  static void ScalarMap(const YAML::Node& n, std::map<std::string, std::string>* out) {
+    if (!n || !n.IsMap()) return;
+    for (const auto& kv : n) out->emplace(kv.first.Scalar(), kv.second.IsScalar() ? kv.second.Scalar() : "");
+  }
+
+  static bool IsZarrDriver(std::string_view d) {
+    return d == "zarr" || d == "intake_xarray.xzarr.ZarrSource" || d == "intake_xarray.ZarrSource" ||
+           d == "intake_xarray.zarr.ZarrSource";
+  }
+  static bool IsCatalogDriver(std::string_view d) {
+    return d == "yaml_file_cat" || d == "yaml_files_cat" ||
+           d == "intake.catalog.local.YAMLFileCatalog" || d == "intake.catalog.local.YAMLFilesCatalog";
+  }
+
+  Status IntakeDocument(const std::string& location, const Path& dir, int depth, bool root) {
+    ZM_ASSIGN_OR_RETURN(std::string text, Fetch(location, depth));
+    YAML::Node doc;
+    try {
+      doc = YAML::Load(text);
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument(location + ": invalid YAML at line " + std::to_string(e.mark.line + 1) +
+                             ": " + e.msg);
+    }
+    if (!doc.IsMap() || !doc["sources"])
+      return InvalidArgument(location + ": not an Intake catalog (no 'sources' mapping)");
+    const YAML::Node sources = doc["sources"];
+    if (sources.IsNull()) return Status::Ok();  // an empty catalog
+    if (!sources.IsMap())
+      return InvalidArgument(location + ": 'sources' must be a mapping of names to entries");
+    const std::string catalog_dir = DirectoryOf(location);
+    (void)root;
+    try {
+      for (const auto& kv : sources) {
+        const std::string name = kv.first.Scalar();
+        const YAML::Node entry = kv.second;
+        const std::string where = location + ": source '" + name + "'";
+        if (!entry.IsMap()) {
+          Note(where + ": not a mapping; skipped");
+          continue;
+        }
+        const std::string driver = Scalar(entry["driver"]);
+        const YAML::Node args = entry["args"];
+        if (IsZarrDriver(driver)) {
+          IntakeDataset(dir, name, location, catalog_dir, args, where);
+        } else if (IsCatalogDriver(driver)) {
+          IntakeNested(dir, name, location, catalog_dir, args, depth, where);
+        } else {
+          Note(where + ": driver '" + driver + "' is not a reference set; skipped");
+        }
+      }
+    } catch (const YAML::Exception& e) {
+      return InvalidArgument(location + ": line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+    }
+    return Status::Ok();
+  }
+
+  void IntakeDataset(const Path& dir, const std::string& name, const std::string& location,
+                     const std::string& catalog_dir, const YAML::Node& args, const std::string& where) {
+    if (!args || !args.IsMap()) {
+      Note(where + ": no args; skipped");
+      return;
+    }
+    auto urlpath = ExpandTemplates(Scalar(args["urlpath"]), catalog_dir);
+    if (!urlpath.ok()) {
+      Note(where + ": urlpath: " + urlpath.status().message() + "; skipped");
+      return;
+    }
+    if (!urlpath->starts_with("reference://")) {
+      Note(where + ": urlpath '" + *urlpath + "' is not reference://; skipped");
+      return;
+    }
+    StorageOptions so;
+    const YAML::Node opts = args["storage_options"];
+    if (opts && opts.IsMap()) {
+      for (const auto& kv : opts) {
+        const std::string key = kv.first.Scalar();
+        const YAML::Node& v = kv.second;
+        if (key == "fo") {
+          if (!v.IsScalar()) {
+            Note(where + ": storage_options.fo is not a path or URL (inline references); skipped");
+            return;
+          }
+          auto fo = ExpandTemplates(v.Scalar(), catalog_dir);
+          if (!fo.ok()) {
+            Note(where + ": fo: " + fo.status().message() + "; skipped");
+            return;
+          }
+          so.fo = *fo;
+        } else if (key == "remote_protocol") {
+          so.remote_protocol = Scalar(v);
+        } else if (key == "target_protocol") {
+          so.target_protocol = Scalar(v);
+        } else if (key == "remote_options") {
+          ScalarMap(v, &so.remote_options);
+        } else if (key == "target_options") {
+          ScalarMap(v, &so.target_options);
+        } else {
+          so.unknown.push_back(key);
+        }
+      }
+    }
+    AddDataset(dir, name, location, std::move(so), where);
+  }
+
+  void IntakeNested(const Path& dir, const std::string& name, const std::string& location,
+                    const std::string& catalog_dir, const YAML::Node& args, int depth,
+                    const std::string& where) {
+    std::vector<std::string> paths;
+    const YAML::Node p = args ? args["path"] : YAML::Node();
+    if (p && p.IsScalar()) paths.push_back(p.Scalar());
+    if (p && p.IsSequence())
+      for (const auto& e : p) paths.push_back(Scalar(e));
+    if (paths.empty()) {
+      Note(where + ": no args.path; skipped");
+      return;
+    }
+    const Path sub = AddDirectory(dir, name);
+    for (const std::string& raw : paths) {
+      auto expanded = ExpandTemplates(raw, catalog_dir);
+      if (!expanded.ok()) {
+        Note(where + ": path: " + expanded.status().message() + "; skipped");
+        continue;
+      }
+      std::string target = ResolveLocation(location, *expanded);
+      if (IsUrl(location) && !IsUrl(target)) {
+        Note(where + ": a remote catalog may not name the local file " + target + "; skipped");
+        continue;
+      }
+      if (target.find_first_of("*?[") != std::string::npos) {
+        Note(where + ": path '" + target + "' is a pattern; patterns are not supported; skipped");
+        continue;
+      }
+      if (target.starts_with("file://")) target = target.substr(7);
+      Status st = IntakeDocument(target, sub, depth + 1, false);
+      if (!st.ok()) Note(where + ": " + st.message() + "; skipped");
+    }
+  }
+
+  // ---- STAC ----------------------------------------------------------------
+
+  using Element = simdjson::dom::element;
+
+  static std::string Str(Element e, const char* key) {
+    std::string_view v;
+    if (e[key].get(v) == simdjson::SUCCESS) return std::string(v);
+    return {};
+  }
+
+  static std::string Text(Element e) {
+    std::string_view s;
+    if (e.get(s) == simdjson::SUCCESS) return std::string(s);
+    bool b;
+    if (e.get(b) == simdjson::SUCCESS) return b ? "true" : "false";
+    return simdjson::minify(e);
+  }
+
+  static void TextMap(Element e, std::map<std::string, std::string>* out) {
+    simdjson::dom::object o;
+    if (e.get(o) != simdjson::SUCCESS) return;
+    for (auto [k, v] : o) out->emplace(std::string(k), Text(v));
+  }
+
+  static void ReadStorageOptions(Element e, StorageOptions* so) {
+    simdjson::dom::object o;
+    if (e.get(o) != simdjson::SUCCESS) return;
+    for (auto [k, v] : o) {
+      if (k == "fo") {
+        std::string_view s;
+        if (v.get(s) == simdjson::SUCCESS) so->fo = std::string(s);
+      } else if (k == "remote_protocol") {
+        so->remote_protocol = Text(v);
+      } else if (k == "target_protocol") {
+        so->target_protocol = Text(v);
+      } else if (k == "remote_options") {
+        TextMap(v, &so->remote_options);
+      } else if (k == "target_options") {
+        TextMap(v, &so->target_options);
+      } else {
+        so->unknown.emplace_back(k);
+      }
+    }
+  }
+
+  // Whether `asset` is a reference set; if so, its storage options.
+  static std::optional<StorageOptions> ReferenceAsset(Element asset) {
+    const std::string href = Str(asset, "href"), type = Str(asset, "type");
+    bool ref_role = false;
+    simdjson::dom::array roles;
+    if (asset["roles"].get(roles) == simdjson::SUCCESS)
+      for (Element r : roles) {
+        std::string_view s;
+        if (r.get(s) == simdjson::SUCCESS && (s == "references" || s == "index")) ref_role = true;
+      }
+    Element open_kwargs;
+    bool has_kwargs = asset["xarray:open_kwargs"].get(open_kwargs) == simdjson::SUCCESS ||
+                      asset["xarray:open_dataset_kwargs"].get(open_kwargs) == simdjson::SUCCESS;
+    StorageOptions so;
+    Element storage;
+    if (asset["xarray:storage_options"].get(storage) == simdjson::SUCCESS)
+      ReadStorageOptions(storage, &so);
+    std::string engine;
+    if (has_kwargs) {
+      engine = Str(open_kwargs, "engine");
+      if (open_kwargs["storage_options"].get(storage) == simdjson::SUCCESS)
+        ReadStorageOptions(storage, &so);
+      if (open_kwargs["backend_kwargs"]["storage_options"].get(storage) == simdjson::SUCCESS)
+        ReadStorageOptions(storage, &so);
+    }
+    const bool json_type = type.empty() || type.starts_with("application/json");
+    const bool is_ref = (ref_role && json_type) || engine == "kerchunk" || so.fo.has_value();
+    if (!is_ref) return std::nullopt;
+    if (!so.fo && !href.starts_with("reference://")) so.fo = href;
+    // `consolidated` and friends are xarray's business, not ours.
+    return so;
+  }
+
+  // The reference assets of an item or collection, in document order.
+  std::vector<std::pair<std::string, StorageOptions>> ReferenceAssets(Element doc) {
+    std::vector<std::pair<std::string, StorageOptions>> out;
+    simdjson::dom::object assets;
+    if (doc["assets"].get(assets) != simdjson::SUCCESS) return out;
+    for (auto [key, asset] : assets)
+      if (auto so = ReferenceAsset(asset)) out.emplace_back(std::string(key), std::move(*so));
+    return out;
+  }
+
+  void AddAssets(const Path& dir, const std::string& location, Element doc, const std::string& id,
+                 bool item) {
+    auto assets = ReferenceAssets(doc);
+    if (assets.empty()) {
+      if (item) Note(location + ": item '" + id + "' has no reference asset; skipped");
+      return;
+    }
+    if (item && assets.size() == 1) {
+      AddDataset(dir, id, location, std::move(assets[0].second),
+                 location + ": item '" + id + "' asset '" + assets[0].first + "'");
+      return;
+    }
+    const Path sub = item ? AddDirectory(dir, id) : dir;
+    for (auto& [key, so] : assets)
+      AddDataset(sub, key, location, std::move(so), location + ": asset '" + key + "'");
+  }
+
+  Result<Element> ParseJson(simdjson::dom::parser& parser, const std::string& text,
+                            const std::string& location) {
+    Element doc;
+    auto err = parser.parse(text).get(doc);
+    if (err) return InvalidArgument(location + ": invalid JSON: " + simdjson::error_message(err));
+    if (!doc.is_object()) return InvalidArgument(location + ": not a STAC document (not a JSON object)");
+    return doc;
+  }
+
+  Status StacDocument(const std::string& location, const Path& parent, int depth, bool root) {
+    ZM_ASSIGN_OR_RETURN(std::string text, Fetch(location, depth));
+    simdjson::dom::parser parser;
+    ZM_ASSIGN_OR_RETURN(Element doc, ParseJson(parser, text, location));
+    const std::string type = Str(doc, "type");
+    std::string id = Str(doc, "id");
+    if (type == "FeatureCollection") {
+      simdjson::dom::array features;
+      if (doc["features"].get(features) != simdjson::SUCCESS)
+        return InvalidArgument(location + ": a FeatureCollection without 'features'");
+      for (Element f : features) {
+        std::string fid = Str(f, "id");
+        if (Str(f, "type") != "Feature" || fid.empty()) {
+          Note(location + ": a feature without type Feature or id; skipped");
+          continue;
+        }
+        AddAssets(parent, location, f, fid, true);
+      }
+      return Status::Ok();
+    }
+    if (type != "Catalog" && type != "Collection" && type != "Feature")
+      return InvalidArgument(location + ": not a STAC document (type '" + type +
+                             "', expected Catalog, Collection, Feature or FeatureCollection)");
+    if (id.empty()) return InvalidArgument(location + ": a STAC " + type + " without an 'id'");
+    if (root && Str(doc, "stac_version").empty())
+      return InvalidArgument(location + ": not a STAC document (no 'stac_version')");
+    if (type == "Feature") {
+      AddAssets(parent, location, doc, id, true);
+      return Status::Ok();
+    }
+    const Path dir = root ? parent : AddDirectory(parent, id);
+    AddAssets(dir, location, doc, id, false);
+    simdjson::dom::array links;
+    if (doc["links"].get(links) != simdjson::SUCCESS) {
+      Note(location + ": no 'links'");
+      return Status::Ok();
+    }
+    for (Element link : links) {
+      const std::string rel = Str(link, "rel"), href = Str(link, "href");
+      if ((rel != "child" && rel != "item") || href.empty()) continue;
+      std::string target = ResolveLocation(location, href);
+      if (IsUrl(location) && !location.starts_with("file://") &&
+          (!IsUrl(target) || target.starts_with("file://"))) {
+        Note(location + ": link to the local file " + target + " from a remote document; skipped");
+        continue;
+      }
+      if (target.starts_with("file://")) target = target.substr(7);
+      Status st = rel == "child" ? StacDocument(target, dir, depth + 1, false)
+                                 : StacItem(target, dir, depth + 1);
+      if (!st.ok()) Note(location + ": " + rel + " link: " + st.message() + "; skipped");
+    }
+    return Status::Ok();
+  }
+
+  Status StacItem(const std::string& location, const Path& dir, int depth) {
+    ZM_ASSIGN_OR_RETURN(std::string text, Fetch(location, depth));
+    simdjson::dom::parser parser;
+    ZM_ASSIGN_OR_RETURN(Element doc, ParseJson(parser, text, location));
+    if (Str(doc, "type") != "Feature")
+      return InvalidArgument(location + ": an item link to a document of type '" + Str(doc, "type") + "'");
+    const std::string id = Str(doc, "id");
+    if (id.empty()) return InvalidArgument(location + ": a STAC item without an 'id'");
+    AddAssets(dir, location, doc, id, true);
+    return Status::Ok();
+  }
+
+  const CatalogIo& io_;
+  const CatalogLimits& limits_;
+  Catalog out_;
+  std::set<std::string> visited_;
+  std::map<Path, std::set<std::string>> taken_;
+};
+
+}  // namespace
+
+CatalogKind SniffCatalog(std::string_view location, std::string_view head) {
+  std::string_view path = location.substr(0, location.find('?'));
+  if (EndsWith(path, ".yaml") || EndsWith(path, ".yml")) return CatalogKind::kIntake;
+  if (head.size() >= 2 && ((uint8_t(head[0]) == 0x1f && uint8_t(head[1]) == 0x8b) ||
+                           (uint8_t(head[0]) == 0x28 && uint8_t(head[1]) == 0xb5)))
+    return CatalogKind::kNone;  // gzip, zstd: a compressed reference file
+  size_t i = head.find_first_not_of(" \t\r\n\xef\xbb\xbf");
+  if (i == std::string_view::npos) return CatalogKind::kNone;
+  if (head[i] == '{') {
+    // A reference file could name "stac_version" in an inline attribute,
+    // so this is a guess; LoadCatalog checks the top level.
+    return head.find("\"stac_version\"") != std::string_view::npos ? CatalogKind::kStac
+                                                                   : CatalogKind::kNone;
+  }
+  if (head.substr(i).starts_with("sources:") || head.find("\nsources:") != std::string_view::npos)
+    return CatalogKind::kIntake;
+  return CatalogKind::kNone;
+}
+
+Result<Catalog> LoadCatalog(const std::string& location, CatalogKind kind, const CatalogIo& io,
+                            const CatalogLimits& limits) {
+  Builder b(io, limits);
+  ZM_RETURN_IF_ERROR(b.Run(location, kind));
+  return b.Take();
+}
+
+std::string ResolveLocation(std::string_view document, std::string_view href) {
+  if (IsUrl(href)) {
+    size_t start = href.find("://") + 3;
+    size_t slash = href.find('/', start);
+    if (slash == std::string_view::npos) return std::string(href);
+    return std::string(href.substr(0, slash)) + FoldDots(href.substr(slash));
+  }
+  std::string_view doc = document.substr(0, document.find('?'));
+  if (IsUrl(doc)) {
+    size_t start = doc.find("://") + 3;
+    size_t slash = doc.find('/', start);
+    std::string_view host = doc.substr(0, slash);
+    std::string_view path = slash == std::string_view::npos ? "/" : doc.substr(slash);
+    if (!href.empty() && href.front() == '/') return std::string(host) + FoldDots(href);
+    std::string dir(path.substr(0, path.rfind('/') + 1));
+    return std::string(host) + FoldDots(dir + std::string(href));
+  }
+  if (!href.empty() && href.front() == '/') return FoldDots(href);
+  std::string dir(doc.substr(0, doc.rfind('/') + 1));
+  return FoldDots(dir + std::string(href));
+}
+
+std::string SanitizeName(std::string_view name) {
+  std::string out(name);
+  for (char& c : out)
+    if (c == '/' || c == '\0') c = '_';
+  if (out.empty() || out == "." || out == "..") out = "_" + out;
+  if (out.size() > 255) out.resize(255);
+  return out;
+}
+
+}  // namespace zm

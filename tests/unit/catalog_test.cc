@@ -1,0 +1,374 @@
+// Catalog parsers (Intake YAML, STAC JSON) and the lazy CatalogTree's inode
+// scheme, loading and release, against in-memory documents and datasets.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "fs/catalog_tree.h"
+#include "fs/filesystem.h"
+#include "refs/catalog.h"
+#include "refs/reference_loader.h"
+
+namespace zm {
+namespace {
+
+CatalogIo MapIo(const std::map<std::string, std::string>& docs, std::vector<std::string>* fetched) {
+  CatalogIo io;
+  io.fetch = [docs, fetched](const std::string& loc) -> Result<std::string> {
+    if (fetched) fetched->push_back(loc);
+    auto it = docs.find(loc);
+    if (it == docs.end()) return NotFound("no such document");
+    return it->second;
+  };
+  return io;
+}
+
+std::string Join(const std::vector<std::string>& p) {
+  std::string s;
+  for (const auto& x : p) s += (s.empty() ? "" : "/") + x;
+  return s;
+}
+
+TEST(ResolveLocation, PathsAndUrls) {
+  EXPECT_EQ(ResolveLocation("/a/b/cat.yaml", "x.json"), "/a/b/x.json");
+  EXPECT_EQ(ResolveLocation("/a/b/cat.yaml", "../r/./x.json"), "/a/r/x.json");
+  EXPECT_EQ(ResolveLocation("/a/b/cat.yaml", "/abs/x.json"), "/abs/x.json");
+  EXPECT_EQ(ResolveLocation("http://h:1/c/d/cat.json?sig=1", "../i/x.json"), "http://h:1/c/i/x.json");
+  EXPECT_EQ(ResolveLocation("http://h/c/cat.json", "/root.json"), "http://h/root.json");
+  EXPECT_EQ(ResolveLocation("http://h/c/cat.json", "s3://b/k/../x"), "s3://b/x");
+}
+
+TEST(SniffCatalog, Kinds) {
+  EXPECT_EQ(SniffCatalog("/x/cat.yaml", ""), CatalogKind::kIntake);
+  EXPECT_EQ(SniffCatalog("http://h/cat.yml?x", ""), CatalogKind::kIntake);
+  EXPECT_EQ(SniffCatalog("/x/cat", "metadata: {}\nsources:\n  a: {}\n"), CatalogKind::kIntake);
+  EXPECT_EQ(SniffCatalog("/x/c.json", R"({"type": "Catalog", "stac_version": "1.0.0"})"),
+            CatalogKind::kStac);
+  EXPECT_EQ(SniffCatalog("/x/r.json", R"({"version": 1, "refs": {}})"), CatalogKind::kNone);
+  EXPECT_EQ(SniffCatalog("/x/r.json.gz", std::string("\x1f\x8b\x08", 3)), CatalogKind::kNone);
+}
+
+TEST(IntakeCatalog, SourcesNestedAndNotes) {
+  std::map<std::string, std::string> docs;
+  docs["/c/main.yaml"] = R"(
+metadata: {version: 1}
+sources:
+  sst:
+    driver: zarr
+    args:
+      urlpath: reference://
+      storage_options:
+        fo: "{{ CATALOG_DIR }}/refs/sst.json"
+        remote_protocol: s3
+        remote_options: {anon: true, requester_pays: true}
+  rel:
+    driver: intake_xarray.xzarr.ZarrSource
+    args: {urlpath: "reference://", storage_options: {fo: "../other/r.json.gz", target_options: {compression: gzip}}}
+  tmpl:
+    driver: zarr
+    args: {urlpath: "reference://", storage_options: {fo: "{{ env(HOME) }}/x.json"}}
+  csv:
+    driver: csv
+    args: {urlpath: "x.csv"}
+  sub:
+    driver: yaml_file_cat
+    args: {path: "{{CATALOG_DIR}}/sub/s.yaml"}
+  broken:
+    driver: intake.catalog.local.YAMLFileCatalog
+    args: {path: missing.yaml}
+)";
+  docs["/c/sub/s.yaml"] = R"(
+sources:
+  "a/b":
+    driver: zarr
+    args: {urlpath: "reference://", storage_options: {fo: "http://h/x.json"}}
+)";
+  auto cat = LoadCatalog("/c/main.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_TRUE(cat.ok()) << cat.status().message();
+  ASSERT_EQ(cat->datasets.size(), 3u);
+  EXPECT_EQ(Join(cat->datasets[0].path), "sst");
+  EXPECT_EQ(cat->datasets[0].references, "/c/refs/sst.json");
+  EXPECT_EQ(cat->datasets[0].url_base, "s3://");
+  EXPECT_TRUE(cat->datasets[0].anonymous);
+  EXPECT_EQ(cat->datasets[1].references, "/other/r.json.gz");
+  EXPECT_FALSE(cat->datasets[1].anonymous);
+  EXPECT_EQ(Join(cat->datasets[2].path), "sub/a_b");  // '/' cannot be in a name
+  EXPECT_EQ(cat->datasets[2].references, "http://h/x.json");
+  ASSERT_EQ(cat->directories.size(), 2u);  // sub, broken (empty)
+  std::string notes;
+  for (const auto& n : cat->notes) notes += n + "\n";
+  EXPECT_NE(notes.find("source 'tmpl': fo: template '{{ env(HOME) }}' is not supported"),
+            std::string::npos) << notes;
+  EXPECT_NE(notes.find("driver 'csv' is not a reference set"), std::string::npos);
+  EXPECT_NE(notes.find("remote_options 'requester_pays' is not supported"), std::string::npos);
+  EXPECT_NE(notes.find("/c/missing.yaml"), std::string::npos) << notes;
+  EXPECT_EQ(cat->documents, 3u);
+}
+
+TEST(IntakeCatalog, MalformedIsOneLineNamingTheFile) {
+  std::map<std::string, std::string> docs{{"/c/bad.yaml", "sources:\n  a: [x\n"},
+                                          {"/c/none.yaml", "metadata: {}\n"}};
+  auto bad = LoadCatalog("/c/bad.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("/c/bad.yaml: invalid YAML at line"), 0u) << bad.status().message();
+  EXPECT_EQ(bad.status().message().find('\n'), std::string::npos);
+  auto none = LoadCatalog("/c/none.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_FALSE(none.ok());
+  EXPECT_NE(none.status().message().find("no 'sources'"), std::string::npos);
+}
+
+TEST(IntakeCatalog, RemoteCatalogMayNotNameLocalFiles) {
+  std::map<std::string, std::string> docs{{"http://h/c.yaml", R"(
+sources:
+  a: {driver: zarr, args: {urlpath: "reference://", storage_options: {fo: "file:///etc/r.json"}}}
+  b: {driver: zarr, args: {urlpath: "reference://", storage_options: {fo: "r.json"}}}
+)"}};
+  auto cat = LoadCatalog("http://h/c.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_TRUE(cat.ok());
+  ASSERT_EQ(cat->datasets.size(), 1u);
+  EXPECT_EQ(cat->datasets[0].references, "http://h/r.json");
+}
+
+TEST(StacCatalog, ChildrenItemsAssetsAndLoops) {
+  std::map<std::string, std::string> docs;
+  docs["http://h/s/catalog.json"] = R"({"type": "Catalog", "stac_version": "1.0.0", "id": "root",
+    "description": "d", "links": [{"rel": "self", "href": "./catalog.json"},
+      {"rel": "child", "href": "./c1/collection.json"}, {"rel": "child", "href": "catalog.json"}]})";
+  docs["http://h/s/c1/collection.json"] = R"({"type": "Collection", "stac_version": "1.0.0",
+    "id": "coll", "description": "d", "license": "x", "extent": {},
+    "links": [{"rel": "item", "href": "items/one.json"}, {"rel": "item", "href": "items/two.json"},
+              {"rel": "child", "href": "../catalog.json"}],
+    "assets": {"agg": {"href": "agg.json", "type": "application/json", "roles": ["references"]}}})";
+  docs["http://h/s/c1/items/one.json"] = R"({"type": "Feature", "stac_version": "1.0.0", "id": "one",
+    "geometry": null, "properties": {"datetime": null}, "links": [],
+    "assets": {"r": {"href": "../refs/one.json", "roles": ["index"]},
+               "png": {"href": "x.png", "type": "image/png", "roles": ["thumbnail"]}}})";
+  docs["http://h/s/c1/items/two.json"] = R"({"type": "Feature", "stac_version": "1.0.0", "id": "two",
+    "geometry": null, "properties": {"datetime": null}, "links": [],
+    "assets": {"a": {"href": "a.json", "type": "application/json", "roles": ["references"],
+                     "xarray:storage_options": {"remote_protocol": "s3", "remote_options": {"anon": true}}},
+               "b": {"href": "reference://", "type": "application/vnd+zarr",
+                     "xarray:open_kwargs": {"engine": "zarr",
+                        "storage_options": {"fo": "s3://bk/b.json", "target_options": {"anon": true}}}}}})";
+  std::vector<std::string> fetched;
+  auto cat = LoadCatalog("http://h/s/catalog.json", CatalogKind::kStac, MapIo(docs, &fetched));
+  ASSERT_TRUE(cat.ok()) << cat.status().message();
+  std::map<std::string, const CatalogDataset*> by_path;
+  for (const auto& d : cat->datasets) by_path[Join(d.path)] = &d;
+  ASSERT_EQ(by_path.size(), 4u);
+  EXPECT_EQ(by_path.at("coll/agg")->references, "http://h/s/c1/agg.json");
+  EXPECT_EQ(by_path.at("coll/one")->references, "http://h/s/c1/refs/one.json");
+  EXPECT_EQ(by_path.at("coll/two/a")->references, "http://h/s/c1/items/a.json");
+  EXPECT_EQ(by_path.at("coll/two/a")->url_base, "s3://");
+  EXPECT_TRUE(by_path.at("coll/two/a")->anonymous);
+  EXPECT_EQ(by_path.at("coll/two/b")->references, "s3://bk/b.json");
+  EXPECT_TRUE(by_path.at("coll/two/b")->anonymous);
+  EXPECT_EQ(fetched.size(), 4u);  // each document once, loops cut
+  std::string notes;
+  for (const auto& n : cat->notes) notes += n + "\n";
+  EXPECT_NE(notes.find("already read"), std::string::npos) << notes;
+}
+
+TEST(StacCatalog, DepthLimitAndBadRoot) {
+  std::map<std::string, std::string> docs;
+  for (int i = 0; i < 10; ++i)
+    docs["/s/" + std::to_string(i) + ".json"] =
+        R"({"type": "Catalog", "stac_version": "1.0.0", "id": "c)" + std::to_string(i) +
+        R"(", "description": "", "links": [{"rel": "child", "href": ")" + std::to_string(i + 1) +
+        R"(.json"}]})";
+  CatalogLimits limits;
+  limits.max_depth = 3;
+  auto cat = LoadCatalog("/s/0.json", CatalogKind::kStac, MapIo(docs, nullptr), limits);
+  ASSERT_TRUE(cat.ok());
+  EXPECT_EQ(cat->directories.size(), 3u);
+  docs["/s/bad.json"] = R"({"type": "Catalog", "stac_version": "1.0.0", "id": "x", "links": [})";
+  auto bad = LoadCatalog("/s/bad.json", CatalogKind::kStac, MapIo(docs, nullptr));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("/s/bad.json: invalid JSON"), 0u);
+}
+
+// ---- CatalogTree -----------------------------------------------------------
+
+struct FakeDataset {
+  ReferenceIndex index;
+  std::unique_ptr<Filesystem> fs;
+};
+
+Catalog ThreeDatasets() {
+  Catalog c;
+  c.directories = {{"dir"}};
+  for (auto p : std::vector<std::vector<std::string>>{{"a"}, {"dir", "b"}, {"dir", "c"}}) {
+    CatalogDataset d;
+    d.path = p;
+    c.datasets.push_back(d);
+  }
+  return c;
+}
+
+struct Loader {
+  std::atomic<int> loads{0};
+  std::atomic<int> delay_ms{0};
+  std::atomic<bool> fail{false};
+  DatasetLoader Get() {
+    return [this](size_t d) -> Result<LoadedDataset> {
+      ++loads;
+      if (delay_ms) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms.load()));
+      if (fail) return IoError("origin down");
+      auto ds = std::make_shared<FakeDataset>();
+      auto idx = ParseReferences(R"({".zgroup": "{\"zarr_format\": 2}", "x/.zarray": "{}", "x/0": "base64:AAEC", "id": ")" +
+                                     std::to_string(d) + R"("})",
+                                 "");
+      if (!idx.ok()) return idx.status();
+      ds->index = std::move(idx).value();
+      ds->fs = std::make_unique<Filesystem>(&ds->index, nullptr);
+      LoadedDataset out;
+      out.tree = std::shared_ptr<const Tree>(ds, ds->fs.get());
+      out.bytes = 100;
+      return out;
+    };
+  }
+};
+
+TEST(CatalogTree, LayoutWithoutLoading) {
+  Loader l;
+  CatalogTree t(ThreeDatasets(), l.Get(), {}, 0);
+  std::vector<std::string> names;
+  ASSERT_TRUE(t.ReadDir(Tree::kRootIno, 0, [&](std::string_view n, const Attr& a, uint64_t) {
+    names.emplace_back(n);
+    EXPECT_TRUE(a.is_dir);
+    return true;
+  }).ok());
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "a", "dir"}));
+  auto a = t.Lookup(Tree::kRootIno, "a");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->ino, (uint64_t{1} << CatalogTree::kDatasetShift) + 1);
+  auto dir = t.Lookup(Tree::kRootIno, "dir");
+  ASSERT_TRUE(dir.ok());
+  auto c = t.Lookup(dir->ino, "c");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->ino, (uint64_t{3} << CatalogTree::kDatasetShift) + 1);
+  EXPECT_TRUE(t.GetAttr(c->ino).ok());
+  EXPECT_EQ(t.Lookup(c->ino, "..")->ino, dir->ino);
+  EXPECT_EQ(l.loads, 0);  // names and stat of dataset directories load nothing
+  EXPECT_EQ(t.Lookup(Tree::kRootIno, "zz").status().code(), Code::kNotFound);
+  EXPECT_EQ(t.GetAttr(uint64_t{9} << CatalogTree::kDatasetShift).status().code(), Code::kNotFound);
+}
+
+TEST(CatalogTree, LoadOnAccessStableInodesAcrossRelease) {
+  Loader l;
+  CatalogTreeOptions o;
+  o.max_loaded = 1;
+  o.idle_seconds = 0;
+  CatalogTree t(ThreeDatasets(), l.Get(), o, 0);
+  const uint64_t a_root = (uint64_t{1} << CatalogTree::kDatasetShift) + 1;
+  const uint64_t b_root = (uint64_t{2} << CatalogTree::kDatasetShift) + 1;
+  auto x = t.Lookup(a_root, "x");
+  ASSERT_TRUE(x.ok()) << x.status().message();
+  EXPECT_EQ(x->ino >> CatalogTree::kDatasetShift, 1u);
+  auto chunk = t.Lookup(x->ino, "0");
+  ASSERT_TRUE(chunk.ok());
+  EXPECT_EQ(l.loads, 1);
+  EXPECT_TRUE(t.loaded(0));
+  ASSERT_TRUE(t.Lookup(b_root, "id").ok());  // loads b, releases a
+  EXPECT_EQ(l.loads, 2);
+  EXPECT_FALSE(t.loaded(0));
+  EXPECT_EQ(t.stats().releases.load(), 1u);
+  // The kernel still holds a's inodes: they work after the release.
+  auto data = t.ReadSlices(chunk->ino, 0, 100);
+  ASSERT_TRUE(data.ok()) << data.status().message();
+  EXPECT_EQ(data->ToString(), std::string("\x00\x01\x02", 3));
+  EXPECT_EQ(l.loads, 3);
+  EXPECT_EQ(t.Lookup(x->ino, "0")->ino, chunk->ino);
+  EXPECT_EQ(t.GetAttr(chunk->ino)->size, 3u);
+  // ".." of a dataset's root is its catalog directory.
+  std::vector<std::pair<std::string, uint64_t>> entries;
+  ASSERT_TRUE(t.ReadDir(b_root, 0, [&](std::string_view n, const Attr& a, uint64_t) {
+    entries.emplace_back(n, a.ino);
+    return true;
+  }).ok());
+  EXPECT_EQ(entries[0], std::make_pair(std::string("."), b_root));
+  EXPECT_EQ(entries[1].first, "..");
+  EXPECT_EQ(entries[1].second, t.Lookup(Tree::kRootIno, "dir")->ino);
+}
+
+TEST(CatalogTree, SlicesKeepAReleasedDatasetAlive) {
+  Loader l;
+  CatalogTreeOptions o;
+  o.max_loaded = 1;
+  o.idle_seconds = 0;
+  CatalogTree t(ThreeDatasets(), l.Get(), o, 0);
+  const uint64_t a_root = (uint64_t{1} << CatalogTree::kDatasetShift) + 1;
+  auto id = t.Lookup(a_root, "id");
+  ASSERT_TRUE(id.ok());
+  auto data = t.ReadSlices(id->ino, 0, 10);
+  ASSERT_TRUE(data.ok());
+  ASSERT_TRUE(t.Lookup((uint64_t{2} << CatalogTree::kDatasetShift) + 1, "id").ok());
+  EXPECT_FALSE(t.loaded(0));
+  EXPECT_EQ(data->ToString(), "0");  // inline bytes of the released dataset
+}
+
+TEST(CatalogTree, ConcurrentFirstAccessLoadsOnce) {
+  Loader l;
+  l.delay_ms = 100;
+  CatalogTree t(ThreeDatasets(), l.Get(), {}, 0);
+  const uint64_t a_root = (uint64_t{1} << CatalogTree::kDatasetShift) + 1;
+  const uint64_t b_root = (uint64_t{2} << CatalogTree::kDatasetShift) + 1;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] { ok += t.Lookup(a_root, "id").ok(); });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(ok, 8);
+  EXPECT_EQ(l.loads, 1);
+  EXPECT_GE(t.stats().shared_waits.load(), 1u);
+  // A load of one dataset does not block another's.
+  l.delay_ms = 300;
+  std::thread slow([&] { (void)t.Lookup(b_root, "id"); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE(t.Lookup(a_root, "id").ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(100));
+  slow.join();
+}
+
+TEST(CatalogTree, FailedLoadIsIoErrorNamingTheDatasetAndRetried) {
+  Loader l;
+  l.fail = true;
+  CatalogTreeOptions o;
+  o.retry_ms = 50;
+  CatalogTree t(ThreeDatasets(), l.Get(), o, 0);
+  const uint64_t c_root = (uint64_t{3} << CatalogTree::kDatasetShift) + 1;
+  auto r = t.Lookup(c_root, "id");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kIoError);
+  EXPECT_EQ(r.status().message(), "dataset 'dir/c': origin down");
+  EXPECT_FALSE(t.Lookup(c_root, "id").ok());
+  EXPECT_EQ(l.loads, 1);  // remembered, not retried at once
+  EXPECT_TRUE(t.Lookup((uint64_t{1} << CatalogTree::kDatasetShift) + 1, "id").status().code() ==
+              Code::kIoError);
+  l.fail = false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(80));
+  EXPECT_TRUE(t.Lookup(c_root, "id").ok());
+}
+
+TEST(CatalogTree, IdleRelease) {
+  Loader l;
+  CatalogTreeOptions o;
+  o.idle_seconds = 0;
+  CatalogTree t(ThreeDatasets(), l.Get(), o, 0);
+  ASSERT_TRUE(t.Lookup((uint64_t{1} << CatalogTree::kDatasetShift) + 1, "id").ok());
+  EXPECT_EQ(t.stats().loaded_bytes.load(), 100u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  t.ReleaseIdle(std::chrono::milliseconds(10));
+  EXPECT_FALSE(t.loaded(0));
+  EXPECT_EQ(t.stats().loaded_bytes.load(), 0u);
+}
+
+}  // namespace
+}  // namespace zm
