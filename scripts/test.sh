@@ -44,7 +44,7 @@ sanitized() {
 }
 
 asan() {
-  sanitized build-asan address "base_test refs_test aggregate_test codecs_test cache_test cloud_test fs_test prefetch_test views_test" \
+  sanitized build-asan address "base_test refs_test aggregate_test catalog_test codecs_test cache_test cloud_test fs_test prefetch_test views_test" \
     -L '_test$'
 }
 
@@ -53,8 +53,8 @@ asan() {
 # starts a thread: TSan does not support threads after a multi-threaded fork
 # (the child dies before testing anything). It runs in the other builds.
 tsan() {
-  sanitized build-tsan thread "cache_test prefetch_test fs_test codecs_test views_test" \
-    -L '^(cache|prefetch|fs|codecs|views)_test$' -E '^LmdbBlockStore\.SharedByTwoProcesses$'
+  sanitized build-tsan thread "cache_test prefetch_test fs_test codecs_test views_test catalog_test" \
+    -L '^(cache|prefetch|fs|codecs|views|catalog)_test$' -E '^LmdbBlockStore\.SharedByTwoProcesses$'
 }
 
 fuzz() { bash scripts/fuzz.sh "${ZM_FUZZ_SECONDS:-20}"; }
