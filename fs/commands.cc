@@ -13,6 +13,7 @@
 #include <ctime>
 #include <initializer_list>
 #include <map>
+#include <set>
 #include <string_view>
 #include <algorithm>
 #include <string>
@@ -71,6 +72,9 @@ constexpr char kWarmUsage[] =
     "  --max-connections N    HTTP requests in flight at once (default: 16)\n"
     "  --local-root DIR       local references may also read files under DIR\n"
     "                         (repeatable; as for mounting)\n"
+    "  --map OLD=NEW, --s3-endpoint URL, --s3-region REGION, --s3-profile NAME,\n"
+    "  --s3-anonymous, --header HEADER, --bearer-token-env VAR\n"
+    "                         how origins are reached, as for mounting\n"
     "  --json                 print the summary as one JSON object\n"
     "  -h, --help             this text\n";
 
@@ -104,6 +108,7 @@ int Usage(const char* text, const std::string& error) {
 // the command's own options that take a value, and positional arguments.
 struct CommandArgs {
   bool json = false;
+  std::set<std::string> flags;                              // flag options given
   std::map<std::string, std::vector<std::string>> values;  // option -> its values, in order
   std::vector<std::string> positional;
   // The last value given, or "".
@@ -116,7 +121,8 @@ struct CommandArgs {
 // Parses into `out`; returns the exit code to stop with (0 after --help, 2
 // after a one-line usage error), or -1 to go on.
 int ParseCommandArgs(int argc, char** argv, const char* usage,
-                     std::initializer_list<std::string_view> value_options, CommandArgs* out) {
+                     std::initializer_list<std::string_view> value_options, CommandArgs* out,
+                     std::initializer_list<std::string_view> flag_options = {}) {
   for (int i = 2; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-h" || a == "--help") {
@@ -127,6 +133,8 @@ int ParseCommandArgs(int argc, char** argv, const char* usage,
     } else if (std::find(value_options.begin(), value_options.end(), a) != value_options.end()) {
       if (i + 1 >= argc) return Usage(usage, a + " needs a value");
       out->values[a].push_back(argv[++i]);
+    } else if (std::find(flag_options.begin(), flag_options.end(), a) != flag_options.end()) {
+      out->flags.insert(a);
     } else if (a.starts_with("-")) {
       return Usage(usage, "unknown option '" + a + "'");
     } else {
@@ -347,15 +355,29 @@ bool UnderPrefix(const std::string& key, std::string prefix) {
 int WarmCommand(int argc, char** argv) {
   CommandArgs args;
   if (int rc = ParseCommandArgs(argc, argv, kWarmUsage,
-                                {"--cache-dir", "--cache-size", "--max-connections", "--local-root"},
-                                &args);
+                                {"--cache-dir", "--cache-size", "--max-connections", "--local-root",
+                                 "--map", "--s3-endpoint", "--s3-region", "--s3-profile",
+                                 "--header", "--bearer-token-env"},
+                                &args, {"--s3-anonymous"});
       rc >= 0)
     return rc;
   Options opt;
   opt.max_connections = 16;
   opt.prefetch = false;
   opt.cache_dir = args.value("--cache-dir");
-  if (args.values.count("--local-root")) opt.local_roots = args.values.at("--local-root");
+  // The origin options mean what they mean for mounting.
+  auto all = [&](const char* option) {
+    auto it = args.values.find(option);
+    return it == args.values.end() ? std::vector<std::string>{} : it->second;
+  };
+  opt.local_roots = all("--local-root");
+  opt.maps = all("--map");
+  opt.headers = all("--header");
+  opt.bearer_envs = all("--bearer-token-env");
+  opt.s3_endpoint = args.value("--s3-endpoint");
+  opt.s3_region = args.value("--s3-region");
+  opt.s3_profile = args.value("--s3-profile");
+  opt.s3_anonymous = args.flags.count("--s3-anonymous") > 0;
   const bool json = args.json;
   if (args.values.count("--cache-size")) {
     auto size = ParseSize(args.value("--cache-size"));

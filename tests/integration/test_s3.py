@@ -470,3 +470,33 @@ def test_bearer_token_variable_must_be_set(tmp_path):
                            write_refs(tmp_path, {"a": "b"})],
                           capture_output=True, text=True, timeout=30, env=clean_env(tmp_path))
     assert proc.returncode == 1 and "ZM_UNSET_VAR" in proc.stderr
+
+
+# ---- warm --------------------------------------------------------------------------
+
+
+def test_warm_takes_the_origin_options(s3, mount, tmp_path):
+    """`zarrmount warm` reaches s3:// as a mount does (--s3-endpoint, --map,
+    --s3-anonymous); what it fetched then reads --offline."""
+    refs = write_refs(tmp_path, full_refs("s3://mirror-of-pub/" + PUB_KEY))
+    cache = tmp_path / "warm-cache"
+    env = clean_env(tmp_path, AWS_ACCESS_KEY_ID=KEY_ID, AWS_SECRET_ACCESS_KEY=WRONG_SECRET)
+    options = ["--s3-endpoint", s3.url, "--map", "s3://mirror-of-pub/=s3://pub/",
+               "--s3-anonymous"]
+    warm = subprocess.run([zmount.ZARRMOUNT, "warm", "--cache-dir", str(cache), *options,
+                           "--json", refs], capture_output=True, text=True, env=env, timeout=120)
+    assert warm.returncode == 0, warm.stderr
+    out = json.loads(warm.stdout)
+    assert out["failed_keys"] == 0 and out["keys"] == 2, warm.stdout
+    # Each option counts: without the map the bucket does not exist, without
+    # --s3-anonymous the wrong secret signs the requests.
+    for i, (left_out, answer) in enumerate(((options[2:4], "NoSuchBucket"),
+                                            (options[4:], "403"))):
+        fewer = [o for o in options if o not in left_out]
+        bad = subprocess.run([zmount.ZARRMOUNT, "warm", "--cache-dir", str(tmp_path / f"c{i}"),
+                              "--json", *fewer, refs],
+                             capture_output=True, text=True, env=env, timeout=120)
+        assert bad.returncode != 0, (fewer, bad.stdout)
+        assert answer in bad.stderr, (fewer, bad.stderr)
+    m = mount(refs, cache_dir=str(cache), env=env, extra=["--offline"])
+    check_full(m)
