@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Demo: mounts the bundled sample (sample/refs.json, a kerchunk v1 reference
 # set over three small NetCDF-4 files) and reads it with ordinary tools and
-# with xarray. Builds zarrmount first if build/zarrmount is missing.
+# with xarray; then mounts it again as a NetCDF file (--view netcdf) and reads
+# that with ncdump, which knows nothing of Zarr. Builds zarrmount first if
+# build/zarrmount is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,11 +18,14 @@ fi
 
 tmp=$(mktemp -d /tmp/zarrmount-demo.XXXXXX)
 mnt=$tmp/mnt
-mkdir -p "$mnt"
+nc=$tmp/nc
+mkdir -p "$mnt" "$nc"
 cleanup() {
-  if grep -qs " $mnt fuse" /proc/mounts; then
-    fusermount3 -u "$mnt" 2>/dev/null || fusermount3 -uz "$mnt" || true
-  fi
+  for m in "$mnt" "$nc"; do
+    if grep -qs " $m fuse" /proc/mounts; then
+      fusermount3 -u "$m" 2>/dev/null || fusermount3 -uz "$m" || true
+    fi
+  done
   rm -rf "$tmp" || true
 }
 trap cleanup EXIT INT TERM
@@ -47,3 +52,14 @@ PY
 
 echo "+ fusermount3 -u $mnt"
 fusermount3 -u "$mnt"
+
+echo "+ $bin --view netcdf --cache-dir $tmp/cache --log $tmp/zarrmount-nc.log sample/refs.json $nc"
+"$bin" --view netcdf --cache-dir "$tmp/cache" --log "$tmp/zarrmount-nc.log" sample/refs.json "$nc"
+echo "+ ls -l $nc"
+ls -l "$nc"
+echo "+ ncdump -h $nc/refs.nc"
+ncdump -h "$nc/refs.nc"
+echo "+ ncdump -v lat $nc/refs.nc | tail -n 4"
+ncdump -v lat "$nc/refs.nc" | tail -n 4
+echo "+ fusermount3 -u $nc"
+fusermount3 -u "$nc"
