@@ -1,6 +1,7 @@
 #include "fs/catalog_mount.h"
 
 #include <fcntl.h>
+#include <glob.h>
 #include <limits.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -109,7 +110,24 @@ Result<Catalog> ReadCatalog(const std::string& source, CatalogKind kind, Origin*
   io.fetch = [origin](const std::string& location) {
     return ReadDocument(location, origin, kMaxDocumentBytes);
   };
+  io.glob = [](const std::string& pattern) { return GlobFiles(pattern); };
   return LoadCatalog(source, kind, io);
+}
+
+Result<std::vector<std::string>> GlobFiles(const std::string& pattern) {
+  glob_t g{};
+  // GLOB_MARK: directories end in '/', so they can be left out.
+  int rc = ::glob(pattern.c_str(), GLOB_MARK | GLOB_NOSORT, nullptr, &g);
+  std::vector<std::string> out;
+  if (rc == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i)
+      if (std::string_view p = g.gl_pathv[i]; !p.ends_with('/')) out.emplace_back(p);
+  ::globfree(&g);
+  if (rc != 0 && rc != GLOB_NOMATCH)
+    return IoError(pattern + ": " + (rc == GLOB_NOSPACE ? "out of memory" : "cannot be listed"));
+  // Byte order, not the locale's collation: the same layout on every host.
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<std::string> LocalReferenceDirectories(const Catalog& catalog) {
@@ -136,21 +154,31 @@ DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const Opti
       if (std::string p = S3BucketPrefix(refs); !p.empty()) stack->planner->AddUnsignedPrefix(p);
     ReferenceLoadOptions lo;
     lo.max_generated_keys = opt->max_generated_keys;
-    ZM_ASSIGN_OR_RETURN(std::string data, ReadDocument(refs, stack->origin.get(), lo.max_decompressed_bytes));
+    std::string data;
+    if (!ds.inline_references.empty()) {
+      data = ds.inline_references;
+    } else {
+      ZM_ASSIGN_OR_RETURN(data, ReadDocument(refs, stack->origin.get(), lo.max_decompressed_bytes));
+    }
     std::string base = ds.url_base;
     if (base.empty()) {
       std::string r = IsRemoteSource(refs) ? refs.substr(0, refs.find('?')) : LocalPath(refs);
       base = r.substr(0, r.rfind('/') + 1);
     }
+    // Inline references are named by the document and source holding them.
+    const std::string shown =
+        ds.inline_references.empty()
+            ? RedactUrl(refs)
+            : RedactUrl(refs) + ": inline references of '" + (ds.path.empty() ? "" : ds.path.back()) + "'";
     auto bundle = std::make_shared<DatasetBundle>();
-    ZM_ASSIGN_OR_RETURN(bundle->index, LoadReferenceData(std::move(data), RedactUrl(refs), base, lo));
+    ZM_ASSIGN_OR_RETURN(bundle->index, LoadReferenceData(std::move(data), shown, base, lo));
     ReferenceIndex& index = bundle->index;
     if (ds.anonymous && stack->planner)
       for (size_t u = 0; u < index.url_count(); ++u)
         if (std::string p = S3BucketPrefix(stack->url_map.Apply(index.url(u))); !p.empty())
           stack->planner->AddUnsignedPrefix(p);
-    ZM_RETURN_IF_ERROR(CheckLocalReferences(index, *stack, RedactUrl(refs)));
-    ZM_RETURN_IF_ERROR(SizeWholeObjects(&index, stack->cache.get(), opt->size_threads, RedactUrl(refs)));
+    ZM_RETURN_IF_ERROR(CheckLocalReferences(index, *stack, shown));
+    ZM_RETURN_IF_ERROR(SizeWholeObjects(&index, stack->cache.get(), opt->size_threads, shown));
     if (opt->view == "zarr") {
       PrefetchOptions po;
       po.enabled = opt->prefetch;

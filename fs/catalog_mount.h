@@ -26,6 +26,10 @@ Result<std::string> ReadDocument(const std::string& location, Origin* origin, ui
 // Whether SOURCE is a catalog, from its name and first 64 KiB.
 Result<CatalogKind> DetectCatalog(const std::string& source, Origin* origin);
 
+// The regular files matching the glob(3) pattern, in byte order (what a
+// catalog's local `path: DIR/*.yaml` names).
+Result<std::vector<std::string>> GlobFiles(const std::string& pattern);
+
 // Reads the catalog at `source` (every document through `origin`).
 Result<Catalog> ReadCatalog(const std::string& source, CatalogKind kind, Origin* origin);
 

@@ -4,10 +4,16 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <optional>
 #include <regex>
 #include <set>
+
+#include "base/json.h"
 
 namespace zm {
 namespace {
@@ -60,29 +66,153 @@ std::string DirectoryOf(std::string_view location) {
   return std::string(path.substr(0, slash == 0 ? 1 : slash));
 }
 
-// Replaces {{ CATALOG_DIR }}; any other template is an error naming it.
-Result<std::string> ExpandTemplates(const std::string& text, const std::string& catalog_dir) {
-  static const std::regex kCatalogDir(R"(\{\{\s*CATALOG_DIR\s*\}\})");
-  std::string out = std::regex_replace(text, kCatalogDir, catalog_dir);
-  for (const char* open : {"{{", "{%"}) {
-    size_t at = out.find(open);
-    if (at == std::string::npos) continue;
-    size_t end = out.find(open[1] == '{' ? "}}" : "%}", at);
-    std::string tmpl = out.substr(at, end == std::string::npos ? std::string::npos : end + 2 - at);
-    return InvalidArgument("template '" + tmpl + "' is not supported (only {{ CATALOG_DIR }})");
+using Parameters = std::map<std::string, std::string>;  // name -> default, as text
+
+// Replaces {{ CATALOG_DIR }} and {{ NAME }} of a parameter with a default
+// (in one pass: substituted text is not scanned again); any other template
+// is an error naming it.
+Result<std::string> ExpandTemplates(const std::string& text, const std::string& catalog_dir,
+                                    const Parameters& params = {}) {
+  static const std::regex kName(R"(^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$)");
+  std::string out;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t a = text.find("{{", pos), b = text.find("{%", pos);
+    size_t at = std::min(a, b);
+    if (at == std::string::npos) break;
+    out.append(text, pos, at - pos);
+    size_t end = text.find(at == a ? "}}" : "%}", at);
+    std::string tmpl = text.substr(at, end == std::string::npos ? std::string::npos : end + 2 - at);
+    std::smatch m;
+    if (at == a && end != std::string::npos && std::regex_match(tmpl, m, kName)) {
+      if (m[1] == "CATALOG_DIR") {
+        out += catalog_dir;
+        pos = end + 2;
+        continue;
+      }
+      if (auto it = params.find(m[1]); it != params.end()) {
+        out += it->second;
+        pos = end + 2;
+        continue;
+      }
+    }
+    return InvalidArgument("template '" + tmpl +
+                           "' is not supported (only {{ CATALOG_DIR }} and parameters with a default)");
   }
+  if (pos < text.size()) out.append(text, pos, std::string::npos);
   return out;
+}
+
+bool HasPattern(std::string_view s) { return s.find_first_of("*?[") != std::string_view::npos; }
+
+// "/a/b/x.yaml" -> "x": Intake names a file's catalog by its base name
+// with ".yaml" and ".yml" taken out.
+std::string CatalogStem(std::string_view path) {
+  std::string name(path.substr(path.rfind('/') + 1));
+  for (std::string_view ext : {".yaml", ".yml"})
+    for (size_t at; (at = name.find(ext)) != std::string::npos;) name.erase(at, ext.size());
+  return name;
 }
 
 // fsspec's reference:// storage options, whatever document they came from.
 struct StorageOptions {
   std::optional<std::string> fo;
+  std::optional<std::string> inline_json;  // fo written inline, as JSON text
   std::string remote_protocol;
   std::string target_protocol;
   std::map<std::string, std::string> remote_options;  // scalars as text
   std::map<std::string, std::string> target_options;
   std::vector<std::string> unknown;  // other keys, for notes
 };
+
+// One plain scalar as PyYAML (YAML 1.1) types it, as a JSON value.
+std::string PlainScalarJson(const std::string& v) {
+  static const std::set<std::string> kNull{"", "~", "null", "Null", "NULL"};
+  static const std::set<std::string> kTrue{"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+  static const std::set<std::string> kFalse{"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+  if (kNull.count(v)) return "null";
+  if (kTrue.count(v)) return "true";
+  if (kFalse.count(v)) return "false";
+  static const std::regex kInt(R"(^[-+]?(0|[1-9][0-9_]*)$)");
+  static const std::regex kRadix(R"(^([-+]?)0(b[01_]+|x[0-9a-fA-F_]+|o?[0-7_]+)$)");
+  static const std::regex kFloat(R"(^[-+]?([0-9][0-9_]*)?\.[0-9_]*([eE][-+][0-9]+)?$)");
+  auto digits = [](std::string t) {
+    t.erase(std::remove(t.begin(), t.end(), '_'), t.end());
+    return t;
+  };
+  std::smatch m;
+  if (std::regex_match(v, kInt)) {
+    std::string t = digits(v);
+    if (t.front() == '+') t.erase(0, 1);
+    return t;
+  }
+  if (std::regex_match(v, m, kRadix)) {
+    std::string body = digits(m[2]);
+    int base = 8;
+    if (body[0] == 'b') base = 2, body.erase(0, 1);
+    else if (body[0] == 'x') base = 16, body.erase(0, 1);
+    else if (body[0] == 'o') body.erase(0, 1);
+    errno = 0;
+    char* end = nullptr;
+    unsigned long long n = std::strtoull(body.c_str(), &end, base);
+    if (errno == 0 && end && *end == '\0' && !body.empty() && n <= (1ULL << 63))
+      return (m[1] == "-" ? "-" : "") + std::to_string(n);
+  }
+  if (v != "." && std::regex_match(v, kFloat) && v.find_first_of("0123456789") != std::string::npos) {
+    double d = std::strtod(digits(v).c_str(), nullptr);
+    if (std::isfinite(d)) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.17g", d);
+      return buf;
+    }
+  }
+  return JsonQuote(v);
+}
+
+// `n` as JSON text, appended to `out`.
+Status AppendJson(const YAML::Node& n, std::string* out) {
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined:
+      *out += "null";
+      return Status::Ok();
+    case YAML::NodeType::Scalar:
+      // Quoted (tag "!") and explicitly tagged !!str scalars are strings.
+      if (n.Tag() == "!" || n.Tag() == "tag:yaml.org,2002:str") *out += JsonQuote(n.Scalar());
+      else if (n.Tag() == "?" || n.Tag().empty()) *out += PlainScalarJson(n.Scalar());
+      else return InvalidArgument("the tag '" + n.Tag() + "' is not supported");
+      return Status::Ok();
+    case YAML::NodeType::Sequence: {
+      *out += '[';
+      bool first = true;
+      for (const auto& e : n) {
+        if (!first) *out += ',';
+        first = false;
+        ZM_RETURN_IF_ERROR(AppendJson(e, out));
+      }
+      *out += ']';
+      return Status::Ok();
+    }
+    case YAML::NodeType::Map: {
+      *out += '{';
+      bool first = true;
+      std::set<std::string> keys;
+      for (const auto& kv : n) {
+        if (!kv.first.IsScalar()) return InvalidArgument("a mapping key that is not a scalar");
+        if (!keys.insert(kv.first.Scalar()).second)
+          return InvalidArgument("the key '" + kv.first.Scalar() + "' appears twice");
+        if (!first) *out += ',';
+        first = false;
+        *out += JsonQuote(kv.first.Scalar());
+        *out += ':';
+        ZM_RETURN_IF_ERROR(AppendJson(kv.second, out));
+      }
+      *out += '}';
+      return Status::Ok();
+    }
+  }
+  return InvalidArgument("an unknown YAML node");
+}
 
 bool IsTrue(const std::string& v) { return v == "true" || v == "True" || v == "1" || v == "yes"; }
 
@@ -139,7 +269,7 @@ class Builder {
   // One dataset from storage options; notes what cannot be honoured.
   void AddDataset(const Path& dir, std::string_view name, const std::string& document,
                   StorageOptions so, const std::string& where) {
-    if (!so.fo || so.fo->empty()) {
+    if ((!so.fo || so.fo->empty()) && !so.inline_json) {
       Note(where + ": no storage_options.fo (the reference file); skipped");
       return;
     }
@@ -151,15 +281,22 @@ class Builder {
     }
     CatalogDataset d;
     d.where = where;
-    std::string fo = *so.fo;
-    if (!so.target_protocol.empty() && so.target_protocol != "file" && !IsUrl(fo))
-      fo = (so.target_protocol == "gcs" ? std::string("gs") : so.target_protocol) + "://" + fo;
-    d.references = ResolveLocation(document, fo);
-    // A document fetched from elsewhere must not name files of this host.
-    if (IsUrl(document) && !document.starts_with("file://") &&
-        (!IsUrl(d.references) || d.references.starts_with("file://"))) {
-      Note(where + ": a remote catalog may not name the local file " + d.references + "; skipped");
-      return;
+    if (so.inline_json) {
+      // The references live in the document: relative URLs in them resolve
+      // against its directory, local ones are confined as its own would be.
+      d.references = document;
+      d.inline_references = std::move(*so.inline_json);
+    } else {
+      std::string fo = *so.fo;
+      if (!so.target_protocol.empty() && so.target_protocol != "file" && !IsUrl(fo))
+        fo = (so.target_protocol == "gcs" ? std::string("gs") : so.target_protocol) + "://" + fo;
+      d.references = ResolveLocation(document, fo);
+      // A document fetched from elsewhere must not name files of this host.
+      if (IsUrl(document) && !document.starts_with("file://") &&
+          (!IsUrl(d.references) || d.references.starts_with("file://"))) {
+        Note(where + ": a remote catalog may not name the local file " + d.references + "; skipped");
+        return;
+      }
     }
     if (d.references.starts_with("file://")) d.references = d.references.substr(7);
     const std::string& rp = so.remote_protocol;
@@ -221,6 +358,10 @@ class Builder {
     const std::string catalog_dir = DirectoryOf(location);
     (void)root;
     try {
+      // Parameters shared by the document's sources (Intake 0.6 reads them
+      // from metadata.parameters); a source's own declarations win.
+      Parameters shared;
+      if (const YAML::Node md = doc["metadata"]; md && md.IsMap()) ParameterDefaults(md["parameters"], &shared);
       for (const auto& kv : sources) {
         const std::string name = kv.first.Scalar();
         const YAML::Node entry = kv.second;
@@ -231,10 +372,14 @@ class Builder {
         }
         const std::string driver = Scalar(entry["driver"]);
         const YAML::Node args = entry["args"];
+        Parameters params;
+        ParameterDefaults(entry["parameters"], &params);
+        params.insert(shared.begin(), shared.end());  // keeps the source's own
         if (IsZarrDriver(driver)) {
-          IntakeDataset(dir, name, location, catalog_dir, args, where);
+          IntakeDataset(dir, name, location, catalog_dir, params, args, where);
         } else if (IsCatalogDriver(driver)) {
-          IntakeNested(dir, name, location, catalog_dir, args, depth, where);
+          const bool files = driver == "yaml_files_cat" || driver == "intake.catalog.local.YAMLFilesCatalog";
+          IntakeNested(dir, name, location, catalog_dir, params, args, files, depth, where);
         } else {
           Note(where + ": driver '" + driver + "' is not a reference set; skipped");
         }
@@ -245,13 +390,43 @@ class Builder {
     return Status::Ok();
   }
 
+  // A YAML 1.1 boolean as PyYAML reads a plain scalar; nullopt otherwise.
+  static std::optional<bool> YamlBool(const YAML::Node& n) {
+    if (!n || !n.IsScalar() || n.Tag() == "!") return std::nullopt;
+    static const std::set<std::string> kTrue{"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"};
+    static const std::set<std::string> kFalse{"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"};
+    if (kTrue.count(n.Scalar())) return true;
+    if (kFalse.count(n.Scalar())) return false;
+    return std::nullopt;
+  }
+
+  // NAME -> default, as Jinja would print it, for each parameter declared
+  // in `decl` with a scalar default that is not an env()/shell() expression
+  // (those run things on the host; they are left undeclared).
+  static void ParameterDefaults(const YAML::Node& decl, Parameters* out) {
+    if (!decl || !decl.IsMap()) return;
+    static const std::regex kExpr(R"(^\s*(client_)?(env|shell)\(.*\)\s*$)");
+    for (const auto& kv : decl) {
+      const YAML::Node def = kv.second.IsMap() ? kv.second["default"] : YAML::Node();
+      if (!def || !def.IsScalar() || kv.second["type"].as<std::string>("") == "datetime") continue;
+      std::string text = def.Scalar();
+      if (def.Tag() != "!") {
+        if (text == "~" || text == "null" || text == "Null" || text == "NULL") continue;
+        if (auto b = YamlBool(def)) text = *b ? "True" : "False";
+      }
+      if (std::regex_match(text, kExpr)) continue;
+      out->emplace(kv.first.Scalar(), text);
+    }
+  }
+
   void IntakeDataset(const Path& dir, const std::string& name, const std::string& location,
-                     const std::string& catalog_dir, const YAML::Node& args, const std::string& where) {
+                     const std::string& catalog_dir, const Parameters& params, const YAML::Node& args,
+                     const std::string& where) {
     if (!args || !args.IsMap()) {
       Note(where + ": no args; skipped");
       return;
     }
-    auto urlpath = ExpandTemplates(Scalar(args["urlpath"]), catalog_dir);
+    auto urlpath = ExpandTemplates(Scalar(args["urlpath"]), catalog_dir, params);
     if (!urlpath.ok()) {
       Note(where + ": urlpath: " + urlpath.status().message() + "; skipped");
       return;
@@ -267,11 +442,22 @@ class Builder {
         const std::string key = kv.first.Scalar();
         const YAML::Node& v = kv.second;
         if (key == "fo") {
+          if (v.IsMap()) {
+            // The reference set itself, taken as written: its own {{ }}
+            // are kerchunk templates, not the catalog's.
+            std::string json;
+            if (Status st = AppendJson(v, &json); !st.ok()) {
+              Note(where + ": inline storage_options.fo: " + st.message() + "; skipped");
+              return;
+            }
+            so.inline_json = std::move(json);
+            continue;
+          }
           if (!v.IsScalar()) {
-            Note(where + ": storage_options.fo is not a path or URL (inline references); skipped");
+            Note(where + ": storage_options.fo is neither a path, a URL nor a mapping; skipped");
             return;
           }
-          auto fo = ExpandTemplates(v.Scalar(), catalog_dir);
+          auto fo = ExpandTemplates(v.Scalar(), catalog_dir, params);
           if (!fo.ok()) {
             Note(where + ": fo: " + fo.status().message() + "; skipped");
             return;
@@ -294,8 +480,8 @@ class Builder {
   }
 
   void IntakeNested(const Path& dir, const std::string& name, const std::string& location,
-                    const std::string& catalog_dir, const YAML::Node& args, int depth,
-                    const std::string& where) {
+                    const std::string& catalog_dir, const Parameters& params, const YAML::Node& args,
+                    bool files_cat, int depth, const std::string& where) {
     std::vector<std::string> paths;
     const YAML::Node p = args ? args["path"] : YAML::Node();
     if (p && p.IsScalar()) paths.push_back(p.Scalar());
@@ -305,9 +491,17 @@ class Builder {
       Note(where + ": no args.path; skipped");
       return;
     }
+    // yaml_files_cat: merge the files' sources (Intake's default), or one
+    // subdirectory per file.
+    bool flatten = true;
+    if (files_cat && args["flatten"]) {
+      auto b = YamlBool(args["flatten"]);
+      if (!b) Note(where + ": flatten '" + Scalar(args["flatten"]) + "' is not a boolean; flattened");
+      flatten = b.value_or(true);
+    }
     const Path sub = AddDirectory(dir, name);
     for (const std::string& raw : paths) {
-      auto expanded = ExpandTemplates(raw, catalog_dir);
+      auto expanded = ExpandTemplates(raw, catalog_dir, params);
       if (!expanded.ok()) {
         Note(where + ": path: " + expanded.status().message() + "; skipped");
         continue;
@@ -317,13 +511,43 @@ class Builder {
         Note(where + ": a remote catalog may not name the local file " + target + "; skipped");
         continue;
       }
-      if (target.find_first_of("*?[") != std::string::npos) {
-        Note(where + ": path '" + target + "' is a pattern; patterns are not supported; skipped");
-        continue;
-      }
       if (target.starts_with("file://")) target = target.substr(7);
-      Status st = IntakeDocument(target, sub, depth + 1, false);
-      if (!st.ok()) Note(where + ": " + st.message() + "; skipped");
+      // Intake reads a yaml_files_cat path without '*' as a directory; one
+      // naming a .yaml/.yml file is taken as that file.
+      if (files_cat && p.IsScalar() && !HasPattern(target) && !EndsWith(target, ".yaml") &&
+          !EndsWith(target, ".yml"))
+        target = FoldDots(target + "/*");
+      std::vector<std::string> files;
+      if (!HasPattern(target)) {
+        files.push_back(target);
+      } else if (IsUrl(target)) {
+        Note(where + ": path '" + target + "' is a pattern, and a remote location cannot be listed; skipped");
+        continue;
+      } else if (!io_.glob) {
+        Note(where + ": path '" + target + "' is a pattern; patterns are not supported here; skipped");
+        continue;
+      } else {
+        auto matched = io_.glob(target);
+        if (!matched.ok()) {
+          Note(where + ": path '" + target + "': " + matched.status().message() + "; skipped");
+          continue;
+        }
+        files = std::move(matched).value();
+        if (files.empty()) {
+          Note(where + ": path '" + target + "' matches no file");
+          continue;
+        }
+        if (!files_cat && files.size() != 1) {
+          Note(where + ": path '" + target + "' matches " + std::to_string(files.size()) +
+               " files; a yaml_file_cat names one (use yaml_files_cat); skipped");
+          continue;
+        }
+      }
+      for (const std::string& file : files) {
+        const Path into = files_cat && !flatten ? AddDirectory(sub, CatalogStem(file)) : sub;
+        Status st = IntakeDocument(file, into, depth + 1, false);
+        if (!st.ok()) Note(where + ": " + st.message() + "; skipped");
+      }
     }
   }
 
@@ -562,6 +786,18 @@ std::string ResolveLocation(std::string_view document, std::string_view href) {
   if (!href.empty() && href.front() == '/') return FoldDots(href);
   std::string dir(doc.substr(0, doc.rfind('/') + 1));
   return FoldDots(dir + std::string(href));
+}
+
+Result<std::string> YamlToJson(std::string_view yaml) {
+  YAML::Node n;
+  try {
+    n = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument("invalid YAML at line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  std::string out;
+  ZM_RETURN_IF_ERROR(AppendJson(n, &out));
+  return out;
 }
 
 std::string SanitizeName(std::string_view name) {

@@ -8,9 +8,24 @@
 // and `args.storage_options.fo` is a dataset named by the entry; nested
 // catalogs (`yaml_file_cat`, `yaml_files_cat`,
 // `intake.catalog.local.YAMLFileCatalog`, ... with `args.path`) are nested
-// directories. `{{ CATALOG_DIR }}` is the directory (or URL) of the
-// document; any other `{{ ... }}` or `{% ... %}` template leaves its entry
-// out. Relative paths resolve against the document's directory.
+// directories. `storage_options.fo` may also be the reference set itself,
+// written inline as a YAML mapping (kept as JSON text in the dataset).
+//
+// Nested catalogs follow Intake 0.6: a `yaml_file_cat` path (a pattern
+// must match exactly one file) is one document whose sources are the
+// directory's; a `yaml_files_cat` path (a list, a pattern, or a directory
+// meaning DIR/*) is every matching file, sorted: with `flatten` (the
+// default) all their sources are merged into the entry's directory, with
+// `flatten: false` each file is a subdirectory named by its file name
+// without .yaml/.yml. Patterns are expanded through CatalogIo::glob, for
+// local documents only; a pattern in a URL cannot be listed and is noted.
+//
+// Templates: `{{ CATALOG_DIR }}` is the directory (or URL) of the
+// document; `{{ NAME }}` is the `default` of a parameter NAME declared in
+// the source's `parameters` or the document's `metadata.parameters` (the
+// source's win), when that default is a scalar and not an env()/shell()
+// expression. Any other `{{ ... }}` or `{% ... %}` leaves its entry out.
+// Relative paths resolve against the document's directory.
 //
 // STAC: a Catalog or Collection is a directory whose `child` links are
 // subdirectories (named by the child's id) and whose `item` links are items;
@@ -51,13 +66,19 @@ CatalogKind SniffCatalog(std::string_view location, std::string_view head);
 struct CatalogDataset {
   // Directory names from the mount's root; the last is the dataset's own.
   std::vector<std::string> path;
-  // The reference file: an absolute local path or a URL.
+  // The reference file: an absolute local path or a URL. For inline
+  // references, the catalog document that holds them (for messages, and
+  // its directory for relative URLs and local confinement).
   std::string references;
+  // Non-empty: the reference set itself, as JSON text (an inline `fo`);
+  // `references` is then not read.
+  std::string inline_references;
   // Prefix for reference URLs without a scheme (fsspec's remote_protocol):
   // "s3://" for remote_protocol s3; empty: resolve against `references`.
   std::string url_base;
-  // remote_options / target_options `anon: true`: S3 requests of this
-  // dataset are sent unsigned.
+  // remote_options / target_options `anon: true`: S3 requests to the
+  // buckets this dataset reads are sent unsigned (fs/ applies it per
+  // bucket, for the whole mount, when the dataset is first loaded).
   bool anonymous = false;
   // For messages: "DOCUMENT: source 'NAME'" / "DOCUMENT: asset 'KEY'".
   std::string where;
@@ -77,6 +98,9 @@ struct Catalog {
 struct CatalogIo {
   // The bytes of a document: a local absolute path or a URL.
   std::function<Result<std::string>(const std::string& location)> fetch;
+  // The files matching a glob(3) pattern (a local absolute path), sorted;
+  // none is an empty list. Unset: patterns are noted and left out.
+  std::function<Result<std::vector<std::string>>(const std::string& pattern)> glob;
 };
 
 struct CatalogLimits {
@@ -97,6 +121,13 @@ Result<Catalog> LoadCatalog(const std::string& location, CatalogKind kind, const
 // absolute URLs as they are, "/x" against a URL's host, relative ones
 // against its directory, "." and ".." segments folded.
 std::string ResolveLocation(std::string_view document, std::string_view href);
+
+// A YAML mapping, sequence or scalar (yaml-cpp, as text) as JSON text,
+// scalars typed as PyYAML (YAML 1.1) reads them: quoted ones are strings;
+// plain null/~, booleans (true/yes/on/...), integers (decimal, 0x, 0o, 0b,
+// leading-0 octal, '_' separators) and decimal floats are typed; the rest
+// are strings. Used for inline references; exposed for tests.
+Result<std::string> YamlToJson(std::string_view yaml);
 
 // A name usable as one directory entry (see the file comment).
 std::string SanitizeName(std::string_view name);

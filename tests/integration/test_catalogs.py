@@ -299,6 +299,65 @@ def test_stac_item_as_source(cat, mount):
     check_dataset(m.path("multi/fice"), cat["entries"]["fice_v1_http"])
 
 
+def test_intake_globs_inline_references_and_parameters(cat, mount, datadir, nginx, tmp_path):
+    """yaml_files_cat patterns (merged, and one directory per file), a
+    reference set written inline in the catalog, and a parameter's default;
+    python3-intake reads the same catalog the same way."""
+    refs = os.path.join(datadir, "refs")
+    d = str(tmp_path / "gcat")
+    with open(os.path.join(refs, "chl_v0_http.json")) as f:
+        inline = json.load(f)
+    main = write(os.path.join(d, "main.yaml"), yaml.safe_dump({
+        "metadata": {"version": 1,
+                     "parameters": {"which": {"description": "reference set", "type": "str",
+                                              "default": "sst_v0_rel"}}},
+        "sources": {
+            "merged": {"driver": "yaml_files_cat",
+                       "args": {"path": "{{ CATALOG_DIR }}/parts/*.yaml"}},
+            "each": {"driver": "yaml_files_cat",
+                     "args": {"path": "{{ CATALOG_DIR }}/each/*.yaml", "flatten": False}},
+            "remote": {"driver": "yaml_files_cat",
+                       "args": {"path": nginx.url + "/catalogs/sub/*.yaml"}},
+            "inline": {"driver": "zarr",
+                       "args": {"urlpath": "reference://",
+                                "storage_options": {"fo": inline, "remote_protocol": "http"}}},
+            "param": {"driver": "zarr",
+                      "args": {"urlpath": "reference://",
+                               "storage_options": {"fo": refs + "/{{ which }}.json"}}},
+        }}))
+
+    def part(path, name, fo):
+        write(path, yaml.safe_dump({"sources": {name: {
+            "driver": "zarr", "args": {"urlpath": "reference://", "storage_options": {"fo": fo}}}}}))
+
+    part(os.path.join(d, "parts", "b.yaml"), "chl", refs + "/chl_v0_http.json")
+    part(os.path.join(d, "parts", "a.yaml"), "groups", refs + "/groups_v1_abs.json.gz")
+    part(os.path.join(d, "each", "ice.yaml"), "fice", refs + "/fice_v1_http.json.gz")
+    write(os.path.join(d, "parts", "notes.txt"), "not matched by *.yaml\n")
+
+    intake = pytest.importorskip("intake")
+    c = intake.open_catalog(main)
+    assert set(c) == {"merged", "each", "remote", "inline", "param"}
+    assert set(c.merged) == {"chl", "groups"}
+    assert set(c.each) == {"ice"}
+
+    m = mount_catalog(mount, main)
+    assert sorted(os.listdir(m.mnt)) == ["each", "inline", "merged", "param", "remote"]
+    assert sorted(os.listdir(m.path("merged"))) == ["chl", "groups"]
+    assert os.listdir(m.path("each")) == ["ice"]
+    assert os.listdir(m.path("each/ice")) == ["fice"]
+    assert os.listdir(m.path("remote")) == []
+    log = open(m.log).read()
+    assert "source 'remote'" in log and "a remote location cannot be listed" in log
+    check_dataset(m.path("merged/chl"), cat["entries"]["chl_v0_http"])
+    check_dataset(m.path("merged/groups"), cat["entries"]["groups_v1_abs"])
+    check_dataset(m.path("each/ice/fice"), cat["entries"]["fice_v1_http"])
+    check_dataset(m.path("inline"), cat["entries"]["chl_v0_http"])
+    check_dataset(m.path("param"), cat["entries"]["sst_v0_rel"])
+    s = status(m)["catalog"]
+    assert s["datasets"] == 5 and s["load_failures"] == 0
+
+
 def generated_catalog(path, n, fo):
     sources = {f"ds{i:05d}": {"driver": "zarr", "description": f"dataset {i}",
                               "args": {"urlpath": "reference://",

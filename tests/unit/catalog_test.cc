@@ -1,6 +1,7 @@
 // Catalog parsers (Intake YAML, STAC JSON) and the lazy CatalogTree's inode
 // scheme, loading and release, against in-memory documents and datasets.
 
+#include <fnmatch.h>
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -133,6 +134,192 @@ sources:
   ASSERT_TRUE(cat.ok());
   ASSERT_EQ(cat->datasets.size(), 1u);
   EXPECT_EQ(cat->datasets[0].references, "http://h/r.json");
+}
+
+// A glob over the fake documents, as fs/ does with glob(3): sorted.
+CatalogIo GlobIo(const std::map<std::string, std::string>& docs) {
+  CatalogIo io = MapIo(docs, nullptr);
+  io.glob = [docs](const std::string& pattern) -> Result<std::vector<std::string>> {
+    std::vector<std::string> out;
+    for (const auto& [loc, text] : docs)
+      if (::fnmatch(pattern.c_str(), loc.c_str(), FNM_PATHNAME) == 0) out.push_back(loc);
+    return out;  // std::map: already sorted
+  };
+  return io;
+}
+
+std::string AllNotes(const Catalog& c) {
+  std::string notes;
+  for (const auto& n : c.notes) notes += n + "\n";
+  return notes;
+}
+
+std::string ZarrSource(const std::string& fo) {
+  return "{driver: zarr, args: {urlpath: \"reference://\", storage_options: {fo: \"" + fo + "\"}}}";
+}
+
+TEST(IntakeCatalog, GlobPathsFollowIntake) {
+  std::map<std::string, std::string> docs;
+  docs["/c/main.yaml"] = R"(
+sources:
+  merged: {driver: yaml_files_cat, args: {path: "{{ CATALOG_DIR }}/m/*.yaml"}}
+  each: {driver: intake.catalog.local.YAMLFilesCatalog, args: {path: "e/*", flatten: false}}
+  dir: {driver: yaml_files_cat, args: {path: "{{ CATALOG_DIR }}/d"}}
+  single: {driver: yaml_file_cat, args: {path: "{{ CATALOG_DIR }}/s/on?.yaml"}}
+  several: {driver: yaml_file_cat, args: {path: "m/*.yaml"}}
+  nothing: {driver: yaml_files_cat, args: {path: "none/*.yaml"}}
+  remote: {driver: yaml_files_cat, args: {path: "http://h/cats/*.yaml"}}
+)";
+  docs["/c/m/b.yaml"] = "sources:\n  b1: " + ZarrSource("b1.json") + "\n";
+  docs["/c/m/a.yaml"] = "sources:\n  a1: " + ZarrSource("a1.json") + "\n  a2: " + ZarrSource("a2.json") + "\n";
+  docs["/c/m/skip.json"] = "{}";
+  docs["/c/e/x.yaml"] = "sources:\n  x1: " + ZarrSource("x1.json") + "\n";
+  docs["/c/e/y.v2.yml"] = "sources:\n  y1: " + ZarrSource("y1.json") + "\n";
+  docs["/c/d/z.yaml"] = "sources:\n  z1: " + ZarrSource("z1.json") + "\n";
+  docs["/c/s/one.yaml"] = "sources:\n  o1: " + ZarrSource("o1.json") + "\n";
+  auto cat = LoadCatalog("/c/main.yaml", CatalogKind::kIntake, GlobIo(docs));
+  ASSERT_TRUE(cat.ok()) << cat.status().message();
+  std::vector<std::string> got;
+  for (const auto& d : cat->datasets) got.push_back(Join(d.path) + "=" + d.references);
+  // merged: the sources of every file, files in sorted order; flatten:
+  // false: one directory per file, named as Intake names it; a directory
+  // path means DIR/*; a yaml_file_cat pattern must match one file.
+  EXPECT_EQ(got, (std::vector<std::string>{
+                     "merged/a1=/c/m/a1.json", "merged/a2=/c/m/a2.json", "merged/b1=/c/m/b1.json",
+                     "each/x/x1=/c/e/x1.json", "each/y.v2/y1=/c/e/y1.json", "dir/z1=/c/d/z1.json",
+                     "single/o1=/c/s/o1.json"}));
+  const std::string notes = AllNotes(*cat);
+  EXPECT_NE(notes.find("source 'several': path '/c/m/*.yaml' matches 2 files"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("source 'nothing': path '/c/none/*.yaml' matches no file"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("source 'remote': path 'http://h/cats/*.yaml' is a pattern, and a remote location "
+                       "cannot be listed; skipped"),
+            std::string::npos) << notes;
+  EXPECT_EQ(notes.find("source 'merged'"), std::string::npos) << notes;
+
+  // Without a way to list files (the default CatalogIo), patterns are noted.
+  auto plain = LoadCatalog("/c/main.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_TRUE(plain.ok());
+  EXPECT_NE(AllNotes(*plain).find("source 'merged': path '/c/m/*.yaml' is a pattern; patterns are not "
+                                  "supported here"),
+            std::string::npos);
+}
+
+TEST(IntakeCatalog, RemoteCatalogGlobIsNotListed) {
+  std::map<std::string, std::string> docs{{"http://h/c/main.yaml", R"(
+sources:
+  many: {driver: yaml_files_cat, args: {path: "{{ CATALOG_DIR }}/sub/*.yaml"}}
+)"}};
+  int globs = 0;
+  CatalogIo io = MapIo(docs, nullptr);
+  io.glob = [&globs](const std::string&) -> Result<std::vector<std::string>> {
+    ++globs;
+    return std::vector<std::string>{};
+  };
+  auto cat = LoadCatalog("http://h/c/main.yaml", CatalogKind::kIntake, io);
+  ASSERT_TRUE(cat.ok());
+  EXPECT_EQ(globs, 0);
+  ASSERT_EQ(cat->notes.size(), 1u);
+  EXPECT_NE(cat->notes[0].find("'http://h/c/sub/*.yaml' is a pattern, and a remote location cannot be listed"),
+            std::string::npos) << cat->notes[0];
+}
+
+TEST(YamlToJson, TypesScalarsAsPyYaml) {
+  auto j = YamlToJson(R"({a: 1, b: "1", c: 0x1F, d: 0o17, e: 017, f: 1_000, g: -2.5e+3, h: .5,
+                          i: yes, j: off, k: ~, l: text, m: '', n: [1, "x", null], o: "quote\"d",
+                          p: 1.0.0, q: +7})");
+  ASSERT_TRUE(j.ok()) << j.status().message();
+  EXPECT_EQ(*j, R"({"a":1,"b":"1","c":31,"d":15,"e":15,"f":1000,"g":-2500,"h":0.5,"i":true,"j":false,)"
+                R"("k":null,"l":"text","m":"","n":[1,"x",null],"o":"quote\"d","p":"1.0.0","q":7})");
+  EXPECT_FALSE(YamlToJson("{a: 1, a: 2}").ok());
+  EXPECT_FALSE(YamlToJson("{a: !!binary aGk=}").ok());
+}
+
+TEST(IntakeCatalog, InlineReferences) {
+  std::map<std::string, std::string> docs{{"/c/main.yaml", R"(
+sources:
+  inl:
+    driver: zarr
+    args:
+      urlpath: reference://
+      storage_options:
+        remote_protocol: s3
+        fo:
+          version: 1
+          templates: {u: "bucket/data.nc"}
+          refs:
+            .zgroup: '{"zarr_format": 2}'
+            x/.zarray: '{"chunks": [2], "compressor": null, "dtype": "<i2", "fill_value": 0, "filters": null, "order": "C", "shape": [2], "zarr_format": 2}'
+            x/0: ["{{u}}", 100, 4]
+            "n": "7"
+  bad:
+    driver: zarr
+    args: {urlpath: reference://, storage_options: {fo: {refs: {a: 1}, refs: {b: 2}}}}
+  seq:
+    driver: zarr
+    args: {urlpath: reference://, storage_options: {fo: [a, b]}}
+)"}};
+  auto cat = LoadCatalog("/c/main.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_TRUE(cat.ok()) << cat.status().message();
+  ASSERT_EQ(cat->datasets.size(), 1u) << AllNotes(*cat);
+  const CatalogDataset& d = cat->datasets[0];
+  EXPECT_EQ(d.references, "/c/main.yaml");
+  EXPECT_EQ(d.url_base, "s3://");
+  auto index = LoadReferenceData(d.inline_references, "inline", d.url_base);
+  ASSERT_TRUE(index.ok()) << index.status().message() << "\n" << d.inline_references;
+  auto f = index->FindKey("x/0");
+  ASSERT_TRUE(f.has_value());
+  auto t = index->target(*f);
+  ASSERT_FALSE(t.is_inline());
+  EXPECT_EQ(index->url(t.url_id), "s3://bucket/data.nc");  // kerchunk's template, not the catalog's
+  EXPECT_EQ(t.offset, 100u);
+  EXPECT_EQ(t.size, 4u);
+  auto n = index->FindKey("n");
+  ASSERT_TRUE(n.has_value());
+  const std::string notes = AllNotes(*cat);
+  EXPECT_NE(notes.find("source 'bad': inline storage_options.fo:"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("source 'seq': storage_options.fo is neither a path"), std::string::npos) << notes;
+}
+
+TEST(IntakeCatalog, ParameterDefaults) {
+  std::map<std::string, std::string> docs{{"/c/main.yaml", R"Y(
+metadata:
+  parameters:
+    year: {description: shared, type: int, default: 1999}
+    region: {type: str, default: "north"}
+sources:
+  own:
+    driver: zarr
+    parameters:
+      year: {type: int, default: 2001}
+    args: {urlpath: reference://, storage_options: {fo: "{{ CATALOG_DIR }}/{{year}}/{{ region }}.json"}}
+  shared:
+    driver: zarr
+    args: {urlpath: reference://, storage_options: {fo: "{{ year }}.json"}}
+  nodefault:
+    driver: zarr
+    parameters: {month: {type: int}}
+    args: {urlpath: reference://, storage_options: {fo: "{{ month }}.json"}}
+  env:
+    driver: zarr
+    parameters: {home: {type: str, default: "env(HOME)"}}
+    args: {urlpath: reference://, storage_options: {fo: "{{ home }}/r.json"}}
+  nested:
+    driver: yaml_file_cat
+    parameters: {sub: {type: str, default: s}}
+    args: {path: "{{ CATALOG_DIR }}/{{ sub }}/cat.yaml"}
+)Y"},
+                                          {"/c/s/cat.yaml", "sources:\n  n: " + ZarrSource("{{ year }}.json") + "\n"}};
+  auto cat = LoadCatalog("/c/main.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_TRUE(cat.ok()) << cat.status().message();
+  std::vector<std::string> got;
+  for (const auto& d : cat->datasets) got.push_back(Join(d.path) + "=" + d.references);
+  EXPECT_EQ(got, (std::vector<std::string>{"own=/c/2001/north.json", "shared=/c/1999.json"}));
+  const std::string notes = AllNotes(*cat);
+  EXPECT_NE(notes.find("source 'nodefault': fo: template '{{ month }}' is not supported"), std::string::npos)
+      << notes;
+  EXPECT_NE(notes.find("source 'env': fo: template '{{ home }}' is not supported"), std::string::npos) << notes;
+  // Parameters belong to their own document: the nested one has no `year`.
+  EXPECT_NE(notes.find("/c/s/cat.yaml: source 'n': fo: template '{{ year }}'"), std::string::npos) << notes;
 }
 
 TEST(StacCatalog, ChildrenItemsAssetsAndLoops) {
