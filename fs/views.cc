@@ -266,11 +266,14 @@ Status ViewFilesystem::Load() {
     std::string where = path.empty() ? "the root array" : "array '" + path + "'";
     Result<ZarrArrayMeta> meta = zarray ? ParseZarrArray(*text) : ParseZarrV3Array(*text);
     if (!meta.ok()) {
-      if (zarray) {
+      // A v3 group is no array; any other zarr.json that does not parse is
+      // an array whose metadata cannot be read.
+      auto node_type = zarray ? Result<std::string>(std::string("array")) : ParseZarrV3NodeType(*text);
+      if (!node_type.ok() || *node_type != "group") {
         under_array[d] = 1;
         Omit(where + " left out: " + meta.status().message());
       }
-      continue;  // a v3 zarr.json that is not an array: a group
+      continue;
     }
     under_array[d] = 1;
     auto a = std::make_unique<Array>();
@@ -436,7 +439,13 @@ void ViewFilesystem::BuildNetcdf() {
         Omit(where + "NetCDF classic has no type for " + t.ToString());
         continue;
       }
+      // v3 dimension_names may be null (kept as ""): all null is no names;
+      // a null among names is named like a dimension of an unnamed array.
       std::vector<std::string> names = m.dimension_names;
+      if (std::all_of(names.begin(), names.end(), [](const std::string& n) { return n.empty(); }))
+        names.clear();
+      for (size_t i = 0; i < names.size(); ++i)
+        if (names[i].empty()) names[i] = a->name + "_dim" + std::to_string(i);
       for (const auto& za : a->attrs) {
         if (za.name != "_ARRAY_DIMENSIONS" || !names.empty()) continue;
         if (za.kind == ZarrAttribute::Kind::kString) {

@@ -425,6 +425,14 @@ Result<ZarrArrayMeta> ParseZarrV3Array(std::string_view json) {
   return meta;
 }
 
+Result<std::string> ParseZarrV3NodeType(std::string_view json) {
+  dom::parser parser;
+  ZM_ASSIGN_OR_RETURN(dom::element doc, ParseDoc(parser, json, "zarr.json"));
+  std::string_view s;
+  if (doc["node_type"].get_string().get(s)) return InvalidArgument("zarr.json: 'node_type' is missing");
+  return std::string(s);
+}
+
 Result<std::vector<ZarrAttribute>> ParseZarrAttrs(std::string_view json) {
   dom::parser parser;
   ZM_ASSIGN_OR_RETURN(dom::element doc, ParseDoc(parser, json, "attributes"));

@@ -43,6 +43,10 @@ Result<ZarrArrayMeta> ParseZarrArray(std::string_view json);
 // Parses a Zarr v3 "zarr.json" of node_type "array" (kInvalidArgument for a
 // group or anything else).
 Result<ZarrArrayMeta> ParseZarrV3Array(std::string_view json);
+// The "node_type" of a Zarr v3 "zarr.json" ("array", "group", ...), to tell
+// a group from an array whose metadata does not parse. kInvalidArgument
+// when the text is not a JSON object with a string "node_type".
+Result<std::string> ParseZarrV3NodeType(std::string_view json);
 
 // One attribute, in document order. Numbers and lists of numbers become
 // ints (all integers) or floats; strings stay strings; anything else

@@ -14,7 +14,13 @@ plus the synthetic HDF5 set), mounted with --view npy and --view netcdf:
     dimensions leaves those arrays out (one log line each), and a chunk that
     does not decode fails its reads with EIO and nothing else;
   * opening and stat-ing reads no chunk data; a small read fetches only the
-    chunks it touches; a sequential read decodes each chunk once.
+    chunks it touches; a sequential read decodes each chunk once;
+  * a Zarr v3 store written by hand from the SST files (v3_refs.py: zarr.json
+    groups and arrays, transpose/bytes/gzip/zstd/crc32c, edge and missing
+    chunks, both chunk key encodings) reads in the npy and netcdf views as
+    the original values, with dimension_names and attributes, and in the
+    zarr view byte for byte; its arrays with an unknown codec or chunk key
+    encoding are left out, one log line each.
 """
 
 import base64
@@ -31,6 +37,7 @@ import pytest
 
 import judges
 import make_refs
+import v3_refs
 import zmount
 
 SETS = ["chl_v0_http", "groups_v1_abs", "sst_v0_rel", "fice_v1_http", "h5_v0_abs"]
@@ -441,3 +448,111 @@ def test_open_and_small_read_touch_only_their_chunks(dataset, mount):
     assert s["view"]["chunk_loads"] == nchunks, "a chunk was decoded twice (or never)"
     assert s["view"]["load_errors"] == 0
     assert "chlor_a.npy" in names
+
+
+# --------------------------------------------------------------------------
+# A Zarr v3 store, written by hand from the monthly SST files (v3_refs.py)
+
+@pytest.fixture(scope="module")
+def v3_store(dataset, tmp_path_factory):
+    entry = dataset["sst_v0_rel"]
+    out = str(tmp_path_factory.mktemp("v3") / "sst_v3.json")
+    refs, want, docs = v3_refs.build(entry["files"], out)
+    # The chunks left out hold data, so reading their fill value is a finding.
+    orig = judges.expected_arrays(entry)["sst"]
+    for index in v3_refs.MISSING["sst"]:
+        sel = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, (5, 40, 50)))
+        assert (orig[sel] != -999).any() and (want["sst"][sel] == -999).all()
+    mask = want["sst"] != orig
+    assert mask.any() and (want["sst"][mask] == -999).all()
+    return out, refs, want, docs
+
+
+def view_files(m):
+    files = set()
+    for root, _dirs, names in os.walk(m.mnt):
+        files.update(os.path.relpath(os.path.join(root, n), m.mnt) for n in names)
+    return files
+
+
+def assert_left_out_once(log, name, reason):
+    lines = [ln for ln in log.splitlines() if "left out" in ln and f"'{name}'" in ln]
+    assert len(lines) == 1 and reason in lines[0], f"log lines for {name}: {lines}"
+
+
+def test_v3_store_npy_view(v3_store, mount):
+    """Every array of the v3 store as .npy (little-endian, as Zarr v3 data
+    types are), equal to the original values with -999 where chunks are not
+    stored; the arrays with an unknown codec or chunk key encoding are left
+    out, logged once each."""
+    out, refs, want, _docs = v3_store
+    m = mount(out, extra=["--view", "npy"])
+    assert view_files(m) == {k + ".npy" for k in want}
+    for name, arr in want.items():
+        path = m.path(name + ".npy")
+        got = np.load(path, mmap_mode="r")
+        assert got.dtype == arr.dtype and got.dtype.byteorder in "<="
+        judges.assert_identical(f"npy v3 {name}", np.asarray(got), arr)
+        assert os.stat(path).st_size == got.offset + arr.nbytes
+        del got
+    log = open(m.log).read()
+    assert_left_out_once(log, "odd", v3_refs.UNKNOWN_CODEC)
+    assert_left_out_once(log, "odd_keys", v3_refs.UNKNOWN_KEY_ENCODING)
+
+
+def test_v3_store_netcdf_view(v3_store, mount):
+    """The root group's arrays in sst_v3.nc, clim's in clim.nc: values as the
+    originals, dimensions from dimension_names (a null name becomes
+    NAME_dimI), group and variable attributes from zarr.json, _FillValue
+    from fill_value in the variable's type."""
+    out, refs, want, docs = v3_store
+    m = mount(out, extra=["--view", "netcdf"])
+    assert view_files(m) == {"sst_v3.nc", "clim.nc"}
+    groups = {"": "sst_v3.nc", "clim": "clim.nc"}
+    for g, fname in groups.items():
+        gdoc = json.loads(refs[f"{g}/zarr.json" if g else "zarr.json"])
+        with netCDF4.Dataset(m.path(fname)) as ds:
+            ds.set_auto_maskandscale(False)
+            assert ds.data_model == "NETCDF3_64BIT_OFFSET"
+            check_attrs(g or "/", ds, gdoc["attributes"])
+            arrays = {k: v for k, v in want.items() if k.rpartition("/")[0] == g}
+            assert set(ds.variables) == {k.rpartition("/")[2] for k in arrays}
+            for path, arr in arrays.items():
+                var = ds.variables[path.rpartition("/")[2]]
+                judges.assert_identical(f"netcdf v3 {path}", np.asarray(var[...]), native(arr))
+                doc = docs[path]
+                dims = [d if d is not None else f"{path.rpartition('/')[2]}_dim{i}"
+                        for i, d in enumerate(doc["dimension_names"])]
+                assert list(var.dimensions) == dims, path
+                for d, n in zip(var.dimensions, var.shape):
+                    assert len(ds.dimensions[d]) == n
+                check_attrs(path, var, doc["attributes"])
+                fill = doc["fill_value"]
+                got_fill = var.getncattr("_FillValue")
+                assert np.asarray(got_fill).dtype == native(arr).dtype, path
+                want_fill = np.asarray(float(fill) if isinstance(fill, str) else fill,
+                                       dtype=native(arr).dtype)
+                assert np.array_equal(got_fill, want_fill, equal_nan=True), path
+    log = open(m.log).read()
+    assert_left_out_once(log, "odd", v3_refs.UNKNOWN_CODEC)
+    assert_left_out_once(log, "odd_keys", v3_refs.UNKNOWN_KEY_ENCODING)
+    # ncdump agrees on the values of the variable with missing chunks.
+    res = subprocess.run(["ncdump", "-p", "9", "-v", "sst", m.path("sst_v3.nc")],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    vals = parse_ncdump_values(res.stdout, "sst")
+    got = np.array([-999.0 if v == "_" else float(v) for v in vals], dtype="f4")
+    assert np.array_equal(got, want["sst"].ravel())
+
+
+def test_v3_store_zarr_view(v3_store, mount):
+    """The default view shows the store's keys (zarr.json documents, chunk
+    keys of both encodings, the inline chunk) byte for byte."""
+    out, refs, _want, _docs = v3_store
+    m = mount(out)
+    assert view_files(m) == set(refs)
+    for key in refs:
+        with open(m.path(key), "rb") as f:
+            assert f.read() == v3_refs.key_bytes(refs, out, key), key
+    assert {"sst/c/0/0/0", "sst/c/2/2/2", "time/2", "lat/c.1", "lon/c/0"} <= set(refs)
+    assert "sst/c/1/1/2" not in refs and "sst/c/2/2/3" not in refs

@@ -1616,6 +1616,23 @@ TEST(ZarrV3, BadDocumentsNameTheField) {
   }
 }
 
+TEST(ZarrV3Metadata, NodeTypeTellsGroupsFromArrays) {
+  auto g = ParseZarrV3NodeType(R"({"zarr_format": 3, "node_type": "group", "attributes": {}})");
+  ASSERT_TRUE(g.ok()) << g.status().ToString();
+  EXPECT_EQ(*g, "group");
+  // An array whose metadata this build cannot read is still an array.
+  const char* bad_array = R"({"zarr_format": 3, "node_type": "array", "shape": [2],
+    "data_type": "int16", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [2]}},
+    "chunk_key_encoding": {"name": "other"}, "fill_value": 0, "codecs": [{"name": "bytes"}]})";
+  EXPECT_FALSE(ParseZarrV3Array(bad_array).ok());
+  auto a = ParseZarrV3NodeType(bad_array);
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(*a, "array");
+  EXPECT_FALSE(ParseZarrV3NodeType(R"({"zarr_format": 3})").ok());
+  EXPECT_FALSE(ParseZarrV3NodeType(R"({"node_type": 3})").ok());
+  EXPECT_FALSE(ParseZarrV3NodeType("[1]").ok());
+}
+
 TEST(ZarrAttrs, KindsInDocumentOrder) {
   auto a = ParseZarrAttrs(R"({"_ARRAY_DIMENSIONS": ["time", "lat"], "units": "K", "scale_factor": 0.01,
     "valid_range": [0, 1000], "flags": [1, 2.5], "big": 18446744073709551615, "nested": {"a": 1},

@@ -665,6 +665,70 @@ TEST_F(ViewFsTest, SequentialReadsDecodeEachChunkOnce) {
   EXPECT_EQ(fs->chunk_stats().loads.load(), 6u);
 }
 
+// Zarr v3: group attributes from zarr.json, null dimension names, and an
+// array whose zarr.json does not parse (left out with a line, not taken for
+// a group).
+TEST(ViewFsV3, NullDimensionNamesAndUnreadableArrays) {
+  std::string refs = "{";
+  auto add = [&](const std::string& k, const std::string& v) {
+    if (refs.size() > 1) refs += ",";
+    refs += JsonStr(k) + ":" + v;
+  };
+  auto array = [](const std::string& shape, const std::string& dims, const std::string& enc) {
+    return JsonStr(R"({"zarr_format": 3, "node_type": "array", "shape": )" + shape +
+                   R"(, "data_type": "int16", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": )" +
+                   shape + R"(}}, "chunk_key_encoding": {"name": ")" + enc +
+                   R"("}, "fill_value": 0, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}], "attributes": {"units": "m"}, "dimension_names": )" +
+                   dims + "}");
+  };
+  add("zarr.json", JsonStr(R"({"zarr_format": 3, "node_type": "group", "attributes": {"title": "t"}})"));
+  add("g/zarr.json", JsonStr(R"({"zarr_format": 3, "node_type": "group", "attributes": {"history": "h"}})"));
+  add("g/a/zarr.json", array("[2, 3]", R"(["r", null])", "default"));
+  add("g/a/c/0/0", JsonStr("base64:" + B64(I2({1, 2, 3, 4, 5, 6}))));
+  add("g/n/zarr.json", array("[3]", "[null]", "default"));
+  add("g/k/zarr.json", array("[3]", R"(["r2"])", "nosuchencoding"));
+  refs += "}";
+  auto r = ParseReferences(refs, "");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ReferenceIndex index = std::move(r).value();
+  testing::FakeOrigin origin;
+  auto memory = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&origin, memory.get(), nullptr, ReadThroughOptions{});
+  ViewOptions o;
+  o.set_name = "store";
+  o.decode_threads = 0;
+  for (ViewKind kind : {ViewKind::kNpy, ViewKind::kNetcdf}) {
+    o.kind = kind;
+    auto v = ViewFilesystem::Build(&index, &cache, o);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    ASSERT_EQ((*v)->omitted().size(), 1u);
+    EXPECT_THAT((*v)->omitted()[0], HasSubstr("array 'g/k' left out"));
+    EXPECT_THAT((*v)->omitted()[0], HasSubstr("nosuchencoding"));
+    auto g = (*v)->Lookup(Tree::kRootIno, kind == ViewKind::kNpy ? "g" : "g.nc");
+    ASSERT_TRUE(g.ok());
+    if (kind == ViewKind::kNpy) {
+      std::vector<std::string> names;
+      ASSERT_TRUE((*v)->ReadDir(g->ino, 2, [&](std::string_view n, const Attr&, uint64_t) {
+                     names.emplace_back(n);
+                     return true;
+                   }).ok());
+      EXPECT_EQ(names, (std::vector<std::string>{"a.npy", "n.npy"}));
+      continue;
+    }
+    auto bytes = (*v)->Read(g->ino, 0, g->size);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    // a(r, a_dim1) and n(n_dim0); the group's attribute from its zarr.json.
+    EXPECT_THAT(*bytes, HasSubstr("a_dim1"));
+    EXPECT_THAT(*bytes, HasSubstr("n_dim0"));
+    EXPECT_THAT(*bytes, HasSubstr("history"));
+    // Data in name order: a (12 bytes, big-endian), then n (no chunk: fill
+    // 0, padded to 8 bytes).
+    EXPECT_EQ(bytes->substr(g->size - 20, 12),
+              std::string("\x00\x01\x00\x02\x00\x03\x00\x04\x00\x05\x00\x06", 12));
+    EXPECT_EQ(bytes->substr(g->size - 8), std::string(8, '\0'));
+  }
+}
+
 TEST(ViewNames, SetNameAndKinds) {
   EXPECT_EQ(ReferenceSetName("/a/b/sst_v0_rel.json"), "sst_v0_rel");
   EXPECT_EQ(ReferenceSetName("groups_v1_abs.json.gz"), "groups_v1_abs");
