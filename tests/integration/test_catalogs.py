@@ -39,6 +39,13 @@ def status(m):
     return json.loads(os.getxattr(m.mnt, STATUS_XATTR))
 
 
+def ref_source(fo, **options):
+    """An Intake catalog entry for the reference set `fo` (zarr driver,
+    reference:// urlpath), with more storage_options if given."""
+    return {"driver": "zarr",
+            "args": {"urlpath": "reference://", "storage_options": dict(options, fo=fo)}}
+
+
 def write(path, text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
@@ -318,17 +325,12 @@ def test_intake_globs_inline_references_and_parameters(cat, mount, datadir, ngin
                      "args": {"path": "{{ CATALOG_DIR }}/each/*.yaml", "flatten": False}},
             "remote": {"driver": "yaml_files_cat",
                        "args": {"path": nginx.url + "/catalogs/sub/*.yaml"}},
-            "inline": {"driver": "zarr",
-                       "args": {"urlpath": "reference://",
-                                "storage_options": {"fo": inline, "remote_protocol": "http"}}},
-            "param": {"driver": "zarr",
-                      "args": {"urlpath": "reference://",
-                               "storage_options": {"fo": refs + "/{{ which }}.json"}}},
+            "inline": ref_source(inline, remote_protocol="http"),
+            "param": ref_source(refs + "/{{ which }}.json"),
         }}))
 
     def part(path, name, fo):
-        write(path, yaml.safe_dump({"sources": {name: {
-            "driver": "zarr", "args": {"urlpath": "reference://", "storage_options": {"fo": fo}}}}}))
+        write(path, yaml.safe_dump({"sources": {name: ref_source(fo)}}))
 
     part(os.path.join(d, "parts", "b.yaml"), "chl", refs + "/chl_v0_http.json")
     part(os.path.join(d, "parts", "a.yaml"), "groups", refs + "/groups_v1_abs.json.gz")
@@ -359,9 +361,7 @@ def test_intake_globs_inline_references_and_parameters(cat, mount, datadir, ngin
 
 
 def generated_catalog(path, n, fo):
-    sources = {f"ds{i:05d}": {"driver": "zarr", "description": f"dataset {i}",
-                              "args": {"urlpath": "reference://",
-                                       "storage_options": {"fo": fo.format(i=i)}}}
+    sources = {f"ds{i:05d}": dict(ref_source(fo.format(i=i)), description=f"dataset {i}")
                for i in range(n)}
     write(path, yaml.safe_dump({"metadata": {"version": 1}, "sources": sources}))
     return path
@@ -425,10 +425,8 @@ def test_concurrent_first_access_loads_once(cat, mount, tmp_path):
 def test_release_and_reload(cat, mount, tmp_path):
     e = cat["entries"]
     path = write(str(tmp_path / "two.yaml"), yaml.safe_dump({"sources": {
-        "a": {"driver": "zarr", "args": {"urlpath": "reference://",
-                                         "storage_options": {"fo": e["sst_v0_rel"]["refs"]}}},
-        "b": {"driver": "zarr", "args": {"urlpath": "reference://",
-                                         "storage_options": {"fo": e["fice_v1_http"]["refs"]}}},
+        "a": ref_source(e["sst_v0_rel"]["refs"]),
+        "b": ref_source(e["fice_v1_http"]["refs"]),
     }}))
     m = mount_catalog(mount, path, "--catalog-datasets", "1", "--catalog-idle", "0")
     ino_a = os.stat(m.path("a/sst/.zarray")).st_ino
@@ -463,10 +461,8 @@ def test_memory_budget_and_idle_release(cat, mount, tmp_path):
 def test_missing_reference_file(cat, mount, tmp_path):
     e = cat["entries"]
     path = write(str(tmp_path / "bad.yaml"), yaml.safe_dump({"sources": {
-        "good": {"driver": "zarr", "args": {"urlpath": "reference://",
-                                            "storage_options": {"fo": e["sst_v0_rel"]["refs"]}}},
-        "gone": {"driver": "zarr", "args": {"urlpath": "reference://",
-                                            "storage_options": {"fo": "{{ CATALOG_DIR }}/nope.json"}}},
+        "good": ref_source(e["sst_v0_rel"]["refs"]),
+        "gone": ref_source("{{ CATALOG_DIR }}/nope.json"),
     }}))
     m = mount_catalog(mount, path)
     assert sorted(os.listdir(m.mnt)) == ["gone", "good"]

@@ -447,12 +447,17 @@ TEST(CatalogTree, LayoutWithoutLoading) {
   EXPECT_EQ(t.GetAttr(uint64_t{9} << CatalogTree::kDatasetShift).status().code(), Code::kNotFound);
 }
 
-TEST(CatalogTree, LoadOnAccessStableInodesAcrossRelease) {
-  Loader l;
+// Loading a second dataset releases the first (no idle release to race).
+CatalogTreeOptions OneLoadedAtATime() {
   CatalogTreeOptions o;
   o.max_loaded = 1;
   o.idle_seconds = 0;
-  CatalogTree t(ThreeDatasets(), l.Get(), o, 0);
+  return o;
+}
+
+TEST(CatalogTree, LoadOnAccessStableInodesAcrossRelease) {
+  Loader l;
+  CatalogTree t(ThreeDatasets(), l.Get(), OneLoadedAtATime(), 0);
   const uint64_t a_root = (uint64_t{1} << CatalogTree::kDatasetShift) + 1;
   const uint64_t b_root = (uint64_t{2} << CatalogTree::kDatasetShift) + 1;
   auto x = t.Lookup(a_root, "x");
@@ -486,10 +491,7 @@ TEST(CatalogTree, LoadOnAccessStableInodesAcrossRelease) {
 
 TEST(CatalogTree, SlicesKeepAReleasedDatasetAlive) {
   Loader l;
-  CatalogTreeOptions o;
-  o.max_loaded = 1;
-  o.idle_seconds = 0;
-  CatalogTree t(ThreeDatasets(), l.Get(), o, 0);
+  CatalogTree t(ThreeDatasets(), l.Get(), OneLoadedAtATime(), 0);
   const uint64_t a_root = (uint64_t{1} << CatalogTree::kDatasetShift) + 1;
   auto id = t.Lookup(a_root, "id");
   ASSERT_TRUE(id.ok());
