@@ -28,6 +28,7 @@
 #include "cache/origin.h"
 #include "cache/read_through.h"
 #include "tests/unit/fake_origin.h"
+#include "tests/unit/temp_dir.h"
 #include "tests/unit/tiny_http.h"
 
 namespace zm {
@@ -37,21 +38,8 @@ using ::testing::HasSubstr;
 using testing::FakeOrigin;
 using testing::OriginRequest;
 using testing::RandomBytes;
+using testing::TempDir;
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/zm_cache_test.XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 Block MakeBlock(std::string s) { return std::make_shared<const std::string>(std::move(s)); }
 
@@ -1462,18 +1450,11 @@ TEST(HttpOrigin, RefusesLinkLocalAddressesBeforeConnecting) {
   EXPECT_TRUE(origin->Read(server.url(), ByteRange{0, 10}).ok());
 }
 
-// Writes `data` to `name` in `dir`; returns the path.
-std::string WriteFile(const TempDir& dir, const std::string& name, const std::string& data) {
-  std::string path = dir.path() + "/" + name;
-  std::ofstream(path, std::ios::binary).write(data.data(), data.size());
-  return path;
-}
-
 // The default ReadPieces (here FileOrigin's) splits Read and keeps its checks.
 TEST(FileOrigin, ReadPiecesSplitsRead) {
   TempDir dir;
   std::string data = RandomBytes(10'000, 12);
-  std::string path = WriteFile(dir, "f.bin", data);
+  std::string path = dir.Write("f.bin", data);
   auto origin = NewFileOrigin({"/"});
   auto got = origin->ReadPieces(path, ByteRange{10, 9000}, {4000, 0, 5000});
   ASSERT_TRUE(got.ok()) << got.status().ToString();
@@ -1488,7 +1469,7 @@ TEST(FileOrigin, ReadPiecesSplitsRead) {
 TEST(FileOrigin, ReadsRanges) {
   TempDir dir;
   std::string data = RandomBytes(10'000, 11);
-  std::string path = WriteFile(dir, "f.bin", data);
+  std::string path = dir.Write("f.bin", data);
   auto origin = NewFileOrigin({"/"});
   for (ByteRange r : {ByteRange{0, 10'000}, ByteRange{100, 50}, ByteRange{9990, 10},
                       ByteRange{0, 1}, ByteRange{5000, 0}, ByteRange{10'000, 0}}) {
@@ -1564,9 +1545,9 @@ TEST(FileOrigin, ReadsOnlyUnderItsRoots) {
   TempDir dir;
   ASSERT_EQ(mkdir((dir.path() + "/refs").c_str(), 0755), 0);
   ASSERT_EQ(mkdir((dir.path() + "/refs-other").c_str(), 0755), 0);
-  std::string inside = WriteFile(dir, "refs/in.bin", "inside");
-  std::string outside = WriteFile(dir, "secret.bin", "secret");
-  std::string sibling = WriteFile(dir, "refs-other/x.bin", "prefix");
+  std::string inside = dir.Write("refs/in.bin", "inside");
+  std::string outside = dir.Write("secret.bin", "secret");
+  std::string sibling = dir.Write("refs-other/x.bin", "prefix");
   ASSERT_EQ(symlink(outside.c_str(), (dir.path() + "/refs/link.bin").c_str()), 0);
   ASSERT_EQ(symlink(inside.c_str(), (dir.path() + "/inward.bin").c_str()), 0);
   auto origin = NewFileOrigin({dir.path() + "/refs"});

@@ -15,6 +15,7 @@
 #include "cache/cloud.h"
 #include "fs/options.h"
 #include "tests/unit/fake_origin.h"
+#include "tests/unit/temp_dir.h"
 
 namespace zm {
 namespace {
@@ -22,23 +23,10 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-class TempHome {
+// A HOME of the test's own, with an empty .aws directory.
+class TempHome : public testing::TempDir {
  public:
-  TempHome() {
-    char tmpl[] = "/tmp/zm_cloud_test.XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-    std::system(("mkdir -p '" + path_ + "/.aws'").c_str());
-  }
-  ~TempHome() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-  void Write(const std::string& rel, const std::string& text) const {
-    std::ofstream(path_ + "/" + rel) << text;
-  }
-
- private:
-  std::string path_;
+  TempHome() { Write(".aws/.keep", ""); }
 };
 
 // An environment made of `vars` only.

@@ -28,6 +28,7 @@
 #include "tests/unit/test_data.h"
 #include "tests/unit/compress_util.h"
 #include "tests/unit/fake_origin.h"
+#include "tests/unit/temp_dir.h"
 
 namespace zm {
 namespace {
@@ -36,6 +37,7 @@ using ::testing::HasSubstr;
 using ::testing::StartsWith;
 using testing::Gzip;
 using testing::RandomBytes;
+using testing::TempDir;
 using testing::Zstd;
 using testing::ZstdStreamed;
 
@@ -109,26 +111,6 @@ std::string EncodeBase64(std::string_view in, bool pad) {
   return out;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/zm_refs_test.XXXXXX";
-    char* d = mkdtemp(tmpl);
-    EXPECT_NE(d, nullptr);
-    path_ = d ? d : "/tmp";
-  }
-  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  const std::string& path() const { return path_; }
-  std::string Write(const std::string& name, std::string_view data) const {
-    std::string p = path_ + "/" + name;
-    std::ofstream f(p, std::ios::binary);
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    return p;
-  }
-
- private:
-  std::string path_;
-};
 
 // ---- template evaluator ------------------------------------------------------
 
