@@ -1,5 +1,7 @@
 #include "base/log.h"
 
+#include "base/status.h"
+
 #include <syslog.h>
 
 #include <atomic>
@@ -53,8 +55,10 @@ bool LogGoesToStderr() {
   return g_file == nullptr && !g_syslog.load();
 }
 
-void Log(LogLevel level, std::string_view message) {
+void Log(LogLevel level, std::string_view text) {
   if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
+  // A log entry is one line, whatever user text (a key, a URL) it quotes.
+  const std::string message = EscapeControl(std::string(text));
   if (g_syslog.load(std::memory_order_relaxed)) {
     static const int kPrio[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
     syslog(kPrio[static_cast<int>(level)], "%.*s", static_cast<int>(message.size()),

@@ -1,5 +1,7 @@
 #include "base/status.h"
 
+#include <algorithm>
+
 namespace zm {
 
 const char* CodeName(Code code) {
@@ -17,6 +19,33 @@ const char* CodeName(Code code) {
   }
   return "unknown";
 }
+
+std::string EscapeControl(std::string text) {
+  auto is_control = [](unsigned char c) { return c < 0x20 || c == 0x7f; };
+  // Nearly every message is clean: pay for a copy only when one is not.
+  if (std::none_of(text.begin(), text.end(), is_control)) return text;
+  std::string out;
+  out.reserve(text.size() + 8);
+  for (unsigned char c : text) {
+    if (!is_control(c)) {
+      out += char(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+Status::Status(Code code, std::string message) : code_(code), message_(EscapeControl(std::move(message))) {}
 
 Status Status::WithContext(const std::string& context) const {
   if (ok()) return *this;

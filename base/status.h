@@ -1,5 +1,8 @@
 // Errors as values. A Status is OK or carries a Code and a one-line message
-// meant for a person ("http://h/f.nc: HTTP 404"). Result<T> is a T or a
+// meant for a person ("http://h/f.nc: HTTP 404"). The message is one line
+// whatever text it quotes: the constructor escapes control characters
+// (a newline becomes the two characters \n), so a dtype or key taken from
+// user input cannot split an error line. Result<T> is a T or a
 // non-OK Status. Both are cheap to move; neither throws.
 //
 // Retriable vs terminal is explicit: only kUnavailable is worth retrying.
@@ -30,7 +33,7 @@ enum class Code {
 class Status {
  public:
   Status() = default;  // OK
-  Status(Code code, std::string message) : code_(code), message_(std::move(message)) {}
+  Status(Code code, std::string message);
 
   static Status Ok() { return Status(); }
   bool ok() const { return code_ == Code::kOk; }
@@ -54,6 +57,10 @@ Status Unavailable(std::string msg);
 Status Corruption(std::string msg);
 
 const char* CodeName(Code code);
+
+// `text` with every control character (below 0x20, and 0x7f) written as an
+// escape: \n, \r, \t, or \xNN. Printable text, UTF-8 included, is unchanged.
+std::string EscapeControl(std::string text);
 
 template <typename T>
 class [[nodiscard]] Result {

@@ -20,7 +20,7 @@ test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
   python3-xarray python3-zarr python3-fsspec python3-h5py python3-netcdf4
   python3-numcodecs python3-numpy python3-aiohttp python3-requests
-  python3-pytest python3-zstandard zstd python3-matplotlib python3-yaml python3-intake
+  python3-pytest python3-pytest-timeout python3-zstandard zstd python3-matplotlib python3-yaml python3-intake
   r-cran-ncmeta libncarg-data netcdf-bin gdal-bin python3-gdal
   # Sanitizer builds and scripts/fuzz.sh: clang, its sanitizer runtimes and
   # libFuzzer, and llvm-symbolizer for readable reports.

@@ -193,6 +193,15 @@ TEST(Status, WithContext) {
   EXPECT_EQ(ok.message(), "");
 }
 
+// User text quoted in a message (a dtype, a key, a URL) cannot split it:
+// every control character is escaped where the Status is made.
+TEST(Status, MessageIsOneLineWhateverItQuotes) {
+  Status s = InvalidArgument("dtype '<M8\ns]' \r\t\x01\x7f");
+  EXPECT_EQ(s.message(), "dtype '<M8\\ns]' \\r\\t\\x01\\x7f");
+  EXPECT_EQ(s.WithContext("key 'a\nb'").message().find('\n'), std::string::npos);
+  EXPECT_EQ(Status(Code::kIoError, "caf\xc3\xa9 ok").message(), "caf\xc3\xa9 ok");  // UTF-8 kept
+}
+
 TEST(Status, CodeNamesAreDistinct) {
   std::set<std::string> names;
   for (int c = 0; c <= static_cast<int>(Code::kUnsupported); ++c)

@@ -28,6 +28,7 @@
 #include "cache/origin.h"
 #include "cache/read_through.h"
 #include "tests/unit/fake_origin.h"
+#include "tests/unit/peer_process.h"
 #include "tests/unit/temp_dir.h"
 #include "tests/unit/tiny_http.h"
 
@@ -406,25 +407,17 @@ TEST(LmdbBlockStore, BurstLargerThanTheMapKeepsRecentBlocks) {
   int to_child[2], to_parent[2];
   ASSERT_EQ(pipe(to_child), 0);
   ASSERT_EQ(pipe(to_parent), 0);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {  // child: hold the write lock until told to let go
-    MDB_env* env = nullptr;
-    MDB_txn* txn = nullptr;
-    char c = 'L';
-    if (mdb_env_create(&env) || mdb_env_set_mapsize(env, 16_MiB) ||
-        mdb_env_open(env, dir.path().c_str(), MDB_NOTLS, 0600) ||
-        mdb_txn_begin(env, nullptr, 0, &txn))
-      c = 'E';
-    if (write(to_parent[1], &c, 1) != 1) _exit(3);
-    if (read(to_child[0], &c, 1) != 1) _exit(4);
-    if (txn) mdb_txn_abort(txn);
-    if (env) mdb_env_close(env);
-    _exit(0);
-  }
+  // The peer inherits only its own ends, so a dying parent ends its read.
+  fcntl(to_child[1], F_SETFD, FD_CLOEXEC);
+  fcntl(to_parent[0], F_SETFD, FD_CLOEXEC);
+  pid_t pid = testing::SpawnPeer(
+      "LmdbPeer.DISABLED_HoldWriteLock",
+      {"ZM_PEER_DIR=" + dir.path(), "ZM_PEER_IN=" + std::to_string(to_child[0]),
+       "ZM_PEER_OUT=" + std::to_string(to_parent[1])});
+  ASSERT_GT(pid, 0);
   char c = 0;
   ASSERT_EQ(read(to_parent[0], &c, 1), 1);
-  ASSERT_EQ(c, 'L') << "the child could not take the write lock";
+  ASSERT_EQ(c, 'L') << "the peer could not take the write lock";
 
   std::string data = RandomBytes(kBlock, 1);
   for (uint64_t i = 0; i < kCount; ++i) {
@@ -434,9 +427,7 @@ TEST(LmdbBlockStore, BurstLargerThanTheMapKeepsRecentBlocks) {
   }
   c = 'G';
   ASSERT_EQ(write(to_child[1], &c, 1), 1);
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-  EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+  EXPECT_EQ(testing::WaitPeer(pid), 0);
   for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
   store->Flush();
 
@@ -682,32 +673,11 @@ TEST(LmdbBlockStore, SharedByTwoProcesses) {
   TempDir dir;
   auto store = OpenStore(dir.path(), 64_MiB);
   ASSERT_NE(store, nullptr);
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    auto mine = OpenStore(dir.path(), 64_MiB);
-    if (!mine) _exit(2);
-    for (uint64_t i = 1000; i < 1100; ++i) mine->Put(NthKey(i), MakeBlock(NthData(i)));
-    mine->Flush();
-    // Wait for the parent's blocks, then check them.
-    for (int tries = 0; tries < 500; ++tries) {
-      bool all = true;
-      for (uint64_t i = 0; i < 100 && all; ++i) {
-        Block b = mine->Get(NthKey(i));
-        if (!b) all = false;
-        else if (*b != NthData(i)) _exit(3);
-      }
-      if (all) _exit(0);
-      usleep(10'000);
-    }
-    _exit(4);
-  }
+  pid_t pid = testing::SpawnPeer("LmdbPeer.DISABLED_ShareBlocks", {"ZM_PEER_DIR=" + dir.path()});
+  ASSERT_GT(pid, 0);
   for (uint64_t i = 0; i < 100; ++i) store->Put(NthKey(i), MakeBlock(NthData(i)));
   store->Flush();
-  int wstatus = 0;
-  ASSERT_EQ(waitpid(pid, &wstatus, 0), pid);
-  ASSERT_TRUE(WIFEXITED(wstatus));
-  EXPECT_EQ(WEXITSTATUS(wstatus), 0) << "2: open failed, 3: wrong bytes, 4: blocks never seen";
+  EXPECT_EQ(testing::WaitPeer(pid), 0) << "the peer failed: its output is above";
   for (uint64_t i = 1000; i < 1100; ++i) {
     Block b = store->Get(NthKey(i));
     ASSERT_NE(b, nullptr) << "the other process's block " << i;
@@ -716,6 +686,45 @@ TEST(LmdbBlockStore, SharedByTwoProcesses) {
   auto u = store->GetUsage(false);
   ASSERT_TRUE(u.ok());
   EXPECT_EQ(u->blocks, 200u);
+}
+
+// The peer of SharedByTwoProcesses: its own store on the same directory
+// writes blocks 1000..1099, then waits (5 s at most) to see the parent's
+// blocks 0..99, each with the right bytes.
+TEST(LmdbPeer, DISABLED_ShareBlocks) {
+  auto mine = OpenStore(testing::PeerArg("ZM_PEER_DIR"), 64_MiB);
+  ASSERT_NE(mine, nullptr);
+  for (uint64_t i = 1000; i < 1100; ++i) mine->Put(NthKey(i), MakeBlock(NthData(i)));
+  mine->Flush();
+  for (int tries = 0; tries < 500; ++tries) {
+    bool all = true;
+    for (uint64_t i = 0; i < 100 && all; ++i) {
+      Block b = mine->Get(NthKey(i));
+      if (!b) all = false;
+      else ASSERT_TRUE(*b == NthData(i)) << "wrong bytes for the parent's block " << i;
+    }
+    if (all) return;
+    usleep(10'000);
+  }
+  FAIL() << "the parent's blocks never appeared";
+}
+
+// The peer of BurstLargerThanTheMapKeepsRecentBlocks: takes LMDB's write
+// lock, says 'L' (or 'E' if it could not), holds it until told to let go.
+TEST(LmdbPeer, DISABLED_HoldWriteLock) {
+  const std::string dir = testing::PeerArg("ZM_PEER_DIR");
+  const int in = std::stoi(testing::PeerArg("ZM_PEER_IN")), out = std::stoi(testing::PeerArg("ZM_PEER_OUT"));
+  MDB_env* env = nullptr;
+  MDB_txn* txn = nullptr;
+  char c = 'L';
+  if (mdb_env_create(&env) || mdb_env_set_mapsize(env, 16_MiB) ||
+      mdb_env_open(env, dir.c_str(), MDB_NOTLS, 0600) || mdb_txn_begin(env, nullptr, 0, &txn))
+    c = 'E';
+  ASSERT_EQ(write(out, &c, 1), 1);
+  ASSERT_EQ(read(in, &c, 1), 1);
+  if (txn) mdb_txn_abort(txn);
+  if (env) mdb_env_close(env);
+  EXPECT_EQ(c, 'G');
 }
 
 // Opening with a smaller capacity never shrinks the file under others; it
