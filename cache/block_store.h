@@ -11,9 +11,10 @@
 #include <string>
 #include <string_view>
 
+#include "base/slices.h"
 #include "base/status.h"
 #include "base/units.h"
-#include "cache/origin.h"
+#include "io/origin.h"
 
 namespace zm {
 
@@ -29,7 +30,7 @@ struct BlockKeyHash {
 // The key of bytes `range` of the object at `url` (XXH3-128 of both).
 BlockKey MakeBlockKey(std::string_view url, ByteRange range);
 
-using Block = std::shared_ptr<const std::string>;
+using Block = SharedBuffer;
 
 class BlockStore {
  public:

@@ -157,19 +157,6 @@ Status ReadThroughCache::RecentFailure(const BlockKey& key) {
   return it->second.status;
 }
 
-uint64_t ReadThroughCache::Slices::size() const {
-  uint64_t n = 0;
-  for (auto p : pieces) n += p.size();
-  return n;
-}
-
-std::string ReadThroughCache::Slices::ToString() const {
-  std::string out;
-  out.reserve(size());
-  for (auto p : pieces) out.append(p);
-  return out;
-}
-
 Result<std::string> ReadThroughCache::Read(const std::string& url, ByteRange region, uint64_t pos,
                                            uint64_t len) {
   ZM_ASSIGN_OR_RETURN(Slices slices, ReadSlices(url, region, pos, len));
@@ -272,7 +259,7 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
     uint64_t to = std::min(pos + len, start + b.size()) - start;
     out.pieces.emplace_back(std::string_view(b).substr(from, to - from));
   }
-  out.blocks = std::move(blocks);
+  out.buffers = std::move(blocks);
   return out;
 }
 

@@ -40,7 +40,7 @@
 #include "base/status.h"
 #include "base/units.h"
 #include "cache/block_store.h"
-#include "cache/origin.h"
+#include "io/origin.h"
 
 namespace zm {
 
@@ -104,12 +104,7 @@ class ReadThroughCache {
   // The same bytes without copying them: the blocks holding them and the
   // pieces of those blocks, in order. The blocks stay valid as long as the
   // result lives.
-  struct Slices {
-    std::vector<Block> blocks;
-    std::vector<std::string_view> pieces;
-    uint64_t size() const;
-    std::string ToString() const;
-  };
+  using Slices = zm::Slices;
   Result<Slices> ReadSlices(const std::string& url, ByteRange region, uint64_t pos, uint64_t len);
 
   // Fetches the targets in the background (see the file comment).

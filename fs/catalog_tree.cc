@@ -321,17 +321,17 @@ Status CatalogTree::Open(uint64_t ino) const {
   return tree->Open(ino & kInnerMask);
 }
 
-Result<ReadThroughCache::Slices> CatalogTree::ReadSlices(uint64_t ino, uint64_t offset,
+Result<Slices> CatalogTree::ReadSlices(uint64_t ino, uint64_t offset,
                                                          uint64_t size) const {
   if (ino < DatasetBase(0)) return InvalidArgument("is a directory");
   const size_t d = (ino >> kDatasetShift) - 1;
   if (d >= slots_.size()) return NotFound("no such file");
   ZM_ASSIGN_OR_RETURN(std::shared_ptr<const Tree> tree, Acquire(d));
-  ZM_ASSIGN_OR_RETURN(ReadThroughCache::Slices slices, tree->ReadSlices(ino & kInnerMask, offset, size));
+  ZM_ASSIGN_OR_RETURN(Slices slices, tree->ReadSlices(ino & kInnerMask, offset, size));
   // Pieces may point into the dataset (inline references, view headers):
   // the result keeps the tree alive until the reply is sent, even if the
   // dataset is released meanwhile.
-  slices.blocks.push_back(Block(tree, &kKeepAlive));
+  slices.buffers.push_back(SharedBuffer(tree, &kKeepAlive));
   return slices;
 }
 

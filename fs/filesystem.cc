@@ -83,19 +83,19 @@ std::string Filesystem::KeyOf(uint64_t ino) const {
 }
 
 Result<std::string> Filesystem::Read(uint64_t ino, uint64_t offset, uint64_t size) const {
-  ZM_ASSIGN_OR_RETURN(ReadThroughCache::Slices slices, ReadSlices(ino, offset, size));
+  ZM_ASSIGN_OR_RETURN(Slices slices, ReadSlices(ino, offset, size));
   return slices.ToString();
 }
 
-Result<ReadThroughCache::Slices> Filesystem::ReadSlices(uint64_t ino, uint64_t offset,
+Result<Slices> Filesystem::ReadSlices(uint64_t ino, uint64_t offset,
                                                         uint64_t size) const {
   if (!IsFile(ino)) return IsDir(ino) ? InvalidArgument("is a directory") : NotFound("no such file");
   ReferenceIndex::FileId f = ino - kRootIno - index_->dir_count();
   auto t = index_->target(f);
-  if (offset >= t.size) return ReadThroughCache::Slices{};
+  if (offset >= t.size) return Slices{};
   size = std::min(size, t.size - offset);
   if (t.is_inline()) {
-    ReadThroughCache::Slices s;
+    Slices s;
     s.pieces.push_back(index_->inline_data(f).substr(offset, size));  // the index outlives reads
     return s;
   }
@@ -113,22 +113,6 @@ void Filesystem::StatFs(struct statvfs* st) const {
   st->f_files = index_->dir_count() + index_->file_count();
   st->f_namemax = 255;
   st->f_flag = ST_RDONLY;
-}
-
-int ErrnoForLookup(const Status& st) {
-  switch (st.code()) {
-    case Code::kNotFound: return ENOENT;
-    case Code::kInvalidArgument: return ENOTDIR;
-    default: return EIO;
-  }
-}
-
-int ErrnoForRead(const Status& st) {
-  switch (st.code()) {
-    case Code::kPermissionDenied: return EACCES;
-    case Code::kInvalidArgument: return EISDIR;
-    default: return EIO;
-  }
 }
 
 }  // namespace zm

@@ -56,7 +56,7 @@ class Filesystem : public Tree {
   // Errors carry the key and the origin's message.
   Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
   // The same, as pieces of cached blocks (no copy), for the FUSE reply.
-  Result<ReadThroughCache::Slices> ReadSlices(uint64_t ino, uint64_t offset,
+  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset,
                                               uint64_t size) const override;
 
   void StatFs(struct statvfs* st) const override;
@@ -79,10 +79,5 @@ class Filesystem : public Tree {
   uint64_t total_bytes_ = 0;
   int64_t mtime_ = 0;
 };
-
-// The errno for a failed operation. Reads of files that exist map every
-// origin failure to EIO (or EACCES when the origin refused us).
-int ErrnoForLookup(const Status& st);
-int ErrnoForRead(const Status& st);
 
 }  // namespace zm

@@ -25,7 +25,7 @@
 #include "base/units.h"
 #include "cache/read_through.h"
 #include "refs/reference_index.h"
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 
 namespace zm {
 

@@ -15,7 +15,7 @@
 #include <string_view>
 
 #include "base/status.h"
-#include "cache/read_through.h"
+#include "base/slices.h"
 
 namespace zm {
 
@@ -51,8 +51,7 @@ class Tree {
   // Up to `size` bytes at `offset` of file `ino` (short only at end of
   // file), as pieces of buffers the result keeps alive. Errors carry the
   // key and the cause; a read that cannot be served exactly fails whole.
-  virtual Result<ReadThroughCache::Slices> ReadSlices(uint64_t ino, uint64_t offset,
-                                                      uint64_t size) const = 0;
+  virtual Result<Slices> ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const = 0;
 
   virtual void StatFs(struct statvfs* st) const = 0;
 };

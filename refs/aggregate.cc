@@ -10,7 +10,7 @@
 #include <utility>
 
 #include "codecs/pipeline.h"
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 
 namespace zm {
 namespace {

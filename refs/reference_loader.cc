@@ -11,6 +11,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/base64.h"
 #include "codecs/codec.h"
 #include "refs/template.h"
 
@@ -485,40 +486,6 @@ std::string ResolveUrl(std::string_view base, std::string_view url) {
   if (out.back() != '/') out += '/';
   while (url.starts_with("./")) url.remove_prefix(2);
   out += url;
-  return out;
-}
-
-Result<std::string> DecodeBase64(std::string_view text) {
-  static const auto kTable = [] {
-    std::array<int8_t, 256> t{};
-    t.fill(-1);
-    const char* alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for (int i = 0; i < 64; ++i) t[static_cast<uint8_t>(alphabet[i])] = static_cast<int8_t>(i);
-    return t;
-  }();
-  size_t n = text.size();
-  size_t pad = 0;
-  while (n > 0 && text[n - 1] == '=' && pad < 2) {
-    --n;
-    ++pad;
-  }
-  if (n % 4 == 1 || (pad && (n + pad) % 4 != 0))
-    return InvalidArgument("invalid base64 (bad length or padding)");
-  std::string out;
-  out.reserve(n * 3 / 4);
-  uint32_t acc = 0;
-  int bits = 0;
-  for (size_t i = 0; i < n; ++i) {
-    int8_t v = kTable[static_cast<uint8_t>(text[i])];
-    if (v < 0)
-      return InvalidArgument("invalid base64 character at position " + std::to_string(i));
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xFF));
-    }
-  }
   return out;
 }
 

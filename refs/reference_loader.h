@@ -60,7 +60,4 @@ Result<std::string> DecompressIfNeeded(std::string data, uint64_t max_bytes);
 // Resolves a reference's URL against `base` (see ParseReferences).
 std::string ResolveUrl(std::string_view base, std::string_view url);
 
-// Decodes standard base64 (padding optional, no other characters).
-Result<std::string> DecodeBase64(std::string_view text);
-
 }  // namespace zm

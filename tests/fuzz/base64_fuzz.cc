@@ -2,7 +2,7 @@
 #include <cstdint>
 #include <string>
 
-#include "refs/reference_loader.h"
+#include "base/base64.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using zm::fuzz::Check;

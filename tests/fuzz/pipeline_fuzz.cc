@@ -9,7 +9,7 @@
 
 #include "base/units.h"
 #include "codecs/pipeline.h"
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using zm::fuzz::Check;

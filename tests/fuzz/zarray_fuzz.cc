@@ -2,7 +2,7 @@
 // its shape exactly.
 #include <cstdint>
 
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 #include "tests/fuzz/fuzz_util.h"
 
 using zm::fuzz::Check;

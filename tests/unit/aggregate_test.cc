@@ -11,7 +11,7 @@
 
 #include "refs/aggregate.h"
 #include "refs/reference_loader.h"
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 
 namespace zm {
 namespace {

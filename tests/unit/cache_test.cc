@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "cache/block_store.h"
-#include "cache/origin.h"
+#include "io/origin.h"
 #include "cache/read_through.h"
 #include "tests/unit/fake_origin.h"
 #include "tests/unit/peer_process.h"

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "base/log.h"
-#include "cache/cloud.h"
-#include "fs/options.h"
+#include "io/cloud.h"
+#include "app/options.h"
 #include "tests/unit/fake_origin.h"
 #include "tests/unit/temp_dir.h"
 

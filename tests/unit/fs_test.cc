@@ -16,7 +16,8 @@
 #include "cache/block_store.h"
 #include "cache/read_through.h"
 #include "fs/filesystem.h"
-#include "fs/options.h"
+#include "fuse/errno.h"
+#include "app/options.h"
 #include "refs/reference_loader.h"
 #include "tests/unit/fake_origin.h"
 
@@ -234,15 +235,15 @@ TEST_F(FsTest, LookupErrors) {
   auto r = fs_->Lookup(Filesystem::kRootIno, "nope");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kNotFound);
-  EXPECT_EQ(ErrnoForLookup(r.status()), ENOENT);
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, r.status()), ENOENT);
   for (const char* name : {"ta", "tas/0.0", "tas/", "", "TAS", "zgroup"}) {
     r = fs_->Lookup(Filesystem::kRootIno, name);
     ASSERT_FALSE(r.ok()) << "'" << name << "'";
-    EXPECT_EQ(ErrnoForLookup(r.status()), ENOENT) << name;
+    EXPECT_EQ(ErrnoFor(FuseOp::kLookup, r.status()), ENOENT) << name;
   }
   r = fs_->Lookup(Ino("tas/0.0"), "x");  // a file as parent
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(ErrnoForLookup(r.status()), ENOTDIR);
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, r.status()), ENOTDIR);
 }
 
 TEST_F(FsTest, UnknownInodes) {
@@ -252,7 +253,7 @@ TEST_F(FsTest, UnknownInodes) {
     EXPECT_EQ(a.status().code(), Code::kNotFound);
     auto r = fs_->Read(ino, 0, 10);
     ASSERT_FALSE(r.ok()) << ino;
-    EXPECT_NE(ErrnoForRead(r.status()), 0);
+    EXPECT_NE(ErrnoFor(FuseOp::kRead, r.status()), 0);
     Status st = fs_->ReadDir(ino, 0, [](std::string_view, const Attr&, uint64_t) { return true; });
     EXPECT_FALSE(st.ok());
     EXPECT_EQ(fs_->Open(ino).code(), Code::kNotFound);
@@ -264,7 +265,7 @@ TEST_F(FsTest, OpenAndKeyOf) {
   EXPECT_TRUE(fs_->Open(Ino("empty")).ok());
   Status st = fs_->Open(Ino("tas"));
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
-  EXPECT_EQ(ErrnoForRead(st), EISDIR);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, st), EISDIR);
   EXPECT_EQ(fs_->KeyOf(Ino("zz/deep/er/file")), "zz/deep/er/file");
   EXPECT_EQ(fs_->KeyOf(Ino("zz/deep")), "zz/deep");
   EXPECT_EQ(fs_->KeyOf(Filesystem::kRootIno), "");
@@ -354,7 +355,7 @@ TEST_F(FsTest, ReadDirInSmallBuffers) {
 TEST_F(FsTest, ReadDirOnFile) {
   Status st = fs_->ReadDir(Ino("tas/0.0"), 0, [](std::string_view, const Attr&, uint64_t) { return true; });
   EXPECT_EQ(st.code(), Code::kInvalidArgument);
-  EXPECT_EQ(ErrnoForLookup(st), ENOTDIR);
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, st), ENOTDIR);
 }
 
 // ---- read --------------------------------------------------------------------------
@@ -403,10 +404,10 @@ TEST_F(FsTest, ReadOnDirectory) {
   auto r = fs_->Read(Ino("tas"), 0, 10);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
-  EXPECT_EQ(ErrnoForRead(r.status()), EISDIR);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, r.status()), EISDIR);
   r = fs_->Read(Filesystem::kRootIno, 0, 10);
   ASSERT_FALSE(r.ok());
-  EXPECT_EQ(ErrnoForRead(r.status()), EISDIR);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, r.status()), EISDIR);
 }
 
 TEST_F(FsTest, OriginErrorsMapToErrno) {
@@ -425,21 +426,21 @@ TEST_F(FsTest, OriginErrorsMapToErrno) {
     auto r = fs_->Read(Ino("tas/1.0"), 0, 10);
     ASSERT_FALSE(r.ok()) << c.st.message();
     EXPECT_EQ(r.status().code(), c.st.code());
-    EXPECT_EQ(ErrnoForRead(r.status()), c.errno_value) << c.st.message();
+    EXPECT_EQ(ErrnoFor(FuseOp::kRead, r.status()), c.errno_value) << c.st.message();
     EXPECT_THAT(r.status().message(), HasSubstr("key 'tas/1.0'"));
     EXPECT_THAT(r.status().message(), HasSubstr(c.st.message()));
   }
 }
 
 TEST_F(FsTest, ErrnoMappingTables) {
-  EXPECT_EQ(ErrnoForLookup(NotFound("x")), ENOENT);
-  EXPECT_EQ(ErrnoForLookup(InvalidArgument("x")), ENOTDIR);
-  EXPECT_EQ(ErrnoForLookup(IoError("x")), EIO);
-  EXPECT_EQ(ErrnoForRead(Status(Code::kPermissionDenied, "x")), EACCES);
-  EXPECT_EQ(ErrnoForRead(InvalidArgument("x")), EISDIR);
-  EXPECT_EQ(ErrnoForRead(NotFound("x")), EIO);
-  EXPECT_EQ(ErrnoForRead(Unavailable("x")), EIO);
-  EXPECT_EQ(ErrnoForRead(Corruption("x")), EIO);
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, NotFound("x")), ENOENT);
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, InvalidArgument("x")), ENOTDIR);
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, IoError("x")), EIO);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, Status(Code::kPermissionDenied, "x")), EACCES);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, InvalidArgument("x")), EISDIR);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, NotFound("x")), EIO);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, Unavailable("x")), EIO);
+  EXPECT_EQ(ErrnoFor(FuseOp::kRead, Corruption("x")), EIO);
 }
 
 TEST_F(FsTest, OneFailingFileDoesNotAffectAnother) {

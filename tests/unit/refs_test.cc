@@ -21,10 +21,11 @@
 #include <string>
 #include <vector>
 
+#include "base/base64.h"
 #include "refs/reference_index.h"
 #include "refs/reference_loader.h"
 #include "refs/template.h"
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 #include "tests/unit/test_data.h"
 #include "tests/unit/compress_util.h"
 #include "tests/unit/fake_origin.h"

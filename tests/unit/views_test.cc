@@ -16,11 +16,11 @@
 #include <thread>
 #include <vector>
 
-#include "fs/array_region.h"
-#include "fs/chunk_cache.h"
-#include "fs/netcdf.h"
-#include "fs/npy.h"
-#include "fs/views.h"
+#include "views/array_region.h"
+#include "views/chunk_cache.h"
+#include "views/netcdf.h"
+#include "views/npy.h"
+#include "views/view_tree.h"
 #include "refs/reference_loader.h"
 #include "tests/unit/fake_origin.h"
 

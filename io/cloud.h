@@ -34,7 +34,7 @@
 #include <vector>
 
 #include "base/status.h"
-#include "cache/origin.h"
+#include "io/origin.h"
 
 namespace zm {
 

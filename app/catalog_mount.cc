@@ -1,4 +1,4 @@
-#include "fs/catalog_mount.h"
+#include "app/catalog_mount.h"
 
 #include <fcntl.h>
 #include <glob.h>
@@ -16,7 +16,7 @@
 #include "base/units.h"
 #include "fs/filesystem.h"
 #include "fs/prefetcher.h"
-#include "fs/views.h"
+#include "views/view_tree.h"
 #include "refs/reference_loader.h"
 
 namespace zm {

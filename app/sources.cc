@@ -1,4 +1,4 @@
-#include "fs/sources.h"
+#include "app/sources.h"
 
 #include <dirent.h>
 #include <glob.h>

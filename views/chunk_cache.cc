@@ -1,4 +1,4 @@
-#include "fs/chunk_cache.h"
+#include "views/chunk_cache.h"
 
 namespace zm {
 

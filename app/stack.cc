@@ -1,4 +1,4 @@
-#include "fs/stack.h"
+#include "app/stack.h"
 
 #include <sys/stat.h>
 
@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "base/log.h"
-#include "cache/cloud.h"
+#include "io/cloud.h"
 
 namespace zm {
 namespace {

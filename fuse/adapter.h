@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "base/status.h"
-#include "fs/filesystem.h"
 #include "fs/tree.h"
 
 namespace zm {

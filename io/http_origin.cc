@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "base/log.h"
-#include "cache/cloud.h"
-#include "cache/origin.h"
+#include "io/cloud.h"
+#include "io/origin.h"
 
 namespace zm {
 namespace {

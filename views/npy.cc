@@ -1,4 +1,4 @@
-#include "fs/npy.h"
+#include "views/npy.h"
 
 namespace zm {
 

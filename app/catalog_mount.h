@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "base/status.h"
-#include "cache/origin.h"
+#include "io/origin.h"
 #include "fs/catalog_tree.h"
-#include "fs/options.h"
-#include "fs/stack.h"
+#include "app/options.h"
+#include "app/stack.h"
 #include "refs/catalog.h"
 
 namespace zm {

@@ -1,4 +1,4 @@
-#include "fs/array_region.h"
+#include "views/array_region.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,5 +1,5 @@
 #define FUSE_USE_VERSION 314
-#include "fs/fuse_adapter.h"
+#include "fuse/adapter.h"
 
 #include <fuse_lowlevel.h>
 #include <fcntl.h>
@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/log.h"
+#include "fuse/errno.h"
 
 namespace zm {
 namespace {
@@ -74,7 +75,7 @@ void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   auto* c = Ctx(req);
   auto a = c->fs->Lookup(parent, name);
   if (!a.ok()) {
-    fuse_reply_err(req, ErrnoForLookup(a.status()));
+    fuse_reply_err(req, ErrnoFor(FuseOp::kLookup, a.status()));
     return;
   }
   fuse_entry_param e;
@@ -86,7 +87,7 @@ void OpGetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info*) {
   auto* c = Ctx(req);
   auto a = c->fs->GetAttr(ino);
   if (!a.ok()) {
-    fuse_reply_err(req, ENOENT);
+    fuse_reply_err(req, ErrnoFor(FuseOp::kGetAttr, a.status()));
     return;
   }
   struct stat st;
@@ -118,7 +119,7 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
                                return true;
                              });
   if (!st.ok()) {
-    fuse_reply_err(req, ErrnoForLookup(st));
+    fuse_reply_err(req, ErrnoFor(FuseOp::kReadDir, st));
     return;
   }
   fuse_reply_buf(req, buf.data(), used);
@@ -135,7 +136,7 @@ void OpReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_
 void OpOpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   auto a = Ctx(req)->fs->GetAttr(ino);
   if (!a.ok()) {
-    fuse_reply_err(req, ENOENT);
+    fuse_reply_err(req, ErrnoFor(FuseOp::kOpenDir, a.status()));
     return;
   }
   if (!a->is_dir) {
@@ -154,7 +155,7 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   }
   Status st = Ctx(req)->fs->Open(ino);
   if (!st.ok()) {
-    fuse_reply_err(req, st.code() == Code::kNotFound ? ENOENT : EISDIR);
+    fuse_reply_err(req, ErrnoFor(FuseOp::kOpen, st));
     return;
   }
   // Immutable contents: keep the page cache across opens.
@@ -168,7 +169,7 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   auto data = c->fs->ReadSlices(ino, static_cast<uint64_t>(off), size);
   if (!data.ok()) {
     LogWarning("read failed: " + data.status().message());
-    fuse_reply_err(req, ErrnoForRead(data.status()));
+    fuse_reply_err(req, ErrnoFor(FuseOp::kRead, data.status()));
     return;
   }
   // Straight from the cached blocks into the reply: no copy of our own.

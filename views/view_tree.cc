@@ -1,4 +1,4 @@
-#include "fs/views.h"
+#include "views/view_tree.h"
 
 #include <algorithm>
 #include <cmath>
@@ -8,8 +8,8 @@
 
 #include "base/log.h"
 #include "codecs/pipeline.h"
-#include "fs/netcdf.h"
-#include "fs/npy.h"
+#include "views/netcdf.h"
+#include "views/npy.h"
 
 namespace zm {
 
@@ -620,13 +620,13 @@ Result<Block> ViewFilesystem::GetChunk(uint32_t array, uint64_t chunk) const {
   return chunks_->Get(ChunkId{array, chunk}, [&] { return LoadChunk(a, chunk); });
 }
 
-Result<ReadThroughCache::Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset,
+Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset,
                                                             uint64_t size) const {
   if (ino == 0 || ino > nodes_.size()) return NotFound("no such file");
   const Node& node = nodes_[ino - 1];
   if (node.is_dir) return InvalidArgument("is a directory");
   const File& file = files_[node.file];
-  ReadThroughCache::Slices out;
+  Slices out;
   if (offset >= file.size || size == 0) return out;
   const uint64_t n = std::min(size, file.size - offset);
   // Zero-filled: the gaps between variables are padding.
@@ -647,12 +647,12 @@ Result<ReadThroughCache::Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64
   }
   ReadAhead(ino, file, offset, n);
   out.pieces.emplace_back(*buf);
-  out.blocks.push_back(std::move(buf));
+  out.buffers.push_back(std::move(buf));
   return out;
 }
 
 Result<std::string> ViewFilesystem::Read(uint64_t ino, uint64_t offset, uint64_t size) const {
-  ZM_ASSIGN_OR_RETURN(ReadThroughCache::Slices s, ReadSlices(ino, offset, size));
+  ZM_ASSIGN_OR_RETURN(Slices s, ReadSlices(ino, offset, size));
   return s.ToString();
 }
 

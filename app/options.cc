@@ -1,11 +1,11 @@
-#include "fs/options.h"
+#include "app/options.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <sstream>
 #include <string_view>
 
-#include "cache/cloud.h"
+#include "io/cloud.h"
 
 namespace zm {
 

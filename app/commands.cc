@@ -1,4 +1,4 @@
-#include "fs/commands.h"
+#include "app/commands.h"
 
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -22,10 +22,10 @@
 #include "base/json.h"
 #include "base/units.h"
 #include "cache/block_store.h"
-#include "fs/fuse_adapter.h"
-#include "fs/options.h"
-#include "fs/sources.h"
-#include "fs/stack.h"
+#include "fuse/adapter.h"
+#include "app/options.h"
+#include "app/sources.h"
+#include "app/stack.h"
 #include "refs/aggregate.h"
 #include "refs/reference_loader.h"
 

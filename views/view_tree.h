@@ -35,11 +35,11 @@
 #include "base/status.h"
 #include "base/units.h"
 #include "cache/read_through.h"
-#include "fs/array_region.h"
-#include "fs/chunk_cache.h"
+#include "views/array_region.h"
+#include "views/chunk_cache.h"
 #include "fs/tree.h"
 #include "refs/reference_index.h"
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 
 namespace zm {
 
@@ -80,7 +80,7 @@ class ViewFilesystem : public Tree {
                  const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit)
       const override;
   Status Open(uint64_t ino) const override;
-  Result<ReadThroughCache::Slices> ReadSlices(uint64_t ino, uint64_t offset,
+  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset,
                                               uint64_t size) const override;
   void StatFs(struct statvfs* st) const override;
 

@@ -1,4 +1,4 @@
-#include "cache/cloud.h"
+#include "io/cloud.h"
 
 #include <algorithm>
 #include <cctype>

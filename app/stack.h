@@ -11,10 +11,10 @@
 
 #include "base/status.h"
 #include "cache/block_store.h"
-#include "cache/cloud.h"
-#include "cache/origin.h"
+#include "io/cloud.h"
+#include "io/origin.h"
 #include "cache/read_through.h"
-#include "fs/options.h"
+#include "app/options.h"
 #include "refs/reference_index.h"
 #include "refs/reference_loader.h"
 

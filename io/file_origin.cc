@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "base/log.h"
-#include "cache/origin.h"
+#include "io/origin.h"
 
 namespace zm {
 namespace {

@@ -1,4 +1,4 @@
-#include "fs/netcdf.h"
+#include "views/netcdf.h"
 
 #include <algorithm>
 #include <cstring>

@@ -1,4 +1,4 @@
-#include "refs/zarr_metadata.h"
+#include "zarr/metadata.h"
 
 #include <simdjson.h>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <limits>
 
-#include "refs/reference_loader.h"
+#include "base/base64.h"
 
 namespace zm {
 namespace {
