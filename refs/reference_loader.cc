@@ -69,6 +69,114 @@ Result<uint64_t> NonNegativeInt(od::value v, const char* what) {
   return InvalidArgument(msg);
 }
 
+// One dimension of a 'gen' entry: a list of values or a range, kept as
+// start/step/count so that a huge range costs nothing before the key limit
+// refuses it.
+struct GenDim {
+  std::string name;
+  std::vector<TemplateValue> values;
+  bool is_range = false;
+  int64_t start = 0, step = 1;
+  uint64_t count = 0;
+  uint64_t size() const { return is_range ? count : values.size(); }
+  TemplateValue at(uint64_t i) const {
+    // start + i * step lies between start and stop: no overflow.
+    return is_range ? TemplateValue(static_cast<int64_t>(static_cast<uint64_t>(start) +
+                                                         i * static_cast<uint64_t>(step)))
+                    : values[i];
+  }
+};
+
+// The templates of a 'gen' entry; offset and length only if `ranged`.
+struct GenTemplates {
+  std::string key, url, offset, length;
+  bool ranged = false;
+};
+
+// Python's len(range(start, stop, step)), in unsigned arithmetic: stop -
+// start may not fit in int64. REQUIRES: step != 0.
+uint64_t RangeLength(int64_t start, int64_t stop, int64_t step) {
+  if (step > 0 && stop > start) {
+    uint64_t span = static_cast<uint64_t>(stop) - static_cast<uint64_t>(start);
+    return (span - 1) / static_cast<uint64_t>(step) + 1;
+  }
+  if (step < 0 && stop < start) {
+    uint64_t span = static_cast<uint64_t>(start) - static_cast<uint64_t>(stop);
+    return (span - 1) / (~static_cast<uint64_t>(step) + 1) + 1;
+  }
+  return 0;
+}
+
+// A dimension given as a list of integers or strings.
+Status ParseGenValues(od::value& v, const std::string& ctx, GenDim* dim) {
+  od::array arr;
+  if (v.get_array().get(arr)) return InvalidArgument(ctx + ": malformed dimensions");
+  for (auto elem : arr) {
+    int64_t i;
+    std::string_view s;
+    if (!elem.get_int64().get(i))
+      dim->values.emplace_back(i);
+    else if (!elem.get_string().get(s))
+      dim->values.emplace_back(std::string(s));
+    else
+      return InvalidArgument(ctx + ": dimension '" + dim->name + "' values must be integers or strings");
+  }
+  return Status::Ok();
+}
+
+// A dimension given as {start, stop, step} (stop required, step not 0).
+Status ParseGenRange(od::value& v, const std::string& ctx, GenDim* dim) {
+  od::object range;
+  if (v.get_object().get(range)) return InvalidArgument(ctx + ": malformed dimensions");
+  int64_t start = 0, stop = 0, step = 1;
+  bool has_stop = false;
+  for (auto rf : range) {
+    std::string_view rk;
+    int64_t val;
+    if (rf.unescaped_key().get(rk)) return InvalidArgument(ctx + ": malformed dimension '" + dim->name + "'");
+    std::string rk_copy(rk);
+    if (rf.value().get_int64().get(val))
+      return InvalidArgument(ctx + ": dimension '" + dim->name + "' " + rk_copy + " must be an integer");
+    if (rk_copy == "start") start = val;
+    else if (rk_copy == "stop") { stop = val; has_stop = true; }
+    else if (rk_copy == "step") step = val;
+    else return InvalidArgument(ctx + ": dimension '" + dim->name + "' has unknown field '" + rk_copy + "'");
+  }
+  if (!has_stop) return InvalidArgument(ctx + ": dimension '" + dim->name + "' needs 'stop'");
+  if (step == 0) return InvalidArgument(ctx + ": dimension '" + dim->name + "' has step 0");
+  dim->is_range = true;
+  dim->start = start;
+  dim->step = step;
+  dim->count = RangeLength(start, stop, step);
+  return Status::Ok();
+}
+
+// The 'dimensions' object of a gen entry, in its order.
+Result<std::vector<GenDim>> ParseGenDimensions(od::object& obj, const std::string& ctx) {
+  od::value v;
+  if (obj.find_field_unordered("dimensions").get(v)) return InvalidArgument(ctx + ": missing 'dimensions'");
+  od::object dobj;
+  if (v.get_object().get(dobj)) return InvalidArgument(ctx + ": 'dimensions' must be an object");
+  std::vector<GenDim> dims;
+  for (auto field : dobj) {
+    std::string_view name;
+    if (field.unescaped_key().get(name)) return InvalidArgument(ctx + ": malformed dimensions");
+    GenDim dim{std::string(name), {}};
+    od::value dv;
+    od::json_type t;
+    if (field.value().get(dv) || dv.type().get(t)) return InvalidArgument(ctx + ": malformed dimensions");
+    if (t == od::json_type::array) {
+      ZM_RETURN_IF_ERROR(ParseGenValues(dv, ctx, &dim));
+    } else if (t == od::json_type::object) {
+      ZM_RETURN_IF_ERROR(ParseGenRange(dv, ctx, &dim));
+    } else {
+      return InvalidArgument(ctx + ": dimension '" + dim.name + "' must be a list or {start, stop, step}");
+    }
+    dims.push_back(std::move(dim));
+  }
+  return dims;
+}
+
 class Parser {
  public:
   Parser(std::string_view base, const ReferenceLoadOptions& options)
@@ -291,112 +399,49 @@ class Parser {
     return InvalidArgument("'" + std::string(field) + "' must be a string or an integer");
   }
 
+  // A 'gen' entry: keys from templates over the Cartesian product of its
+  // dimensions (last dimension fastest).
   Status ParseGen(od::object& obj, size_t index) {
-    std::string ctx = "gen entry " + std::to_string(index);
-    bool has_key, has_url, has_offset, has_length;
+    const std::string ctx = "gen entry " + std::to_string(index);
     // Read dimensions first; find_field_unordered tolerates any order.
-    // A dimension is a list of values or a range, kept as start/step/count
-    // so that a huge range costs nothing before the key limit refuses it.
-    struct Dim {
-      std::string name;
-      std::vector<TemplateValue> values;
-      bool is_range = false;
-      int64_t start = 0, step = 1;
-      uint64_t count = 0;
-      uint64_t size() const { return is_range ? count : values.size(); }
-      TemplateValue at(uint64_t i) const {
-        // start + i * step lies between start and stop: no overflow.
-        return is_range ? TemplateValue(static_cast<int64_t>(static_cast<uint64_t>(start) +
-                                                             i * static_cast<uint64_t>(step)))
-                        : values[i];
-      }
-    };
-    std::vector<Dim> dims;
-    {
-      od::value v;
-      if (obj.find_field_unordered("dimensions").get(v))
-        return InvalidArgument(ctx + ": missing 'dimensions'");
-      od::object dobj;
-      if (v.get_object().get(dobj)) return InvalidArgument(ctx + ": 'dimensions' must be an object");
-      for (auto field : dobj) {
-        std::string_view name;
-        if (field.unescaped_key().get(name)) return InvalidArgument(ctx + ": malformed dimensions");
-        Dim dim{std::string(name), {}};
-        od::value dv;
-        if (field.value().get(dv)) return InvalidArgument(ctx + ": malformed dimensions");
-        od::json_type t;
-        if (dv.type().get(t)) return InvalidArgument(ctx + ": malformed dimensions");
-        if (t == od::json_type::array) {
-          od::array arr;
-          if (dv.get_array().get(arr)) return InvalidArgument(ctx + ": malformed dimensions");
-          for (auto elem : arr) {
-            int64_t i;
-            std::string_view s;
-            if (!elem.get_int64().get(i))
-              dim.values.emplace_back(i);
-            else if (!elem.get_string().get(s))
-              dim.values.emplace_back(std::string(s));
-            else
-              return InvalidArgument(ctx + ": dimension '" + dim.name +
-                                     "' values must be integers or strings");
-          }
-        } else if (t == od::json_type::object) {
-          od::object range;
-          if (dv.get_object().get(range)) return InvalidArgument(ctx + ": malformed dimensions");
-          int64_t start = 0, stop = 0, step = 1;
-          bool has_stop = false;
-          for (auto rf : range) {
-            std::string_view rk;
-            int64_t val;
-            if (rf.unescaped_key().get(rk))
-              return InvalidArgument(ctx + ": malformed dimension '" + dim.name + "'");
-            std::string rk_copy(rk);
-            if (rf.value().get_int64().get(val))
-              return InvalidArgument(ctx + ": dimension '" + dim.name + "' " + rk_copy +
-                                     " must be an integer");
-            if (rk_copy == "start") start = val;
-            else if (rk_copy == "stop") { stop = val; has_stop = true; }
-            else if (rk_copy == "step") step = val;
-            else return InvalidArgument(ctx + ": dimension '" + dim.name + "' has unknown field '" + rk_copy + "'");
-          }
-          if (!has_stop) return InvalidArgument(ctx + ": dimension '" + dim.name + "' needs 'stop'");
-          if (step == 0) return InvalidArgument(ctx + ": dimension '" + dim.name + "' has step 0");
-          // Python's len(range(start, stop, step)), in unsigned arithmetic:
-          // stop - start may not fit in int64.
-          dim.is_range = true;
-          dim.start = start;
-          dim.step = step;
-          if (step > 0 && stop > start) {
-            uint64_t span = static_cast<uint64_t>(stop) - static_cast<uint64_t>(start);
-            dim.count = (span - 1) / static_cast<uint64_t>(step) + 1;
-          } else if (step < 0 && stop < start) {
-            uint64_t span = static_cast<uint64_t>(start) - static_cast<uint64_t>(stop);
-            dim.count = (span - 1) / (~static_cast<uint64_t>(step) + 1) + 1;
-          }
-        } else {
-          return InvalidArgument(ctx + ": dimension '" + dim.name +
-                                 "' must be a list or {start, stop, step}");
-        }
-        dims.push_back(std::move(dim));
-      }
-    }
+    ZM_ASSIGN_OR_RETURN(std::vector<GenDim> dims, ParseGenDimensions(obj, ctx));
+    bool has_key, has_url, has_offset, has_length;
     auto field = [&](std::string_view name, bool required, bool* present) {
       auto r = ReadString(obj, name, required, present);
       if (!r.ok()) return Result<std::string>(r.status().WithContext(ctx));
       return r;
     };
-    ZM_ASSIGN_OR_RETURN(std::string key_t, field("key", true, &has_key));
-    ZM_ASSIGN_OR_RETURN(std::string url_t, field("url", true, &has_url));
-    ZM_ASSIGN_OR_RETURN(std::string off_t, field("offset", false, &has_offset));
-    ZM_ASSIGN_OR_RETURN(std::string len_t, field("length", false, &has_length));
+    GenTemplates t;
+    ZM_ASSIGN_OR_RETURN(t.key, field("key", true, &has_key));
+    ZM_ASSIGN_OR_RETURN(t.url, field("url", true, &has_url));
+    ZM_ASSIGN_OR_RETURN(t.offset, field("offset", false, &has_offset));
+    ZM_ASSIGN_OR_RETURN(t.length, field("length", false, &has_length));
     if (has_offset != has_length)
       return InvalidArgument(ctx + ": 'offset' and 'length' must be given together");
+    t.ranged = has_offset;
 
+    ZM_ASSIGN_OR_RETURN(uint64_t total, CountGenKeys(dims, ctx));
+    TemplateVars vars = templates_;
+    std::vector<uint64_t> pos(dims.size(), 0);
+    for (uint64_t n = 0; n < total; ++n) {
+      for (size_t d = 0; d < dims.size(); ++d) vars[dims[d].name] = dims[d].at(pos[d]);
+      ZM_RETURN_IF_ERROR(AddGenKey(t, vars, ctx));
+      // Odometer over the Cartesian product, last dimension fastest.
+      for (size_t d = dims.size(); d-- > 0;) {
+        if (++pos[d] < dims[d].size()) break;
+        pos[d] = 0;
+      }
+    }
+    return Status::Ok();
+  }
+
+  // The keys a gen entry makes (0 if any dimension is empty), refused past
+  // --max-generated-keys for the entry or for all entries so far.
+  Result<uint64_t> CountGenKeys(const std::vector<GenDim>& dims, const std::string& ctx) {
     uint64_t total = 1;
     for (const auto& d : dims) {
-      if (d.size() == 0) return Status::Ok();
-      if (__builtin_mul_overflow(total, d.size(), &total) ||
-          total > options_.max_generated_keys)
+      if (d.size() == 0) return uint64_t{0};
+      if (__builtin_mul_overflow(total, d.size(), &total) || total > options_.max_generated_keys)
         return InvalidArgument(ctx + ": generates more than " +
                                std::to_string(options_.max_generated_keys) + " keys");
     }
@@ -404,46 +449,39 @@ class Parser {
     if (generated_ > options_.max_generated_keys)
       return InvalidArgument(ctx + ": gen entries generate more than " +
                              std::to_string(options_.max_generated_keys) + " keys");
+    return total;
+  }
 
-    TemplateVars vars = templates_;
-    std::vector<uint64_t> pos(dims.size(), 0);
-    for (uint64_t n = 0; n < total; ++n) {
-      for (size_t d = 0; d < dims.size(); ++d) vars[dims[d].name] = dims[d].at(pos[d]);
-      auto key = RenderTemplate(key_t, vars);
-      if (!key.ok()) return key.status().WithContext(ctx + ": key");
-      key_ = std::move(key).value();
-      if (Status st = ReferenceIndexBuilder::ValidateKey(key_); !st.ok())
-        return st.WithContext(ctx + ": " + Quote(key_));
-      auto url = RenderTemplate(url_t, vars);
-      if (!url.ok()) return url.status().WithContext(ctx + ": " + Quote(key_));
-      if (url->empty()) return InvalidArgument(ctx + ": " + Quote(key_) + ": url is empty");
-      url_id_ = builder_.InternUrl(ResolveUrl(base_, *url));
-      if (has_offset) {
-        uint64_t vals[2];
-        const std::string* texts[2] = {&off_t, &len_t};
-        const char* names[2] = {"offset", "length"};
-        for (int i = 0; i < 2; ++i) {
-          auto r = RenderTemplate(*texts[i], vars);
-          if (!r.ok()) return r.status().WithContext(ctx + ": " + Quote(key_));
-          char* end = nullptr;
-          errno = 0;
-          long long x = std::strtoll(r->c_str(), &end, 10);
-          if (r->empty() || *end != '\0' || errno == ERANGE || x < 0)
-            return InvalidArgument(ctx + ": " + Quote(key_) + ": " + names[i] +
-                                   " must be a non-negative integer (got '" + *r + "')");
-          vals[i] = static_cast<uint64_t>(x);
-        }
-        if (Status st = AddRange(vals[0], vals[1]); !st.ok())
-          return st.WithContext(ctx + ": " + Quote(key_));
-      } else {
-        builder_.AddWhole(key_, url_id_);
-      }
-      // Odometer over the Cartesian product, last dimension fastest.
-      for (size_t d = dims.size(); d-- > 0;) {
-        if (++pos[d] < dims[d].size()) break;
-        pos[d] = 0;
-      }
+  // Renders the templates of `t` with `vars` and adds the reference.
+  Status AddGenKey(const GenTemplates& t, const TemplateVars& vars, const std::string& ctx) {
+    auto key = RenderTemplate(t.key, vars);
+    if (!key.ok()) return key.status().WithContext(ctx + ": key");
+    key_ = std::move(key).value();
+    if (Status st = ReferenceIndexBuilder::ValidateKey(key_); !st.ok())
+      return st.WithContext(ctx + ": " + Quote(key_));
+    auto url = RenderTemplate(t.url, vars);
+    if (!url.ok()) return url.status().WithContext(ctx + ": " + Quote(key_));
+    if (url->empty()) return InvalidArgument(ctx + ": " + Quote(key_) + ": url is empty");
+    url_id_ = builder_.InternUrl(ResolveUrl(base_, *url));
+    if (!t.ranged) {
+      builder_.AddWhole(key_, url_id_);
+      return Status::Ok();
     }
+    uint64_t vals[2];
+    const std::string* texts[2] = {&t.offset, &t.length};
+    const char* names[2] = {"offset", "length"};
+    for (int i = 0; i < 2; ++i) {
+      auto r = RenderTemplate(*texts[i], vars);
+      if (!r.ok()) return r.status().WithContext(ctx + ": " + Quote(key_));
+      char* end = nullptr;
+      errno = 0;
+      long long x = std::strtoll(r->c_str(), &end, 10);
+      if (r->empty() || *end != '\0' || errno == ERANGE || x < 0)
+        return InvalidArgument(ctx + ": " + Quote(key_) + ": " + names[i] +
+                               " must be a non-negative integer (got '" + *r + "')");
+      vals[i] = static_cast<uint64_t>(x);
+    }
+    if (Status st = AddRange(vals[0], vals[1]); !st.ok()) return st.WithContext(ctx + ": " + Quote(key_));
     return Status::Ok();
   }
 
