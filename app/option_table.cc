@@ -105,8 +105,6 @@ Status Set(bool* field) {
 
 // ---- the table ------------------------------------------------------------------------
 
-std::string SizeText(uint64_t bytes) { return FormatSize(bytes); }
-
 // clang-format off
 const OptionSpec kOptions[] = {
   {"--foreground", 'f', nullptr, "stay in the foreground (log to stderr)", nullptr, kMount,
@@ -133,10 +131,10 @@ const OptionSpec kOptions[] = {
   {"--cache-size", 0, "SIZE",
    "size limit of the disk cache; past 90% of it the least\n"
    "recently used blocks are evicted (default: {})",
-   [](const Options& d) { return SizeText(d.cache_size); }, kMount | kWarm,
+   [](const Options& d) { return FormatSize(d.cache_size); }, kMount | kWarm,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->cache_size); }},
   {"--memory-cache", 0, "SIZE", "size of the in-memory block cache (default: {})",
-   [](const Options& d) { return SizeText(d.memory_cache); }, kMount,
+   [](const Options& d) { return FormatSize(d.memory_cache); }, kMount,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->memory_cache); }},
   {"--no-disk-cache", 0, nullptr, "use no persistent cache", nullptr, kMount,
    [](const OptionArg&, Options* o) { o->disk_cache = false; return Status(); }},
@@ -145,7 +143,7 @@ const OptionSpec kOptions[] = {
    "at once with EIO, and nothing is sent to the network", nullptr, kMount,
    [](const OptionArg&, Options* o) { return Set(&o->offline); }},
   {"--block-size", 0, "SIZE", "cache block size (default: {})",
-   [](const Options& d) { return SizeText(d.block_size); }, kMount,
+   [](const Options& d) { return FormatSize(d.block_size); }, kMount,
    [](const OptionArg& a, Options* o) {
      return SizeIn(a, &o->block_size, 4_KiB, 64_MiB, "between 4K and 64M");
    }},
@@ -158,15 +156,15 @@ const OptionSpec kOptions[] = {
    [](const Options& d) { return std::to_string(d.prefetch_threads); }, kMount,
    [](const OptionArg& a, Options* o) { return IntIn(a, 1, 256, &o->prefetch_threads); }},
   {"--prefetch-memory", 0, "SIZE", "bytes of prefetches in flight, at most (default: {})",
-   [](const Options& d) { return SizeText(d.prefetch_memory); }, kMount,
+   [](const Options& d) { return FormatSize(d.prefetch_memory); }, kMount,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->prefetch_memory); }},
   {"--coalesce-gap", 0, "SIZE",
    "merge prefetches of one object whose gap is at most\n"
    "this into one request (default: {})",
-   [](const Options& d) { return SizeText(d.coalesce_gap); }, kMount,
+   [](const Options& d) { return FormatSize(d.coalesce_gap); }, kMount,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->coalesce_gap); }},
   {"--coalesce-max", 0, "SIZE", "largest merged request (default: {})",
-   [](const Options& d) { return SizeText(d.coalesce_max); }, kMount,
+   [](const Options& d) { return FormatSize(d.coalesce_max); }, kMount,
    [](const OptionArg& a, Options* o) {
      return SizeIn(a, &o->coalesce_max, 1_MiB, std::numeric_limits<uint64_t>::max(),
                    "at least 1M");
@@ -182,7 +180,7 @@ const OptionSpec kOptions[] = {
   {"--low-speed-limit", 0, "SIZE",
    "abort an attempt that moves less than SIZE per second\n"
    "for --low-speed-time seconds (default: {})",
-   [](const Options& d) { return SizeText(d.low_speed_limit); }, kMount,
+   [](const Options& d) { return FormatSize(d.low_speed_limit); }, kMount,
    [](const OptionArg& a, Options* o) {
      return SizeIn(a, &o->low_speed_limit, 1, 1_GiB, "between 1 and 1G");
    }},
@@ -282,7 +280,7 @@ const OptionSpec kOptions[] = {
   {"--view-cache", 0, "SIZE",
    "decoded chunks kept in memory by the npy and netcdf\n"
    "views (default: {})",
-   [](const Options& d) { return SizeText(d.view_cache); }, kMount,
+   [](const Options& d) { return FormatSize(d.view_cache); }, kMount,
    [](const OptionArg& a, Options* o) {
      return SizeIn(a, &o->view_cache, 1_MiB, std::numeric_limits<uint64_t>::max(),
                    "at least 1M");
@@ -290,7 +288,7 @@ const OptionSpec kOptions[] = {
   {"--catalog-memory", 0, "SIZE",
    "catalogs: reference sets of datasets kept loaded; past\n"
    "it the least recently used are released (default: {})",
-   [](const Options& d) { return SizeText(d.catalog_memory); }, kMount,
+   [](const Options& d) { return FormatSize(d.catalog_memory); }, kMount,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->catalog_memory); }},
   {"--catalog-datasets", 0, "N",
    "catalogs: datasets kept loaded, at most (default: {}, no\n"
