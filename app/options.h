@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,12 +68,18 @@ struct Options {
   bool s3_anonymous = false;
   std::vector<std::string> headers;      // --header '[PREFIX ]Name: value'
   std::vector<std::string> bearer_envs;  // --bearer-token-env '[PREFIX ]VAR'
+  // The commands' own options (see app/commands.h).
+  bool json = false;                 // --json: print the result as one JSON object
+  std::string output;                // combine -o FILE
+  std::optional<uint64_t> prune_to;  // cache prune --to SIZE, in bytes
+  int64_t unused_for_s = -1;         // cache prune --unused-for AGE; -1: not given
 };
 
-// Parses argv. Errors are one line ("unknown option '--x'").
+// Parses a mount's argv (options from app/option_table.h, then SOURCE...
+// and MOUNTPOINT). Errors are one line ("unknown option '--x' (see --help)").
 Result<Options> ParseOptions(int argc, char** argv);
 
-// The --help text: usage and every option with its default.
+// The --help text: usage and every option of a mount with its default.
 std::string HelpText();
 
 // $XDG_CACHE_HOME/zarrmount, else $HOME/.cache/zarrmount.

@@ -1,0 +1,33 @@
+#include "app/cmd_common.h"
+
+#include <cstdio>
+#include <cstring>
+#include <utility>
+
+namespace zm {
+
+int UsageError(const char* usage, const std::string& error) {
+  std::string command = usage + std::strlen("Usage: ");
+  command = command.substr(0, command.find(' ', command.find(' ') + 1));
+  std::fprintf(stderr, "zarrmount: %s (see '%s --help')\n", error.c_str(), command.c_str());
+  return 2;
+}
+
+int Fail(const Status& status) {
+  std::fprintf(stderr, "zarrmount: %s\n", status.message().c_str());
+  return 1;
+}
+
+int ParseCommandArgs(Command command, int argc, char** argv, const char* usage,
+                     Options* options, std::vector<std::string>* positional) {
+  auto parsed = ParseCommandLine(command, argc, argv, 2, options);
+  if (!parsed.ok()) return UsageError(usage, parsed.status().message());
+  if (options->help) {
+    std::fputs(usage, stdout);
+    return 0;
+  }
+  *positional = std::move(parsed).value();
+  return -1;
+}
+
+}  // namespace zm
