@@ -6,8 +6,7 @@
 #      need root for FUSE);
 #   2. the unit tests and the fuzz replays under AddressSanitizer + UBSan
 #      (build-asan);
-#   3. the threaded unit tests (cache, prefetch, fs, codecs) under
-#      ThreadSanitizer (build-tsan).
+#   3. the unit tests under ThreadSanitizer (build-tsan).
 # All of it is deterministic: a test that fails, fails for a reason in the
 # code. Open-ended fuzzing is not part of it (scripts/fuzz.sh; what it finds
 # goes into tests/fuzz/corpus/ and so into every later run).
@@ -48,14 +47,11 @@ sanitized() {
 }
 
 asan() {
-  sanitized build-asan address "base_test refs_test aggregate_test catalog_test codecs_test cache_test cloud_test fs_test prefetch_test views_test fuzz_replay_all" \
-    -L '(_test|fuzz_replay)$'
+  sanitized build-asan address "unit_tests fuzz_replay_all" -L '(_test|fuzz_replay)$'
 }
 
-# The tests that run threads; base and refs have none.
 tsan() {
-  sanitized build-tsan thread "cache_test prefetch_test fs_test codecs_test views_test catalog_test" \
-    -L '^(cache|prefetch|fs|codecs|views|catalog)_test$'
+  sanitized build-tsan thread unit_tests -L '_test$'
 }
 
 fuzz() { bash scripts/fuzz.sh "$ZM_FUZZ_SECONDS"; }
