@@ -14,9 +14,6 @@
 
 #include "base/log.h"
 #include "base/units.h"
-#include "fs/filesystem.h"
-#include "fs/prefetcher.h"
-#include "views/view_tree.h"
 #include "refs/reference_loader.h"
 
 namespace zm {
@@ -60,11 +57,6 @@ std::string S3BucketPrefix(std::string_view url) {
   return std::string(url.substr(0, slash + 1));
 }
 
-struct DatasetBundle {
-  ReferenceIndex index;
-  std::unique_ptr<Prefetcher> prefetcher;
-  std::unique_ptr<Tree> tree;  // last: destroyed first, before what it reads
-};
 
 }  // namespace
 
@@ -145,63 +137,63 @@ std::vector<std::string> LocalReferenceDirectories(const Catalog& catalog) {
   return out;
 }
 
-DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const Options* opt,
+namespace {
+
+// Buckets of an anonymous dataset (`anon: true`) are read unsigned.
+void AddUnsignedBucket(Stack* stack, std::string_view url) {
+  if (std::string p = S3BucketPrefix(url); !p.empty()) stack->planner->AddUnsignedPrefix(p);
+}
+
+// Dataset `ds`'s reference set: inline, or read through the stack's origin;
+// URLs without a scheme resolve against `url_base`, else the file's
+// directory.
+Result<ReferenceIndex> LoadDatasetIndex(const CatalogDataset& ds, const std::string& shown,
+                                        Stack* stack, const ReferenceLoadOptions& lo) {
+  const std::string& refs = ds.references;
+  const bool unsigned_buckets = ds.anonymous && stack->planner;
+  if (unsigned_buckets) AddUnsignedBucket(stack, refs);
+  std::string data;
+  if (!ds.inline_references.empty()) {
+    data = ds.inline_references;
+  } else {
+    ZM_ASSIGN_OR_RETURN(data, ReadDocument(refs, stack->origin.get(), lo.max_decompressed_bytes));
+  }
+  std::string base = ds.url_base;
+  if (base.empty()) {
+    std::string r = IsRemoteSource(refs) ? refs.substr(0, refs.find('?')) : LocalPath(refs);
+    base = r.substr(0, r.rfind('/') + 1);
+  }
+  ZM_ASSIGN_OR_RETURN(ReferenceIndex index, LoadReferenceData(std::move(data), shown, base, lo));
+  if (unsigned_buckets)
+    for (size_t u = 0; u < index.url_count(); ++u)
+      AddUnsignedBucket(stack, stack->url_map.Apply(index.url(u)));
+  return index;
+}
+
+}  // namespace
+
+DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const DaemonConfig* config,
                                 int64_t mtime) {
-  return [catalog, stack, opt, mtime](size_t d) -> Result<LoadedDataset> {
+  return [catalog, stack, config, mtime](size_t d) -> Result<LoadedDataset> {
     const CatalogDataset& ds = catalog->datasets[d];
-    const std::string& refs = ds.references;
-    if (ds.anonymous && stack->planner)
-      if (std::string p = S3BucketPrefix(refs); !p.empty()) stack->planner->AddUnsignedPrefix(p);
-    ReferenceLoadOptions lo;
-    lo.max_generated_keys = opt->max_generated_keys;
-    std::string data;
-    if (!ds.inline_references.empty()) {
-      data = ds.inline_references;
-    } else {
-      ZM_ASSIGN_OR_RETURN(data, ReadDocument(refs, stack->origin.get(), lo.max_decompressed_bytes));
-    }
-    std::string base = ds.url_base;
-    if (base.empty()) {
-      std::string r = IsRemoteSource(refs) ? refs.substr(0, refs.find('?')) : LocalPath(refs);
-      base = r.substr(0, r.rfind('/') + 1);
-    }
     // Inline references are named by the document and source holding them.
     const std::string shown =
         ds.inline_references.empty()
-            ? RedactUrl(refs)
-            : RedactUrl(refs) + ": inline references of '" + (ds.path.empty() ? "" : ds.path.back()) + "'";
-    auto bundle = std::make_shared<DatasetBundle>();
-    ZM_ASSIGN_OR_RETURN(bundle->index, LoadReferenceData(std::move(data), shown, base, lo));
-    ReferenceIndex& index = bundle->index;
-    if (ds.anonymous && stack->planner)
-      for (size_t u = 0; u < index.url_count(); ++u)
-        if (std::string p = S3BucketPrefix(stack->url_map.Apply(index.url(u))); !p.empty())
-          stack->planner->AddUnsignedPrefix(p);
-    ZM_RETURN_IF_ERROR(CheckLocalReferences(index, *stack, shown));
-    ZM_RETURN_IF_ERROR(SizeWholeObjects(&index, stack->cache.get(), opt->size_threads, shown));
-    if (opt->view == "zarr") {
-      PrefetchOptions po;
-      po.enabled = opt->prefetch;
-      po.max_bytes = std::max<uint64_t>(opt->prefetch_memory / 4, 1_MiB);
-      bundle->prefetcher = std::make_unique<Prefetcher>(&index, stack->cache.get(), po);
-      auto fs = std::make_unique<Filesystem>(&index, stack->cache.get(), mtime);
-      fs->set_prefetcher(bundle->prefetcher.get());
-      bundle->tree = std::move(fs);
-    } else {
-      ViewOptions vo;
-      vo.kind = *ParseViewKind(opt->view);
-      vo.set_name = ds.path.empty() ? "root" : ds.path.back();
-      vo.chunk_cache_bytes = opt->view_cache;
-      vo.decode_threads = opt->prefetch ? 2 : 0;
-      vo.max_readahead = std::max<uint64_t>(opt->prefetch_memory / 4, 1_MiB);
-      ZM_ASSIGN_OR_RETURN(bundle->tree,
-                          ViewFilesystem::Build(&index, stack->cache.get(), vo, mtime));
-    }
+            ? RedactUrl(ds.references)
+            : RedactUrl(ds.references) + ": inline references of '" +
+                  (ds.path.empty() ? "" : ds.path.back()) + "'";
+    ZM_ASSIGN_OR_RETURN(ReferenceIndex index, LoadDatasetIndex(ds, shown, stack, config->load));
+    ZM_RETURN_IF_ERROR(CheckIndex(&index, stack, *config, shown));
+    ZM_ASSIGN_OR_RETURN(std::unique_ptr<ServedDataset> built,
+                        BuildDataset(std::move(index), stack, *config,
+                                     ds.path.empty() ? "root" : ds.path.back(), mtime));
+    std::shared_ptr<ServedDataset> served = std::move(built);
     LoadedDataset out;
     // The index is what a dataset holds for as long as it is loaded; a
     // view's decoded chunks are bounded by --view-cache on their own.
-    out.bytes = index.MemoryUsage() + 4_KiB;
-    out.tree = std::shared_ptr<const Tree>(bundle, bundle->tree.get());
+    out.bytes = served->index.MemoryUsage() + 4_KiB;
+    // Released with the tree: the version checker stops, the index goes.
+    out.tree = std::shared_ptr<const Tree>(served, served->tree.get());
     return out;
   };
 }

@@ -12,7 +12,7 @@
 #include "base/status.h"
 #include "io/origin.h"
 #include "fs/catalog_tree.h"
-#include "app/options.h"
+#include "app/daemon.h"
 #include "app/stack.h"
 #include "refs/catalog.h"
 
@@ -39,10 +39,12 @@ Result<Catalog> ReadCatalog(const std::string& source, CatalogKind kind, Origin*
 std::vector<std::string> LocalReferenceDirectories(const Catalog& catalog);
 
 // Loads dataset d of `catalog`: its reference file (through the stack's
-// origin for URLs), checked like a mounted one (local references confined,
-// whole objects sized), as the view `opt.view` asks. REQUIRES: `catalog`,
-// `stack` and `opt` outlive the loader and every tree it returns.
-DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const Options* opt,
+// origin for URLs), checked like a mounted one (CheckIndex: local
+// references confined, whole objects sized), served as the config asks
+// (BuildDataset: tree, prefetch, background version checks, which stop when
+// the CatalogTree releases the dataset). REQUIRES: `catalog`, `stack` and
+// `config` outlive the loader and every tree it returns.
+DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const DaemonConfig* config,
                                 int64_t mtime);
 
 }  // namespace zm

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/daemon.h"
 #include "base/log.h"
 #include "io/cloud.h"
 
@@ -94,7 +95,8 @@ Result<Stack> BuildStack(const Options& opt) {
                          : NewRoutingOrigin(NewHttpOrigin(http), NewFileOrigin(s.local_roots));
   // Mapping comes first, so a mapped URL may change scheme (s3:// to file://).
   if (!s.url_map.empty()) s.origin = NewMappingOrigin(s.url_map, std::move(s.origin));
-  s.memory = NewMemoryBlockStore(opt.memory_cache);
+  const DaemonSizes sizes = ComputeSizes(opt);
+  s.memory = NewMemoryBlockStore(sizes.memory_cache_bytes);
   if (opt.disk_cache && !opt.check_only) {
     std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
     LmdbOptions lo;
@@ -107,12 +109,7 @@ Result<Stack> BuildStack(const Options& opt) {
       s.disk = std::move(store).value();
     }
   }
-  ReadThroughOptions ro;
-  ro.block_size = opt.block_size;
-  ro.prefetch_threads = opt.prefetch ? opt.prefetch_threads : 0;
-  ro.prefetch_budget = opt.prefetch_memory;
-  ro.coalesce_gap = opt.coalesce_gap;
-  ro.coalesce_max = opt.coalesce_max;
+  ReadThroughOptions ro = sizes.read_through;
   // Cached blocks are served only while the origin still has the object they
   // came from (checked once per object); offline, the cache is trusted.
   ro.validate = !opt.offline;

@@ -36,9 +36,9 @@ struct Stack {
   std::string origin_summary;
 };
 
-// Builds the stack `opt` asks for. Without an explicit --cache-dir, a cache
-// directory that cannot be opened is a warning and the stack has no disk
-// tier; with one, it is an error.
+// Builds the stack `opt` asks for, sized by ComputeSizes (app/daemon.h).
+// Without an explicit --cache-dir, a cache directory that cannot be opened
+// is a warning and the stack has no disk tier; with one, it is an error.
 Result<Stack> BuildStack(const Options& opt);
 
 // Fails with one line naming the first local reference of `index` that
@@ -66,8 +66,11 @@ Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int thre
 // Asks the origin about every object of `index` (ReadThroughCache::Object)
 // on `threads` threads in the background, so that reads seldom wait for the
 // once-per-object version check: without it a reader walking one chunk per
-// file (a pixel drill) would pay a round trip per file. Stops early when
-// destroyed; REQUIRES: `index` and `cache` outlive it.
+// file (a pixel drill) would pay a round trip per file. Every served
+// dataset has one (BuildDataset in app/daemon.h): a plain mount's for the
+// mount's life, a catalog dataset's while it is loaded. Stops early when
+// destroyed (waiting for the requests under way); does nothing unless
+// `cache` validates. REQUIRES: `index` and `cache` outlive it.
 class ObjectChecker {
  public:
   ObjectChecker(const ReferenceIndex* index, ReadThroughCache* cache, int threads);

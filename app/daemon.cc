@@ -1,0 +1,389 @@
+#include "app/daemon.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <utility>
+
+#include "base/json.h"
+#include "base/log.h"
+#include "base/units.h"
+#include "cache/block_store.h"
+#include "fs/filesystem.h"
+#include "fuse/adapter.h"
+#include "app/catalog_mount.h"
+#include "refs/catalog.h"
+
+namespace zm {
+
+DaemonSizes ComputeSizes(const Options& opt) {
+  DaemonSizes s;
+  s.memory_cache_bytes = opt.memory_cache;
+  s.read_through.block_size = opt.block_size;
+  s.read_through.prefetch_threads = opt.prefetch ? opt.prefetch_threads : 0;
+  s.read_through.prefetch_budget = opt.prefetch_memory;
+  s.read_through.coalesce_gap = opt.coalesce_gap;
+  s.read_through.coalesce_max = opt.coalesce_max;
+  s.fuse_threads = opt.threads;
+  s.size_threads = opt.size_threads;
+  // Version checks are one small request per object: a few connections
+  // suffice, and leave the rest to readers.
+  s.checker_threads = std::min(opt.max_connections, 16);
+  // A pattern's prefetch window, and a view's decode-ahead, may each use a
+  // quarter of the prefetch budget, so several walks can share it.
+  const uint64_t ahead_bytes = std::max<uint64_t>(opt.prefetch_memory / 4, 1_MiB);
+  s.prefetch.enabled = opt.prefetch;
+  s.prefetch.max_bytes = ahead_bytes;
+  s.view_cache_bytes = opt.view_cache;
+  s.view_decode_threads = opt.prefetch ? 2 : 0;
+  s.view_readahead_bytes = ahead_bytes;
+  s.catalog.memory_budget = opt.catalog_memory;
+  s.catalog.max_loaded = static_cast<size_t>(opt.catalog_datasets);
+  s.catalog.idle_seconds = opt.catalog_idle_s;
+  return s;
+}
+
+DaemonConfig MakeDaemonConfig(const Options& opt) {
+  DaemonConfig c;
+  c.sizes = ComputeSizes(opt);
+  auto view = ParseViewKind(opt.view);
+  c.view = view.ok() ? *view : ViewKind::kZarr;
+  c.load.max_generated_keys = opt.max_generated_keys;
+  return c;
+}
+
+Status CheckIndex(ReferenceIndex* index, Stack* stack, const DaemonConfig& config,
+                  const std::string& shown) {
+  ZM_RETURN_IF_ERROR(CheckLocalReferences(*index, *stack, shown));
+  return SizeWholeObjects(index, stack->cache.get(), config.sizes.size_threads, shown);
+}
+
+Result<std::unique_ptr<ServedDataset>> BuildDataset(ReferenceIndex index, Stack* stack,
+                                                    const DaemonConfig& config,
+                                                    const std::string& set_name, int64_t mtime) {
+  const DaemonSizes& sizes = config.sizes;
+  ReadThroughCache* cache = stack->cache.get();
+  auto ds = std::make_unique<ServedDataset>();
+  ds->index = std::move(index);
+  // Versions are checked in the background (one request per object), ahead
+  // of the reads that would otherwise wait for them.
+  ds->checker = std::make_unique<ObjectChecker>(&ds->index, cache, sizes.checker_threads);
+  if (config.view == ViewKind::kZarr) {
+    ds->prefetcher = std::make_unique<Prefetcher>(&ds->index, cache, sizes.prefetch);
+    auto fs = std::make_unique<Filesystem>(&ds->index, cache, mtime);
+    fs->set_prefetcher(ds->prefetcher.get());
+    ds->tree = std::move(fs);
+    return ds;
+  }
+  ViewOptions vo;
+  vo.kind = config.view;
+  vo.set_name = set_name;
+  vo.chunk_cache_bytes = sizes.view_cache_bytes;
+  vo.decode_threads = sizes.view_decode_threads;
+  vo.max_readahead = sizes.view_readahead_bytes;
+  ZM_ASSIGN_OR_RETURN(std::unique_ptr<ViewFilesystem> view,
+                      ViewFilesystem::Build(&ds->index, cache, vo, mtime));
+  ds->view = view.get();
+  ds->tree = std::move(view);
+  return ds;
+}
+
+namespace {
+
+using Report = std::function<void(const Status&)>;
+
+int Fail(const Status& st, const Report& report) {
+  report(st);
+  // In the foreground the report already went to stderr: one line only.
+  if (!LogGoesToStderr()) LogError(st.message());
+  return 1;
+}
+
+std::string Count(uint64_t v) { return std::to_string(v); }
+
+// What `zarrmount status MOUNTPOINT` shows: counters since the mount.
+std::string StatusJson(const Options& opt, uint64_t keys, const ReadThroughCache& cache,
+                       PersistentBlockStore* disk, std::chrono::steady_clock::time_point started) {
+  const CacheStats& cs = cache.stats();
+  const auto n = Count;
+  uint64_t hits = cs.memory_hits.load() + cs.disk_hits.load();
+  uint64_t lookups = hits + cs.misses.load();
+  char ratio[32];
+  std::snprintf(ratio, sizeof ratio, "%.4f", lookups ? double(hits) / double(lookups) : 0.0);
+  std::string j = "{";
+  j += "\"pid\": " + std::to_string(::getpid());
+  j += ", \"version\": " + JsonQuote(kVersion);
+  j += ", \"source\": " + JsonQuote(RedactUrl(opt.source));
+  j += ", \"mountpoint\": " + JsonQuote(opt.mountpoint);
+  j += ", \"uptime_s\": " +
+       n(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+             .count());
+  j += ", \"keys\": " + n(keys);
+  j += ", \"hit_ratio\": " + std::string(ratio);
+  j += ", \"memory_hits\": " + n(cs.memory_hits.load());
+  j += ", \"memory_hit_bytes\": " + n(cs.memory_hit_bytes.load());
+  j += ", \"disk_hits\": " + n(cs.disk_hits.load());
+  j += ", \"disk_hit_bytes\": " + n(cs.disk_hit_bytes.load());
+  j += ", \"misses\": " + n(cs.misses.load());
+  j += ", \"origin_requests\": " + n(cs.origin_requests.load());
+  j += ", \"origin_bytes\": " + n(cs.origin_bytes.load());
+  j += ", \"origin_errors\": " + n(cs.origin_errors.load());
+  j += ", \"origin_in_flight\": " + n(std::max<int64_t>(0, cs.origin_in_flight.load()));
+  j += ", \"object_checks\": " + n(cs.object_checks.load());
+  j += ", \"prefetch_requests\": " + n(cs.prefetch_requests.load());
+  j += ", \"prefetch_bytes\": " + n(cs.prefetch_bytes.load());
+  j += ", \"prefetch_dropped\": " + n(cs.prefetch_dropped.load());
+  if (disk) {
+    j += ", \"disk_cache\": {\"dir\": " + JsonQuote(opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir);
+    if (auto u = disk->GetUsage(false); u.ok()) {
+      j += ", \"capacity_bytes\": " + n(u->capacity_bytes);
+      j += ", \"used_bytes\": " + n(u->used_bytes);
+      j += ", \"blocks\": " + n(u->blocks);
+    }
+    j += ", \"corrupt_blocks\": " + n(disk->corrupt_blocks());
+    j += ", \"dropped_writes\": " + n(disk->dropped_puts()) + "}";
+  }
+  return j + "}";
+}
+
+// `j` (a status object) with one more member, "name": `object`.
+std::string WithMember(std::string j, const std::string& name, const std::string& object) {
+  j.pop_back();
+  return j + ", " + JsonQuote(name) + ": " + object + "}";
+}
+
+// The decoded-chunk counters of an npy/netcdf view.
+std::string ViewStatsJson(const std::string& view_name, const ViewFilesystem& view) {
+  const DecodedChunkStats& vs = view.chunk_stats();
+  const auto n = Count;
+  return "{\"name\": " + JsonQuote(view_name) + ", \"chunk_loads\": " + n(vs.loads.load()) +
+         ", \"chunk_hits\": " + n(vs.hits.load()) + ", \"shared_waits\": " + n(vs.shared_waits.load()) +
+         ", \"decode_ahead\": " + n(vs.prefetch_loads.load()) +
+         ", \"load_errors\": " + n(vs.load_errors.load()) + "}";
+}
+
+std::string CatalogStatsJson(const std::string& kind_name, const CatalogTree& tree,
+                             const Catalog& catalog) {
+  const CatalogStats& st = tree.stats();
+  const auto n = Count;
+  return "{\"kind\": " + JsonQuote(kind_name) + ", \"datasets\": " + n(tree.dataset_count()) +
+         ", \"documents\": " + n(catalog.documents) + ", \"loads\": " + n(st.loads.load()) +
+         ", \"load_failures\": " + n(st.load_failures.load()) +
+         ", \"shared_waits\": " + n(st.shared_waits.load()) +
+         ", \"releases\": " + n(st.releases.load()) + ", \"loaded\": " + n(st.loaded.load()) +
+         ", \"loaded_bytes\": " + n(st.loaded_bytes.load()) + "}";
+}
+
+// The FUSE settings every kind of mount shares; the caller adds `status`.
+FuseConfig MountConfig(const Options& opt, const DaemonConfig& config) {
+  FuseConfig fc;
+  fc.mountpoint = opt.mountpoint;
+  fc.fsname = "zarrmount:" + RedactUrl(opt.source);
+  for (char& c : fc.fsname)
+    if (c == ',') c = '_';  // commas would split the -o list
+  fc.options = opt.fuse_options;
+  fc.debug = opt.debug;
+  fc.max_threads = config.sizes.fuse_threads;
+  return fc;
+}
+
+// Serves `tree` until unmounted, then lets background fetches finish and
+// the disk tier reach the disk.
+Status ServeTree(Tree* tree, const FuseConfig& fc, Stack* stack, const Report& report) {
+  Status st = RunFuse(tree, fc, report);
+  stack->cache->WaitForPrefetches();
+  if (stack->disk) stack->disk->Flush();
+  return st;
+}
+
+int ExitCode(const Status& st) {
+  if (st.ok()) return 0;
+  LogError(st.message());
+  return 1;
+}
+
+// Time stamps: the modification time of the local file `stamp`; for a URL
+// (or a file that cannot be stat'ed), the time of mounting.
+int64_t StampTime(const std::string& stamp) {
+  struct stat sb {};
+  if (IsRemoteSource(stamp) || ::stat(stamp.c_str(), &sb) != 0) return ::time(nullptr);
+  return sb.st_mtime;
+}
+
+int64_t MillisecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0)
+      .count();
+}
+
+// ---- a reference set or an aggregation --------------------------------------
+
+Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<ReferenceSource>& inputs,
+                                 const DaemonConfig& config, Stack* stack) {
+  if (!opt.aggregate()) return LoadSource(opt.source, stack->origin.get(), config.load);
+  AggregateOptions ao;
+  ao.concat_dims = opt.concat_dims;
+  ao.identical_arrays = opt.identical_dims;
+  auto t0 = std::chrono::steady_clock::now();
+  auto loaded = LoadAggregation(inputs, ao, config.load, stack->cache.get());
+  if (loaded.ok())
+    LogInfo("aggregated " + std::to_string(inputs.size()) + " reference sets along " +
+            opt.concat_dims[0] + (opt.concat_dims.size() > 1 ? ",..." : "") + " in " +
+            std::to_string(MillisecondsSince(t0)) + " ms");
+  return loaded;
+}
+
+void PrintIndexCheck(const Options& opt, const std::vector<ReferenceSource>& inputs,
+                     const ReferenceIndex& index) {
+  uint64_t bytes = 0;
+  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
+  std::printf("%s%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
+              opt.aggregate() ? "aggregation of " : "",
+              opt.aggregate() ? (std::to_string(inputs.size()) + " reference sets").c_str()
+                              : RedactUrl(opt.source).c_str(),
+              index.file_count(), index.dir_count(), index.url_count(), FormatSize(bytes).c_str(),
+              FormatSize(index.MemoryUsage()).c_str());
+}
+
+int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
+                      const std::vector<ReferenceSource>& inputs, Stack* stack,
+                      const Report& report) {
+  auto loaded = LoadIndex(opt, inputs, config, stack);
+  if (!loaded.ok()) return Fail(loaded.status(), report);
+  ReferenceIndex index = std::move(loaded).value();
+  if (Status st = CheckIndex(&index, stack, config, opt.source); !st.ok()) return Fail(st, report);
+  if (opt.check_only) {
+    PrintIndexCheck(opt, inputs, index);
+    return 0;
+  }
+  const int64_t mtime = StampTime(opt.aggregate() ? inputs.front().path : opt.source);
+  auto built = BuildDataset(std::move(index), stack, config, ReferenceSetName(opt.source), mtime);
+  if (!built.ok()) return Fail(built.status().WithContext(opt.source), report);
+  const std::unique_ptr<ServedDataset> ds = std::move(built).value();
+
+  FuseConfig fc = MountConfig(opt, config);
+  const auto started = std::chrono::steady_clock::now();
+  fc.status = [&] {
+    std::string j = StatusJson(opt, ds->index.file_count(), *stack->cache, stack->disk.get(), started);
+    return ds->view ? WithMember(std::move(j), "view", ViewStatsJson(opt.view, *ds->view)) : j;
+  };
+  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.file_count()) +
+          " keys, " + opt.view + " view) at " + opt.mountpoint);
+  Status st = ServeTree(ds->tree.get(), fc, stack, report);
+  const CacheStats& cs = stack->cache->stats();
+  LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +
+          " origin requests, " + FormatSize(cs.origin_bytes.load()) + " from the origin, " +
+          std::to_string(cs.memory_hits.load() + cs.disk_hits.load()) + " cache hits, " +
+          std::to_string(cs.prefetch_requests.load()) + " prefetch requests (" +
+          FormatSize(cs.prefetch_bytes.load()) + ")");
+  return ExitCode(st);
+}
+
+// ---- a catalog ---------------------------------------------------------------
+
+bool UnderRoots(const std::string& dir, const std::vector<std::string>& roots) {
+  for (const std::string& r : roots)
+    if (r == "/" || dir == r || dir.starts_with(r + "/")) return true;
+  return false;
+}
+
+// Reads the catalog; one naming no reference set is an error.
+Result<Catalog> ReadServedCatalog(const Options& opt, CatalogKind kind, Stack* stack) {
+  ZM_ASSIGN_OR_RETURN(Catalog catalog, ReadCatalog(opt.source, kind, stack->origin.get()));
+  if (!opt.check_only)
+    for (const std::string& note : catalog.notes) LogInfo(note);
+  if (catalog.datasets.empty())
+    return InvalidArgument(RedactUrl(opt.source) + ": the catalog names no reference sets (" +
+                           std::to_string(catalog.notes.size()) + " entries left out" +
+                           (catalog.notes.empty() ? "" : ", first: " + catalog.notes.front()) + ")");
+  return catalog;
+}
+
+// Each local reference file's directory is a local root, as a single
+// reference file's is; the file origin takes its roots when built, so the
+// stack is rebuilt when the catalog adds any.
+Status AddCatalogRoots(const Catalog& catalog, Options* opt, Stack* stack) {
+  bool rebuild = false;
+  for (std::string& dir : LocalReferenceDirectories(catalog))
+    if (!UnderRoots(dir, stack->local_roots)) {
+      opt->local_roots.push_back(std::move(dir));
+      rebuild = true;
+    }
+  if (!rebuild) return Status::Ok();
+  *stack = Stack{};  // the old disk cache is closed before it is reopened
+  ZM_ASSIGN_OR_RETURN(*stack, BuildStack(*opt));
+  return Status::Ok();
+}
+
+void PrintCatalogCheck(const Options& opt, const std::string& kind_name, const Catalog& catalog,
+                       int64_t read_ms) {
+  std::printf("%s catalog %s: %zu datasets, %zu directories, %zu documents read in %lld ms, "
+              "%zu entries left out or options ignored\n",
+              kind_name.c_str(), RedactUrl(opt.source).c_str(), catalog.datasets.size(),
+              catalog.directories.size(), catalog.documents, static_cast<long long>(read_ms),
+              catalog.notes.size());
+  for (const std::string& note : catalog.notes) std::printf("  %s\n", note.c_str());
+}
+
+// SOURCE is a catalog: its documents are read now, each dataset's
+// reference set when first used (fs/catalog_tree.h).
+int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogKind kind,
+                 const Report& report) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto read = ReadServedCatalog(opt, kind, stack);
+  if (!read.ok()) return Fail(read.status(), report);
+  const Catalog catalog = std::move(read).value();
+  const int64_t ms = MillisecondsSince(t0);
+  if (Status st = AddCatalogRoots(catalog, &opt, stack); !st.ok()) return Fail(st, report);
+  const std::string kind_name = kind == CatalogKind::kStac ? "STAC" : "Intake";
+  if (opt.check_only) {
+    PrintCatalogCheck(opt, kind_name, catalog, ms);
+    return 0;
+  }
+  const int64_t mtime = StampTime(opt.source);
+  CatalogTree tree(catalog, MakeDatasetLoader(&catalog, stack, &config, mtime),
+                   config.sizes.catalog, mtime);
+  FuseConfig fc = MountConfig(opt, config);
+  const auto started = std::chrono::steady_clock::now();
+  fc.status = [&] {
+    return WithMember(StatusJson(opt, 0, *stack->cache, stack->disk.get(), started), "catalog",
+                      CatalogStatsJson(kind_name, tree, catalog));
+  };
+  LogInfo("mounting " + kind_name + " catalog " + RedactUrl(opt.source) + " (" +
+          std::to_string(catalog.datasets.size()) + " datasets, " +
+          std::to_string(catalog.documents) + " documents read in " + std::to_string(ms) +
+          " ms, " + opt.view + " view) at " + opt.mountpoint);
+  Status st = ServeTree(&tree, fc, stack, report);
+  const CacheStats& cs = stack->cache->stats();
+  LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(tree.stats().loads.load()) +
+          " dataset loads, " + std::to_string(cs.origin_requests.load()) + " origin requests, " +
+          FormatSize(cs.origin_bytes.load()) + " from the origin");
+  return ExitCode(st);
+}
+
+}  // namespace
+
+int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Report& report) {
+  const DaemonConfig config = MakeDaemonConfig(opt);
+  // An aggregation's local references may read under each input's
+  // directory, as a single reference file's may under its own.
+  if (opt.aggregate())
+    for (std::string& dir : SourceDirectories(inputs)) opt.local_roots.push_back(std::move(dir));
+  // The stack first: a remote SOURCE is fetched through its origin.
+  auto built = BuildStack(opt);
+  if (!built.ok()) return Fail(built.status(), report);
+  Stack stack = std::move(built).value();
+  if (!opt.check_only) LogInfo(stack.origin_summary);
+  if (!opt.aggregate()) {
+    // A SOURCE that cannot be read is reported by LoadSource, as ever.
+    auto kind = DetectCatalog(opt.source, stack.origin.get());
+    if (kind.ok() && *kind != CatalogKind::kNone)
+      return ServeCatalog(std::move(opt), config, &stack, *kind, report);
+  }
+  return ServeReferenceSet(opt, config, inputs, &stack, report);
+}
+
+}  // namespace zm
