@@ -302,6 +302,27 @@ struct Aggregator::Impl {
   std::optional<std::pair<uint32_t, size_t>> OwnerOf(std::string_view key,
                                                      const InputArrays& here) const;
 
+  // The steps of Finish, in order, and what they write with.
+  struct ResultWriter {
+    ResultWriter(ReferenceIndexBuilder* b, const std::vector<std::string>& u)
+        : builder(b), urls(u), url_map(u.size(), ReferenceIndex::kInlineUrl) {}
+    // One reference: inline bytes when `url` is kInlineUrl, else a range
+    // (or the whole object) of urls[url].
+    void Add(const std::string& key, uint32_t url, std::string_view data, uint64_t offset,
+             uint64_t size);
+    ReferenceIndexBuilder* builder;
+    const std::vector<std::string>& urls;
+    std::vector<uint32_t> url_map;  // urls id -> the result's, kInlineUrl until used
+  };
+  Status OrderBlocks(size_t d);
+  Status CheckOneInputPerPosition() const;
+  Status CheckWholeChunks() const;
+  Status AddRest(ResultWriter* out) const;
+  Result<std::string> ConcatenatedZarray(const Array& arr, const std::vector<uint64_t>& totals,
+                                         const Rest& r) const;
+  void AddCoordinates(ReferenceIndexBuilder* builder) const;
+  Status AddChunks(ResultWriter* out) const;
+
   Status Add(const std::string& name, const ReferenceIndex& in);
   Result<ReferenceIndex> Finish();
 };
@@ -645,52 +666,69 @@ void Aggregator::Impl::KeepReferences(const ReferenceIndex& in, const InputArray
 }
 
 Result<ReferenceIndex> Aggregator::Impl::Finish() {
-  const auto& dims = options.concat_dims;
   if (inputs.empty()) return InvalidArgument("no reference sets to aggregate");
+  for (size_t d = 0; d < options.concat_dims.size(); ++d) ZM_RETURN_IF_ERROR(OrderBlocks(d));
+  ZM_RETURN_IF_ERROR(CheckOneInputPerPosition());
+  ZM_RETURN_IF_ERROR(CheckWholeChunks());
+  ReferenceIndexBuilder builder;
+  ResultWriter out(&builder, urls);
+  ZM_RETURN_IF_ERROR(AddRest(&out));
+  AddCoordinates(&builder);
+  ZM_RETURN_IF_ERROR(AddChunks(&out));
+  chunks.clear();
+  chunks.shrink_to_fit();
+  return std::move(builder).Finish();
+}
 
-  // 1. Order the blocks along each dim; neighbours must not overlap.
-  for (size_t d = 0; d < dims.size(); ++d) {
-    std::vector<uint32_t> order(blocks[d].size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return blocks[d][a].values.front() < blocks[d][b].values.front();
-    });
-    uint64_t offset = 0;
-    for (uint32_t r = 0; r < order.size(); ++r) {
-      Block& b = blocks[d][order[r]];
-      if (r > 0) {
-        const Block& prev = blocks[d][order[r - 1]];
-        if (!(prev.values.back() < b.values.front()))
-          return InvalidArgument(
-              "the " + Q(dims[d]) + " values of " + inputs[prev.input].name + " (" +
-              Num(prev.values.front()) + " to " + Num(prev.values.back()) + ") and " +
-              inputs[b.input].name + " (" + Num(b.values.front()) + " to " +
-              Num(b.values.back()) + ") overlap");
-      }
-      b.rank = r;
-      b.offset = offset;
-      offset += b.values.size();
+// Step 1, along concat dim `d`: order the blocks by their first value and
+// number them; neighbours must not overlap.
+Status Aggregator::Impl::OrderBlocks(size_t d) {
+  const std::string& dim = options.concat_dims[d];
+  std::vector<uint32_t> order(blocks[d].size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return blocks[d][a].values.front() < blocks[d][b].values.front();
+  });
+  uint64_t offset = 0;
+  for (uint32_t r = 0; r < order.size(); ++r) {
+    Block& b = blocks[d][order[r]];
+    if (r > 0) {
+      const Block& prev = blocks[d][order[r - 1]];
+      if (!(prev.values.back() < b.values.front()))
+        return InvalidArgument(
+            "the " + Q(dim) + " values of " + inputs[prev.input].name + " (" +
+            Num(prev.values.front()) + " to " + Num(prev.values.back()) + ") and " +
+            inputs[b.input].name + " (" + Num(b.values.front()) + " to " +
+            Num(b.values.back()) + ") overlap");
     }
+    b.rank = r;
+    b.offset = offset;
+    offset += b.values.size();
   }
+  return Status::Ok();
+}
 
-  // 2. One input per position in the grid of blocks (with one dim: two
-  //    inputs with the same values are duplicates).
-  {
-    std::map<std::vector<uint32_t>, uint32_t> seen;
-    for (uint32_t i = 0; i < inputs.size(); ++i) {
-      auto [it, inserted] = seen.emplace(inputs[i].block, i);
-      if (!inserted) {
-        std::string where;
-        for (size_t d = 0; d < dims.size(); ++d)
-          where += (d ? ", " : "") + dims[d] + " from " +
-                   Num(blocks[d][inputs[i].block[d]].values.front());
-        return InvalidArgument(inputs[it->second].name + " and " + inputs[i].name +
-                               " hold the same coordinates (" + where + ")");
-      }
-    }
+// Step 2: one input per position in the grid of blocks (with one dim: two
+// inputs with the same values are duplicates).
+Status Aggregator::Impl::CheckOneInputPerPosition() const {
+  const auto& dims = options.concat_dims;
+  std::map<std::vector<uint32_t>, uint32_t> seen;
+  for (uint32_t i = 0; i < inputs.size(); ++i) {
+    auto [it, inserted] = seen.emplace(inputs[i].block, i);
+    if (inserted) continue;
+    std::string where;
+    for (size_t d = 0; d < dims.size(); ++d)
+      where += (d ? ", " : "") + dims[d] + " from " +
+               Num(blocks[d][inputs[i].block[d]].values.front());
+    return InvalidArgument(inputs[it->second].name + " and " + inputs[i].name +
+                           " hold the same coordinates (" + where + ")");
   }
+  return Status::Ok();
+}
 
-  // 3. Whole chunks along each concat dim, but in the last block.
+// Step 3: whole chunks along each concat dim, but in the last block.
+Status Aggregator::Impl::CheckWholeChunks() const {
+  const auto& dims = options.concat_dims;
   for (const Array& arr : arrays) {
     if (!arr.concat || arr.coordinate) continue;
     for (size_t d = 0; d < dims.size(); ++d) {
@@ -708,28 +746,30 @@ Result<ReferenceIndex> Aggregator::Impl::Finish() {
       }
     }
   }
+  return Status::Ok();
+}
 
-  // 4. Build: the first input's other keys, .zarray shapes updated, the
-  //    coordinates inline, and every input's chunks renumbered.
-  ReferenceIndexBuilder builder;
-  std::vector<uint32_t> url_map(urls.size(), ReferenceIndex::kInlineUrl);
-  auto url_of = [&](uint32_t id) {
-    if (url_map[id] == ReferenceIndex::kInlineUrl) url_map[id] = builder.InternUrl(urls[id]);
-    return url_map[id];
-  };
-  auto add = [&](const std::string& key, uint32_t url, std::string_view data, uint64_t offset,
-                 uint64_t size) {
-    if (url == ReferenceIndex::kInlineUrl)
-      builder.AddInline(key, data);
-    else if (size == ReferenceIndex::kUnknownSize)
-      builder.AddWhole(key, url_of(url));
-    else
-      builder.AddRange(key, url_of(url), offset, size);
-  };
+void Aggregator::Impl::ResultWriter::Add(const std::string& key, uint32_t url,
+                                         std::string_view data, uint64_t offset, uint64_t size) {
+  if (url == ReferenceIndex::kInlineUrl) {
+    builder->AddInline(key, data);
+    return;
+  }
+  // URLs are interned into the result as they are first used.
+  if (url_map[url] == ReferenceIndex::kInlineUrl) url_map[url] = builder->InternUrl(urls[url]);
+  if (size == ReferenceIndex::kUnknownSize)
+    builder->AddWhole(key, url_map[url]);
+  else
+    builder->AddRange(key, url_map[url], offset, size);
+}
+
+// Step 4: the first input's other keys, with the .zarray shapes of
+// concatenated arrays updated.
+Status Aggregator::Impl::AddRest(ResultWriter* out) const {
+  const auto& dims = options.concat_dims;
   std::vector<uint64_t> totals(dims.size());
   for (size_t d = 0; d < dims.size(); ++d)
     for (const Block& b : blocks[d]) totals[d] += b.values.size();
-
   for (const Rest& r : rest) {
     std::string_view k = r.key;
     if (BaseName(k) == ".zarray") {
@@ -737,33 +777,51 @@ Result<ReferenceIndex> Aggregator::Impl::Finish() {
       if (!path.empty()) path.pop_back();
       auto it = array_index.find(path);
       if (it != array_index.end() && arrays[it->second].concat) {
-        const Array& arr = arrays[it->second];
-        std::vector<std::pair<std::string, std::string>> repl;
-        std::vector<uint64_t> shape = arr.meta.shape;
-        for (size_t d = 0; d < dims.size(); ++d)
-          if (arr.concat_pos[d] >= 0) shape[arr.concat_pos[d]] = totals[d];
-        repl.emplace_back("shape", IntList(shape));
-        if (arr.coordinate) {
-          // One uncompressed chunk, elements as the decoder gave them.
-          repl.emplace_back("chunks", IntList(shape));
-          repl.emplace_back("compressor", "null");
-          repl.emplace_back("filters", "null");
-          repl.emplace_back("order", "\"C\"");
-        }
-        ZM_ASSIGN_OR_RETURN(std::string text, RewriteZarray(r.data, repl, Q(r.key)));
-        builder.AddInline(r.key, text);
+        ZM_ASSIGN_OR_RETURN(std::string text, ConcatenatedZarray(arrays[it->second], totals, r));
+        out->builder->AddInline(r.key, text);
         continue;
       }
     }
-    add(r.key, r.url, r.data, r.offset, r.size);
+    out->Add(r.key, r.url, r.data, r.offset, r.size);
   }
+  return Status::Ok();
+}
+
+// The .zarray of a concatenated array: the summed shape; a coordinate is
+// one uncompressed chunk, elements as the decoder gave them.
+Result<std::string> Aggregator::Impl::ConcatenatedZarray(const Array& arr,
+                                                         const std::vector<uint64_t>& totals,
+                                                         const Rest& r) const {
+  std::vector<std::pair<std::string, std::string>> repl;
+  std::vector<uint64_t> shape = arr.meta.shape;
+  for (size_t d = 0; d < totals.size(); ++d)
+    if (arr.concat_pos[d] >= 0) shape[arr.concat_pos[d]] = totals[d];
+  repl.emplace_back("shape", IntList(shape));
+  if (arr.coordinate) {
+    repl.emplace_back("chunks", IntList(shape));
+    repl.emplace_back("compressor", "null");
+    repl.emplace_back("filters", "null");
+    repl.emplace_back("order", "\"C\"");
+  }
+  return RewriteZarray(r.data, repl, Q(r.key));
+}
+
+// Step 5: each coordinate inline, its blocks' values in order.
+void Aggregator::Impl::AddCoordinates(ReferenceIndexBuilder* builder) const {
+  const auto& dims = options.concat_dims;
   for (size_t d = 0; d < dims.size(); ++d) {
     std::vector<const Block*> ordered(blocks[d].size());
     for (const Block& b : blocks[d]) ordered[b.rank] = &b;
     std::string raw;
     for (const Block* b : ordered) raw += b->raw;
-    builder.AddInline(Join(dims[d], "0"), raw);
+    builder->AddInline(Join(dims[d], "0"), raw);
   }
+}
+
+// Step 6: every input's chunks, their keys shifted along each concat dim by
+// the chunks of the blocks before the input's.
+Status Aggregator::Impl::AddChunks(ResultWriter* out) const {
+  const auto& dims = options.concat_dims;
   std::string key;
   for (const Chunk& c : chunks) {
     const Array& arr = arrays[c.array];
@@ -778,11 +836,9 @@ Result<ReferenceIndex> Aggregator::Impl::Finish() {
       return st.WithContext(inputs[c.input].name + ": key " + Q(key));
     std::string_view data;
     if (c.url == ReferenceIndex::kInlineUrl) data = std::string_view(inline_bytes).substr(c.offset, c.size);
-    add(key, c.url, data, c.offset, c.size);
+    out->Add(key, c.url, data, c.offset, c.size);
   }
-  chunks.clear();
-  chunks.shrink_to_fit();
-  return std::move(builder).Finish();
+  return Status::Ok();
 }
 
 // ---- writing ------------------------------------------------------------
