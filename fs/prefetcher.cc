@@ -1,17 +1,19 @@
 #include "fs/prefetcher.h"
 
 #include <algorithm>
-#include <charconv>
 #include <string>
 #include <vector>
+
+#include "fs/zarr_node.h"
 
 namespace zm {
 
 struct Prefetcher::Array {
-  ReferenceIndex::DirId dir;
-  ZarrArrayMeta meta;
-  std::vector<uint64_t> grid;
-  uint64_t total = 0;  // chunks in the grid
+  Array(ReferenceIndex::DirId d, ZarrArrayMeta m, ChunkGrid g)
+      : dir(d), meta(std::move(m)), grid(std::move(g)) {}
+  const ReferenceIndex::DirId dir;
+  const ZarrArrayMeta meta;
+  const ChunkGrid grid;
 
   std::mutex mu;  // guards the pattern state below; a leaf lock
   int64_t last = -1;
@@ -27,31 +29,15 @@ Prefetcher::Prefetcher(const ReferenceIndex* index, ReadThroughCache* cache,
 Prefetcher::~Prefetcher() = default;
 
 std::shared_ptr<Prefetcher::Array> Prefetcher::LoadArray(ReferenceIndex::DirId d) {
-  auto f = index_->FindFile(d, ".zarray");
-  if (!f) return nullptr;
-  auto t = index_->target(*f);
-  std::string json;
-  if (t.is_inline()) {
-    json = std::string(index_->inline_data(*f));
-  } else {
-    // Metadata is small; a reference claiming more is not worth a fetch.
-    constexpr uint64_t kMaxZarrayBytes = 1 << 20;
-    if (t.size > kMaxZarrayBytes) return nullptr;
-    auto r = cache_->Read(index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size);
-    if (!r.ok()) return nullptr;
-    json = std::move(r).value();
-  }
-  auto meta = ParseZarrArray(json);
-  if (!meta.ok() || meta->shape.empty()) return nullptr;
-  auto a = std::make_shared<Array>();
-  a->dir = d;
-  a->meta = std::move(meta).value();
-  a->grid = a->meta.GridShape();
-  a->total = 1;
-  for (uint64_t g : a->grid) {
-    if (g == 0 || __builtin_mul_overflow(a->total, g, &a->total)) return nullptr;
-  }
-  return a;
+  // Metadata is small; a reference claiming more is not worth a fetch.
+  constexpr uint64_t kMaxMetadataBytes = 1 << 20;
+  auto node = LoadZarrNode(*index_, cache_, d, kMaxMetadataBytes);
+  if (!node.ok() || node->kind != ZarrNode::Kind::kArray) return nullptr;
+  // A 0-d array has one chunk: nothing to walk.
+  if (node->array.shape.empty()) return nullptr;
+  auto grid = node->array.Grid();
+  if (!grid.ok() || grid->chunk_count() == 0) return nullptr;
+  return std::make_shared<Array>(d, std::move(node->array), std::move(grid).value());
 }
 
 std::shared_ptr<Prefetcher::Array> Prefetcher::GetArray(ReferenceIndex::DirId d) {
@@ -67,55 +53,23 @@ std::shared_ptr<Prefetcher::Array> Prefetcher::GetArray(ReferenceIndex::DirId d)
   return arrays_.emplace(d, std::move(a)).first->second;
 }
 
-namespace {
-bool ParseIndex(std::string_view s, std::vector<uint64_t>* out) {
-  uint64_t v;
-  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (s.empty() || r.ec != std::errc() || r.ptr != s.data() + s.size()) return false;
-  out->push_back(v);
-  return true;
-}
-}  // namespace
-
 Prefetcher::Array* Prefetcher::ArrayOf(ReferenceIndex::FileId f, uint64_t* linear) {
-  std::string_view name = index_->file_name(f);
-  ReferenceIndex::DirId d = index_->file_dir(f);
-  std::vector<uint64_t> idx;
-  std::shared_ptr<Array> a;
-  // "0.1.2" keys: the array is the file's directory.
-  bool dotted = true;
-  for (size_t start = 0;;) {
-    size_t dot = name.find('.', start);
-    if (!ParseIndex(name.substr(start, dot == std::string_view::npos ? name.npos : dot - start), &idx)) {
-      dotted = false;
-      break;
+  // A chunk's array is the nearest directory above it with array metadata;
+  // its key relative to the array is the file name after the directories
+  // in between ("0.1" in the array's own directory, "0/1" or "c/0/1" below).
+  std::string key(index_->file_name(f));
+  for (ReferenceIndex::DirId d = index_->file_dir(f);;) {
+    if (std::shared_ptr<Array> a = GetArray(d)) {
+      auto index = a->meta.ParseChunkKey(key);
+      auto l = index ? a->grid.LinearIndex(*index) : std::nullopt;
+      if (!l) return nullptr;
+      *linear = *l;
+      return a.get();  // arrays_ keeps it alive for the Prefetcher's lifetime
     }
-    if (dot == std::string_view::npos) break;
-    start = dot + 1;
+    if (d == ReferenceIndex::kRootDir) return nullptr;
+    key.insert(0, std::string(index_->dir_name(d)) + "/");
+    d = index_->dir_parent(d);
   }
-  if (dotted) {
-    a = GetArray(d);
-    if (a && (a->meta.separator != '.' && idx.size() > 1)) a = nullptr;
-  }
-  // "0/1/2" keys: climb while directory names are indices.
-  if (!a && ParseIndex(name, &(idx = {}))) {
-    ReferenceIndex::DirId ad = d;
-    while (ad != ReferenceIndex::kRootDir && !index_->FindFile(ad, ".zarray")) {
-      if (!ParseIndex(index_->dir_name(ad), &idx)) return nullptr;
-      ad = index_->dir_parent(ad);
-    }
-    std::reverse(idx.begin(), idx.end());
-    a = GetArray(ad);
-    if (a && a->meta.separator != '/') a = nullptr;
-  }
-  if (!a || idx.size() != a->grid.size()) return nullptr;
-  uint64_t l = 0;
-  for (size_t i = 0; i < idx.size(); ++i) {
-    if (idx[i] >= a->grid[i]) return nullptr;
-    l = l * a->grid[i] + idx[i];
-  }
-  *linear = l;
-  return a.get();  // arrays_ keeps it alive for the Prefetcher's lifetime
 }
 
 void Prefetcher::OnChunk(Array* a, uint64_t linear) {
@@ -143,7 +97,7 @@ void Prefetcher::OnChunk(Array* a, uint64_t linear) {
       int64_t from = ahead * 2 > static_cast<int64_t>(a->window) ? a->window : ahead;
       for (int64_t k = from + 1; k <= static_cast<int64_t>(a->window); ++k) {
         int64_t next = l + k * a->step;
-        if (next < 0 || next >= static_cast<int64_t>(a->total)) break;
+        if (next < 0 || static_cast<uint64_t>(next) >= a->grid.chunk_count()) break;
         want.push_back(next);
       }
       if (!want.empty()) a->prefetched_to = want.back();
@@ -152,29 +106,20 @@ void Prefetcher::OnChunk(Array* a, uint64_t linear) {
   }
   if (want.empty()) return;
 
+  cache_->Prefetch(ChunkTargets(*a, want));
+}
+
+std::vector<PrefetchTarget> Prefetcher::ChunkTargets(const Array& a,
+                                                     const std::vector<int64_t>& want) const {
+  const std::string dir = index_->DirPath(a.dir);
   std::vector<PrefetchTarget> targets;
   uint64_t bytes = 0;
-  std::string key;
   for (int64_t l : want) {
-    // Linear index back to chunk indices, then to the key.
-    std::vector<uint64_t> idx(a->grid.size());
-    uint64_t rest = static_cast<uint64_t>(l);
-    for (size_t i = a->grid.size(); i-- > 0;) {
-      idx[i] = rest % a->grid[i];
-      rest /= a->grid[i];
-    }
-    key.clear();
-    for (size_t i = 0; i < idx.size(); ++i) {
-      if (i) key += a->meta.separator;
-      key += std::to_string(idx[i]);
-    }
-    std::optional<ReferenceIndex::FileId> f;
-    if (a->meta.separator == '.') {
-      f = index_->FindFile(a->dir, key);
-    } else {
-      std::string full = index_->DirPath(a->dir);
-      f = index_->FindKey(full.empty() ? key : full + "/" + key);
-    }
+    const std::string key = a.meta.ChunkKey(a.grid.GridIndex(static_cast<uint64_t>(l)));
+    // A key without '/' is a file of the array's own directory.
+    auto f = key.find('/') == std::string::npos
+                 ? index_->FindFile(a.dir, key)
+                 : index_->FindKey(dir.empty() ? key : dir + "/" + key);
     if (!f) continue;  // a missing chunk: the reader uses the fill value
     auto t = index_->target(*f);
     if (t.is_inline() || t.size == 0) continue;
@@ -182,7 +127,7 @@ void Prefetcher::OnChunk(Array* a, uint64_t linear) {
     bytes += t.size;
     targets.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size});
   }
-  cache_->Prefetch(std::move(targets));
+  return targets;
 }
 
 void Prefetcher::OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_t size) {

@@ -1,13 +1,14 @@
 // Prefetcher: watches reads and fetches ahead while a pattern holds.
 //
 // Two patterns:
-//  - chunk walks: a reader opening the chunk files of one Zarr array with a
-//    constant step in the chunk grid (C order): step 1 is loading a variable,
-//    a step of one time slice is a pixel drill. Once the same step has been
-//    seen twice (three reads), the next `window` chunks along it are
-//    prefetched; the window starts at kInitialWindow (8) and doubles while
-//    the step holds, up to max_chunks (and max_bytes of chunk data); a
-//    different step stops prefetch until it repeats.
+//  - chunk walks: a reader opening the chunk files of one Zarr array (v2 or
+//    v3, any chunk key encoding) with a constant step in the chunk grid
+//    (C order): step 1 is loading a variable, a step of one time slice is a
+//    pixel drill. Once the same step has been seen twice (three reads), the
+//    next `window` chunks along it are prefetched; the window starts at
+//    kInitialWindow (8) and doubles while the step holds, up to max_chunks
+//    (and max_bytes of chunk data); a different step stops prefetch until
+//    it repeats.
 //  - sequential reads within one large file: after two consecutive reads,
 //    the bytes after the current one are prefetched, the window doubling
 //    from 2 MiB up to max_bytes.
@@ -21,6 +22,7 @@
 #include <memory>
 #include <mutex>
 #include <unordered_map>
+#include <vector>
 
 #include "base/units.h"
 #include "cache/read_through.h"
@@ -56,9 +58,14 @@ class Prefetcher {
   // The array whose chunk `f` is, and the chunk's linear index; nullptr if
   // `f` is not a chunk of an array.
   Array* ArrayOf(ReferenceIndex::FileId f, uint64_t* linear);
+  // The array at directory `d`, or nullptr when `d` is not one whose grid
+  // can be walked (loaded once, then remembered either way).
   std::shared_ptr<Array> GetArray(ReferenceIndex::DirId d);
   std::shared_ptr<Array> LoadArray(ReferenceIndex::DirId d);
   void OnChunk(Array* a, uint64_t linear);
+  // The chunks at linear indices `want` as prefetch targets, stopping at
+  // max_bytes of chunk data; chunks not stored or inline are skipped.
+  std::vector<PrefetchTarget> ChunkTargets(const Array& a, const std::vector<int64_t>& want) const;
   void OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
 
   const ReferenceIndex* index_;

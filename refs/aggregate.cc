@@ -100,39 +100,6 @@ std::string StringAttr(std::string_view zattrs, const char* name) {
   return std::string(s);
 }
 
-// Chunk indices of `rel` (a key relative to its array) for an array of
-// `ndim` dimensions, or false if it is not a chunk key.
-bool ParseChunkKey(std::string_view rel, size_t ndim, char sep, std::vector<uint64_t>* idx) {
-  idx->clear();
-  if (ndim == 0) {
-    if (rel != "0") return false;
-    return true;
-  }
-  size_t start = 0;
-  for (size_t d = 0; d < ndim; ++d) {
-    size_t end = d + 1 < ndim ? rel.find(sep, start) : rel.size();
-    if (end == std::string_view::npos || end == start || end - start > 19) return false;
-    uint64_t v = 0;
-    for (size_t i = start; i < end; ++i) {
-      if (rel[i] < '0' || rel[i] > '9') return false;
-      v = v * 10 + static_cast<uint64_t>(rel[i] - '0');
-    }
-    idx->push_back(v);
-    start = end + 1;
-  }
-  return true;
-}
-
-std::string ChunkKeyText(const std::vector<uint64_t>& idx, char sep) {
-  if (idx.empty()) return "0";
-  std::string s;
-  for (size_t i = 0; i < idx.size(); ++i) {
-    if (i) s += sep;
-    s += std::to_string(idx[i]);
-  }
-  return s;
-}
-
 template <typename T>
 T Load(const char* p, bool swap) {
   T v;
@@ -223,7 +190,6 @@ struct Aggregator::Impl {
   };
   std::vector<std::vector<Block>> blocks;                       // per dim
   std::vector<std::map<long double, uint32_t>> block_by_first;  // per dim
-  std::vector<std::string> coord_zarray;  // per dim, of the first input added
 
   struct Input {
     std::string name;
@@ -280,13 +246,11 @@ struct Aggregator::Impl {
                                 const ZarrArrayMeta& meta) {
     auto decoder = ChunkDecoder::Make(meta.chunk);
     if (!decoder.ok()) return decoder.status().WithContext(Q(path));
-    std::vector<uint64_t> grid = meta.GridShape();
-    uint64_t total = 1;
-    for (uint64_t g : grid) total *= g;
+    auto grid = meta.Grid();
+    if (!grid.ok()) return grid.status().WithContext(Q(path));
     std::string out;
-    std::vector<uint64_t> idx(grid.size(), 0);
-    for (uint64_t n = 0; n < total; ++n) {
-      std::string key = Join(path, meta.ChunkKey(idx));
+    for (uint64_t n = 0; n < grid->chunk_count(); ++n) {
+      std::string key = Join(path, meta.ChunkKey(grid->GridIndex(n)));
       ZM_ASSIGN_OR_RETURN(auto stored, Stored(input, key));
       if (stored) {
         auto dec = (*decoder)->Decode(*stored);
@@ -295,13 +259,69 @@ struct Aggregator::Impl {
       } else {
         out += (*decoder)->FillChunk();
       }
-      for (size_t d = grid.size(); d-- > 0;) {
-        if (++idx[d] < grid[d]) break;
-        idx[d] = 0;
-      }
     }
     return out;
   }
+
+  // The arrays of the input being added.
+  struct FoundArray {
+    std::string path;
+    std::string zarray, zattrs;
+    ZarrArrayMeta meta;
+    std::vector<std::string> dims;  // _ARRAY_DIMENSIONS
+  };
+  struct InputArrays {
+    std::vector<FoundArray> list;
+    std::unordered_map<std::string, size_t> by_path;  // into list
+    std::vector<uint32_t> to_array;                   // per entry of list: into arrays
+  };
+
+  // The steps of Add, in order.
+  Result<InputArrays> FindArrays(const ReferenceIndex& in) const;
+  Status PlaceAlongDim(size_t d, const ReferenceIndex& in, const InputArrays& here,
+                       uint32_t input_id, uint32_t* block, uint64_t* coord_len);
+  Status CheckCoordinateAttrs(size_t d, const FoundArray& c, bool is_first_added);
+  Result<std::vector<long double>> CoordinateValues(const ReferenceIndex& in, const FoundArray& c,
+                                                    size_t d, std::string* raw);
+  Status JoinBlock(size_t d, std::vector<long double> values, std::string raw, uint32_t input_id,
+                   uint32_t* block);
+  Status MatchArrays(InputArrays* here, const std::vector<uint64_t>& coord_len,
+                     bool is_first_added);
+  Result<std::vector<int>> ConcatPositions(const FoundArray& a,
+                                           const std::vector<uint64_t>& coord_len) const;
+  Result<std::string> CanonicalZarray(const FoundArray& a, const std::vector<int>& pos) const;
+  uint32_t RegisterArray(const FoundArray& a, std::vector<int> pos, std::string canonical);
+  Result<uint32_t> MatchArray(const FoundArray& a, const std::vector<int>& pos,
+                              const std::string& canonical) const;
+  Status CheckIdenticalArraysNamed() const;
+  Status CompareIdenticalArrays(const ReferenceIndex& in, const InputArrays& here,
+                                bool is_first_added);
+  bool TakeFirstPlace(uint32_t input_id, const std::vector<uint32_t>& block);
+  void KeepReferences(const ReferenceIndex& in, const InputArrays& here, uint32_t input_id,
+                      bool becomes_first);
+  std::optional<std::pair<uint32_t, size_t>> OwnerOf(std::string_view key,
+                                                     const InputArrays& here) const;
+
+  // The steps of Finish, in order, and what they write with.
+  struct ResultWriter {
+    ResultWriter(ReferenceIndexBuilder* b, const std::vector<std::string>& u)
+        : builder(b), urls(u), url_map(u.size(), ReferenceIndex::kInlineUrl) {}
+    // One reference: inline bytes when `url` is kInlineUrl, else a range
+    // (or the whole object) of urls[url].
+    void Add(const std::string& key, uint32_t url, std::string_view data, uint64_t offset,
+             uint64_t size);
+    ReferenceIndexBuilder* builder;
+    const std::vector<std::string>& urls;
+    std::vector<uint32_t> url_map;  // urls id -> the result's, kInlineUrl until used
+  };
+  Status OrderBlocks(size_t d);
+  Status CheckOneInputPerPosition() const;
+  Status CheckWholeChunks() const;
+  Status AddRest(ResultWriter* out) const;
+  Result<std::string> ConcatenatedZarray(const Array& arr, const std::vector<uint64_t>& totals,
+                                         const Rest& r) const;
+  void AddCoordinates(ReferenceIndexBuilder* builder) const;
+  Status AddChunks(ResultWriter* out) const;
 
   Status Add(const std::string& name, const ReferenceIndex& in);
   Result<ReferenceIndex> Finish();
@@ -313,7 +333,6 @@ Aggregator::Aggregator(AggregateOptions options, ByteFetcher fetch) : impl_(new 
   size_t n = impl_->options.concat_dims.size();
   impl_->blocks.resize(n);
   impl_->block_by_first.resize(n);
-  impl_->coord_zarray.resize(n);
   impl_->coord_units.resize(n);
   impl_->coord_calendar.resize(n);
 }
@@ -326,26 +345,37 @@ Status Aggregator::Add(const std::string& name, const ReferenceIndex& input) {
 Result<ReferenceIndex> Aggregator::Finish() { return impl_->Finish(); }
 
 Status Aggregator::Impl::Add(const std::string& name, const ReferenceIndex& in) {
-  const auto& dims = options.concat_dims;
+  const size_t ndims = options.concat_dims.size();
   const uint32_t input_id = static_cast<uint32_t>(inputs.size());
   const bool is_first_added = input_id == 0;
 
-  // 1. The arrays of this input, with their metadata.
-  struct Found {
-    std::string path;
-    std::string zarray, zattrs;
-    ZarrArrayMeta meta;
-    std::vector<std::string> dims;
-  };
-  std::vector<Found> found;
-  std::unordered_map<std::string, size_t> found_index;
+  ZM_ASSIGN_OR_RETURN(InputArrays here, FindArrays(in));
+  Input input{name, std::vector<uint32_t>(ndims)};
+  std::vector<uint64_t> coord_len(ndims);
+  for (size_t d = 0; d < ndims; ++d)
+    ZM_RETURN_IF_ERROR(PlaceAlongDim(d, in, here, input_id, &input.block[d], &coord_len[d]));
+  ZM_RETURN_IF_ERROR(MatchArrays(&here, coord_len, is_first_added));
+  if (is_first_added) {
+    first_added = name;
+    ZM_RETURN_IF_ERROR(CheckIdenticalArraysNamed());
+  }
+  ZM_RETURN_IF_ERROR(CompareIdenticalArrays(in, here, is_first_added));
+  const bool becomes_first = TakeFirstPlace(input_id, input.block);
+  KeepReferences(in, here, input_id, becomes_first);
+  inputs.push_back(std::move(input));
+  return Status::Ok();
+}
+
+// Step 1: the arrays of the input (v2 only), with their metadata.
+Result<Aggregator::Impl::InputArrays> Aggregator::Impl::FindArrays(const ReferenceIndex& in) const {
+  InputArrays here;
   for (ReferenceIndex::FileId f = 0; f < in.file_count(); ++f) {
     std::string_view base = in.file_name(f);
-    if (base == "zarr.json")
+    if (base == kZarrV3Document)
       return InvalidArgument("Zarr v3 stores cannot be aggregated (key " +
                              Q(in.FileKey(f)) + ")");
-    if (base != ".zarray") continue;
-    Found a;
+    if (base != kZarrV2ArrayDocument) continue;
+    FoundArray a;
     a.path = in.DirPath(in.file_dir(f));
     if (!in.target(f).is_inline())
       return InvalidArgument(Q(Join(a.path, ".zarray")) + " is not inline metadata");
@@ -356,143 +386,210 @@ Status Aggregator::Impl::Add(const std::string& name, const ReferenceIndex& in) 
     if (auto za = in.FindKey(Join(a.path, ".zattrs")); za && in.target(*za).is_inline())
       a.zattrs = std::string(in.inline_data(*za));
     a.dims = ArrayDimensions(a.zattrs);
-    found_index[a.path] = found.size();
-    found.push_back(std::move(a));
+    here.by_path[a.path] = here.list.size();
+    here.list.push_back(std::move(a));
   }
+  return here;
+}
 
-  // 2. The coordinates: their values, blocks, units.
-  std::vector<uint32_t> my_block(dims.size());
-  std::vector<uint64_t> coord_len(dims.size());
-  for (size_t d = 0; d < dims.size(); ++d) {
-    auto it = found_index.find(dims[d]);
-    if (it == found_index.end())
-      return InvalidArgument("no coordinate array " + Q(dims[d]) +
-                             " (an array named like the --concat dimension, at the root)");
-    const Found& c = found[it->second];
-    if (c.meta.shape.size() != 1)
-      return InvalidArgument("coordinate " + Q(dims[d]) + " is not one-dimensional");
-    std::string units = StringAttr(c.zattrs, "units"), cal = StringAttr(c.zattrs, "calendar");
-    if (is_first_added) {
-      coord_units[d] = units;
-      coord_calendar[d] = cal;
-      coord_zarray[d] = c.zarray;
-    } else if (units != coord_units[d] || cal != coord_calendar[d]) {
-      return InvalidArgument("coordinate " + Q(dims[d]) + " has units " + Q(units) +
-                             (cal.empty() ? "" : " (calendar " + Q(cal) + ")") + ", but " +
-                             first_added + " has " + Q(coord_units[d]) +
-                             (coord_calendar[d].empty() ? "" : " (calendar " + Q(coord_calendar[d]) + ")"));
-    }
-    ZM_ASSIGN_OR_RETURN(std::string raw, DecodeAll(in, c.path, c.meta));
-    const DataType& t = c.meta.chunk.dtype;
-    raw.resize(c.meta.shape[0] * t.size);
-    auto values = ToNumbers(raw, t);
-    if (!values.ok()) return values.status().WithContext("coordinate " + Q(dims[d]));
-    if (values->empty()) return InvalidArgument("coordinate " + Q(dims[d]) + " is empty");
-    for (size_t i = 1; i < values->size(); ++i)
-      if (!((*values)[i - 1] < (*values)[i]))
-        return InvalidArgument("the values of coordinate " + Q(dims[d]) +
-                               " are not strictly increasing (" + Num((*values)[i - 1]) +
-                               " then " + Num((*values)[i]) + ")");
-    coord_len[d] = values->size();
-    long double first = values->front();
-    auto b = block_by_first[d].find(first);
-    if (b != block_by_first[d].end()) {
-      const Block& blk = blocks[d][b->second];
-      if (blk.raw != raw)
-        return InvalidArgument("coordinate " + Q(dims[d]) + " starts at " + Num(first) +
-                               " like in " + inputs[blk.input].name + ", but the values differ");
-      my_block[d] = b->second;
-    } else {
-      my_block[d] = static_cast<uint32_t>(blocks[d].size());
-      block_by_first[d].emplace(first, my_block[d]);
-      Block blk;
-      blk.values = std::move(values).value();
-      blk.raw = std::move(raw);
-      blk.input = input_id;
-      blocks[d].push_back(std::move(blk));
-    }
-  }
+// Step 2, along concat dim `d`: the input's coordinate values, checked,
+// place it in a block.
+Status Aggregator::Impl::PlaceAlongDim(size_t d, const ReferenceIndex& in,
+                                       const InputArrays& here, uint32_t input_id,
+                                       uint32_t* block, uint64_t* coord_len) {
+  const std::string& dim = options.concat_dims[d];
+  auto it = here.by_path.find(dim);
+  if (it == here.by_path.end())
+    return InvalidArgument("no coordinate array " + Q(dim) +
+                           " (an array named like the --concat dimension, at the root)");
+  const FoundArray& c = here.list[it->second];
+  if (c.meta.shape.size() != 1)
+    return InvalidArgument("coordinate " + Q(dim) + " is not one-dimensional");
+  ZM_RETURN_IF_ERROR(CheckCoordinateAttrs(d, c, input_id == 0));
+  std::string raw;
+  ZM_ASSIGN_OR_RETURN(std::vector<long double> values, CoordinateValues(in, c, d, &raw));
+  *coord_len = values.size();
+  return JoinBlock(d, std::move(values), std::move(raw), input_id, block);
+}
 
-  // 3. The same arrays as the first input, alike apart from the shape
-  //    along the concat dims.
-  std::vector<uint32_t> found_to_array(found.size());
-  for (size_t i = 0; i < found.size(); ++i) {
-    Found& a = found[i];
-    std::vector<int> pos(dims.size(), -1);
-    for (size_t d = 0; d < dims.size(); ++d) {
-      auto it = std::find(a.dims.begin(), a.dims.end(), dims[d]);
-      if (it != a.dims.end()) {
-        if (a.dims.size() != a.meta.shape.size())
-          return InvalidArgument(Q(a.path) + ": _ARRAY_DIMENSIONS and shape differ in length");
-        pos[d] = static_cast<int>(it - a.dims.begin());
-        if (a.meta.shape[pos[d]] != coord_len[d])
-          return InvalidArgument(Q(a.path) + " has " + std::to_string(a.meta.shape[pos[d]]) +
-                                 " elements along " + Q(dims[d]) + ", but the coordinate has " +
-                                 std::to_string(coord_len[d]));
-      }
-    }
-    ZM_ASSIGN_OR_RETURN(auto fields, ObjectFields(a.zarray, Q(Join(a.path, ".zarray"))));
-    std::vector<uint64_t> shape = a.meta.shape;
-    for (int p : pos)
-      if (p >= 0) shape[p] = 0;
-    // A coordinate is rebuilt as one chunk: its chunking may differ.
-    const bool is_coordinate = std::find(dims.begin(), dims.end(), a.path) != dims.end();
-    for (auto& [k, v] : fields) {
-      if (k == "shape") v = IntList(shape);
-      if (k == "chunks" && is_coordinate) v = "null";
-    }
-    std::sort(fields.begin(), fields.end());
-    std::string canonical = Fields(fields);
+// The coordinate's "units" and "calendar": the first input's, or the same.
+Status Aggregator::Impl::CheckCoordinateAttrs(size_t d, const FoundArray& c, bool is_first_added) {
+  std::string units = StringAttr(c.zattrs, "units"), cal = StringAttr(c.zattrs, "calendar");
+  if (is_first_added) {
+    coord_units[d] = units;
+    coord_calendar[d] = cal;
+  } else if (units != coord_units[d] || cal != coord_calendar[d]) {
+    return InvalidArgument("coordinate " + Q(options.concat_dims[d]) + " has units " + Q(units) +
+                           (cal.empty() ? "" : " (calendar " + Q(cal) + ")") + ", but " +
+                           first_added + " has " + Q(coord_units[d]) +
+                           (coord_calendar[d].empty() ? "" : " (calendar " + Q(coord_calendar[d]) + ")"));
+  }
+  return Status::Ok();
+}
+
+// The coordinate's values as numbers (strictly increasing, at least one),
+// and as stored in *raw.
+Result<std::vector<long double>> Aggregator::Impl::CoordinateValues(const ReferenceIndex& in,
+                                                                    const FoundArray& c, size_t d,
+                                                                    std::string* raw) {
+  const std::string& dim = options.concat_dims[d];
+  ZM_ASSIGN_OR_RETURN(*raw, DecodeAll(in, c.path, c.meta));
+  const DataType& t = c.meta.chunk.dtype;
+  raw->resize(c.meta.shape[0] * t.size);
+  auto values = ToNumbers(*raw, t);
+  if (!values.ok()) return values.status().WithContext("coordinate " + Q(dim));
+  if (values->empty()) return InvalidArgument("coordinate " + Q(dim) + " is empty");
+  for (size_t i = 1; i < values->size(); ++i)
+    if (!((*values)[i - 1] < (*values)[i]))
+      return InvalidArgument("the values of coordinate " + Q(dim) +
+                             " are not strictly increasing (" + Num((*values)[i - 1]) +
+                             " then " + Num((*values)[i]) + ")");
+  return values;
+}
+
+// The block of inputs whose values along `d` start where these do (which
+// must then be the same values), or a new one.
+Status Aggregator::Impl::JoinBlock(size_t d, std::vector<long double> values, std::string raw,
+                                   uint32_t input_id, uint32_t* block) {
+  long double first = values.front();
+  auto b = block_by_first[d].find(first);
+  if (b != block_by_first[d].end()) {
+    const Block& blk = blocks[d][b->second];
+    if (blk.raw != raw)
+      return InvalidArgument("coordinate " + Q(options.concat_dims[d]) + " starts at " +
+                             Num(first) + " like in " + inputs[blk.input].name +
+                             ", but the values differ");
+    *block = b->second;
+    return Status::Ok();
+  }
+  *block = static_cast<uint32_t>(blocks[d].size());
+  block_by_first[d].emplace(first, *block);
+  Block blk;
+  blk.values = std::move(values);
+  blk.raw = std::move(raw);
+  blk.input = input_id;
+  blocks[d].push_back(std::move(blk));
+  return Status::Ok();
+}
+
+// Step 3: the same arrays as the first input, alike apart from the shape
+// along the concat dims; the first input's become `arrays`.
+Status Aggregator::Impl::MatchArrays(InputArrays* here, const std::vector<uint64_t>& coord_len,
+                                     bool is_first_added) {
+  here->to_array.resize(here->list.size());
+  for (size_t i = 0; i < here->list.size(); ++i) {
+    const FoundArray& a = here->list[i];
+    ZM_ASSIGN_OR_RETURN(std::vector<int> pos, ConcatPositions(a, coord_len));
+    ZM_ASSIGN_OR_RETURN(std::string canonical, CanonicalZarray(a, pos));
     if (is_first_added) {
-      Array arr;
-      arr.path = a.path;
-      arr.canonical = std::move(canonical);
-      arr.concat_pos = pos;
-      arr.concat = std::any_of(pos.begin(), pos.end(), [](int p) { return p >= 0; });
-      arr.coordinate = std::find(dims.begin(), dims.end(), a.path) != dims.end();
-      arr.meta = a.meta;
-      found_to_array[i] = static_cast<uint32_t>(arrays.size());
-      array_index[a.path] = found_to_array[i];
-      arrays.push_back(std::move(arr));
+      here->to_array[i] = RegisterArray(a, std::move(pos), std::move(canonical));
     } else {
-      auto it = array_index.find(a.path);
-      if (it == array_index.end())
-        return InvalidArgument("has array " + Q(a.path) + ", which " + first_added + " has not");
-      const Array& arr = arrays[it->second];
-      if (arr.concat_pos != pos)
-        return InvalidArgument("the dimensions of " + Q(a.path) + " differ from those in " +
-                               first_added);
-      if (arr.canonical != canonical)
-        return InvalidArgument(Q(Join(a.path, ".zarray")) + " differs from that of " +
-                               first_added + (arr.concat ? " (apart from the concatenated shape)" : ""));
-      found_to_array[i] = it->second;
+      ZM_ASSIGN_OR_RETURN(here->to_array[i], MatchArray(a, pos, canonical));
     }
   }
-  if (!is_first_added && found.size() != arrays.size()) {
+  if (!is_first_added && here->list.size() != arrays.size()) {
     for (const Array& arr : arrays)
-      if (!found_index.count(arr.path))
+      if (!here->by_path.count(arr.path))
         return InvalidArgument("has no array " + Q(arr.path) + ", which " + first_added + " has");
   }
-  if (is_first_added) {
-    first_added = name;
-    for (const std::string& want : options.identical_arrays) {
-      auto it = array_index.find(want);
-      if (it == array_index.end())
-        return InvalidArgument("has no array " + Q(want) + " (named by --identical-dims)");
-      Array& arr = arrays[it->second];
-      if (arr.concat)
-        return InvalidArgument(Q(want) + " has a --concat dimension; it cannot be identical");
-    }
-  }
+  return Status::Ok();
+}
 
-  // 4. Identical arrays: the same values (small ones; the metadata was
-  //    compared above for all).
+// Per concat dim: the array's axis along it, or -1; the array's extent
+// there must be the coordinate's.
+Result<std::vector<int>> Aggregator::Impl::ConcatPositions(
+    const FoundArray& a, const std::vector<uint64_t>& coord_len) const {
+  const auto& dims = options.concat_dims;
+  std::vector<int> pos(dims.size(), -1);
+  for (size_t d = 0; d < dims.size(); ++d) {
+    auto it = std::find(a.dims.begin(), a.dims.end(), dims[d]);
+    if (it == a.dims.end()) continue;
+    if (a.dims.size() != a.meta.shape.size())
+      return InvalidArgument(Q(a.path) + ": _ARRAY_DIMENSIONS and shape differ in length");
+    pos[d] = static_cast<int>(it - a.dims.begin());
+    if (a.meta.shape[pos[d]] != coord_len[d])
+      return InvalidArgument(Q(a.path) + " has " + std::to_string(a.meta.shape[pos[d]]) +
+                             " elements along " + Q(dims[d]) + ", but the coordinate has " +
+                             std::to_string(coord_len[d]));
+  }
+  return pos;
+}
+
+// The .zarray as compared between inputs: fields sorted, the shape along
+// the concat dims left out (and a coordinate's chunks: it is rebuilt as one
+// chunk, so its chunking may differ).
+Result<std::string> Aggregator::Impl::CanonicalZarray(const FoundArray& a,
+                                                      const std::vector<int>& pos) const {
+  const auto& dims = options.concat_dims;
+  ZM_ASSIGN_OR_RETURN(auto fields, ObjectFields(a.zarray, Q(Join(a.path, ".zarray"))));
+  std::vector<uint64_t> shape = a.meta.shape;
+  for (int p : pos)
+    if (p >= 0) shape[p] = 0;
+  const bool is_coordinate = std::find(dims.begin(), dims.end(), a.path) != dims.end();
+  for (auto& [k, v] : fields) {
+    if (k == "shape") v = IntList(shape);
+    if (k == "chunks" && is_coordinate) v = "null";
+  }
+  std::sort(fields.begin(), fields.end());
+  return Fields(fields);
+}
+
+uint32_t Aggregator::Impl::RegisterArray(const FoundArray& a, std::vector<int> pos,
+                                         std::string canonical) {
+  const auto& dims = options.concat_dims;
+  Array arr;
+  arr.path = a.path;
+  arr.canonical = std::move(canonical);
+  arr.concat = std::any_of(pos.begin(), pos.end(), [](int p) { return p >= 0; });
+  arr.concat_pos = std::move(pos);
+  arr.coordinate = std::find(dims.begin(), dims.end(), a.path) != dims.end();
+  arr.meta = a.meta;
+  const uint32_t id = static_cast<uint32_t>(arrays.size());
+  array_index[a.path] = id;
+  arrays.push_back(std::move(arr));
+  return id;
+}
+
+Result<uint32_t> Aggregator::Impl::MatchArray(const FoundArray& a, const std::vector<int>& pos,
+                                              const std::string& canonical) const {
+  auto it = array_index.find(a.path);
+  if (it == array_index.end())
+    return InvalidArgument("has array " + Q(a.path) + ", which " + first_added + " has not");
+  const Array& arr = arrays[it->second];
+  if (arr.concat_pos != pos)
+    return InvalidArgument("the dimensions of " + Q(a.path) + " differ from those in " +
+                           first_added);
+  if (arr.canonical != canonical)
+    return InvalidArgument(Q(Join(a.path, ".zarray")) + " differs from that of " + first_added +
+                           (arr.concat ? " (apart from the concatenated shape)" : ""));
+  return it->second;
+}
+
+// The arrays named by --identical-dims exist and are not concatenated.
+Status Aggregator::Impl::CheckIdenticalArraysNamed() const {
+  for (const std::string& want : options.identical_arrays) {
+    auto it = array_index.find(want);
+    if (it == array_index.end())
+      return InvalidArgument("has no array " + Q(want) + " (named by --identical-dims)");
+    if (arrays[it->second].concat)
+      return InvalidArgument(Q(want) + " has a --concat dimension; it cannot be identical");
+  }
+  return Status::Ok();
+}
+
+// Step 4: identical arrays hold the same values (small ones; the metadata
+// was compared for all).
+Status Aggregator::Impl::CompareIdenticalArrays(const ReferenceIndex& in, const InputArrays& here,
+                                                bool is_first_added) {
   for (const std::string& want : options.identical_arrays) {
     Array& arr = arrays[array_index.at(want)];
-    const Found& a = found[found_index.at(want)];
-    uint64_t chunks_total = 1;
-    for (uint64_t g : a.meta.GridShape()) chunks_total *= g;
-    if (chunks_total * a.meta.chunk.chunk_bytes() > options.max_compare_bytes) continue;
+    const FoundArray& a = here.list[here.by_path.at(want)];
+    auto grid = a.meta.Grid();
+    uint64_t bytes;
+    if (!grid.ok() ||
+        __builtin_mul_overflow(grid->chunk_count(), a.meta.chunk.chunk_bytes(), &bytes) ||
+        bytes > options.max_compare_bytes)
+      continue;
     ZM_ASSIGN_OR_RETURN(std::string values, DecodeAll(in, a.path, a.meta));
     if (is_first_added) {
       arr.values = std::move(values);
@@ -502,45 +599,51 @@ Status Aggregator::Impl::Add(const std::string& name, const ReferenceIndex& in) 
                              " (--identical-dims)");
     }
   }
+  return Status::Ok();
+}
 
-  // 5. Is this the first input in order so far? Then its other keys are kept.
-  std::vector<long double> key(dims.size());
-  for (size_t d = 0; d < dims.size(); ++d) key[d] = blocks[d][my_block[d]].values.front();
-  bool becomes_first = first_input < 0 || key < first_key;
-  if (becomes_first) {
-    rest.clear();
-    first_input = input_id;
-    first_key = key;
+// Step 5: whether the input comes first in order so far; then its keys
+// other than concatenated chunks are the ones kept.
+bool Aggregator::Impl::TakeFirstPlace(uint32_t input_id, const std::vector<uint32_t>& block) {
+  std::vector<long double> key(block.size());
+  for (size_t d = 0; d < block.size(); ++d) key[d] = blocks[d][block[d]].values.front();
+  if (first_input >= 0 && !(key < first_key)) return false;
+  rest.clear();
+  first_input = input_id;
+  first_key = std::move(key);
+  return true;
+}
+
+// The array owning `key`: the longest array path that prefixes it, and
+// where the key relative to the array starts.
+std::optional<std::pair<uint32_t, size_t>> Aggregator::Impl::OwnerOf(
+    std::string_view key, const InputArrays& here) const {
+  for (size_t cut = key.size();;) {
+    size_t slash = cut == 0 ? std::string::npos : key.rfind('/', cut - 1);
+    std::string prefix(slash == std::string::npos ? std::string_view() : key.substr(0, slash));
+    auto it = here.by_path.find(prefix);
+    if (it != here.by_path.end())
+      return std::make_pair(here.to_array[it->second],
+                            slash == std::string::npos ? size_t{0} : slash + 1);
+    if (slash == std::string::npos) return std::nullopt;
+    cut = slash;
   }
+}
 
-  // 6. The references: chunks of concatenated arrays are kept from every
-  //    input; the rest from the first input only.
-  std::vector<uint64_t> idx;
+// Step 6: the references. Chunks of concatenated arrays are kept from
+// every input; the rest from the first input only.
+void Aggregator::Impl::KeepReferences(const ReferenceIndex& in, const InputArrays& here,
+                                      uint32_t input_id, bool becomes_first) {
   for (ReferenceIndex::FileId f = 0; f < in.file_count(); ++f) {
     std::string k = in.FileKey(f);
-    // The array owning the key: the longest array path that prefixes it.
-    int64_t owner = -1;
-    size_t rel_start = 0;
-    for (size_t cut = k.size();;) {
-      size_t slash = cut == 0 ? std::string::npos : k.rfind('/', cut - 1);
-      std::string prefix = slash == std::string::npos ? std::string() : k.substr(0, slash);
-      auto it = found_index.find(prefix);
-      if (it != found_index.end()) {
-        owner = static_cast<int64_t>(found_to_array[it->second]);
-        rel_start = slash == std::string::npos ? 0 : slash + 1;
-        break;
-      }
-      if (slash == std::string::npos) break;
-      cut = slash;
-    }
-    std::string_view rel = std::string_view(k).substr(rel_start);
-    bool is_chunk = owner >= 0 && ParseChunkKey(rel, arrays[owner].meta.shape.size(),
-                                                arrays[owner].meta.separator, &idx);
+    auto owner = OwnerOf(k, here);
+    std::string_view rel = std::string_view(k).substr(owner ? owner->second : 0);
+    const bool is_chunk = owner && arrays[owner->first].meta.ParseChunkKey(rel).has_value();
     auto t = in.target(f);
-    if (is_chunk && arrays[owner].concat) {
-      if (arrays[owner].coordinate) continue;  // rebuilt inline
-      Chunk c{input_id, static_cast<uint32_t>(owner), chunk_keys.size(),
-              static_cast<uint32_t>(rel.size()), t.url_id, t.offset, t.size};
+    if (is_chunk && arrays[owner->first].concat) {
+      if (arrays[owner->first].coordinate) continue;  // rebuilt inline
+      Chunk c{input_id, owner->first, chunk_keys.size(), static_cast<uint32_t>(rel.size()),
+              t.url_id, t.offset, t.size};
       chunk_keys.append(rel);
       if (t.is_inline()) {
         c.offset = inline_bytes.size();
@@ -560,57 +663,72 @@ Status Aggregator::Impl::Add(const std::string& name, const ReferenceIndex& in) 
       rest.push_back(std::move(r));
     }
   }
-  inputs.push_back(Input{name, std::move(my_block)});
-  return Status::Ok();
 }
 
 Result<ReferenceIndex> Aggregator::Impl::Finish() {
-  const auto& dims = options.concat_dims;
   if (inputs.empty()) return InvalidArgument("no reference sets to aggregate");
+  for (size_t d = 0; d < options.concat_dims.size(); ++d) ZM_RETURN_IF_ERROR(OrderBlocks(d));
+  ZM_RETURN_IF_ERROR(CheckOneInputPerPosition());
+  ZM_RETURN_IF_ERROR(CheckWholeChunks());
+  ReferenceIndexBuilder builder;
+  ResultWriter out(&builder, urls);
+  ZM_RETURN_IF_ERROR(AddRest(&out));
+  AddCoordinates(&builder);
+  ZM_RETURN_IF_ERROR(AddChunks(&out));
+  chunks.clear();
+  chunks.shrink_to_fit();
+  return std::move(builder).Finish();
+}
 
-  // 1. Order the blocks along each dim; neighbours must not overlap.
-  for (size_t d = 0; d < dims.size(); ++d) {
-    std::vector<uint32_t> order(blocks[d].size());
-    for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      return blocks[d][a].values.front() < blocks[d][b].values.front();
-    });
-    uint64_t offset = 0;
-    for (uint32_t r = 0; r < order.size(); ++r) {
-      Block& b = blocks[d][order[r]];
-      if (r > 0) {
-        const Block& prev = blocks[d][order[r - 1]];
-        if (!(prev.values.back() < b.values.front()))
-          return InvalidArgument(
-              "the " + Q(dims[d]) + " values of " + inputs[prev.input].name + " (" +
-              Num(prev.values.front()) + " to " + Num(prev.values.back()) + ") and " +
-              inputs[b.input].name + " (" + Num(b.values.front()) + " to " +
-              Num(b.values.back()) + ") overlap");
-      }
-      b.rank = r;
-      b.offset = offset;
-      offset += b.values.size();
+// Step 1, along concat dim `d`: order the blocks by their first value and
+// number them; neighbours must not overlap.
+Status Aggregator::Impl::OrderBlocks(size_t d) {
+  const std::string& dim = options.concat_dims[d];
+  std::vector<uint32_t> order(blocks[d].size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return blocks[d][a].values.front() < blocks[d][b].values.front();
+  });
+  uint64_t offset = 0;
+  for (uint32_t r = 0; r < order.size(); ++r) {
+    Block& b = blocks[d][order[r]];
+    if (r > 0) {
+      const Block& prev = blocks[d][order[r - 1]];
+      if (!(prev.values.back() < b.values.front()))
+        return InvalidArgument(
+            "the " + Q(dim) + " values of " + inputs[prev.input].name + " (" +
+            Num(prev.values.front()) + " to " + Num(prev.values.back()) + ") and " +
+            inputs[b.input].name + " (" + Num(b.values.front()) + " to " +
+            Num(b.values.back()) + ") overlap");
     }
+    b.rank = r;
+    b.offset = offset;
+    offset += b.values.size();
   }
+  return Status::Ok();
+}
 
-  // 2. One input per position in the grid of blocks (with one dim: two
-  //    inputs with the same values are duplicates).
-  {
-    std::map<std::vector<uint32_t>, uint32_t> seen;
-    for (uint32_t i = 0; i < inputs.size(); ++i) {
-      auto [it, inserted] = seen.emplace(inputs[i].block, i);
-      if (!inserted) {
-        std::string where;
-        for (size_t d = 0; d < dims.size(); ++d)
-          where += (d ? ", " : "") + dims[d] + " from " +
-                   Num(blocks[d][inputs[i].block[d]].values.front());
-        return InvalidArgument(inputs[it->second].name + " and " + inputs[i].name +
-                               " hold the same coordinates (" + where + ")");
-      }
-    }
+// Step 2: one input per position in the grid of blocks (with one dim: two
+// inputs with the same values are duplicates).
+Status Aggregator::Impl::CheckOneInputPerPosition() const {
+  const auto& dims = options.concat_dims;
+  std::map<std::vector<uint32_t>, uint32_t> seen;
+  for (uint32_t i = 0; i < inputs.size(); ++i) {
+    auto [it, inserted] = seen.emplace(inputs[i].block, i);
+    if (inserted) continue;
+    std::string where;
+    for (size_t d = 0; d < dims.size(); ++d)
+      where += (d ? ", " : "") + dims[d] + " from " +
+               Num(blocks[d][inputs[i].block[d]].values.front());
+    return InvalidArgument(inputs[it->second].name + " and " + inputs[i].name +
+                           " hold the same coordinates (" + where + ")");
   }
+  return Status::Ok();
+}
 
-  // 3. Whole chunks along each concat dim, but in the last block.
+// Step 3: whole chunks along each concat dim, but in the last block.
+Status Aggregator::Impl::CheckWholeChunks() const {
+  const auto& dims = options.concat_dims;
   for (const Array& arr : arrays) {
     if (!arr.concat || arr.coordinate) continue;
     for (size_t d = 0; d < dims.size(); ++d) {
@@ -628,28 +746,30 @@ Result<ReferenceIndex> Aggregator::Impl::Finish() {
       }
     }
   }
+  return Status::Ok();
+}
 
-  // 4. Build: the first input's other keys, .zarray shapes updated, the
-  //    coordinates inline, and every input's chunks renumbered.
-  ReferenceIndexBuilder builder;
-  std::vector<uint32_t> url_map(urls.size(), ReferenceIndex::kInlineUrl);
-  auto url_of = [&](uint32_t id) {
-    if (url_map[id] == ReferenceIndex::kInlineUrl) url_map[id] = builder.InternUrl(urls[id]);
-    return url_map[id];
-  };
-  auto add = [&](const std::string& key, uint32_t url, std::string_view data, uint64_t offset,
-                 uint64_t size) {
-    if (url == ReferenceIndex::kInlineUrl)
-      builder.AddInline(key, data);
-    else if (size == ReferenceIndex::kUnknownSize)
-      builder.AddWhole(key, url_of(url));
-    else
-      builder.AddRange(key, url_of(url), offset, size);
-  };
+void Aggregator::Impl::ResultWriter::Add(const std::string& key, uint32_t url,
+                                         std::string_view data, uint64_t offset, uint64_t size) {
+  if (url == ReferenceIndex::kInlineUrl) {
+    builder->AddInline(key, data);
+    return;
+  }
+  // URLs are interned into the result as they are first used.
+  if (url_map[url] == ReferenceIndex::kInlineUrl) url_map[url] = builder->InternUrl(urls[url]);
+  if (size == ReferenceIndex::kUnknownSize)
+    builder->AddWhole(key, url_map[url]);
+  else
+    builder->AddRange(key, url_map[url], offset, size);
+}
+
+// Step 4: the first input's other keys, with the .zarray shapes of
+// concatenated arrays updated.
+Status Aggregator::Impl::AddRest(ResultWriter* out) const {
+  const auto& dims = options.concat_dims;
   std::vector<uint64_t> totals(dims.size());
   for (size_t d = 0; d < dims.size(); ++d)
     for (const Block& b : blocks[d]) totals[d] += b.values.size();
-
   for (const Rest& r : rest) {
     std::string_view k = r.key;
     if (BaseName(k) == ".zarray") {
@@ -657,53 +777,68 @@ Result<ReferenceIndex> Aggregator::Impl::Finish() {
       if (!path.empty()) path.pop_back();
       auto it = array_index.find(path);
       if (it != array_index.end() && arrays[it->second].concat) {
-        const Array& arr = arrays[it->second];
-        std::vector<std::pair<std::string, std::string>> repl;
-        std::vector<uint64_t> shape = arr.meta.shape;
-        for (size_t d = 0; d < dims.size(); ++d)
-          if (arr.concat_pos[d] >= 0) shape[arr.concat_pos[d]] = totals[d];
-        repl.emplace_back("shape", IntList(shape));
-        if (arr.coordinate) {
-          // One uncompressed chunk, elements as the decoder gave them.
-          repl.emplace_back("chunks", IntList(shape));
-          repl.emplace_back("compressor", "null");
-          repl.emplace_back("filters", "null");
-          repl.emplace_back("order", "\"C\"");
-        }
-        ZM_ASSIGN_OR_RETURN(std::string text, RewriteZarray(r.data, repl, Q(r.key)));
-        builder.AddInline(r.key, text);
+        ZM_ASSIGN_OR_RETURN(std::string text, ConcatenatedZarray(arrays[it->second], totals, r));
+        out->builder->AddInline(r.key, text);
         continue;
       }
     }
-    add(r.key, r.url, r.data, r.offset, r.size);
+    out->Add(r.key, r.url, r.data, r.offset, r.size);
   }
+  return Status::Ok();
+}
+
+// The .zarray of a concatenated array: the summed shape; a coordinate is
+// one uncompressed chunk, elements as the decoder gave them.
+Result<std::string> Aggregator::Impl::ConcatenatedZarray(const Array& arr,
+                                                         const std::vector<uint64_t>& totals,
+                                                         const Rest& r) const {
+  std::vector<std::pair<std::string, std::string>> repl;
+  std::vector<uint64_t> shape = arr.meta.shape;
+  for (size_t d = 0; d < totals.size(); ++d)
+    if (arr.concat_pos[d] >= 0) shape[arr.concat_pos[d]] = totals[d];
+  repl.emplace_back("shape", IntList(shape));
+  if (arr.coordinate) {
+    repl.emplace_back("chunks", IntList(shape));
+    repl.emplace_back("compressor", "null");
+    repl.emplace_back("filters", "null");
+    repl.emplace_back("order", "\"C\"");
+  }
+  return RewriteZarray(r.data, repl, Q(r.key));
+}
+
+// Step 5: each coordinate inline, its blocks' values in order.
+void Aggregator::Impl::AddCoordinates(ReferenceIndexBuilder* builder) const {
+  const auto& dims = options.concat_dims;
   for (size_t d = 0; d < dims.size(); ++d) {
     std::vector<const Block*> ordered(blocks[d].size());
     for (const Block& b : blocks[d]) ordered[b.rank] = &b;
     std::string raw;
     for (const Block* b : ordered) raw += b->raw;
-    builder.AddInline(Join(dims[d], "0"), raw);
+    builder->AddInline(Join(dims[d], "0"), raw);
   }
-  std::vector<uint64_t> idx;
+}
+
+// Step 6: every input's chunks, their keys shifted along each concat dim by
+// the chunks of the blocks before the input's.
+Status Aggregator::Impl::AddChunks(ResultWriter* out) const {
+  const auto& dims = options.concat_dims;
   std::string key;
   for (const Chunk& c : chunks) {
     const Array& arr = arrays[c.array];
     std::string_view rel = std::string_view(chunk_keys).substr(c.key_off, c.key_len);
-    ParseChunkKey(rel, arr.meta.shape.size(), arr.meta.separator, &idx);
+    std::vector<uint64_t> idx = *arr.meta.ParseChunkKey(rel);  // a chunk key: checked by Add
     for (size_t d = 0; d < dims.size(); ++d) {
       int p = arr.concat_pos[d];
       if (p >= 0) idx[p] += blocks[d][inputs[c.input].block[d]].offset / arr.meta.chunks[p];
     }
-    key = Join(arr.path, ChunkKeyText(idx, arr.meta.separator));
+    key = Join(arr.path, arr.meta.ChunkKey(idx));
     if (Status st = ReferenceIndexBuilder::ValidateKey(key); !st.ok())
       return st.WithContext(inputs[c.input].name + ": key " + Q(key));
     std::string_view data;
     if (c.url == ReferenceIndex::kInlineUrl) data = std::string_view(inline_bytes).substr(c.offset, c.size);
-    add(key, c.url, data, c.offset, c.size);
+    out->Add(key, c.url, data, c.offset, c.size);
   }
-  chunks.clear();
-  chunks.shrink_to_fit();
-  return std::move(builder).Finish();
+  return Status::Ok();
 }
 
 // ---- writing ------------------------------------------------------------

@@ -4,6 +4,8 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "zarr/chunk_grid.h"
+
 namespace zm {
 
 ArrayRegion::ArrayRegion(std::vector<uint64_t> shape, std::vector<uint64_t> chunks,
@@ -14,14 +16,11 @@ ArrayRegion::ArrayRegion(std::vector<uint64_t> shape, std::vector<uint64_t> chun
     chunks_ = {1};
   }
   const size_t nd = shape_.size();
-  grid_.resize(nd);
+  grid_ = GridShape(shape_, chunks_);
   grid_stride_.assign(nd, 1);
   chunk_stride_.assign(nd, 1);
   uint64_t elements = 1;
-  for (size_t d = 0; d < nd; ++d) {
-    grid_[d] = shape_[d] / chunks_[d] + (shape_[d] % chunks_[d] != 0);
-    elements *= shape_[d];
-  }
+  for (size_t d = 0; d < nd; ++d) elements *= shape_[d];
   nbytes_ = elements * elem_size_;
   for (size_t d = nd; d-- > 1;) {
     grid_stride_[d - 1] = grid_stride_[d] * grid_[d];
@@ -34,15 +33,6 @@ ArrayRegion::ArrayRegion(std::vector<uint64_t> shape, std::vector<uint64_t> chun
   while (run_dim_ > 0 && chunks_[run_dim_] == shape_[run_dim_]) --run_dim_;
   trailing_ = 1;
   for (size_t d = run_dim_ + 1; d < nd; ++d) trailing_ *= shape_[d];
-}
-
-std::vector<uint64_t> ArrayRegion::ChunkIndex(uint64_t linear) const {
-  std::vector<uint64_t> idx(grid_.size());
-  for (size_t d = grid_.size(); d-- > 0;) {
-    idx[d] = linear % grid_[d];
-    linear /= grid_[d];
-  }
-  return idx;
 }
 
 void ArrayRegion::ForEachRun(uint64_t pos, uint64_t len,

@@ -29,9 +29,9 @@ class ArrayRegion {
 
   uint64_t nbytes() const { return nbytes_; }
   uint32_t elem_size() const { return elem_size_; }
+  // Chunks are numbered in C order over the grid, as ChunkGrid numbers
+  // them (zarr/chunk_grid.h); a 0-d array's one chunk is 0.
   uint64_t chunk_count() const { return chunk_count_; }
-  // The chunk grid index of chunk `linear` (C order over the grid).
-  std::vector<uint64_t> ChunkIndex(uint64_t linear) const;
 
   struct Run {
     uint64_t chunk;      // linear chunk index

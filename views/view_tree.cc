@@ -8,6 +8,7 @@
 
 #include "base/log.h"
 #include "codecs/pipeline.h"
+#include "fs/zarr_node.h"
 #include "views/netcdf.h"
 #include "views/npy.h"
 
@@ -17,6 +18,7 @@ struct ViewFilesystem::Array {
   std::string path;  // the array's directory in the store ("" for a root array)
   std::string name;  // its last component
   ZarrArrayMeta meta;
+  std::unique_ptr<ChunkGrid> grid;  // chunk numbering shared with `region`
   std::unique_ptr<ChunkDecoder> decoder;
   std::vector<ZarrAttribute> attrs;
   std::unique_ptr<ArrayRegion> region;
@@ -241,11 +243,7 @@ void ViewFilesystem::Omit(std::string line) {
 }
 
 Result<std::string> ViewFilesystem::ReadKey(ReferenceIndex::FileId f) const {
-  auto t = index_->target(f);
-  if (t.is_inline()) return std::string(index_->inline_data(f));
-  auto r = cache_->Read(index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size);
-  if (!r.ok()) return r.status().WithContext("key '" + index_->FileKey(f) + "'");
-  return r;
+  return ReadKeyBytes(*index_, cache_, f);
 }
 
 Status ViewFilesystem::Load() {
@@ -257,63 +255,65 @@ Status ViewFilesystem::Load() {
       under_array[d] = 1;
       continue;
     }
-    const std::string path = index_->DirPath(d);
-    auto zarray = index_->FindFile(d, ".zarray");
-    auto zjson = index_->FindFile(d, "zarr.json");
-    if (!zarray && !zjson) continue;
-    auto text = ReadKey(zarray ? *zarray : *zjson);
-    if (!text.ok()) return text.status();
-    std::string where = path.empty() ? "the root array" : "array '" + path + "'";
-    Result<ZarrArrayMeta> meta = zarray ? ParseZarrArray(*text) : ParseZarrV3Array(*text);
-    if (!meta.ok()) {
-      // A v3 group is no array; any other zarr.json that does not parse is
-      // an array whose metadata cannot be read.
-      auto node_type = zarray ? Result<std::string>(std::string("array")) : ParseZarrV3NodeType(*text);
-      if (!node_type.ok() || *node_type != "group") {
-        under_array[d] = 1;
-        Omit(where + " left out: " + meta.status().message());
-      }
-      continue;
-    }
+    ZM_ASSIGN_OR_RETURN(ZarrNode node, LoadZarrNode(*index_, cache_, d));
+    if (node.kind == ZarrNode::Kind::kNotArray) continue;
     under_array[d] = 1;
-    auto a = std::make_unique<Array>();
-    a->path = path;
-    a->name = std::string(Basename(path));
-    a->meta = std::move(meta).value();
-    if (a->name.empty()) a->name = options_.set_name;
-    const auto& m = a->meta;
-    bool ok_grid = m.chunk.dtype.size > 0 && m.chunks.size() == m.shape.size();
-    uint64_t chunk_elems = 1;
-    for (uint64_t c : m.chunks) {
-      ok_grid = ok_grid && c > 0 && chunk_elems <= (uint64_t{1} << 40) / c;
-      chunk_elems *= ok_grid ? c : 1;
-    }
-    if (!ok_grid || chunk_elems * m.chunk.dtype.size > (uint64_t{1} << 31)) {
-      Omit(where + " left out: chunks of zero or more than 2 GiB");
+    const std::string path = index_->DirPath(d);
+    const std::string where = path.empty() ? "the root array" : "array '" + path + "'";
+    if (node.kind == ZarrNode::Kind::kBadArray) {
+      Omit(where + " left out: " + node.error.message());
       continue;
     }
-    auto decoder = ChunkDecoder::Make(a->meta.chunk);
-    if (!decoder.ok()) {
-      Omit(where + " left out: " + decoder.status().message());
-      continue;
-    }
-    a->decoder = std::move(decoder).value();
-    if (zarray) {
-      if (auto za = index_->FindFile(d, ".zattrs")) {
-        auto t = ReadKey(*za);
-        if (!t.ok()) return t.status();
-        auto attrs = ParseZarrAttrs(*t);
-        if (attrs.ok()) a->attrs = std::move(attrs).value();
-        else LogWarning(where + ": attributes ignored: " + attrs.status().message());
-      }
-    } else {
-      auto attrs = ParseZarrAttrs(*text);
-      if (attrs.ok()) a->attrs = std::move(attrs).value();
-    }
-    a->region = std::make_unique<ArrayRegion>(m.shape, m.chunks, m.chunk.dtype.size);
-    a->id = static_cast<uint32_t>(arrays_.size());
-    arrays_.push_back(std::move(a));
+    ZM_RETURN_IF_ERROR(AddArray(d, path, where, std::move(node)));
   }
+  return Status::Ok();
+}
+
+Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path,
+                                const std::string& where, ZarrNode node) {
+  auto a = std::make_unique<Array>();
+  a->path = path;
+  a->name = std::string(Basename(path));
+  if (a->name.empty()) a->name = options_.set_name;
+  a->meta = std::move(node.array);
+  const auto& m = a->meta;
+  bool ok_grid = m.chunk.dtype.size > 0 && m.chunks.size() == m.shape.size();
+  uint64_t chunk_elems = 1;
+  for (uint64_t c : m.chunks) {
+    ok_grid = ok_grid && c > 0 && chunk_elems <= (uint64_t{1} << 40) / c;
+    chunk_elems *= ok_grid ? c : 1;
+  }
+  if (!ok_grid || chunk_elems * m.chunk.dtype.size > (uint64_t{1} << 31)) {
+    Omit(where + " left out: chunks of zero or more than 2 GiB");
+    return Status::Ok();
+  }
+  auto grid = m.Grid();
+  if (!grid.ok()) {
+    Omit(where + " left out: " + grid.status().message());
+    return Status::Ok();
+  }
+  a->grid = std::make_unique<ChunkGrid>(std::move(grid).value());
+  auto decoder = ChunkDecoder::Make(m.chunk);
+  if (!decoder.ok()) {
+    Omit(where + " left out: " + decoder.status().message());
+    return Status::Ok();
+  }
+  a->decoder = std::move(decoder).value();
+  if (m.chunk.zarr_format == 2) {
+    if (auto za = index_->FindFile(d, ".zattrs")) {
+      ZM_ASSIGN_OR_RETURN(std::string text, ReadKey(*za));
+      auto attrs = ParseZarrAttrs(text);
+      if (attrs.ok()) a->attrs = std::move(attrs).value();
+      else LogWarning(where + ": attributes ignored: " + attrs.status().message());
+    }
+  } else {
+    // A v3 array's attributes are in its zarr.json.
+    auto attrs = ParseZarrAttrs(node.document);
+    if (attrs.ok()) a->attrs = std::move(attrs).value();
+  }
+  a->region = std::make_unique<ArrayRegion>(m.shape, m.chunks, m.chunk.dtype.size);
+  a->id = static_cast<uint32_t>(arrays_.size());
+  arrays_.push_back(std::move(a));
   return Status::Ok();
 }
 
@@ -600,9 +600,7 @@ void ViewFilesystem::StatFs(struct statvfs* st) const {
 }
 
 Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
-  std::vector<uint64_t> idx;
-  if (!a.meta.shape.empty()) idx = a.region->ChunkIndex(chunk);
-  const std::string key = JoinPath(a.path, a.meta.ChunkKey(idx));
+  const std::string key = JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(chunk)));
   auto f = index_->FindKey(key);
   if (!f) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
   auto stored = ReadKey(*f);
@@ -686,9 +684,7 @@ void ViewFilesystem::ReadAhead(uint64_t ino, const File& file, uint64_t offset,
     for (uint64_t c : a.region->ChunksIn(a_lo - p.begin, a_hi - a_lo, kMaxChunksAhead)) {
       ChunkId id{p.array, c};
       if (chunks_->Has(id)) continue;
-      std::vector<uint64_t> idx;
-      if (!a.meta.shape.empty()) idx = a.region->ChunkIndex(c);
-      if (auto f = index_->FindKey(JoinPath(a.path, a.meta.ChunkKey(idx)))) {
+      if (auto f = index_->FindKey(JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(c))))) {
         auto t = index_->target(*f);
         // The stored bytes too, on the read-through cache's own threads,
         // where neighbouring chunks are fetched in one request.

@@ -105,6 +105,10 @@ class ViewFilesystem : public Tree {
   ViewFilesystem(const ReferenceIndex* index, ReadThroughCache* cache, const ViewOptions& options,
                  int64_t mtime);
   Status Load();
+  // Adds the array at directory `d` (`where` names it in messages), or
+  // omits it when the view cannot show it. Errors: reading its attributes.
+  Status AddArray(ReferenceIndex::DirId d, const std::string& path, const std::string& where,
+                  ZarrNode node);
   void BuildNpy();
   void BuildNetcdf();
   void Omit(std::string line);

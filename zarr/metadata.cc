@@ -263,24 +263,6 @@ Result<dom::element> ParseDoc(dom::parser& parser, std::string_view json, const 
 
 }  // namespace
 
-std::vector<uint64_t> ZarrArrayMeta::GridShape() const {
-  std::vector<uint64_t> g(shape.size());
-  // Rounded up without shape + chunks - 1, which wraps for huge shapes.
-  for (size_t i = 0; i < shape.size(); ++i)
-    g[i] = chunks[i] ? shape[i] / chunks[i] + (shape[i] % chunks[i] != 0) : 0;
-  return g;
-}
-
-std::string ZarrArrayMeta::ChunkKey(const std::vector<uint64_t>& index) const {
-  std::string key = key_prefix;
-  if (index.empty()) return key.empty() ? "0" : key;
-  for (size_t i = 0; i < index.size(); ++i) {
-    if (i > 0 || !key.empty()) key += separator;
-    key += std::to_string(index[i]);
-  }
-  return key;
-}
-
 Result<ZarrArrayMeta> ParseZarrArray(std::string_view json) {
   const Doc d{".zarray"};
   dom::parser parser;
@@ -314,7 +296,7 @@ Result<ZarrArrayMeta> ParseZarrArray(std::string_view json) {
   }
   if (!doc["dimension_separator"].get(v)) {
     if (v.get_string().get(s) || (s != "." && s != "/")) return d.Bad("dimension_separator", "must be \".\" or \"/\"");
-    meta.separator = s[0];
+    meta.key_encoding = ChunkKeyEncoding::V2(s[0]);
   }
   if (!doc["fill_value"].get(v)) {
     ZM_ASSIGN_OR_RETURN(meta.chunk.fill_element, FillElement(v, meta.chunk.dtype, d));
@@ -371,21 +353,19 @@ Result<ZarrArrayMeta> ParseZarrV3Array(std::string_view json) {
   meta.chunk.chunk_shape = meta.chunks;
 
   // The default encoding: "c/0/1"; "v2": "0.1".
-  meta.key_prefix = "c";
-  meta.separator = '/';
+  meta.key_encoding = ChunkKeyEncoding::V3Default('/');
   if (!doc["chunk_key_encoding"].get(v)) {
     dom::object enc;
     if (v.get_object().get(enc) || enc["name"].get_string().get(s)) return d.Bad("chunk_key_encoding", "must be an object with a name");
     if (s == "v2") {
-      meta.key_prefix.clear();
-      meta.separator = '.';
+      meta.key_encoding = ChunkKeyEncoding::V2('.');
     } else if (s != "default") {
       return d.Bad("chunk_key_encoding", "\"" + std::string(s) + "\" is not supported");
     }
     dom::element sep;
     if (!enc["configuration"]["separator"].get(sep)) {
       if (sep.get_string().get(s) || (s != "." && s != "/")) return d.Bad("chunk_key_encoding", "separator must be \".\" or \"/\"");
-      meta.separator = s[0];
+      meta.key_encoding.separator = s[0];
     }
   }
   if (doc["fill_value"].get(v)) return d.Bad("fill_value", "is missing");
@@ -431,6 +411,32 @@ Result<std::string> ParseZarrV3NodeType(std::string_view json) {
   std::string_view s;
   if (doc["node_type"].get_string().get(s)) return InvalidArgument("zarr.json: 'node_type' is missing");
   return std::string(s);
+}
+
+Result<ZarrNode> ReadZarrNode(const ZarrDocumentReader& read) {
+  ZarrNode node;
+  ZM_ASSIGN_OR_RETURN(std::optional<std::string> doc, read(kZarrV2ArrayDocument));
+  const bool v2 = doc.has_value();
+  if (!v2) {
+    ZM_ASSIGN_OR_RETURN(doc, read(kZarrV3Document));
+    if (!doc) return node;  // neither: not an array
+  }
+  node.document = std::move(*doc);
+  Result<ZarrArrayMeta> meta = v2 ? ParseZarrArray(node.document) : ParseZarrV3Array(node.document);
+  if (meta.ok()) {
+    node.kind = ZarrNode::Kind::kArray;
+    node.array = std::move(meta).value();
+    return node;
+  }
+  // A v3 group is no array; any other zarr.json that does not parse is an
+  // array whose metadata cannot be read.
+  if (!v2) {
+    auto node_type = ParseZarrV3NodeType(node.document);
+    if (node_type.ok() && *node_type == "group") return node;
+  }
+  node.kind = ZarrNode::Kind::kBadArray;
+  node.error = meta.status();
+  return node;
 }
 
 Result<std::vector<ZarrAttribute>> ParseZarrAttrs(std::string_view json) {

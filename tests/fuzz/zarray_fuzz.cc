@@ -11,7 +11,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto r = zm::ParseZarrArray(zm::fuzz::AsText(data, size));
   if (!r.ok()) return 0;
   Check(r->shape.size() == r->chunks.size());
-  Check(r->separator == '.' || r->separator == '/');
+  Check(r->key_encoding.prefix.empty());  // v2 keys are the bare indices
+  Check(r->key_encoding.separator == '.' || r->key_encoding.separator == '/');
   std::vector<uint64_t> grid = r->GridShape();
   Check(grid.size() == r->shape.size());
   for (size_t i = 0; i < grid.size(); ++i) {

@@ -1,6 +1,7 @@
-// Unit tests of fs/prefetcher: which chunks a walk prefetches, how the
-// window grows and restarts, coalescing of neighbouring chunks into one
-// request, sequential reads of large files, and the disabled switch.
+// Unit tests of fs/prefetcher: which chunks a walk prefetches (Zarr v2 and
+// v3 keys), how the window grows and restarts, coalescing of neighbouring
+// chunks into one request, sequential reads of large files, and the
+// disabled switch.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -159,6 +160,93 @@ TEST_F(PrefetchTest, NestedKeysUseTheArrayGrid) {
   ReadKey("n/1/5");
   ReadKey("n/2/5");
   EXPECT_TRUE(Covered("mem://nested", (3 * 8 + 5) * kChunk));
+}
+
+// The zarr.json of a Zarr v3 array of 4 x 8 one-element chunks, its chunk
+// keys in the default encoding with `separator`.
+std::string V3ArrayJson(const char* separator) {
+  return std::string(R"({"zarr_format": 3, "node_type": "array", "shape": [4, 8], )") +
+         R"("data_type": "float32", )" +
+         R"("chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [1, 1]}}, )" +
+         R"("chunk_key_encoding": {"name": "default", "configuration": {"separator": ")" +
+         separator + R"("}}, "fill_value": 0, "codecs": [{"name": "bytes"}]})";
+}
+
+// A Zarr v3 store: a root group, array "v" with "c/t/x" chunk keys (chunks
+// in "mem://v3") and array "d" with "c.t.x" keys (in "mem://v3dot"). The
+// arrays' zarr.json documents are stored out of line, back to back in
+// "mem://meta", like any other key.
+std::string MakeV3Json() {
+  const uint64_t v_size = V3ArrayJson("/").size(), d_size = V3ArrayJson(".").size();
+  std::string j = R"({"zarr.json": "{\"zarr_format\": 3, \"node_type\": \"group\"}")";
+  j += ",\n\"v/zarr.json\": [\"mem://meta\", 0, " + std::to_string(v_size) + "]";
+  j += ",\n\"d/zarr.json\": [\"mem://meta\", " + std::to_string(v_size) + ", " +
+       std::to_string(d_size) + "]";
+  for (int t = 0; t < 4; ++t)
+    for (int x = 0; x < 8; ++x) {
+      const std::string ref =
+          std::to_string((t * 8 + x) * kChunk) + ", " + std::to_string(kChunk) + "]";
+      j += ",\n\"v/c/" + std::to_string(t) + "/" + std::to_string(x) + "\": [\"mem://v3\", " + ref;
+      j += ",\n\"d/c." + std::to_string(t) + "." + std::to_string(x) + "\": [\"mem://v3dot\", " + ref;
+    }
+  return j + "}";
+}
+
+class PrefetchV3Test : public PrefetchTest {
+ protected:
+  void SetUp() override {
+    origin_.Set("mem://v3", std::string(32 * kChunk, 'v'));
+    origin_.Set("mem://v3dot", std::string(32 * kChunk, 'd'));
+    origin_.Set("mem://meta", V3ArrayJson("/") + V3ArrayJson("."));
+    auto idx = ParseReferences(MakeV3Json(), "");
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    index_ = std::move(idx).value();
+    memory_ = NewMemoryBlockStore(256_MiB);
+    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr,
+                                                ReadThroughOptions{});
+    PrefetchOptions po;
+    po.max_chunks = 8;
+    prefetcher_ = std::make_unique<Prefetcher>(&index_, cache_.get(), po);
+    fs_ = std::make_unique<Filesystem>(&index_, cache_.get());
+    fs_->set_prefetcher(prefetcher_.get());
+  }
+};
+
+TEST_F(PrefetchV3Test, WalkOfDefaultEncodedKeysPrefetchesAhead) {
+  ReadKey("v/c/0/0");
+  ReadKey("v/c/0/1");
+  EXPECT_EQ(cache_->stats().prefetch_requests.load(), 0u) << "one step is no pattern yet";
+  ReadKey("v/c/0/2");
+  EXPECT_GE(cache_->stats().prefetch_bytes.load(), 5 * kChunk) << "the rest of row 0 at least";
+  // The next chunks in C order, across the row's end, came ahead of the reader.
+  EXPECT_TRUE(Covered("mem://v3", (0 * 8 + 7) * kChunk));
+  EXPECT_TRUE(Covered("mem://v3", (1 * 8 + 2) * kChunk));
+  EXPECT_FALSE(Covered("mem://v3", (1 * 8 + 4) * kChunk)) << "a window of 8";
+  uint64_t misses_before = cache_->stats().misses.load();
+  ReadKey("v/c/0/3");
+  ReadKey("v/c/1/0");
+  EXPECT_EQ(cache_->stats().misses.load(), misses_before) << "served from what was prefetched";
+}
+
+TEST_F(PrefetchV3Test, PixelDrillWithDottedKeysFollowsTheStride) {
+  ReadKey("d/c.0.5");
+  ReadKey("d/c.1.5");
+  EXPECT_FALSE(Covered("mem://v3dot", (2 * 8 + 5) * kChunk));
+  ReadKey("d/c.2.5");
+  EXPECT_TRUE(Covered("mem://v3dot", (3 * 8 + 5) * kChunk)) << "3.5 prefetched";
+}
+
+TEST_F(PrefetchV3Test, MetadataAndGroupReadsAreNoChunks) {
+  for (int i = 0; i < 3; ++i) {
+    for (const char* key : {"zarr.json", "v/zarr.json", "d/zarr.json"}) {
+      auto f = index_.FindKey(key);
+      ASSERT_TRUE(f) << key;
+      uint64_t ino = Filesystem::kRootIno + index_.dir_count() + *f;
+      ASSERT_TRUE(fs_->Read(ino, 0, 4096).ok()) << key;
+    }
+  }
+  cache_->WaitForPrefetches();
+  EXPECT_EQ(cache_->stats().prefetch_requests.load(), 0u);
 }
 
 TEST_F(PrefetchTest, SequentialReadsOfALargeFileFetchAhead) {

@@ -952,7 +952,7 @@ TEST(ZarrArray, ParsesShapeChunksAndSeparator) {
                               "dimension_separator": "/", "dtype": "<f4", "zarr_format": 2})");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->shape, (std::vector<uint64_t>{365, 90, 180}));
-  EXPECT_EQ(m->separator, '/');
+  EXPECT_EQ(m->key_encoding, ChunkKeyEncoding::V2('/'));
   EXPECT_EQ(m->GridShape(), (std::vector<uint64_t>{365, 1, 2}));
   EXPECT_FALSE(ParseZarrArray(R"({"shape": [1, 2], "chunks": [1]})").ok());
   EXPECT_FALSE(ParseZarrArray(R"({"shape": [-1], "chunks": [1]})").ok());

@@ -1,0 +1,29 @@
+#include "fs/zarr_node.h"
+
+namespace zm {
+
+Result<std::string> ReadKeyBytes(const ReferenceIndex& index, ReadThroughCache* cache,
+                                 ReferenceIndex::FileId f) {
+  auto t = index.target(f);
+  if (t.is_inline()) return std::string(index.inline_data(f));
+  auto r = cache->Read(index.url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size);
+  if (!r.ok()) return r.status().WithContext("key '" + index.FileKey(f) + "'");
+  return r;
+}
+
+Result<ZarrNode> LoadZarrNode(const ReferenceIndex& index, ReadThroughCache* cache,
+                              ReferenceIndex::DirId d, uint64_t max_document_bytes) {
+  return ReadZarrNode([&](std::string_view name) -> Result<std::optional<std::string>> {
+    auto f = index.FindFile(d, name);
+    if (!f) return std::optional<std::string>();
+    auto t = index.target(*f);
+    if (!t.is_inline() && t.size > max_document_bytes)
+      return InvalidArgument("key '" + index.FileKey(*f) + "': " + std::to_string(t.size) +
+                             " bytes of metadata, more than " +
+                             std::to_string(max_document_bytes) + " are not read");
+    ZM_ASSIGN_OR_RETURN(std::string text, ReadKeyBytes(index, cache, *f));
+    return std::optional<std::string>(std::move(text));
+  });
+}
+
+}  // namespace zm
