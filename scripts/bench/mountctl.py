@@ -263,7 +263,7 @@ class MountCtl:
 # recorded (origin traffic, prefetches, cache hits: where the bytes came from).
 STATUS_COUNTERS = ("origin_requests", "origin_bytes", "origin_errors", "prefetch_requests",
                    "prefetch_bytes", "prefetch_dropped", "memory_hits", "memory_hit_bytes",
-                   "disk_hits", "disk_hit_bytes", "misses")
+                   "disk_hits", "disk_hit_bytes", "misses", "object_checks")
 
 
 def daemon_status(mnt):

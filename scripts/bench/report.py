@@ -130,13 +130,15 @@ def daemon_table(records):
     rows = [r for r in records if r.get("daemon")]
     if not rows:
         return ""
-    lines = ["daemon counters per mount measurement (zarrmount status --json; MB; fetched/wanted"
-             " > 1 is over-fetch, e.g. prefetch waste)",
+    lines = ["daemon counters per mount measurement (zarrmount status --json; MB; checks: "
+             "objects' size/version checked; fetched/wanted > 1 is over-fetch, e.g. prefetch "
+             "waste)",
              f"  {'lat':>5} {'workload':<14} {'mode':<5} {'orig req':>8} {'orig MB':>8}"
              f" {'pf req':>7} {'pf MB':>7} {'pf drop':>7} {'mem hit':>7} {'disk hit':>8}"
-             f" {'miss':>6} {'wanted':>8} {'x':>5}"]
+             f" {'miss':>6} {'checks':>6} {'wanted':>8} {'x':>5}"]
     for r in rows:
-        d = r["daemon"]
+        d = dict.fromkeys(("object_checks",), 0)  # (not recorded by older runs)
+        d.update(r["daemon"])
         want = r.get("bytes") or 0
         amp = d["origin_bytes"] / want if want and d["origin_bytes"] else None
         lines.append(
@@ -144,7 +146,7 @@ def daemon_table(records):
             f" {d['origin_requests']:>8} {d['origin_bytes'] / MB:>8.1f}"
             f" {d['prefetch_requests']:>7} {d['prefetch_bytes'] / MB:>7.1f}"
             f" {d['prefetch_dropped']:>7} {d['memory_hits']:>7} {d['disk_hits']:>8}"
-            f" {d['misses']:>6} {want / MB:>8.1f} {_f(amp, '.2f', 5)}")
+            f" {d['misses']:>6} {d['object_checks']:>6} {want / MB:>8.1f} {_f(amp, '.2f', 5)}")
     return "\n".join(lines)
 
 
