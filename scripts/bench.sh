@@ -8,6 +8,11 @@
 #                         [--only WORKLOAD] [more: scripts/bench.sh --help]
 #        scripts/bench.sh --only codecs [--quick] [--workdir DIR]: codec decode
 #        throughput, library call vs ChunkDecoder (no mount, no root)
+#        scripts/bench.sh --only drill [--quick]: one point through time read
+#        the ways users read it (xarray with and without dask, the npy and
+#        netcdf views, raw chunk files, 4 processes at once) and bulk raw
+#        reads, on a kerchunk 0.2.2 aggregation of 64 NetCDF-4 files (~0.8 GB;
+#        --kerchunk DIR: kerchunk's source tree), each against fsspec
 # The data (~1.25 GB; ~0.25 GB with --quick) is built once in the work
 # directory (default /var/tmp/zarrmount-bench) and reused.
 set -euo pipefail

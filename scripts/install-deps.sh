@@ -21,6 +21,7 @@ test_pkgs=(
   python3-xarray python3-zarr python3-fsspec python3-h5py python3-netcdf4
   python3-numcodecs python3-numpy python3-aiohttp python3-requests
   python3-pytest python3-pytest-timeout python3-zstandard zstd python3-matplotlib python3-yaml python3-intake
+  python3-dask python3-ujson python3-scipy  # (scripts/bench.sh: xarray with dask; the peer kerchunk)
   r-cran-ncmeta libncarg-data netcdf-bin gdal-bin python3-gdal
   # Sanitizer builds and scripts/fuzz.sh: clang, its sanitizer runtimes and
   # libFuzzer, and llvm-symbolizer for readable reports.

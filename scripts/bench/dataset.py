@@ -17,6 +17,13 @@ aggregated along ``time`` like kerchunk's MultiZarrToZarr.
 
 The reference set is written once, with the placeholder base ``BASE``
 (``http://127.0.0.1:0``); ``refs_for(base)`` substitutes a server's address.
+``KERCHUNK`` is the aggregation users make with kerchunk itself: 64 files of
+8 steps of one variable, sst (512 x 512 x 1024 in all, chunks 1 x 256 x 512,
+~380 KiB stored: unrounded noise, so deflate+shuffle gains only ~1.35x),
+scanned by the peer kerchunk 0.2.2 (``SingleHdf5ToZarr`` per file, then
+``MultiZarrToZarr`` along ``time``, run by ``/usr/bin/python3`` with
+``--kerchunk DIR`` on its path). ``KERCHUNK_QUICK`` is 16 such files.
+
 Everything is cached under ``WORKDIR/<layout name>/`` and reused when the
 layout is unchanged.
 """
@@ -50,6 +57,7 @@ class Var:
     noise: float  # standard deviation of the noise; values are then rounded
                   # to a power of two near noise/32 (like bit-grooming), which
                   # makes deflate+shuffle compress them ~2.2x
+    quantum: float = None  # the rounding step instead (0: no rounding)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,9 +67,17 @@ class Layout:
     steps: int  # time steps per file
     grids: dict  # name -> (ny, nx)
     variables: tuple
+    refs_by: str = "make_refs"  # or "kerchunk" (the peer kerchunk 0.2.2)
 
     def to_json(self):
+        # Fields at their defaults are left out, so that fields added since
+        # keep the cached data of older layouts valid.
         d = dataclasses.asdict(self)
+        if d["refs_by"] == "make_refs":
+            del d["refs_by"]
+        for v in d["variables"]:
+            if v["quantum"] is None:
+                del v["quantum"]
         d["format_version"] = FORMAT_VERSION
         return d
 
@@ -81,6 +97,13 @@ _VARS_QUICK = (
 )
 QUICK = Layout("quick", files=100, steps=8,
                grids={"fine": (180, 360), "coarse": (90, 360)}, variables=_VARS_QUICK)
+
+# SST in degC from sea ice (-1.8) to the tropics, with unrounded noise.
+_SST_KERCHUNK = (Var("sst", "fine", (1, 256, 512), "degC", -1.8, 28.0, 0.3, quantum=0.0),)
+KERCHUNK = Layout("kerchunk", files=64, steps=8, grids={"fine": (512, 1024)},
+                  variables=_SST_KERCHUNK, refs_by="kerchunk")
+KERCHUNK_QUICK = Layout("kerchunk-quick", files=16, steps=8, grids={"fine": (512, 1024)},
+                        variables=_SST_KERCHUNK, refs_by="kerchunk")
 
 DIMS = {"fine": ("lat", "lon"), "coarse": ("lat_c", "lon_c")}
 
@@ -102,7 +125,9 @@ def _field(var, ny, nx, tsteps, rng):
     f = f + np.float32(0.1 * var.amplitude) * np.sin(2 * np.pi * t + rlon)  # diurnal
     f = f.astype(np.float32)
     f += rng.standard_normal(f.shape, dtype=np.float32) * np.float32(var.noise)
-    step = np.float32(2.0 ** np.round(np.log2(var.noise / 32)))
+    if var.quantum == 0:
+        return f
+    step = np.float32(var.quantum or 2.0 ** np.round(np.log2(var.noise / 32)))
     np.round(f / step, out=f)
     f *= step
     return f
@@ -154,9 +179,11 @@ def file_name(n):
     return f"agg_{str(day).replace('-', '')}.nc"
 
 
-def build(workdir, layout, log=print):
+def build(workdir, layout, log=print, kerchunk_dir=None):
     """Creates (or reuses) the files and the reference set of ``layout`` under
-    ``workdir/<layout.name>``. Returns the dataset description (a dict)."""
+    ``workdir/<layout.name>``. Returns the dataset description (a dict).
+    REQUIRES: ``kerchunk_dir`` (kerchunk's source tree) if the layout's
+    references are made by kerchunk."""
     root = os.path.join(workdir, layout.name)
     data = os.path.join(root, "data")
     meta_path = os.path.join(root, "dataset.json")
@@ -182,11 +209,14 @@ def build(workdir, layout, log=print):
     t1 = time.monotonic()
     log(f"dataset: files written in {t1 - t0:.1f} s; building the reference set ...")
     refs_template = os.path.join(root, "refs-template.json")
-    refs = make_refs.build(paths, refs_template, version=0, url_style="http",
-                           http_base=BASE, http_root=data, concat_dim="time")
+    if layout.refs_by == "kerchunk":
+        refs = kerchunk_refs(paths, refs_template, data, kerchunk_dir)["refs"]
+    else:
+        refs = make_refs.build(paths, refs_template, version=0, url_style="http",
+                               http_base=BASE, http_root=data, concat_dim="time")
     t2 = time.monotonic()
     meta = describe(refs, layout)
-    meta.update(layout=layout.to_json(), files=names, data_dir=data,
+    meta.update(layout=layout.to_json(), files=names, data_dir=data, refs_by=layout.refs_by,
                 refs_template=refs_template, file_bytes=sum(os.path.getsize(p) for p in paths),
                 build_seconds={"files": round(t1 - t0, 1), "refs": round(t2 - t1, 1)})
     with open(meta_path + ".tmp", "w") as f:
@@ -196,6 +226,47 @@ def build(workdir, layout, log=print):
         f"{meta['stored_bytes'] / 1e9:.2f} GB stored / {meta['decoded_bytes'] / 1e9:.2f} GB "
         f"decoded, refs in {t2 - t1:.1f} s")
     return meta
+
+
+# Run by the peer's Python stack: one SingleHdf5ToZarr per file, as users
+# scan them, then MultiZarrToZarr along time. Paths come on stdin (JSON).
+_KERCHUNK_SCRIPT = """
+import json, sys
+from kerchunk.combine import MultiZarrToZarr
+from kerchunk.hdf import SingleHdf5ToZarr
+paths = json.load(sys.stdin)
+singles = [SingleHdf5ToZarr(p).translate() for p in paths]
+combined = MultiZarrToZarr(singles, remote_protocol="file", concat_dims=["time"],
+                           identical_dims=["lat", "lon"]).translate()
+json.dump(combined, sys.stdout)
+"""
+
+
+def kerchunk_refs(paths, out_path, data_dir, kerchunk_dir):
+    """The reference set kerchunk makes of ``paths`` (aggregated along time),
+    with urls under ``data_dir`` moved to ``BASE``; written to ``out_path``
+    as kerchunk writes it (version 1). Returns it."""
+    import subprocess
+    if not kerchunk_dir or not os.path.isdir(os.path.join(kerchunk_dir, "kerchunk")):
+        raise RuntimeError(f"no kerchunk package under {kerchunk_dir!r} (give --kerchunk DIR)")
+    env = dict(os.environ, PYTHONPATH=kerchunk_dir)
+    proc = subprocess.run(["/usr/bin/python3", "-c", _KERCHUNK_SCRIPT], env=env,
+                          input=json.dumps([os.path.abspath(p) for p in paths]),
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"kerchunk failed: {proc.stderr.strip()[-2000:]}")
+    doc = json.loads(proc.stdout)
+    root = os.path.abspath(data_dir) + "/"
+    for k, v in doc["refs"].items():
+        if isinstance(v, list) and v and isinstance(v[0], str):
+            url = v[0][len("file://"):] if v[0].startswith("file://") else v[0]
+            if not url.startswith(root):
+                raise RuntimeError(f"kerchunk: {k} refers to {v[0]}, outside {data_dir}")
+            doc["refs"][k] = [BASE + "/" + url[len(root):]] + v[1:]
+    with open(out_path + ".tmp", "w") as f:
+        json.dump(doc, f, separators=(",", ":"))
+    os.replace(out_path + ".tmp", out_path)
+    return doc
 
 
 def describe(refs, layout):
@@ -223,6 +294,8 @@ def describe(refs, layout):
 def refs_for(meta, base):
     """The reference set (a v0 dict) with chunk urls on server ``base``."""
     refs = make_refs.load(meta["refs_template"])
+    if "refs" in refs and "version" in refs:
+        refs = refs["refs"]  # (version 1 as kerchunk writes it: no templates, no gen)
     prefix = BASE + "/"
     out = {}
     for k, v in refs.items():
@@ -230,6 +303,12 @@ def refs_for(meta, base):
             v = [base.rstrip("/") + "/" + v[0][len(prefix):]] + v[1:]
         out[k] = v
     return out
+
+
+def refs_document(meta, refs):
+    """What a reference file of ``refs`` (from refs_for) holds: version 1 if
+    kerchunk made the set, as kerchunk writes it; else version 0."""
+    return {"version": 1, "refs": refs} if meta.get("refs_by") == "kerchunk" else refs
 
 
 def chunk_index(refs, variables):

@@ -9,6 +9,7 @@ Built on the integration tests' ``zmount.Mount``.
   hot   again in the same mount (kernel page cache + daemon memory cache).
 """
 
+import json
 import os
 import re
 import shutil
@@ -256,6 +257,43 @@ class MountCtl:
         for name in os.listdir(self.run_dir) if os.path.isdir(self.run_dir) else []:
             if name.startswith("cache-"):
                 shutil.rmtree(os.path.join(self.run_dir, name), ignore_errors=True)
+
+
+# Counters of `zarrmount status --json` whose change over a measurement is
+# recorded (origin traffic, prefetches, cache hits: where the bytes came from).
+STATUS_COUNTERS = ("origin_requests", "origin_bytes", "origin_errors", "prefetch_requests",
+                   "prefetch_bytes", "prefetch_dropped", "memory_hits", "memory_hit_bytes",
+                   "disk_hits", "disk_hit_bytes", "misses", "object_checks")
+
+
+def daemon_status(mnt):
+    """The daemon's status object (`zarrmount status MNT --json`, which reads
+    the mount root's status xattr), or None if it cannot be read."""
+    try:
+        out = subprocess.run([zmount.ZARRMOUNT, "status", mnt, "--json"], capture_output=True,
+                             text=True, timeout=10)
+        return json.loads(out.stdout) if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+
+
+def settle(mnt, timeout=10.0):
+    """Waits (at most ``timeout`` s) until the daemon has no origin request in
+    flight, so that prefetches a measurement started are counted with it;
+    returns the final status (or None)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        st = daemon_status(mnt)
+        if st is None or not st.get("origin_in_flight") or time.monotonic() > deadline:
+            return st
+        time.sleep(0.05)
+
+
+def status_delta(before, after):
+    """Per counter of STATUS_COUNTERS: after - before (None if either is)."""
+    if not before or not after:
+        return None
+    return {k: after.get(k, 0) - before.get(k, 0) for k in STATUS_COUNTERS}
 
 
 def binary_info(path):

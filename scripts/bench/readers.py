@@ -101,20 +101,40 @@ def read_sequential(items, keep=False):
     return out
 
 
+def _data_extents(fd, size):
+    """(offset, length) of the parts of a file that hold data: LMDB's map
+    file is sparse, as big as the cache's capacity."""
+    out, pos = [], 0
+    while pos < size:
+        try:
+            start = os.lseek(fd, pos, os.SEEK_DATA)
+        except OSError:  # ENXIO: no data past pos
+            break
+        end = os.lseek(fd, start, os.SEEK_HOLE)
+        out.append((start, end - start))
+        pos = end
+    return out
+
+
 def read_dir_files(root, block=4 << 20):
-    """Reads every file under ``root`` sequentially (the disk's speed for the
-    persistent cache's files, after the page cache was dropped)."""
+    """Reads the data of every file under ``root`` sequentially, holes
+    skipped (the disk's speed for the persistent cache's files, after the
+    page cache was dropped)."""
     buf = bytearray(block)
+    mv = memoryview(buf)
     total = 0
     t0 = time.perf_counter()
     for dirpath, _, names in os.walk(root):
         for name in sorted(names):
             with open(os.path.join(dirpath, name), "rb", buffering=0) as f:
-                while True:
-                    n = f.readinto(buf)
-                    if not n:
-                        break
-                    total += n
+                for start, length in _data_extents(f.fileno(), os.fstat(f.fileno()).st_size):
+                    f.seek(start)
+                    while length > 0:
+                        n = f.readinto(mv[:min(block, length)])
+                        if not n:
+                            break
+                        total += n
+                        length -= n
     return _result(time.perf_counter() - t0, total, [])
 
 
@@ -250,13 +270,21 @@ def fsspec_walk(refs):
 # Decoded reads with xarray
 # --------------------------------------------------------------------------
 
-def open_mount(mnt):
+def open_mount(mnt, dask=False):
+    """xr.open_zarr of the mount: numpy-backed (chunks=None), or with ``dask``
+    as users call it, with open_zarr's default chunks."""
     import xarray as xr
+    if dask:
+        return xr.open_zarr(mnt, consolidated=False)
     return xr.open_zarr(mnt, consolidated=False, chunks=None)
 
 
-def open_fsspec(refs):
+def open_fsspec(refs, dask=False):
+    """The same over fsspec's ReferenceFileSystem ("reference://")."""
     import xarray as xr
+    if dask:
+        return xr.open_zarr("reference://", consolidated=False,
+                            storage_options=_storage_options(refs))
     return xr.open_dataset("reference://", engine="zarr", chunks=None,
                            backend_kwargs={"consolidated": False,
                                            "storage_options": _storage_options(refs)})
@@ -300,3 +328,97 @@ def decode_point(chunks, filters, chunk_shape, dtype, point):
         out.append(a[(slice(None),) + tuple(point)].copy())
     seconds = time.perf_counter() - t0
     return _result(seconds, sum(len(c) for c in chunks), [], values=np.concatenate(out))
+
+
+# --------------------------------------------------------------------------
+# One point through every time step, as users read it
+# --------------------------------------------------------------------------
+
+def npy_point(path, select, nbytes):
+    """np.load(path, mmap_mode="r")[select] of a .npy file of the npy view."""
+    errors, values = [], None
+    t0 = time.perf_counter()
+    try:
+        a = np.load(path, mmap_mode="r")
+        values = np.array(a[select])
+        del a
+    except Exception as e:  # noqa: BLE001
+        errors.append(repr(e))
+    return _result(time.perf_counter() - t0, 0 if errors else nbytes, errors,
+                   values={"": values})
+
+
+def netcdf_point(path, var, select, nbytes):
+    """netCDF4.Dataset(path)[var][select] of a file of the netcdf view (with
+    netCDF4's default masking; the values compared are the masked array's data)."""
+    errors, values = [], None
+    t0 = time.perf_counter()
+    try:
+        import netCDF4
+        with netCDF4.Dataset(path) as ds:
+            values = np.ma.getdata(ds[var][select])
+    except Exception as e:  # noqa: BLE001
+        errors.append(repr(e))
+    return _result(time.perf_counter() - t0, 0 if errors else nbytes, errors,
+                   values={"": values})
+
+
+def _drill_worker(kind, target, var, point, ready, go, results):
+    """One process of drill_processes: imports and gets ready, waits for
+    ``go``, then opens the dataset (xarray, chunks=None) and reads
+    ``var[:, y, x]``; puts (index, seconds since go, values or error)."""
+    import warnings
+    warnings.simplefilter("ignore")
+    import xarray  # noqa: F401 - imported before the clock starts
+    if kind == "fsspec":
+        import fsspec  # noqa: F401
+    ready.release()
+    go.wait()
+    t0 = time.perf_counter()
+    try:
+        ds = open_mount(target) if kind == "mount" else open_fsspec(target)
+        values = ds[var][(slice(None),) + tuple(point)].values
+        ds.close()
+        results.put((point, time.perf_counter() - t0, values, None))
+    except Exception as e:  # noqa: BLE001
+        results.put((point, time.perf_counter() - t0, None, repr(e)))
+
+
+def drill_processes(kind, target, var, points, nbytes, timeout=600):
+    """``len(points)`` processes at once, each reading one point through time
+    with xarray (chunks=None) from the mount (``kind`` "mount", ``target`` its
+    path) or from fsspec (``kind`` "fsspec", ``target`` the references). Time
+    from the common start to the last answer; each process's own time in
+    ``latencies``. Processes are spawned (no fork of this process's threads)
+    and import everything before the clock starts."""
+    import multiprocessing
+    ctx = multiprocessing.get_context("spawn")
+    ready, go, results = ctx.Semaphore(0), ctx.Event(), ctx.Queue()
+    procs = [ctx.Process(target=_drill_worker, args=(kind, target, var, p, ready, go, results),
+                         daemon=True) for p in points]
+    for p in procs:
+        p.start()
+    errors, values, lat = [], {}, []
+    t0 = None
+    try:
+        for _ in procs:
+            if not ready.acquire(timeout=120):
+                raise RuntimeError("a drill process did not start in 120 s")
+        t0 = time.perf_counter()
+        go.set()
+        for _ in procs:
+            point, secs, vals, err = results.get(timeout=timeout)
+            lat.append(secs)
+            if err:
+                errors.append(f"{point}: {err}")
+            values[tuple(point)] = vals
+    except Exception as e:  # noqa: BLE001 - a stuck or dead process: reported
+        errors.append(repr(e))
+    finally:
+        seconds = time.perf_counter() - t0 if t0 else 0.0
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+                p.join()
+    return _result(seconds, 0 if errors else nbytes, errors, latencies=lat, values=values)

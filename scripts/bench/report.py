@@ -14,6 +14,11 @@ LABEL = {
     "drill_decoded": "pixel drill, decoded (xarray [:, y, x])",
     "random": "random single-chunk reads (1 reader; limit: curl, 1 connection)",
     "stat": "stat of the whole tree (os.walk + lstat)",
+    "drill_dask": "drill, xr.open_zarr (dask chunks) [:, y, x]",
+    "drill_nodask": "drill, xr.open_zarr(chunks=None) [:, y, x]",
+    "drill_npy": "drill, --view npy: np.load(mmap_mode='r')",
+    "drill_netcdf": "drill, --view netcdf: netCDF4.Dataset",
+    "drill_procs": "drill, 4 processes, 4 points (xarray)",
 }
 MODE_LABEL = {
     "limit": "limit: curl -> nginx",
@@ -94,6 +99,57 @@ def table(records, latencies):
     return "\n".join(lines)
 
 
+def ratio_table(records, latencies):
+    """Per workload: the peer's time, and the mount's speed over the peer's
+    (peer seconds / mount seconds) cold, warm and hot, per latency."""
+    cols = "{:>8} {:>7} {:>7} {:>7}"
+    head1 = f"{'mount speed / peer speed (x peer)':<44}" + "".join(
+        f" | {('%d ms' % lat):^31}" for lat in latencies)
+    head2 = f"{'':<44}" + "".join(
+        " | " + cols.format("peer s", "cold", "warm", "hot") for _ in latencies)
+    lines = [head1, head2, "-" * len(head2)]
+    for w in dict.fromkeys(r["workload"] for r in records):
+        if not any(r["workload"] == w and r["mode"] == "peer" for r in records):
+            continue
+        row = f"  {LABEL.get(w, w)[:42]:<42}"
+        for lat in latencies:
+            peer = find(records, w, lat, "peer")
+            xs = []
+            for mode in MOUNT_MODES:
+                r = find(records, w, lat, mode)
+                xs.append(_f(ratios(records, r)[1] if r else None, ".2f", 7))
+            row += " | " + _f(peer.get("seconds") if peer else None, ".2f", 8) + " " + " ".join(xs)
+        lines.append(row)
+    return "\n".join(lines)
+
+
+def daemon_table(records):
+    """The daemon's own counters per mount measurement (change of `zarrmount
+    status --json`): what it fetched, prefetched and found in its caches,
+    against the stored bytes the reader wanted."""
+    rows = [r for r in records if r.get("daemon")]
+    if not rows:
+        return ""
+    lines = ["daemon counters per mount measurement (zarrmount status --json; MB; checks: "
+             "objects' size/version checked; fetched/wanted > 1 is over-fetch, e.g. prefetch "
+             "waste)",
+             f"  {'lat':>5} {'workload':<14} {'mode':<5} {'orig req':>8} {'orig MB':>8}"
+             f" {'pf req':>7} {'pf MB':>7} {'pf drop':>7} {'mem hit':>7} {'disk hit':>8}"
+             f" {'miss':>6} {'checks':>6} {'wanted':>8} {'x':>5}"]
+    for r in rows:
+        d = dict.fromkeys(("object_checks",), 0)  # (not recorded by older runs)
+        d.update(r["daemon"])
+        want = r.get("bytes") or 0
+        amp = d["origin_bytes"] / want if want and d["origin_bytes"] else None
+        lines.append(
+            f"  {r['latency_ms']:>2} ms {r['workload']:<14} {r['mode']:<5}"
+            f" {d['origin_requests']:>8} {d['origin_bytes'] / MB:>8.1f}"
+            f" {d['prefetch_requests']:>7} {d['prefetch_bytes'] / MB:>7.1f}"
+            f" {d['prefetch_dropped']:>7} {d['memory_hits']:>7} {d['disk_hits']:>8}"
+            f" {d['misses']:>6} {d['object_checks']:>6} {want / MB:>8.1f} {_f(amp, '.2f', 5)}")
+    return "\n".join(lines)
+
+
 def detail_table(records, latencies):
     """Latency percentiles, origin traffic, stat entries."""
     lines = []
@@ -135,6 +191,9 @@ def detail_table(records, latencies):
                           for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM"))
                 + f" |        {_f(r.get('daemon_cpu_seconds'), '.2f', 6)}"
                 f" {_f(r.get('client_cpu_seconds'), '.2f', 6)}")
+    daemon = daemon_table(records)
+    if daemon:
+        lines += ["", daemon]
     return "\n".join(lines)
 
 

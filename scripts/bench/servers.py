@@ -1,7 +1,8 @@
 """The benchmark's origins: private nginx servers on 127.0.0.1.
 
-One server is the integration tests' ``nginx_server.Nginx`` as it is; the
-other adds a fixed delay to every request with the echo module
+One server is the integration tests' ``nginx_server.Nginx`` with room for
+more connections (``Nginx``); the other adds a fixed delay to every request
+with the echo module
 (``echo_sleep``, then ``echo_exec`` to a named location that serves the files
 with nginx's static handler, so Range requests still get 206 answers).
 
@@ -24,8 +25,33 @@ SHM = "/dev/shm"
 SHM_PREFIX = "zarrmount-bench."
 
 
-class LatencyNginx(nginx_server.Nginx):
-    """nginx_server.Nginx whose every request waits ``delay_ms`` first.
+class Nginx(nginx_server.Nginx):
+    """nginx_server.Nginx with room for ``CONNECTIONS`` clients at once.
+
+    The tests' 256 connections are too few for the peer's many-process
+    drill: each process has its own aiohttp session of up to 100
+    connections, and past the limit nginx reuses (closes) connections,
+    which fsspec reports as missing keys that zarr then fills with the
+    fill value."""
+
+    CONNECTIONS = 4096
+
+    def start(self, port=None):
+        saved = nginx_server.CONF
+        old = "events {{ worker_connections 256; }}"
+        if old not in saved:
+            raise RuntimeError("nginx_server.CONF changed: no worker_connections 256 to raise")
+        nginx_server.CONF = saved.replace(old, (
+            "worker_rlimit_nofile %d;\nevents {{ worker_connections %d; }}"
+            % (2 * self.CONNECTIONS + 64, self.CONNECTIONS)))
+        try:
+            return super().start(port)
+        finally:
+            nginx_server.CONF = saved
+
+
+class LatencyNginx(Nginx):
+    """Nginx whose every request waits ``delay_ms`` first.
 
     nginx_server's config template has one slot for extra locations of the
     server block (its slow fault location, which also needs the echo
