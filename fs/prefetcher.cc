@@ -9,17 +9,14 @@
 namespace zm {
 
 struct Prefetcher::Array {
-  Array(ReferenceIndex::DirId d, ZarrArrayMeta m, ChunkGrid g)
-      : dir(d), meta(std::move(m)), grid(std::move(g)) {}
+  Array(ReferenceIndex::DirId d, ZarrArrayMeta m, ChunkGrid g, const ChunkWalkOptions& w)
+      : dir(d), meta(std::move(m)), grid(std::move(g)), walk(grid.grid_shape(), w) {}
   const ReferenceIndex::DirId dir;
   const ZarrArrayMeta meta;
   const ChunkGrid grid;
 
-  std::mutex mu;  // guards the pattern state below; a leaf lock
-  int64_t last = -1;
-  int64_t step = 0;
-  uint64_t window = 0;
-  int64_t prefetched_to = -1;  // last linear index prefetched along `step`
+  std::mutex mu;  // guards walk; a leaf lock
+  ChunkWalk walk;
 };
 
 Prefetcher::Prefetcher(const ReferenceIndex* index, ReadThroughCache* cache,
@@ -37,7 +34,10 @@ std::shared_ptr<Prefetcher::Array> Prefetcher::LoadArray(ReferenceIndex::DirId d
   if (node->array.shape.empty()) return nullptr;
   auto grid = node->array.Grid();
   if (!grid.ok() || grid->chunk_count() == 0) return nullptr;
-  return std::make_shared<Array>(d, std::move(node->array), std::move(grid).value());
+  ChunkWalkOptions walk;
+  walk.max_window = std::max<uint64_t>(options_.max_chunks, 1);
+  walk.initial_window = std::min(walk.initial_window, walk.max_window);
+  return std::make_shared<Array>(d, std::move(node->array), std::move(grid).value(), walk);
 }
 
 std::shared_ptr<Prefetcher::Array> Prefetcher::GetArray(ReferenceIndex::DirId d) {
@@ -73,49 +73,21 @@ Prefetcher::Array* Prefetcher::ArrayOf(ReferenceIndex::FileId f, uint64_t* linea
 }
 
 void Prefetcher::OnChunk(Array* a, uint64_t linear) {
-  std::vector<int64_t> want;
+  std::vector<uint64_t> want;
   {
     std::lock_guard<std::mutex> lock(a->mu);
-    int64_t l = static_cast<int64_t>(linear);
-    if (a->last >= 0 && l != a->last) {
-      int64_t step = l - a->last;
-      if (step != a->step) {
-        // A new step prefetches nothing until it repeats: random readers
-        // must not pay for speculation.
-        a->step = step;
-        a->window = 0;
-        a->prefetched_to = l;
-      } else {
-        a->window = a->window ? std::min<uint64_t>(a->window * 2, options_.max_chunks)
-                              : kInitialWindow;
-      }
-      // Along the step from wherever prefetch has got to, up to the window;
-      // but only once less than half the window is left ahead, so requests
-      // go out in batches that can be coalesced.
-      int64_t ahead = (a->prefetched_to - l) / a->step;
-      if (ahead < 0) ahead = 0;
-      int64_t from = ahead * 2 > static_cast<int64_t>(a->window) ? a->window : ahead;
-      for (int64_t k = from + 1; k <= static_cast<int64_t>(a->window); ++k) {
-        int64_t next = l + k * a->step;
-        if (next < 0 || static_cast<uint64_t>(next) >= a->grid.chunk_count()) break;
-        want.push_back(next);
-      }
-      if (!want.empty()) a->prefetched_to = want.back();
-    }
-    a->last = l;
+    want = a->walk.OnTouch(linear);
   }
-  if (want.empty()) return;
-
-  cache_->Prefetch(ChunkTargets(*a, want));
+  if (!want.empty()) cache_->Prefetch(ChunkTargets(*a, want));
 }
 
 std::vector<PrefetchTarget> Prefetcher::ChunkTargets(const Array& a,
-                                                     const std::vector<int64_t>& want) const {
+                                                     const std::vector<uint64_t>& want) const {
   const std::string dir = index_->DirPath(a.dir);
   std::vector<PrefetchTarget> targets;
   uint64_t bytes = 0;
-  for (int64_t l : want) {
-    const std::string key = a.meta.ChunkKey(a.grid.GridIndex(static_cast<uint64_t>(l)));
+  for (uint64_t l : want) {
+    const std::string key = a.meta.ChunkKey(a.grid.GridIndex(l));
     // A key without '/' is a file of the array's own directory.
     auto f = key.find('/') == std::string::npos
                  ? index_->FindFile(a.dir, key)

@@ -1,14 +1,13 @@
 // Prefetcher: watches reads and fetches ahead while a pattern holds.
 //
 // Two patterns:
-//  - chunk walks: a reader opening the chunk files of one Zarr array (v2 or
-//    v3, any chunk key encoding) with a constant step in the chunk grid
-//    (C order): step 1 is loading a variable, a step of one time slice is a
-//    pixel drill. Once the same step has been seen twice (three reads), the
-//    next `window` chunks along it are prefetched; the window starts at
-//    kInitialWindow (8) and doubles while the step holds, up to max_chunks
-//    (and max_bytes of chunk data); a different step stops prefetch until
-//    it repeats.
+//  - chunk walks: readers opening the chunk files of one Zarr array (v2 or
+//    v3, any chunk key encoding) along a line of its chunk grid or in C
+//    order, in whatever order their reads arrive (fs/chunk_walk.h): a pixel
+//    drill walks the time axis, loading a variable walks C order. Once a
+//    walk is recognised, the chunks ahead of it are prefetched, 16 at first,
+//    the window doubling while the walk goes on, up to max_chunks (and
+//    max_bytes of chunk data per batch).
 //  - sequential reads within one large file: after two consecutive reads,
 //    the bytes after the current one are prefetched, the window doubling
 //    from 2 MiB up to max_bytes.
@@ -26,6 +25,7 @@
 
 #include "base/units.h"
 #include "cache/read_through.h"
+#include "fs/chunk_walk.h"
 #include "refs/reference_index.h"
 #include "zarr/metadata.h"
 
@@ -46,7 +46,6 @@ class Prefetcher {
   void OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
 
  private:
-  static constexpr uint64_t kInitialWindow = 8;
   struct Array;
   struct FileStream {
     ReferenceIndex::FileId file = ~uint64_t{0};
@@ -65,7 +64,7 @@ class Prefetcher {
   void OnChunk(Array* a, uint64_t linear);
   // The chunks at linear indices `want` as prefetch targets, stopping at
   // max_bytes of chunk data; chunks not stored or inline are skipped.
-  std::vector<PrefetchTarget> ChunkTargets(const Array& a, const std::vector<int64_t>& want) const;
+  std::vector<PrefetchTarget> ChunkTargets(const Array& a, const std::vector<uint64_t>& want) const;
   void OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
 
   const ReferenceIndex* index_;

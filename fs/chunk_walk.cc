@@ -1,0 +1,126 @@
+#include "fs/chunk_walk.h"
+
+#include <algorithm>
+
+namespace zm {
+
+ChunkWalk::ChunkWalk(std::vector<uint64_t> grid_shape, const ChunkWalkOptions& options)
+    : grid_(std::move(grid_shape)), options_(options) {
+  for (uint64_t g : grid_) count_ *= g;
+}
+
+ChunkWalk::Line& ChunkWalk::FindLine(size_t axis, const std::vector<uint64_t>& fixed) {
+  for (Line& l : lines_)
+    if (l.axis == axis && l.fixed == fixed) return l;
+  if (lines_.size() < options_.max_lines) {
+    lines_.push_back(Line{axis, fixed});
+    return lines_.back();
+  }
+  // Forget the line touched longest ago.
+  Line& victim = *std::min_element(lines_.begin(), lines_.end(),
+                                   [](const Line& a, const Line& b) { return a.last_use < b.last_use; });
+  victim = Line{axis, fixed};
+  return victim;
+}
+
+uint64_t ChunkWalk::LineLength(const Line& line) const {
+  return line.axis == kOrder ? count_ : grid_[line.axis];
+}
+
+uint64_t ChunkWalk::Linear(const Line& line, uint64_t pos) const {
+  if (line.axis == kOrder) return pos;
+  uint64_t l = 0;
+  for (size_t d = 0; d < grid_.size(); ++d) l = l * grid_[d] + (d == line.axis ? pos : line.fixed[d]);
+  return l;
+}
+
+void ChunkWalk::Touch(Line& line, uint64_t pos, std::vector<uint64_t>* ahead) {
+  line.last_use = ++clock_;
+  // A touch far from the others starts the line afresh: a walk is a run of
+  // nearby chunks, and a reader that jumps has started another one.
+  const uint64_t reach = std::max<uint64_t>(2 * options_.density, line.window);
+  if (line.touches == 0 || pos + reach < line.lo || pos > line.hi + reach) {
+    line = Line{line.axis, std::move(line.fixed)};
+    line.last_use = clock_;
+    line.lo = line.hi = line.fetched_lo = line.fetched_hi = pos;
+    line.touches = 1;
+    return;
+  }
+  if (pos > line.hi) line.hi = pos, line.trend = std::min(line.trend + 1, 3);
+  if (pos < line.lo) line.lo = pos, line.trend = std::max(line.trend - 1, -3);
+  ++line.touches;
+  if (IsWalk(line)) FetchAhead(line, ahead);
+}
+
+bool ChunkWalk::IsWalk(const Line& line) const {
+  // C order skips no chunk when a variable is read whole: ask for twice the
+  // closeness of a line, so a drill's stride through it does not count.
+  const uint64_t density =
+      line.axis == kOrder ? std::max<uint64_t>(options_.density / 2, 1) : options_.density;
+  return line.touches >= options_.min_touches && line.hi - line.lo + 1 <= line.touches * density;
+}
+
+void ChunkWalk::FetchAhead(Line& line, std::vector<uint64_t>* ahead) {
+  const uint64_t length = LineLength(line);
+  const uint64_t top = std::max(line.fetched_hi, line.hi), bottom = std::min(line.fetched_lo, line.lo);
+  // Downwards if the walk lately grew that way, or has nothing left above.
+  const bool down = bottom > 0 && (line.trend < 0 || top + 1 >= length);
+  if (!down && top + 1 >= length) return;
+  // Chunks already handed out beyond the walk's leading edge.
+  const uint64_t in_flight = down ? line.lo - bottom : top - line.hi;
+  if (line.window && in_flight * 2 > line.window) return;
+  line.window = line.window ? std::min(line.window * 2, options_.max_window) : options_.initial_window;
+  if (down) {
+    const uint64_t to = line.lo > line.window ? line.lo - line.window : 0;
+    for (uint64_t p = bottom; p-- > to;) ahead->push_back(Linear(line, p));
+    line.fetched_lo = std::min(bottom, to);
+  } else {
+    const uint64_t to = std::min(line.hi + line.window, length - 1);
+    for (uint64_t p = top + 1; p <= to; ++p) ahead->push_back(Linear(line, p));
+    line.fetched_hi = std::max(top, to);
+  }
+}
+
+std::vector<uint64_t> ChunkWalk::OnTouch(uint64_t linear) {
+  std::vector<uint64_t> ahead;
+  if (linear >= count_) return ahead;
+  // The chunk's coordinates in the grid.
+  std::vector<uint64_t> coord(grid_.size());
+  uint64_t rest = linear;
+  for (size_t d = grid_.size(); d-- > 0;) {
+    coord[d] = rest % grid_[d];
+    rest /= grid_[d];
+  }
+  size_t long_axes = 0;
+  for (size_t d = 0; d < grid_.size(); ++d) {
+    if (grid_[d] <= 1) continue;
+    ++long_axes;
+    std::vector<uint64_t> fixed = coord;
+    fixed[d] = 0;
+    Touch(FindLine(d, fixed), coord[d], &ahead);
+  }
+  // The whole grid in C order, unless that is the one line already filed.
+  if (long_axes > 1) Touch(FindLine(kOrder, {}), linear, &ahead);
+  // Two lines may ask for the same chunk (a row and C order).
+  std::vector<uint64_t> fresh;
+  fresh.reserve(ahead.size());
+  for (uint64_t c : ahead)
+    if (!HandedOut(c)) fresh.push_back(c);
+  return fresh;
+}
+
+bool ChunkWalk::HandedOut(uint64_t linear) {
+  if (recent_set_.count(linear)) return true;
+  const size_t capacity = 4 * std::max<uint64_t>(options_.max_window, 1);
+  if (recent_.size() < capacity) {
+    recent_.push_back(linear);
+  } else {
+    recent_set_.erase(recent_[recent_next_]);
+    recent_[recent_next_] = linear;
+    recent_next_ = (recent_next_ + 1) % capacity;
+  }
+  recent_set_.insert(linear);
+  return false;
+}
+
+}  // namespace zm

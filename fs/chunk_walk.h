@@ -1,0 +1,95 @@
+// ChunkWalk: recognises a reader walking through the chunk grid of one
+// array, whatever order its reads arrive in, and says which chunks to fetch
+// ahead.
+//
+// A walk is a set of chunks on one line of the grid: all coordinates fixed
+// but one (a pixel drill walks the time axis; a row of a map walks x), or
+// the array in C order (a whole variable being loaded). Each touch is
+// filed under every line through its chunk, so several walks at once (4
+// processes drilling 4 points, 2 variables read side by side) are told
+// apart, and a line counts as walked once `min_touches` touches lie close
+// together on it (no more than `density` positions per touch between the
+// lowest and the highest) — dask's threads reading a drill's chunks in any
+// order qualify after a handful of chunks; random reads, which scatter
+// over the line, do not, and prefetch nothing.
+//
+// A walked line is fetched ahead of its highest touch (of its lowest, if it
+// has lately grown downwards more than upwards, or has nothing left above): `initial_window` chunks at
+// once, the window doubling while the walk goes on, up to
+// `max_window`, and topped up only once less than half of it is left ahead,
+// so requests go out in batches. Nothing is fetched when reads stop.
+//
+// State is bounded: at most `max_lines` lines are remembered, the least
+// recently touched forgotten first.
+//
+// Thread-safety: none; the owner serialises calls (one ChunkWalk per array).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <unordered_set>
+#include <vector>
+
+namespace zm {
+
+struct ChunkWalkOptions {
+  uint64_t min_touches = 3;
+  uint64_t density = 4;  // positions spanned per touch, at most (C order: half this)
+  uint64_t initial_window = 16;
+  uint64_t max_window = 128;
+  size_t max_lines = 64;
+};
+
+class ChunkWalk {
+ public:
+  // `grid_shape`: chunks along each dimension (zarr/chunk_grid.h).
+  ChunkWalk(std::vector<uint64_t> grid_shape, const ChunkWalkOptions& options = {});
+
+  // Records a read of the chunk at C-order position `linear` (below the
+  // grid's chunk count). Returns the chunks to fetch ahead, as C-order
+  // positions, nearest first; a chunk is returned once per walk.
+  std::vector<uint64_t> OnTouch(uint64_t linear);
+
+ private:
+  // A line of the grid: `axis` is the dimension that varies along it, or
+  // kOrder for the whole grid in C order; `fixed` are the coordinates of
+  // the other dimensions (the varying one set to 0).
+  static constexpr size_t kOrder = ~size_t{0};
+  struct Line {
+    size_t axis = kOrder;
+    std::vector<uint64_t> fixed;
+    uint64_t lo = 0, hi = 0;       // positions touched along the line
+    uint64_t touches = 0;          // close together, within [lo, hi]
+    int trend = 0;                 // +1 per touch raising hi, -1 lowering lo, in [-3, 3]
+    uint64_t window = 0;           // 0: not (yet) a walk
+    uint64_t fetched_hi = 0;       // highest position handed out to fetch
+    uint64_t fetched_lo = 0;       // lowest position handed out to fetch
+    uint64_t last_use = 0;
+  };
+
+  Line& FindLine(size_t axis, const std::vector<uint64_t>& fixed);
+  // Files a touch at `pos` under `line`; appends the chunks to fetch.
+  void Touch(Line& line, uint64_t pos, std::vector<uint64_t>* ahead);
+  // Whether the touches filed under `line` make it a walk.
+  bool IsWalk(const Line& line) const;
+  // Appends the chunks of `line`'s next window, if it needs one.
+  void FetchAhead(Line& line, std::vector<uint64_t>* ahead);
+  uint64_t LineLength(const Line& line) const;
+  uint64_t Linear(const Line& line, uint64_t pos) const;
+
+  // Whether `linear` was handed out lately (by any line); records it if not.
+  bool HandedOut(uint64_t linear);
+
+  const std::vector<uint64_t> grid_;
+  const ChunkWalkOptions options_;
+  uint64_t count_ = 1;  // chunks in the grid
+  std::vector<Line> lines_;
+  uint64_t clock_ = 0;
+  // The chunks handed out lately, oldest first overwritten: two lines
+  // through the same chunks (a row and C order) ask for them once.
+  std::vector<uint64_t> recent_;
+  std::unordered_set<uint64_t> recent_set_;
+  size_t recent_next_ = 0;
+};
+
+}  // namespace zm

@@ -1,0 +1,141 @@
+// ChunkWalk: walks through a chunk grid recognised whatever the order of
+// the reads, several at once told apart, random reads left alone.
+#include "fs/chunk_walk.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <random>
+#include <set>
+#include <vector>
+
+namespace zm {
+namespace {
+
+// The grid of the readers' benchmark: 512 time steps x 2 x 2 chunks.
+const std::vector<uint64_t> kGrid = {512, 2, 2};
+uint64_t At(uint64_t t, uint64_t y, uint64_t x) { return (t * 2 + y) * 2 + x; }
+uint64_t TimeOf(uint64_t linear) { return linear / 4; }
+
+TEST(ChunkWalk, DrillInOrderFetchesTheLineAhead) {
+  ChunkWalk w(kGrid);
+  EXPECT_TRUE(w.OnTouch(At(0, 1, 1)).empty());
+  EXPECT_TRUE(w.OnTouch(At(1, 1, 1)).empty()) << "two touches are no walk yet";
+  std::vector<uint64_t> ahead = w.OnTouch(At(2, 1, 1));
+  ASSERT_EQ(ahead.size(), 16u);
+  for (size_t i = 0; i < ahead.size(); ++i) EXPECT_EQ(ahead[i], At(3 + i, 1, 1)) << "nearest first";
+}
+
+// Dask's threads read a drill's chunks in no particular order: the same
+// line is recognised, every chunk of it handed out once, none of another.
+TEST(ChunkWalk, DrillInAnyOrderCoversTheLineOnce) {
+  ChunkWalk w(kGrid);
+  std::mt19937 rng(7);
+  std::vector<uint64_t> order(512);
+  for (uint64_t t = 0; t < 512; ++t) order[t] = t;
+  // Shuffled within batches of 8, as a pool of threads takes tasks.
+  for (size_t b = 0; b < order.size(); b += 8) std::shuffle(order.begin() + b, order.begin() + b + 8, rng);
+  std::multiset<uint64_t> handed_out;
+  size_t first_walk = 0;
+  for (size_t i = 0; i < order.size(); ++i) {
+    for (uint64_t c : w.OnTouch(At(order[i], 0, 1))) {
+      if (handed_out.empty()) first_walk = i + 1;
+      handed_out.insert(c);
+    }
+  }
+  EXPECT_LE(first_walk, 4u) << "recognised after a handful of chunks";
+  std::set<uint64_t> unique(handed_out.begin(), handed_out.end());
+  EXPECT_EQ(unique.size(), handed_out.size()) << "no chunk handed out twice";
+  for (uint64_t c : unique) EXPECT_EQ(c % 4, At(0, 0, 1)) << "only the drilled line";
+  // Every chunk of the line but those read before the walk was recognised.
+  std::vector<uint64_t> missing;
+  for (uint64_t t = 0; t < 512; ++t)
+    if (!unique.count(At(t, 0, 1))) missing.push_back(t);
+  EXPECT_LE(missing.size(), 8u) << "first missing: " << missing.front() << ", last: " << missing.back();
+}
+
+TEST(ChunkWalk, FourDrillsAtOnceAreToldApart) {
+  ChunkWalk w(kGrid);
+  std::set<uint64_t> lines_fetched;
+  size_t fetched = 0;
+  for (uint64_t t = 0; t < 64; ++t)
+    for (uint64_t yx = 0; yx < 4; ++yx)
+      for (uint64_t c : w.OnTouch(At(t, yx / 2, yx % 2))) {
+        lines_fetched.insert(c % 4);
+        EXPECT_GE(TimeOf(c), t) << "ahead of the walk";
+        ++fetched;
+      }
+  EXPECT_EQ(lines_fetched.size(), 4u);
+  EXPECT_GE(fetched, 4u * 60) << "each drill fetched ahead";
+}
+
+TEST(ChunkWalk, WholeVariableInCOrderFetchesAheadInCOrder) {
+  ChunkWalk w(kGrid);
+  std::set<uint64_t> fetched;
+  for (uint64_t l = 0; l < 64; ++l) {
+    for (uint64_t c : w.OnTouch(l)) {
+      EXPECT_GT(c, l);
+      fetched.insert(c);
+    }
+  }
+  for (uint64_t l = 3; l < 64 + 16; ++l) EXPECT_TRUE(fetched.count(l)) << l;
+}
+
+TEST(ChunkWalk, WindowDoublesUpToItsBoundAndStaysAhead) {
+  ChunkWalkOptions o;
+  o.max_window = 64;
+  ChunkWalk w({1000}, o);
+  uint64_t fetched_to = 0;
+  for (uint64_t t = 0; t < 600; ++t) {
+    for (uint64_t c : w.OnTouch(t)) fetched_to = std::max(fetched_to, c);
+    if (t >= 2) {
+      EXPECT_GT(fetched_to, t) << "ahead of the reader at " << t;
+      EXPECT_LE(fetched_to, t + 64) << "never more than the window ahead";
+    }
+  }
+}
+
+TEST(ChunkWalk, BackwardWalkFetchesBelow) {
+  ChunkWalk w({100});
+  w.OnTouch(90);
+  w.OnTouch(89);
+  std::vector<uint64_t> ahead = w.OnTouch(88);
+  ASSERT_FALSE(ahead.empty());
+  EXPECT_EQ(ahead.front(), 87u);
+  for (uint64_t c : ahead) EXPECT_LT(c, 88u);
+}
+
+TEST(ChunkWalk, RandomReadsFetchAlmostNothing) {
+  ChunkWalk w(kGrid);
+  std::mt19937 rng(11);
+  std::uniform_int_distribution<uint64_t> chunk(0, 512 * 4 - 1);
+  size_t fetched = 0;
+  constexpr size_t kReads = 1000;
+  for (size_t i = 0; i < kReads; ++i) fetched += w.OnTouch(chunk(rng)).size();
+  // A few lines of two chunks (y or x) are hit three times by chance; each
+  // costs one speculative chunk at most.
+  EXPECT_LE(fetched, kReads / 20) << "random reads must not pay for speculation";
+}
+
+TEST(ChunkWalk, StateIsBounded) {
+  ChunkWalkOptions o;
+  o.max_lines = 8;
+  ChunkWalk w({100000, 100}, o);
+  std::mt19937 rng(3);
+  std::uniform_int_distribution<uint64_t> chunk(0, 100000 * 100 - 1);
+  for (int i = 0; i < 100000; ++i) w.OnTouch(chunk(rng));
+  // A drill still works after the table churned.
+  w.OnTouch(0 * 100 + 5);
+  w.OnTouch(1 * 100 + 5);
+  EXPECT_FALSE(w.OnTouch(2 * 100 + 5).empty());
+}
+
+TEST(ChunkWalk, OutOfGridTouchIsIgnored) {
+  ChunkWalk w(kGrid);
+  EXPECT_TRUE(w.OnTouch(512 * 4).empty());
+  ChunkWalk empty({0, 4});
+  EXPECT_TRUE(empty.OnTouch(0).empty());
+}
+
+}  // namespace
+}  // namespace zm
