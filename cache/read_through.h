@@ -68,7 +68,7 @@ struct ReadThroughOptions {
   bool validate = false;
 };
 
-class ReadThroughCache : private PrefetchQueue::Filler {
+class ReadThroughCache final : private PrefetchQueue::Filler {
  public:
   // `memory` and `disk` may be null (no such tier). None are owned.
   ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
