@@ -71,7 +71,7 @@ class ThreadPool {
   std::deque<Task> queue_;
   int running_ = 0;
   bool stopping_ = false;
-  std::mutex join_mu_;  // serializes joining the workers; taken before mu_, never inside it
+  std::mutex join_mu_;  // serializes joining the workers; never held together with mu_
   std::vector<std::thread> workers_;  // last: started once the rest exists; fixed after
 };
 
