@@ -1,11 +1,7 @@
 #include "cache/read_through.h"
 
 #include <algorithm>
-#include <cstring>
-#include <map>
-#include <optional>
-
-#include "base/log.h"
+#include <condition_variable>
 
 namespace zm {
 namespace {
@@ -17,10 +13,13 @@ BlockKey KeyOf(const std::string& url, const std::string& version, ByteRange ran
   return MakeBlockKey(url + '\n' + version, range);
 }
 
-// The record of an object's size and version: under a range no block can
-// have (offset 2^64-1, length 0).
-BlockKey ObjectRecordKey(const std::string& url) {
-  return MakeBlockKey(url, ByteRange{~uint64_t{0}, 0});
+PrefetchQueueOptions PrefetchQueueOptionsOf(const ReadThroughOptions& o) {
+  PrefetchQueueOptions q;
+  q.threads = o.prefetch_threads;
+  q.budget_bytes = o.prefetch_budget;
+  q.coalesce_gap = o.coalesce_gap;
+  q.coalesce_max = o.coalesce_max;
+  return q;
 }
 
 }  // namespace
@@ -43,42 +42,56 @@ struct ReadThroughCache::Flight {
     if (!status.ok()) return status;
     return IoError("block missing from a completed request");
   }
+
+  // Releases the waiters: every request of the flight has ended.
+  void Complete() {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      done = true;
+    }
+    cv.notify_all();
+  }
+};
+
+// Block i of a region is region bytes [i*B, (i+1)*B), kept under the key of
+// the object's version.
+struct ReadThroughCache::RegionBlocks {
+  const std::string& url;
+  const std::string& version;
+  ByteRange region;
+  uint64_t block_size;
+
+  uint64_t count() const { return (region.length + block_size - 1) / block_size; }
+  ByteRange range(uint64_t i) const {
+    return ByteRange{region.offset + i * block_size, std::min(block_size, region.length - i * block_size)};
+  }
+  BlockKey key(uint64_t i) const { return KeyOf(url, version, range(i)); }
 };
 
 ReadThroughCache::ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
                                    const ReadThroughOptions& options)
-    : origin_(origin), memory_(memory), disk_(disk), options_(options) {
-  for (int i = 0; i < options_.prefetch_threads; ++i)
-    workers_.emplace_back([this] { PrefetchWorker(); });
-}
+    : origin_(origin),
+      tiers_{memory, disk},
+      options_(options),
+      records_(origin, tiers_, options.validate, &stats_),
+      prefetch_(this, PrefetchQueueOptionsOf(options), &stats_) {}
 
 ReadThroughCache::~ReadThroughCache() {
-  stopping_ = true;
-  {
-    // Queued tasks see stopping_ and return at once: they hold no claims.
-    std::lock_guard<std::mutex> lock(queue_mu_);
-  }
-  queue_cv_.notify_all();
-  for (auto& t : workers_) t.join();
+  // Before anything else goes: running prefetches call back into this.
+  prefetch_.Shutdown();
 }
 
 Block ReadThroughCache::Lookup(const BlockKey& key) {
-  if (memory_) {
-    if (Block b = memory_->Get(key)) {
-      stats_.memory_hits.fetch_add(1, std::memory_order_relaxed);
-      stats_.memory_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
-      return b;
-    }
+  BlockTiers::Hit hit;
+  Block b = tiers_.Get(key, &hit);
+  if (hit == BlockTiers::Hit::kMemory) {
+    stats_.memory_hits.fetch_add(1, std::memory_order_relaxed);
+    stats_.memory_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
+  } else if (hit == BlockTiers::Hit::kDisk) {
+    stats_.disk_hits.fetch_add(1, std::memory_order_relaxed);
+    stats_.disk_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
   }
-  if (disk_) {
-    if (Block b = disk_->Get(key)) {
-      stats_.disk_hits.fetch_add(1, std::memory_order_relaxed);
-      stats_.disk_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
-      if (memory_) memory_->Put(key, b);
-      return b;
-    }
-  }
-  return nullptr;
+  return b;
 }
 
 Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
@@ -117,8 +130,7 @@ Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
       auto block = std::make_shared<const std::string>(std::move((*data)[piece_of[i]]));
       // Into the tiers before the flight is released: a reader that no
       // longer finds the flight finds the block.
-      if (memory_) memory_->Put(key, block);
-      if (disk_) disk_->Put(key, block);
+      tiers_.Put(key, block);
       made.emplace_back(key, std::move(block));
     }
   } else {
@@ -169,87 +181,17 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
   if (pos >= region.length || len == 0) return Slices{};
   len = std::min(len, region.length - pos);
   const uint64_t B = options_.block_size;
-  const uint64_t nblocks = (region.length + B - 1) / B;
   const uint64_t first = pos / B, last = (pos + len - 1) / B;
-  auto block_range = [&](uint64_t i) {
-    return ByteRange{region.offset + i * B, std::min(B, region.length - i * B)};
-  };
-  ZM_ASSIGN_OR_RETURN(const std::string version, Version(url));
-  auto key_of = [&](uint64_t i) { return KeyOf(url, version, block_range(i)); };
+  ZM_ASSIGN_OR_RETURN(const std::string version, records_.Version(url));
+  const RegionBlocks rb{url, version, region, B};
 
   std::vector<Block> blocks(last - first + 1);
   bool any_missing = false;
   for (uint64_t i = first; i <= last; ++i) {
-    blocks[i - first] = Lookup(key_of(i));
+    blocks[i - first] = Lookup(rb.key(i));
     if (!blocks[i - first]) any_missing = true;
   }
-
-  if (any_missing) {
-    // Which blocks to fetch: the missing ones; for a small region, all of
-    // it (the reader will want the rest of the chunk).
-    uint64_t lo = first, hi = last;
-    if (region.length <= options_.whole_fetch_limit) {
-      lo = 0;
-      hi = nblocks - 1;
-    }
-    for (uint64_t i = first; i <= last; ++i)
-      if (!blocks[i - first]) ZM_RETURN_IF_ERROR(RecentFailure(key_of(i)));
-    auto mine = std::make_shared<Flight>();
-    std::vector<std::pair<uint64_t, std::shared_ptr<Flight>>> others;  // block, flight
-    std::vector<uint64_t> claimed;
-    {
-      std::lock_guard<std::mutex> lock(inflight_mu_);
-      for (uint64_t i = lo; i <= hi; ++i) {
-        bool wanted = i >= first && i <= last;
-        if (wanted && blocks[i - first]) continue;
-        BlockKey key = key_of(i);
-        auto it = inflight_.find(key);
-        if (it != inflight_.end()) {
-          if (wanted) others.emplace_back(i, it->second);
-          continue;
-        }
-        inflight_.emplace(key, mine);
-        claimed.push_back(i);
-      }
-    }
-    stats_.misses.fetch_add(claimed.size(), std::memory_order_relaxed);
-    // Fetch each run of adjacent claimed blocks with one request.
-    Status first_error;
-    bool have_error = false;
-    for (size_t a = 0; a < claimed.size();) {
-      size_t b = a;
-      while (b + 1 < claimed.size() && claimed[b + 1] == claimed[b] + 1) ++b;
-      Span span;
-      span.range = ByteRange{block_range(claimed[a]).offset,
-                             block_range(claimed[b]).end() - block_range(claimed[a]).offset};
-      for (size_t k = a; k <= b; ++k) span.blocks.emplace_back(key_of(claimed[k]), block_range(claimed[k]));
-      Status st = Fetch(url, span, mine);
-      // Blocks outside the requested span were only a bonus.
-      bool needed = !(claimed[b] < first || claimed[a] > last);
-      if (!st.ok() && needed && !have_error) {
-        first_error = st;
-        have_error = true;
-      }
-      a = b + 1;
-    }
-    {
-      std::lock_guard<std::mutex> lock(mine->mu);
-      mine->done = true;
-    }
-    mine->cv.notify_all();
-    if (have_error) return first_error;
-    for (uint64_t i : claimed) {
-      if (i < first || i > last) continue;
-      std::lock_guard<std::mutex> lock(mine->mu);
-      blocks[i - first] = mine->blocks[key_of(i)];
-    }
-    for (auto& [i, flight] : others) {
-      stats_.inflight_waits.fetch_add(1, std::memory_order_relaxed);
-      // The fetch we joined had its retries and its deadline: its failure
-      // is ours, not a reason to start over.
-      ZM_ASSIGN_OR_RETURN(blocks[i - first], flight->Wait(key_of(i)));
-    }
-  }
+  if (any_missing) ZM_RETURN_IF_ERROR(FillMissing(rb, first, last, blocks));
 
   Slices out;
   for (uint64_t i = first; i <= last; ++i) {
@@ -263,94 +205,104 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
   return out;
 }
 
-void ReadThroughCache::Prefetch(std::vector<PrefetchTarget> targets) {
-  if (targets.empty() || workers_.empty()) return;
-  if (prefetch_pending_bytes_.load() >= options_.prefetch_budget) {
-    stats_.prefetch_dropped.fetch_add(targets.size(), std::memory_order_relaxed);
-    return;
+Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uint64_t last,
+                                     std::vector<Block>& blocks) {
+  // Which blocks to fetch: the missing ones; for a small region, all of it
+  // (the reader will want the rest of the chunk).
+  uint64_t lo = first, hi = last;
+  if (rb.region.length <= options_.whole_fetch_limit) {
+    lo = 0;
+    hi = rb.count() - 1;
   }
-  // Planning looks blocks up in the tiers (disk reads): do it on a prefetch
-  // thread, not on the caller's, which is serving a read.
-  Enqueue([this, targets = std::move(targets)] { PlanPrefetch(targets); });
-}
-
-void ReadThroughCache::Enqueue(std::function<void()> task) {
+  for (uint64_t i = first; i <= last; ++i)
+    if (!blocks[i - first]) ZM_RETURN_IF_ERROR(RecentFailure(rb.key(i)));
+  auto mine = std::make_shared<Flight>();
+  std::vector<std::pair<uint64_t, std::shared_ptr<Flight>>> others;  // block, flight
+  std::vector<uint64_t> claimed;
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
-    queue_.push_back(std::move(task));
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    for (uint64_t i = lo; i <= hi; ++i) {
+      bool wanted = i >= first && i <= last;
+      if (wanted && blocks[i - first]) continue;
+      BlockKey key = rb.key(i);
+      auto it = inflight_.find(key);
+      if (it != inflight_.end()) {
+        if (wanted) others.emplace_back(i, it->second);
+        continue;
+      }
+      inflight_.emplace(key, mine);
+      claimed.push_back(i);
+    }
   }
-  queue_cv_.notify_one();
+  stats_.misses.fetch_add(claimed.size(), std::memory_order_relaxed);
+  // Fetch each run of adjacent claimed blocks with one request.
+  Status first_error;
+  for (size_t a = 0; a < claimed.size();) {
+    size_t b = a;
+    while (b + 1 < claimed.size() && claimed[b + 1] == claimed[b] + 1) ++b;
+    Span span;
+    span.range = ByteRange{rb.range(claimed[a]).offset,
+                           rb.range(claimed[b]).end() - rb.range(claimed[a]).offset};
+    for (size_t k = a; k <= b; ++k) span.blocks.emplace_back(rb.key(claimed[k]), rb.range(claimed[k]));
+    Status st = Fetch(rb.url, span, mine);
+    // Blocks outside the requested span were only a bonus.
+    bool needed = !(claimed[b] < first || claimed[a] > last);
+    if (!st.ok() && needed && first_error.ok()) first_error = st;
+    a = b + 1;
+  }
+  mine->Complete();
+  if (!first_error.ok()) return first_error;
+  for (uint64_t i : claimed) {
+    if (i < first || i > last) continue;
+    std::lock_guard<std::mutex> lock(mine->mu);
+    blocks[i - first] = mine->blocks[rb.key(i)];
+  }
+  for (auto& [i, flight] : others) {
+    stats_.inflight_waits.fetch_add(1, std::memory_order_relaxed);
+    // The fetch we joined had its retries and its deadline: its failure
+    // is ours, not a reason to start over.
+    ZM_ASSIGN_OR_RETURN(blocks[i - first], flight->Wait(rb.key(i)));
+  }
+  return Status::Ok();
 }
 
-void ReadThroughCache::PlanPrefetch(const std::vector<PrefetchTarget>& targets) {
+void ReadThroughCache::Prefetch(std::vector<PrefetchTarget> targets) {
+  prefetch_.Prefetch(std::move(targets));
+}
+
+void ReadThroughCache::WaitForPrefetches() { prefetch_.WaitIdle(); }
+
+void ReadThroughCache::AppendUncached(const PrefetchTarget& t,
+                                      std::vector<PrefetchQueue::KeyedRange>* out) {
+  if (t.pos >= t.region.length) return;
+  auto version = records_.Version(t.url);
+  if (!version.ok()) return;  // a prefetch that cannot be planned is dropped
+  const RegionBlocks rb{t.url, *version, t.region, options_.block_size};
   const uint64_t B = options_.block_size;
-  struct Want {
-    BlockKey key;
-    ByteRange range;
-  };
-  std::map<std::string, std::vector<Want>> by_url;
-  for (const auto& t : targets) {
-    if (t.pos >= t.region.length) continue;
-    uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
-    for (uint64_t i = t.pos / B; i * B < end; ++i) {
-      ByteRange br{t.region.offset + i * B, std::min(B, t.region.length - i * B)};
-      auto version = Version(t.url);
-      if (!version.ok()) break;  // a prefetch that cannot be planned is dropped
-      BlockKey key = KeyOf(t.url, *version, br);
-      if (Lookup(key)) continue;  // a disk hit is promoted to memory: prefetched
-      by_url[t.url].push_back(Want{key, br});
-    }
+  uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
+  for (uint64_t i = t.pos / B; i * B < end; ++i) {
+    BlockKey key = rb.key(i);
+    if (Lookup(key)) continue;  // a disk hit is promoted to memory: prefetched
+    out->emplace_back(key, rb.range(i));
   }
-  for (auto& [url, wants] : by_url) {
-    std::sort(wants.begin(), wants.end(),
-              [](const Want& a, const Want& b) { return a.range.offset < b.range.offset; });
-    std::vector<Span> spans;
-    {
-      std::lock_guard<std::mutex> lock(inflight_mu_);
-      for (const Want& w : wants) {
-        if (inflight_.count(w.key)) continue;
-        if (prefetch_pending_bytes_.load() + w.range.length > options_.prefetch_budget) {
-          stats_.prefetch_dropped.fetch_add(1, std::memory_order_relaxed);
-          continue;
-        }
-        prefetch_pending_bytes_.fetch_add(w.range.length);
-        // Coalesce with the previous span when close enough.
-        if (!spans.empty()) {
-          Span& s = spans.back();
-          bool near = w.range.offset >= s.range.end() &&
-                      w.range.offset - s.range.end() <= options_.coalesce_gap;
-          if (near && w.range.end() - s.range.offset <= options_.coalesce_max) {
-            s.range.length = w.range.end() - s.range.offset;
-            s.blocks.emplace_back(w.key, w.range);
-            continue;
-          }
-        }
-        spans.push_back(Span{w.range, {{w.key, w.range}}});
-      }
-    }
-    // One task per span, so the spans of one batch go out in parallel.
-    for (auto& span : spans) {
-      Enqueue([this, url = url, span = std::move(span)]() mutable {
-        uint64_t planned = 0;
-        for (const auto& kb : span.blocks) planned += kb.second.length;
-        if (!stopping_.load()) RunPrefetchSpan(url, std::move(span));
-        prefetch_pending_bytes_.fetch_sub(planned);
-      });
-    }
-  }
+}
+
+void ReadThroughCache::RemoveInFlight(std::vector<PrefetchQueue::KeyedRange>* blocks) {
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  std::erase_if(*blocks, [this](const PrefetchQueue::KeyedRange& kb) { return inflight_.count(kb.first) > 0; });
 }
 
 // Blocks are claimed only now that the request is about to go out, so a
 // demand read never waits for a prefetch that is merely queued: until this
 // point it fetches the block itself.
-void ReadThroughCache::RunPrefetchSpan(const std::string& url, Span span) {
+void ReadThroughCache::FetchUnclaimed(const std::string& url, BlockSpan span) {
   auto flight = std::make_shared<Flight>();
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
     std::vector<std::pair<BlockKey, ByteRange>> mine;
     for (const auto& kb : span.blocks) {
       if (inflight_.count(kb.first)) continue;
-      if (memory_ && memory_->Get(kb.first)) continue;  // a demand read got there first
+      if (tiers_.memory && tiers_.memory->Get(kb.first)) continue;  // a demand read got there first
       inflight_.emplace(kb.first, flight);
       mine.push_back(kb);
     }
@@ -363,130 +315,16 @@ void ReadThroughCache::RunPrefetchSpan(const std::string& url, Span span) {
     stats_.prefetch_bytes.fetch_add(span.range.length, std::memory_order_relaxed);
     Fetch(url, span, flight);
   }
-  {
-    std::lock_guard<std::mutex> lock(flight->mu);
-    flight->done = true;
-  }
-  flight->cv.notify_all();
-}
-
-void ReadThroughCache::PrefetchWorker() {
-  std::unique_lock<std::mutex> lock(queue_mu_);
-  while (true) {
-    queue_cv_.wait(lock, [this] { return stopping_.load() || !queue_.empty(); });
-    if (queue_.empty()) return;  // stopping, and every queued task has run
-    auto task = std::move(queue_.front());
-    queue_.pop_front();
-    ++running_;
-    lock.unlock();
-    task();
-    lock.lock();
-    --running_;
-    if (queue_.empty() && running_ == 0) idle_cv_.notify_all();
-  }
-}
-
-void ReadThroughCache::WaitForPrefetches() {
-  std::unique_lock<std::mutex> lock(queue_mu_);
-  idle_cv_.wait(lock, [this] { return queue_.empty() && running_ == 0; });
+  flight->Complete();
 }
 
 Result<uint64_t> ReadThroughCache::Size(const std::string& url) {
-  ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, Object(url));
+  ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, records_.Object(url));
   return info.size;
 }
 
 Result<Origin::ObjectInfo> ReadThroughCache::Object(const std::string& url) {
-  std::promise<Result<Origin::ObjectInfo>> promise;
-  std::shared_future<Result<Origin::ObjectInfo>> future;
-  {
-    std::lock_guard<std::mutex> lock(objects_mu_);
-    auto it = objects_.find(url);
-    if (it != objects_.end()) {
-      future = it->second;
-    } else {
-      objects_.emplace(url, promise.get_future().share());
-    }
-  }
-  if (future.valid()) return future.get();  // learned, or being learned by another thread
-  Result<Origin::ObjectInfo> info = LearnObject(url);
-  if (!info.ok()) {
-    // Not remembered: the next caller asks again.
-    std::lock_guard<std::mutex> lock(objects_mu_);
-    objects_.erase(url);
-  }
-  promise.set_value(info);
-  return info;
-}
-
-// An object's record, from the tiers, without counting it as a block hit.
-Block ReadThroughCache::LookupRecord(const BlockKey& key) {
-  if (memory_)
-    if (Block b = memory_->Get(key)) return b;
-  if (disk_) {
-    if (Block b = disk_->Get(key)) {
-      if (memory_) memory_->Put(key, b);
-      return b;
-    }
-  }
-  return nullptr;
-}
-
-Result<Origin::ObjectInfo> ReadThroughCache::LearnObject(const std::string& url) {
-  const BlockKey key = ObjectRecordKey(url);
-  std::optional<Origin::ObjectInfo> recorded;
-  if (Block b = LookupRecord(key); b && b->size() >= sizeof(uint64_t)) {
-    Origin::ObjectInfo r;
-    std::memcpy(&r.size, b->data(), sizeof r.size);
-    r.version = b->substr(sizeof r.size);
-    recorded = r;
-  }
-  if (recorded && !options_.validate) return *recorded;
-  stats_.object_checks.fetch_add(1, std::memory_order_relaxed);
-  auto info = origin_->Stat(url);
-  if (!info.ok()) {
-    stats_.origin_errors.fetch_add(1, std::memory_order_relaxed);
-    // Unreachable is not changed: serve what was cached of the object. A
-    // definite answer (gone, forbidden) is believed.
-    if (recorded && info.status().code() != Code::kNotFound &&
-        info.status().code() != Code::kPermissionDenied) {
-      LogWarning(info.status().message() + "; using the cached copy without checking it");
-      return *recorded;
-    }
-    return info.status();
-  }
-  if (!recorded || recorded->size != info->size || recorded->version != info->version) {
-    if (recorded)
-      LogWarning(RedactUrl(url) + " has changed since it was cached (" +
-                 (recorded->version.empty() ? "size" : recorded->version) + " -> " +
-                 (info->version.empty() ? "size" : info->version) +
-                 "): its cached blocks are not used");
-    std::string record(sizeof info->size, '\0');
-    std::memcpy(record.data(), &info->size, sizeof info->size);
-    record += info->version;
-    auto block = std::make_shared<const std::string>(std::move(record));
-    if (memory_) memory_->Put(key, block);
-    if (disk_) disk_->Put(key, block);
-  }
-  return info;
-}
-
-Result<std::string> ReadThroughCache::Version(const std::string& url) {
-  if (options_.validate) {
-    ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, Object(url));
-    return info.version;
-  }
-  {
-    std::lock_guard<std::mutex> lock(objects_mu_);
-    if (auto it = versions_.find(url); it != versions_.end()) return it->second;
-  }
-  // Trusting the cache: the version recorded, with no question to the origin.
-  std::string version;
-  if (Block b = LookupRecord(ObjectRecordKey(url)); b && b->size() >= sizeof(uint64_t))
-    version = b->substr(sizeof(uint64_t));
-  std::lock_guard<std::mutex> lock(objects_mu_);
-  versions_.emplace(url, version);
-  return version;
+  return records_.Object(url);
 }
 
 }  // namespace zm

@@ -12,34 +12,38 @@
 // Single flight: a block being fetched is fetched once; other readers of it
 // wait for that request instead of sending their own.
 //
+// The cache is three parts: this read-through core (block geometry, the
+// tiers, single flight, failure memory), ObjectRecords (each object's size
+// and version, cache/object_records.h) and PrefetchQueue (background
+// fetches, cache/prefetch_queue.h).
+//
 // Prefetch: Prefetch() fetches regions in the background on its own threads,
 // so demand reads never queue behind it (they only wait for a prefetch that
 // is already carrying the bytes they need). Neighbouring prefetch ranges of
 // the same object are coalesced into one request when the gap between them
-// is at most `coalesce_gap`, up to `coalesce_max` bytes per request. Bytes of
+// is at most `coalesce_gap`, up to `coalesce_max` bytes per request. At most
+// `prefetch_threads` prefetch requests are under way at a time. Bytes of
 // prefetches queued or in flight are bounded by `prefetch_budget`; what does
 // not fit is dropped, never waited for.
 //
 // Thread-safety: safe for concurrent use.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
-#include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
 #include "base/units.h"
 #include "cache/block_store.h"
+#include "cache/block_tiers.h"
+#include "cache/cache_stats.h"
+#include "cache/object_records.h"
+#include "cache/prefetch_queue.h"
 #include "io/origin.h"
 
 namespace zm {
@@ -64,32 +68,7 @@ struct ReadThroughOptions {
   bool validate = false;
 };
 
-struct CacheStats {
-  std::atomic<uint64_t> memory_hits{0};
-  std::atomic<uint64_t> memory_hit_bytes{0};
-  std::atomic<uint64_t> disk_hits{0};
-  std::atomic<uint64_t> disk_hit_bytes{0};
-  std::atomic<uint64_t> misses{0};
-  std::atomic<uint64_t> inflight_waits{0};  // reads served by another's request
-  std::atomic<uint64_t> origin_requests{0};
-  std::atomic<uint64_t> origin_bytes{0};
-  std::atomic<uint64_t> origin_errors{0};
-  std::atomic<int64_t> origin_in_flight{0};  // requests under way now
-  std::atomic<uint64_t> object_checks{0};    // Stat requests: sizes and versions
-  std::atomic<uint64_t> prefetch_requests{0};
-  std::atomic<uint64_t> prefetch_bytes{0};
-  std::atomic<uint64_t> prefetch_dropped{0};
-};
-
-// Part of a region to prefetch: region bytes [pos, pos + len).
-struct PrefetchTarget {
-  std::string url;
-  ByteRange region;
-  uint64_t pos = 0;
-  uint64_t len = ~uint64_t{0};
-};
-
-class ReadThroughCache {
+class ReadThroughCache final : private PrefetchQueue::Filler {
  public:
   // `memory` and `disk` may be null (no such tier). None are owned.
   ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
@@ -131,38 +110,29 @@ class ReadThroughCache {
 
  private:
   struct Flight;
-  // One origin request: object bytes `range`, cut into `blocks`.
-  struct Span {
-    ByteRange range;
-    std::vector<std::pair<BlockKey, ByteRange>> blocks;
-  };
+  // The blocks of one region of one object version.
+  struct RegionBlocks;
+  using Span = BlockSpan;
 
   Block Lookup(const BlockKey& key);
+  // Claims, fetches and collects the blocks of [first, last] missing from
+  // `blocks` (blocks[i - first] is block i), sharing flights under way.
+  Status FillMissing(const RegionBlocks& rb, uint64_t first, uint64_t last, std::vector<Block>& blocks);
   // Fetches `span` for `flight`, stores its blocks, releases the flight.
   Status Fetch(const std::string& url, const Span& span, const std::shared_ptr<Flight>& flight);
-  void PlanPrefetch(const std::vector<PrefetchTarget>& targets);
-  void RunPrefetchSpan(const std::string& url, Span span);
-  void Enqueue(std::function<void()> task);
-  void PrefetchWorker();
-
-  Origin* origin_;
-  BlockStore* memory_;
-  BlockStore* disk_;
-  const ReadThroughOptions options_;
-  CacheStats stats_;
-
   // The error a block's last fetch failed with, if that was recent.
   Status RecentFailure(const BlockKey& key);
-  // The version blocks of `url` are kept under ("" when unknown): Object's,
-  // or, when not validating and nothing is recorded, "".
-  Result<std::string> Version(const std::string& url);
-  Result<Origin::ObjectInfo> LearnObject(const std::string& url);
-  Block LookupRecord(const BlockKey& key);
 
-  std::mutex objects_mu_;  // guards objects_; a leaf lock
-  // Per object, its info once learned (or being learned by one thread).
-  std::unordered_map<std::string, std::shared_future<Result<Origin::ObjectInfo>>> objects_;
-  std::unordered_map<std::string, std::string> versions_;  // not validating: as recorded
+  // PrefetchQueue::Filler
+  void AppendUncached(const PrefetchTarget& target, std::vector<PrefetchQueue::KeyedRange>* out) override;
+  void RemoveInFlight(std::vector<PrefetchQueue::KeyedRange>* blocks) override;
+  void FetchUnclaimed(const std::string& url, BlockSpan span) override;
+
+  Origin* origin_;
+  const BlockTiers tiers_;
+  const ReadThroughOptions options_;
+  CacheStats stats_;
+  ObjectRecords records_;
 
   std::mutex inflight_mu_;  // guards the two maps; a leaf lock, never held across I/O
   std::unordered_map<BlockKey, std::shared_ptr<Flight>, BlockKeyHash> inflight_;
@@ -172,13 +142,7 @@ class ReadThroughCache {
   };
   std::unordered_map<BlockKey, Failure, BlockKeyHash> failures_;
 
-  std::mutex queue_mu_;  // guards the fields below; never held across I/O
-  std::condition_variable queue_cv_, idle_cv_;
-  std::deque<std::function<void()>> queue_;
-  int running_ = 0;
-  std::atomic<bool> stopping_{false};
-  std::atomic<uint64_t> prefetch_pending_bytes_{0};
-  std::vector<std::thread> workers_;  // last: started after the rest exists
+  PrefetchQueue prefetch_;  // last: its tasks use everything above
 };
 
 }  // namespace zm

@@ -4,19 +4,10 @@ namespace zm {
 
 DecodedChunkCache::DecodedChunkCache(uint64_t capacity_bytes, int prefetch_threads,
                                      size_t max_queued)
-    : capacity_(capacity_bytes), max_queued_(max_queued) {
-  for (int i = 0; i < prefetch_threads; ++i) workers_.emplace_back([this] { Worker(); });
-}
+    : capacity_(capacity_bytes), decode_ahead_(prefetch_threads, max_queued) {}
 
 DecodedChunkCache::~DecodedChunkCache() {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    stopping_ = true;
-    stats_.prefetch_dropped += queue_.size();
-    queue_.clear();
-  }
-  work_cv_.notify_all();
-  for (auto& t : workers_) t.join();
+  stats_.prefetch_dropped += decode_ahead_.Shutdown();
 }
 
 uint64_t DecodedChunkCache::bytes() const {
@@ -72,45 +63,20 @@ Result<Block> DecodedChunkCache::Get(ChunkId id, const Loader& load) {
 }
 
 void DecodedChunkCache::Prefetch(ChunkId id, Loader load) {
-  if (workers_.empty()) return;
+  if (decode_ahead_.threads() == 0) return;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (stopping_ || entries_.count(id) || loading_.count(id)) return;
-    if (queue_.size() >= max_queued_) {
-      ++stats_.prefetch_dropped;
-      return;
-    }
-    queue_.emplace_back(id, std::move(load));
+    if (entries_.count(id) || loading_.count(id)) return;
   }
-  work_cv_.notify_one();
-}
-
-void DecodedChunkCache::Worker() {
-  while (true) {
-    std::pair<ChunkId, Loader> task;
-    {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (stopping_ && queue_.empty()) return;
-      task = std::move(queue_.front());
-      queue_.pop_front();
-      ++running_;
-    }
+  bool queued = decode_ahead_.Submit([this, id, load = std::move(load)] {
     ++stats_.prefetch_loads;
     // Through Get: a reader arriving meanwhile shares this load. A failure
     // is met again (and reported) by the read that needs the chunk.
-    (void)Get(task.first, task.second);
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --running_;
-      if (running_ == 0 && queue_.empty()) idle_cv_.notify_all();
-    }
-  }
+    (void)Get(id, load);
+  });
+  if (!queued) ++stats_.prefetch_dropped;
 }
 
-void DecodedChunkCache::WaitIdle() {
-  std::unique_lock<std::mutex> lock(mu_);
-  idle_cv_.wait(lock, [&] { return running_ == 0 && queue_.empty(); });
-}
+void DecodedChunkCache::WaitIdle() { decode_ahead_.WaitIdle(); }
 
 }  // namespace zm

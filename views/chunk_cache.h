@@ -9,26 +9,23 @@
 // read-through cache below remembers recent fetch failures briefly).
 //
 // Prefetch() loads chunks on background threads (decode-ahead for
-// sequential readers). Queued loads are bounded; what does not fit is
-// dropped, never waited for.
+// sequential readers), a ThreadPool of its own. Queued loads are bounded;
+// what does not fit is dropped, never waited for.
 //
 // Thread-safety: safe for concurrent use. mu_ is a leaf lock, never held
-// while loading (fetch or decode) or while calling back.
+// while loading (fetch or decode), while calling back, or while queueing.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <future>
 #include <list>
 #include <mutex>
-#include <thread>
 #include <unordered_map>
-#include <vector>
 
 #include "base/status.h"
+#include "base/thread_pool.h"
 #include "cache/block_store.h"
 
 namespace zm {
@@ -82,22 +79,17 @@ class DecodedChunkCache {
     std::list<ChunkId>::iterator lru;
   };
   void Insert(ChunkId id, Block block);  // REQUIRES: mu_ held
-  void Worker();
 
   const uint64_t capacity_;
-  const size_t max_queued_;
   DecodedChunkStats stats_;
 
-  mutable std::mutex mu_;  // guards everything below; a leaf lock
-  std::condition_variable work_cv_, idle_cv_;
+  mutable std::mutex mu_;  // guards the fields below; a leaf lock
   std::unordered_map<ChunkId, Entry, IdHash> entries_;
   std::list<ChunkId> lru_;  // front: most recent
   uint64_t bytes_ = 0;
   std::unordered_map<ChunkId, std::shared_future<Result<Block>>, IdHash> loading_;
-  std::deque<std::pair<ChunkId, Loader>> queue_;
-  int running_ = 0;
-  bool stopping_ = false;
-  std::vector<std::thread> workers_;  // last: started after the rest exists
+
+  ThreadPool decode_ahead_;  // last: its tasks use everything above
 };
 
 }  // namespace zm

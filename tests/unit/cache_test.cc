@@ -1320,6 +1320,32 @@ TEST(ReadThrough, DemandReadDoesNotWaitForAQueuedPrefetch) {
   EXPECT_EQ(got, fx.Expected(region, 0, 1000));
 }
 
+// Destroying the cache while a prefetch request is under way waits for it
+// (its task calls back into the cache) and drops the prefetches still
+// queued; under ThreadSanitizer, this is the race check of that shutdown.
+TEST(ReadThrough, DestructionWaitsForTheRunningPrefetch) {
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughOptions o = Opts(64_KiB, 0);
+  o.coalesce_gap = 0;
+  o.prefetch_threads = 1;
+  auto cache = std::make_unique<ReadThroughCache>(&fx.origin, mem.get(), nullptr, o);
+  fx.origin.HoldIf([](const OriginRequest& r) { return r.range.offset == 0; });
+  cache->Prefetch({PrefetchTarget{kUrl, {0, 1000}}, PrefetchTarget{kUrl, {100'000, 1000}},
+                   PrefetchTarget{kUrl, {200'000, 1000}}});
+  ASSERT_TRUE(WaitUntil([&] { return fx.origin.held_count() == 1; }));
+  std::atomic<bool> destroyed{false};
+  std::thread destroyer([&] {
+    cache.reset();
+    destroyed = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(destroyed.load()) << "destroyed while its prefetch request was under way";
+  fx.origin.ReleaseHeld();
+  destroyer.join();
+  EXPECT_LE(fx.origin.request_count(), 3u);
+}
+
 // Validating, a cache serves an object's blocks only while the origin
 // reports the version they were cached under; a changed object is fetched
 // anew. Each ReadThroughCache is one mount: it asks once per object.

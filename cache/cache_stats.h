@@ -1,0 +1,29 @@
+// CacheStats: the counters of one ReadThroughCache, shared by its parts
+// (the read-through core, the object records, the prefetch queue).
+//
+// Thread-safety: every counter is an atomic, updated with relaxed order.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace zm {
+
+struct CacheStats {
+  std::atomic<uint64_t> memory_hits{0};
+  std::atomic<uint64_t> memory_hit_bytes{0};
+  std::atomic<uint64_t> disk_hits{0};
+  std::atomic<uint64_t> disk_hit_bytes{0};
+  std::atomic<uint64_t> misses{0};
+  std::atomic<uint64_t> inflight_waits{0};  // reads served by another's request
+  std::atomic<uint64_t> origin_requests{0};
+  std::atomic<uint64_t> origin_bytes{0};
+  std::atomic<uint64_t> origin_errors{0};
+  std::atomic<int64_t> origin_in_flight{0};  // requests under way now
+  std::atomic<uint64_t> object_checks{0};    // Stat requests: sizes and versions
+  std::atomic<uint64_t> prefetch_requests{0};
+  std::atomic<uint64_t> prefetch_bytes{0};
+  std::atomic<uint64_t> prefetch_dropped{0};
+};
+
+}  // namespace zm
