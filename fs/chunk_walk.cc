@@ -36,13 +36,15 @@ uint64_t ChunkWalk::Linear(const Line& line, uint64_t pos) const {
 
 void ChunkWalk::Touch(Line& line, uint64_t pos, std::vector<uint64_t>* ahead) {
   line.last_use = ++clock_;
+  if (line.touches > 0 && pos == line.last) return;
+  line.last = pos;
   // A touch far from the others starts the line afresh: a walk is a run of
   // nearby chunks, and a reader that jumps has started another one.
   const uint64_t reach = std::max<uint64_t>(2 * options_.density, line.window);
   if (line.touches == 0 || pos + reach < line.lo || pos > line.hi + reach) {
     line = Line{line.axis, std::move(line.fixed)};
     line.last_use = clock_;
-    line.lo = line.hi = line.fetched_lo = line.fetched_hi = pos;
+    line.lo = line.hi = line.fetched_lo = line.fetched_hi = line.last = pos;
     line.touches = 1;
     return;
   }
@@ -81,9 +83,9 @@ void ChunkWalk::FetchAhead(Line& line, std::vector<uint64_t>* ahead) {
   }
 }
 
-std::vector<uint64_t> ChunkWalk::OnTouch(uint64_t linear) {
-  std::vector<uint64_t> ahead;
-  if (linear >= count_) return ahead;
+std::vector<std::vector<uint64_t>> ChunkWalk::OnTouch(uint64_t linear) {
+  std::vector<std::vector<uint64_t>> batches;
+  if (linear >= count_) return batches;
   // The chunk's coordinates in the grid.
   std::vector<uint64_t> coord(grid_.size());
   uint64_t rest = linear;
@@ -91,22 +93,53 @@ std::vector<uint64_t> ChunkWalk::OnTouch(uint64_t linear) {
     coord[d] = rest % grid_[d];
     rest /= grid_[d];
   }
+  std::vector<uint64_t> ahead;
+  // Two lines may ask for the same chunk (a row and C order): it goes out
+  // with the first.
+  auto keep_fresh = [&] {
+    std::vector<uint64_t> fresh;
+    for (uint64_t c : ahead)
+      if (!HandedOut(c)) fresh.push_back(c);
+    if (!fresh.empty()) batches.push_back(std::move(fresh));
+    ahead.clear();
+  };
   size_t long_axes = 0;
+  for (uint64_t g : grid_) long_axes += g > 1;
+  // The whole grid in C order first (unless the grid has one line only):
+  // while that walk goes on it fetches what the lines through the chunk
+  // would, in longer runs, so theirs only record the touch.
+  bool c_order_walk = false;
+  if (long_axes > 1) {
+    Line& order = FindLine(kOrder, {});
+    Touch(order, linear, &ahead);
+    c_order_walk = order.window > 0;
+    keep_fresh();
+  }
   for (size_t d = 0; d < grid_.size(); ++d) {
     if (grid_[d] <= 1) continue;
-    ++long_axes;
     std::vector<uint64_t> fixed = coord;
     fixed[d] = 0;
     Touch(FindLine(d, fixed), coord[d], &ahead);
+    if (c_order_walk) ahead.clear();
+    keep_fresh();
   }
-  // The whole grid in C order, unless that is the one line already filed.
-  if (long_axes > 1) Touch(FindLine(kOrder, {}), linear, &ahead);
-  // Two lines may ask for the same chunk (a row and C order).
-  std::vector<uint64_t> fresh;
-  fresh.reserve(ahead.size());
-  for (uint64_t c : ahead)
-    if (!HandedOut(c)) fresh.push_back(c);
-  return fresh;
+  return JoinAdjacent(std::move(batches));
+}
+
+// Batches that continue one another (a row's end, then C order onwards) are
+// one run of chunks: fetched as one batch, they are coalesced.
+std::vector<std::vector<uint64_t>> ChunkWalk::JoinAdjacent(std::vector<std::vector<uint64_t>> batches) {
+  auto lo = [](const std::vector<uint64_t>& b) { return *std::min_element(b.begin(), b.end()); };
+  auto hi = [](const std::vector<uint64_t>& b) { return *std::max_element(b.begin(), b.end()); };
+  std::vector<std::vector<uint64_t>> joined;
+  for (auto& b : batches) {
+    auto next = std::find_if(joined.begin(), joined.end(), [&](const std::vector<uint64_t>& j) {
+      return hi(j) + 1 == lo(b) || hi(b) + 1 == lo(j);
+    });
+    if (next == joined.end()) joined.push_back(std::move(b));
+    else next->insert(next->end(), b.begin(), b.end());
+  }
+  return joined;
 }
 
 bool ChunkWalk::HandedOut(uint64_t linear) {

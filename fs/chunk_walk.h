@@ -19,6 +19,9 @@
 // `max_window`, and topped up only once less than half of it is left ahead,
 // so requests go out in batches. Nothing is fetched when reads stop.
 //
+// A touch of the chunk touched just before on the same line (a chunk read
+// in several requests) is no new evidence and counts once.
+//
 // State is bounded: at most `max_lines` lines are remembered, the least
 // recently touched forgotten first.
 //
@@ -47,8 +50,9 @@ class ChunkWalk {
 
   // Records a read of the chunk at C-order position `linear` (below the
   // grid's chunk count). Returns the chunks to fetch ahead, as C-order
-  // positions, nearest first; a chunk is returned once per walk.
-  std::vector<uint64_t> OnTouch(uint64_t linear);
+  // positions, one list per walk that wants more (nearest first), so that
+  // each list can be fetched as one batch; a chunk is returned once.
+  std::vector<std::vector<uint64_t>> OnTouch(uint64_t linear);
 
  private:
   // A line of the grid: `axis` is the dimension that varies along it, or
@@ -60,6 +64,7 @@ class ChunkWalk {
     std::vector<uint64_t> fixed;
     uint64_t lo = 0, hi = 0;       // positions touched along the line
     uint64_t touches = 0;          // close together, within [lo, hi]
+    uint64_t last = 0;             // position of the latest touch
     int trend = 0;                 // +1 per touch raising hi, -1 lowering lo, in [-3, 3]
     uint64_t window = 0;           // 0: not (yet) a walk
     uint64_t fetched_hi = 0;       // highest position handed out to fetch
@@ -77,6 +82,7 @@ class ChunkWalk {
   uint64_t LineLength(const Line& line) const;
   uint64_t Linear(const Line& line, uint64_t pos) const;
 
+  static std::vector<std::vector<uint64_t>> JoinAdjacent(std::vector<std::vector<uint64_t>> batches);
   // Whether `linear` was handed out lately (by any line); records it if not.
   bool HandedOut(uint64_t linear);
 

@@ -73,12 +73,14 @@ Prefetcher::Array* Prefetcher::ArrayOf(ReferenceIndex::FileId f, uint64_t* linea
 }
 
 void Prefetcher::OnChunk(Array* a, uint64_t linear) {
-  std::vector<uint64_t> want;
+  std::vector<std::vector<uint64_t>> batches;
   {
     std::lock_guard<std::mutex> lock(a->mu);
-    want = a->walk.OnTouch(linear);
+    batches = a->walk.OnTouch(linear);
   }
-  if (!want.empty()) cache_->Prefetch(ChunkTargets(*a, want));
+  // One batch per walk: the cache coalesces within a batch, and the chunks
+  // of one walk are the ones worth fetching in one request.
+  for (const auto& want : batches) cache_->Prefetch(ChunkTargets(*a, want));
 }
 
 std::vector<PrefetchTarget> Prefetcher::ChunkTargets(const Array& a,

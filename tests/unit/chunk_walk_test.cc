@@ -12,6 +12,13 @@
 namespace zm {
 namespace {
 
+// The chunks a touch hands out, all batches in one list.
+std::vector<uint64_t> Touch(ChunkWalk& w, uint64_t linear) {
+  std::vector<uint64_t> all;
+  for (const auto& batch : w.OnTouch(linear)) all.insert(all.end(), batch.begin(), batch.end());
+  return all;
+}
+
 // The grid of the readers' benchmark: 512 time steps x 2 x 2 chunks.
 const std::vector<uint64_t> kGrid = {512, 2, 2};
 uint64_t At(uint64_t t, uint64_t y, uint64_t x) { return (t * 2 + y) * 2 + x; }
@@ -19,9 +26,9 @@ uint64_t TimeOf(uint64_t linear) { return linear / 4; }
 
 TEST(ChunkWalk, DrillInOrderFetchesTheLineAhead) {
   ChunkWalk w(kGrid);
-  EXPECT_TRUE(w.OnTouch(At(0, 1, 1)).empty());
-  EXPECT_TRUE(w.OnTouch(At(1, 1, 1)).empty()) << "two touches are no walk yet";
-  std::vector<uint64_t> ahead = w.OnTouch(At(2, 1, 1));
+  EXPECT_TRUE(Touch(w, At(0, 1, 1)).empty());
+  EXPECT_TRUE(Touch(w, At(1, 1, 1)).empty()) << "two touches are no walk yet";
+  std::vector<uint64_t> ahead = Touch(w, At(2, 1, 1));
   ASSERT_EQ(ahead.size(), 16u);
   for (size_t i = 0; i < ahead.size(); ++i) EXPECT_EQ(ahead[i], At(3 + i, 1, 1)) << "nearest first";
 }
@@ -38,7 +45,7 @@ TEST(ChunkWalk, DrillInAnyOrderCoversTheLineOnce) {
   std::multiset<uint64_t> handed_out;
   size_t first_walk = 0;
   for (size_t i = 0; i < order.size(); ++i) {
-    for (uint64_t c : w.OnTouch(At(order[i], 0, 1))) {
+    for (uint64_t c : Touch(w, At(order[i], 0, 1))) {
       if (handed_out.empty()) first_walk = i + 1;
       handed_out.insert(c);
     }
@@ -60,7 +67,7 @@ TEST(ChunkWalk, FourDrillsAtOnceAreToldApart) {
   size_t fetched = 0;
   for (uint64_t t = 0; t < 64; ++t)
     for (uint64_t yx = 0; yx < 4; ++yx)
-      for (uint64_t c : w.OnTouch(At(t, yx / 2, yx % 2))) {
+      for (uint64_t c : Touch(w, At(t, yx / 2, yx % 2))) {
         lines_fetched.insert(c % 4);
         EXPECT_GE(TimeOf(c), t) << "ahead of the walk";
         ++fetched;
@@ -73,7 +80,7 @@ TEST(ChunkWalk, WholeVariableInCOrderFetchesAheadInCOrder) {
   ChunkWalk w(kGrid);
   std::set<uint64_t> fetched;
   for (uint64_t l = 0; l < 64; ++l) {
-    for (uint64_t c : w.OnTouch(l)) {
+    for (uint64_t c : Touch(w, l)) {
       EXPECT_GT(c, l);
       fetched.insert(c);
     }
@@ -87,7 +94,7 @@ TEST(ChunkWalk, WindowDoublesUpToItsBoundAndStaysAhead) {
   ChunkWalk w({1000}, o);
   uint64_t fetched_to = 0;
   for (uint64_t t = 0; t < 600; ++t) {
-    for (uint64_t c : w.OnTouch(t)) fetched_to = std::max(fetched_to, c);
+    for (uint64_t c : Touch(w, t)) fetched_to = std::max(fetched_to, c);
     if (t >= 2) {
       EXPECT_GT(fetched_to, t) << "ahead of the reader at " << t;
       EXPECT_LE(fetched_to, t + 64) << "never more than the window ahead";
@@ -97,9 +104,9 @@ TEST(ChunkWalk, WindowDoublesUpToItsBoundAndStaysAhead) {
 
 TEST(ChunkWalk, BackwardWalkFetchesBelow) {
   ChunkWalk w({100});
-  w.OnTouch(90);
-  w.OnTouch(89);
-  std::vector<uint64_t> ahead = w.OnTouch(88);
+  Touch(w, 90);
+  Touch(w, 89);
+  std::vector<uint64_t> ahead = Touch(w, 88);
   ASSERT_FALSE(ahead.empty());
   EXPECT_EQ(ahead.front(), 87u);
   for (uint64_t c : ahead) EXPECT_LT(c, 88u);
@@ -111,7 +118,7 @@ TEST(ChunkWalk, RandomReadsFetchAlmostNothing) {
   std::uniform_int_distribution<uint64_t> chunk(0, 512 * 4 - 1);
   size_t fetched = 0;
   constexpr size_t kReads = 1000;
-  for (size_t i = 0; i < kReads; ++i) fetched += w.OnTouch(chunk(rng)).size();
+  for (size_t i = 0; i < kReads; ++i) fetched += Touch(w, chunk(rng)).size();
   // A few lines of two chunks (y or x) are hit three times by chance; each
   // costs one speculative chunk at most.
   EXPECT_LE(fetched, kReads / 20) << "random reads must not pay for speculation";
@@ -123,18 +130,18 @@ TEST(ChunkWalk, StateIsBounded) {
   ChunkWalk w({100000, 100}, o);
   std::mt19937 rng(3);
   std::uniform_int_distribution<uint64_t> chunk(0, 100000 * 100 - 1);
-  for (int i = 0; i < 100000; ++i) w.OnTouch(chunk(rng));
+  for (int i = 0; i < 100000; ++i) Touch(w, chunk(rng));
   // A drill still works after the table churned.
-  w.OnTouch(0 * 100 + 5);
-  w.OnTouch(1 * 100 + 5);
-  EXPECT_FALSE(w.OnTouch(2 * 100 + 5).empty());
+  Touch(w, 0 * 100 + 5);
+  Touch(w, 1 * 100 + 5);
+  EXPECT_FALSE(Touch(w, 2 * 100 + 5).empty());
 }
 
 TEST(ChunkWalk, OutOfGridTouchIsIgnored) {
   ChunkWalk w(kGrid);
-  EXPECT_TRUE(w.OnTouch(512 * 4).empty());
+  EXPECT_TRUE(Touch(w, 512 * 4).empty());
   ChunkWalk empty({0, 4});
-  EXPECT_TRUE(empty.OnTouch(0).empty());
+  EXPECT_TRUE(Touch(empty, 0).empty());
 }
 
 }  // namespace
