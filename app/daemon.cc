@@ -188,6 +188,11 @@ FuseConfig MountConfig(const Options& opt, const DaemonConfig& config) {
   fc.options = opt.fuse_options;
   fc.debug = opt.debug;
   fc.max_threads = config.sizes.fuse_threads;
+  // The views decode every byte they serve: a page fault of an mmap'd .npy
+  // must not decode the chunks of 1 MiB around it (4 chunks for a drill
+  // point where 1 or 2 hold it). Their own chunk-walk and sequential
+  // decode-ahead fetch what readers go on to read, on both cores.
+  if (config.view != ViewKind::kZarr) fc.readahead = 128 << 10;
   return fc;
 }
 

@@ -34,22 +34,24 @@ uint64_t ChunkWalk::Linear(const Line& line, uint64_t pos) const {
   return l;
 }
 
-void ChunkWalk::Touch(Line& line, uint64_t pos, std::vector<uint64_t>* ahead) {
+void ChunkWalk::Touch(Line& line, uint64_t from, uint64_t to, std::vector<uint64_t>* ahead) {
   line.last_use = ++clock_;
-  if (line.touches > 0 && pos == line.last) return;
-  line.last = pos;
+  if (line.touches > 0 && from == line.last_from && to == line.last_to) return;
+  line.last_from = from;
+  line.last_to = to;
   // A touch far from the others starts the line afresh: a walk is a run of
   // nearby chunks, and a reader that jumps has started another one.
   const uint64_t reach = std::max<uint64_t>(2 * options_.density, line.window);
-  if (line.touches == 0 || pos + reach < line.lo || pos > line.hi + reach) {
+  if (line.touches == 0 || to + reach < line.lo || from > line.hi + reach) {
     line = Line{line.axis, std::move(line.fixed)};
     line.last_use = clock_;
-    line.lo = line.hi = line.fetched_lo = line.fetched_hi = line.last = pos;
+    line.lo = line.fetched_lo = line.last_from = from;
+    line.hi = line.fetched_hi = line.last_to = to;
     line.touches = 1;
     return;
   }
-  if (pos > line.hi) line.hi = pos, line.trend = std::min(line.trend + 1, 3);
-  if (pos < line.lo) line.lo = pos, line.trend = std::max(line.trend - 1, -3);
+  if (to > line.hi) line.hi = to, line.trend = std::min(line.trend + 1, 3);
+  if (from < line.lo) line.lo = from, line.trend = std::max(line.trend - 1, -3);
   ++line.touches;
   if (IsWalk(line)) FetchAhead(line, ahead);
 }
@@ -83,45 +85,61 @@ void ChunkWalk::FetchAhead(Line& line, std::vector<uint64_t>* ahead) {
   }
 }
 
-std::vector<std::vector<uint64_t>> ChunkWalk::OnTouch(uint64_t linear) {
+std::vector<std::vector<uint64_t>> ChunkWalk::OnTouch(uint64_t linear) { return OnRead({linear}); }
+
+std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>& chunks) {
   std::vector<std::vector<uint64_t>> batches;
-  if (linear >= count_) return batches;
-  // The chunk's coordinates in the grid.
+  // The lines through the chunks read, each with the span of positions the
+  // read covers on it: one touch per line, however many chunks.
+  struct Span {
+    size_t axis;
+    std::vector<uint64_t> fixed;
+    uint64_t from, to;
+  };
+  std::vector<Span> spans;
+  auto add = [&](size_t axis, std::vector<uint64_t> fixed, uint64_t pos) {
+    for (Span& s : spans)
+      if (s.axis == axis && s.fixed == fixed) {
+        s.from = std::min(s.from, pos), s.to = std::max(s.to, pos);
+        return;
+      }
+    spans.push_back(Span{axis, std::move(fixed), pos, pos});
+  };
+  size_t long_axes = 0;
+  for (uint64_t g : grid_) long_axes += g > 1;
   std::vector<uint64_t> coord(grid_.size());
-  uint64_t rest = linear;
-  for (size_t d = grid_.size(); d-- > 0;) {
-    coord[d] = rest % grid_[d];
-    rest /= grid_[d];
+  for (uint64_t linear : chunks) {
+    if (linear >= count_) continue;
+    // The whole grid in C order first (unless the grid has one line only):
+    // while that walk goes on it fetches what the lines through the chunk
+    // would, in longer runs, so theirs only record the touch.
+    if (long_axes > 1) add(kOrder, {}, linear);
+    uint64_t rest = linear;
+    for (size_t d = grid_.size(); d-- > 0;) {
+      coord[d] = rest % grid_[d];
+      rest /= grid_[d];
+    }
+    for (size_t d = 0; d < grid_.size(); ++d) {
+      if (grid_[d] <= 1) continue;
+      std::vector<uint64_t> fixed = coord;
+      fixed[d] = 0;
+      add(d, std::move(fixed), coord[d]);
+    }
   }
+  bool c_order_walk = false;
   std::vector<uint64_t> ahead;
-  // Two lines may ask for the same chunk (a row and C order): it goes out
-  // with the first.
-  auto keep_fresh = [&] {
+  for (const Span& s : spans) {
+    Line& line = FindLine(s.axis, s.fixed);
+    Touch(line, s.from, s.to, &ahead);
+    if (s.axis == kOrder) c_order_walk = line.window > 0;
+    else if (c_order_walk) ahead.clear();
+    // Two lines may ask for the same chunk (a row and C order): it goes
+    // out with the first.
     std::vector<uint64_t> fresh;
     for (uint64_t c : ahead)
       if (!HandedOut(c)) fresh.push_back(c);
     if (!fresh.empty()) batches.push_back(std::move(fresh));
     ahead.clear();
-  };
-  size_t long_axes = 0;
-  for (uint64_t g : grid_) long_axes += g > 1;
-  // The whole grid in C order first (unless the grid has one line only):
-  // while that walk goes on it fetches what the lines through the chunk
-  // would, in longer runs, so theirs only record the touch.
-  bool c_order_walk = false;
-  if (long_axes > 1) {
-    Line& order = FindLine(kOrder, {});
-    Touch(order, linear, &ahead);
-    c_order_walk = order.window > 0;
-    keep_fresh();
-  }
-  for (size_t d = 0; d < grid_.size(); ++d) {
-    if (grid_[d] <= 1) continue;
-    std::vector<uint64_t> fixed = coord;
-    fixed[d] = 0;
-    Touch(FindLine(d, fixed), coord[d], &ahead);
-    if (c_order_walk) ahead.clear();
-    keep_fresh();
   }
   return JoinAdjacent(std::move(batches));
 }

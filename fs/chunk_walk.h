@@ -19,7 +19,7 @@
 // `max_window`, and topped up only once less than half of it is left ahead,
 // so requests go out in batches. Nothing is fetched when reads stop.
 //
-// A touch of the chunk touched just before on the same line (a chunk read
+// A touch of the chunks touched just before on the same line (a chunk read
 // in several requests) is no new evidence and counts once.
 //
 // State is bounded: at most `max_lines` lines are remembered, the least
@@ -53,6 +53,10 @@ class ChunkWalk {
   // positions, one list per walk that wants more (nearest first), so that
   // each list can be fetched as one batch; a chunk is returned once.
   std::vector<std::vector<uint64_t>> OnTouch(uint64_t linear);
+  // The same for one read that covers `chunks` (a page of a view may span
+  // many chunks of a row): however many chunks it covers on one line, it
+  // is one touch of that line, so a single read is never a walk.
+  std::vector<std::vector<uint64_t>> OnRead(const std::vector<uint64_t>& chunks);
 
  private:
   // A line of the grid: `axis` is the dimension that varies along it, or
@@ -64,7 +68,7 @@ class ChunkWalk {
     std::vector<uint64_t> fixed;
     uint64_t lo = 0, hi = 0;       // positions touched along the line
     uint64_t touches = 0;          // close together, within [lo, hi]
-    uint64_t last = 0;             // position of the latest touch
+    uint64_t last_from = 0, last_to = 0;  // positions of the latest touch
     int trend = 0;                 // +1 per touch raising hi, -1 lowering lo, in [-3, 3]
     uint64_t window = 0;           // 0: not (yet) a walk
     uint64_t fetched_hi = 0;       // highest position handed out to fetch
@@ -74,7 +78,8 @@ class ChunkWalk {
 
   Line& FindLine(size_t axis, const std::vector<uint64_t>& fixed);
   // Files a touch at `pos` under `line`; appends the chunks to fetch.
-  void Touch(Line& line, uint64_t pos, std::vector<uint64_t>* ahead);
+  // `from`..`to` are the positions one read covers on the line.
+  void Touch(Line& line, uint64_t from, uint64_t to, std::vector<uint64_t>* ahead);
   // Whether the touches filed under `line` make it a walk.
   bool IsWalk(const Line& line) const;
   // Appends the chunks of `line`'s next window, if it needs one.

@@ -8,6 +8,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -32,6 +33,7 @@ struct Context {
   uid_t uid;
   gid_t gid;
   uint32_t max_read;
+  uint32_t readahead;
 };
 
 Context* Ctx(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req)); }
@@ -64,7 +66,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // requests. max_read must match the mount option.
   conn->max_write = c->max_read;
   conn->max_read = c->max_read;
-  conn->max_readahead = c->max_read;
+  conn->max_readahead = std::min(c->readahead, c->max_read);
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
@@ -282,8 +284,9 @@ void FuseLog(enum fuse_log_level level, const char* fmt, va_list ap) {
 
 // The kernel caps a FUSE mount's readahead at the backing device's default
 // (128 KiB), whatever max_readahead says; sequential readers then wait for
-// one small request at a time. Raise it to max_read where we may (root).
-void RaiseReadahead(dev_t dev, uint32_t bytes) {
+// one small request at a time. Set it to what the mount asks for where we
+// may (root).
+void SetReadahead(dev_t dev, uint32_t bytes) {
   std::string path = "/sys/class/bdi/" + std::to_string(major(dev)) + ":" +
                      std::to_string(minor(dev)) + "/read_ahead_kb";
   int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
@@ -299,7 +302,7 @@ Status RunFuse(Tree* fs, const FuseConfig& config,
                const std::function<void(const Status&)>& on_ready) {
   g_fuse_debug = config.debug;
   fuse_set_log_func(FuseLog);
-  Context ctx{fs, config.status, getuid(), getgid(), config.max_read};
+  Context ctx{fs, config.status, getuid(), getgid(), config.max_read, config.readahead};
 
   std::string opts = "ro,default_permissions,fsname=" + config.fsname +
                      ",subtype=zarrmount,max_read=" + std::to_string(config.max_read);
@@ -340,7 +343,7 @@ Status RunFuse(Tree* fs, const FuseConfig& config,
   std::thread ready([&] {
     struct stat st;
     if (::stat(config.mountpoint.c_str(), &st) == 0 && st.st_ino == Tree::kRootIno) {
-      RaiseReadahead(st.st_dev, config.max_read);
+      SetReadahead(st.st_dev, std::min(config.readahead, config.max_read));
       on_ready(Status::Ok());
     } else
       on_ready(IoError("the mount at " + config.mountpoint + " does not answer"));

@@ -18,6 +18,11 @@ struct FuseConfig {
   bool debug = false;
   int max_threads = 16;
   uint32_t max_read = 1 << 20;
+  // The kernel's readahead window (what a page fault of an mmap'd file
+  // reads around it, and how far sequential readers are read ahead).
+  // Where every byte costs a decode, a wide window decodes chunks no reader
+  // needs; where bytes are cheap, it batches requests.
+  uint32_t readahead = 1 << 20;
   // The daemon's status as one JSON object, read by `zarrmount status` as
   // the extended attribute kStatusXattr of the mount's root. May be empty.
   std::function<std::string()> status;

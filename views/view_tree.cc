@@ -7,6 +7,7 @@
 #include <map>
 
 #include "base/log.h"
+#include "fs/chunk_walk.h"
 #include "codecs/pipeline.h"
 #include "fs/zarr_node.h"
 #include "views/netcdf.h"
@@ -23,6 +24,9 @@ struct ViewFilesystem::Array {
   std::vector<ZarrAttribute> attrs;
   std::unique_ptr<ArrayRegion> region;
   uint32_t id = 0;
+  // Walks through the grid by the view's readers (fs/chunk_walk.h).
+  mutable std::mutex walk_mu;  // guards walk; a leaf lock
+  std::unique_ptr<ChunkWalk> walk;
 };
 
 // Bytes [0, header.size()) are the header; each part's data follows at its
@@ -293,6 +297,7 @@ Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path
     return Status::Ok();
   }
   a->grid = std::make_unique<ChunkGrid>(std::move(grid).value());
+  a->walk = std::make_unique<ChunkWalk>(a->grid->grid_shape());
   auto decoder = ChunkDecoder::Make(m.chunk);
   if (!decoder.ok()) {
     Omit(where + " left out: " + decoder.status().message());
@@ -638,8 +643,13 @@ Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset,
     const uint64_t lo = std::max(offset, p.begin), hi = std::min(end, p.begin + p.nbytes);
     if (lo >= hi) continue;
     const Array& a = *arrays_[p.array];
+    std::vector<uint64_t> touched;
     Status st = CopyRegion(*a.region, lo - p.begin, hi - lo, p.swap, buf->data() + (lo - offset),
-                           [&](uint64_t chunk) { return GetChunk(p.array, chunk); });
+                           [&](uint64_t chunk) {
+                             touched.push_back(chunk);
+                             return GetChunk(p.array, chunk);
+                           });
+    FollowWalk(a, touched);
     if (!st.ok())
       return st.WithContext("view file '" + file.path + "', array '" + a.path + "'");
   }
@@ -652,6 +662,36 @@ Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset,
 Result<std::string> ViewFilesystem::Read(uint64_t ino, uint64_t offset, uint64_t size) const {
   ZM_ASSIGN_OR_RETURN(Slices s, ReadSlices(ino, offset, size));
   return s.ToString();
+}
+
+void ViewFilesystem::FollowWalk(const Array& a, const std::vector<uint64_t>& chunks) const {
+  if (options_.decode_threads <= 0 || chunks.empty()) return;
+  std::vector<std::vector<uint64_t>> batches;
+  {
+    std::lock_guard<std::mutex> lock(a.walk_mu);
+    batches = a.walk->OnRead(chunks);
+  }
+  for (const auto& batch : batches) FetchAndDecodeAhead(a, batch);
+}
+
+void ViewFilesystem::FetchAndDecodeAhead(const Array& a, const std::vector<uint64_t>& chunks) const {
+  std::vector<PrefetchTarget> raw;
+  for (uint64_t c : chunks) {
+    ChunkId id{a.id, c};
+    if (chunks_->Has(id)) continue;
+    if (auto f = index_->FindKey(JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(c))))) {
+      auto t = index_->target(*f);
+      // The stored bytes on the read-through cache's own threads, many at
+      // once, where neighbouring chunks are fetched in one request; the
+      // decode waits for them on the decode-ahead threads.
+      if (!t.is_inline()) raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
+    }
+  }
+  if (!raw.empty()) cache_->Prefetch(std::move(raw));
+  for (uint64_t c : chunks) {
+    ChunkId id{a.id, c};
+    if (!chunks_->Has(id)) chunks_->Prefetch(id, [this, &a, c] { return LoadChunk(a, c); });
+  }
 }
 
 void ViewFilesystem::ReadAhead(uint64_t ino, const File& file, uint64_t offset,
@@ -675,25 +715,13 @@ void ViewFilesystem::ReadAhead(uint64_t ino, const File& file, uint64_t offset,
   }
   if (window == 0) return;
   const uint64_t lo = offset + size, hi = std::min(file.size, lo + window);
-  std::vector<PrefetchTarget> raw;
   for (const auto& p : file.parts) {
     const uint64_t a_lo = std::max(lo, p.begin), a_hi = std::min(hi, p.begin + p.nbytes);
     if (a_lo >= a_hi) continue;
     const Array& a = *arrays_[p.array];
     constexpr size_t kMaxChunksAhead = 64;
-    for (uint64_t c : a.region->ChunksIn(a_lo - p.begin, a_hi - a_lo, kMaxChunksAhead)) {
-      ChunkId id{p.array, c};
-      if (chunks_->Has(id)) continue;
-      if (auto f = index_->FindKey(JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(c))))) {
-        auto t = index_->target(*f);
-        // The stored bytes too, on the read-through cache's own threads,
-        // where neighbouring chunks are fetched in one request.
-        if (!t.is_inline()) raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
-      }
-      chunks_->Prefetch(id, [this, &a, c] { return LoadChunk(a, c); });
-    }
+    FetchAndDecodeAhead(a, a.region->ChunksIn(a_lo - p.begin, a_hi - a_lo, kMaxChunksAhead));
   }
-  if (!raw.empty()) cache_->Prefetch(std::move(raw));
 }
 
 }  // namespace zm

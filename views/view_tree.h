@@ -117,7 +117,15 @@ class ViewFilesystem : public Tree {
   Result<std::string> ReadKey(ReferenceIndex::FileId f) const;
   Result<Block> LoadChunk(const Array& a, uint64_t chunk) const;
   Result<Block> GetChunk(uint32_t array, uint64_t chunk) const;
+  // Decode-ahead for readers walking the file sequentially...
   void ReadAhead(uint64_t ino, const File& file, uint64_t offset, uint64_t size) const;
+  // ... and for readers walking the array's chunk grid in any order (a
+  // pixel drill through a memory-mapped .npy touches one chunk per time
+  // step): files one read's `chunks` with the array's walk detector.
+  void FollowWalk(const Array& a, const std::vector<uint64_t>& chunks) const;
+  // Fetches the stored bytes of `chunks` in the background, then decodes
+  // them on the decode-ahead threads, skipping those already decoded.
+  void FetchAndDecodeAhead(const Array& a, const std::vector<uint64_t>& chunks) const;
   Attr NodeAttr(uint32_t n) const;
 
   const ReferenceIndex* index_;
