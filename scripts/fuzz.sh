@@ -2,9 +2,9 @@
 # Builds the libFuzzer targets of tests/fuzz with clang, ASan and UBSan (in
 # build-fuzz) and runs each for a bounded time from its seed corpus in
 # tests/fuzz/corpus/<target>/, as many at once as there are cores.
-# Usage: scripts/fuzz.sh [--merge] [seconds-per-target] [target...]
-#   seconds-per-target  default 20; 0 builds and runs nothing (with --merge:
-#                       merges what earlier runs found)
+# Usage: scripts/fuzz.sh [-h|--help] [--merge] [seconds-per-target] [target...]
+#   seconds-per-target  default 20; 0 builds but fuzzes nothing (with
+#                       --merge: merges what earlier runs found)
 #   target...           default all: references decompress template zarray
 #                       base64 zlib gzip zstd blosc codec_any pipeline
 #   --merge             afterwards, for each target named, adds to its seed
@@ -23,17 +23,21 @@
 # number of cores); CMAKE_CXX_COMPILER_LAUNCHER=ccache is honoured by CMake
 # when build-fuzz is first configured.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
+usage() { sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "$self"; }
 merge=0
-if [[ ${1:-} == --merge ]]; then merge=1; shift; fi
+case ${1:-} in
+  -h | --help) usage; exit 0 ;;
+  --merge) merge=1; shift ;;
+esac
 seconds=${1:-20}
 shift || true
 targets=("$@")
 ((${#targets[@]})) || targets=(references decompress template zarray base64 zlib gzip zstd blosc codec_any pipeline)
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc)}
-[[ $seconds =~ ^[0-9]+$ ]] ||
-  { echo "usage: scripts/fuzz.sh [--merge] [seconds-per-target] [target...]" >&2; exit 2; }
+[[ $seconds =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }
 
 command -v clang++-14 >/dev/null ||
   { echo "fuzz.sh: clang++-14 missing; run scripts/install-deps.sh" >&2; exit 2; }
@@ -80,6 +84,8 @@ report() {
   return 1
 }
 
+bytes_in() { find "$1" -type f -printf '%s\n' | awk '{n += $1} END {print n + 0}'; }
+
 # Adds to the seed corpus of target $1 what its run found that the seeds
 # do not cover; prints how many inputs and bytes that added.
 merge_into_seeds() {
@@ -87,11 +93,11 @@ merge_into_seeds() {
   [[ -d $work ]] || { printf '%-11s merge: nothing in %s\n' "$t" "$work"; return 0; }
   local before after bytes_before bytes_after
   before=$(find "$seeds" -type f | wc -l)
-  bytes_before=$(du -sb "$seeds" | cut -f1)
+  bytes_before=$(bytes_in "$seeds")
   "$build/fuzz/fuzz_$t" $(flags_of "$t") -merge=1 "$seeds" "$work" >"$build/logs/$t.merge.log" 2>&1 ||
     { echo "fuzz.sh: merge of $t failed, see $build/logs/$t.merge.log" >&2; return 1; }
   after=$(find "$seeds" -type f | wc -l)
-  bytes_after=$(du -sb "$seeds" | cut -f1)
+  bytes_after=$(bytes_in "$seeds")
   printf '%-11s merge: %d -> %d inputs, %d -> %d bytes in %s\n' \
     "$t" "$before" "$after" "$bytes_before" "$bytes_after" "$seeds"
 }
