@@ -9,17 +9,24 @@ ChunkWalk::ChunkWalk(std::vector<uint64_t> grid_shape, const ChunkWalkOptions& o
   for (uint64_t g : grid_) count_ *= g;
 }
 
+ChunkWalk::Line ChunkWalk::NewLine(size_t axis, std::vector<uint64_t> fixed) {
+  Line line;
+  line.axis = axis;
+  line.fixed = std::move(fixed);
+  return line;
+}
+
 ChunkWalk::Line& ChunkWalk::FindLine(size_t axis, const std::vector<uint64_t>& fixed) {
   for (Line& l : lines_)
     if (l.axis == axis && l.fixed == fixed) return l;
   if (lines_.size() < options_.max_lines) {
-    lines_.push_back(Line{axis, fixed});
+    lines_.push_back(NewLine(axis, fixed));
     return lines_.back();
   }
   // Forget the line touched longest ago.
   Line& victim = *std::min_element(lines_.begin(), lines_.end(),
                                    [](const Line& a, const Line& b) { return a.last_use < b.last_use; });
-  victim = Line{axis, fixed};
+  victim = NewLine(axis, fixed);
   return victim;
 }
 
@@ -39,11 +46,20 @@ void ChunkWalk::Touch(Line& line, uint64_t from, uint64_t to, std::vector<uint64
   if (line.touches > 0 && from == line.last_from && to == line.last_to) return;
   line.last_from = from;
   line.last_to = to;
+  ++line.all_touches;
   // A touch far from the others starts the line afresh: a walk is a run of
   // nearby chunks, and a reader that jumps has started another one.
   const uint64_t reach = std::max<uint64_t>(2 * options_.density, line.window);
   if (line.touches == 0 || to + reach < line.lo || from > line.hi + reach) {
-    line = Line{line.axis, std::move(line.fixed)};
+    // The scattered-walk state outlives the jump: scattered walks jump.
+    Line fresh = NewLine(line.axis, std::move(line.fixed));
+    fresh.done = std::move(line.done);
+    fresh.cursor = line.cursor;
+    fresh.outstanding = line.outstanding;
+    fresh.overlapped = line.overlapped;
+    fresh.all_touches = line.all_touches;
+    fresh.scatter_window = line.scatter_window;
+    line = std::move(fresh);
     line.last_use = clock_;
     line.lo = line.fetched_lo = line.last_from = from;
     line.hi = line.fetched_hi = line.last_to = to;
@@ -87,7 +103,7 @@ void ChunkWalk::FetchAhead(Line& line, std::vector<uint64_t>* ahead) {
 
 std::vector<std::vector<uint64_t>> ChunkWalk::OnTouch(uint64_t linear) { return OnRead({linear}); }
 
-std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>& chunks) {
+std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>& chunks, bool overlapping) {
   std::vector<std::vector<uint64_t>> batches;
   // The lines through the chunks read, each with the span of positions the
   // read covers on it: one touch per line, however many chunks.
@@ -126,13 +142,19 @@ std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>
       add(d, std::move(fixed), coord[d]);
     }
   }
+  RememberRead(chunks);
   bool c_order_walk = false;
   std::vector<uint64_t> ahead;
   for (const Span& s : spans) {
     Line& line = FindLine(s.axis, s.fixed);
+    line.overlapped |= overlapping;
     Touch(line, s.from, s.to, &ahead);
     if (s.axis == kOrder) c_order_walk = line.window > 0;
-    else if (c_order_walk) ahead.clear();
+    if (s.axis != kOrder && ahead.empty()) {
+      TouchScattered(line, s.from, s.to);
+      if (IsScatteredWalk(line, RecentShare(line))) FetchScattered(line, &ahead);
+    }
+    if (s.axis != kOrder && c_order_walk) ahead.clear();
     // Two lines may ask for the same chunk (a row and C order): it goes
     // out with the first.
     std::vector<uint64_t> fresh;
@@ -158,6 +180,72 @@ std::vector<std::vector<uint64_t>> ChunkWalk::JoinAdjacent(std::vector<std::vect
     else next->insert(next->end(), b.begin(), b.end());
   }
   return joined;
+}
+
+void ChunkWalk::RememberRead(const std::vector<uint64_t>& chunks) {
+  if (chunks.empty() || chunks.front() >= count_) return;
+  std::vector<uint64_t> coord(grid_.size());
+  uint64_t rest = chunks.front();
+  for (size_t d = grid_.size(); d-- > 0;) {
+    coord[d] = rest % grid_[d];
+    rest /= grid_[d];
+  }
+  if (recent_reads_.size() < options_.recent_touches) {
+    recent_reads_.push_back(std::move(coord));
+  } else if (!recent_reads_.empty()) {
+    recent_reads_[recent_reads_next_] = std::move(coord);
+    recent_reads_next_ = (recent_reads_next_ + 1) % recent_reads_.size();
+  }
+}
+
+size_t ChunkWalk::RecentShare(const Line& line) const {
+  size_t n = 0;
+  for (const auto& c : recent_reads_) {
+    bool on = true;
+    for (size_t d = 0; d < grid_.size() && on; ++d) on = d == line.axis || c[d] == line.fixed[d];
+    n += on;
+  }
+  return n;
+}
+
+bool ChunkWalk::IsScatteredWalk(const Line& line, size_t share) const {
+  return line.overlapped && line.all_touches >= options_.scattered_touches &&
+         share >= options_.scattered_share && LineLength(line) <= options_.max_scattered_line;
+}
+
+void ChunkWalk::TouchScattered(Line& line, uint64_t from, uint64_t to) {
+  if (line.done.empty()) return;  // not a scattered walk (yet)
+  for (uint64_t p = from; p <= to && p < line.done.size(); ++p) {
+    if (line.done[p]) {
+      if (line.outstanding) --line.outstanding;
+    } else {
+      line.done[p] = true;
+    }
+  }
+}
+
+void ChunkWalk::FetchScattered(Line& line, std::vector<uint64_t>* ahead) {
+  const uint64_t length = LineLength(line);
+  if (line.done.empty()) {
+    // Everything below the line's touched span, and the span itself, may
+    // have been read before it was recognised: hand out from its bottom
+    // (the cache skips what it holds).
+    line.done.assign(length, false);
+    line.cursor = 0;
+    line.scatter_window = 0;
+  }
+  // Read in no order, what is handed out is consumed in no order either:
+  // hand out a window per read while less than four of them wait.
+  if (line.outstanding >= 4 * options_.max_window) return;
+  line.scatter_window =
+      line.scatter_window ? std::min(line.scatter_window * 2, options_.max_window) : options_.initial_window;
+  for (uint64_t handed = 0; line.cursor < length && handed < line.scatter_window; ++line.cursor) {
+    if (line.done[line.cursor]) continue;
+    line.done[line.cursor] = true;
+    ahead->push_back(Linear(line, line.cursor));
+    ++line.outstanding;
+    ++handed;
+  }
 }
 
 bool ChunkWalk::HandedOut(uint64_t linear) {

@@ -19,6 +19,15 @@
 // `max_window`, and topped up only once less than half of it is left ahead,
 // so requests go out in batches. Nothing is fetched when reads stop.
 //
+// Readers that walk a line in no order at all — dask runs a drill's 512
+// chunk reads on a thread pool in an order of its own — are recognised
+// too: when the line holds nearly all of the array's latest touches and
+// reads of it overlap in time (a pool at work, not one reader jumping
+// about), the whole line is fetched, lowest positions first, a window per
+// read while fewer than four windows wait to be read, skipping what was
+// read or handed out. A single reader's random
+// reads never overlap, so they never look like this.
+//
 // A touch of the chunks touched just before on the same line (a chunk read
 // in several requests) is no new evidence and counts once.
 //
@@ -41,6 +50,12 @@ struct ChunkWalkOptions {
   uint64_t initial_window = 16;
   uint64_t max_window = 128;
   size_t max_lines = 64;
+  // Scattered walks: of the array's last `recent_touches` reads, at least
+  // `scattered_share` on the line, and `scattered_touches` in all.
+  size_t recent_touches = 8;
+  size_t scattered_share = 6;
+  uint64_t scattered_touches = 6;
+  uint64_t max_scattered_line = 1 << 20;  // longer lines are not tracked so
 };
 
 class ChunkWalk {
@@ -56,7 +71,9 @@ class ChunkWalk {
   // The same for one read that covers `chunks` (a page of a view may span
   // many chunks of a row): however many chunks it covers on one line, it
   // is one touch of that line, so a single read is never a walk.
-  std::vector<std::vector<uint64_t>> OnRead(const std::vector<uint64_t>& chunks);
+  // `overlapping`: another read of the array was in flight when this one
+  // started (see the file comment).
+  std::vector<std::vector<uint64_t>> OnRead(const std::vector<uint64_t>& chunks, bool overlapping = false);
 
  private:
   // A line of the grid: `axis` is the dimension that varies along it, or
@@ -74,8 +91,17 @@ class ChunkWalk {
     uint64_t fetched_hi = 0;       // highest position handed out to fetch
     uint64_t fetched_lo = 0;       // lowest position handed out to fetch
     uint64_t last_use = 0;
+    // A scattered walk: positions read or handed out, and how many of the
+    // handed-out ones have been read since.
+    std::vector<bool> done;
+    uint64_t cursor = 0;         // no position below it is left to hand out
+    uint64_t outstanding = 0;    // handed out, not read yet
+    uint64_t scatter_window = 0;
+    bool overlapped = false;     // some read of it overlapped another
+    uint64_t all_touches = 0;    // near or far
   };
 
+  static Line NewLine(size_t axis, std::vector<uint64_t> fixed);
   Line& FindLine(size_t axis, const std::vector<uint64_t>& fixed);
   // Files a touch at `pos` under `line`; appends the chunks to fetch.
   // `from`..`to` are the positions one read covers on the line.
@@ -84,10 +110,18 @@ class ChunkWalk {
   bool IsWalk(const Line& line) const;
   // Appends the chunks of `line`'s next window, if it needs one.
   void FetchAhead(Line& line, std::vector<uint64_t>* ahead);
+  // The same for a line walked in no order.
+  bool IsScatteredWalk(const Line& line, size_t share) const;
+  void TouchScattered(Line& line, uint64_t from, uint64_t to);
+  void FetchScattered(Line& line, std::vector<uint64_t>* ahead);
+  // How many of the latest reads were on `line`.
+  size_t RecentShare(const Line& line) const;
   uint64_t LineLength(const Line& line) const;
   uint64_t Linear(const Line& line, uint64_t pos) const;
 
   static std::vector<std::vector<uint64_t>> JoinAdjacent(std::vector<std::vector<uint64_t>> batches);
+  // Files the read starting at chunk chunks[0] among the latest reads.
+  void RememberRead(const std::vector<uint64_t>& chunks);
   // Whether `linear` was handed out lately (by any line); records it if not.
   bool HandedOut(uint64_t linear);
 
@@ -101,6 +135,9 @@ class ChunkWalk {
   std::vector<uint64_t> recent_;
   std::unordered_set<uint64_t> recent_set_;
   size_t recent_next_ = 0;
+  // The coordinates of the first chunk of each of the latest reads.
+  std::vector<std::vector<uint64_t>> recent_reads_;
+  size_t recent_reads_next_ = 0;
 };
 
 }  // namespace zm

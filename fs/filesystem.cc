@@ -99,8 +99,10 @@ Result<Slices> Filesystem::ReadSlices(uint64_t ino, uint64_t offset,
     s.pieces.push_back(index_->inline_data(f).substr(offset, size));  // the index outlives reads
     return s;
   }
-  if (prefetcher_) prefetcher_->OnRead(f, offset, size);
+  Prefetcher::ReadTicket ticket;
+  if (prefetcher_) ticket = prefetcher_->OnRead(f, offset, size);
   auto data = cache_->ReadSlices(index_->url(t.url_id), ByteRange{t.offset, t.size}, offset, size);
+  if (prefetcher_) prefetcher_->OnReadDone(ticket);
   if (!data.ok()) return data.status().WithContext("key '" + index_->FileKey(f) + "'");
   return data;
 }

@@ -1,6 +1,7 @@
 #include "fs/prefetcher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ struct Prefetcher::Array {
 
   std::mutex mu;  // guards walk; a leaf lock
   ChunkWalk walk;
+  std::atomic<int> reads_in_flight{0};
 };
 
 Prefetcher::Prefetcher(const ReferenceIndex* index, ReadThroughCache* cache,
@@ -72,11 +74,11 @@ Prefetcher::Array* Prefetcher::ArrayOf(ReferenceIndex::FileId f, uint64_t* linea
   }
 }
 
-void Prefetcher::OnChunk(Array* a, uint64_t linear) {
+void Prefetcher::OnChunk(Array* a, uint64_t linear, bool overlapping) {
   std::vector<std::vector<uint64_t>> batches;
   {
     std::lock_guard<std::mutex> lock(a->mu);
-    batches = a->walk.OnTouch(linear);
+    batches = a->walk.OnRead({linear}, overlapping);
   }
   // One batch per walk: the cache coalesces within a batch, and the chunks
   // of one walk are the ones worth fetching in one request.
@@ -126,13 +128,24 @@ void Prefetcher::OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_
   cache_->Prefetch({PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}, from, to - from}});
 }
 
-void Prefetcher::OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size) {
-  if (!options_.enabled) return;
+Prefetcher::ReadTicket Prefetcher::OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size) {
+  ReadTicket ticket;
+  if (!options_.enabled) return ticket;
   if (offset == 0) {
     uint64_t linear;
-    if (Array* a = ArrayOf(f, &linear)) OnChunk(a, linear);
+    if (Array* a = ArrayOf(f, &linear)) {
+      // Another chunk read of the array in flight: a pool of readers.
+      const bool overlapping = a->reads_in_flight.fetch_add(1) > 0;
+      ticket.array = a;
+      OnChunk(a, linear, overlapping);
+    }
   }
   OnSequential(f, offset, size);
+  return ticket;
+}
+
+void Prefetcher::OnReadDone(ReadTicket ticket) {
+  if (ticket.array) ticket.array->reads_in_flight.fetch_sub(1);
 }
 
 }  // namespace zm

@@ -42,11 +42,17 @@ class Prefetcher {
   Prefetcher(const ReferenceIndex* index, ReadThroughCache* cache, const PrefetchOptions& options);
   ~Prefetcher();
 
-  // Called before serving a read of `size` bytes at `offset` of file `f`.
-  void OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
+  // Called before serving a read of `size` bytes at `offset` of file `f`;
+  // the ticket goes to OnReadDone once the read is served (reads of an
+  // array that overlap in time are a pool of readers at work).
+  struct Array;
+  struct ReadTicket {
+    Array* array = nullptr;
+  };
+  ReadTicket OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size);
+  void OnReadDone(ReadTicket ticket);
 
  private:
-  struct Array;
   struct FileStream {
     ReferenceIndex::FileId file = ~uint64_t{0};
     uint64_t next = 0;
@@ -61,7 +67,7 @@ class Prefetcher {
   // can be walked (loaded once, then remembered either way).
   std::shared_ptr<Array> GetArray(ReferenceIndex::DirId d);
   std::shared_ptr<Array> LoadArray(ReferenceIndex::DirId d);
-  void OnChunk(Array* a, uint64_t linear);
+  void OnChunk(Array* a, uint64_t linear, bool overlapping);
   // The chunks at linear indices `want` as prefetch targets, stopping at
   // max_bytes of chunk data; chunks not stored or inline are skipped.
   std::vector<PrefetchTarget> ChunkTargets(const Array& a, const std::vector<uint64_t>& want) const;

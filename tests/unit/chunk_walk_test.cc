@@ -61,6 +61,40 @@ TEST(ChunkWalk, DrillInAnyOrderCoversTheLineOnce) {
   EXPECT_LE(missing.size(), 8u) << "first missing: " << missing.front() << ", last: " << missing.back();
 }
 
+// Dask runs a drill's reads on a pool in an order of its own: a random
+// permutation of the line, reads overlapping in time. The whole line is
+// fetched, each chunk once, nothing of another line.
+TEST(ChunkWalk, DrillReadByAPoolInNoOrderFetchesTheWholeLine) {
+  ChunkWalk w(kGrid);
+  std::mt19937 rng(5);
+  std::vector<uint64_t> order(512);
+  for (uint64_t t = 0; t < 512; ++t) order[t] = t;
+  std::shuffle(order.begin(), order.end(), rng);
+  std::multiset<uint64_t> handed_out;
+  size_t first = 0;
+  for (size_t i = 0; i < order.size(); ++i)
+    for (const auto& batch : w.OnRead({At(order[i], 1, 0)}, /*overlapping=*/i > 0))
+      for (uint64_t c : batch) {
+        if (handed_out.empty()) first = i + 1;
+        handed_out.insert(c);
+      }
+  EXPECT_LE(first, 8u) << "recognised after a handful of reads";
+  std::set<uint64_t> unique(handed_out.begin(), handed_out.end());
+  EXPECT_EQ(unique.size(), handed_out.size()) << "no chunk handed out twice";
+  for (uint64_t c : unique) EXPECT_EQ(c % 4, At(0, 1, 0)) << "only the drilled line";
+  EXPECT_GE(unique.size(), 500u);
+}
+
+// The same reads by one reader, one at a time, are random reads.
+TEST(ChunkWalk, OneReaderJumpingAlongALineIsNoWalk) {
+  ChunkWalk w(kGrid);
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<uint64_t> t(0, 511);
+  size_t fetched = 0;
+  for (int i = 0; i < 500; ++i) fetched += Touch(w, At(t(rng), 1, 0)).size();
+  EXPECT_LE(fetched, 25u) << "random reads must not pay for speculation";
+}
+
 TEST(ChunkWalk, FourDrillsAtOnceAreToldApart) {
   ChunkWalk w(kGrid);
   std::set<uint64_t> lines_fetched;
