@@ -149,7 +149,8 @@ std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>
     Line& line = FindLine(s.axis, s.fixed);
     line.overlapped |= overlapping;
     Touch(line, s.from, s.to, &ahead);
-    if (s.axis == kOrder) c_order_walk = line.window > 0;
+    // Only while C order is walked now: a stale window is no walk.
+    if (s.axis == kOrder) c_order_walk = line.window > 0 && IsWalk(line);
     if (s.axis != kOrder && ahead.empty()) {
       TouchScattered(line, s.from, s.to);
       if (IsScatteredWalk(line, RecentShare(line))) FetchScattered(line, &ahead);
