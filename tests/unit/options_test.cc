@@ -96,7 +96,9 @@ TEST(OptionTable, EveryEntryParsesForItsCommands) {
         Options o;
         auto r = ParseFor(command, args, &o);
         ASSERT_TRUE(r.ok()) << name << " " << s << ": " << r.status().ToString();
-        if (!o.help) EXPECT_EQ(*r, std::vector<std::string>{"positional"}) << name << " " << s;
+        if (!o.help) {
+          EXPECT_EQ(*r, std::vector<std::string>{"positional"}) << name << " " << s;
+        }
         if (!spec.takes_value()) continue;
         Options attached;
         std::string joined = s.starts_with("--") ? s + "=" + SampleValue(spec.metavar)
@@ -139,8 +141,9 @@ TEST(OptionTable, HelpListsEveryMountEntry) {
       continue;
     }
     EXPECT_THAT(list, HasSubstr(head + " ")) << head << " is not in --help";
-    if (spec.short_name && spec.long_name)
+    if (spec.short_name && spec.long_name) {
       EXPECT_THAT(list, HasSubstr(std::string("-") + spec.short_name + ", " + spec.long_name));
+    }
     std::string text = spec.help;
     if (spec.default_text) text.replace(text.find("{}"), 2, spec.default_text(Options{}));
     size_t start = 0;
