@@ -3,6 +3,7 @@
 #include <blosc.h>
 #include <bzlib.h>
 #include <lz4.h>
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 #include <zstd_errors.h>
@@ -52,6 +53,34 @@ class Output {
   std::string buf_;
   size_t used_ = 0;
 };
+
+// libdeflate inflates a whole buffer of known size two to three times as
+// fast as zlib's streaming inflate: what a view pays per chunk. One
+// decompressor per thread (it holds ~32 KiB of tables).
+libdeflate_decompressor* ThreadDecompressor() {
+  struct Owner {
+    libdeflate_decompressor* d = libdeflate_alloc_decompressor();
+    ~Owner() { libdeflate_free_decompressor(d); }
+  };
+  thread_local Owner owner;
+  return owner.d;
+}
+
+// Inflates all of `in` into exactly `size` bytes at `out` with libdeflate.
+// True only for that clean outcome; anything else (a bad stream, another
+// size, a second gzip member) is left to zlib, whose messages say what is
+// wrong and which reads several gzip members.
+bool FastInflate(bool gzip, std::string_view in, char* out, size_t size) {
+  libdeflate_decompressor* d = ThreadDecompressor();
+  if (!d) return false;
+  size_t in_used = 0, out_made = 0;
+  libdeflate_result r =
+      gzip ? libdeflate_gzip_decompress_ex(d, in.data(), in.size(), out, size, &in_used, &out_made)
+           : libdeflate_zlib_decompress_ex(d, in.data(), in.size(), out, size, &in_used, &out_made);
+  // Bytes after a zlib stream are ignored (as zlib's path does); after a
+  // gzip member another member may follow.
+  return r == LIBDEFLATE_SUCCESS && out_made == size && (!gzip || in_used == in.size());
+}
 
 // zlib and gzip differ only in the header zlib is told to expect.
 class DeflateCodec : public Codec {
@@ -104,6 +133,7 @@ class DeflateCodec : public Codec {
   }
 
   Status DecodeInto(std::string_view in, char* out, size_t size) const override {
+    if (FastInflate(window_bits_ >= 16, in, out, size)) return Status::Ok();
     if (size > std::numeric_limits<uInt>::max() || in.size() > std::numeric_limits<uInt>::max())
       return Codec::DecodeInto(in, out, size);
     z_stream zs{};

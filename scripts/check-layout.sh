@@ -21,7 +21,7 @@ declare -A allowed=(
 # Third-party header -> the only module that may include it.
 declare -A owner=(
   [lmdb.h]=cache [simdjson.h]="zarr refs" [fuse_lowlevel.h]=fuse [curl/curl.h]=io
-  [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache
+  [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache [libdeflate.h]=codecs
 )
 
 bad=0

@@ -9,7 +9,7 @@ build_pkgs=(
   libcurl4-openssl-dev
   libsimdjson-dev
   liblmdb-dev
-  libzstd-dev zlib1g-dev liblz4-dev libbz2-dev
+  libzstd-dev zlib1g-dev libdeflate-dev liblz4-dev libbz2-dev
   libblosc-dev
   libxxhash-dev
   libzip-dev
