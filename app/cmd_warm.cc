@@ -7,7 +7,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <functional>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -17,6 +16,7 @@
 #include "app/commands.h"
 #include "app/sources.h"
 #include "app/stack.h"
+#include "base/thread_pool.h"
 #include "base/units.h"
 #include "refs/reference_loader.h"
 
@@ -199,12 +199,14 @@ int WarmCommand(int argc, char** argv) {
 
   WarmProgress progress;
   const auto start = std::chrono::steady_clock::now();
-  std::vector<std::thread> pool;
-  int threads = std::min<int>(opt.max_connections, static_cast<int>(plan.keys.size()));
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back(FetchKeys, std::cref(index), std::cref(plan), stack.cache.get(), &progress);
+  // One FetchKeys per thread, each taking keys until none is left.
+  ThreadPool pool(std::min<int>(opt.max_connections, static_cast<int>(plan.keys.size())));
+  for (int t = 0; t < pool.threads(); ++t)
+    pool.Submit([&index, &plan, cache = stack.cache.get(), &progress] {
+      FetchKeys(index, plan, cache, &progress);
+    });
   if (!opt.json && isatty(2)) ShowProgress(plan, progress, start);
-  for (auto& t : pool) t.join();
+  pool.WaitIdle();
   if (stack.disk) stack.disk->Flush();
   PrintSummary(plan, progress, stack.cache->stats(), SecondsSince(start), opt.json);
   if (!progress.first_error.ok()) return Fail(progress.first_error);

@@ -10,11 +10,11 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "app/daemon.h"
 #include "base/log.h"
+#include "base/thread_pool.h"
 #include "io/cloud.h"
 
 namespace zm {
@@ -197,27 +197,43 @@ Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int thre
       index->SetSize(f, *size);
     }
   };
-  std::vector<std::thread> pool;
-  int n = std::min<int>(threads, static_cast<int>(todo.size()));
-  for (int t = 0; t < n; ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  // One draining worker per thread: the queue holds `n` tasks, not one per
+  // object, however many objects there are.
+  const int n = std::min<int>(threads, static_cast<int>(todo.size()));
+  ThreadPool pool(n);
+  for (int t = 0; t < n; ++t) pool.Submit(worker);
+  pool.WaitIdle();
   return first_error;
 }
 
-ObjectChecker::ObjectChecker(const ReferenceIndex* index, ReadThroughCache* cache, int threads) {
-  if (!cache->options().validate) return;
+namespace {
+
+// No threads when nothing is to be checked (the cache does not validate),
+// and never more threads than objects.
+int CheckerThreads(const ReferenceIndex& index, const ReadThroughCache& cache, int threads) {
+  if (!cache.options().validate) return 0;
+  return std::min<int>(threads, static_cast<int>(index.url_count()));
+}
+
+}  // namespace
+
+ObjectChecker::ObjectChecker(const ReferenceIndex* index, ReadThroughCache* cache, int threads)
+    : pool_(CheckerThreads(*index, *cache, threads)) {
   const uint32_t n = static_cast<uint32_t>(index->url_count());
-  threads = std::min<int>(threads, static_cast<int>(n));
-  for (int t = 0; t < threads; ++t)
-    threads_.emplace_back([this, index, cache, n] {
+  // Each task drains the shared cursor until the objects run out or the
+  // checker stops.
+  for (int t = 0; t < pool_.threads(); ++t)
+    pool_.Submit([this, index, cache, n] {
       for (uint32_t i; !stop_.load() && (i = next_.fetch_add(1)) < n;)
         (void)cache->Object(index->url(i));  // a failure is met again by the read
     });
 }
 
 ObjectChecker::~ObjectChecker() {
+  // The running tasks see stop_ after the request they are in; Shutdown
+  // waits for them (and drops any not yet started).
   stop_ = true;
-  for (auto& t : threads_) t.join();
+  pool_.Shutdown();
 }
 
 }  // namespace zm

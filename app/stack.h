@@ -5,11 +5,11 @@
 
 #include <atomic>
 #include <memory>
-#include <thread>
 #include <vector>
 #include <string>
 
 #include "base/status.h"
+#include "base/thread_pool.h"
 #include "cache/block_store.h"
 #include "io/cloud.h"
 #include "io/origin.h"
@@ -78,8 +78,8 @@ class ObjectChecker {
 
  private:
   std::atomic<bool> stop_{false};
-  std::atomic<uint32_t> next_{0};
-  std::vector<std::thread> threads_;
+  std::atomic<uint32_t> next_{0};  // the next object (url id) to check
+  ThreadPool pool_;  // last: its tasks use the fields above
 };
 
 }  // namespace zm

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <limits>
 #include <map>
+#include <optional>
 
 #include "base/log.h"
 #include "fs/chunk_walk.h"
@@ -192,6 +193,150 @@ bool ValidNcName(std::string_view name) {
   return name.front() != ' ' && name.back() != ' ';
 }
 
+// Appends the Zarr attributes `in` to `out` as NetCDF attributes, but for
+// those the file carries otherwise (_ARRAY_DIMENSIONS as the dimensions,
+// _FillValue in the variable's type) and names NetCDF cannot hold.
+void AppendNcAttributes(const std::vector<ZarrAttribute>& in, std::vector<NcAttribute>* out) {
+  for (const auto& za : in) {
+    if (za.name == "_ARRAY_DIMENSIONS" || za.name == "_FillValue" || !ValidNcName(za.name))
+      continue;
+    switch (za.kind) {
+      case ZarrAttribute::Kind::kString: out->push_back(NcTextAttribute(za.name, za.text)); break;
+      case ZarrAttribute::Kind::kInts: out->push_back(NcIntAttribute(za.name, za.ints)); break;
+      case ZarrAttribute::Kind::kFloats: out->push_back(NcDoubleAttribute(za.name, za.floats)); break;
+      case ZarrAttribute::Kind::kOther: out->push_back(NcTextAttribute(za.name, za.text)); break;
+    }
+  }
+}
+
+// The directory of the group at `path` ("" is the root), if the index has
+// one (a group may exist only as the parent of its arrays).
+std::optional<ReferenceIndex::DirId> FindGroupDir(const ReferenceIndex& index,
+                                                  std::string_view path) {
+  ReferenceIndex::DirId d = ReferenceIndex::kRootDir;
+  while (!path.empty()) {
+    size_t slash = path.find('/');
+    auto sub = index.FindDir(d, path.substr(0, slash));
+    if (!sub) return std::nullopt;
+    d = *sub;
+    path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+  }
+  return d;
+}
+
+// The dimension names of the array `name`: its v3 dimension_names, else its
+// _ARRAY_DIMENSIONS attribute (v2), else "<name>_dim<i>". Not checked
+// against the shape (see DimensionConflict).
+std::vector<std::string> DimensionNames(const std::string& name, const ZarrArrayMeta& m,
+                                        const std::vector<ZarrAttribute>& attrs) {
+  // v3 dimension_names may be null (kept as ""): all null is no names;
+  // a null among names is named like a dimension of an unnamed array.
+  std::vector<std::string> names = m.dimension_names;
+  if (std::all_of(names.begin(), names.end(), [](const std::string& n) { return n.empty(); }))
+    names.clear();
+  for (size_t i = 0; i < names.size(); ++i)
+    if (names[i].empty()) names[i] = name + "_dim" + std::to_string(i);
+  for (const auto& za : attrs) {
+    if (za.name != "_ARRAY_DIMENSIONS" || !names.empty()) continue;
+    if (za.kind == ZarrAttribute::Kind::kString) {
+      names = {za.text};
+    } else if (za.kind == ZarrAttribute::Kind::kOther) {
+      auto list = ParseStringList(za.text);
+      if (list.ok()) names = std::move(list).value();
+    }
+  }
+  if (names.empty())
+    for (size_t i = 0; i < m.shape.size(); ++i) names.push_back(name + "_dim" + std::to_string(i));
+  return names;
+}
+
+// The dimensions of one NetCDF file, which its variables share by name.
+struct NcDimensions {
+  std::vector<NcDimension> list;
+  std::map<std::string, uint32_t> ids;  // name -> index into list
+};
+
+// Why a variable cannot have the dimensions `names` of `lengths` in a file
+// with `dims`; "" if it can.
+std::string DimensionConflict(const std::vector<std::string>& names,
+                              const std::vector<uint64_t>& lengths, const NcDimensions& dims) {
+  if (names.size() != lengths.size())
+    return std::to_string(names.size()) + " dimension names for " +
+           std::to_string(lengths.size()) + " dimensions";
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (!ValidNcName(names[i])) return "dimension name '" + names[i] + "' is not a NetCDF name";
+    if (lengths[i] == 0) return "dimension '" + names[i] + "' has length 0";
+    if (auto it = dims.ids.find(names[i]); it != dims.ids.end() && dims.list[it->second].length != lengths[i])
+      return "dimension '" + names[i] + "' has length " + std::to_string(lengths[i]) +
+             " here and " + std::to_string(dims.list[it->second].length) + " elsewhere";
+    for (size_t j = 0; j < i; ++j)
+      if (names[j] == names[i]) return "dimension '" + names[i] + "' appears twice";
+  }
+  return "";
+}
+
+// The indices in `dims` of the dimensions `names` of `lengths`, adding those
+// it lacks. REQUIRES: DimensionConflict(names, lengths, *dims) is "".
+std::vector<uint32_t> UseDimensions(const std::vector<std::string>& names,
+                                    const std::vector<uint64_t>& lengths, NcDimensions* dims) {
+  std::vector<uint32_t> ids;
+  for (size_t i = 0; i < names.size(); ++i) {
+    auto [it, inserted] = dims->ids.emplace(names[i], static_cast<uint32_t>(dims->list.size()));
+    if (inserted) dims->list.push_back(NcDimension{names[i], lengths[i]});
+    ids.push_back(it->second);
+  }
+  return ids;
+}
+
+// Appends the variable's _FillValue in its NetCDF type `type`: the array's
+// fill value, else a _FillValue attribute converted; nothing when neither
+// can be.
+void AppendFillValue(const ZarrArrayMeta& m, const std::vector<ZarrAttribute>& attrs, NcType type,
+                     std::vector<NcAttribute>* out) {
+  const DataType& t = m.chunk.dtype;
+  const std::string& fill = m.chunk.fill_element;
+  if (!fill.empty() && (t.kind != 'S' || t.size == 1)) {
+    out->push_back(NcElementAttribute("_FillValue", type, fill, t.big_endian || t.size == 1));
+    return;
+  }
+  if (t.kind == 'S') return;
+  for (const auto& za : attrs) {
+    if (za.name != "_FillValue") continue;
+    double x;
+    if (za.kind == ZarrAttribute::Kind::kInts && za.ints.size() == 1) x = static_cast<double>(za.ints[0]);
+    else if (za.kind == ZarrAttribute::Kind::kFloats && za.floats.size() == 1) x = za.floats[0];
+    else if (za.kind == ZarrAttribute::Kind::kString && za.text == "NaN") x = std::nan("");
+    else break;
+    out->push_back(NcAttribute{"_FillValue", type, EncodeNumber(type, x)});
+  }
+}
+
+// The variable showing the array `name` (metadata `m`, attributes `attrs`)
+// in a NetCDF file with dimensions `dims`, which gains those it lacks; the
+// error says why the array cannot be shown (and `dims` is left as it was).
+Result<NcVariable> NetcdfVariable(const std::string& name, const ZarrArrayMeta& m,
+                                  const std::vector<ZarrAttribute>& attrs, NcDimensions* dims) {
+  const DataType& t = m.chunk.dtype;
+  if (!ValidNcName(name)) return InvalidArgument("not a NetCDF name");
+  auto type = NcTypeFor(t);
+  if (!type) return InvalidArgument("NetCDF classic has no type for " + t.ToString());
+  std::vector<std::string> names = DimensionNames(name, m, attrs);
+  std::vector<uint64_t> lengths = m.shape;
+  if (t.kind == 'S' && t.size > 1) {  // characters along a last dimension
+    names.push_back("string" + std::to_string(t.size));
+    lengths.push_back(t.size);
+  }
+  if (std::string conflict = DimensionConflict(names, lengths, *dims); !conflict.empty())
+    return InvalidArgument(conflict);
+  NcVariable v;
+  v.name = name;
+  v.type = *type;
+  v.dims = UseDimensions(names, lengths, dims);
+  AppendNcAttributes(attrs, &v.attributes);
+  AppendFillValue(m, attrs, *type, &v.attributes);
+  return v;
+}
+
 }  // namespace
 
 Result<ViewKind> ParseViewKind(std::string_view name) {
@@ -369,6 +514,10 @@ void ViewFilesystem::BuildNpy() {
     f.size = f.header.size() + a->region->nbytes();
     AddFile(EnsureDir(Dirname(a->path)), a->name + ".npy", std::move(f));
   }
+  SortChildren();
+}
+
+void ViewFilesystem::SortChildren() {
   for (auto& n : nodes_)
     std::sort(n.children.begin(), n.children.end(),
               [&](uint32_t x, uint32_t y) { return nodes_[x].name < nodes_[y].name; });
@@ -384,157 +533,56 @@ void ViewFilesystem::BuildNetcdf() {
     }
     groups[std::string(Dirname(a->path))].push_back(a.get());
   }
-  for (const auto& [group, arrays] : groups) {
-    const std::string file_path =
-        group.empty() ? options_.set_name + ".nc" : group + ".nc";
-    std::vector<NcAttribute> gattrs;
-    auto convert_attrs = [&](const std::vector<ZarrAttribute>& in, std::vector<NcAttribute>* out) {
-      for (const auto& za : in) {
-        if (za.name == "_ARRAY_DIMENSIONS" || za.name == "_FillValue" || !ValidNcName(za.name))
-          continue;
-        switch (za.kind) {
-          case ZarrAttribute::Kind::kString: out->push_back(NcTextAttribute(za.name, za.text)); break;
-          case ZarrAttribute::Kind::kInts: out->push_back(NcIntAttribute(za.name, za.ints)); break;
-          case ZarrAttribute::Kind::kFloats: out->push_back(NcDoubleAttribute(za.name, za.floats)); break;
-          case ZarrAttribute::Kind::kOther: out->push_back(NcTextAttribute(za.name, za.text)); break;
-        }
-      }
-    };
-    // Group attributes: .zattrs (v2) or the group's zarr.json (v3).
-    auto gdir = group.empty() ? std::optional<ReferenceIndex::DirId>(ReferenceIndex::kRootDir)
-                              : std::optional<ReferenceIndex::DirId>();
-    if (!group.empty()) {
-      ReferenceIndex::DirId d = ReferenceIndex::kRootDir;
-      bool found = true;
-      std::string_view rest = group;
-      while (found && !rest.empty()) {
-        size_t slash = rest.find('/');
-        auto sub = index_->FindDir(d, rest.substr(0, slash));
-        found = sub.has_value();
-        if (found) d = *sub;
-        rest = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
-      }
-      if (found) gdir = d;
-    }
-    if (gdir) {
-      auto key = index_->FindFile(*gdir, ".zattrs");
-      if (!key) key = index_->FindFile(*gdir, "zarr.json");
-      if (key) {
-        auto text = ReadKey(*key);
-        auto attrs = text.ok() ? ParseZarrAttrs(*text) : Result<std::vector<ZarrAttribute>>(text.status());
-        if (attrs.ok()) convert_attrs(*attrs, &gattrs);
-        else LogWarning("group '" + group + "': attributes ignored: " + attrs.status().message());
-      }
-    }
+  for (const auto& [group, arrays] : groups) AddNetcdfFile(group, arrays);
+  SortChildren();
+}
 
-    std::vector<NcDimension> dims;
-    std::map<std::string, uint32_t> dim_ids;
-    std::vector<NcVariable> vars;
-    std::vector<const Array*> var_arrays;
-    for (const Array* a : arrays) {
-      const auto& m = a->meta;
-      const DataType& t = m.chunk.dtype;
-      const std::string where = "variable '" + a->name + "' left out of " + file_path + ": ";
-      if (!ValidNcName(a->name)) {
-        Omit(where + "not a NetCDF name");
-        continue;
-      }
-      auto type = NcTypeFor(t);
-      if (!type) {
-        Omit(where + "NetCDF classic has no type for " + t.ToString());
-        continue;
-      }
-      // v3 dimension_names may be null (kept as ""): all null is no names;
-      // a null among names is named like a dimension of an unnamed array.
-      std::vector<std::string> names = m.dimension_names;
-      if (std::all_of(names.begin(), names.end(), [](const std::string& n) { return n.empty(); }))
-        names.clear();
-      for (size_t i = 0; i < names.size(); ++i)
-        if (names[i].empty()) names[i] = a->name + "_dim" + std::to_string(i);
-      for (const auto& za : a->attrs) {
-        if (za.name != "_ARRAY_DIMENSIONS" || !names.empty()) continue;
-        if (za.kind == ZarrAttribute::Kind::kString) {
-          names = {za.text};
-        } else if (za.kind == ZarrAttribute::Kind::kOther) {
-          auto list = ParseStringList(za.text);
-          if (list.ok()) names = std::move(list).value();
-        }
-      }
-      bool unnamed = names.empty() && !m.shape.empty();
-      for (size_t i = 0; unnamed && i < m.shape.size(); ++i)
-        names.push_back(a->name + "_dim" + std::to_string(i));
-      std::vector<uint64_t> lengths = m.shape;
-      if (t.kind == 'S' && t.size > 1) {  // characters along a last dimension
-        names.push_back("string" + std::to_string(t.size));
-        lengths.push_back(t.size);
-      }
-      if (names.size() != lengths.size()) {
-        Omit(where + std::to_string(names.size()) + " dimension names for " +
-             std::to_string(lengths.size()) + " dimensions");
-        continue;
-      }
-      std::string conflict;
-      for (size_t i = 0; i < names.size() && conflict.empty(); ++i) {
-        if (!ValidNcName(names[i])) conflict = "dimension name '" + names[i] + "' is not a NetCDF name";
-        else if (lengths[i] == 0) conflict = "dimension '" + names[i] + "' has length 0";
-        else if (auto it = dim_ids.find(names[i]); it != dim_ids.end() && dims[it->second].length != lengths[i])
-          conflict = "dimension '" + names[i] + "' has length " + std::to_string(lengths[i]) +
-                     " here and " + std::to_string(dims[it->second].length) + " elsewhere";
-        for (size_t j = 0; j < i && conflict.empty(); ++j)
-          if (names[j] == names[i]) conflict = "dimension '" + names[i] + "' appears twice";
-      }
-      if (!conflict.empty()) {
-        Omit(where + conflict);
-        continue;
-      }
-      NcVariable v;
-      v.name = a->name;
-      v.type = *type;
-      for (size_t i = 0; i < names.size(); ++i) {
-        auto [it, inserted] = dim_ids.emplace(names[i], static_cast<uint32_t>(dims.size()));
-        if (inserted) dims.push_back(NcDimension{names[i], lengths[i]});
-        v.dims.push_back(it->second);
-      }
-      convert_attrs(a->attrs, &v.attributes);
-      // _FillValue in the variable's type: the array's fill value, else a
-      // _FillValue attribute converted.
-      const std::string& fill = m.chunk.fill_element;
-      if (!fill.empty() && (t.kind != 'S' || t.size == 1)) {
-        v.attributes.push_back(NcElementAttribute("_FillValue", *type, fill, t.big_endian || t.size == 1));
-      } else if (t.kind != 'S') {
-        for (const auto& za : a->attrs) {
-          if (za.name != "_FillValue") continue;
-          double x;
-          if (za.kind == ZarrAttribute::Kind::kInts && za.ints.size() == 1) x = static_cast<double>(za.ints[0]);
-          else if (za.kind == ZarrAttribute::Kind::kFloats && za.floats.size() == 1) x = za.floats[0];
-          else if (za.kind == ZarrAttribute::Kind::kString && za.text == "NaN") x = std::nan("");
-          else break;
-          v.attributes.push_back(NcAttribute{"_FillValue", *type, EncodeNumber(*type, x)});
-        }
-      }
-      vars.push_back(std::move(v));
-      var_arrays.push_back(a);
-    }
-    if (vars.empty()) continue;
-    auto layout = LayoutNetcdf(dims, gattrs, vars);
-    if (!layout.ok()) {
-      Omit("view file '" + file_path + "' left out: " + layout.status().message());
+std::vector<NcAttribute> ViewFilesystem::NetcdfGroupAttributes(const std::string& group) const {
+  std::vector<NcAttribute> out;
+  auto dir = FindGroupDir(*index_, group);
+  if (!dir) return out;
+  auto key = index_->FindFile(*dir, ".zattrs");
+  if (!key) key = index_->FindFile(*dir, "zarr.json");
+  if (!key) return out;
+  auto text = ReadKey(*key);
+  auto attrs = text.ok() ? ParseZarrAttrs(*text) : Result<std::vector<ZarrAttribute>>(text.status());
+  if (attrs.ok()) AppendNcAttributes(*attrs, &out);
+  else LogWarning("group '" + group + "': attributes ignored: " + attrs.status().message());
+  return out;
+}
+
+void ViewFilesystem::AddNetcdfFile(const std::string& group, const std::vector<const Array*>& arrays) {
+  const std::string file_path = group.empty() ? options_.set_name + ".nc" : group + ".nc";
+  const std::vector<NcAttribute> gattrs = NetcdfGroupAttributes(group);
+  NcDimensions dims;
+  std::vector<NcVariable> vars;
+  std::vector<const Array*> shown;  // the array each of vars shows
+  for (const Array* a : arrays) {
+    auto v = NetcdfVariable(a->name, a->meta, a->attrs, &dims);
+    if (!v.ok()) {
+      Omit("variable '" + a->name + "' left out of " + file_path + ": " + v.status().message());
       continue;
     }
-    File f;
-    f.path = file_path;
-    f.header = std::move(layout->header);
-    for (size_t i = 0; i < vars.size(); ++i) {
-      const DataType& t = var_arrays[i]->meta.chunk.dtype;
-      const bool swap = t.size > 1 && !t.big_endian && t.kind != 'S';
-      f.parts.push_back(File::Part{var_arrays[i]->id, layout->begin[i], layout->nbytes[i], swap});
-    }
-    f.size = layout->file_size;
-    AddFile(EnsureDir(Dirname(file_path)), std::string(Basename(file_path)), std::move(f));
+    vars.push_back(std::move(v).value());
+    shown.push_back(a);
   }
-  for (auto& n : nodes_)
-    std::sort(n.children.begin(), n.children.end(),
-              [&](uint32_t x, uint32_t y) { return nodes_[x].name < nodes_[y].name; });
+  if (vars.empty()) return;
+  auto layout = LayoutNetcdf(dims.list, gattrs, vars);
+  if (!layout.ok()) {
+    Omit("view file '" + file_path + "' left out: " + layout.status().message());
+    return;
+  }
+  File f;
+  f.path = file_path;
+  f.header = std::move(layout->header);
+  for (size_t i = 0; i < vars.size(); ++i) {
+    // NetCDF data is big-endian; single bytes and characters have no order.
+    const DataType& t = shown[i]->meta.chunk.dtype;
+    const bool swap = t.size > 1 && !t.big_endian && t.kind != 'S';
+    f.parts.push_back(File::Part{shown[i]->id, layout->begin[i], layout->nbytes[i], swap});
+  }
+  f.size = layout->file_size;
+  AddFile(EnsureDir(Dirname(file_path)), std::string(Basename(file_path)), std::move(f));
 }
 
 Attr ViewFilesystem::NodeAttr(uint32_t n) const {

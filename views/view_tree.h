@@ -43,6 +43,8 @@
 
 namespace zm {
 
+struct NcAttribute;  // views/netcdf.h
+
 enum class ViewKind { kZarr, kNpy, kNetcdf };
 
 // "zarr", "npy" or "netcdf"; kInvalidArgument otherwise.
@@ -110,7 +112,16 @@ class ViewFilesystem : public Tree {
   Status AddArray(ReferenceIndex::DirId d, const std::string& path, const std::string& where,
                   ZarrNode node);
   void BuildNpy();
+  // One NetCDF file per group holding arrays (see the top of this file).
   void BuildNetcdf();
+  // Adds the NetCDF file of `group` showing what it can of `arrays`, or
+  // omits it when it can show none.
+  void AddNetcdfFile(const std::string& group, const std::vector<const Array*>& arrays);
+  // The attributes of `group` (.zattrs or zarr.json) as NetCDF global
+  // attributes; none, with a warning, when they cannot be read.
+  std::vector<NcAttribute> NetcdfGroupAttributes(const std::string& group) const;
+  // Orders every directory's entries by name.
+  void SortChildren();
   void Omit(std::string line);
   uint32_t EnsureDir(std::string_view path);
   void AddFile(uint32_t dir, std::string name, File file);
