@@ -4,35 +4,34 @@
 //
 // A walk is a set of chunks on one line of the grid: all coordinates fixed
 // but one (a pixel drill walks the time axis; a row of a map walks x), or
-// the array in C order (a whole variable being loaded). Each touch is
-// filed under every line through its chunk, so several walks at once (4
+// the array in C order (a whole variable being loaded). Each read is filed
+// under every line through its chunks, so several walks at once (4
 // processes drilling 4 points, 2 variables read side by side) are told
-// apart, and a line counts as walked once `min_touches` touches lie close
-// together on it (no more than `density` positions per touch between the
-// lowest and the highest) — dask's threads reading a drill's chunks in any
-// order qualify after a handful of chunks; random reads, which scatter
-// over the line, do not, and prefetch nothing.
+// apart.
 //
-// A walked line is fetched ahead of its highest touch (of its lowest, if it
-// has lately grown downwards more than upwards, or has nothing left above): `initial_window` chunks at
-// once, the window doubling while the walk goes on, up to
-// `max_window`, and topped up only once less than half of it is left ahead,
-// so requests go out in batches. Nothing is fetched when reads stop.
+// Two kinds of walk are recognised:
+//  - close: `min_touches` reads lie close together on a line (no more than
+//    `density` positions per read between the lowest and the highest).
+//    The line is fetched ahead of its highest read (of its lowest, if it
+//    has lately grown downwards, or has nothing left above):
+//    `initial_window` chunks at once, the window doubling while the walk
+//    goes on, up to `max_window`, topped up only once less than half of it
+//    is left ahead, so requests go out in batches.
+//  - scattered: a pool reads the line in no order at all (dask runs a
+//    drill's chunk reads on a thread pool in an order of its own). The
+//    line holds at least `scattered_share` of the array's last
+//    `recent_touches` reads, and reads of it overlap in time. The whole
+//    line is fetched, lowest positions first, a window per read while
+//    fewer than four windows wait to be read, skipping what was read or
+//    handed out.
+// A single reader jumping about fits neither (its reads scatter over the
+// line and never overlap), and prefetches nothing. Nothing is fetched when
+// reads stop.
 //
-// Readers that walk a line in no order at all — dask runs a drill's 512
-// chunk reads on a thread pool in an order of its own — are recognised
-// too: when the line holds nearly all of the array's latest touches and
-// reads of it overlap in time (a pool at work, not one reader jumping
-// about), the whole line is fetched, lowest positions first, a window per
-// read while fewer than four windows wait to be read, skipping what was
-// read or handed out. A single reader's random
-// reads never overlap, so they never look like this.
-//
-// A touch of the chunks touched just before on the same line (a chunk read
-// in several requests) is no new evidence and counts once.
-//
-// State is bounded: at most `max_lines` lines are remembered, the least
-// recently touched forgotten first.
+// A read of the chunks read just before on the same line (a chunk read in
+// several requests) is no new evidence and counts once. State is bounded:
+// at most `max_lines` lines are remembered, the least recently used
+// forgotten first.
 //
 // Thread-safety: none; the owner serialises calls (one ChunkWalk per array).
 #pragma once
@@ -73,7 +72,8 @@ class ChunkWalk {
   // is one touch of that line, so a single read is never a walk.
   // `overlapping`: another read of the array was in flight when this one
   // started (see the file comment).
-  std::vector<std::vector<uint64_t>> OnRead(const std::vector<uint64_t>& chunks, bool overlapping = false);
+  std::vector<std::vector<uint64_t>> OnRead(const std::vector<uint64_t>& chunks,
+                                            bool overlapping = false);
 
  private:
   // A line of the grid: `axis` is the dimension that varies along it, or
@@ -103,8 +103,8 @@ class ChunkWalk {
 
   static Line NewLine(size_t axis, std::vector<uint64_t> fixed);
   Line& FindLine(size_t axis, const std::vector<uint64_t>& fixed);
-  // Files a touch at `pos` under `line`; appends the chunks to fetch.
-  // `from`..`to` are the positions one read covers on the line.
+  // Files one read covering positions `from`..`to` under `line`; appends
+  // the chunks of a close walk to fetch.
   void Touch(Line& line, uint64_t from, uint64_t to, std::vector<uint64_t>* ahead);
   // Whether the touches filed under `line` make it a walk.
   bool IsWalk(const Line& line) const;
@@ -119,7 +119,9 @@ class ChunkWalk {
   uint64_t LineLength(const Line& line) const;
   uint64_t Linear(const Line& line, uint64_t pos) const;
 
-  static std::vector<std::vector<uint64_t>> JoinAdjacent(std::vector<std::vector<uint64_t>> batches);
+  // Batches that continue one another, joined (see the .cc).
+  static std::vector<std::vector<uint64_t>> JoinAdjacent(
+      std::vector<std::vector<uint64_t>> batches);
   // Files the read starting at chunk chunks[0] among the latest reads.
   void RememberRead(const std::vector<uint64_t>& chunks);
   // Whether `linear` was handed out lately (by any line); records it if not.
