@@ -15,7 +15,7 @@ echo "README option list matches --help"
 
 # Every test the Semantics section's claim table names must exist:
 # `suite::test_name` in tests/integration/suite.py, `Suite.Name` in
-# tests/unit (a trailing or inner * matches any name).
+# tests/unit/<module>/ (a trailing or inner * matches any name).
 repo="$(dirname "$0")/.."
 missing=0
 while read -r name; do
@@ -25,7 +25,7 @@ while read -r name; do
     file="$repo/tests/integration/${name%%::*}.py"
     pattern="^def ${name#*::}\("
   elif [[ $name == *.* ]]; then
-    file="$repo/tests/unit/*.cc"
+    file="$repo/tests/unit/*/*.cc"
     pattern="^TEST(_F|_P)?\(${name%%.*}, ${name#*.}[,)]"
   else
     continue

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the codec test vectors of tests/unit (codecs_test, refs_test).
+"""Writes the codec test vectors of tests/unit (codecs/codec_test.cc, zarr/metadata_test.cc).
 
 Run with /usr/bin/python3 (Debian's numpy, numcodecs and zarr); the output is
 deterministic and committed under tests/data/:

@@ -1,7 +1,7 @@
 // The option table (app/option_table.h) against what it yields: the
 // parser of each command, `zarrmount --help` and each command's --help.
-// The behaviour of single options is tested in fs_test (ParseOptions) and
-// cloud_test (CloudOptions).
+// The behaviour of single options is tested in options_test.cc
+// (ParseOptions, CloudOptions).
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

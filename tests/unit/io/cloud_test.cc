@@ -1,19 +1,16 @@
-// Unit tests of cache/cloud.h: the AWS config file parser, the credential
-// chain, URL -> endpoint resolution, S3 error bodies, --map, header options
-// and the request planner; and of the options that feed them.
+// Unit tests of io/cloud.h: the AWS config file parser, the credential chain,
+// URL -> endpoint resolution, S3 error bodies, --map, header options and the
+// request planner.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
 #include <map>
+#include <optional>
 #include <string>
 
-#include "base/log.h"
 #include "io/cloud.h"
-#include "app/options.h"
 #include "tests/unit/fake_origin.h"
 #include "tests/unit/temp_dir.h"
 
@@ -393,38 +390,6 @@ TEST(RequestPlanner, AConfigurationProblemFailsS3RequestsOnly) {
   EXPECT_EQ(r.status().code(), Code::kPermissionDenied);
   EXPECT_THAT(r.status().message(), HasSubstr("s3://bkt/k: AWS profile 'x' not found"));
   EXPECT_TRUE(p.Plan("https://h/x").ok());
-}
-
-TEST(RedactHeader, HidesTheValue) {
-  EXPECT_EQ(RedactHeader("Authorization: Bearer abc"), "Authorization: ***");
-  EXPECT_EQ(RedactHeader("garbage"), "***");
-}
-
-// ---- options ------------------------------------------------------------------------------
-
-Result<Options> Parse(std::vector<std::string> args) {
-  std::vector<char*> argv{const_cast<char*>("zarrmount")};
-  for (auto& a : args) argv.push_back(a.data());
-  return ParseOptions(static_cast<int>(argv.size()), argv.data());
-}
-
-TEST(CloudOptions, Parse) {
-  auto o = Parse({"--map", "s3://a/=http://b/", "--map=gs://c/=file:///d/",
-                  "--s3-endpoint", "http://127.0.0.1:9000", "--s3-region", "eu-west-1",
-                  "--s3-profile", "team", "--s3-anonymous", "--header", "https://h/ X-K: v",
-                  "--bearer-token-env", "TOK", "refs.json", "/mnt"});
-  ASSERT_TRUE(o.ok()) << o.status().ToString();
-  EXPECT_THAT(o->maps, ::testing::ElementsAre("s3://a/=http://b/", "gs://c/=file:///d/"));
-  EXPECT_EQ(o->s3_endpoint, "http://127.0.0.1:9000");
-  EXPECT_EQ(o->s3_region, "eu-west-1");
-  EXPECT_EQ(o->s3_profile, "team");
-  EXPECT_TRUE(o->s3_anonymous);
-  EXPECT_THAT(o->headers, ::testing::ElementsAre("https://h/ X-K: v"));
-  EXPECT_THAT(o->bearer_envs, ::testing::ElementsAre("TOK"));
-  EXPECT_FALSE(Parse({"--map", "nothing", "r", "m"}).ok());
-  EXPECT_FALSE(Parse({"--header", "no colon", "r", "m"}).ok());
-  EXPECT_FALSE(Parse({"--s3-endpoint", "minio:9000", "r", "m"}).ok());
-  EXPECT_FALSE(Parse({"--s3-anonymous=yes", "r", "m"}).ok());
 }
 
 }  // namespace

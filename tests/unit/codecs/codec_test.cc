@@ -1,5 +1,6 @@
-// Unit tests of codecs/: round trips against data compressed here with the
-// libraries themselves, corrupt input, the output guard, unknown ids.
+// Unit tests of codecs/codec.h: round trips against data compressed here with the
+// libraries themselves and vectors encoded by numcodecs, corrupt input, the
+// output guard, unknown ids.
 #include <blosc.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -7,56 +8,30 @@
 #include <zstd.h>
 
 #include <atomic>
-#include <set>
-#include <chrono>
 #include <cstring>
-#include <thread>
-#include <random>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "codecs/codec.h"
-#include "codecs/array_ops.h"
-#include "codecs/checksum.h"
-#include "codecs/pipeline.h"
-#include "tests/unit/test_data.h"
+#include "tests/unit/codecs/codec_util.h"
 #include "tests/unit/compress_util.h"
+#include "tests/unit/test_data.h"
 
 namespace zm {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::Deflate;
 using testing::Gzip;
 using testing::Zlib;
 using testing::Zstd;
 using testing::ZstdStreamed;
-
-std::unique_ptr<Codec> Make(std::string_view id) {
-  auto r = MakeCodec(id);
-  EXPECT_TRUE(r.ok()) << id << ": " << r.status().ToString();
-  return r.ok() ? std::move(r).value() : nullptr;
-}
-
-// Test inputs: empty, tiny, text, float-like arrays (what chunks hold),
-// incompressible bytes, long runs.
-std::vector<std::string> Inputs() {
-  std::vector<std::string> out;
-  out.push_back("");
-  out.push_back("x");
-  std::string text;
-  for (int i = 0; i < 5000; ++i) text += "sea surface temperature " + std::to_string(i) + "\n";
-  out.push_back(text);
-  std::vector<float> floats(100'000);
-  for (size_t i = 0; i < floats.size(); ++i) floats[i] = 280.0f + 0.01f * float(i % 977);
-  out.emplace_back(reinterpret_cast<const char*>(floats.data()), floats.size() * sizeof(float));
-  std::mt19937 rng(1);
-  std::string noise(300'001, '\0');
-  for (auto& c : noise) c = static_cast<char>(rng());
-  out.push_back(noise);
-  out.push_back(std::string(3 << 20, '\0'));  // 3 MiB of zeros: many output buffers
-  return out;
-}
+using testing::Make;
+using testing::Inputs;
+using testing::ExpectRoundTrip;
+using testing::ExpectCorrupt;
+using testing::ExpectTooLarge;
 
 std::string Blosc(std::string_view in, int typesize, int shuffle, const char* compressor,
                   int clevel = 5) {
@@ -66,34 +41,6 @@ std::string Blosc(std::string_view in, int typesize, int shuffle, const char* co
   EXPECT_GT(n, 0) << compressor;
   out.resize(n > 0 ? size_t(n) : 0);
   return out;
-}
-
-void ExpectRoundTrip(const Codec& codec, const std::string& encoded, const std::string& want,
-                     const std::string& what) {
-  auto r = codec.Decode(encoded, want.size());
-  ASSERT_TRUE(r.ok()) << what << ": " << r.status().ToString();
-  EXPECT_EQ(r->size(), want.size()) << what;
-  EXPECT_TRUE(*r == want) << what;
-}
-
-// Decoding must fail: with kOutOfRange when the output would pass
-// `max_output`, kCorruption for bad input.
-void ExpectRefused(const Codec& codec, std::string_view encoded, uint64_t max_output,
-                   const std::string& what, Code code) {
-  auto r = codec.Decode(encoded, max_output);
-  EXPECT_FALSE(r.ok()) << what << ": decoded " << r->size() << " bytes";
-  if (!r.ok()) {
-    EXPECT_EQ(r.status().code(), code) << what << ": " << r.status().ToString();
-    EXPECT_THAT(r.status().message(), HasSubstr(std::string(codec.id()))) << "names the codec";
-  }
-}
-void ExpectCorrupt(const Codec& codec, std::string_view encoded, uint64_t max_output,
-                   const std::string& what) {
-  ExpectRefused(codec, encoded, max_output, what, Code::kCorruption);
-}
-void ExpectTooLarge(const Codec& codec, std::string_view encoded, uint64_t max_output,
-                    const std::string& what) {
-  ExpectRefused(codec, encoded, max_output, what, Code::kOutOfRange);
 }
 
 // ---- lookup ---------------------------------------------------------------------
@@ -349,96 +296,7 @@ TEST(Codecs, ConcurrentDecode) {
   EXPECT_EQ(bad.load(), 0);
 }
 
-}  // namespace
-}  // namespace zm
-
-// ---- the decode pipeline (codecs/pipeline.h) ----------------------------------------
-
-namespace zm {
-namespace {
-
-ChunkSpec Spec(const char* dtype, std::vector<uint64_t> shape, std::vector<CodecConfig> codecs,
-               char order = 'C') {
-  ChunkSpec s;
-  s.dtype = ParseDataType(dtype).value();
-  s.chunk_shape = std::move(shape);
-  s.codecs = std::move(codecs);
-  s.order = order;
-  return s;
-}
-
-CodecConfig Id(std::string id) {
-  CodecConfig c;
-  c.id = std::move(id);
-  return c;
-}
-
-std::unique_ptr<ChunkDecoder> MakeDecoder(ChunkSpec spec) {
-  auto d = ChunkDecoder::Make(std::move(spec));
-  EXPECT_TRUE(d.ok()) << d.status().ToString();
-  return d.ok() ? std::move(d).value() : nullptr;
-}
-
-TEST(Pipeline, NoCodecIsIdentityOfExactSize) {
-  auto d = MakeDecoder(Spec("<i2", {2, 3}, {}));
-  std::string raw(12, 'x');
-  EXPECT_EQ(*d->Decode(raw), raw);
-  auto r = d->Decode(raw + "y");
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kCorruption);
-}
-
-TEST(Pipeline, ZlibAfterShuffle) {
-  std::vector<float> v(1000);
-  for (size_t i = 0; i < v.size(); ++i) v[i] = 280.0f + 0.5f * float(i % 37);
-  std::string raw(reinterpret_cast<const char*>(v.data()), v.size() * 4);
-  std::string shuffled(raw.size(), '\0');
-  for (size_t i = 0; i < v.size(); ++i)
-    for (size_t j = 0; j < 4; ++j) shuffled[j * v.size() + i] = raw[i * 4 + j];
-  CodecConfig sh = Id("shuffle");
-  sh.numbers["elementsize"] = 4;
-  auto d = MakeDecoder(Spec("<f4", {10, 100}, {sh, Id("zlib")}));
-  auto r = d->Decode(testing::Zlib(shuffled));
-  ASSERT_TRUE(r.ok()) << r.status().ToString();
-  EXPECT_TRUE(*r == raw);
-  // The same bytes without the shuffle decode to something else: the filter ran.
-  auto plain = MakeDecoder(Spec("<f4", {10, 100}, {Id("zlib")}));
-  EXPECT_FALSE(*plain->Decode(testing::Zlib(shuffled)) == raw);
-  // A chunk of the wrong decoded size is corrupt, naming the codec.
-  auto bad = d->Decode(testing::Zlib(shuffled.substr(4)));
-  ASSERT_FALSE(bad.ok());
-  EXPECT_EQ(bad.status().code(), Code::kCorruption);
-  EXPECT_THAT(bad.status().message(), HasSubstr("zlib"));
-}
-
-TEST(Pipeline, OrderFBecomesC) {
-  // A 2x3 array stored in F order: columns first.
-  std::string f = {0, 3, 1, 4, 2, 5};
-  auto d = MakeDecoder(Spec("|u1", {2, 3}, {}, 'F'));
-  EXPECT_EQ(*d->Decode(f), std::string({0, 1, 2, 3, 4, 5}));
-}
-
-TEST(Pipeline, UnknownCodecIsUnsupportedAndNamed) {
-  auto r = ChunkDecoder::Make(Spec("<f4", {4}, {Id("zfpy")}));
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.status().code(), Code::kUnsupported);
-  EXPECT_THAT(r.status().message(), HasSubstr("zfpy"));
-}
-
-TEST(Pipeline, FillChunk) {
-  ChunkSpec s = Spec("<i2", {3}, {});
-  EXPECT_EQ(MakeDecoder(s)->FillChunk(), std::string(6, '\0'));
-  s.fill_element = std::string("\x01\x02", 2);
-  EXPECT_EQ(MakeDecoder(s)->FillChunk(), std::string("\x01\x02\x01\x02\x01\x02", 6));
-}
-
-}  // namespace
-}  // namespace zm
-
 // ---- vectors encoded by numcodecs (tests/unit/make_codec_vectors.py) -----------------
-
-namespace zm {
-namespace {
 
 // Every codecs/<id>__<what>.bin decodes with codec <id> to its .expect; the
 // limit holds to the byte; a flipped or missing last byte never passes.
@@ -494,29 +352,6 @@ TEST(NumcodecsVectors, BloscEveryCompressorAndShuffle) {
   EXPECT_GE(n, 15);
 }
 
-TEST(Checksums, KnownValues) {
-  EXPECT_EQ(Crc32c("123456789"), 0xE3069283u);
-  EXPECT_EQ(Crc32c(""), 0u);
-  // Continuing a checksum over pieces gives the checksum of the whole.
-  std::string s = Inputs()[2];
-  EXPECT_EQ(Crc32c(s.substr(100), Crc32c(s.substr(0, 100))), Crc32c(s));
-  // A known value of the HDF5 Fletcher-32 ("abcde": words 0x6162, 0x6364, 0x6500).
-  uint32_t s1 = (0x6162 + 0x6364 + 0x6500) % 0xFFFF;
-  uint32_t s2 = (0x6162 + (0x6162 + 0x6364) + s1) % 0xFFFF;
-  EXPECT_EQ(Fletcher32("abcde"), (s2 << 16) | s1);
-}
-
-TEST(Checksums, CorruptionIsNamed) {
-  for (const char* id : {"crc32c", "fletcher32", "crc32", "adler32"}) {
-    std::string in, want;
-    ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/" + id + "__text.bin", &in));
-    std::string bad = in;
-    bad[bad.size() / 2] ^= 0x04;
-    ExpectCorrupt(*Make(id), bad, 1 << 20, std::string(id) + " flipped bit");
-    ExpectCorrupt(*Make(id), "abc", 1 << 20, std::string(id) + " too short");
-  }
-}
-
 TEST(Lz4, HeaderClaimIsCheckedBeforeAllocating) {
   std::string in;
   ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/lz4__floats.bin", &in));
@@ -538,44 +373,6 @@ TEST(Bz2, CorruptAndTruncated) {
   std::string want;
   ASSERT_TRUE(testing::ReadDataFile(testing::DataDir("codecs") + "/bz2__text.expect", &want));
   ExpectRoundTrip(*Make("bz2"), in + in, want + want, "two streams");
-}
-
-}  // namespace
-}  // namespace zm
-
-namespace zm {
-namespace {
-
-TEST(ArrayOps, UnshuffleMatchesDefinition) {
-  std::mt19937 rng(7);
-  for (size_t es : {1, 2, 3, 4, 5, 8, 16, 17}) {
-    for (size_t n : {size_t{0}, size_t{1}, es * 15, es * 16, es * 16 + 1, es * 100 + 3, es * 1000}) {
-      std::string shuffled(n, '\0');
-      for (auto& c : shuffled) c = char(rng());
-      std::string want(n, '\0'), got(n, '\0');
-      size_t count = n / es;
-      for (size_t i = 0; i < count; ++i)
-        for (size_t j = 0; j < es; ++j) want[i * es + j] = shuffled[j * count + i];
-      for (size_t k = count * es; k < n; ++k) want[k] = shuffled[k];
-      Unshuffle(shuffled.data(), got.data(), n, es);
-      EXPECT_EQ(got, want) << "es " << es << " n " << n;
-    }
-  }
-}
-
-TEST(ArrayOps, PermuteAxes) {
-  // in: shape [2, 3, 4], out axis perm[i] = in axis i.
-  std::vector<uint64_t> in_shape{2, 3, 4};
-  std::vector<size_t> perm{1, 2, 0};  // out shape [4, 2, 3]
-  std::vector<uint16_t> in(24), out(24);
-  for (size_t i = 0; i < 24; ++i) in[i] = uint16_t(i);
-  PermuteAxes(reinterpret_cast<const char*>(in.data()), reinterpret_cast<char*>(out.data()), in_shape, perm, 2);
-  for (size_t a = 0; a < 2; ++a)
-    for (size_t b = 0; b < 3; ++b)
-      for (size_t c = 0; c < 4; ++c) {
-        // in[a][b][c] lands at out[c][a][b].
-        EXPECT_EQ(out[c * 6 + a * 3 + b], in[a * 12 + b * 4 + c]);
-      }
 }
 
 TEST(Codecs, DecodeIntoExactSizeOnly) {

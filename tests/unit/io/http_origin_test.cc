@@ -1,0 +1,70 @@
+// Unit tests of the HTTP origin (io/http_origin.cc) against a tiny local server.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+#include "io/origin.h"
+#include "tests/unit/fake_origin.h"
+#include "tests/unit/tiny_http.h"
+
+namespace zm {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::RandomBytes;
+
+// ReadPieces puts the bytes of one request straight into pieces of the
+// asked lengths, whether the server answers 206 or sends the whole object.
+TEST(HttpOrigin, ReadPiecesCutsOneResponse) {
+  std::string data = RandomBytes(300'000, 21);
+  for (bool ignore_ranges : {false, true}) {
+    testing::TinyHttpServer server(data, ignore_ranges);
+    auto origin = NewHttpOrigin(HttpOptions{});
+    ByteRange range{1000, 250'000};
+    std::vector<uint64_t> lengths = {1, 65'535, 0, 100'000, 84'464};
+    auto got = origin->ReadPieces(server.url(), range, lengths);
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    ASSERT_EQ(got->size(), lengths.size());
+    uint64_t at = range.offset;
+    for (size_t i = 0; i < lengths.size(); ++i) {
+      EXPECT_TRUE((*got)[i] == data.substr(at, lengths[i])) << "piece " << i;
+      at += lengths[i];
+    }
+    EXPECT_EQ(server.requests(), 1);
+    auto whole = origin->Read(server.url(), ByteRange{299'990, 10});
+    ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+    EXPECT_EQ(*whole, data.substr(299'990, 10));
+    auto bad = origin->ReadPieces(server.url(), range, {1, 2});
+    EXPECT_EQ(bad.status().code(), Code::kInvalidArgument);
+  }
+}
+
+// Link-local addresses (cloud metadata) are refused where libcurl would
+// open the socket: the message can only come from there, so no connection
+// (not even a SYN) was attempted. A routable address still works.
+TEST(HttpOrigin, RefusesLinkLocalAddressesBeforeConnecting) {
+  HttpOptions o;
+  o.connect_timeout_ms = 5000;
+  auto origin = NewHttpOrigin(o);
+  for (const char* url : {"http://169.254.169.254/latest/meta-data/", "http://169.254.1.2:8080/x",
+                          "http://[fd00:ec2::254]/latest", "http://[fe80::1]/x",
+                          "http://[::ffff:169.254.169.254]/x"}) {
+    auto start = std::chrono::steady_clock::now();
+    auto r = origin->Read(url, ByteRange{0, 10});
+    auto s = origin->Stat(url);
+    double took = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ASSERT_FALSE(r.ok()) << url;
+    EXPECT_EQ(r.status().code(), Code::kPermissionDenied) << url << ": " << r.status().ToString();
+    EXPECT_THAT(r.status().message(), HasSubstr("link-local")) << url;
+    EXPECT_EQ(s.status().code(), Code::kPermissionDenied) << url;
+    EXPECT_LT(took, 1.0) << url << ": refused at once, not retried";
+  }
+  testing::TinyHttpServer server(RandomBytes(100, 3));
+  EXPECT_TRUE(origin->Read(server.url(), ByteRange{0, 10}).ok());
+}
+
+}  // namespace
+}  // namespace zm

@@ -1,0 +1,322 @@
+// Unit tests of views/view_tree.h: the view filesystem over inline reference sets.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "cache/block_store.h"
+#include "cache/read_through.h"
+#include "refs/reference_loader.h"
+#include "views/npy.h"
+#include "views/view_tree.h"
+#include "tests/unit/fake_origin.h"
+#include "tests/unit/views/data_type.h"
+
+namespace zm {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::Dt;
+
+// The view filesystem over a small store: group "g" with x (3x5 <i2, chunks
+// 2x2, uncompressed, chunk 1.1 missing: fill -1) and y (>f8, 5, one chunk
+// on the fake origin), root array z (<u2 with dims), an array with an
+// unknown codec, and a complex array.
+
+std::string I2(const std::vector<int16_t>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 2);
+}
+
+std::string B64(const std::string& raw) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < raw.size(); i += 3) {
+    uint32_t n = uint8_t(raw[i]) << 16 | uint8_t(raw[i + 1]) << 8 | uint8_t(raw[i + 2]);
+    for (int k = 3; k >= 0; --k) out += kAlphabet[(n >> (6 * k)) & 63];
+  }
+  if (i + 1 == raw.size()) {
+    uint32_t n = uint8_t(raw[i]) << 16;
+    out += kAlphabet[n >> 18];
+    out += kAlphabet[(n >> 12) & 63];
+    out += "==";
+  } else if (i + 2 == raw.size()) {
+    uint32_t n = uint8_t(raw[i]) << 16 | uint8_t(raw[i + 1]) << 8;
+    out += kAlphabet[n >> 18];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += "=";
+  }
+  return out;
+}
+
+std::string JsonStr(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+class ViewFsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    // x = 0..14 as int16, 3x5, chunks 2x2: grid 2x3.
+    auto chunk = [](int ci, int cj) {
+      std::vector<int16_t> v;
+      for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j) {
+          int r = ci * 2 + i, c = cj * 2 + j;
+          v.push_back(r < 3 && c < 5 ? int16_t(r * 5 + c) : int16_t(77));
+        }
+      return I2(v);
+    };
+    std::string y;
+    for (int i = 0; i < 5; ++i) {
+      double d = 0.5 * i;
+      char b[8];
+      std::memcpy(b, &d, 8);
+      for (int k = 7; k >= 0; --k) y += b[k];  // big-endian
+    }
+    origin_.Set("http://h/y.bin", "pad" + y);
+    std::string refs = "{";
+    auto add = [&](const std::string& k, const std::string& v) {
+      if (refs.size() > 1) refs += ",";
+      refs += JsonStr(k) + ":" + v;
+    };
+    add(".zattrs", JsonStr(R"({"title": "t", "n": 3, "flag": true})"));
+    add("g/.zgroup", JsonStr(R"({"zarr_format": 2})"));
+    add("g/.zattrs", JsonStr(R"({"history": "h"})"));
+    add("g/x/.zarray", JsonStr(R"({"zarr_format": 2, "shape": [3, 5], "chunks": [2, 2], "dtype": "<i2", "order": "C", "fill_value": -1, "compressor": null, "filters": null})"));
+    add("g/x/.zattrs", JsonStr(R"({"_ARRAY_DIMENSIONS": ["r", "c"], "units": "m", "scale": [1.5, 2]})"));
+    for (int ci = 0; ci < 2; ++ci)
+      for (int cj = 0; cj < 3; ++cj)
+        if (!(ci == 1 && cj == 1))
+          add("g/x/" + std::to_string(ci) + "." + std::to_string(cj), JsonStr("base64:" + B64(chunk(ci, cj))));
+    add("g/y/.zarray", JsonStr(R"({"zarr_format": 2, "shape": [5], "chunks": [5], "dtype": ">f8", "order": "C", "fill_value": "NaN", "compressor": null, "filters": null})"));
+    add("g/y/.zattrs", JsonStr(R"({"_ARRAY_DIMENSIONS": ["c"]})"));
+    add("g/y/0", "[\"http://h/y.bin\", 3, 40]");
+    add("g/bad/.zarray", JsonStr(R"({"zarr_format": 2, "shape": [5], "chunks": [5], "dtype": "<i2", "order": "C", "fill_value": 0, "compressor": {"id": "nosuchcodec"}, "filters": null})"));
+    add("g/cplx/.zarray", JsonStr(R"({"zarr_format": 2, "shape": [2], "chunks": [2], "dtype": "<c8", "order": "C", "fill_value": null, "compressor": null, "filters": null})"));
+    add("z/.zarray", JsonStr(R"({"zarr_format": 2, "shape": [2], "chunks": [2], "dtype": "<u2", "order": "C", "fill_value": null, "compressor": null, "filters": null})"));
+    add("z/.zattrs", JsonStr(R"({"_ARRAY_DIMENSIONS": ["two"]})"));
+    add("z/0", JsonStr("base64:" + B64(I2({1, -2}))));
+    refs += "}";
+    auto r = ParseReferences(refs, "");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    index_ = std::move(r).value();
+    memory_ = NewMemoryBlockStore(16_MiB);
+    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ReadThroughOptions{});
+    y_ = y;
+  }
+
+  std::unique_ptr<ViewFilesystem> Build(ViewKind kind) {
+    ViewOptions o;
+    o.kind = kind;
+    o.set_name = "store";
+    o.decode_threads = 0;
+    auto v = ViewFilesystem::Build(&index_, cache_.get(), o);
+    EXPECT_TRUE(v.ok()) << v.status().ToString();
+    return v.ok() ? std::move(v).value() : nullptr;
+  }
+
+  Result<Attr> Resolve(const ViewFilesystem& fs, const std::string& path) {
+    Attr a;
+    a.ino = Tree::kRootIno;
+    size_t start = 0;
+    while (start < path.size()) {
+      size_t slash = path.find('/', start);
+      std::string part = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
+      auto r = fs.Lookup(a.ino, part);
+      if (!r.ok()) return r.status();
+      a = *r;
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    return a;
+  }
+
+  std::vector<std::string> List(const ViewFilesystem& fs, uint64_t ino) {
+    std::vector<std::string> out;
+    EXPECT_TRUE(fs.ReadDir(ino, 2, [&](std::string_view n, const Attr&, uint64_t) {
+                    out.emplace_back(n);
+                    return true;
+                  }).ok());
+    return out;
+  }
+
+  testing::FakeOrigin origin_;
+  ReferenceIndex index_;
+  std::unique_ptr<BlockStore> memory_;
+  std::unique_ptr<ReadThroughCache> cache_;
+  std::string y_;
+};
+
+TEST_F(ViewFsTest, NpyTreeAndContents) {
+  auto fs = Build(ViewKind::kNpy);
+  ASSERT_TRUE(fs);
+  EXPECT_EQ(List(*fs, Tree::kRootIno), (std::vector<std::string>{"g", "z.npy"}));
+  auto g = Resolve(*fs, "g");
+  ASSERT_TRUE(g.ok());
+  // bad (unknown codec) is left out; the complex array is fine as .npy.
+  EXPECT_EQ(List(*fs, g->ino), (std::vector<std::string>{"cplx.npy", "x.npy", "y.npy"}));
+  ASSERT_EQ(fs->omitted().size(), 1u);
+  EXPECT_THAT(fs->omitted()[0], HasSubstr("nosuchcodec"));
+  EXPECT_EQ(origin_.requests().size(), 0u) << "building the tree read chunk data";
+
+  auto x = Resolve(*fs, "g/x.npy");
+  ASSERT_TRUE(x.ok());
+  std::string header = NpyHeader(Dt('i', 2), {3, 5});
+  EXPECT_EQ(x->size, header.size() + 30);
+  auto all = fs->Read(x->ino, 0, 1 << 20);
+  ASSERT_TRUE(all.ok()) << all.status().ToString();
+  std::vector<int16_t> want;
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 5; ++c) want.push_back(r == 2 && (c == 2 || c == 3) ? -1 : int16_t(r * 5 + c));
+  EXPECT_EQ(*all, header + I2(want));
+  // Byte by byte at odd offsets too.
+  for (uint64_t off = 0; off < x->size; off += 7) {
+    auto part = fs->Read(x->ino, off, 5);
+    ASSERT_TRUE(part.ok());
+    EXPECT_EQ(*part, all->substr(off, 5));
+  }
+  auto y = Resolve(*fs, "g/y.npy");
+  auto ybytes = fs->Read(y->ino, 0, 1 << 20);
+  ASSERT_TRUE(ybytes.ok());
+  EXPECT_EQ(ybytes->substr(NpyHeader(Dt('f', 8, true), {5}).size()), y_);  // byte order kept
+}
+
+TEST_F(ViewFsTest, NetcdfFilesVariablesAndData) {
+  auto fs = Build(ViewKind::kNetcdf);
+  ASSERT_TRUE(fs);
+  // The root group's file is named after the reference set.
+  EXPECT_EQ(List(*fs, Tree::kRootIno), (std::vector<std::string>{"g.nc", "store.nc"}));
+  // Left out: bad (codec), cplx (no NetCDF type).
+  EXPECT_EQ(fs->omitted().size(), 2u);
+  auto root = Resolve(*fs, "store.nc");
+  ASSERT_TRUE(root.ok());
+  auto rbytes = fs->Read(root->ino, 0, root->size);
+  ASSERT_TRUE(rbytes.ok());
+  EXPECT_EQ(rbytes->substr(0, 4), std::string("CDF\x05", 4));  // u2 needs CDF-5
+  EXPECT_EQ(rbytes->substr(root->size - 4), std::string("\x00\x01\xff\xfe", 4));
+  auto f = Resolve(*fs, "g.nc");
+  ASSERT_TRUE(f.ok());
+  auto bytes = fs->Read(f->ino, 0, f->size);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  ASSERT_EQ(bytes->size(), f->size);
+  EXPECT_EQ(bytes->substr(0, 4), std::string("CDF\x02", 4));
+  // x then y, each after the header; x big-endian with the fill in chunk 1.1.
+  std::string xbe;
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 5; ++c) {
+      int16_t v = r == 2 && (c == 2 || c == 3) ? -1 : int16_t(r * 5 + c);
+      xbe += static_cast<char>((v >> 8) & 0xFF);
+      xbe += static_cast<char>(v & 0xFF);
+    }
+  const uint64_t ybegin = f->size - 40, xbegin = ybegin - 32;
+  EXPECT_EQ(bytes->substr(xbegin, 30), xbe);
+  EXPECT_EQ(bytes->substr(xbegin + 30, 2), std::string(2, '\0'));  // padding
+  EXPECT_EQ(bytes->substr(ybegin), y_);
+  EXPECT_THAT(*bytes, HasSubstr("history"));
+  EXPECT_THAT(*bytes, HasSubstr("units"));
+  EXPECT_THAT(*bytes, HasSubstr("_FillValue"));
+}
+
+TEST_F(ViewFsTest, OriginFailureFailsTheRead) {
+  auto fs = Build(ViewKind::kNpy);
+  ASSERT_TRUE(fs);
+  origin_.FailAlways("http://h/y.bin", IoError("HTTP 500"));
+  auto y = Resolve(*fs, "g/y.npy");
+  auto r = fs->Read(y->ino, 0, 1 << 20);
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("g/y/0"));
+  // The header alone needs no chunk.
+  EXPECT_TRUE(fs->Read(y->ino, 0, 64).ok());
+}
+
+TEST_F(ViewFsTest, SequentialReadsDecodeEachChunkOnce) {
+  auto fs = Build(ViewKind::kNpy);
+  auto x = Resolve(*fs, "g/x.npy");
+  for (uint64_t off = 0; off < x->size; off += 3) ASSERT_TRUE(fs->Read(x->ino, off, 3).ok());
+  EXPECT_EQ(fs->chunk_stats().loads.load(), 6u);
+}
+
+// Zarr v3: group attributes from zarr.json, null dimension names, and an
+// array whose zarr.json does not parse (left out with a line, not taken for
+// a group).
+TEST(ViewFsV3, NullDimensionNamesAndUnreadableArrays) {
+  std::string refs = "{";
+  auto add = [&](const std::string& k, const std::string& v) {
+    if (refs.size() > 1) refs += ",";
+    refs += JsonStr(k) + ":" + v;
+  };
+  auto array = [](const std::string& shape, const std::string& dims, const std::string& enc) {
+    return JsonStr(R"({"zarr_format": 3, "node_type": "array", "shape": )" + shape +
+                   R"(, "data_type": "int16", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": )" +
+                   shape + R"(}}, "chunk_key_encoding": {"name": ")" + enc +
+                   R"("}, "fill_value": 0, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}], "attributes": {"units": "m"}, "dimension_names": )" +
+                   dims + "}");
+  };
+  add("zarr.json", JsonStr(R"({"zarr_format": 3, "node_type": "group", "attributes": {"title": "t"}})"));
+  add("g/zarr.json", JsonStr(R"({"zarr_format": 3, "node_type": "group", "attributes": {"history": "h"}})"));
+  add("g/a/zarr.json", array("[2, 3]", R"(["r", null])", "default"));
+  add("g/a/c/0/0", JsonStr("base64:" + B64(I2({1, 2, 3, 4, 5, 6}))));
+  add("g/n/zarr.json", array("[3]", "[null]", "default"));
+  add("g/k/zarr.json", array("[3]", R"(["r2"])", "nosuchencoding"));
+  refs += "}";
+  auto r = ParseReferences(refs, "");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ReferenceIndex index = std::move(r).value();
+  testing::FakeOrigin origin;
+  auto memory = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&origin, memory.get(), nullptr, ReadThroughOptions{});
+  ViewOptions o;
+  o.set_name = "store";
+  o.decode_threads = 0;
+  for (ViewKind kind : {ViewKind::kNpy, ViewKind::kNetcdf}) {
+    o.kind = kind;
+    auto v = ViewFilesystem::Build(&index, &cache, o);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    ASSERT_EQ((*v)->omitted().size(), 1u);
+    EXPECT_THAT((*v)->omitted()[0], HasSubstr("array 'g/k' left out"));
+    EXPECT_THAT((*v)->omitted()[0], HasSubstr("nosuchencoding"));
+    auto g = (*v)->Lookup(Tree::kRootIno, kind == ViewKind::kNpy ? "g" : "g.nc");
+    ASSERT_TRUE(g.ok());
+    if (kind == ViewKind::kNpy) {
+      std::vector<std::string> names;
+      ASSERT_TRUE((*v)->ReadDir(g->ino, 2, [&](std::string_view n, const Attr&, uint64_t) {
+                     names.emplace_back(n);
+                     return true;
+                   }).ok());
+      EXPECT_EQ(names, (std::vector<std::string>{"a.npy", "n.npy"}));
+      continue;
+    }
+    auto bytes = (*v)->Read(g->ino, 0, g->size);
+    ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+    // a(r, a_dim1) and n(n_dim0); the group's attribute from its zarr.json.
+    EXPECT_THAT(*bytes, HasSubstr("a_dim1"));
+    EXPECT_THAT(*bytes, HasSubstr("n_dim0"));
+    EXPECT_THAT(*bytes, HasSubstr("history"));
+    // Data in name order: a (12 bytes, big-endian), then n (no chunk: fill
+    // 0, padded to 8 bytes).
+    EXPECT_EQ(bytes->substr(g->size - 20, 12),
+              std::string("\x00\x01\x00\x02\x00\x03\x00\x04\x00\x05\x00\x06", 12));
+    EXPECT_EQ(bytes->substr(g->size - 8), std::string(8, '\0'));
+  }
+}
+
+TEST(ViewNames, SetNameAndKinds) {
+  EXPECT_EQ(ReferenceSetName("/a/b/sst_v0_rel.json"), "sst_v0_rel");
+  EXPECT_EQ(ReferenceSetName("groups_v1_abs.json.gz"), "groups_v1_abs");
+  EXPECT_EQ(ReferenceSetName("/x/sst_v1_gen_http"), "sst_v1_gen_http");
+  EXPECT_EQ(ReferenceSetName("/x/.json"), "root");
+  EXPECT_TRUE(ParseViewKind("npy").ok());
+  EXPECT_FALSE(ParseViewKind("hdf").ok());
+}
+
+}  // namespace
+}  // namespace zm
