@@ -72,8 +72,17 @@ def wait_mounted(mnt, want=True, timeout=30):
 
 
 def fusermount_u(mnt, lazy=False):
+    """Unmounts; an unmount refused as busy is tried again for up to 5 s.
+    Under load, an unmount right after the test's last read was seen refused
+    with EBUSY although nothing of the test held the mount any more; a moment
+    later it succeeds. A mount really held open still fails after 5 s."""
     args = [FUSERMOUNT, "-uz" if lazy else "-u", mnt]
-    return subprocess.run(args, capture_output=True, text=True, timeout=30)
+    deadline = time.monotonic() + 5
+    while True:
+        r = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        if r.returncode == 0 or "busy" not in r.stderr or time.monotonic() > deadline:
+            return r
+        time.sleep(0.2)
 
 
 class Mount:
