@@ -697,6 +697,9 @@ Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset,
                              touched.push_back(chunk);
                              return GetChunk(p.array, chunk);
                            });
+    // A read touches a chunk once per row it copies: file each chunk once.
+    std::sort(touched.begin(), touched.end());
+    touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
     FollowWalk(a, touched);
     if (!st.ok())
       return st.WithContext("view file '" + file.path + "', array '" + a.path + "'");
