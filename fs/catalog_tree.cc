@@ -321,8 +321,7 @@ Status CatalogTree::Open(uint64_t ino) const {
   return tree->Open(ino & kInnerMask);
 }
 
-Result<Slices> CatalogTree::ReadSlices(uint64_t ino, uint64_t offset,
-                                                         uint64_t size) const {
+Result<Slices> CatalogTree::ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const {
   if (ino < DatasetBase(0)) return InvalidArgument("is a directory");
   const size_t d = (ino >> kDatasetShift) - 1;
   if (d >= slots_.size()) return NotFound("no such file");

@@ -93,8 +93,7 @@ class CatalogTree : public Tree {
                  const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit)
       const override;
   Status Open(uint64_t ino) const override;
-  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset,
-                                              uint64_t size) const override;
+  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const override;
   void StatFs(struct statvfs* st) const override;
 
   size_t dataset_count() const { return slots_.size(); }

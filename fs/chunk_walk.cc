@@ -53,7 +53,8 @@ void ChunkWalk::Touch(Line& line, uint64_t from, uint64_t to, std::vector<uint64
   if (line.touches == 0 || to + reach < line.lo || from > line.hi + reach) {
     // The scattered-walk state outlives the jump: scattered walks jump.
     Line fresh = NewLine(line.axis, std::move(line.fixed));
-    fresh.done = std::move(line.done);
+    fresh.handed = std::move(line.handed);
+    fresh.read = std::move(line.read);
     fresh.cursor = line.cursor;
     fresh.outstanding = line.outstanding;
     fresh.overlapped = line.overlapped;
@@ -151,9 +152,9 @@ std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>
     Touch(line, s.from, s.to, &ahead);
     // Only while C order is walked now: a stale window is no walk.
     if (s.axis == kOrder) c_order_walk = line.window > 0 && IsWalk(line);
-    if (s.axis != kOrder && ahead.empty()) {
+    if (s.axis != kOrder) {
       TouchScattered(line, s.from, s.to);
-      if (IsScatteredWalk(line, RecentShare(line))) FetchScattered(line, &ahead);
+      if (ahead.empty() && IsScatteredWalk(line, RecentShare(line))) FetchScattered(line, &ahead);
     }
     if (s.axis != kOrder && c_order_walk) ahead.clear();
     // Two lines may ask for the same chunk (a row and C order): it goes
@@ -215,23 +216,22 @@ bool ChunkWalk::IsScatteredWalk(const Line& line, size_t share) const {
 }
 
 void ChunkWalk::TouchScattered(Line& line, uint64_t from, uint64_t to) {
-  if (line.done.empty()) return;  // not a scattered walk (yet)
-  for (uint64_t p = from; p <= to && p < line.done.size(); ++p) {
-    if (line.done[p]) {
-      if (line.outstanding) --line.outstanding;
-    } else {
-      line.done[p] = true;
-    }
+  if (line.read.empty()) return;  // not a scattered walk (yet)
+  for (uint64_t p = from; p <= to && p < line.read.size(); ++p) {
+    if (line.read[p]) continue;  // read again: no news
+    line.read[p] = true;
+    if (line.handed[p]) --line.outstanding;
   }
 }
 
 void ChunkWalk::FetchScattered(Line& line, std::vector<uint64_t>* ahead) {
   const uint64_t length = LineLength(line);
-  if (line.done.empty()) {
+  if (line.read.empty()) {
     // Everything below the line's touched span, and the span itself, may
     // have been read before it was recognised: hand out from its bottom
     // (the cache skips what it holds).
-    line.done.assign(length, false);
+    line.read.assign(length, false);
+    line.handed.assign(length, false);
     line.cursor = 0;
     line.scatter_window = 0;
   }
@@ -241,8 +241,8 @@ void ChunkWalk::FetchScattered(Line& line, std::vector<uint64_t>* ahead) {
   line.scatter_window =
       line.scatter_window ? std::min(line.scatter_window * 2, options_.max_window) : options_.initial_window;
   for (uint64_t handed = 0; line.cursor < length && handed < line.scatter_window; ++line.cursor) {
-    if (line.done[line.cursor]) continue;
-    line.done[line.cursor] = true;
+    if (line.read[line.cursor] || line.handed[line.cursor]) continue;
+    line.handed[line.cursor] = true;
     ahead->push_back(Linear(line, line.cursor));
     ++line.outstanding;
     ++handed;

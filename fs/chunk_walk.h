@@ -91,9 +91,9 @@ class ChunkWalk {
     uint64_t fetched_hi = 0;       // highest position handed out to fetch
     uint64_t fetched_lo = 0;       // lowest position handed out to fetch
     uint64_t last_use = 0;
-    // A scattered walk: positions read or handed out, and how many of the
-    // handed-out ones have been read since.
-    std::vector<bool> done;
+    // A scattered walk: the positions handed out and those read since it
+    // was recognised; `outstanding` counts those handed out, not read.
+    std::vector<bool> handed, read;
     uint64_t cursor = 0;         // no position below it is left to hand out
     uint64_t outstanding = 0;    // handed out, not read yet
     uint64_t scatter_window = 0;

@@ -87,8 +87,7 @@ Result<std::string> Filesystem::Read(uint64_t ino, uint64_t offset, uint64_t siz
   return slices.ToString();
 }
 
-Result<Slices> Filesystem::ReadSlices(uint64_t ino, uint64_t offset,
-                                                        uint64_t size) const {
+Result<Slices> Filesystem::ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const {
   if (!IsFile(ino)) return IsDir(ino) ? InvalidArgument("is a directory") : NotFound("no such file");
   ReferenceIndex::FileId f = ino - kRootIno - index_->dir_count();
   auto t = index_->target(f);

@@ -56,8 +56,7 @@ class Filesystem : public Tree {
   // Errors carry the key and the origin's message.
   Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
   // The same, as pieces of cached blocks (no copy), for the FUSE reply.
-  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset,
-                                              uint64_t size) const override;
+  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const override;
 
   void StatFs(struct statvfs* st) const override;
 

@@ -652,8 +652,12 @@ void ViewFilesystem::StatFs(struct statvfs* st) const {
   st->f_flag = ST_RDONLY;
 }
 
+std::string ViewFilesystem::ChunkKeyOf(const Array& a, uint64_t chunk) const {
+  return JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(chunk)));
+}
+
 Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
-  const std::string key = JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(chunk)));
+  const std::string key = ChunkKeyOf(a, chunk);
   auto f = index_->FindKey(key);
   if (!f) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
   auto stored = ReadKey(*f);
@@ -671,8 +675,7 @@ Result<Block> ViewFilesystem::GetChunk(uint32_t array, uint64_t chunk) const {
   return chunks_->Get(ChunkId{array, chunk}, [&] { return LoadChunk(a, chunk); });
 }
 
-Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset,
-                                                            uint64_t size) const {
+Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const {
   if (ino == 0 || ino > nodes_.size()) return NotFound("no such file");
   const Node& node = nodes_[ino - 1];
   if (node.is_dir) return InvalidArgument("is a directory");
@@ -730,7 +733,7 @@ void ViewFilesystem::FetchAndDecodeAhead(const Array& a, const std::vector<uint6
   for (uint64_t c : chunks) {
     ChunkId id{a.id, c};
     if (chunks_->Has(id)) continue;
-    if (auto f = index_->FindKey(JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(c))))) {
+    if (auto f = index_->FindKey(ChunkKeyOf(a, c))) {
       auto t = index_->target(*f);
       // The stored bytes on the read-through cache's own threads, many at
       // once, where neighbouring chunks are fetched in one request; the

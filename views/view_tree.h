@@ -82,8 +82,7 @@ class ViewFilesystem : public Tree {
                  const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit)
       const override;
   Status Open(uint64_t ino) const override;
-  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset,
-                                              uint64_t size) const override;
+  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const override;
   void StatFs(struct statvfs* st) const override;
 
   // The same bytes as one string (tests).
@@ -126,6 +125,8 @@ class ViewFilesystem : public Tree {
   uint32_t EnsureDir(std::string_view path);
   void AddFile(uint32_t dir, std::string name, File file);
   Result<std::string> ReadKey(ReferenceIndex::FileId f) const;
+  // The store key of chunk `chunk` (C-order position) of `a`.
+  std::string ChunkKeyOf(const Array& a, uint64_t chunk) const;
   Result<Block> LoadChunk(const Array& a, uint64_t chunk) const;
   Result<Block> GetChunk(uint32_t array, uint64_t chunk) const;
   // Decode-ahead for readers walking the file sequentially...
