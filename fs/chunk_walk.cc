@@ -89,8 +89,9 @@ void ChunkWalk::FetchAhead(Line& line, std::vector<uint64_t>* ahead) {
   if (!down && top + 1 >= length) return;
   // Chunks already handed out beyond the walk's leading edge.
   const uint64_t in_flight = down ? line.lo - bottom : top - line.hi;
-  if (line.window && in_flight * 2 > line.window) return;
-  line.window = line.window ? std::min(line.window * 2, options_.max_window) : options_.initial_window;
+  if (line.window && in_flight * 4 > line.window * 3) return;
+  line.window = line.window ? std::min(line.window * options_.window_growth, options_.max_window)
+                            : options_.initial_window;
   if (down) {
     const uint64_t to = line.lo > line.window ? line.lo - line.window : 0;
     for (uint64_t p = bottom; p-- > to;) ahead->push_back(Linear(line, p));

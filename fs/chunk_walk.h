@@ -14,9 +14,12 @@
 //    `density` positions per read between the lowest and the highest).
 //    The line is fetched ahead of its highest read (of its lowest, if it
 //    has lately grown downwards, or has nothing left above):
-//    `initial_window` chunks at once, the window doubling while the walk
-//    goes on, up to `max_window`, topped up only once less than half of it
-//    is left ahead, so requests go out in batches.
+//    `initial_window` chunks at once, the window growing `window_growth`
+//    times while the walk goes on, up to `max_window`, topped up once less
+//    than three quarters of it is left ahead, so requests go out in batches
+//    and the next batch is asked for while the reader still has most of a
+//    window to read (a reader of cached chunks is far faster than an
+//    origin's round trip).
 //  - scattered: a pool reads the line in no order at all (dask runs a
 //    drill's chunk reads on a thread pool in an order of its own). The
 //    line holds at least `scattered_share` of the array's last
@@ -47,6 +50,7 @@ struct ChunkWalkOptions {
   uint64_t min_touches = 3;
   uint64_t density = 4;  // positions spanned per touch, at most (C order: half this)
   uint64_t initial_window = 16;
+  uint64_t window_growth = 4;
   uint64_t max_window = 128;
   size_t max_lines = 64;
   // Scattered walks: of the array's last `recent_touches` reads, at least

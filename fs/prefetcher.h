@@ -6,7 +6,7 @@
 //    order, in whatever order their reads arrive (fs/chunk_walk.h): a pixel
 //    drill walks the time axis, loading a variable walks C order. Once a
 //    walk is recognised, the chunks ahead of it are prefetched, 16 at first,
-//    the window doubling while the walk goes on, up to max_chunks (and
+//    the window growing fourfold while the walk goes on, up to max_chunks (and
 //    max_bytes of chunk data per batch).
 //  - sequential reads within one large file: after two consecutive reads,
 //    the bytes after the current one are prefetched, the window doubling
