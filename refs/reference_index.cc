@@ -1,6 +1,7 @@
 #include "refs/reference_index.h"
 
 #include <algorithm>
+#include <limits>
 #include <numeric>
 #include <unordered_map>
 
@@ -102,7 +103,8 @@ std::vector<ReferenceIndex::FileId> ReferenceIndex::UnsizedFiles() const {
 }
 
 size_t ReferenceIndex::MemoryUsage() const {
-  size_t n = names_.capacity() + inline_data_.capacity() + dirs_.capacity() * sizeof(Dir) +
+  // names_ may have unused room (reserved by the builder, never touched).
+  size_t n = names_.size() + inline_data_.capacity() + dirs_.capacity() * sizeof(Dir) +
              subdir_ids_.capacity() * sizeof(DirId) + files_.capacity() * sizeof(File);
   for (const auto& u : urls_) n += sizeof(u) + u.capacity();
   return n;
@@ -196,10 +198,24 @@ std::string_view BaseOf(std::string_view key) {
 }
 }  // namespace
 
+void ReferenceIndexBuilder::Reserve(size_t entries, size_t key_bytes) {
+  impl_->pending.reserve(entries);
+  impl_->keys.reserve(key_bytes);
+}
+
+// Memory is the constraint here (an index of 100 million keys is built on
+// machines with a few GiB): the temporaries are the entries (32 bytes a
+// key), their keys, and a 16-byte sort record a key; the files are gathered
+// into the index once sorted, and the keys' text becomes the index's name
+// arena (names point at the basename within each key) instead of being
+// copied.
 Result<ReferenceIndex> ReferenceIndexBuilder::Finish() && {
   Impl& b = *impl_;
   ReferenceIndex idx;
   const size_t n = b.pending.size();
+  if (n > std::numeric_limits<uint32_t>::max())
+    return InvalidArgument("more than " + std::to_string(std::numeric_limits<uint32_t>::max()) +
+                           " keys");
 
   // 1. Every directory path, with all its ancestors. Views point into b.keys.
   std::unordered_map<std::string_view, uint32_t> dir_index;
@@ -220,35 +236,54 @@ Result<ReferenceIndex> ReferenceIndexBuilder::Finish() && {
   std::sort(dir_paths.begin(), dir_paths.end());
   for (uint32_t i = 0; i < dir_paths.size(); ++i) dir_index[dir_paths[i]] = i;
 
-  // 3. Files ordered by (directory, name); for equal keys the later entry
-  //    (larger position) wins.
-  std::vector<uint32_t> dir_of(n);
-  for (size_t i = 0; i < n; ++i) dir_of[i] = dir_index[DirOf(b.key(b.pending[i]))];
-  std::vector<uint64_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](uint64_t x, uint64_t y) {
-    if (dir_of[x] != dir_of[y]) return dir_of[x] < dir_of[y];
-    return BaseOf(b.key(b.pending[x])) < BaseOf(b.key(b.pending[y]));
-  });
-  std::vector<uint64_t> kept;
-  kept.reserve(n);
+  // 3. Files ordered by (directory, name); of equal keys the later entry
+  //    (larger position) wins and is the one kept. Each entry is sorted by a
+  //    16-byte record holding its directory and the first 8 bytes of its
+  //    name, so most comparisons never touch the keys' text.
+  struct SortKey {
+    uint64_t name8;  // the name's first 8 bytes, big-endian, zero-padded
+    uint32_t dir;
+    uint32_t entry;
+  };
+  std::vector<SortKey> order(n);
   for (size_t i = 0; i < n; ++i) {
-    bool same_as_next = i + 1 < n && dir_of[order[i]] == dir_of[order[i + 1]] &&
-                        BaseOf(b.key(b.pending[order[i]])) == BaseOf(b.key(b.pending[order[i + 1]]));
-    if (!same_as_next) kept.push_back(order[i]);
+    std::string_view key = b.key(b.pending[i]);
+    std::string_view name = BaseOf(key);
+    uint64_t name8 = 0;
+    for (size_t j = 0; j < 8; ++j)
+      name8 = (name8 << 8) | (j < name.size() ? static_cast<unsigned char>(name[j]) : 0);
+    order[i] = SortKey{name8, dir_index[DirOf(key)], static_cast<uint32_t>(i)};
   }
-  order.clear();
-  order.shrink_to_fit();
+  const auto same_name = [&](const SortKey& x, const SortKey& y) {
+    return x.dir == y.dir && x.name8 == y.name8 &&
+           BaseOf(b.key(b.pending[x.entry])) == BaseOf(b.key(b.pending[y.entry]));
+  };
+  std::sort(order.begin(), order.end(), [&](const SortKey& x, const SortKey& y) {
+    if (x.dir != y.dir) return x.dir < y.dir;
+    if (x.name8 != y.name8) return x.name8 < y.name8;
+    std::string_view nx = BaseOf(b.key(b.pending[x.entry]));
+    std::string_view ny = BaseOf(b.key(b.pending[y.entry]));
+    if (nx != ny) return nx < ny;
+    return x.entry < y.entry;
+  });
+  size_t kept = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (i + 1 < n && same_name(order[i], order[i + 1])) continue;
+    order[kept++] = order[i];
+  }
+  order.resize(kept);
 
-  // 4. Directories.
+  // 4. Directories, named by offsets into the keys' text.
+  const auto offset_in_keys = [&](std::string_view v) -> uint64_t {
+    return v.empty() ? 0 : static_cast<uint64_t>(v.data() - b.keys.data());
+  };
   idx.dirs_.resize(dir_paths.size());
   for (uint32_t d = 0; d < dir_paths.size(); ++d) {
     auto& dir = idx.dirs_[d];
     std::string_view name = BaseOf(dir_paths[d]);
     dir.parent = d == 0 ? 0 : dir_index[DirOf(dir_paths[d])];
-    dir.name_off = idx.names_.size();
+    dir.name_off = offset_in_keys(name);
     dir.name_len = static_cast<uint32_t>(name.size());
-    idx.names_.append(name);
     dir.first_subdir = dir.subdir_count = 0;
     dir.first_file = dir.file_count = 0;
   }
@@ -264,38 +299,34 @@ Result<ReferenceIndex> ReferenceIndexBuilder::Finish() && {
     ++parent.subdir_count;
   }
 
-  // 5. Files.
-  idx.files_.reserve(kept.size());
-  uint32_t cur_dir = 0;
-  for (uint64_t i : kept) {
-    const auto& p = b.pending[i];
-    while (cur_dir < dir_of[i]) {
-      ++cur_dir;
-      idx.dirs_[cur_dir].first_file = idx.files_.size();
-    }
+  // 5. Each directory's run of files (files are in directory order), then
+  //    the files themselves, gathered in sorted order.
+  for (const SortKey& k : order) ++idx.dirs_[k.dir].file_count;
+  std::vector<uint32_t> sorted(kept);  // entries in file order, a quarter the size
+  for (size_t i = 0; i < kept; ++i) sorted[i] = order[i].entry;
+  std::vector<SortKey>().swap(order);
+  for (uint32_t d = 1; d < idx.dirs_.size(); ++d)
+    idx.dirs_[d].first_file = idx.dirs_[d - 1].first_file + idx.dirs_[d - 1].file_count;
+  idx.files_.reserve(kept);
+  for (uint32_t e : sorted) {
+    const auto& p = b.pending[e];
     std::string_view name = BaseOf(b.key(p));
-    idx.files_.push_back(ReferenceIndex::File{idx.names_.size(), static_cast<uint32_t>(name.size()),
+    idx.files_.push_back(ReferenceIndex::File{offset_in_keys(name), static_cast<uint32_t>(name.size()),
                                               p.url_id, p.offset, p.size});
-    idx.names_.append(name);
-    ++idx.dirs_[cur_dir].file_count;
   }
-  while (cur_dir + 1 < idx.dirs_.size()) {
-    ++cur_dir;
-    idx.dirs_[cur_dir].first_file = idx.files_.size();
-  }
+  std::vector<uint32_t>().swap(sorted);
+  decltype(b.pending)().swap(b.pending);
+  idx.names_ = std::move(b.keys);
 
   // 6. A name may not be both a file and a directory.
   for (uint32_t d = 1; d < idx.dirs_.size(); ++d) {
     if (idx.FindFile(idx.dirs_[d].parent, idx.dir_name(d)))
-      return InvalidArgument("key '" + std::string(dir_paths[d]) +
-                             "' is both a file and a directory");
+      return InvalidArgument("key '" + idx.DirPath(d) + "' is both a file and a directory");
   }
 
-  idx.names_.shrink_to_fit();
   idx.inline_data_ = std::move(b.inline_data);
   idx.inline_data_.shrink_to_fit();
   idx.urls_ = std::move(b.urls);
-  b.pending.clear();
   b.keys.clear();
   return idx;
 }

@@ -99,7 +99,9 @@ class ReferenceIndex {
   };
   static_assert(sizeof(File) == 32);
 
-  std::string names_;        // arena of dir names and file basenames
+  // Arena of names: the builder's keys, each file's and directory's name
+  // pointing at its last component within one of them.
+  std::string names_;
   std::string inline_data_;  // arena of inline bytes
   std::vector<Dir> dirs_;    // sorted by full path; root first
   std::vector<DirId> subdir_ids_;
@@ -132,6 +134,10 @@ class ReferenceIndexBuilder {
   void AddWhole(std::string_view key, uint32_t url_id);
 
   size_t entry_count() const;
+  // Room for about `entries` entries with `key_bytes` of keys in all, so a
+  // large set is not copied as it grows (unused room costs no memory until
+  // written).
+  void Reserve(size_t entries, size_t key_bytes);
 
   // Fails if a key is both a file and a directory ("a" and "a/b").
   Result<ReferenceIndex> Finish() &&;

@@ -2,17 +2,23 @@
 
 #include <fcntl.h>
 #include <simdjson.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <functional>
+#include <utility>
+#include <optional>
+#include <algorithm>
 #include <unordered_map>
 #include <vector>
 
 #include "base/base64.h"
 #include "codecs/codec.h"
+#include "refs/json_members.h"
 #include "refs/template.h"
 
 namespace zm {
@@ -44,11 +50,12 @@ Status OneLine(const Status& st) {
   return Status(st.code(), std::move(m));
 }
 
-Status JsonError(simdjson::error_code e, od::document& doc, std::string_view json) {
+// `shift`: the offset of json's first byte in the text the user gave.
+Status JsonError(simdjson::error_code e, od::document& doc, std::string_view json, int64_t shift) {
   std::string where;
   const char* loc = nullptr;
   if (!doc.current_location().get(loc) && loc >= json.data() && loc <= json.data() + json.size())
-    where = " at byte " + std::to_string(loc - json.data());
+    where = " at byte " + std::to_string(std::max<int64_t>(0, loc - json.data() + shift));
   return InvalidArgument(std::string("invalid JSON") + where + ": " + simdjson::error_message(e));
 }
 
@@ -182,121 +189,165 @@ class Parser {
   Parser(std::string_view base, const ReferenceLoadOptions& options)
       : base_(base), options_(options) {}
 
-  Status Run(std::string_view json, size_t capacity) {
-    auto doc_res = parser_.iterate(json.data(), json.size(), capacity);
-    if (doc_res.error()) return InvalidArgument(std::string("invalid JSON: ") +
-                                                simdjson::error_message(doc_res.error()));
-    od::document doc = std::move(doc_res.value_unsafe());
-    od::object root;
-    if (auto e = doc.get_object().get(root)) {
-      if (e == simdjson::INCORRECT_TYPE) return InvalidArgument("not a JSON object");
-      return JsonError(e, doc, json);
-    }
-    {
-      // The reference set must be the whole document: nothing after it.
-      std::string_view all;
-      const char* loc = nullptr;
-      if (auto e = root.raw_json().get(all)) return JsonError(e, doc, json);
-      if (doc.current_location().get(loc) != simdjson::OUT_OF_BOUNDS)
-        return InvalidArgument("invalid JSON: content after the top-level object at byte " +
-                               std::to_string(all.data() + all.size() - json.data()));
-      doc.rewind();
-      if (auto e = doc.get_object().get(root)) return JsonError(e, doc, json);
-    }
+  // Parses the reference set `text`. The text is never parsed whole: the
+  // top level is scanned for its members first, then each is parsed on its
+  // own, and the references object a slice of members at a time, so the
+  // parser's index of the text stays small however large the set (see
+  // ParseObjectInSlices). `release(n)` (optional) is told that the first n
+  // bytes of the text will not be read again.
+  Status Run(std::string_view text, const JsonProgress& release) {
+    const size_t start = SkipJsonSpace(text, 0);
+    if (start == text.size()) return InvalidArgument("invalid JSON: no content");
+    if (text[start] != '{') return InvalidArgument("not a JSON object");
+    ZM_ASSIGN_OR_RETURN(TopLevel top, ScanTopLevel(text, start, release));
+    // A reference takes 30 bytes of text or more, a key a quarter of it.
+    builder_.Reserve(text.size() / 32, text.size() / 4);
     // Version: 1 when "version" is 1, 0 when absent.
     int64_t version = 0;
-    {
-      od::value v;
-      auto e = root.find_field_unordered("version").get(v);
-      if (e == simdjson::SUCCESS) {
-        if (v.get_int64().get(version) || version != 1)
-          return InvalidArgument("unsupported reference specification version (expected 1)");
-      } else if (e != simdjson::NO_SUCH_FIELD) {
-        return JsonError(e, doc, json);
-      }
+    if (top.version) {
+      ZM_RETURN_IF_ERROR(Load(text, *top.version));
+      od::document doc;
+      if (auto e = Iterate(&doc)) return Err(e, doc);
+      if (doc.get_int64().get(version) || version != 1)
+        return InvalidArgument("unsupported reference specification version (expected 1)");
     }
-    Status st = version == 1 ? ParseV1(doc, json) : ParseV0(doc, json);
-    return st;
+    if (version != 1) return ParseObjectInSlices(text, start, release);
+    // Templates first: refs' URLs need them, whatever the field order.
+    if (top.templates) ZM_RETURN_IF_ERROR(ParseTemplates(text, *top.templates));
+    if (top.refs) {
+      if (text[top.refs->begin] != '{') return InvalidArgument("'refs' must be an object");
+      ZM_RETURN_IF_ERROR(ParseObjectInSlices(text, top.refs->begin, release));
+    }
+    if (top.gen) ZM_RETURN_IF_ERROR(ParseGens(text, *top.gen));
+    return Status::Ok();
   }
 
   ReferenceIndexBuilder& builder() { return builder_; }
 
  private:
-  Status ParseV0(od::document& doc, std::string_view json) {
-    doc.rewind();
-    od::object root;
-    if (auto e = doc.get_object().get(root)) return JsonError(e, doc, json);
-    return ParseRefsObject(root, doc, json, /*allow_objects=*/true);
+  // Where the top-level members a version 1 set gives meaning to are.
+  struct TopLevel {
+    std::optional<JsonSpan> version, templates, refs, gen;
+  };
+
+  // Finds the top-level members (their values skipped, not parsed) and
+  // checks that nothing follows the object.
+  Result<TopLevel> ScanTopLevel(std::string_view text, size_t start, const JsonProgress& release) {
+    TopLevel top;
+    JsonObjectScanner scan(text, start, release);
+    while (true) {
+      ZM_ASSIGN_OR_RETURN(std::optional<JsonMember> m, scan.Next());
+      if (!m) break;
+      // The first of repeated members counts, as a lookup by name finds it.
+      auto note = [&](std::optional<JsonSpan>& slot) { if (!slot) slot = m->value; };
+      if (m->raw_key == "version") note(top.version);
+      else if (m->raw_key == "templates") note(top.templates);
+      else if (m->raw_key == "refs") note(top.refs);
+      else if (m->raw_key == "gen") note(top.gen);
+    }
+    const size_t after = SkipJsonSpace(text, scan.end());
+    if (after != text.size())
+      return InvalidArgument("invalid JSON: content after the top-level object at byte " +
+                             std::to_string(after));
+    return top;
   }
 
-  Status ParseV1(od::document& doc, std::string_view json) {
-    // Templates first: refs' URLs need them, whatever the field order.
-    doc.rewind();
-    od::object root;
-    if (auto e = doc.get_object().get(root)) return JsonError(e, doc, json);
-    od::value v;
-    auto e = root.find_field_unordered("templates").get(v);
-    if (e == simdjson::SUCCESS) {
-      od::object tmpl;
-      if (v.get_object().get(tmpl)) return InvalidArgument("'templates' must be an object");
-      for (auto field : tmpl) {
-        std::string_view name, text;
-        if (auto fe = field.unescaped_key().get(name)) return JsonError(fe, doc, json);
-        std::string name_copy(name);
-        if (field.value().get_string().get(text))
-          return InvalidArgument("template '" + name_copy + "' must be a string");
-        templates_[name_copy] = std::string(text);
-      }
-    } else if (e != simdjson::NO_SUCH_FIELD) {
-      return JsonError(e, doc, json);
-    }
-
-    doc.rewind();
-    if (auto e2 = doc.get_object().get(root)) return JsonError(e2, doc, json);
-    e = root.find_field_unordered("refs").get(v);
-    if (e == simdjson::SUCCESS) {
-      od::object refs;
-      if (v.get_object().get(refs)) return InvalidArgument("'refs' must be an object");
-      ZM_RETURN_IF_ERROR(ParseRefsObject(refs, doc, json, /*allow_objects=*/true));
-    } else if (e != simdjson::NO_SUCH_FIELD) {
-      return JsonError(e, doc, json);
-    }
-
-    doc.rewind();
-    if (auto e2 = doc.get_object().get(root)) return JsonError(e2, doc, json);
-    e = root.find_field_unordered("gen").get(v);
-    if (e == simdjson::SUCCESS) {
-      od::array gens;
-      if (v.get_array().get(gens)) return InvalidArgument("'gen' must be an array");
-      size_t i = 0;
-      for (auto g : gens) {
-        od::object obj;
-        if (g.get_object().get(obj)) return InvalidArgument("gen entry " + std::to_string(i) + " must be an object");
-        ZM_RETURN_IF_ERROR(ParseGen(obj, i));
-        ++i;
-      }
-    } else if (e != simdjson::NO_SUCH_FIELD) {
-      return JsonError(e, doc, json);
+  Status ParseTemplates(std::string_view text, JsonSpan span) {
+    ZM_RETURN_IF_ERROR(Load(text, span));
+    od::document doc;
+    if (auto e = Iterate(&doc)) return Err(e, doc);
+    od::object tmpl;
+    if (doc.get_object().get(tmpl)) return InvalidArgument("'templates' must be an object");
+    for (auto field : tmpl) {
+      std::string_view name, value;
+      if (auto e = field.unescaped_key().get(name)) return Err(e, doc);
+      std::string name_copy(name);
+      if (field.value().get_string().get(value))
+        return InvalidArgument("template '" + name_copy + "' must be a string");
+      templates_[name_copy] = std::string(value);
     }
     return Status::Ok();
   }
 
-  Status ParseRefsObject(od::object& refs, od::document& doc, std::string_view json,
-                         bool allow_objects) {
+  Status ParseGens(std::string_view text, JsonSpan span) {
+    ZM_RETURN_IF_ERROR(Load(text, span));
+    od::document doc;
+    if (auto e = Iterate(&doc)) return Err(e, doc);
+    od::array gens;
+    if (doc.get_array().get(gens)) return InvalidArgument("'gen' must be an array");
+    size_t i = 0;
+    for (auto g : gens) {
+      od::object obj;
+      if (g.get_object().get(obj)) return InvalidArgument("gen entry " + std::to_string(i) + " must be an object");
+      ZM_RETURN_IF_ERROR(ParseGen(obj, i));
+      ++i;
+    }
+    return Status::Ok();
+  }
+
+  // The members of the object at `pos` of `text`, parsed a slice of about
+  // kSliceBytes of text at a time: the parser indexes every structural
+  // character of its input (4 bytes each), which for a reference set of
+  // ten million keys would cost more than the index being built.
+  Status ParseObjectInSlices(std::string_view text, size_t pos, const JsonProgress& release) {
+    constexpr size_t kSliceBytes = size_t{8} << 20;
+    JsonObjectScanner scan(text, pos);
+    std::optional<JsonSpan> slice;  // from the first key to the last value
+    while (true) {
+      ZM_ASSIGN_OR_RETURN(std::optional<JsonMember> m, scan.Next());
+      if (m) {
+        if (!slice) slice = JsonSpan{m->key.begin, m->value.end};
+        slice->end = m->value.end;
+      }
+      if (slice && (!m || slice->size() >= kSliceBytes)) {
+        ZM_RETURN_IF_ERROR(Load(text, *slice, "{", "}"));
+        od::document doc;
+        if (auto e = Iterate(&doc)) return Err(e, doc);
+        od::object members;
+        if (auto e = doc.get_object().get(members)) return Err(e, doc);
+        ZM_RETURN_IF_ERROR(ParseRefsObject(members, doc, /*allow_objects=*/true));
+        if (release) release(slice->end);
+        slice.reset();
+      }
+      if (!m) return Status::Ok();
+    }
+  }
+
+  // Copies text[span], between `before` and `after`, into the padded buffer
+  // the parser reads; errors then name offsets of the whole text.
+  Status Load(std::string_view text, JsonSpan span, std::string_view before = {},
+              std::string_view after = {}) {
+    const size_t n = before.size() + span.size() + after.size();
+    buf_.clear();
+    buf_.reserve(n + simdjson::SIMDJSON_PADDING);
+    buf_.append(before).append(text.substr(span.begin, span.size())).append(after);
+    buf_.resize(n + simdjson::SIMDJSON_PADDING, ' ');
+    json_ = std::string_view(buf_.data(), n);
+    shift_ = static_cast<int64_t>(span.begin) - static_cast<int64_t>(before.size());
+    return Status::Ok();
+  }
+
+  simdjson::error_code Iterate(od::document* doc) {
+    return parser_.iterate(json_.data(), json_.size(), buf_.size()).get(*doc);
+  }
+
+  Status Err(simdjson::error_code e, od::document& doc) { return JsonError(e, doc, json_, shift_); }
+
+  Status ParseRefsObject(od::object& refs, od::document& doc, bool allow_objects) {
     for (auto field : refs) {
       std::string_view key_view;
-      if (auto e = field.unescaped_key().get(key_view)) return JsonError(e, doc, json);
+      if (auto e = field.unescaped_key().get(key_view)) return Err(e, doc);
       key_.assign(key_view);
       if (Status st = ReferenceIndexBuilder::ValidateKey(key_); !st.ok())
         return st.WithContext(Quote(key_));
       od::value v;
-      if (auto e = field.value().get(v)) return JsonError(e, doc, json);
+      if (auto e = field.value().get(v)) return Err(e, doc);
       od::json_type t;
-      if (auto e = v.type().get(t)) return JsonError(e, doc, json);
+      if (auto e = v.type().get(t)) return Err(e, doc);
       switch (t) {
         case od::json_type::string: {
           std::string_view s;
-          if (auto e = v.get_string().get(s)) return JsonError(e, doc, json);
+          if (auto e = v.get_string().get(s)) return Err(e, doc);
           if (s.starts_with("base64:")) {
             auto bytes = DecodeBase64(s.substr(7));
             if (!bytes.ok()) return bytes.status().WithContext(Quote(key_));
@@ -308,7 +359,7 @@ class Parser {
         }
         case od::json_type::array: {
           od::array arr;
-          if (auto e = v.get_array().get(arr)) return JsonError(e, doc, json);
+          if (auto e = v.get_array().get(arr)) return Err(e, doc);
           ZM_RETURN_IF_ERROR(ParseRefArray(arr).WithContext(Quote(key_)));
           break;
         }
@@ -488,6 +539,9 @@ class Parser {
   std::string base_;
   ReferenceLoadOptions options_;
   od::parser parser_;
+  std::string buf_;        // the slice being parsed, padded (Load)
+  std::string_view json_;  // its text, without the padding
+  int64_t shift_ = 0;      // json_'s offset in the whole text
   ReferenceIndexBuilder builder_;
   TemplateVars templates_;  // name -> text
   std::unordered_map<std::string, uint32_t> raw_urls_;
@@ -496,24 +550,70 @@ class Parser {
   uint64_t generated_ = 0;
 };
 
-Result<ReferenceIndex> ParsePadded(std::string_view json, size_t capacity, std::string_view base,
-                                   const ReferenceLoadOptions& options) {
+// Parses `text` into the index; `release` as for Parser::Run. `free_text`
+// (optional) is called once the text is no longer needed, before the index
+// is built, so the two are not held at once.
+Result<ReferenceIndex> ParseText(std::string_view text, std::string_view base,
+                                 const ReferenceLoadOptions& options,
+                                 const JsonProgress& release = {},
+                                 const std::function<void()>& free_text = {}) {
   Parser p(base, options);
-  if (Status st = p.Run(json, capacity); !st.ok()) return OneLine(st);
+  Status st = p.Run(text, release);
+  if (free_text) free_text();
+  if (!st.ok()) return OneLine(st);
   auto idx = std::move(p.builder()).Finish();
   if (!idx.ok()) return OneLine(idx.status());
   return idx;
+}
+
+// A reference file mapped read-only. The parse reads it front to back (in
+// two passes), so pages it has passed are let go: resident memory holds a
+// window of the file, not all of it, however large it is.
+class MappedText {
+ public:
+  static Result<MappedText> Map(int fd, size_t size) {
+    MappedText m;
+    if (size == 0) return m;
+    void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) return IoError(std::string("cannot map: ") + std::strerror(errno));
+    ::madvise(p, size, MADV_SEQUENTIAL);
+    m.data_ = static_cast<char*>(p);
+    m.size_ = size;
+    return m;
+  }
+  MappedText() = default;
+  MappedText(MappedText&& o) noexcept : data_(std::exchange(o.data_, nullptr)), size_(o.size_) {}
+  MappedText& operator=(MappedText&&) = delete;
+  ~MappedText() { Unmap(); }
+
+  std::string_view text() const { return {data_, size_}; }
+  // Drops the pages wholly below `offset` from memory (they are read back
+  // from the file should the parse come by again).
+  void Release(size_t offset) const {
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    if (data_ && offset >= page) ::madvise(data_, offset / page * page, MADV_DONTNEED);
+  }
+  void Unmap() {
+    if (data_) ::munmap(data_, size_);
+    data_ = nullptr;
+  }
+
+ private:
+  char* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+bool StartsCompressed(std::string_view head) {
+  const auto* p = reinterpret_cast<const unsigned char*>(head.data());
+  return (head.size() >= 4 && p[0] == 0x28 && p[1] == 0xB5 && p[2] == 0x2F && p[3] == 0xFD) ||
+         (head.size() >= 2 && p[0] == 0x1F && p[1] == 0x8B);
 }
 
 }  // namespace
 
 Result<ReferenceIndex> ParseReferences(std::string_view json, std::string_view base,
                                        const ReferenceLoadOptions& options) {
-  std::string buf;
-  buf.reserve(json.size() + simdjson::SIMDJSON_PADDING);
-  buf.assign(json);
-  buf.resize(json.size() + simdjson::SIMDJSON_PADDING, ' ');
-  return ParsePadded(std::string_view(buf.data(), json.size()), buf.size(), base, options);
+  return ParseText(json, base, options);
 }
 
 std::string ResolveUrl(std::string_view base, std::string_view url) {
@@ -544,8 +644,40 @@ Result<std::string> DecompressIfNeeded(std::string data, uint64_t max_bytes) {
   return InvalidArgument(out.status().message());
 }
 
+namespace {
+
+// The directory relative URLs of the reference file at `path` resolve
+// against, absolute and ending in '/'.
+std::string BaseOfFile(const std::string& path) {
+  std::string cwd;
+  char buf[4096];
+  if (getcwd(buf, sizeof buf)) cwd = std::string(buf) + "/";
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return cwd;
+  std::string base = path.substr(0, slash + 1);
+  return base.front() == '/' ? base : cwd + base;
+}
+
+// Reads all `size` bytes of `fd`.
+Result<std::string> ReadAll(int fd, size_t size) {
+  std::string data(size, '\0');
+  size_t got = 0;
+  while (got < data.size()) {
+    ssize_t r = ::read(fd, data.data() + got, data.size() - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return IoError(r < 0 ? std::strerror(errno) : "file shrank while reading");
+    got += static_cast<size_t>(r);
+  }
+  return data;
+}
+
+}  // namespace
+
 Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
                                          const ReferenceLoadOptions& options) {
+  // Larger plain files are mapped rather than read, and parsed through a
+  // window of resident pages (MappedText). Like every reader of mapped
+  // files, the load would fault if the file were cut short while it runs.
   auto fail = [&](const Status& st) { return st.WithContext(path); };
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return fail(NotFound(std::strerror(errno)));
@@ -554,38 +686,28 @@ Result<ReferenceIndex> LoadReferenceFile(const std::string& path,
     ::close(fd);
     return fail(InvalidArgument("not a regular file"));
   }
-  if (static_cast<uint64_t>(sb.st_size) > options.max_decompressed_bytes) {
+  const auto size = static_cast<uint64_t>(sb.st_size);
+  if (size > options.max_decompressed_bytes) {
     ::close(fd);
     return fail(InvalidArgument("larger than " + FormatSize(options.max_decompressed_bytes) +
                                 "; refusing"));
   }
-  std::string data;
-  data.resize(static_cast<size_t>(sb.st_size));
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t r = ::read(fd, data.data() + got, data.size() - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      ::close(fd);
-      return fail(IoError(r < 0 ? std::strerror(errno) : "file shrank while reading"));
-    }
-    got += static_cast<size_t>(r);
+  char head[4] = {};
+  const ssize_t head_len = ::pread(fd, head, sizeof head, 0);
+  if (size >= options.map_from_bytes && head_len > 0 && !StartsCompressed({head, static_cast<size_t>(head_len)})) {
+    auto mapped = MappedText::Map(fd, size);
+    ::close(fd);
+    if (!mapped.ok()) return fail(mapped.status());
+    auto idx = ParseText(mapped->text(), BaseOfFile(path), options,
+                         [&](size_t offset) { mapped->Release(offset); },
+                         [&] { mapped->Unmap(); });
+    if (!idx.ok()) return fail(idx.status());
+    return idx;
   }
+  auto data = ReadAll(fd, size);
   ::close(fd);
-
-  std::string base;
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) {
-    char cwd[4096];
-    if (getcwd(cwd, sizeof cwd)) base = std::string(cwd) + "/";
-  } else {
-    base = path.substr(0, slash + 1);
-    if (base.front() != '/') {
-      char cwd[4096];
-      if (getcwd(cwd, sizeof cwd)) base = std::string(cwd) + "/" + base;
-    }
-  }
-  return LoadReferenceData(std::move(data), path, base, options);
+  if (!data.ok()) return fail(data.status());
+  return LoadReferenceData(std::move(data).value(), path, BaseOfFile(path), options);
 }
 
 Result<ReferenceIndex> LoadReferenceData(std::string data, const std::string& name,
@@ -595,9 +717,7 @@ Result<ReferenceIndex> LoadReferenceData(std::string data, const std::string& na
   auto inflated = DecompressIfNeeded(std::move(data), options.max_decompressed_bytes);
   if (!inflated.ok()) return fail(inflated.status());
   std::string json = std::move(inflated).value();
-  size_t len = json.size();
-  json.resize(len + simdjson::SIMDJSON_PADDING, ' ');
-  auto idx = ParsePadded(std::string_view(json.data(), len), json.size(), base, options);
+  auto idx = ParseText(json, base, options, {}, [&] { std::string().swap(json); });
   if (!idx.ok()) return fail(idx.status());
   return idx;
 }

@@ -34,10 +34,16 @@ struct ReferenceLoadOptions {
   uint64_t max_decompressed_bytes = 64_GiB;
   // Refuse `gen` entries (together) producing more keys than this.
   uint64_t max_generated_keys = 100'000'000;
+  // Plain (not compressed) reference files this large or larger are mapped
+  // and parsed through a window of resident pages instead of being read
+  // into memory whole.
+  uint64_t map_from_bytes = 64_MiB;
 };
 
 // Parses reference JSON. `base` is what relative URLs are resolved against:
 // a directory path or URL ending in '/', or empty to leave them as given.
+// The text is parsed a slice at a time, so the parser's own memory stays
+// small whatever its size; the index is built once the text is read.
 Result<ReferenceIndex> ParseReferences(std::string_view json, std::string_view base,
                                        const ReferenceLoadOptions& options = {});
 

@@ -36,6 +36,7 @@ using testing::Dump;
 using testing::MustParse;
 using testing::Lookup;
 using testing::ExpectParseError;
+using testing::Describe;
 
 // ---- version 0 ---------------------------------------------------------------
 
@@ -833,6 +834,66 @@ TEST(LoadReferenceFile, ErrorsStartWithThePath) {
   ASSERT_FALSE(r.ok());
   EXPECT_THAT(r.status().message(), StartsWith(bomb + ": "));
   EXPECT_THAT(r.status().message(), HasSubstr("refusing"));
+}
+
+
+// ---- sets larger than one parse slice -----------------------------------------
+
+// A version 1 set of `keys` chunk keys (about 45 bytes each, so 300,000 span
+// several of the parser's 8 MiB slices), its templates after its refs.
+std::string BigSet(size_t keys, const std::string& extra_refs = "") {
+  std::string refs;
+  for (size_t i = 0; i < keys; ++i)
+    refs += "\"v/" + std::to_string(i) + ".0\": [\"{{u}}/f" + std::to_string(i % 7) + "\", " +
+            std::to_string(i * 10) + ", 10],\n";
+  return R"({"version": 1, "refs": {".zgroup": "{}", )" + refs + extra_refs +
+         R"("last": "x"}, "templates": {"u": "http://h/d"}})";
+}
+
+TEST(ParseLarge, SetSpanningManySlicesParsesWhole) {
+  // The same key early and in a later slice: the later wins, as in one parse.
+  const std::string text = BigSet(300'000, R"("v/5.0": "replaced", )");
+  ASSERT_GT(text.size(), size_t{8} << 20) << "more than one slice";
+  auto idx = MustParse(text);
+  EXPECT_EQ(idx.file_count(), 300'000u + 2);
+  EXPECT_EQ(Lookup(idx, "v/5.0"), "inline:replaced");
+  EXPECT_EQ(Lookup(idx, "v/299999.0"), "http://h/d/f" + std::to_string(299999 % 7) + "@2999990+10");
+  EXPECT_EQ(Lookup(idx, "last"), "inline:x");
+}
+
+TEST(ParseLarge, ErrorInALaterSliceNamesItsByteInTheWholeText) {
+  std::string text = BigSet(300'000, R"("bad": "\u12", )");
+  auto msg = ExpectParseError(text, {"invalid JSON"});
+  // The byte named lies in the bad entry, far past the first slice.
+  const size_t bad = text.find("\"bad\"");
+  auto at = msg.find("at byte ");
+  ASSERT_NE(at, std::string::npos) << msg;
+  const size_t byte = std::stoull(msg.substr(at + 8));
+  EXPECT_GE(byte, bad);
+  EXPECT_LT(byte, bad + 30) << msg;
+}
+
+TEST(ParseLarge, MappedFileLoadsTheSameIndexAsText) {
+  TempDir dir;
+  const std::string text = BigSet(200'000);
+  const std::string path = dir.Write("big.json", text);
+  ReferenceLoadOptions mapped;
+  mapped.map_from_bytes = 1;  // every file is mapped
+  auto a = LoadReferenceFile(path, mapped);
+  auto b = ParseReferences(text, dir.path() + "/");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_TRUE(b.ok()) << b.status().ToString();
+  ASSERT_EQ(a->file_count(), b->file_count());
+  for (ReferenceIndex::FileId f = 0; f < a->file_count(); f += 997) {
+    EXPECT_EQ(a->FileKey(f), b->FileKey(f));
+    EXPECT_EQ(Describe(*a, f), Describe(*b, f));
+  }
+  // A mapped file with an error names the file and the byte.
+  const std::string bad = dir.Write("bad.json", text.substr(0, text.size() - 3));
+  auto c = LoadReferenceFile(bad, mapped);
+  ASSERT_FALSE(c.ok());
+  EXPECT_THAT(c.status().message(), StartsWith(bad + ": "));
+  EXPECT_THAT(c.status().message(), HasSubstr("invalid JSON"));
 }
 
 }  // namespace
