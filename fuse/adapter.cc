@@ -69,8 +69,16 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   conn->max_readahead = std::min(c->readahead, c->max_read);
   if (conn->capable & FUSE_CAP_PARALLEL_DIROPS) conn->want |= FUSE_CAP_PARALLEL_DIROPS;
   if (conn->capable & FUSE_CAP_ASYNC_READ) conn->want |= FUSE_CAP_ASYNC_READ;
+  // readdirplus hands the kernel each entry's attributes, saving a lookup
+  // per entry to readers that go on to stat them (`ls -l`, xarray opening a
+  // group), but makes it build an inode per entry: an `ls` of a chunk
+  // directory of 2.5 million entries took 28 s, 15 s of it in the kernel.
+  // In auto mode the kernel asks for attributes with the first batch of a
+  // directory and then only while the reader is looking entries up, so a
+  // plain listing of a huge directory costs names only (0.3 s for 250,000
+  // entries instead of 1.5 s).
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
-  conn->want &= ~FUSE_CAP_READDIRPLUS_AUTO;
+  if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
