@@ -23,9 +23,12 @@
 #include "base/log.h"
 #include "app/commands.h"
 #include "app/daemon.h"
+#include "app/mount_helper.h"
 #include "app/options.h"
+#include "app/service_notify.h"
 #include "app/sources.h"
 #include "app/stack.h"
+#include "app/version.h"
 
 namespace zm {
 namespace {
@@ -62,10 +65,43 @@ std::string Absolute(const std::string& path) {
   return path;
 }
 
-// The daemon (app/daemon.h), reporting its start-up through `reporter`.
+// The daemon (app/daemon.h), reporting its start-up through `reporter`
+// and to a service manager (app/service_notify.h).
 int Serve(const Options& opt, const std::vector<ReferenceSource>& inputs,
           StartupReporter* reporter) {
-  return RunDaemon(opt, inputs, [reporter](const Status& st) { reporter->Report(st); });
+  int code = RunDaemon(opt, inputs, [reporter, &opt](const Status& st) {
+    reporter->Report(st);
+    if (st.ok() && !opt.check_only) NotifyReady(opt.mountpoint);
+  });
+  if (!opt.check_only) NotifyStopping();
+  return code;
+}
+
+// The log of a daemon nobody watches on a terminal (a service's, whose
+// stderr the journal collects without levels) goes to syslog, with levels;
+// -d keeps stderr for its FUSE trace, --check is a command, not a daemon.
+void ChooseForegroundLog(const Options& opt) {
+  if (opt.log_file.empty() && !opt.debug && !opt.check_only && !::isatty(STDERR_FILENO))
+    SetLogToSyslog(true);
+}
+
+// mount(8) runs zarrmount as /sbin/mount.fuse.zarrmount (app/mount_helper.h):
+// `args` becomes zarrmount's own command line. Returns false (having said
+// why) if the helper's arguments are wrong.
+bool TranslateHelperCall(int* argc, char*** argv, std::vector<std::string>* args,
+                         std::vector<char*>* pointers, bool* fake) {
+  auto call = TranslateMountHelperArgs(*argc, *argv);
+  if (!call.ok()) {
+    std::fprintf(stderr, "zarrmount: %s\n", call.status().message().c_str());
+    return false;
+  }
+  *fake = call->fake;
+  *args = std::move(call->args);
+  for (std::string& a : *args) pointers->push_back(a.data());
+  pointers->push_back(nullptr);
+  *argc = static_cast<int>(args->size());
+  *argv = pointers->data();
+  return true;
 }
 
 // Parent of the daemon: waits for its word on `fd` and returns the exit code
@@ -141,7 +177,15 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 4);
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  if (IsCommand(argc, argv)) return RunCommand(argc, argv);
+  std::vector<std::string> helper_args;
+  std::vector<char*> helper_argv;
+  if (IsMountHelper(argv[0])) {
+    bool fake = false;
+    if (!TranslateHelperCall(&argc, &argv, &helper_args, &helper_argv, &fake)) return 2;
+    if (fake) return 0;
+  } else if (IsCommand(argc, argv)) {
+    return RunCommand(argc, argv);
+  }
   auto parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "zarrmount: %s\n", parsed.status().message().c_str());
@@ -153,7 +197,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opt.version) {
-    std::printf("zarrmount %s\n", kVersion);
+    std::fputs(VersionText().c_str(), stdout);
     return 0;
   }
   if (!IsRemoteSource(opt.source)) opt.source = Absolute(opt.source);
@@ -193,6 +237,7 @@ int main(int argc, char** argv) {
   }
 
   if (opt.foreground || opt.check_only) {
+    ChooseForegroundLog(opt);
     StartupReporter reporter(-1);
     return Serve(opt, inputs, &reporter);
   }

@@ -14,6 +14,7 @@ build_pkgs=(
   libxxhash-dev
   libzip-dev
   libyaml-cpp-dev
+  libsystemd-dev
   libgtest-dev libgmock-dev
 )
 test_pkgs=(
