@@ -6,7 +6,7 @@
 
 namespace zm {
 
-// "zarrmount VERSION", "built with:", then "  NAME VERSION" per library,
+// "zarrmount VERSION", "built with:", then "  NAME    VERSION" per library,
 // each line ending in '\n'.
 std::string VersionText();
 
