@@ -17,6 +17,7 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,24 +86,23 @@ void ChooseForegroundLog(const Options& opt) {
     SetLogToSyslog(true);
 }
 
-// mount(8) runs zarrmount as /sbin/mount.fuse.zarrmount (app/mount_helper.h):
-// `args` becomes zarrmount's own command line. Returns false (having said
-// why) if the helper's arguments are wrong.
-bool TranslateHelperCall(int* argc, char*** argv, std::vector<std::string>* args,
-                         std::vector<char*>* pointers, bool* fake) {
-  auto call = TranslateMountHelperArgs(*argc, *argv);
-  if (!call.ok()) {
-    std::fprintf(stderr, "zarrmount: %s\n", call.status().message().c_str());
-    return false;
+// zarrmount's own command line, made from mount(8)'s call of its helper
+// (app/mount_helper.h), as main's argc and argv.
+class HelperCommandLine {
+ public:
+  explicit HelperCommandLine(std::vector<std::string> args) : args_(std::move(args)) {
+    for (std::string& a : args_) argv_.push_back(a.data());
+    argv_.push_back(nullptr);
   }
-  *fake = call->fake;
-  *args = std::move(call->args);
-  for (std::string& a : *args) pointers->push_back(a.data());
-  pointers->push_back(nullptr);
-  *argc = static_cast<int>(args->size());
-  *argv = pointers->data();
-  return true;
-}
+  HelperCommandLine(const HelperCommandLine&) = delete;  // argv_ points into args_
+  HelperCommandLine& operator=(const HelperCommandLine&) = delete;
+  int argc() const { return static_cast<int>(args_.size()); }
+  char** argv() { return argv_.data(); }
+
+ private:
+  std::vector<std::string> args_;
+  std::vector<char*> argv_;
+};
 
 // Parent of the daemon: waits for its word on `fd` and returns the exit code
 // of the command.
@@ -177,12 +177,17 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 4);
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  std::vector<std::string> helper_args;
-  std::vector<char*> helper_argv;
+  std::optional<HelperCommandLine> helper;
   if (IsMountHelper(argv[0])) {
-    bool fake = false;
-    if (!TranslateHelperCall(&argc, &argv, &helper_args, &helper_argv, &fake)) return 2;
-    if (fake) return 0;
+    auto call = TranslateMountHelperArgs(argc, argv);
+    if (!call.ok()) {
+      std::fprintf(stderr, "zarrmount: %s\n", call.status().message().c_str());
+      return 2;
+    }
+    if (call->fake) return 0;
+    helper.emplace(std::move(call->args));
+    argc = helper->argc();
+    argv = helper->argv();
   } else if (IsCommand(argc, argv)) {
     return RunCommand(argc, argv);
   }
