@@ -17,15 +17,19 @@
 #include <cstdio>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/log.h"
 #include "app/commands.h"
 #include "app/daemon.h"
+#include "app/mount_helper.h"
 #include "app/options.h"
+#include "app/service_notify.h"
 #include "app/sources.h"
 #include "app/stack.h"
+#include "app/version.h"
 
 namespace zm {
 namespace {
@@ -62,11 +66,43 @@ std::string Absolute(const std::string& path) {
   return path;
 }
 
-// The daemon (app/daemon.h), reporting its start-up through `reporter`.
+// The daemon (app/daemon.h), reporting its start-up through `reporter`
+// and to a service manager (app/service_notify.h).
 int Serve(const Options& opt, const std::vector<ReferenceSource>& inputs,
           StartupReporter* reporter) {
-  return RunDaemon(opt, inputs, [reporter](const Status& st) { reporter->Report(st); });
+  int code = RunDaemon(opt, inputs, [reporter, &opt](const Status& st) {
+    reporter->Report(st);
+    if (st.ok() && !opt.check_only) NotifyReady(opt.mountpoint);
+  });
+  if (!opt.check_only) NotifyStopping();
+  return code;
 }
+
+// The log of a daemon nobody watches on a terminal (a service's, whose
+// stderr the journal collects without levels) goes to syslog, with levels;
+// -d keeps stderr for its FUSE trace, --check is a command, not a daemon.
+void ChooseForegroundLog(const Options& opt) {
+  if (opt.log_file.empty() && !opt.debug && !opt.check_only && !::isatty(STDERR_FILENO))
+    SetLogToSyslog(true);
+}
+
+// zarrmount's own command line, made from mount(8)'s call of its helper
+// (app/mount_helper.h), as main's argc and argv.
+class HelperCommandLine {
+ public:
+  explicit HelperCommandLine(std::vector<std::string> args) : args_(std::move(args)) {
+    for (std::string& a : args_) argv_.push_back(a.data());
+    argv_.push_back(nullptr);
+  }
+  HelperCommandLine(const HelperCommandLine&) = delete;  // argv_ points into args_
+  HelperCommandLine& operator=(const HelperCommandLine&) = delete;
+  int argc() const { return static_cast<int>(args_.size()); }
+  char** argv() { return argv_.data(); }
+
+ private:
+  std::vector<std::string> args_;
+  std::vector<char*> argv_;
+};
 
 // Parent of the daemon: waits for its word on `fd` and returns the exit code
 // of the command.
@@ -141,7 +177,20 @@ int main(int argc, char** argv) {
   mallopt(M_ARENA_MAX, 4);
   mallopt(M_MMAP_THRESHOLD, 32 << 20);
   mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  if (IsCommand(argc, argv)) return RunCommand(argc, argv);
+  std::optional<HelperCommandLine> helper;
+  if (IsMountHelper(argv[0])) {
+    auto call = TranslateMountHelperArgs(argc, argv);
+    if (!call.ok()) {
+      std::fprintf(stderr, "zarrmount: %s\n", call.status().message().c_str());
+      return 2;
+    }
+    if (call->fake) return 0;
+    helper.emplace(std::move(call->args));
+    argc = helper->argc();
+    argv = helper->argv();
+  } else if (IsCommand(argc, argv)) {
+    return RunCommand(argc, argv);
+  }
   auto parsed = ParseOptions(argc, argv);
   if (!parsed.ok()) {
     std::fprintf(stderr, "zarrmount: %s\n", parsed.status().message().c_str());
@@ -153,7 +202,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (opt.version) {
-    std::printf("zarrmount %s\n", kVersion);
+    std::fputs(VersionText().c_str(), stdout);
     return 0;
   }
   if (!IsRemoteSource(opt.source)) opt.source = Absolute(opt.source);
@@ -193,6 +242,7 @@ int main(int argc, char** argv) {
   }
 
   if (opt.foreground || opt.check_only) {
+    ChooseForegroundLog(opt);
     StartupReporter reporter(-1);
     return Serve(opt, inputs, &reporter);
   }

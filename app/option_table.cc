@@ -2,8 +2,11 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 #include <limits>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/units.h"
 #include "io/cloud.h"
@@ -103,26 +106,101 @@ Status Set(bool* field) {
   return Status();
 }
 
+// ---- -o: every option in mount(8)'s spelling ------------------------------------------
+
+// Options (names without "=value") that concern mount(8), fstab or
+// systemd, not the file system:
+// mount(8) drops most of them before it calls a helper, but a command line
+// or another mount program may still pass them on.
+bool IsMountBookkeeping(std::string_view name) {
+  static constexpr std::string_view kNames[] = {"auto",  "noauto", "_netdev", "nofail", "user",
+                                                "nouser", "users", "owner",   "group", "defaults"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames) ||
+         name.starts_with("x-") || name == "comment";
+}
+
+// Flags about access times and writing, which mean nothing on a read-only
+// mount whose files never change (and some of which libfuse refuses).
+bool IsMeaninglessWhenReadOnly(std::string_view name) {
+  static constexpr std::string_view kNames[] = {
+      "atime",   "noatime",   "relatime", "norelatime", "strictatime", "nostrictatime",
+      "diratime", "nodiratime", "lazytime", "nolazytime", "sync",       "async",
+      "dirsync", "iversion",  "noiversion", "mand",     "nomand",      "silent", "loud"};
+  return std::find(std::begin(kNames), std::end(kNames), name) != std::end(kNames);
+}
+
+// Splits an -o list at the commas outside double quotes, which are removed
+// (mount(8) keeps name="a,b" together the same way); empty parts are skipped.
+std::vector<std::string> SplitMountOptions(std::string_view list) {
+  std::vector<std::string> parts(1);
+  bool quoted = false;
+  for (char c : list) {
+    if (c == '"') {
+      quoted = !quoted;
+    } else if (c == ',' && !quoted) {
+      if (!parts.back().empty()) parts.emplace_back();
+    } else {
+      parts.back() += c;
+    }
+  }
+  if (parts.back().empty()) parts.pop_back();
+  return parts;
+}
+
+// The mount's entry that -o `name` spells ("cache_dir" or "cache-dir" for
+// --cache-dir), or nullptr.
+const OptionSpec* OwnOptionOf(std::string_view name) {
+  if (name.empty()) return nullptr;
+  std::string long_name = "--" + std::string(name);
+  std::replace(long_name.begin() + 2, long_name.end(), '_', '-');
+  return FindOption(Command::kMount, long_name);
+}
+
+// One part of an -o list: one of zarrmount's options, an option of
+// mount(8) to ignore, or one for FUSE.
+Status ApplyMountOption(const std::string& one, Options* o) {
+  // The mount is read-only for everyone, and the kernel checks
+  // permissions (see RunFuse): no -o may say otherwise.
+  if (one == "rw") return InvalidArgument("option '-o rw': the mount is read-only");
+  const size_t eq = one.find('=');
+  const std::string name = one.substr(0, eq);
+  if (IsMountBookkeeping(name) || IsMeaninglessWhenReadOnly(one)) return Status();
+  const OptionSpec* spec = OwnOptionOf(name);
+  if (!spec) {
+    o->fuse_options.push_back(one);
+    return Status();
+  }
+  OptionArg given{"-o " + name, eq == std::string::npos ? "" : one.substr(eq + 1)};
+  if (spec->takes_value() && eq == std::string::npos)
+    return InvalidArgument("option '" + given.name + "' needs a value (" + name + "=" +
+                           spec->metavar + ")");
+  if (!spec->takes_value() && eq != std::string::npos)
+    return InvalidArgument("option '" + given.name + "' takes no value");
+  return spec->apply(given, o);
+}
+
+Status ApplyMountOptions(const OptionArg& a, Options* o) {
+  for (const std::string& one : SplitMountOptions(a.value))
+    ZM_RETURN_IF_ERROR(ApplyMountOption(one, o));
+  return Status();
+}
+
 // ---- the table ------------------------------------------------------------------------
 
 // clang-format off
 const OptionSpec kOptions[] = {
-  {"--foreground", 'f', nullptr, "stay in the foreground (log to stderr)", nullptr, kMount,
+  {"--foreground", 'f', nullptr,
+   "stay in the foreground (log to stderr, or to syslog\n"
+   "when stderr is not a terminal)", nullptr, kMount,
    [](const OptionArg&, Options* o) { return Set(&o->foreground); }},
   {"--debug", 'd', nullptr, "foreground, with FUSE request tracing", nullptr, kMount,
    [](const OptionArg&, Options* o) { o->debug = true; return Set(&o->foreground); }},
   {nullptr, 'o', "OPT[,OPT...]",
-   "FUSE mount options, e.g. allow_other\n"
-   "(ro and default_permissions are always set; rw is refused)", nullptr, kMount,
-   [](const OptionArg& a, Options* o) {
-     return ForEachCommaPart(a, false, [&](std::string_view one) {
-       // The mount is read-only for everyone, and the kernel checks
-       // permissions (see RunFuse): no -o may say otherwise.
-       if (one == "rw") return InvalidArgument("option '-o rw': the mount is read-only");
-       o->fuse_options.emplace_back(one);
-       return Status();
-     });
-   }},
+   "mount options: each option listed here as name=VALUE\n"
+   "(a flag as name; '_' for '-': cache_dir=DIR,offline),\n"
+   "and FUSE's (allow_other, nosuid, ...); ro and\n"
+   "default_permissions are always set, rw is refused", nullptr, kMount,
+   [](const OptionArg& a, Options* o) { return ApplyMountOptions(a, o); }},
   {"--cache-dir", 0, "DIR",
    "persistent block cache directory\n"
    "(default: $XDG_CACHE_HOME/zarrmount or ~/.cache/zarrmount)", nullptr,
@@ -301,8 +379,8 @@ const OptionSpec kOptions[] = {
    [](const Options& d) { return std::to_string(d.catalog_idle_s); }, kMount,
    [](const OptionArg& a, Options* o) { return IntIn(a, 0, 100'000'000, &o->catalog_idle_s); }},
   {"--log", 0, "FILE",
-   "write the daemon's log to FILE (default: syslog when\n"
-   "in the background, stderr with -f)", nullptr, kMount,
+   "write the daemon's log to FILE (default: syslog, or\n"
+   "stderr with -d, or with -f on a terminal)", nullptr, kMount,
    [](const OptionArg& a, Options* o) {
      o->log_file = a.value;
      return Status();

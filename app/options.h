@@ -73,6 +73,7 @@ struct Options {
   std::string output;                // combine -o FILE
   std::optional<uint64_t> prune_to;  // cache prune --to SIZE, in bytes
   int64_t unused_for_s = -1;         // cache prune --unused-for AGE; -1: not given
+  bool operator==(const Options&) const = default;
 };
 
 // Parses a mount's argv (options from app/option_table.h, then SOURCE...

@@ -14,6 +14,7 @@ build_pkgs=(
   libxxhash-dev
   libzip-dev
   libyaml-cpp-dev
+  libsystemd-dev
   libgtest-dev libgmock-dev
 )
 test_pkgs=(
@@ -23,6 +24,7 @@ test_pkgs=(
   python3-pytest python3-pytest-timeout python3-zstandard zstd python3-matplotlib python3-yaml python3-intake
   python3-dask python3-ujson python3-scipy  # (scripts/bench.sh: xarray with dask; the peer kerchunk)
   r-cran-ncmeta libncarg-data netcdf-bin gdal-bin python3-gdal
+  dpkg-dev lintian man-db  # (scripts/package.sh and test_packaging.py)
   # Sanitizer builds and scripts/fuzz.sh: clang, its sanitizer runtimes and
   # libFuzzer, and llvm-symbolizer for readable reports.
   clang-14 libclang-rt-14-dev llvm-14
