@@ -82,7 +82,7 @@ constexpr MetricFamily kTierBytes{
 constexpr MetricFamily kOriginRequests{"zarrmount_origin_requests_total", T::kCounter,
                                        "Origin data requests (ranged GETs), failed ones included."};
 constexpr MetricFamily kOriginErrors{"zarrmount_origin_errors_total", T::kCounter,
-                                     "Origin data requests that failed."};
+                                     "Origin requests that failed (data and checks)."};
 constexpr MetricFamily kOriginInFlight{"zarrmount_origin_requests_in_flight", T::kGauge,
                                        "Origin data requests under way now."};
 constexpr MetricFamily kObjectChecks{"zarrmount_object_checks_total", T::kCounter,
@@ -107,7 +107,7 @@ constexpr MetricFamily kReadLatency{"zarrmount_fuse_read_duration_seconds", T::k
                                     "Time from a FUSE read request to its reply, by result."};
 constexpr MetricFamily kOriginLatency{
     "zarrmount_origin_request_duration_seconds", T::kHistogram,
-    "Time of an origin data request, by origin host and result."};
+    "Time of an origin request (data, or size and version check), by origin host and result."};
 constexpr MetricFamily kViewLoads{"zarrmount_view_chunk_loads_total", T::kCounter,
                                   "Chunks fetched and decoded by a view (demand or ahead)."};
 constexpr MetricFamily kViewHits{"zarrmount_view_chunk_hits_total", T::kCounter,

@@ -27,7 +27,10 @@ struct CacheStats {
   std::atomic<uint64_t> prefetch_requests{0};
   std::atomic<uint64_t> prefetch_bytes{0};
   std::atomic<uint64_t> prefetch_dropped{0};
-  OriginLatencies origin_latency;  // of each origin request counted above, by host
+  // Each origin request timed, by host and result: the data requests
+  // (origin_requests) and the size and version checks (object_checks);
+  // the failed ones are origin_errors.
+  OriginLatencies origin_latency;
 };
 
 }  // namespace zm
