@@ -143,7 +143,9 @@ Status ServeTree(Tree* tree, const Options& opt, const FuseConfig& fc, Stack* st
       return started.status();
     }
     metrics = std::move(started).value();
-    LogInfo("serving metrics at http://" + opt.metrics_listen + "/metrics");
+    const ListenAddress at = ParseListenAddress(opt.metrics_listen).value();  // checked by Start
+    const std::string host = at.host.find(':') == std::string::npos ? at.host : "[" + at.host + "]";
+    LogInfo("serving metrics at http://" + host + ":" + std::to_string(at.port) + "/metrics");
   }
   Status st = RunFuse(tree, fc, report);
   metrics.reset();
