@@ -5,7 +5,8 @@
 // status --prometheus`), so the two always agree.
 //
 // Thread-safety: a StatusReport is one thread's; the Add*Status functions
-// only read atomic counters and may run while the mount serves reads.
+// read atomic counters (and the disk tier's usage) and may run on any
+// thread while the mount serves reads.
 #pragma once
 
 #include <chrono>
