@@ -1,5 +1,6 @@
 // `zarrmount status MOUNTPOINT`: a running daemon's counters, read from the
-// extended attribute its root serves (fuse/adapter.h, kStatusXattr).
+// extended attribute its root serves (fuse/adapter.h, kStatusXattr; with
+// --prometheus, kMetricsXattr).
 
 #include <sys/xattr.h>
 
@@ -18,11 +19,13 @@
 namespace zm {
 
 const char kStatusUsage[] =
-    "Usage: zarrmount status MOUNTPOINT [--json]\n"
+    "Usage: zarrmount status MOUNTPOINT [--json | --prometheus]\n"
     "\n"
     "Shows a running daemon's counters since it mounted: cache hit ratio, bytes\n"
     "served from memory, disk and the origin, origin requests in flight, errors.\n"
     "  --json       print the daemon's status object as it is\n"
+    "  --prometheus print the same counters in the Prometheus text format\n"
+    "               (for node exporter's textfile collector)\n"
     "  -h, --help   this text\n";
 
 namespace {
@@ -34,14 +37,14 @@ double JsonNumber(const std::string& json, const std::string& name) {
   return std::strtod(json.c_str() + at + name.size() + 4, nullptr);
 }
 
-// The status object of the daemon serving `mountpoint`; false after
-// printing why there is none.
-bool ReadStatus(const std::string& mountpoint, std::string* value) {
+// The attribute `name` (the status object, or the metrics) of the daemon
+// serving `mountpoint`; false after printing why there is none.
+bool ReadStatus(const std::string& mountpoint, const char* name, std::string* value) {
   for (int tries = 0; tries < 5; ++tries) {  // the status may grow between the two calls
-    ssize_t n = ::getxattr(mountpoint.c_str(), kStatusXattr, nullptr, 0);
+    ssize_t n = ::getxattr(mountpoint.c_str(), name, nullptr, 0);
     if (n >= 0) {
-      value->resize(static_cast<size_t>(n) + 256);
-      n = ::getxattr(mountpoint.c_str(), kStatusXattr, value->data(), value->size());
+      value->resize(static_cast<size_t>(n) + 1024);
+      n = ::getxattr(mountpoint.c_str(), name, value->data(), value->size());
     }
     if (n >= 0) {
       value->resize(static_cast<size_t>(n));
@@ -92,8 +95,14 @@ int StatusCommand(int argc, char** argv) {
     return UsageError(kStatusUsage, "unexpected argument '" + positional[1] + "'");
   const std::string mountpoint = positional.empty() ? "" : positional[0];
   if (mountpoint.empty()) return UsageError(kStatusUsage, "which mount point?");
+  if (opt.json && opt.prometheus)
+    return UsageError(kStatusUsage, "--json and --prometheus exclude each other");
   std::string value;
-  if (!ReadStatus(mountpoint, &value)) return 1;
+  if (!ReadStatus(mountpoint, opt.prometheus ? kMetricsXattr : kStatusXattr, &value)) return 1;
+  if (opt.prometheus) {
+    std::fwrite(value.data(), 1, value.size(), stdout);
+    return 0;
+  }
   if (opt.json) {
     std::printf("%s\n", value.c_str());
     return 0;

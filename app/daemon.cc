@@ -16,6 +16,8 @@
 #include "fs/filesystem.h"
 #include "fuse/adapter.h"
 #include "app/catalog_mount.h"
+#include "app/metrics_server.h"
+#include "app/status.h"
 #include "refs/catalog.h"
 
 namespace zm {
@@ -103,81 +105,6 @@ int Fail(const Status& st, const Report& report) {
   return 1;
 }
 
-std::string Count(uint64_t v) { return std::to_string(v); }
-
-// What `zarrmount status MOUNTPOINT` shows: counters since the mount.
-std::string StatusJson(const Options& opt, uint64_t keys, const ReadThroughCache& cache,
-                       PersistentBlockStore* disk, std::chrono::steady_clock::time_point started) {
-  const CacheStats& cs = cache.stats();
-  const auto n = Count;
-  uint64_t hits = cs.memory_hits.load() + cs.disk_hits.load();
-  uint64_t lookups = hits + cs.misses.load();
-  char ratio[32];
-  std::snprintf(ratio, sizeof ratio, "%.4f", lookups ? double(hits) / double(lookups) : 0.0);
-  std::string j = "{";
-  j += "\"pid\": " + std::to_string(::getpid());
-  j += ", \"version\": " + JsonQuote(kVersion);
-  j += ", \"source\": " + JsonQuote(RedactUrl(opt.source));
-  j += ", \"mountpoint\": " + JsonQuote(opt.mountpoint);
-  j += ", \"uptime_s\": " +
-       n(std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
-             .count());
-  j += ", \"keys\": " + n(keys);
-  j += ", \"hit_ratio\": " + std::string(ratio);
-  j += ", \"memory_hits\": " + n(cs.memory_hits.load());
-  j += ", \"memory_hit_bytes\": " + n(cs.memory_hit_bytes.load());
-  j += ", \"disk_hits\": " + n(cs.disk_hits.load());
-  j += ", \"disk_hit_bytes\": " + n(cs.disk_hit_bytes.load());
-  j += ", \"misses\": " + n(cs.misses.load());
-  j += ", \"origin_requests\": " + n(cs.origin_requests.load());
-  j += ", \"origin_bytes\": " + n(cs.origin_bytes.load());
-  j += ", \"origin_errors\": " + n(cs.origin_errors.load());
-  j += ", \"origin_in_flight\": " + n(std::max<int64_t>(0, cs.origin_in_flight.load()));
-  j += ", \"object_checks\": " + n(cs.object_checks.load());
-  j += ", \"prefetch_requests\": " + n(cs.prefetch_requests.load());
-  j += ", \"prefetch_bytes\": " + n(cs.prefetch_bytes.load());
-  j += ", \"prefetch_dropped\": " + n(cs.prefetch_dropped.load());
-  if (disk) {
-    j += ", \"disk_cache\": {\"dir\": " + JsonQuote(opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir);
-    if (auto u = disk->GetUsage(false); u.ok()) {
-      j += ", \"capacity_bytes\": " + n(u->capacity_bytes);
-      j += ", \"used_bytes\": " + n(u->used_bytes);
-      j += ", \"blocks\": " + n(u->blocks);
-    }
-    j += ", \"corrupt_blocks\": " + n(disk->corrupt_blocks());
-    j += ", \"dropped_writes\": " + n(disk->dropped_puts()) + "}";
-  }
-  return j + "}";
-}
-
-// `j` (a status object) with one more member, "name": `object`.
-std::string WithMember(std::string j, const std::string& name, const std::string& object) {
-  j.pop_back();
-  return j + ", " + JsonQuote(name) + ": " + object + "}";
-}
-
-// The decoded-chunk counters of an npy/netcdf view.
-std::string ViewStatsJson(const std::string& view_name, const ViewFilesystem& view) {
-  const DecodedChunkStats& vs = view.chunk_stats();
-  const auto n = Count;
-  return "{\"name\": " + JsonQuote(view_name) + ", \"chunk_loads\": " + n(vs.loads.load()) +
-         ", \"chunk_hits\": " + n(vs.hits.load()) + ", \"shared_waits\": " + n(vs.shared_waits.load()) +
-         ", \"decode_ahead\": " + n(vs.prefetch_loads.load()) +
-         ", \"load_errors\": " + n(vs.load_errors.load()) + "}";
-}
-
-std::string CatalogStatsJson(const std::string& kind_name, const CatalogTree& tree,
-                             const Catalog& catalog) {
-  const CatalogStats& st = tree.stats();
-  const auto n = Count;
-  return "{\"kind\": " + JsonQuote(kind_name) + ", \"datasets\": " + n(tree.dataset_count()) +
-         ", \"documents\": " + n(catalog.documents) + ", \"loads\": " + n(st.loads.load()) +
-         ", \"load_failures\": " + n(st.load_failures.load()) +
-         ", \"shared_waits\": " + n(st.shared_waits.load()) +
-         ", \"releases\": " + n(st.releases.load()) + ", \"loaded\": " + n(st.loaded.load()) +
-         ", \"loaded_bytes\": " + n(st.loaded_bytes.load()) + "}";
-}
-
 // The FUSE settings every kind of mount shares; the caller adds `status`.
 FuseConfig MountConfig(const Options& opt, const DaemonConfig& config) {
   FuseConfig fc;
@@ -196,10 +123,32 @@ FuseConfig MountConfig(const Options& opt, const DaemonConfig& config) {
   return fc;
 }
 
-// Serves `tree` until unmounted, then lets background fetches finish and
-// the disk tier reach the disk.
-Status ServeTree(Tree* tree, const FuseConfig& fc, Stack* stack, const Report& report) {
+// Sets the status and metrics of `fc` from what `gather` reports, and the
+// FUSE reads' latency to be counted in `reads`.
+void SetStatus(std::function<StatusReport()> gather, ReadLatency* reads, FuseConfig* fc) {
+  fc->read_latency = reads;
+  fc->status = [gather] { return gather().Json(); };
+  fc->metrics = [gather] { return gather().PrometheusText(); };
+}
+
+// Serves `tree` until unmounted (and /metrics meanwhile, with --metrics),
+// then lets background fetches finish and the disk tier reach the disk.
+Status ServeTree(Tree* tree, const Options& opt, const FuseConfig& fc, Stack* stack,
+                 const Report& report) {
+  std::unique_ptr<MetricsServer> metrics;
+  if (!opt.metrics_listen.empty()) {
+    auto started = MetricsServer::Start(opt.metrics_listen, fc.metrics);
+    if (!started.ok()) {
+      report(started.status());
+      return started.status();
+    }
+    metrics = std::move(started).value();
+    const ListenAddress at = ParseListenAddress(opt.metrics_listen).value();  // checked by Start
+    const std::string host = at.host.find(':') == std::string::npos ? at.host : "[" + at.host + "]";
+    LogInfo("serving metrics at http://" + host + ":" + std::to_string(at.port) + "/metrics");
+  }
   Status st = RunFuse(tree, fc, report);
+  metrics.reset();
   stack->cache->WaitForPrefetches();
   if (stack->disk) stack->disk->Flush();
   return st;
@@ -270,14 +219,20 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   const std::unique_ptr<ServedDataset> ds = std::move(built).value();
 
   FuseConfig fc = MountConfig(opt, config);
-  const auto started = std::chrono::steady_clock::now();
-  fc.status = [&] {
-    std::string j = StatusJson(opt, ds->index.file_count(), *stack->cache, stack->disk.get(), started);
-    return ds->view ? WithMember(std::move(j), "view", ViewStatsJson(opt.view, *ds->view)) : j;
-  };
+  ReadLatency reads;
+  const MountStatusSources sources{&opt, ds->index.file_count(), stack->cache.get(),
+                                   stack->disk.get(), &reads, std::chrono::steady_clock::now()};
+  SetStatus(
+      [&] {
+        StatusReport r;
+        AddMountStatus(sources, &r);
+        if (ds->view) AddViewStatus(opt.view, *ds->view, &r);
+        return r;
+      },
+      &reads, &fc);
   LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.file_count()) +
           " keys, " + opt.view + " view) at " + opt.mountpoint);
-  Status st = ServeTree(ds->tree.get(), fc, stack, report);
+  Status st = ServeTree(ds->tree.get(), opt, fc, stack, report);
   const CacheStats& cs = stack->cache->stats();
   LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +
           " origin requests, " + FormatSize(cs.origin_bytes.load()) + " from the origin, " +
@@ -352,16 +307,22 @@ int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogK
   CatalogTree tree(catalog, MakeDatasetLoader(&catalog, stack, &config, mtime),
                    config.sizes.catalog, mtime);
   FuseConfig fc = MountConfig(opt, config);
-  const auto started = std::chrono::steady_clock::now();
-  fc.status = [&] {
-    return WithMember(StatusJson(opt, 0, *stack->cache, stack->disk.get(), started), "catalog",
-                      CatalogStatsJson(kind_name, tree, catalog));
-  };
+  ReadLatency reads;
+  const MountStatusSources sources{&opt, 0, stack->cache.get(), stack->disk.get(), &reads,
+                                   std::chrono::steady_clock::now()};
+  SetStatus(
+      [&] {
+        StatusReport r;
+        AddMountStatus(sources, &r);
+        AddCatalogStatus(kind_name, tree, catalog, &r);
+        return r;
+      },
+      &reads, &fc);
   LogInfo("mounting " + kind_name + " catalog " + RedactUrl(opt.source) + " (" +
           std::to_string(catalog.datasets.size()) + " datasets, " +
           std::to_string(catalog.documents) + " documents read in " + std::to_string(ms) +
           " ms, " + opt.view + " view) at " + opt.mountpoint);
-  Status st = ServeTree(&tree, fc, stack, report);
+  Status st = ServeTree(&tree, opt, fc, stack, report);
   const CacheStats& cs = stack->cache->stats();
   LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(tree.stats().loads.load()) +
           " dataset loads, " + std::to_string(cs.origin_requests.load()) + " origin requests, " +

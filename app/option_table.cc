@@ -8,6 +8,7 @@
 #include <string_view>
 #include <vector>
 
+#include "app/metrics_server.h"
 #include "base/units.h"
 #include "io/cloud.h"
 
@@ -411,6 +412,16 @@ const OptionSpec kOptions[] = {
    "load and validate SOURCE, print a summary, do not mount\n"
    "(MOUNTPOINT is then not needed)", nullptr, kMount,
    [](const OptionArg&, Options* o) { return Set(&o->check_only); }},
+  {"--metrics", 0, "HOST:PORT",
+   "serve Prometheus metrics at http://HOST:PORT/metrics;\n"
+   "':PORT' or 'PORT' listens on 127.0.0.1 only, 0.0.0.0\n"
+   "lets every host that reaches this one read the\n"
+   "counters and the origin host names", nullptr, kMount,
+   [](const OptionArg& a, Options* o) {
+     ZM_RETURN_IF_ERROR(ParseListenAddress(a.value));
+     o->metrics_listen = a.value;
+     return Status();
+   }},
   // The commands' own options.
   {"--output", 'o', "FILE", "where to write (replaced atomically); '-' for stdout", nullptr,
    kCombine,
@@ -435,6 +446,8 @@ const OptionSpec kOptions[] = {
    }},
   {"--json", 0, nullptr, "print the result as one JSON object", nullptr, kSubcommands,
    [](const OptionArg&, Options* o) { return Set(&o->json); }},
+  {"--prometheus", 0, nullptr, "status: print the Prometheus metrics text", nullptr, kStatus,
+   [](const OptionArg&, Options* o) { return Set(&o->prometheus); }},
   {"--help", 'h', nullptr, "show this help", nullptr, kEveryCommand,
    [](const OptionArg&, Options* o) { return Set(&o->help); }},
   {"--version", 'V', nullptr, "show the version", nullptr, kMount,

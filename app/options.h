@@ -45,6 +45,7 @@ struct Options {
   uint64_t coalesce_max = 16_MiB;
   int size_threads = 16;     // parallel HEAD requests for whole-object refs
   std::string log_file;
+  std::string metrics_listen;  // --metrics HOST:PORT; empty: no /metrics server
   // What the mount shows: "zarr" (the store's keys), "npy" or "netcdf"
   // (decoded arrays as files; see fs/views.h).
   std::string view = "zarr";
@@ -73,6 +74,7 @@ struct Options {
   std::string output;                // combine -o FILE
   std::optional<uint64_t> prune_to;  // cache prune --to SIZE, in bytes
   int64_t unused_for_s = -1;         // cache prune --unused-for AGE; -1: not given
+  bool prometheus = false;           // status --prometheus: the metrics exposition
   bool operator==(const Options&) const = default;
 };
 

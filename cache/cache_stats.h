@@ -1,11 +1,14 @@
 // CacheStats: the counters of one ReadThroughCache, shared by its parts
 // (the read-through core, the object records, the prefetch queue).
 //
-// Thread-safety: every counter is an atomic, updated with relaxed order.
+// Thread-safety: every counter is an atomic, updated with relaxed order;
+// the latency histograms are lock-free too (cache/origin_latency.h).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+
+#include "cache/origin_latency.h"
 
 namespace zm {
 
@@ -24,6 +27,10 @@ struct CacheStats {
   std::atomic<uint64_t> prefetch_requests{0};
   std::atomic<uint64_t> prefetch_bytes{0};
   std::atomic<uint64_t> prefetch_dropped{0};
+  // Each origin request timed, by host and result: the data requests
+  // (origin_requests) and the size and version checks (object_checks);
+  // the failed ones are origin_errors.
+  OriginLatencies origin_latency;
 };
 
 }  // namespace zm

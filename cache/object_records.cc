@@ -1,5 +1,6 @@
 #include "cache/object_records.h"
 
+#include <chrono>
 #include <cstring>
 #include <optional>
 
@@ -53,7 +54,9 @@ Result<Origin::ObjectInfo> ObjectRecords::Learn(const std::string& url) {
   std::optional<Origin::ObjectInfo> recorded = ParseRecord(tiers_.Get(RecordKey(url)));
   if (recorded && !validate_) return *recorded;
   stats_->object_checks.fetch_add(1, std::memory_order_relaxed);
+  const auto sent = std::chrono::steady_clock::now();
   auto info = origin_->Stat(url);
+  stats_->origin_latency.Record(url, info.ok(), std::chrono::steady_clock::now() - sent);
   if (!info.ok()) {
     stats_->origin_errors.fetch_add(1, std::memory_order_relaxed);
     // Unreachable is not changed: serve what was cached of the object. A

@@ -112,7 +112,9 @@ Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
   }
   if (at < span.range.end()) lengths.push_back(span.range.end() - at);
   stats_.origin_in_flight.fetch_add(1, std::memory_order_relaxed);
+  const auto sent = std::chrono::steady_clock::now();
   auto data = origin_->ReadPieces(url, span.range, lengths);
+  const auto took = std::chrono::steady_clock::now() - sent;
   stats_.origin_in_flight.fetch_sub(1, std::memory_order_relaxed);
   Status status = data.status();
   if (status.ok()) {
@@ -121,6 +123,7 @@ Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
     for (size_t i = 0; shaped && i < lengths.size(); ++i) shaped = (*data)[i].size() == lengths[i];
     if (!shaped) status = Corruption(url + ": origin returned pieces of the wrong sizes");
   }
+  stats_.origin_latency.Record(url, status.ok(), took);
   std::vector<std::pair<BlockKey, Block>> made;
   if (status.ok()) {
     stats_.origin_bytes.fetch_add(span.range.length, std::memory_order_relaxed);

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstdarg>
 #include <cstring>
@@ -30,6 +31,8 @@ constexpr double kForever = 365.0 * 24 * 3600;
 struct Context {
   Tree* fs;
   std::function<std::string()> status;
+  std::function<std::string()> metrics;
+  ReadLatency* read_latency;  // may be null
   uid_t uid;
   gid_t gid;
   uint32_t max_read;
@@ -174,13 +177,13 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   fuse_reply_open(req, fi);
 }
 
-void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
-  auto* c = Ctx(req);
+// Reads and replies; true if it replied with data.
+bool ReadAndReply(Context* c, fuse_req_t req, fuse_ino_t ino, size_t size, off_t off) {
   auto data = c->fs->ReadSlices(ino, static_cast<uint64_t>(off), size);
   if (!data.ok()) {
     LogWarning("read failed: " + data.status().message());
     fuse_reply_err(req, ErrnoFor(FuseOp::kRead, data.status()));
-    return;
+    return false;
   }
   // Straight from the cached blocks into the reply: no copy of our own.
   std::vector<iovec> iov;
@@ -188,6 +191,18 @@ void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_in
   for (auto p : data->pieces)
     iov.push_back(iovec{const_cast<char*>(p.data()), p.size()});
   fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
+  return true;
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
+  auto* c = Ctx(req);
+  if (!c->read_latency) {
+    ReadAndReply(c, req, ino, size, off);
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const bool ok = ReadAndReply(c, req, ino, size, off);
+  (ok ? c->read_latency->ok : c->read_latency->error).Record(std::chrono::steady_clock::now() - start);
 }
 
 void OpStatFs(fuse_req_t req, fuse_ino_t) {
@@ -207,18 +222,24 @@ void ReplyXattr(fuse_req_t req, const std::string& value, size_t size) {
     fuse_reply_buf(req, value.data(), value.size());
 }
 
-// The root carries one attribute, the daemon's status; nothing else has any.
+// The root carries the daemon's status and its metrics; nothing else has
+// any attribute.
 void OpGetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
   const Context* c = Ctx(req);
-  if (ino != Tree::kRootIno || !c->status || std::strcmp(name, kStatusXattr) != 0) {
+  const std::function<std::string()>* value = nullptr;
+  if (ino == Tree::kRootIno && std::strcmp(name, kStatusXattr) == 0) value = &c->status;
+  if (ino == Tree::kRootIno && std::strcmp(name, kMetricsXattr) == 0) value = &c->metrics;
+  if (!value || !*value) {
     fuse_reply_err(req, ENODATA);
     return;
   }
-  ReplyXattr(req, c->status(), size);
+  ReplyXattr(req, (*value)(), size);
 }
 void OpListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
-  std::string names;
-  if (ino == Tree::kRootIno && Ctx(req)->status) names.assign(kStatusXattr, sizeof kStatusXattr);
+  const Context* c = Ctx(req);
+  std::string names;  // each name ends in a NUL
+  if (ino == Tree::kRootIno && c->status) names.append(kStatusXattr, sizeof kStatusXattr);
+  if (ino == Tree::kRootIno && c->metrics) names.append(kMetricsXattr, sizeof kMetricsXattr);
   ReplyXattr(req, names, size);
 }
 
@@ -310,7 +331,8 @@ Status RunFuse(Tree* fs, const FuseConfig& config,
                const std::function<void(const Status&)>& on_ready) {
   g_fuse_debug = config.debug;
   fuse_set_log_func(FuseLog);
-  Context ctx{fs, config.status, getuid(), getgid(), config.max_read, config.readahead};
+  Context ctx{fs,       config.status, config.metrics, config.read_latency,
+              getuid(), getgid(),      config.max_read, config.readahead};
 
   std::string opts = "ro,default_permissions,fsname=" + config.fsname +
                      ",subtype=zarrmount,max_read=" + std::to_string(config.max_read);

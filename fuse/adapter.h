@@ -6,10 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "base/metrics.h"
 #include "base/status.h"
 #include "fs/tree.h"
 
 namespace zm {
+
+// The time FUSE reads take, by result. Lock-free (base/metrics.h).
+struct ReadLatency {
+  LatencyHistogram ok;
+  LatencyHistogram error;
+};
 
 struct FuseConfig {
   std::string mountpoint;
@@ -26,9 +33,16 @@ struct FuseConfig {
   // The daemon's status as one JSON object, read by `zarrmount status` as
   // the extended attribute kStatusXattr of the mount's root. May be empty.
   std::function<std::string()> status;
+  // The same counters in the Prometheus text format, served as the
+  // extended attribute kMetricsXattr of the mount's root. May be empty.
+  std::function<std::string()> metrics;
+  // Where each read's time, from the request to its reply, is counted.
+  // May be null; else it outlives RunFuse.
+  ReadLatency* read_latency = nullptr;
 };
 
 inline constexpr char kStatusXattr[] = "user.zarrmount.status";
+inline constexpr char kMetricsXattr[] = "user.zarrmount.metrics";
 
 // Mounts `fs` and serves it until unmounted (fusermount3 -u) or SIGINT,
 // SIGTERM or SIGHUP. `on_ready` is called once: with OK when the mount

@@ -23,6 +23,7 @@ declare -A owner=(
   [lmdb.h]=cache [simdjson.h]="zarr refs" [fuse_lowlevel.h]=fuse [curl/curl.h]=io
   [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache [libdeflate.h]=codecs
   [systemd/sd-daemon.h]=app
+  [microhttpd.h]=app
 )
 
 bad=0

@@ -16,6 +16,7 @@ build_pkgs=(
   libyaml-cpp-dev
   libsystemd-dev
   libgtest-dev libgmock-dev
+  libmicrohttpd-dev  # --metrics: the /metrics HTTP server
 )
 test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
@@ -28,6 +29,7 @@ test_pkgs=(
   # Sanitizer builds and scripts/fuzz.sh: clang, its sanitizer runtimes and
   # libFuzzer, and llvm-symbolizer for readable reports.
   clang-14 libclang-rt-14-dev llvm-14
+  prometheus  # promtool checks the metrics exposition (test_metrics)
 )
 
 pkgs=("${build_pkgs[@]}")

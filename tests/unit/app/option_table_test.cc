@@ -38,6 +38,7 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "VIEW") return "npy";
   if (metavar == "DIM") return "time";
   if (metavar == "A,B") return "lat,lon";
+  if (metavar == "HOST:PORT") return "127.0.0.1:9100";
   return "/tmp/zm-sample";  // DIR, FILE, NAME, REGION, VAR
 }
 

@@ -272,6 +272,7 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "VIEW") return "npy";
   if (metavar == "DIM") return "time";
   if (metavar == "A,B") return "lat,lon";
+  if (metavar == "HOST") return "127.0.0.1:9100";  // --metrics HOST:PORT (the regex stops at ':')
   return "/tmp/zm-sample";  // DIR, FILE, ...
 }
 
