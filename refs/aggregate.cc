@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "codecs/pipeline.h"
+#include "zarr/dimension_names.h"
 #include "zarr/metadata.h"
 
 namespace zm {
@@ -73,7 +74,9 @@ Result<std::string> RewriteZarray(std::string_view text,
   return Fields(fields);
 }
 
-// Strings of a JSON list ("_ARRAY_DIMENSIONS" of .zattrs), or empty.
+// Strings of a JSON list ("_ARRAY_DIMENSIONS" of .zattrs), or empty; each
+// as its path from the root ("/time" is "time", see zarr/dimension_names.h),
+// so a --concat dimension names a root dimension however it is spelled.
 std::vector<std::string> ArrayDimensions(std::string_view zattrs) {
   std::vector<std::string> dims;
   simdjson::dom::parser parser;
@@ -85,7 +88,7 @@ std::vector<std::string> ArrayDimensions(std::string_view zattrs) {
   for (auto v : arr) {
     std::string_view s;
     if (v.get_string().get(s)) return {};
-    dims.emplace_back(s);
+    dims.push_back(DimensionPath(s));
   }
   return dims;
 }

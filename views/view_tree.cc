@@ -13,6 +13,7 @@
 #include "fs/zarr_node.h"
 #include "views/netcdf.h"
 #include "views/npy.h"
+#include "zarr/dimension_names.h"
 
 namespace zm {
 
@@ -186,25 +187,27 @@ std::string EncodeNumber(NcType t, double v) {
   return out;
 }
 
-bool ValidNcName(std::string_view name) {
-  if (name.empty() || name.find('/') != std::string_view::npos) return false;
-  for (unsigned char c : name)
-    if (c < 0x20 || c == 0x7F) return false;
-  return name.front() != ' ' && name.back() != ' ';
-}
-
 // Appends the Zarr attributes `in` to `out` as NetCDF attributes, but for
 // those the file carries otherwise (_ARRAY_DIMENSIONS as the dimensions,
-// _FillValue in the variable's type) and names NetCDF cannot hold.
-void AppendNcAttributes(const std::vector<ZarrAttribute>& in, std::vector<NcAttribute>* out) {
+// _FillValue in the variable's type). A name NetCDF cannot hold is made one
+// (NetcdfName); one that then collides with another is left out, logged
+// with `where`.
+void AppendNcAttributes(const std::vector<ZarrAttribute>& in, const std::string& where,
+                        std::vector<NcAttribute>* out) {
   for (const auto& za : in) {
-    if (za.name == "_ARRAY_DIMENSIONS" || za.name == "_FillValue" || !ValidNcName(za.name))
+    if (za.name == "_ARRAY_DIMENSIONS" || za.name == "_FillValue") continue;
+    const std::string name = NetcdfName(za.name);
+    if (name != za.name &&
+        std::any_of(in.begin(), in.end(), [&](const ZarrAttribute& o) { return o.name == name; })) {
+      LogWarning(where + ": attribute '" + za.name + "' left out: its NetCDF name '" + name +
+                 "' is taken");
       continue;
+    }
     switch (za.kind) {
-      case ZarrAttribute::Kind::kString: out->push_back(NcTextAttribute(za.name, za.text)); break;
-      case ZarrAttribute::Kind::kInts: out->push_back(NcIntAttribute(za.name, za.ints)); break;
-      case ZarrAttribute::Kind::kFloats: out->push_back(NcDoubleAttribute(za.name, za.floats)); break;
-      case ZarrAttribute::Kind::kOther: out->push_back(NcTextAttribute(za.name, za.text)); break;
+      case ZarrAttribute::Kind::kString: out->push_back(NcTextAttribute(name, za.text)); break;
+      case ZarrAttribute::Kind::kInts: out->push_back(NcIntAttribute(name, za.ints)); break;
+      case ZarrAttribute::Kind::kFloats: out->push_back(NcDoubleAttribute(name, za.floats)); break;
+      case ZarrAttribute::Kind::kOther: out->push_back(NcTextAttribute(name, za.text)); break;
     }
   }
 }
@@ -224,10 +227,12 @@ std::optional<ReferenceIndex::DirId> FindGroupDir(const ReferenceIndex& index,
   return d;
 }
 
-// The dimension names of the array `name`: its v3 dimension_names, else its
-// _ARRAY_DIMENSIONS attribute (v2), else "<name>_dim<i>". Not checked
-// against the shape (see DimensionConflict).
-std::vector<std::string> DimensionNames(const std::string& name, const ZarrArrayMeta& m,
+// The dimension names of the array `name` in the file of `group`: its v3
+// dimension_names, else its _ARRAY_DIMENSIONS attribute (v2), else
+// "<name>_dim<i>"; group paths resolved and names made NetCDF names
+// (GroupDimensionName). Not checked against the shape (see DimensionConflict).
+std::vector<std::string> DimensionNames(const std::string& name, const std::string& group,
+                                        const ZarrArrayMeta& m,
                                         const std::vector<ZarrAttribute>& attrs) {
   // v3 dimension_names may be null (kept as ""): all null is no names;
   // a null among names is named like a dimension of an unnamed array.
@@ -245,8 +250,10 @@ std::vector<std::string> DimensionNames(const std::string& name, const ZarrArray
       if (list.ok()) names = std::move(list).value();
     }
   }
+  for (auto& n : names) n = GroupDimensionName(n, group);
   if (names.empty())
-    for (size_t i = 0; i < m.shape.size(); ++i) names.push_back(name + "_dim" + std::to_string(i));
+    for (size_t i = 0; i < m.shape.size(); ++i)
+      names.push_back(NetcdfName(name + "_dim" + std::to_string(i)));
   return names;
 }
 
@@ -264,7 +271,6 @@ std::string DimensionConflict(const std::vector<std::string>& names,
     return std::to_string(names.size()) + " dimension names for " +
            std::to_string(lengths.size()) + " dimensions";
   for (size_t i = 0; i < names.size(); ++i) {
-    if (!ValidNcName(names[i])) return "dimension name '" + names[i] + "' is not a NetCDF name";
     if (lengths[i] == 0) return "dimension '" + names[i] + "' has length 0";
     if (auto it = dims.ids.find(names[i]); it != dims.ids.end() && dims.list[it->second].length != lengths[i])
       return "dimension '" + names[i] + "' has length " + std::to_string(lengths[i]) +
@@ -312,15 +318,16 @@ void AppendFillValue(const ZarrArrayMeta& m, const std::vector<ZarrAttribute>& a
 }
 
 // The variable showing the array `name` (metadata `m`, attributes `attrs`)
-// in a NetCDF file with dimensions `dims`, which gains those it lacks; the
-// error says why the array cannot be shown (and `dims` is left as it was).
-Result<NcVariable> NetcdfVariable(const std::string& name, const ZarrArrayMeta& m,
-                                  const std::vector<ZarrAttribute>& attrs, NcDimensions* dims) {
+// in the NetCDF file of `group` with dimensions `dims`, which gains those
+// it lacks; the error says why the array cannot be shown (and `dims` is
+// left as it was).
+Result<NcVariable> NetcdfVariable(const std::string& name, const std::string& group,
+                                  const ZarrArrayMeta& m, const std::vector<ZarrAttribute>& attrs,
+                                  NcDimensions* dims) {
   const DataType& t = m.chunk.dtype;
-  if (!ValidNcName(name)) return InvalidArgument("not a NetCDF name");
   auto type = NcTypeFor(t);
   if (!type) return InvalidArgument("NetCDF classic has no type for " + t.ToString());
-  std::vector<std::string> names = DimensionNames(name, m, attrs);
+  std::vector<std::string> names = DimensionNames(name, group, m, attrs);
   std::vector<uint64_t> lengths = m.shape;
   if (t.kind == 'S' && t.size > 1) {  // characters along a last dimension
     names.push_back("string" + std::to_string(t.size));
@@ -329,10 +336,10 @@ Result<NcVariable> NetcdfVariable(const std::string& name, const ZarrArrayMeta& 
   if (std::string conflict = DimensionConflict(names, lengths, *dims); !conflict.empty())
     return InvalidArgument(conflict);
   NcVariable v;
-  v.name = name;
+  v.name = NetcdfName(name);
   v.type = *type;
   v.dims = UseDimensions(names, lengths, dims);
-  AppendNcAttributes(attrs, &v.attributes);
+  AppendNcAttributes(attrs, "variable '" + JoinPath(group, name) + "'", &v.attributes);
   AppendFillValue(m, attrs, *type, &v.attributes);
   return v;
 }
@@ -546,7 +553,7 @@ std::vector<NcAttribute> ViewFilesystem::NetcdfGroupAttributes(const std::string
   if (!key) return out;
   auto text = ReadKey(*key);
   auto attrs = text.ok() ? ParseZarrAttrs(*text) : Result<std::vector<ZarrAttribute>>(text.status());
-  if (attrs.ok()) AppendNcAttributes(*attrs, &out);
+  if (attrs.ok()) AppendNcAttributes(*attrs, "group '" + group + "'", &out);
   else LogWarning("group '" + group + "': attributes ignored: " + attrs.status().message());
   return out;
 }
@@ -558,7 +565,7 @@ void ViewFilesystem::AddNetcdfFile(const std::string& group, const std::vector<c
   std::vector<NcVariable> vars;
   std::vector<const Array*> shown;  // the array each of vars shows
   for (const Array* a : arrays) {
-    auto v = NetcdfVariable(a->name, a->meta, a->attrs, &dims);
+    auto v = NetcdfVariable(a->name, group, a->meta, a->attrs, &dims);
     if (!v.ok()) {
       Omit("variable '" + a->name + "' left out of " + file_path + ": " + v.status().message());
       continue;

@@ -37,6 +37,7 @@ import pytest
 
 import judges
 import make_refs
+import prepare_data
 import v3_refs
 import zmount
 
@@ -556,3 +557,121 @@ def test_v3_store_zarr_view(v3_store, mount):
             assert f.read() == v3_refs.key_bytes(refs, out, key), key
     assert {"sst/c/0/0/0", "sst/c/2/2/2", "time/2", "lat/c.1", "lon/c/0"} <= set(refs)
     assert "sst/c/1/1/2" not in refs and "sst/c/2/2/3" not in refs
+
+
+# --------------------------------------------------------------------------
+# Reference sets of NetCDF-4 files with nested groups, with dimension names
+# as kerchunk writes them ("grp1/time": the HDF5 dimension scale's path)
+
+def kerchunk_dir():
+    """kerchunk 0.2.2 (the peer, see ../shared/peers/README.md) if found."""
+    cands = [os.environ.get("ZM_KERCHUNK", "")]
+    here = os.path.dirname(os.path.abspath(__file__))
+    for up in range(2, 6):
+        base = os.path.join(here, *[".."] * up)
+        cands.append(os.path.join(base, "shared", "peers", "kerchunk-0.2.2"))
+    return next((c for c in cands if c and os.path.isfile(os.path.join(c, "kerchunk", "hdf.py"))),
+                None)
+
+
+def write_nested_groups(path):
+    """A NetCDF-4 file with groups two deep, whose variables use their own
+    group's, their parent's and the root's dimensions."""
+    rng = np.random.default_rng(5)
+    with netCDF4.Dataset(path, "w", format="NETCDF4") as ds:
+        ds.createDimension("time", 3)
+        t = ds.createVariable("time", "i4", ("time",))
+        t[:] = [1, 2, 3]
+        obs = ds.createGroup("obs")
+        obs.title = "observations"
+        obs.createDimension("station", 4)
+        v = obs.createVariable("temp", "f4", ("time", "station"), fill_value=-1.0)
+        v[:] = rng.random((3, 4), dtype="f4")
+        v.units = "K"
+        deep = obs.createGroup("deep")
+        deep.createDimension("level", 2)
+        w = deep.createVariable("w", "i2", ("station", "level", "time"), zlib=True,
+                                chunksizes=(2, 1, 3))
+        w[:] = rng.integers(-100, 100, (4, 2, 3), dtype="i2")
+        deep.createVariable("level", "f8", ("level",))[:] = [10.0, 20.0]
+
+
+def kerchunk_style_refs(src, out):
+    """The reference set of ``src`` as kerchunk's SingleHdf5ToZarr writes it:
+    by the peer when it is there, else by make_refs with each variable's
+    _ARRAY_DIMENSIONS rewritten to kerchunk's spelling (the dimension
+    scale's HDF5 path without its leading '/')."""
+    kc = kerchunk_dir()
+    if kc:
+        script = ("import json, sys\n"
+                  "from kerchunk.hdf import SingleHdf5ToZarr\n"
+                  "r = SingleHdf5ToZarr(sys.argv[1], sys.argv[1], inline_threshold=0).translate()\n"
+                  "json.dump(r, open(sys.argv[2], 'w'))\n")
+        env = dict(os.environ, PYTHONPATH=kc)
+        subprocess.run(["/usr/bin/python3", "-c", script, src, out], env=env, check=True,
+                       timeout=300)
+        return json.load(open(out))["refs"]
+    import h5py
+    refs = make_refs.build([src], out)
+    refs = refs.get("refs", refs)
+    with h5py.File(src, "r") as f:
+        for key in list(refs):
+            if not key.endswith("/.zattrs"):
+                continue
+            dset = f.get(key[:-len("/.zattrs")])
+            if not isinstance(dset, h5py.Dataset):
+                continue
+            zattrs = json.loads(refs[key])
+            names = ([dset.name] if h5py.h5ds.is_scale(dset.id)
+                     else [d[0].name for d in dset.dims])
+            zattrs["_ARRAY_DIMENSIONS"] = [n[1:] for n in names]
+            refs[key] = json.dumps(zattrs)
+    make_refs.write({"version": 1, "refs": refs}, out)
+    return refs
+
+
+def nc_groups(grp, prefix=""):
+    """{group path: netCDF4 group} of the groups holding variables."""
+    out = {prefix.rstrip("/"): grp} if grp.variables else {}
+    for name, sub in grp.groups.items():
+        out.update(nc_groups(sub, f"{prefix}{name}/"))
+    return out
+
+
+@pytest.mark.parametrize("source", ["nc4uvt", "nested"])
+def test_netcdf_view_of_kerchunk_group_dimensions(source, mount, tmp_path):
+    """Dimension names with group paths ("grp1/time", as kerchunk writes
+    them) are the group file's dimensions: every group with variables has
+    its file holding every variable, with the original's dimension names,
+    lengths and values (netCDF4-python and ncdump as judges)."""
+    if source == "nc4uvt":
+        src = str(tmp_path / "nc4uvt.nc")
+        import shutil
+        shutil.copyfile(prepare_data.GROUPS_SRC, src)
+    else:
+        src = str(tmp_path / "nested.nc")
+        write_nested_groups(src)
+    out = str(tmp_path / f"{source}.json")
+    refs = kerchunk_style_refs(src, out)
+    assert any("/" in d for k, v in refs.items() if k.endswith(".zattrs")
+               for d in json.loads(v).get("_ARRAY_DIMENSIONS", [])), "no group paths to test"
+    m = mount(out, extra=["--view", "netcdf"])
+    with netCDF4.Dataset(src) as orig:
+        groups = nc_groups(orig)
+        assert len(groups) >= 2
+        assert view_files(m) == {(g if g else source) + ".nc" for g in groups}
+        for g, og in groups.items():
+            with netCDF4.Dataset(m.path((g if g else source) + ".nc")) as ds:
+                ds.set_auto_maskandscale(False)
+                og.set_auto_maskandscale(False)
+                assert set(ds.variables) == set(og.variables), g
+                for name, ov in og.variables.items():
+                    var = ds.variables[name]
+                    assert var.dimensions == ov.dimensions, f"{g}/{name}"
+                    assert var.shape == ov.shape, f"{g}/{name}"
+                    judges.assert_identical(f"{g}/{name}", np.asarray(var[...]),
+                                            native(np.asarray(ov[...])))
+        res = subprocess.run(["ncdump", "-h", m.path((g if g else source) + ".nc")],
+                             capture_output=True, text=True, timeout=60)
+        assert res.returncode == 0, res.stderr
+    assert "left out" not in open(m.log).read()

@@ -309,6 +309,66 @@ TEST(ViewFsV3, NullDimensionNamesAndUnreadableArrays) {
   }
 }
 
+// Dimension names with group paths, as kerchunk writes them for NetCDF-4
+// groups: the group's own and its ancestors' resolve to the plain name;
+// others are made NetCDF names; no variable is left out.
+TEST(ViewFsGroups, DimensionNamesWithGroupPaths) {
+  std::string refs = "{";
+  auto add = [&](const std::string& k, const std::string& v) {
+    if (refs.size() > 1) refs += ",";
+    refs += JsonStr(k) + ":" + v;
+  };
+  auto array = [&](const std::string& path, const std::string& shape, const std::string& dims) {
+    add(path + "/.zarray", JsonStr(R"({"zarr_format": 2, "shape": )" + shape + R"(, "chunks": )" + shape +
+                                   R"(, "dtype": "<i2", "order": "C", "fill_value": 0, "compressor": null, "filters": null})"));
+    add(path + "/.zattrs", JsonStr(R"({"_ARRAY_DIMENSIONS": )" + dims + R"(, "bad/name": 1})"));
+  };
+  add(".zgroup", JsonStr(R"({"zarr_format": 2})"));
+  array("t", "[2]", R"(["/t"])");
+  array("g/x", "[2, 3]", R"(["g/r", "/g/c"])");
+  array("g/h/w", "[3, 4, 2]", R"(["/g/c", "other/q", "/t"])");
+  refs += "}";
+  auto r = ParseReferences(refs, "");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ReferenceIndex index = std::move(r).value();
+  testing::FakeOrigin origin;
+  auto memory = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&origin, memory.get(), nullptr, ReadThroughOptions{});
+  ViewOptions o;
+  o.kind = ViewKind::kNetcdf;
+  o.set_name = "store";
+  o.decode_threads = 0;
+  auto v = ViewFilesystem::Build(&index, &cache, o);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_TRUE((*v)->omitted().empty()) << (*v)->omitted()[0];
+  auto header = [&](uint64_t parent, const std::string& name) {
+    auto f = (*v)->Lookup(parent, name);
+    EXPECT_TRUE(f.ok()) << name;
+    if (!f.ok()) return std::string();
+    auto bytes = (*v)->Read(f->ino, 0, f->size);
+    EXPECT_TRUE(bytes.ok());
+    return bytes.ok() ? *bytes : std::string();
+  };
+  // A name in a NetCDF header: its length (big-endian 32 bits), then its bytes.
+  auto nc_name = [](const std::string& n) {
+    return std::string("\0\0\0", 3) + static_cast<char>(n.size()) + n;
+  };
+  std::string root = header(Tree::kRootIno, "store.nc");
+  EXPECT_THAT(root, HasSubstr(nc_name("t")));
+  std::string g = header(Tree::kRootIno, "g.nc");
+  EXPECT_THAT(g, HasSubstr(nc_name("r")));
+  EXPECT_THAT(g, HasSubstr(nc_name("c")));
+  EXPECT_THAT(g, HasSubstr(nc_name("bad_name")));  // an attribute name made valid
+  EXPECT_THAT(g, ::testing::Not(HasSubstr("g/")));
+  auto gdir = (*v)->Lookup(Tree::kRootIno, "g");
+  ASSERT_TRUE(gdir.ok());
+  std::string h = header(gdir->ino, "h.nc");
+  EXPECT_THAT(h, HasSubstr(nc_name("c")));
+  EXPECT_THAT(h, HasSubstr(nc_name("other_q")));
+  EXPECT_THAT(h, HasSubstr(nc_name("t")));
+  EXPECT_THAT(h, HasSubstr(nc_name("w")));
+}
+
 TEST(ViewNames, SetNameAndKinds) {
   EXPECT_EQ(ReferenceSetName("/a/b/sst_v0_rel.json"), "sst_v0_rel");
   EXPECT_EQ(ReferenceSetName("groups_v1_abs.json.gz"), "groups_v1_abs");
