@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 #include "base/log.h"
 #include "fs/chunk_walk.h"
@@ -21,7 +22,9 @@ struct ViewFilesystem::Array {
   std::string path;  // the array's directory in the store ("" for a root array)
   std::string name;  // its last component
   ZarrArrayMeta meta;
-  std::unique_ptr<ChunkGrid> grid;  // chunk numbering shared with `region`
+  // The grid the view decodes: the array's chunks, or a sharded array's
+  // inner chunks (chunk numbering shared with `region`).
+  std::unique_ptr<ChunkGrid> grid;
   std::unique_ptr<ChunkDecoder> decoder;
   std::vector<ZarrAttribute> attrs;
   std::unique_ptr<ArrayRegion> region;
@@ -29,6 +32,10 @@ struct ViewFilesystem::Array {
   // Walks through the grid by the view's readers (fs/chunk_walk.h).
   mutable std::mutex walk_mu;  // guards walk; a leaf lock
   std::unique_ptr<ChunkWalk> walk;
+  // Sharded arrays: decoded shard indexes by the shard's key.
+  using ShardIndex = std::shared_ptr<const std::vector<ShardEntry>>;
+  mutable std::mutex shard_mu;  // guards shard_indexes; a leaf lock
+  mutable std::unordered_map<ReferenceIndex::FileId, ShardIndex> shard_indexes;
 };
 
 // Bytes [0, header.size()) are the header; each part's data follows at its
@@ -433,9 +440,20 @@ Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path
   if (a->name.empty()) a->name = options_.set_name;
   a->meta = std::move(node.array);
   const auto& m = a->meta;
-  bool ok_grid = m.chunk.dtype.size > 0 && m.chunks.size() == m.shape.size();
+  // A sharded array is decoded by inner chunk.
+  std::vector<uint64_t> chunk_shape = m.chunks;
+  ChunkSpec spec = m.chunk;
+  if (m.sharding) {
+    if (!m.sharding->unsupported.empty()) {
+      Omit(where + " left out: " + m.sharding->unsupported);
+      return Status::Ok();
+    }
+    chunk_shape = m.sharding->inner_chunks;
+    spec = m.sharding->InnerSpec(m.chunk);
+  }
+  bool ok_grid = m.chunk.dtype.size > 0 && chunk_shape.size() == m.shape.size();
   uint64_t chunk_elems = 1;
-  for (uint64_t c : m.chunks) {
+  for (uint64_t c : chunk_shape) {
     ok_grid = ok_grid && c > 0 && chunk_elems <= (uint64_t{1} << 40) / c;
     chunk_elems *= ok_grid ? c : 1;
   }
@@ -443,14 +461,14 @@ Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path
     Omit(where + " left out: chunks of zero or more than 2 GiB");
     return Status::Ok();
   }
-  auto grid = m.Grid();
+  auto grid = ChunkGrid::Make(m.shape, chunk_shape);
   if (!grid.ok()) {
     Omit(where + " left out: " + grid.status().message());
     return Status::Ok();
   }
   a->grid = std::make_unique<ChunkGrid>(std::move(grid).value());
   a->walk = std::make_unique<ChunkWalk>(a->grid->grid_shape());
-  auto decoder = ChunkDecoder::Make(m.chunk);
+  auto decoder = ChunkDecoder::Make(std::move(spec));
   if (!decoder.ok()) {
     Omit(where + " left out: " + decoder.status().message());
     return Status::Ok();
@@ -468,7 +486,7 @@ Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path
     auto attrs = ParseZarrAttrs(node.document);
     if (attrs.ok()) a->attrs = std::move(attrs).value();
   }
-  a->region = std::make_unique<ArrayRegion>(m.shape, m.chunks, m.chunk.dtype.size);
+  a->region = std::make_unique<ArrayRegion>(m.shape, chunk_shape, m.chunk.dtype.size);
   a->id = static_cast<uint32_t>(arrays_.size());
   arrays_.push_back(std::move(a));
   return Status::Ok();
@@ -660,21 +678,109 @@ void ViewFilesystem::StatFs(struct statvfs* st) const {
 }
 
 std::string ViewFilesystem::ChunkKeyOf(const Array& a, uint64_t chunk) const {
-  return JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(chunk)));
+  std::vector<uint64_t> index = a.grid->GridIndex(chunk);
+  if (a.meta.sharding) index = a.meta.sharding->ShardOf(index);
+  return JoinPath(a.path, a.meta.ChunkKey(index));
+}
+
+Result<Block> ViewFilesystem::DecodeChunk(const Array& a, std::string_view stored,
+                                          const std::string& what) const {
+  auto decoded = a.decoder->Decode(stored);
+  if (!decoded.ok()) return decoded.status().WithContext(what);
+  const uint64_t want = a.decoder->spec().chunk_bytes();
+  if (decoded->size() != want)  // the decoder promises this; never trust a mismatch
+    return Corruption(what + ": decoded to " + std::to_string(decoded->size()) +
+                      " bytes, expected " + std::to_string(want));
+  return Block(std::make_shared<const std::string>(std::move(decoded).value()));
 }
 
 Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
+  if (a.meta.sharding) return LoadInnerChunk(a, chunk);
   const std::string key = ChunkKeyOf(a, chunk);
   auto f = index_->FindKey(key);
   if (!f) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
   auto stored = ReadKey(*f);
   if (!stored.ok()) return stored.status();
-  auto decoded = a.decoder->Decode(*stored);
-  if (!decoded.ok()) return decoded.status().WithContext("key '" + key + "'");
-  if (decoded->size() != a.meta.chunk.chunk_bytes())  // the decoder promises this; never trust a mismatch
-    return Corruption("key '" + key + "': decoded to " + std::to_string(decoded->size()) +
-                      " bytes, expected " + std::to_string(a.meta.chunk.chunk_bytes()));
-  return Block(std::make_shared<const std::string>(std::move(decoded).value()));
+  return DecodeChunk(a, *stored, "key '" + key + "'");
+}
+
+Result<uint64_t> ViewFilesystem::KeySize(ReferenceIndex::FileId f) const {
+  const auto t = index_->target(f);
+  if (t.is_inline()) return index_->inline_data(f).size();
+  if (t.size != ReferenceIndex::kUnknownSize) return t.size;
+  ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache_->Size(index_->url(t.url_id)));
+  if (object_size < t.offset)
+    return Corruption("key '" + index_->FileKey(f) + "': offset past the object's end");
+  return object_size - t.offset;
+}
+
+ByteRange ViewFilesystem::KeyRegion(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const {
+  return ByteRange{index_->target(f).offset + pos, len};
+}
+
+Result<std::string> ViewFilesystem::ReadKeyRange(ReferenceIndex::FileId f, uint64_t pos,
+                                                 uint64_t len) const {
+  const auto t = index_->target(f);
+  if (t.is_inline()) {
+    std::string_view data = index_->inline_data(f);
+    if (pos > data.size() || len > data.size() - pos)
+      return Corruption("key '" + index_->FileKey(f) + "': bytes past its end");
+    return std::string(data.substr(pos, len));
+  }
+  // The range is a region of its own, so its blocks are exactly these bytes
+  // (a read of an inner chunk never fetches the rest of its shard), and a
+  // prefetch of the same range fills the same blocks.
+  auto r = cache_->Read(index_->url(t.url_id), KeyRegion(f, pos, len), 0, len);
+  if (!r.ok()) return r.status().WithContext("key '" + index_->FileKey(f) + "'");
+  if (r->size() != len)
+    return Corruption("key '" + index_->FileKey(f) + "': " + std::to_string(r->size()) +
+                      " bytes at " + std::to_string(pos) + ", expected " + std::to_string(len));
+  return r;
+}
+
+Result<ViewFilesystem::Array::ShardIndex> ViewFilesystem::LoadShardIndex(
+    const Array& a, ReferenceIndex::FileId shard) const {
+  {
+    std::lock_guard<std::mutex> lock(a.shard_mu);
+    if (auto it = a.shard_indexes.find(shard); it != a.shard_indexes.end()) return it->second;
+  }
+  const ShardingSpec& sh = *a.meta.sharding;
+  const std::string where = "shard '" + index_->FileKey(shard) + "'";
+  ZM_ASSIGN_OR_RETURN(uint64_t shard_bytes, KeySize(shard));
+  auto at = sh.IndexOffset(shard_bytes);
+  if (!at.ok()) return at.status().WithContext(where);
+  ZM_ASSIGN_OR_RETURN(std::string encoded, ReadKeyRange(shard, *at, sh.index_bytes()));
+  ZM_ASSIGN_OR_RETURN(std::vector<ShardEntry> entries,
+                      DecodeShardIndex(sh, encoded, shard_bytes, where));
+  auto decoded = std::make_shared<const std::vector<ShardEntry>>(std::move(entries));
+  // Indexes are small (16 bytes per inner chunk); a bound keeps an array
+  // of millions of shards from holding them all.
+  constexpr uint64_t kMaxIndexBytesPerArray = 64_MiB;
+  std::lock_guard<std::mutex> lock(a.shard_mu);
+  if ((a.shard_indexes.size() + 1) * sh.index_bytes() > kMaxIndexBytesPerArray)
+    a.shard_indexes.clear();
+  a.shard_indexes.emplace(shard, decoded);
+  return decoded;
+}
+
+std::optional<ShardEntry> ViewFilesystem::CachedInnerEntry(const Array& a, uint64_t chunk,
+                                                           ReferenceIndex::FileId shard) const {
+  std::lock_guard<std::mutex> lock(a.shard_mu);
+  auto it = a.shard_indexes.find(shard);
+  if (it == a.shard_indexes.end()) return std::nullopt;
+  return (*it->second)[a.meta.sharding->PositionInShard(a.grid->GridIndex(chunk))];
+}
+
+Result<Block> ViewFilesystem::LoadInnerChunk(const Array& a, uint64_t chunk) const {
+  const std::string key = ChunkKeyOf(a, chunk);
+  auto shard = index_->FindKey(key);
+  if (!shard) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
+  ZM_ASSIGN_OR_RETURN(Array::ShardIndex entries, LoadShardIndex(a, *shard));
+  const uint64_t pos = a.meta.sharding->PositionInShard(a.grid->GridIndex(chunk));
+  const ShardEntry e = (*entries)[pos];
+  if (e.empty()) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
+  ZM_ASSIGN_OR_RETURN(std::string stored, ReadKeyRange(*shard, e.offset, e.nbytes));
+  return DecodeChunk(a, stored, "shard '" + key + "', inner chunk " + std::to_string(pos));
 }
 
 Result<Block> ViewFilesystem::GetChunk(uint32_t array, uint64_t chunk) const {
@@ -742,10 +848,16 @@ void ViewFilesystem::FetchAndDecodeAhead(const Array& a, const std::vector<uint6
     if (chunks_->Has(id)) continue;
     if (auto f = index_->FindKey(ChunkKeyOf(a, c))) {
       auto t = index_->target(*f);
+      if (t.is_inline()) continue;
       // The stored bytes on the read-through cache's own threads, many at
       // once, where neighbouring chunks are fetched in one request; the
-      // decode waits for them on the decode-ahead threads.
-      if (!t.is_inline()) raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
+      // decode waits for them on the decode-ahead threads. An inner chunk
+      // is known only once its shard's index is (the decode loads it).
+      if (!a.meta.sharding) {
+        raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
+      } else if (auto e = CachedInnerEntry(a, c, *f); e && !e->empty()) {
+        raw.push_back(PrefetchTarget{index_->url(t.url_id), KeyRegion(*f, e->offset, e->nbytes)});
+      }
     }
   }
   if (!raw.empty()) cache_->Prefetch(std::move(raw));
