@@ -71,12 +71,15 @@ Result<std::optional<std::string>> ReadRemoteDocument(Origin* origin, const std:
   return std::optional<std::string>(std::move(text));
 }
 
-bool LooksLikeReferenceFile(const std::string& source) {
+// Whether a URL is worth probing for a store's root metadata (several
+// requests): it ends with '/', or its last component ends with ".zarr" or
+// has no extension at all. Reference files and catalogs (refs.json.gz,
+// catalog.yaml) are not probed.
+bool MayBeRemoteStore(const std::string& source) {
   std::string path = source.substr(0, source.find('?'));
-  while (!path.empty() && path.back() == '/') path.pop_back();
-  for (const char* ext : {".json", ".json.gz", ".json.zst", ".json.zstd", ".parq", ".parquet"})
-    if (path.ends_with(ext)) return true;
-  return false;
+  if (path.ends_with("/")) return true;
+  const std::string last = path.substr(path.rfind('/') + 1);
+  return last.ends_with(".zarr") || last.find('.') == std::string::npos;
 }
 
 // Every regular file under `dir`, keys relative to `root`; hidden
@@ -181,7 +184,7 @@ bool IsZarrStoreSource(const std::string& source, const std::string& format, Ori
     auto kind = ClassifyStoreRoot([&](std::string_view n) { return ReadLocalDocument(dir, n); });
     return kind.ok() && *kind != StoreRoot::kNone;
   }
-  if (LooksLikeReferenceFile(source)) return false;
+  if (!MayBeRemoteStore(source)) return false;
   const std::string root = RemoteRoot(source);
   auto kind = ClassifyStoreRoot([&](std::string_view n) { return ReadRemoteDocument(origin, root, n); });
   return kind.ok() && *kind != StoreRoot::kNone;

@@ -26,9 +26,10 @@ namespace zm {
 
 // Whether SOURCE is read as a Zarr store: `format` "zarr" or "references"
 // decides; "auto" (or "") looks: a local directory whose root holds Zarr
-// metadata (.zmetadata, zarr.json, .zgroup, .zarray), or a URL whose last
-// path component is not a reference file's name (*.json, *.json.gz,
-// *.json.zst, *.parq) and whose root holds such metadata.
+// metadata (.zmetadata, zarr.json, .zgroup, .zarray), or a URL ending with
+// '/' or whose last path component ends with ".zarr" or has no extension
+// (so reference files and catalogs cost no probe), whose root holds such
+// metadata.
 bool IsZarrStoreSource(const std::string& source, const std::string& format, Origin* origin);
 
 // The index of the store at `source` (see the top of this file). Errors are
