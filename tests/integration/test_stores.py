@@ -10,6 +10,9 @@ nginx:
     zarr-python reading the store itself; the zarr view shows every object
     of the store with its exact size;
   * the netcdf view, read by netCDF4-python, and the npy view equal them;
+  * a Zarr v3 store with sharded arrays (v3_sharded.py) as a directory
+    reads in the npy view as written, and zarrita (npm) reads the store and
+    the mount's zarr view of it as written too;
   * a remote store without consolidated metadata, a directory without root
     metadata, and --format references on a store fail at mount with one
     line naming SOURCE.
@@ -174,3 +177,33 @@ def test_stores_that_cannot_be_mounted(stores, nginx, datadir, zarrmount_bin, tm
     proc = subprocess.run([zarrmount_bin, "--check", stores["flat"]], capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0 and "keys" in proc.stdout, proc.stderr
+
+
+def test_v3_sharded_store_directory(dataset, mount, tmp_path):
+    """A Zarr v3 store with sharded arrays (v3_sharded.py, written out as a
+    directory: zarr.json documents and shard files) mounted as a plain
+    store: the npy view equals the values written, the zarr view the files."""
+    import v3_refs
+    import v3_sharded
+    refs_path = str(tmp_path / "sharded.json")
+    refs, want, _docs, _shards = v3_sharded.build(dataset["sst_v0_rel"]["files"], refs_path)
+    store = tmp_path / "sharded.zarr"
+    for key in refs:
+        path = store / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(v3_refs.key_bytes(refs, refs_path, key))
+    m = mount(str(store), extra=["--view", "npy"])
+    for name, arr in want.items():
+        got = np.load(m.path(name + ".npy"))
+        assert got.dtype == arr.dtype and np.array_equal(got, arr), name
+    z = mount(str(store))
+    for key in refs:
+        with open(z.path(key), "rb") as f:
+            assert f.read() == (store / key).read_bytes(), key
+    # zarrita, an independent v3 reader, agrees on the store and on the
+    # mount's zarr view of it.
+    import zarrita_reader
+    for where in (str(store), z.mnt):
+        got = zarrita_reader.read_arrays(where, sorted(want))
+        for name, arr in want.items():
+            assert got[name].dtype == arr.dtype and np.array_equal(got[name], arr), (where, name)

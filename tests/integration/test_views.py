@@ -791,3 +791,44 @@ def test_sharded_pixel_drill_reads_only_what_it_needs(sharded_store, mount):
     assert fetched >= needed_pages
     # Decode-ahead along the walk may fetch a little more, never the shards.
     assert fetched <= 1.5 * needed_pages < whole
+
+
+def test_sharded_bad_index_fails_only_its_reads(sharded_store, mount, tmp_path):
+    """A shard whose index fails its crc32c, and one whose index points past
+    the shard's end: reads needing them fail with EIO, naming the shard in
+    the log; every other read of the same files succeeds."""
+    out, refs, want, docs, shards = sharded_store
+    blob = open(out + ".bin", "rb").read()
+    bad = bytearray(blob)
+    # sst shard (0, 0, 0): index at the end, crc32c: flip a bit of it.
+    url, off, size = refs["sst/c/0/0/0"]
+    bad[off + size - 10] ^= 1
+    # land shard (0, 0): index at the start, big-endian: entry 0's offset
+    # past the shard's end.
+    url, off, size = refs["land/c/0/0"]
+    bad[off:off + 16] = (size + 100).to_bytes(8, "big") + (8).to_bytes(8, "big")
+    bad_out = str(tmp_path / "bad.json")
+    with open(bad_out + ".bin", "wb") as f:
+        f.write(bytes(bad))
+    with open(bad_out, "w") as f:
+        json.dump({k: ([os.path.basename(bad_out) + ".bin", v[1], v[2]] if isinstance(v, list) else v)
+                   for k, v in refs.items()}, f)
+    m = mount(bad_out, extra=["--view", "npy"])
+    for name, bad_elem, good_elem, why in [("sst", (0, 0, 0), (6, 0, 0), "crc32c"),
+                                           ("land", (0, 0), (70, 0), "past the shard")]:
+        arr = want[name]
+        path = m.path(name + ".npy")
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+            offset = os.fstat(fd).st_size - arr.nbytes
+            at = lambda idx: offset + int(np.ravel_multi_index(idx, arr.shape)) * arr.itemsize
+            with pytest.raises(OSError) as e:
+                os.pread(fd, arr.itemsize, at(bad_elem))
+            assert e.value.errno == errno.EIO
+            got = np.frombuffer(os.pread(fd, arr.itemsize, at(good_elem)), arr.dtype)[0]
+            assert got == arr[good_elem], name
+        finally:
+            os.close(fd)
+        log = open(m.log).read()
+        assert f"shard '{name}/c/0/0" in log and why in log, log[-2000:]
