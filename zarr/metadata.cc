@@ -123,8 +123,18 @@ std::string ReadSharding(dom::object conf, const std::vector<uint64_t>& shard_sh
     return "sharding_indexed chunk_shape and the shard shape differ in length";
   for (size_t i = 0; i < shard_shape.size(); ++i) {
     const uint64_t c = spec->inner_chunks[i];
-    if (c == 0 || shard_shape[i] % c != 0) return "sharding_indexed chunk_shape does not divide the shard shape";
+    if (c == 0 || shard_shape[i] % c != 0)
+      return "sharding_indexed chunk_shape does not divide the shard shape";
     spec->chunks_per_shard.push_back(shard_shape[i] / c);
+  }
+  // The index is read whole (16 bytes per inner chunk): bound it at 1 GiB.
+  constexpr uint64_t kMaxInnerChunks = uint64_t{1} << 26;
+  uint64_t inner = 1;
+  for (uint64_t n : spec->chunks_per_shard) {
+    if (n != 0 && inner > kMaxInnerChunks / n)
+      return "sharding_indexed has more than " + std::to_string(kMaxInnerChunks) +
+             " inner chunks per shard";
+    inner *= n;
   }
   if (conf["codecs"].get(v)) return "sharding_indexed has no codecs";
   if (Status st = ReadV3Codecs(d, v, "codecs", &spec->codecs); !st.ok()) return message(st);

@@ -207,3 +207,32 @@ def test_v3_sharded_store_directory(dataset, mount, tmp_path):
         got = zarrita_reader.read_arrays(where, sorted(want))
         for name, arr in want.items():
             assert got[name].dtype == arr.dtype and np.array_equal(got[name], arr), (where, name)
+
+
+def test_s3_store_with_consolidated_metadata(stores, mount, tmp_path_factory, tmp_path):
+    """A store with consolidated metadata in a bucket of s3rver (requests
+    signed), read as from the directory; the chunk never written is a
+    missing chunk."""
+    import s3_server
+    key_id, secret = "AKIDZARRMOUNTSTORE01", "zmStoreSecret/Known+Value0123456789ab"
+    try:
+        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-stores"), [(key_id, secret)],
+                                  ["stores"]).start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    try:
+        src = stores["flat_consolidated"]
+        for root, _dirs, files in os.walk(src):
+            for f in files:
+                rel = os.path.relpath(os.path.join(root, f), src)
+                with open(os.path.join(root, f), "rb") as fh:
+                    server.put("stores", "flat.zarr/" + rel, fh.read())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
+                   AWS_SECRET_ACCESS_KEY=secret)
+        m = mount("s3://stores/flat.zarr", env=env)
+        check_mount_equals_store(m.mnt, src, remote=True)
+        assert not os.path.exists(m.path("temp/1.2"))
+        m.unmount()
+    finally:
+        server.stop()

@@ -134,6 +134,17 @@ TEST(ShardingMetadata, ReadsTheConfiguration) {
   EXPECT_EQ(m->sharding->unsupported, "");
 }
 
+TEST(ShardingMetadata, BoundsTheIndex) {
+  // Shards of 2^27 inner chunks of one element: a 2 GiB index.
+  auto m = ParseZarrV3Array(R"({"zarr_format": 3, "node_type": "array", "shape": [134217728],
+    "data_type": "uint8", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [134217728]}},
+    "chunk_key_encoding": {"name": "default"}, "fill_value": 0,
+    "codecs": [{"name": "sharding_indexed", "configuration": {"chunk_shape": [1], "codecs": ["bytes"],
+      "index_codecs": ["bytes"]}}]})");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_THAT(m->sharding->unsupported, HasSubstr("inner chunks per shard"));
+}
+
 TEST(ShardingMetadata, WhatCannotBeReadIsSaidNotFailed) {
   struct Case {
     std::string config, extra, why;
