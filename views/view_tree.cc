@@ -584,6 +584,9 @@ void ViewFilesystem::AddNetcdfFile(const std::string& group, const std::vector<c
   std::vector<const Array*> shown;  // the array each of vars shows
   for (const Array* a : arrays) {
     auto v = NetcdfVariable(a->name, group, a->meta, a->attrs, &dims);
+    if (v.ok() && std::any_of(vars.begin(), vars.end(),
+                              [&](const NcVariable& o) { return o.name == v->name; }))
+      v = InvalidArgument("its NetCDF name '" + v->name + "' is taken");
     if (!v.ok()) {
       Omit("variable '" + a->name + "' left out of " + file_path + ": " + v.status().message());
       continue;
