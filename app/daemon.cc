@@ -18,6 +18,7 @@
 #include "app/catalog_mount.h"
 #include "app/metrics_server.h"
 #include "app/status.h"
+#include "app/store_source.h"
 #include "refs/catalog.h"
 
 namespace zm {
@@ -176,7 +177,10 @@ int64_t MillisecondsSince(std::chrono::steady_clock::time_point t0) {
 // ---- a reference set or an aggregation --------------------------------------
 
 Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<ReferenceSource>& inputs,
-                                 const DaemonConfig& config, Stack* stack) {
+                                 const DaemonConfig& config, Stack* stack, bool zarr_store) {
+  if (zarr_store)
+    return LoadZarrStore(opt.source, stack->origin.get(), stack->cache.get(),
+                         config.sizes.size_threads);
   if (!opt.aggregate()) return LoadSource(opt.source, stack->origin.get(), config.load);
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
@@ -202,10 +206,11 @@ void PrintIndexCheck(const Options& opt, const std::vector<ReferenceSource>& inp
               FormatSize(index.MemoryUsage()).c_str());
 }
 
+// `zarr_store`: SOURCE is a plain Zarr store (app/store_source.h).
 int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
                       const std::vector<ReferenceSource>& inputs, Stack* stack,
-                      const Report& report) {
-  auto loaded = LoadIndex(opt, inputs, config, stack);
+                      const Report& report, bool zarr_store = false) {
+  auto loaded = LoadIndex(opt, inputs, config, stack, zarr_store);
   if (!loaded.ok()) return Fail(loaded.status(), report);
   ReferenceIndex index = std::move(loaded).value();
   if (Status st = CheckIndex(&index, stack, config, opt.source); !st.ok()) return Fail(st, report);
@@ -214,7 +219,9 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
     return 0;
   }
   const int64_t mtime = StampTime(opt.aggregate() ? inputs.front().path : opt.source);
-  auto built = BuildDataset(std::move(index), stack, config, ReferenceSetName(opt.source), mtime);
+  std::string name_source = opt.source;
+  while (name_source.size() > 1 && name_source.back() == '/') name_source.pop_back();
+  auto built = BuildDataset(std::move(index), stack, config, ReferenceSetName(name_source), mtime);
   if (!built.ok()) return Fail(built.status().WithContext(opt.source), report);
   const std::unique_ptr<ServedDataset> ds = std::move(built).value();
 
@@ -344,6 +351,8 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
   if (!opt.aggregate()) {
+    if (IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
+      return ServeReferenceSet(opt, config, inputs, &stack, report, /*zarr_store=*/true);
     // A SOURCE that cannot be read is reported by LoadSource, as ever.
     auto kind = DetectCatalog(opt.source, stack.origin.get());
     if (kind.ok() && *kind != CatalogKind::kNone)

@@ -408,6 +408,16 @@ const OptionSpec kOptions[] = {
        return Status();
      });
    }},
+  {"--format", 0, "FORMAT",
+   "what SOURCE is: zarr (a plain Zarr store: a directory,\n"
+   "or a URL with consolidated metadata), references, or\n"
+   "auto (default: detected from its root metadata)", nullptr, kMount,
+   [](const OptionArg& a, Options* o) {
+     if (a.value != "auto" && a.value != "zarr" && a.value != "references")
+       return InvalidArgument(Quoted(a) + ": '" + a.value + "' is not auto, zarr or references");
+     o->format = a.value;
+     return Status();
+   }},
   {"--check", 0, nullptr,
    "load and validate SOURCE, print a summary, do not mount\n"
    "(MOUNTPOINT is then not needed)", nullptr, kMount,

@@ -49,6 +49,9 @@ struct Options {
   // What the mount shows: "zarr" (the store's keys), "npy" or "netcdf"
   // (decoded arrays as files; see fs/views.h).
   std::string view = "zarr";
+  // What SOURCE is: "auto" (detected), "zarr" (a plain Zarr store, see
+  // app/store_source.h) or "references" (a reference set or catalog).
+  std::string format = "auto";
   uint64_t view_cache = 256_MiB;  // decoded chunks kept in memory by the npy/netcdf views
   // Catalog SOURCEs (Intake YAML, STAC; see fs/catalog_tree.h): datasets
   // loaded on first access, released past these limits.

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "codecs/pipeline.h"
+#include "zarr/dimension_names.h"
 #include "zarr/metadata.h"
 
 namespace zm {
@@ -73,7 +74,9 @@ Result<std::string> RewriteZarray(std::string_view text,
   return Fields(fields);
 }
 
-// Strings of a JSON list ("_ARRAY_DIMENSIONS" of .zattrs), or empty.
+// Strings of a JSON list ("_ARRAY_DIMENSIONS" of .zattrs), or empty; each
+// as its path from the root ("/time" is "time", see zarr/dimension_names.h),
+// so a --concat dimension names a root dimension however it is spelled.
 std::vector<std::string> ArrayDimensions(std::string_view zattrs) {
   std::vector<std::string> dims;
   simdjson::dom::parser parser;
@@ -85,7 +88,7 @@ std::vector<std::string> ArrayDimensions(std::string_view zattrs) {
   for (auto v : arr) {
     std::string_view s;
     if (v.get_string().get(s)) return {};
-    dims.emplace_back(s);
+    dims.push_back(DimensionPath(s));
   }
   return dims;
 }
@@ -266,7 +269,7 @@ struct Aggregator::Impl {
   // The arrays of the input being added.
   struct FoundArray {
     std::string path;
-    std::string zarray, zattrs;
+    std::string zarray, zattrs;  // v3: zarr.json, and its "attributes"
     ZarrArrayMeta meta;
     std::vector<std::string> dims;  // _ARRAY_DIMENSIONS
   };
@@ -278,6 +281,7 @@ struct Aggregator::Impl {
 
   // The steps of Add, in order.
   Result<InputArrays> FindArrays(const ReferenceIndex& in) const;
+  Status ReadV3Array(FoundArray* a) const;
   Status PlaceAlongDim(size_t d, const ReferenceIndex& in, const InputArrays& here,
                        uint32_t input_id, uint32_t* block, uint64_t* coord_len);
   Status CheckCoordinateAttrs(size_t d, const FoundArray& c, bool is_first_added);
@@ -366,30 +370,54 @@ Status Aggregator::Impl::Add(const std::string& name, const ReferenceIndex& in) 
   return Status::Ok();
 }
 
-// Step 1: the arrays of the input (v2 only), with their metadata.
+// Step 1: the arrays of the input (Zarr v2 .zarray, or v3 zarr.json of
+// node_type "array"), with their metadata.
 Result<Aggregator::Impl::InputArrays> Aggregator::Impl::FindArrays(const ReferenceIndex& in) const {
   InputArrays here;
   for (ReferenceIndex::FileId f = 0; f < in.file_count(); ++f) {
     std::string_view base = in.file_name(f);
-    if (base == kZarrV3Document)
-      return InvalidArgument("Zarr v3 stores cannot be aggregated (key " +
-                             Q(in.FileKey(f)) + ")");
-    if (base != kZarrV2ArrayDocument) continue;
+    if (base != kZarrV2ArrayDocument && base != kZarrV3Document) continue;
     FoundArray a;
     a.path = in.DirPath(in.file_dir(f));
     if (!in.target(f).is_inline())
-      return InvalidArgument(Q(Join(a.path, ".zarray")) + " is not inline metadata");
+      return InvalidArgument(Q(Join(a.path, std::string(base))) + " is not inline metadata");
     a.zarray = std::string(in.inline_data(f));
-    auto meta = ParseZarrArray(a.zarray);
-    if (!meta.ok()) return meta.status().WithContext(Q(a.path));
-    a.meta = std::move(meta).value();
-    if (auto za = in.FindKey(Join(a.path, ".zattrs")); za && in.target(*za).is_inline())
-      a.zattrs = std::string(in.inline_data(*za));
-    a.dims = ArrayDimensions(a.zattrs);
+    if (base == kZarrV3Document) {
+      auto type = ParseZarrV3NodeType(a.zarray);
+      if (!type.ok()) return type.status().WithContext(Q(a.path));
+      if (*type != "array") continue;
+      ZM_RETURN_IF_ERROR(ReadV3Array(&a));
+    } else {
+      auto meta = ParseZarrArray(a.zarray);
+      if (!meta.ok()) return meta.status().WithContext(Q(a.path));
+      a.meta = std::move(meta).value();
+      if (auto za = in.FindKey(Join(a.path, ".zattrs")); za && in.target(*za).is_inline())
+        a.zattrs = std::string(in.inline_data(*za));
+      a.dims = ArrayDimensions(a.zattrs);
+    }
     here.by_path[a.path] = here.list.size();
     here.list.push_back(std::move(a));
   }
   return here;
+}
+
+// A v3 array's metadata, its "attributes" (as .zattrs would hold them)
+// and its dimension names (dimension_names, else _ARRAY_DIMENSIONS).
+Status Aggregator::Impl::ReadV3Array(FoundArray* a) const {
+  auto meta = ParseZarrV3Array(a->zarray);
+  if (!meta.ok()) return meta.status().WithContext(Q(a->path));
+  a->meta = std::move(meta).value();
+  ZM_ASSIGN_OR_RETURN(auto fields, ObjectFields(a->zarray, Q(Join(a->path, "zarr.json"))));
+  for (const auto& [k, v] : fields)
+    if (k == "attributes") a->zattrs = v;
+  if (!a->meta.dimension_names.empty() &&
+      std::none_of(a->meta.dimension_names.begin(), a->meta.dimension_names.end(),
+                   [](const std::string& n) { return n.empty(); })) {
+    for (const std::string& n : a->meta.dimension_names) a->dims.push_back(DimensionPath(n));
+  } else {
+    a->dims = ArrayDimensions(a->zattrs);
+  }
+  return Status::Ok();
 }
 
 // Step 2, along concat dim `d`: the input's coordinate values, checked,
@@ -528,7 +556,9 @@ Result<std::string> Aggregator::Impl::CanonicalZarray(const FoundArray& a,
   const bool is_coordinate = std::find(dims.begin(), dims.end(), a.path) != dims.end();
   for (auto& [k, v] : fields) {
     if (k == "shape") v = IntList(shape);
-    if (k == "chunks" && is_coordinate) v = "null";
+    if ((k == "chunks" || k == "chunk_grid" || k == "codecs") && is_coordinate) v = "null";
+    // v3 attributes are the first input's, as v2's .zattrs are.
+    if (k == "attributes") v = "null";
   }
   std::sort(fields.begin(), fields.end());
   return Fields(fields);
@@ -772,8 +802,8 @@ Status Aggregator::Impl::AddRest(ResultWriter* out) const {
     for (const Block& b : blocks[d]) totals[d] += b.values.size();
   for (const Rest& r : rest) {
     std::string_view k = r.key;
-    if (BaseName(k) == ".zarray") {
-      std::string path(k.substr(0, k.size() - std::strlen(".zarray")));
+    if (BaseName(k) == ".zarray" || BaseName(k) == "zarr.json") {
+      std::string path(k.substr(0, k.size() - BaseName(k).size()));
       if (!path.empty()) path.pop_back();
       auto it = array_index.find(path);
       if (it != array_index.end() && arrays[it->second].concat) {
@@ -797,7 +827,12 @@ Result<std::string> Aggregator::Impl::ConcatenatedZarray(const Array& arr,
   for (size_t d = 0; d < totals.size(); ++d)
     if (arr.concat_pos[d] >= 0) shape[arr.concat_pos[d]] = totals[d];
   repl.emplace_back("shape", IntList(shape));
-  if (arr.coordinate) {
+  if (arr.coordinate && arr.meta.chunk.zarr_format == 3) {
+    // The decoded elements: little-endian, as v3 data types are.
+    repl.emplace_back("chunk_grid", "{\"name\": \"regular\", \"configuration\": {\"chunk_shape\": " +
+                                        IntList(shape) + "}}");
+    repl.emplace_back("codecs", "[{\"name\": \"bytes\", \"configuration\": {\"endian\": \"little\"}}]");
+  } else if (arr.coordinate) {
     repl.emplace_back("chunks", IntList(shape));
     repl.emplace_back("compressor", "null");
     repl.emplace_back("filters", "null");
@@ -814,7 +849,9 @@ void Aggregator::Impl::AddCoordinates(ReferenceIndexBuilder* builder) const {
     for (const Block& b : blocks[d]) ordered[b.rank] = &b;
     std::string raw;
     for (const Block* b : ordered) raw += b->raw;
-    builder->AddInline(Join(dims[d], "0"), raw);
+    // The coordinate's one chunk, keyed in its array's encoding.
+    const Array& coord = arrays[array_index.at(dims[d])];
+    builder->AddInline(Join(dims[d], coord.meta.ChunkKey({0})), raw);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <optional>
+#include <unordered_map>
 
 #include "base/log.h"
 #include "fs/chunk_walk.h"
@@ -13,6 +14,7 @@
 #include "fs/zarr_node.h"
 #include "views/netcdf.h"
 #include "views/npy.h"
+#include "zarr/dimension_names.h"
 
 namespace zm {
 
@@ -20,7 +22,9 @@ struct ViewFilesystem::Array {
   std::string path;  // the array's directory in the store ("" for a root array)
   std::string name;  // its last component
   ZarrArrayMeta meta;
-  std::unique_ptr<ChunkGrid> grid;  // chunk numbering shared with `region`
+  // The grid the view decodes: the array's chunks, or a sharded array's
+  // inner chunks (chunk numbering shared with `region`).
+  std::unique_ptr<ChunkGrid> grid;
   std::unique_ptr<ChunkDecoder> decoder;
   std::vector<ZarrAttribute> attrs;
   std::unique_ptr<ArrayRegion> region;
@@ -28,6 +32,10 @@ struct ViewFilesystem::Array {
   // Walks through the grid by the view's readers (fs/chunk_walk.h).
   mutable std::mutex walk_mu;  // guards walk; a leaf lock
   std::unique_ptr<ChunkWalk> walk;
+  // Sharded arrays: decoded shard indexes by the shard's key.
+  using ShardIndex = std::shared_ptr<const std::vector<ShardEntry>>;
+  mutable std::mutex shard_mu;  // guards shard_indexes; a leaf lock
+  mutable std::unordered_map<ReferenceIndex::FileId, ShardIndex> shard_indexes;
 };
 
 // Bytes [0, header.size()) are the header; each part's data follows at its
@@ -186,25 +194,27 @@ std::string EncodeNumber(NcType t, double v) {
   return out;
 }
 
-bool ValidNcName(std::string_view name) {
-  if (name.empty() || name.find('/') != std::string_view::npos) return false;
-  for (unsigned char c : name)
-    if (c < 0x20 || c == 0x7F) return false;
-  return name.front() != ' ' && name.back() != ' ';
-}
-
 // Appends the Zarr attributes `in` to `out` as NetCDF attributes, but for
 // those the file carries otherwise (_ARRAY_DIMENSIONS as the dimensions,
-// _FillValue in the variable's type) and names NetCDF cannot hold.
-void AppendNcAttributes(const std::vector<ZarrAttribute>& in, std::vector<NcAttribute>* out) {
+// _FillValue in the variable's type). A name NetCDF cannot hold is made one
+// (NetcdfName); one that then collides with another is left out, logged
+// with `where`.
+void AppendNcAttributes(const std::vector<ZarrAttribute>& in, const std::string& where,
+                        std::vector<NcAttribute>* out) {
   for (const auto& za : in) {
-    if (za.name == "_ARRAY_DIMENSIONS" || za.name == "_FillValue" || !ValidNcName(za.name))
+    if (za.name == "_ARRAY_DIMENSIONS" || za.name == "_FillValue") continue;
+    const std::string name = NetcdfName(za.name);
+    if (name != za.name &&
+        std::any_of(in.begin(), in.end(), [&](const ZarrAttribute& o) { return o.name == name; })) {
+      LogWarning(where + ": attribute '" + za.name + "' left out: its NetCDF name '" + name +
+                 "' is taken");
       continue;
+    }
     switch (za.kind) {
-      case ZarrAttribute::Kind::kString: out->push_back(NcTextAttribute(za.name, za.text)); break;
-      case ZarrAttribute::Kind::kInts: out->push_back(NcIntAttribute(za.name, za.ints)); break;
-      case ZarrAttribute::Kind::kFloats: out->push_back(NcDoubleAttribute(za.name, za.floats)); break;
-      case ZarrAttribute::Kind::kOther: out->push_back(NcTextAttribute(za.name, za.text)); break;
+      case ZarrAttribute::Kind::kString: out->push_back(NcTextAttribute(name, za.text)); break;
+      case ZarrAttribute::Kind::kInts: out->push_back(NcIntAttribute(name, za.ints)); break;
+      case ZarrAttribute::Kind::kFloats: out->push_back(NcDoubleAttribute(name, za.floats)); break;
+      case ZarrAttribute::Kind::kOther: out->push_back(NcTextAttribute(name, za.text)); break;
     }
   }
 }
@@ -224,10 +234,12 @@ std::optional<ReferenceIndex::DirId> FindGroupDir(const ReferenceIndex& index,
   return d;
 }
 
-// The dimension names of the array `name`: its v3 dimension_names, else its
-// _ARRAY_DIMENSIONS attribute (v2), else "<name>_dim<i>". Not checked
-// against the shape (see DimensionConflict).
-std::vector<std::string> DimensionNames(const std::string& name, const ZarrArrayMeta& m,
+// The dimension names of the array `name` in the file of `group`: its v3
+// dimension_names, else its _ARRAY_DIMENSIONS attribute (v2), else
+// "<name>_dim<i>"; group paths resolved and names made NetCDF names
+// (GroupDimensionName). Not checked against the shape (see DimensionConflict).
+std::vector<std::string> DimensionNames(const std::string& name, const std::string& group,
+                                        const ZarrArrayMeta& m,
                                         const std::vector<ZarrAttribute>& attrs) {
   // v3 dimension_names may be null (kept as ""): all null is no names;
   // a null among names is named like a dimension of an unnamed array.
@@ -245,8 +257,10 @@ std::vector<std::string> DimensionNames(const std::string& name, const ZarrArray
       if (list.ok()) names = std::move(list).value();
     }
   }
+  for (auto& n : names) n = GroupDimensionName(n, group);
   if (names.empty())
-    for (size_t i = 0; i < m.shape.size(); ++i) names.push_back(name + "_dim" + std::to_string(i));
+    for (size_t i = 0; i < m.shape.size(); ++i)
+      names.push_back(NetcdfName(name + "_dim" + std::to_string(i)));
   return names;
 }
 
@@ -264,7 +278,6 @@ std::string DimensionConflict(const std::vector<std::string>& names,
     return std::to_string(names.size()) + " dimension names for " +
            std::to_string(lengths.size()) + " dimensions";
   for (size_t i = 0; i < names.size(); ++i) {
-    if (!ValidNcName(names[i])) return "dimension name '" + names[i] + "' is not a NetCDF name";
     if (lengths[i] == 0) return "dimension '" + names[i] + "' has length 0";
     if (auto it = dims.ids.find(names[i]); it != dims.ids.end() && dims.list[it->second].length != lengths[i])
       return "dimension '" + names[i] + "' has length " + std::to_string(lengths[i]) +
@@ -312,15 +325,16 @@ void AppendFillValue(const ZarrArrayMeta& m, const std::vector<ZarrAttribute>& a
 }
 
 // The variable showing the array `name` (metadata `m`, attributes `attrs`)
-// in a NetCDF file with dimensions `dims`, which gains those it lacks; the
-// error says why the array cannot be shown (and `dims` is left as it was).
-Result<NcVariable> NetcdfVariable(const std::string& name, const ZarrArrayMeta& m,
-                                  const std::vector<ZarrAttribute>& attrs, NcDimensions* dims) {
+// in the NetCDF file of `group` with dimensions `dims`, which gains those
+// it lacks; the error says why the array cannot be shown (and `dims` is
+// left as it was).
+Result<NcVariable> NetcdfVariable(const std::string& name, const std::string& group,
+                                  const ZarrArrayMeta& m, const std::vector<ZarrAttribute>& attrs,
+                                  NcDimensions* dims) {
   const DataType& t = m.chunk.dtype;
-  if (!ValidNcName(name)) return InvalidArgument("not a NetCDF name");
   auto type = NcTypeFor(t);
   if (!type) return InvalidArgument("NetCDF classic has no type for " + t.ToString());
-  std::vector<std::string> names = DimensionNames(name, m, attrs);
+  std::vector<std::string> names = DimensionNames(name, group, m, attrs);
   std::vector<uint64_t> lengths = m.shape;
   if (t.kind == 'S' && t.size > 1) {  // characters along a last dimension
     names.push_back("string" + std::to_string(t.size));
@@ -329,10 +343,10 @@ Result<NcVariable> NetcdfVariable(const std::string& name, const ZarrArrayMeta& 
   if (std::string conflict = DimensionConflict(names, lengths, *dims); !conflict.empty())
     return InvalidArgument(conflict);
   NcVariable v;
-  v.name = name;
+  v.name = NetcdfName(name);
   v.type = *type;
   v.dims = UseDimensions(names, lengths, dims);
-  AppendNcAttributes(attrs, &v.attributes);
+  AppendNcAttributes(attrs, "variable '" + JoinPath(group, name) + "'", &v.attributes);
   AppendFillValue(m, attrs, *type, &v.attributes);
   return v;
 }
@@ -426,9 +440,20 @@ Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path
   if (a->name.empty()) a->name = options_.set_name;
   a->meta = std::move(node.array);
   const auto& m = a->meta;
-  bool ok_grid = m.chunk.dtype.size > 0 && m.chunks.size() == m.shape.size();
+  // A sharded array is decoded by inner chunk.
+  std::vector<uint64_t> chunk_shape = m.chunks;
+  ChunkSpec spec = m.chunk;
+  if (m.sharding) {
+    if (!m.sharding->unsupported.empty()) {
+      Omit(where + " left out: " + m.sharding->unsupported);
+      return Status::Ok();
+    }
+    chunk_shape = m.sharding->inner_chunks;
+    spec = m.sharding->InnerSpec(m.chunk);
+  }
+  bool ok_grid = m.chunk.dtype.size > 0 && chunk_shape.size() == m.shape.size();
   uint64_t chunk_elems = 1;
-  for (uint64_t c : m.chunks) {
+  for (uint64_t c : chunk_shape) {
     ok_grid = ok_grid && c > 0 && chunk_elems <= (uint64_t{1} << 40) / c;
     chunk_elems *= ok_grid ? c : 1;
   }
@@ -436,14 +461,14 @@ Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path
     Omit(where + " left out: chunks of zero or more than 2 GiB");
     return Status::Ok();
   }
-  auto grid = m.Grid();
+  auto grid = ChunkGrid::Make(m.shape, chunk_shape);
   if (!grid.ok()) {
     Omit(where + " left out: " + grid.status().message());
     return Status::Ok();
   }
   a->grid = std::make_unique<ChunkGrid>(std::move(grid).value());
   a->walk = std::make_unique<ChunkWalk>(a->grid->grid_shape());
-  auto decoder = ChunkDecoder::Make(m.chunk);
+  auto decoder = ChunkDecoder::Make(std::move(spec));
   if (!decoder.ok()) {
     Omit(where + " left out: " + decoder.status().message());
     return Status::Ok();
@@ -461,7 +486,7 @@ Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path
     auto attrs = ParseZarrAttrs(node.document);
     if (attrs.ok()) a->attrs = std::move(attrs).value();
   }
-  a->region = std::make_unique<ArrayRegion>(m.shape, m.chunks, m.chunk.dtype.size);
+  a->region = std::make_unique<ArrayRegion>(m.shape, chunk_shape, m.chunk.dtype.size);
   a->id = static_cast<uint32_t>(arrays_.size());
   arrays_.push_back(std::move(a));
   return Status::Ok();
@@ -546,7 +571,7 @@ std::vector<NcAttribute> ViewFilesystem::NetcdfGroupAttributes(const std::string
   if (!key) return out;
   auto text = ReadKey(*key);
   auto attrs = text.ok() ? ParseZarrAttrs(*text) : Result<std::vector<ZarrAttribute>>(text.status());
-  if (attrs.ok()) AppendNcAttributes(*attrs, &out);
+  if (attrs.ok()) AppendNcAttributes(*attrs, "group '" + group + "'", &out);
   else LogWarning("group '" + group + "': attributes ignored: " + attrs.status().message());
   return out;
 }
@@ -558,7 +583,10 @@ void ViewFilesystem::AddNetcdfFile(const std::string& group, const std::vector<c
   std::vector<NcVariable> vars;
   std::vector<const Array*> shown;  // the array each of vars shows
   for (const Array* a : arrays) {
-    auto v = NetcdfVariable(a->name, a->meta, a->attrs, &dims);
+    auto v = NetcdfVariable(a->name, group, a->meta, a->attrs, &dims);
+    if (v.ok() && std::any_of(vars.begin(), vars.end(),
+                              [&](const NcVariable& o) { return o.name == v->name; }))
+      v = InvalidArgument("its NetCDF name '" + v->name + "' is taken");
     if (!v.ok()) {
       Omit("variable '" + a->name + "' left out of " + file_path + ": " + v.status().message());
       continue;
@@ -653,21 +681,109 @@ void ViewFilesystem::StatFs(struct statvfs* st) const {
 }
 
 std::string ViewFilesystem::ChunkKeyOf(const Array& a, uint64_t chunk) const {
-  return JoinPath(a.path, a.meta.ChunkKey(a.grid->GridIndex(chunk)));
+  std::vector<uint64_t> index = a.grid->GridIndex(chunk);
+  if (a.meta.sharding) index = a.meta.sharding->ShardOf(index);
+  return JoinPath(a.path, a.meta.ChunkKey(index));
+}
+
+Result<Block> ViewFilesystem::DecodeChunk(const Array& a, std::string_view stored,
+                                          const std::string& what) const {
+  auto decoded = a.decoder->Decode(stored);
+  if (!decoded.ok()) return decoded.status().WithContext(what);
+  const uint64_t want = a.decoder->spec().chunk_bytes();
+  if (decoded->size() != want)  // the decoder promises this; never trust a mismatch
+    return Corruption(what + ": decoded to " + std::to_string(decoded->size()) +
+                      " bytes, expected " + std::to_string(want));
+  return Block(std::make_shared<const std::string>(std::move(decoded).value()));
 }
 
 Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
+  if (a.meta.sharding) return LoadInnerChunk(a, chunk);
   const std::string key = ChunkKeyOf(a, chunk);
   auto f = index_->FindKey(key);
   if (!f) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
   auto stored = ReadKey(*f);
   if (!stored.ok()) return stored.status();
-  auto decoded = a.decoder->Decode(*stored);
-  if (!decoded.ok()) return decoded.status().WithContext("key '" + key + "'");
-  if (decoded->size() != a.meta.chunk.chunk_bytes())  // the decoder promises this; never trust a mismatch
-    return Corruption("key '" + key + "': decoded to " + std::to_string(decoded->size()) +
-                      " bytes, expected " + std::to_string(a.meta.chunk.chunk_bytes()));
-  return Block(std::make_shared<const std::string>(std::move(decoded).value()));
+  return DecodeChunk(a, *stored, "key '" + key + "'");
+}
+
+Result<uint64_t> ViewFilesystem::KeySize(ReferenceIndex::FileId f) const {
+  const auto t = index_->target(f);
+  if (t.is_inline()) return index_->inline_data(f).size();
+  if (t.size != ReferenceIndex::kUnknownSize) return t.size;
+  ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache_->Size(index_->url(t.url_id)));
+  if (object_size < t.offset)
+    return Corruption("key '" + index_->FileKey(f) + "': offset past the object's end");
+  return object_size - t.offset;
+}
+
+ByteRange ViewFilesystem::KeyRegion(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const {
+  return ByteRange{index_->target(f).offset + pos, len};
+}
+
+Result<std::string> ViewFilesystem::ReadKeyRange(ReferenceIndex::FileId f, uint64_t pos,
+                                                 uint64_t len) const {
+  const auto t = index_->target(f);
+  if (t.is_inline()) {
+    std::string_view data = index_->inline_data(f);
+    if (pos > data.size() || len > data.size() - pos)
+      return Corruption("key '" + index_->FileKey(f) + "': bytes past its end");
+    return std::string(data.substr(pos, len));
+  }
+  // The range is a region of its own, so its blocks are exactly these bytes
+  // (a read of an inner chunk never fetches the rest of its shard), and a
+  // prefetch of the same range fills the same blocks.
+  auto r = cache_->Read(index_->url(t.url_id), KeyRegion(f, pos, len), 0, len);
+  if (!r.ok()) return r.status().WithContext("key '" + index_->FileKey(f) + "'");
+  if (r->size() != len)
+    return Corruption("key '" + index_->FileKey(f) + "': " + std::to_string(r->size()) +
+                      " bytes at " + std::to_string(pos) + ", expected " + std::to_string(len));
+  return r;
+}
+
+Result<ViewFilesystem::Array::ShardIndex> ViewFilesystem::LoadShardIndex(
+    const Array& a, ReferenceIndex::FileId shard) const {
+  {
+    std::lock_guard<std::mutex> lock(a.shard_mu);
+    if (auto it = a.shard_indexes.find(shard); it != a.shard_indexes.end()) return it->second;
+  }
+  const ShardingSpec& sh = *a.meta.sharding;
+  const std::string where = "shard '" + index_->FileKey(shard) + "'";
+  ZM_ASSIGN_OR_RETURN(uint64_t shard_bytes, KeySize(shard));
+  auto at = sh.IndexOffset(shard_bytes);
+  if (!at.ok()) return at.status().WithContext(where);
+  ZM_ASSIGN_OR_RETURN(std::string encoded, ReadKeyRange(shard, *at, sh.index_bytes()));
+  ZM_ASSIGN_OR_RETURN(std::vector<ShardEntry> entries,
+                      DecodeShardIndex(sh, encoded, shard_bytes, where));
+  auto decoded = std::make_shared<const std::vector<ShardEntry>>(std::move(entries));
+  // Indexes are small (16 bytes per inner chunk); a bound keeps an array
+  // of millions of shards from holding them all.
+  constexpr uint64_t kMaxIndexBytesPerArray = 64_MiB;
+  std::lock_guard<std::mutex> lock(a.shard_mu);
+  if ((a.shard_indexes.size() + 1) * sh.index_bytes() > kMaxIndexBytesPerArray)
+    a.shard_indexes.clear();
+  a.shard_indexes.emplace(shard, decoded);
+  return decoded;
+}
+
+std::optional<ShardEntry> ViewFilesystem::CachedInnerEntry(const Array& a, uint64_t chunk,
+                                                           ReferenceIndex::FileId shard) const {
+  std::lock_guard<std::mutex> lock(a.shard_mu);
+  auto it = a.shard_indexes.find(shard);
+  if (it == a.shard_indexes.end()) return std::nullopt;
+  return (*it->second)[a.meta.sharding->PositionInShard(a.grid->GridIndex(chunk))];
+}
+
+Result<Block> ViewFilesystem::LoadInnerChunk(const Array& a, uint64_t chunk) const {
+  const std::string key = ChunkKeyOf(a, chunk);
+  auto shard = index_->FindKey(key);
+  if (!shard) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
+  ZM_ASSIGN_OR_RETURN(Array::ShardIndex entries, LoadShardIndex(a, *shard));
+  const uint64_t pos = a.meta.sharding->PositionInShard(a.grid->GridIndex(chunk));
+  const ShardEntry e = (*entries)[pos];
+  if (e.empty()) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
+  ZM_ASSIGN_OR_RETURN(std::string stored, ReadKeyRange(*shard, e.offset, e.nbytes));
+  return DecodeChunk(a, stored, "shard '" + key + "', inner chunk " + std::to_string(pos));
 }
 
 Result<Block> ViewFilesystem::GetChunk(uint32_t array, uint64_t chunk) const {
@@ -735,10 +851,16 @@ void ViewFilesystem::FetchAndDecodeAhead(const Array& a, const std::vector<uint6
     if (chunks_->Has(id)) continue;
     if (auto f = index_->FindKey(ChunkKeyOf(a, c))) {
       auto t = index_->target(*f);
+      if (t.is_inline()) continue;
       // The stored bytes on the read-through cache's own threads, many at
       // once, where neighbouring chunks are fetched in one request; the
-      // decode waits for them on the decode-ahead threads.
-      if (!t.is_inline()) raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
+      // decode waits for them on the decode-ahead threads. An inner chunk
+      // is known only once its shard's index is (the decode loads it).
+      if (!a.meta.sharding) {
+        raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
+      } else if (auto e = CachedInnerEntry(a, c, *f); e && !e->empty()) {
+        raw.push_back(PrefetchTarget{index_->url(t.url_id), KeyRegion(*f, e->offset, e->nbytes)});
+      }
     }
   }
   if (!raw.empty()) cache_->Prefetch(std::move(raw));

@@ -14,7 +14,10 @@
 // Building the tree reads metadata only (.zarray, .zattrs, zarr.json);
 // sizes come from it. A read decodes only the chunks its bytes touch, each
 // once while it stays in the decoded-chunk cache; a chunk with no key is
-// the fill value. Sequential readers get the chunks ahead decoded in the
+// the fill value. A sharded array (Zarr v3 sharding_indexed) is decoded by
+// inner chunk: its shard's index is read once (then cached) and each inner
+// chunk by its own byte range, never the whole shard; an inner chunk the
+// index marks empty is the fill value. Sequential readers get the chunks ahead decoded in the
 // background. A chunk that cannot be fetched or decoded fails the read
 // (never wrong bytes).
 //
@@ -28,6 +31,7 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,9 +129,27 @@ class ViewFilesystem : public Tree {
   uint32_t EnsureDir(std::string_view path);
   void AddFile(uint32_t dir, std::string name, File file);
   Result<std::string> ReadKey(ReferenceIndex::FileId f) const;
-  // The store key of chunk `chunk` (C-order position) of `a`.
+  // The store key of chunk `chunk` (C-order position in the view's grid)
+  // of `a`: of the shard holding it when `a` is sharded.
   std::string ChunkKeyOf(const Array& a, uint64_t chunk) const;
   Result<Block> LoadChunk(const Array& a, uint64_t chunk) const;
+  // `stored` decoded to exactly one chunk; errors start with `what`.
+  Result<Block> DecodeChunk(const Array& a, std::string_view stored, const std::string& what) const;
+  // Sharded arrays: the inner chunk read by its byte range in the shard
+  // (the index read once, then cached); not stored: the fill value.
+  Result<Block> LoadInnerChunk(const Array& a, uint64_t chunk) const;
+  // The decoded index of the shard at key `shard` (see zarr/sharding.h).
+  Result<std::shared_ptr<const std::vector<ShardEntry>>> LoadShardIndex(
+      const Array& a, ReferenceIndex::FileId shard) const;
+  // The entry of inner chunk `chunk` if its shard's index is cached.
+  std::optional<ShardEntry> CachedInnerEntry(const Array& a, uint64_t chunk,
+                                             ReferenceIndex::FileId shard) const;
+  // The bytes of key `f`: its size (asking the origin for a whole object
+  // not yet sized), bytes [pos, pos + len) read as their own cache region,
+  // and that region.
+  Result<uint64_t> KeySize(ReferenceIndex::FileId f) const;
+  Result<std::string> ReadKeyRange(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const;
+  ByteRange KeyRegion(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const;
   Result<Block> GetChunk(uint32_t array, uint64_t chunk) const;
   // Decode-ahead for readers walking the file sequentially...
   void ReadAhead(uint64_t ino, const File& file, uint64_t offset, uint64_t size) const;

@@ -64,6 +64,92 @@ void ReadParams(dom::object obj, std::string_view skip, CodecConfig* c) {
   }
 }
 
+// A Zarr v3 codec list: each a name, or an object with a "name" and an
+// optional "configuration". Appends them to `out`; each entry's
+// configuration object (nullopt when it has none) to `configs` when given.
+Status ReadV3Codecs(const Doc& d, dom::element v, std::string_view field,
+                    std::vector<CodecConfig>* out,
+                    std::vector<std::optional<dom::object>>* configs = nullptr) {
+  dom::array codecs;
+  if (v.get_array().get(codecs)) return d.Bad(field, "must be a list");
+  for (auto c : codecs) {
+    CodecConfig cfg;
+    dom::object obj;
+    std::optional<dom::object> config;
+    std::string_view s;
+    if (!c.get_string().get(s)) {
+      cfg.id = std::string(s);
+    } else if (!c.get_object().get(obj) && !obj["name"].get_string().get(s)) {
+      cfg.id = std::string(s);
+      dom::object conf;
+      if (!obj["configuration"].get_object().get(conf)) {
+        ReadParams(conf, "", &cfg);
+        config = conf;
+      }
+    } else {
+      return d.Bad(field, "must be codec objects with a \"name\"");
+    }
+    out->push_back(std::move(cfg));
+    if (configs) configs->push_back(config);
+  }
+  return Status::Ok();
+}
+
+// The "index_codecs" of a sharding_indexed codec: "bytes" (endian little
+// or big), then optionally "crc32c"; "" if so, else why not.
+std::string ReadShardIndexCodecs(const std::vector<CodecConfig>& codecs, ShardingSpec* spec) {
+  if (codecs.empty() || codecs[0].id != "bytes") return "index_codecs must start with \"bytes\"";
+  auto endian = codecs[0].strings.find("endian");
+  spec->index_big_endian = endian != codecs[0].strings.end() && endian->second == "big";
+  if (codecs.size() > 1 && codecs[1].id == "crc32c") spec->index_crc32c = true;
+  if (codecs.size() > (spec->index_crc32c ? 2u : 1u))
+    return "index_codecs other than bytes and crc32c are not supported";
+  return "";
+}
+
+// The configuration of a sharding_indexed codec over shards of
+// `shard_shape`, or why the inner chunks cannot be read (what the spec
+// forbids, such as an inner chunk shape that does not divide the shard's,
+// and what this build does not read). Never fails the array's metadata:
+// the zarr view needs only the shard grid.
+std::string ReadSharding(dom::object conf, const std::vector<uint64_t>& shard_shape,
+                         ShardingSpec* spec) {
+  const Doc d{"zarr.json: sharding_indexed"};
+  auto message = [](const Status& st) { return std::string(st.message()); };
+  dom::element v;
+  if (conf["chunk_shape"].get(v)) return "sharding_indexed has no chunk_shape";
+  if (Status st = ReadDims(d, v, "chunk_shape", &spec->inner_chunks); !st.ok()) return message(st);
+  if (spec->inner_chunks.size() != shard_shape.size())
+    return "sharding_indexed chunk_shape and the shard shape differ in length";
+  for (size_t i = 0; i < shard_shape.size(); ++i) {
+    const uint64_t c = spec->inner_chunks[i];
+    if (c == 0 || shard_shape[i] % c != 0)
+      return "sharding_indexed chunk_shape does not divide the shard shape";
+    spec->chunks_per_shard.push_back(shard_shape[i] / c);
+  }
+  // The index is read whole (16 bytes per inner chunk): bound it at 1 GiB.
+  constexpr uint64_t kMaxInnerChunks = uint64_t{1} << 26;
+  uint64_t inner = 1;
+  for (uint64_t n : spec->chunks_per_shard) {
+    if (n != 0 && inner > kMaxInnerChunks / n)
+      return "sharding_indexed has more than " + std::to_string(kMaxInnerChunks) +
+             " inner chunks per shard";
+    inner *= n;
+  }
+  if (conf["codecs"].get(v)) return "sharding_indexed has no codecs";
+  if (Status st = ReadV3Codecs(d, v, "codecs", &spec->codecs); !st.ok()) return message(st);
+  std::vector<CodecConfig> index_codecs;
+  if (conf["index_codecs"].get(v)) return "sharding_indexed has no index_codecs";
+  if (Status st = ReadV3Codecs(d, v, "index_codecs", &index_codecs); !st.ok()) return message(st);
+  if (std::string why = ReadShardIndexCodecs(index_codecs, spec); !why.empty())
+    return "sharding_indexed " + why;
+  std::string_view loc = "end";
+  if (!conf["index_location"].get(v) && (v.get_string().get(loc) || (loc != "start" && loc != "end")))
+    return "sharding_indexed index_location must be \"start\" or \"end\"";
+  spec->index_at_end = loc == "end";
+  return "";
+}
+
 // ---- fill values -----------------------------------------------------------------
 
 template <typename T>
@@ -371,21 +457,19 @@ Result<ZarrArrayMeta> ParseZarrV3Array(std::string_view json) {
   if (doc["fill_value"].get(v)) return d.Bad("fill_value", "is missing");
   ZM_ASSIGN_OR_RETURN(meta.chunk.fill_element, FillElement(v, meta.chunk.dtype, d));
 
-  dom::array codecs;
-  if (doc["codecs"].get(v) || v.get_array().get(codecs)) return d.Bad("codecs", "must be a list");
-  for (auto c : codecs) {
-    CodecConfig cfg;
-    dom::object obj;
-    if (!c.get_string().get(s)) {
-      cfg.id = std::string(s);
-    } else if (!c.get_object().get(obj) && !obj["name"].get_string().get(s)) {
-      cfg.id = std::string(s);
-      dom::object conf;
-      if (!obj["configuration"].get_object().get(conf)) ReadParams(conf, "", &cfg);
-    } else {
-      return d.Bad("codecs", "must be codec objects with a \"name\"");
-    }
-    meta.chunk.codecs.push_back(std::move(cfg));
+  if (doc["codecs"].get(v)) return d.Bad("codecs", "must be a list");
+  std::vector<std::optional<dom::object>> codec_configs;
+  ZM_RETURN_IF_ERROR(ReadV3Codecs(d, v, "codecs", &meta.chunk.codecs, &codec_configs));
+  for (size_t i = 0; i < meta.chunk.codecs.size(); ++i) {
+    if (meta.chunk.codecs[i].id != "sharding_indexed") continue;
+    ShardingSpec spec;
+    spec.unsupported = codec_configs[i] ? ReadSharding(*codec_configs[i], meta.chunks, &spec)
+                                        : "sharding_indexed has no configuration";
+    // Inner chunks are read by range only when the shard is the stored
+    // object as is: no codec before or after sharding_indexed.
+    if (meta.chunk.codecs.size() != 1 && spec.unsupported.empty())
+      spec.unsupported = "sharding_indexed with other codecs around it is not supported";
+    meta.sharding = std::move(spec);
   }
   if (!doc["storage_transformers"].get(v)) {
     dom::array arr;

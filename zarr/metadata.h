@@ -14,6 +14,7 @@
 #include "codecs/pipeline.h"
 #include "zarr/chunk_grid.h"
 #include "zarr/chunk_key.h"
+#include "zarr/sharding.h"
 
 namespace zm {
 
@@ -29,6 +30,9 @@ struct ZarrArrayMeta {
   // Dimension names: v3 "dimension_names"; v2 has them in .zattrs
   // (_ARRAY_DIMENSIONS), see ParseZarrAttrs. Empty when unknown.
   std::vector<std::string> dimension_names;
+  // v3 "sharding_indexed" as the codec: `chunks` is the shard shape (one
+  // stored object per shard) and this describes the inner chunks within.
+  std::optional<ShardingSpec> sharding;
 
   // Chunks along each dimension: ceil(shape / chunks) (see zarr/chunk_grid.h).
   std::vector<uint64_t> GridShape() const { return zm::GridShape(shape, chunks); }

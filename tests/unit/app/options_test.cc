@@ -270,6 +270,7 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "URL") return "http://127.0.0.1:9000";
   if (metavar == "HEADER") return "X-Key: v";
   if (metavar == "VIEW") return "npy";
+  if (metavar == "FORMAT") return "zarr";
   if (metavar == "DIM") return "time";
   if (metavar == "A,B") return "lat,lon";
   if (metavar == "HOST") return "127.0.0.1:9100";  // --metrics HOST:PORT (the regex stops at ':')

@@ -391,3 +391,86 @@ TEST(Aggregate, TwoConcatDimensionsFormAGrid) {
 
 }  // namespace
 }  // namespace zm
+
+namespace zm {
+namespace {
+
+// Zarr v3 inputs: `time` (float64, dimension_names, one inline chunk "c/0")
+// and `v` (time, x) sharded in shards of (2, 4) keyed "v/c/T/0", pointing
+// at "/data/NAME.nc" offsets that say which shard of which input it is.
+std::string V3Json(const std::string& name, const std::vector<double>& time,
+                   const std::string& title) {
+  auto q = [](const std::string& s) {
+    std::string o = "\"";
+    for (char c : s) {
+      if (c == '"' || c == '\\') o += '\\';
+      o += c;
+    }
+    return o + "\"";
+  };
+  const int n = static_cast<int>(time.size());
+  auto array = [&](const std::string& shape, const std::string& chunks, const std::string& codecs,
+                   const std::string& dims, const std::string& attrs) {
+    return q(R"({"zarr_format": 3, "node_type": "array", "shape": )" + shape +
+             R"(, "data_type": "float64", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": )" +
+             chunks + R"(}}, "chunk_key_encoding": {"name": "default"}, "fill_value": 0, "codecs": )" +
+             codecs + R"(, "dimension_names": )" + dims + R"(, "attributes": )" + attrs + "}");
+  };
+  const std::string bytes = R"([{"name": "bytes", "configuration": {"endian": "little"}}])";
+  const std::string sharded = R"([{"name": "sharding_indexed", "configuration": {"chunk_shape": [1, 2],
+      "codecs": [{"name": "bytes"}], "index_codecs": [{"name": "bytes"}, {"name": "crc32c"}]}}])";
+  std::string j = "{";
+  j += q("zarr.json") + ":" + q(R"({"zarr_format": 3, "node_type": "group", "attributes": {"title": ")" + title + R"("}})");
+  j += "," + q("time/zarr.json") + ":" +
+       array("[" + std::to_string(n) + "]", "[" + std::to_string(n) + "]", bytes, R"(["/time"])",
+             R"({"units": "days since 2000-01-01", "history": ")" + name + R"("})");
+  j += "," + q("time/c/0") + ":" + q("base64:" + B64(Doubles(time)));
+  std::string v_sharded = sharded;
+  for (char& c : v_sharded)
+    if (c == '\n') c = ' ';
+  j += "," + q("v/zarr.json") + ":" +
+       array("[" + std::to_string(n) + ", 4]", "[2, 4]", v_sharded, R"(["time", "x"])",
+             R"({"note": ")" + name + R"("})");
+  for (int t = 0; t < (n + 1) / 2; ++t)
+    j += "," + q("v/c/" + std::to_string(t) + "/0") + ":[\"/data/" + name + ".nc\"," +
+         std::to_string(1000 * t) + ",100]";
+  return j + "}";
+}
+
+TEST(Aggregate, ZarrV3InputsIncludingShardedArrays) {
+  AggregateOptions opt;
+  opt.concat_dims = {"time"};
+  Aggregator agg(opt, [](const std::string& url, uint64_t, uint64_t) -> Result<std::string> {
+    return NotFound(url);
+  });
+  // Added out of order; attributes may differ (the first input's are kept).
+  for (const auto& [name, time] : std::vector<std::pair<std::string, std::vector<double>>>{
+           {"b", {4, 5, 6, 7}}, {"a", {0, 1, 2, 3}}}) {
+    auto idx = ParseReferences(V3Json(name, time, "t-" + name), "/");
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    ASSERT_TRUE(agg.Add(name + ".json", *idx).ok());
+  }
+  auto out = agg.Finish();
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  // Shards renumbered along time: b's first shard follows a's two.
+  EXPECT_EQ(Where(*out, "v/c/0/0"), "a.nc@0");
+  EXPECT_EQ(Where(*out, "v/c/1/0"), "a.nc@1000");
+  EXPECT_EQ(Where(*out, "v/c/2/0"), "b.nc@0");
+  EXPECT_EQ(Where(*out, "v/c/3/0"), "b.nc@1000");
+  auto v = ParseZarrV3Array(Text(*out, "v/zarr.json"));
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ(v->shape, (std::vector<uint64_t>{8, 4}));
+  ASSERT_TRUE(v->sharding.has_value());
+  EXPECT_EQ(v->sharding->unsupported, "");
+  EXPECT_THAT(Text(*out, "v/zarr.json"), ::testing::HasSubstr("\"note\":\"a\""));
+  // The coordinate: one little-endian chunk "c/0" of all values.
+  auto t = ParseZarrV3Array(Text(*out, "time/zarr.json"));
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  EXPECT_EQ(t->shape, (std::vector<uint64_t>{8}));
+  EXPECT_EQ(t->chunks, (std::vector<uint64_t>{8}));
+  EXPECT_EQ(Text(*out, "time/c/0"), Doubles({0, 1, 2, 3, 4, 5, 6, 7}));
+  EXPECT_THAT(Text(*out, "zarr.json"), ::testing::HasSubstr("t-a"));
+}
+
+}  // namespace
+}  // namespace zm

@@ -1,0 +1,212 @@
+#include "app/store_source.h"
+
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <optional>
+#include <sstream>
+
+#include "app/stack.h"
+#include "base/log.h"
+#include "base/thread_pool.h"
+#include "refs/zarr_store.h"
+
+namespace zm {
+
+namespace {
+
+// The largest metadata document read at the root (consolidated metadata
+// of very large stores runs to tens of MB).
+constexpr uint64_t kMaxRootDocumentBytes = 512ull << 20;
+
+std::string LocalPath(const std::string& source) {
+  std::string p = source.starts_with("file://") ? source.substr(7) : source;
+  while (p.size() > 1 && p.back() == '/') p.pop_back();
+  return p;
+}
+
+std::string RemoteRoot(const std::string& source) {
+  std::string r = source;
+  while (!r.empty() && r.back() == '/') r.pop_back();
+  return r;
+}
+
+bool IsDirectory(const std::string& path) {
+  struct stat sb {};
+  return ::stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+// A document at the root of a local store: nullopt when absent.
+Result<std::optional<std::string>> ReadLocalDocument(const std::string& dir, std::string_view name) {
+  const std::string path = dir + "/" + std::string(name);
+  struct stat sb {};
+  if (::stat(path.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) return std::optional<std::string>();
+  if (static_cast<uint64_t>(sb.st_size) > kMaxRootDocumentBytes)
+    return InvalidArgument(path + ": metadata larger than 512 MiB; refusing");
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  if (!in.good() && !in.eof()) return IoError(path + ": cannot read");
+  return std::optional<std::string>(ss.str());
+}
+
+// A document at the root of a remote store: nullopt when not found.
+Result<std::optional<std::string>> ReadRemoteDocument(Origin* origin, const std::string& root,
+                                                      std::string_view name) {
+  const std::string url = root + "/" + std::string(name);
+  auto info = origin->Stat(url);
+  if (!info.ok()) {
+    if (info.status().code() == Code::kNotFound) return std::optional<std::string>();
+    return info.status();
+  }
+  if (info->size > kMaxRootDocumentBytes)
+    return InvalidArgument(RedactUrl(url) + ": metadata larger than 512 MiB; refusing");
+  ZM_ASSIGN_OR_RETURN(std::string text, origin->Read(url, ByteRange{0, info->size}));
+  return std::optional<std::string>(std::move(text));
+}
+
+// Whether a URL is worth probing for a store's root metadata (several
+// requests): it ends with '/', or its last component ends with ".zarr" or
+// has no extension at all. Reference files and catalogs (refs.json.gz,
+// catalog.yaml) are not probed.
+bool MayBeRemoteStore(const std::string& source) {
+  std::string path = source.substr(0, source.find('?'));
+  if (path.ends_with("/")) return true;
+  const std::string last = path.substr(path.rfind('/') + 1);
+  return last.ends_with(".zarr") || last.find('.') == std::string::npos;
+}
+
+// Every regular file under `dir`, keys relative to `root`; hidden
+// directories and files are kept (".zarray" is one).
+Status WalkLocal(const std::string& root, const std::string& rel, std::vector<StoreObject>* out) {
+  const std::string dir = rel.empty() ? root : root + "/" + rel;
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return IoError(dir + ": cannot list: " + std::strerror(errno));
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n != "." && n != "..") names.push_back(std::move(n));
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    const std::string key = rel.empty() ? n : rel + "/" + n;
+    struct stat sb {};
+    if (::stat((root + "/" + key).c_str(), &sb) != 0) continue;  // vanished or a dangling link
+    if (S_ISDIR(sb.st_mode)) {
+      ZM_RETURN_IF_ERROR(WalkLocal(root, key, out));
+    } else if (S_ISREG(sb.st_mode)) {
+      out->push_back(StoreObject{key, static_cast<uint64_t>(sb.st_size)});
+    }
+  }
+  return Status::Ok();
+}
+
+// A local store is listed, so its metadata documents are read as the files
+// they are (consolidated metadata, minified, would not show them byte for
+// byte) and `kind` only told it is a store.
+Result<ReferenceIndex> LoadLocalStore(const std::string& dir) {
+  std::vector<StoreObject> objects;
+  ZM_RETURN_IF_ERROR(WalkLocal(dir, "", &objects));
+  return BuildStoreIndex(dir, {}, objects);
+}
+
+// The sizes of `keys` under `root`, probed `threads` at once; a key not
+// found is left out (a missing chunk).
+Result<std::vector<StoreObject>> ProbeKeys(const std::string& root,
+                                           const std::vector<std::string>& keys,
+                                           ReadThroughCache* cache, int threads) {
+  std::vector<std::optional<uint64_t>> sizes(keys.size());
+  std::atomic<size_t> next{0};
+  std::mutex mu;  // guards first_error
+  Status first_error;
+  auto worker = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < keys.size();) {
+      auto size = cache->Size(root + "/" + keys[i]);
+      if (size.ok()) {
+        sizes[i] = *size;
+      } else if (size.status().code() != Code::kNotFound) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (first_error.ok()) first_error = size.status().WithContext("key '" + keys[i] + "'");
+        next = keys.size();
+      }
+    }
+  };
+  const int n = std::max(1, std::min<int>(threads, static_cast<int>(keys.size())));
+  {
+    ThreadPool pool(n);
+    for (int t = 0; t < n; ++t) pool.Submit(worker);
+    pool.WaitIdle();
+  }
+  ZM_RETURN_IF_ERROR(first_error);
+  std::vector<StoreObject> out;
+  for (size_t i = 0; i < keys.size(); ++i)
+    if (sizes[i]) out.push_back(StoreObject{keys[i], *sizes[i]});
+  return out;
+}
+
+Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, Origin* origin,
+                                       ReadThroughCache* cache, int threads) {
+  if (kind != StoreRoot::kConsolidatedV2 && kind != StoreRoot::kConsolidatedV3)
+    return InvalidArgument(
+        "the store has no consolidated metadata (.zmetadata, or consolidated_metadata in "
+        "zarr.json), and listing a remote store is not supported yet");
+  ZM_ASSIGN_OR_RETURN(auto text, ReadRemoteDocument(origin, root, kind == StoreRoot::kConsolidatedV2
+                                                                      ? ".zmetadata" : "zarr.json"));
+  if (!text) return NotFound("the consolidated metadata vanished while being read");
+  ZM_ASSIGN_OR_RETURN(ConsolidatedStore consolidated, ReadConsolidated(kind, *text));
+  // Readers of the mount find the consolidated metadata where they look.
+  if (kind == StoreRoot::kConsolidatedV2) consolidated.documents.emplace_back(".zmetadata", *text);
+  const auto t0 = std::chrono::steady_clock::now();
+  ZM_ASSIGN_OR_RETURN(std::vector<StoreObject> objects,
+                      ProbeKeys(root, consolidated.chunk_keys, cache, threads));
+  LogInfo(RedactUrl(root) + ": " + std::to_string(objects.size()) + " of " +
+          std::to_string(consolidated.chunk_keys.size()) + " chunk keys stored, probed in " +
+          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::steady_clock::now() - t0).count()) + " ms");
+  return BuildStoreIndex(root, consolidated.documents, objects);
+}
+
+}  // namespace
+
+bool IsZarrStoreSource(const std::string& source, const std::string& format, Origin* origin) {
+  if (format == "zarr") return true;
+  if (format == "references") return false;
+  if (!IsRemoteSource(source)) {
+    const std::string dir = LocalPath(source);
+    if (!IsDirectory(dir)) return false;
+    auto kind = ClassifyStoreRoot([&](std::string_view n) { return ReadLocalDocument(dir, n); });
+    return kind.ok() && *kind != StoreRoot::kNone;
+  }
+  if (!MayBeRemoteStore(source)) return false;
+  const std::string root = RemoteRoot(source);
+  auto kind = ClassifyStoreRoot([&](std::string_view n) { return ReadRemoteDocument(origin, root, n); });
+  return kind.ok() && *kind != StoreRoot::kNone;
+}
+
+Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin,
+                                     ReadThroughCache* cache, int threads) {
+  const std::string shown = RedactUrl(source);
+  const bool remote = IsRemoteSource(source);
+  const std::string root = remote ? RemoteRoot(source) : LocalPath(source);
+  if (!remote && !IsDirectory(root)) return InvalidArgument(shown + ": not a directory (a Zarr store)");
+  auto kind = ClassifyStoreRoot([&](std::string_view n) {
+    return remote ? ReadRemoteDocument(origin, root, n) : ReadLocalDocument(root, n);
+  });
+  if (!kind.ok()) return kind.status().WithContext(shown);
+  if (*kind == StoreRoot::kNone)
+    return InvalidArgument(shown + ": not a Zarr store (no .zmetadata, zarr.json, .zgroup or "
+                           ".zarray at its root)");
+  auto index = remote ? LoadRemoteStore(root, *kind, origin, cache, threads)
+                      : LoadLocalStore(root);
+  if (!index.ok()) return index.status().WithContext(shown);
+  return index;
+}
+
+}  // namespace zm

@@ -1,0 +1,42 @@
+// SOURCE as a plain Zarr store (see refs/zarr_store.h): telling a store
+// from a reference set, and reading a store's metadata and objects.
+//
+//  - A local directory: its files, by a walk of the tree (readdir; sizes
+//    from stat), metadata documents included.
+//  - A URL (http(s)://, s3://, gs://) with consolidated metadata (.zmetadata;
+//    a v3 zarr.json with consolidated_metadata): the chunk keys the
+//    metadata names, each probed for its size (HEAD, through the cache's
+//    size records, `threads` at once); one not found is a missing chunk.
+//    The metadata documents are served from the consolidated metadata
+//    (inline, as compact JSON: the same metadata, not the same bytes).
+//  - A URL without consolidated metadata: an error saying so (listing a
+//    remote store is not supported yet).
+//
+// Thread-safety: plain functions.
+#pragma once
+
+#include <string>
+
+#include "base/status.h"
+#include "cache/read_through.h"
+#include "io/origin.h"
+#include "refs/reference_index.h"
+
+namespace zm {
+
+// Whether SOURCE is read as a Zarr store: `format` "zarr" or "references"
+// decides; "auto" (or "") looks: a local directory whose root holds Zarr
+// metadata (.zmetadata, zarr.json, .zgroup, .zarray), or a URL ending with
+// '/' or whose last path component ends with ".zarr" or has no extension
+// (so reference files and catalogs cost no probe), whose root holds such
+// metadata.
+bool IsZarrStoreSource(const std::string& source, const std::string& format, Origin* origin);
+
+// The index of the store at `source` (see the top of this file). Errors are
+// one line naming the store: no Zarr metadata at its root, a remote store
+// without consolidated metadata, metadata that does not parse, a probe that
+// fails otherwise than "not found".
+Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin,
+                                     ReadThroughCache* cache, int threads);
+
+}  // namespace zm

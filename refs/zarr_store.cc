@@ -1,0 +1,149 @@
+#include "refs/zarr_store.h"
+
+#include <simdjson.h>
+
+#include <set>
+
+#include "zarr/chunk_grid.h"
+#include "zarr/metadata.h"
+
+namespace zm {
+
+namespace {
+
+namespace dom = simdjson::dom;
+
+std::string JoinKey(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  return std::string(dir) + "/" + std::string(name);
+}
+
+// The directory of a metadata key: "a/b" for "a/b/.zarray", "" for ".zarray".
+std::string_view KeyDir(std::string_view key) {
+  size_t slash = key.rfind('/');
+  return slash == std::string_view::npos ? std::string_view() : key.substr(0, slash);
+}
+
+// Appends the chunk keys of the array at `dir` (metadata `meta`) to `out`.
+Status AppendChunkKeys(std::string_view dir, const ZarrArrayMeta& meta, uint64_t max_keys,
+                       std::vector<std::string>* out) {
+  auto grid = meta.Grid();
+  if (!grid.ok()) return grid.status().WithContext("array '" + std::string(dir) + "'");
+  if (grid->chunk_count() > max_keys || out->size() > max_keys - grid->chunk_count())
+    return InvalidArgument("array '" + std::string(dir) + "': more than " +
+                           std::to_string(max_keys) +
+                           " chunk keys in the store, too many to probe without a listing");
+  for (uint64_t c = 0; c < grid->chunk_count(); ++c)
+    out->push_back(JoinKey(dir, meta.ChunkKey(grid->GridIndex(c))));
+  return Status::Ok();
+}
+
+Result<ConsolidatedStore> ReadConsolidatedV2(std::string_view text, uint64_t max_keys) {
+  dom::parser parser;
+  dom::element doc;
+  dom::object metadata;
+  if (parser.parse(text.data(), text.size()).get(doc) || doc["metadata"].get_object().get(metadata))
+    return InvalidArgument(".zmetadata: not consolidated metadata (no \"metadata\" object)");
+  ConsolidatedStore out;
+  for (auto [key, value] : metadata) {
+    std::string k(key), body = simdjson::minify(value);
+    if (Status st = ReferenceIndexBuilder::ValidateKey(k); !st.ok())
+      return st.WithContext(".zmetadata");
+    if (k == ".zarray" || k.ends_with("/.zarray")) {
+      auto meta = ParseZarrArray(body);
+      if (!meta.ok()) return meta.status().WithContext(".zmetadata: '" + k + "'");
+      ZM_RETURN_IF_ERROR(AppendChunkKeys(KeyDir(k), *meta, max_keys, &out.chunk_keys));
+    }
+    out.documents.emplace_back(std::move(k), std::move(body));
+  }
+  return out;
+}
+
+Result<ConsolidatedStore> ReadConsolidatedV3(std::string_view text, uint64_t max_keys) {
+  dom::parser parser;
+  dom::element doc;
+  dom::object metadata;
+  if (parser.parse(text.data(), text.size()).get(doc) ||
+      doc["consolidated_metadata"]["metadata"].get_object().get(metadata))
+    return InvalidArgument("zarr.json: no \"consolidated_metadata\" with \"metadata\"");
+  ConsolidatedStore out;
+  auto add_node = [&](std::string_view dir, std::string body) -> Status {
+    auto type = ParseZarrV3NodeType(body);
+    if (!type.ok()) return type.status().WithContext("zarr.json: node '" + std::string(dir) + "'");
+    if (*type == "array") {
+      auto meta = ParseZarrV3Array(body);
+      if (!meta.ok()) return meta.status().WithContext("node '" + std::string(dir) + "'");
+      ZM_RETURN_IF_ERROR(AppendChunkKeys(dir, *meta, max_keys, &out.chunk_keys));
+    }
+    out.documents.emplace_back(JoinKey(dir, "zarr.json"), std::move(body));
+    return Status::Ok();
+  };
+  ZM_RETURN_IF_ERROR(add_node("", std::string(text)));
+  for (auto [path, value] : metadata) {
+    std::string dir(path);
+    while (!dir.empty() && dir.front() == '/') dir.erase(0, 1);
+    if (Status st = ReferenceIndexBuilder::ValidateKey(JoinKey(dir, "zarr.json")); !st.ok())
+      return st.WithContext("zarr.json consolidated_metadata");
+    ZM_RETURN_IF_ERROR(add_node(dir, simdjson::minify(value)));
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<StoreRoot> ClassifyStoreRoot(
+    const std::function<Result<std::optional<std::string>>(std::string_view name)>& read) {
+  ZM_ASSIGN_OR_RETURN(std::optional<std::string> zmeta, read(".zmetadata"));
+  if (zmeta) {
+    dom::parser parser;
+    dom::element doc;
+    dom::object obj;
+    if (!parser.parse(*zmeta).get(doc) && !doc.get_object().get(obj)) {
+      dom::element e;
+      if (!obj["record_size"].get(e)) return StoreRoot::kNone;  // kerchunk Parquet references
+      if (!obj["metadata"].get_object().error()) return StoreRoot::kConsolidatedV2;
+    }
+  }
+  ZM_ASSIGN_OR_RETURN(std::optional<std::string> v3, read("zarr.json"));
+  if (v3) {
+    dom::parser parser;
+    dom::element doc;
+    if (!parser.parse(*v3).get(doc) &&
+        !doc["consolidated_metadata"]["metadata"].get_object().error())
+      return StoreRoot::kConsolidatedV3;
+    return StoreRoot::kPlain;
+  }
+  for (std::string_view name : {".zgroup", ".zarray"}) {
+    ZM_ASSIGN_OR_RETURN(std::optional<std::string> doc, read(name));
+    if (doc) return StoreRoot::kPlain;
+  }
+  return StoreRoot::kNone;
+}
+
+Result<ConsolidatedStore> ReadConsolidated(StoreRoot kind, std::string_view root_document,
+                                           uint64_t max_chunk_keys) {
+  if (kind == StoreRoot::kConsolidatedV2) return ReadConsolidatedV2(root_document, max_chunk_keys);
+  if (kind == StoreRoot::kConsolidatedV3) return ReadConsolidatedV3(root_document, max_chunk_keys);
+  return InvalidArgument("the store has no consolidated metadata");
+}
+
+Result<ReferenceIndex> BuildStoreIndex(
+    std::string_view root, const std::vector<std::pair<std::string, std::string>>& documents,
+    const std::vector<StoreObject>& objects) {
+  ReferenceIndexBuilder b;
+  std::set<std::string_view> inline_keys;
+  for (const auto& [key, text] : documents) {
+    ZM_RETURN_IF_ERROR(ReferenceIndexBuilder::ValidateKey(key));
+    b.AddInline(key, text);
+    inline_keys.insert(key);
+  }
+  for (const StoreObject& o : objects) {
+    if (inline_keys.count(o.key)) continue;
+    if (Status st = ReferenceIndexBuilder::ValidateKey(o.key); !st.ok())
+      return st.WithContext("store object '" + o.key + "'");
+    b.AddRange(o.key, b.InternUrl(JoinKey(root, o.key)), 0, o.size);
+  }
+  return std::move(b).Finish();
+}
+
+}  // namespace zm
