@@ -282,7 +282,7 @@ Result<std::string> FilterJson(hid_t dcpl, unsigned i, const ElementType& t) {
     case H5Z_FILTER_DEFLATE: return "{\"id\": \"zlib\", \"level\": " + level(6) + "}";
     case H5Z_FILTER_SHUFFLE:
       return "{\"elementsize\": " + std::to_string(t.size) + ", \"id\": \"shuffle\"}";
-    case H5Z_FILTER_FLETCHER32: return std::string("{\"id\": \"fletcher32\"}");
+    case H5Z_FILTER_FLETCHER32: return std::string();  // see FiltersJson
     case 307: return "{\"id\": \"bz2\", \"level\": " + level(9) + "}";
     case 32015: return "{\"id\": \"zstd\", \"level\": " + level(0) + "}";
     case 32001: {
@@ -300,15 +300,26 @@ Result<std::string> FilterJson(hid_t dcpl, unsigned i, const ElementType& t) {
   }
 }
 
-Result<std::string> FiltersJson(hid_t dcpl, const ElementType& t) {
+// The filters as a Zarr v2 list. A fletcher32 checksum (4 bytes after the
+// filtered data) is not a codec in the list: zarr-python's numcodecs
+// before 0.12 has none, so, as kerchunk does, each chunk's range stops
+// before it (*trailer_bytes = 4). Only where it is the last filter.
+Result<std::string> FiltersJson(hid_t dcpl, const ElementType& t, uint64_t* trailer_bytes) {
+  *trailer_bytes = 0;
   int n = H5Pget_nfilters(dcpl);
   if (n <= 0) return std::string("null");
   std::vector<std::string> out;
   for (int i = 0; i < n; ++i) {
     ZM_ASSIGN_OR_RETURN(std::string f, FilterJson(dcpl, static_cast<unsigned>(i), t));
-    out.push_back(std::move(f));
+    if (!f.empty()) {
+      out.push_back(std::move(f));
+    } else if (i + 1 == n) {
+      *trailer_bytes = 4;
+    } else {
+      return Unsupported("fletcher32 before another filter");
+    }
   }
-  return JsonList(out);
+  return out.empty() ? std::string("null") : JsonList(out);
 }
 
 // ---- one dataset ---------------------------------------------------------------------
@@ -444,14 +455,18 @@ Status AddDataset(Dataset& d, ScanSink* sink) {
   }
   for (uint64_t& c : chunk) c = std::max<uint64_t>(c, 1);
   std::string filters = "null";
+  uint64_t trailer_bytes = 0;
   if (layout == H5D_CHUNKED) {
-    ZM_ASSIGN_OR_RETURN(filters, FiltersJson(d.dcpl, d.type));
+    ZM_ASSIGN_OR_RETURN(filters, FiltersJson(d.dcpl, d.type, &trailer_bytes));
   }
   ZM_ASSIGN_OR_RETURN(std::vector<std::string> dims, DimensionNames(d));
 
   if (layout == H5D_CHUNKED) {
     ZM_ASSIGN_OR_RETURN(std::vector<StoredChunk> chunks, ListChunks(d, chunk, sink));
-    for (const StoredChunk& c : chunks) ZM_RETURN_IF_ERROR(sink->AddChunk(c.key, c.offset, c.size));
+    for (const StoredChunk& c : chunks) {
+      if (c.size < trailer_bytes) return InvalidArgument(sink->path() + ": chunk '" + c.key + "' is too short");
+      ZM_RETURN_IF_ERROR(sink->AddChunk(c.key, c.offset, c.size - trailer_bytes));
+    }
   } else if (layout == H5D_CONTIGUOUS) {
     haddr_t addr = H5Dget_offset(d.id);
     H5Eclear2(H5E_DEFAULT);
