@@ -22,6 +22,7 @@ declare -A allowed=(
 declare -A owner=(
   [lmdb.h]=cache [simdjson.h]="zarr refs" [fuse_lowlevel.h]=fuse [curl/curl.h]=io
   [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache [libdeflate.h]=codecs
+  [hdf5.h]=refs [hdf5_hl.h]=refs
 )
 
 bad=0

@@ -15,6 +15,7 @@ build_pkgs=(
   libzip-dev
   libyaml-cpp-dev
   libgtest-dev libgmock-dev
+  libhdf5-dev  # refs/scan_hdf5.cc: scanning NetCDF-4/HDF5
 )
 test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
@@ -26,6 +27,8 @@ test_pkgs=(
   # Sanitizer builds and scripts/fuzz.sh: clang, its sanitizer runtimes and
   # libFuzzer, and llvm-symbolizer for readable reports.
   clang-14 libclang-rt-14-dev llvm-14
+  # tests/integration/test_scan.py: h5py writes blosc, lz4 and bz2 through these.
+  hdf5-filter-plugin hdf5-filter-plugin-blosc-serial
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -329,9 +329,39 @@ def test_bad_inputs(tmp_path, h5file):
     short_h5.write_bytes(h5[: len(h5) - 1000])
     garbage_h5 = tmp_path / "garbage.h5"
     garbage_h5.write_bytes(h5[:8] + os.urandom(4000))
-    for bad in (text, empty, short_classic, header_only, short_h5, garbage_h5):
+    past_eof = tmp_path / "chunk_past_eof.h5"
+    write_chunk_past_eof(past_eof)
+    for bad in (text, empty, short_classic, header_only, short_h5, garbage_h5, past_eof):
         proc = scan(bad, "-o", tmp_path / "out.json", check=False)
         assert proc.returncode == 1, (bad, proc.returncode, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and str(bad) in lines[0], (bad, proc.stderr)
         assert not os.path.exists(tmp_path / "out.json")
+
+
+def write_chunk_past_eof(path):
+    """An HDF5 file whose chunk index (a version 1 B-tree, which has no
+    checksum) points one chunk far past the end of the file."""
+    with h5py.File(path, "w", libver="earliest") as f:
+        d = f.create_dataset("v", data=np.arange(64, dtype="i4"), chunks=(16,))
+        addr = d.id.get_chunk_info(2).byte_offset
+    data = bytearray(open(path, "rb").read())
+    needle = addr.to_bytes(8, "little")
+    at = data.find(needle)
+    assert at > 0 and data.find(needle, at + 1) < 0
+    data[at:at + 8] = (len(data) + (1 << 30)).to_bytes(8, "little")
+    open(path, "wb").write(bytes(data))
+
+
+def test_cycle_of_links(mount, tmp_path):
+    """A group linked into itself: every object is scanned once."""
+    path = str(tmp_path / "cycle.h5")
+    with h5py.File(path, "w") as f:
+        g = f.create_group("g")
+        g.create_dataset("v", data=np.arange(5.0))
+        g["loop"] = g  # a hard link back to g
+        g["up"] = f["/"]
+    m, out, _ = scan_and_mount(mount, tmp_path, path)
+    refs = json.load(open(out))["refs"]
+    assert sum(k.endswith("/.zarray") for k in refs) == 1
+    np.testing.assert_array_equal(zarr.open_group(m.path(), mode="r")["g/v"][...], np.arange(5.0))
