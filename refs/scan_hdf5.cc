@@ -334,9 +334,29 @@ struct Dataset {
   hid_t space;  // the chunk queries of 1.10 refuse H5S_ALL
 };
 
+// True if the dataset carries netCDF-4's bookkeeping attributes or is
+// tied to dimension scales (how netCDF-4 writes every variable).
+bool IsNetcdf4Variable(hid_t id) {
+  bool found = false;
+  hsize_t idx = 0;
+  H5Aiterate2(id, H5_INDEX_NAME, H5_ITER_INC, &idx,
+              [](hid_t, const char* name, const H5A_info_t*, void* out) -> herr_t {
+                std::string_view n(name);
+                if (n.starts_with("_Netcdf4") || n == "DIMENSION_LIST" || n == "CLASS")
+                  *static_cast<bool*>(out) = true;
+                return 0;
+              },
+              &found);
+  H5Eclear2(H5E_DEFAULT);
+  return found;
+}
+
 // The fill value: the _FillValue attribute (netCDF's), else the dataset's
-// own (what libhdf5 returns for chunks never written). null for compounds.
-std::string FillJson(const Dataset& d) {
+// own (what libhdf5 returns for chunks never written). null for compounds,
+// and, as kerchunk writes it, for a netCDF-4 variable without _FillValue
+// whose every chunk is stored: xarray would otherwise mask its coordinates
+// with netCDF's default fill, which reading the file does not.
+std::string FillJson(const Dataset& d, bool fully_stored) {
   if (d.type.kind == Kind::kCompound) return "null";
   std::vector<unsigned char> buf(d.type.size, 0);
   if (H5Aexists(d.id, "_FillValue") > 0) {
@@ -347,6 +367,7 @@ std::string FillJson(const Dataset& d) {
       return ValueJson(d.type, buf.data());
     H5Eclear2(H5E_DEFAULT);
   }
+  if (fully_stored && IsNetcdf4Variable(d.id)) return "null";
   H5D_fill_value_t defined;
   if (H5Pfill_value_defined(d.dcpl, &defined) < 0 || defined == H5D_FILL_VALUE_UNDEFINED) return "null";
   if (H5Pget_fill_value(d.dcpl, d.file_type, buf.data()) < 0) {
@@ -461,8 +482,12 @@ Status AddDataset(Dataset& d, ScanSink* sink) {
   }
   ZM_ASSIGN_OR_RETURN(std::vector<std::string> dims, DimensionNames(d));
 
+  bool fully_stored = true;
   if (layout == H5D_CHUNKED) {
     ZM_ASSIGN_OR_RETURN(std::vector<StoredChunk> chunks, ListChunks(d, chunk, sink));
+    uint64_t grid = 1;
+    for (size_t k = 0; k < chunk.size(); ++k) grid *= (d.shape[k] + chunk[k] - 1) / chunk[k];
+    fully_stored = chunks.size() == grid;
     for (const StoredChunk& c : chunks) {
       if (c.size < trailer_bytes) return InvalidArgument(sink->path() + ": chunk '" + c.key + "' is too short");
       ZM_RETURN_IF_ERROR(sink->AddChunk(c.key, c.offset, c.size - trailer_bytes));
@@ -470,6 +495,7 @@ Status AddDataset(Dataset& d, ScanSink* sink) {
   } else if (layout == H5D_CONTIGUOUS) {
     haddr_t addr = H5Dget_offset(d.id);
     H5Eclear2(H5E_DEFAULT);
+    fully_stored = addr != HADDR_UNDEF;
     if (addr != HADDR_UNDEF && ElementCount(d.shape) > 0)
       ZM_RETURN_IF_ERROR(sink->AddChunk(ChunkKey(d.path, std::vector<uint64_t>(d.shape.size(), 0)), addr,
                                         H5Dget_storage_size(d.id)));
@@ -481,7 +507,7 @@ Status AddDataset(Dataset& d, ScanSink* sink) {
   } else {
     return Unsupported("an unknown storage layout");
   }
-  sink->AddMetadata(d.path, ".zarray", ZarrayJson(d.shape, chunk, DtypeJson(d.type), FillJson(d), filters));
+  sink->AddMetadata(d.path, ".zarray", ZarrayJson(d.shape, chunk, DtypeJson(d.type), FillJson(d, fully_stored), filters));
   JsonAttributes attrs = Attributes(d.id, sink->path() + ": " + d.path);
   std::vector<std::string> quoted;
   for (const std::string& n : dims) quoted.push_back(JsonQuote(n));

@@ -22,6 +22,7 @@ import h5py
 import netCDF4
 import numpy as np
 import pytest
+import xarray as xr
 import zarr
 
 import prepare_data
@@ -151,6 +152,15 @@ def classic_variants(tmp_path_factory):
 def test_debian_file_mounts_equal_to_file(mount, tmp_path, path):
     m, _, _ = scan_and_mount(mount, tmp_path, path)
     assert_mount_equals_file(m.path(), path)
+
+
+@pytest.mark.parametrize("path", DEBIAN_FILES, ids=os.path.basename)
+def test_xarray_on_mount_equals_xarray_on_file(mount, tmp_path, path):
+    """Decoded (CF conventions: fill values, scale, times), the root group
+    reads the same through the mount as from the file."""
+    m, _, _ = scan_and_mount(mount, tmp_path, path)
+    with xr.open_dataset(path) as want, xr.open_zarr(m.path(), consolidated=False) as got:
+        xr.testing.assert_equal(got.load(), want.load())
 
 
 def test_classic_64bit_and_cdf5(mount, tmp_path, classic_variants):
