@@ -278,6 +278,8 @@ Result<std::string> FilterJson(hid_t dcpl, unsigned i, const ElementType& t) {
   char name[64] = {0};
   H5Z_filter_t id = H5Pget_filter2(dcpl, i, &flags, &ncd, cd, sizeof name, name, &config);
   auto level = [&](unsigned dflt) { return std::to_string(ncd > 0 ? cd[0] : dflt); };
+  // Registered names run on ("HDF5 lz4 filter; see http://..."): keep the name.
+  if (char* cut = std::strchr(name, ';')) *cut = '\0';
   switch (id) {
     case H5Z_FILTER_DEFLATE: return "{\"id\": \"zlib\", \"level\": " + level(6) + "}";
     case H5Z_FILTER_SHUFFLE:

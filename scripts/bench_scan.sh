@@ -49,8 +49,10 @@ fi
 
 out="$workdir/out"
 mkdir -p "$out"
-# measure NAME CMD...: runs CMD under GNU time; sets secs[NAME] and rss[NAME] (KiB).
-declare -A secs rss
+# measure NAME CMD...: runs CMD under GNU time; sets secs[NAME] (wall),
+# cpu[NAME] (user + system: steadier than wall on a shared machine) and
+# rss[NAME] (KiB).
+declare -A secs cpu rss
 measure() {
   local name=$1; shift
   /usr/bin/time -v -o "$out/$name.time" "$@" >"$out/$name.log" 2>&1 ||
@@ -59,6 +61,7 @@ measure() {
   wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$out/$name.time")
   secs[$name]=$(awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }' <<<"$wall")
   rss[$name]=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$out/$name.time")
+  cpu[$name]=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$out/$name.time")
 }
 
 measure zarrmount build/zarrmount scan --concat time "$data" -o "$out/zarrmount.json"
@@ -72,10 +75,11 @@ combined = MultiZarrToZarr(singles, concat_dims=["time"], identical_dims=["lat",
 json.dump(combined, open(sys.argv[2], "w"))
 PY
 
-printf '%-10s %8s %10s\n' "" "seconds" "peak RSS"
+printf '%-10s %8s %8s %10s\n' "" "wall s" "CPU s" "peak RSS"
 for n in zarrmount kerchunk; do
-  printf '%-10s %8.2f %7d MiB\n' "$n" "${secs[$n]}" $((rss[$n] / 1024))
+  printf '%-10s %8.2f %8.2f %7d MiB\n' "$n" "${secs[$n]}" "${cpu[$n]}" $((rss[$n] / 1024))
 done
 awk -v a="${secs[kerchunk]}" -v b="${secs[zarrmount]}" -v c="${rss[kerchunk]}" -v d="${rss[zarrmount]}" \
-  -v n="$files" 'BEGIN { printf "%d files: zarrmount scan is %.1fx faster, with %.1fx less peak memory\n",
-                        n, a / (b > 0.005 ? b : 0.005), c / d }'
+  -v e="${cpu[kerchunk]}" -v f="${cpu[zarrmount]}" -v n="$files" \
+  'BEGIN { printf "%d files: zarrmount scan %.1fx faster (wall), %.1fx less CPU, %.1fx less peak memory\n",
+           n, a / (b > 0.005 ? b : 0.005), e / (f > 0.005 ? f : 0.005), c / d }'
