@@ -83,13 +83,19 @@ Result<std::string> ReadFileRange(int fd, const std::string& path, uint64_t offs
   return out;
 }
 
-ScanSink::ScanSink(std::string path, int fd, uint64_t file_size, const std::string& url,
-                   const ScanOptions& options)
-    : path_(std::move(path)),
-      fd_(fd),
-      file_size_(file_size),
-      inline_threshold_(options.inline_threshold_bytes),
-      url_id_(builder_.InternUrl(url)) {}
+ScanSink::ScanSink(const ScanInput& input, const ScanOptions& options)
+    : input_(input), inline_threshold_(options.inline_threshold_bytes), url_id_(builder_.InternUrl(input.url)) {}
+
+Result<std::string> ScanSink::Read(uint64_t offset, uint64_t size) const {
+  if (offset > input_.size || size > input_.size - offset)
+    return InvalidArgument(input_.name + ": truncated: " + std::to_string(size) + " bytes at offset " +
+                           std::to_string(offset) + " pass the end (" + std::to_string(input_.size) +
+                           " bytes)");
+  auto bytes = input_.read(offset, size);
+  if (!bytes.ok()) return bytes.status().WithContext(input_.name);
+  if (bytes->size() != size) return IoError(input_.name + ": short read at offset " + std::to_string(offset));
+  return bytes;
+}
 
 void ScanSink::AddMetadata(std::string_view dir, std::string_view name, std::string_view json) {
   std::string key(dir);
@@ -99,13 +105,13 @@ void ScanSink::AddMetadata(std::string_view dir, std::string_view name, std::str
 }
 
 Status ScanSink::AddChunk(const std::string& key, uint64_t offset, uint64_t size) {
-  if (offset > file_size_ || size > file_size_ - offset)
-    return InvalidArgument(path_ + ": chunk '" + key + "' (" + std::to_string(size) +
+  if (offset > input_.size || size > input_.size - offset)
+    return InvalidArgument(input_.name + ": chunk '" + key + "' (" + std::to_string(size) +
                            " bytes at offset " + std::to_string(offset) +
-                           ") passes the end of the file (" + std::to_string(file_size_) +
+                           ") passes the end of the file (" + std::to_string(input_.size) +
                            " bytes)");
   if (size < inline_threshold_) {
-    ZM_ASSIGN_OR_RETURN(std::string bytes, ReadFileRange(fd_, path_, offset, size));
+    ZM_ASSIGN_OR_RETURN(std::string bytes, Read(offset, size));
     builder_.AddInline(key, bytes);
   } else {
     builder_.AddRange(key, url_id_, offset, size);
@@ -118,13 +124,13 @@ void ScanSink::AddInline(const std::string& key, std::string_view bytes) {
 }
 
 void ScanSink::Skip(std::string line) {
-  LogWarning(path_ + ": " + line);
+  LogWarning(input_.name + ": " + line);
   skipped_.push_back(std::move(line));
 }
 
 Result<ScanResult> ScanSink::Finish() && {
   auto index = std::move(builder_).Finish();
-  if (!index.ok()) return index.status().WithContext(path_);
+  if (!index.ok()) return index.status().WithContext(input_.name);
   return ScanResult{std::move(index).value(), std::move(skipped_)};
 }
 
@@ -147,6 +153,29 @@ constexpr char kHdf5Signature[] = "\x89HDF\r\n\x1a\n";
 
 }  // namespace
 
+std::optional<uint64_t> FindHdf5Signature(const ScanSink& sink) {
+  for (uint64_t at = 0; at + 8 <= sink.file_size(); at = at ? at * 2 : 512) {
+    auto head = sink.Read(at, 8);
+    if (head.ok() && *head == std::string_view(kHdf5Signature, 8)) return at;
+    if (!head.ok()) return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+Result<ScanResult> ScanObject(const ScanInput& input, const ScanOptions& options) {
+  ScanSink sink(input, options);
+  auto head = sink.Read(0, std::min<uint64_t>(input.size, 4));
+  if (!head.ok()) return head.status();
+  if (LooksLikeNetcdf3(*head)) {
+    ZM_RETURN_IF_ERROR(ScanNetcdf3(&sink));
+  } else if (FindHdf5Signature(sink)) {
+    ZM_RETURN_IF_ERROR(ScanHdf5(&sink));
+  } else {
+    return InvalidArgument(input.name + ": not a NetCDF or HDF5 file");
+  }
+  return std::move(sink).Finish();
+}
+
 Result<ScanResult> ScanFile(const std::string& path, const std::string& url,
                             const ScanOptions& options) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -155,18 +184,9 @@ Result<ScanResult> ScanFile(const std::string& path, const std::string& url,
   struct stat st;
   if (::fstat(fd, &st) != 0) return IoError(path + ": " + std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return InvalidArgument(path + ": not a regular file");
-  uint64_t size = static_cast<uint64_t>(st.st_size);
-  ZM_ASSIGN_OR_RETURN(std::string head, ReadFileRange(fd, path, 0, std::min<uint64_t>(size, 8)));
-  ScanSink sink(path, fd, size, url, options);
-  if (LooksLikeNetcdf3(head)) {
-    ZM_RETURN_IF_ERROR(ScanNetcdf3(&sink));
-  } else if (head == std::string_view(kHdf5Signature, 8) || size > 512) {
-    // HDF5 may also start at 512, 1024, ... (a user block): libhdf5 looks.
-    ZM_RETURN_IF_ERROR(ScanHdf5(&sink));
-  } else {
-    return InvalidArgument(path + ": not a NetCDF or HDF5 file");
-  }
-  return std::move(sink).Finish();
+  ScanInput input{path, url, static_cast<uint64_t>(st.st_size),
+                  [fd, &path](uint64_t offset, uint64_t size) { return ReadFileRange(fd, path, offset, size); }};
+  return ScanObject(input, options);
 }
 
 }  // namespace zm

@@ -42,6 +42,22 @@ struct ScanResult {
   std::vector<std::string> skipped;
 };
 
+// One object to scan: its size and a way to read its byte ranges (a local
+// file, or a remote object read through the cache by the caller; refs/
+// does no I/O of its own there). `read` returns exactly `size` bytes at
+// `offset`, or an error; it is called from the scanning thread only.
+struct ScanInput {
+  std::string name;  // names the object in errors and log lines
+  std::string url;   // what the references name
+  uint64_t size = 0;
+  std::function<Result<std::string>(uint64_t offset, uint64_t size)> read;
+};
+
+// Scans `input`. HDF5 is read by libhdf5 through a driver of ours over
+// `input.read`, so a remote file costs only the ranges libhdf5 asks for.
+// Errors are one line naming `input.name`.
+Result<ScanResult> ScanObject(const ScanInput& input, const ScanOptions& options);
+
 // Scans the local file `path`; chunk references name `url` (what the
 // reference set should say, usually the absolute path). Errors are one line
 // naming `path`: not NetCDF or HDF5, truncated, a chunk past the end of the

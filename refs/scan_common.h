@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -42,13 +43,14 @@ std::string ChunkKey(std::string_view path, const std::vector<uint64_t>& index);
 // Collects one file's references.
 class ScanSink {
  public:
-  // REQUIRES: fd is open for reading and outlives the sink.
-  ScanSink(std::string path, int fd, uint64_t file_size, const std::string& url,
-           const ScanOptions& options);
+  // REQUIRES: input outlives the sink.
+  ScanSink(const ScanInput& input, const ScanOptions& options);
 
-  const std::string& path() const { return path_; }
-  uint64_t file_size() const { return file_size_; }
-  int fd() const { return fd_; }
+  const std::string& path() const { return input_.name; }
+  uint64_t file_size() const { return input_.size; }
+  const ScanInput& input() const { return input_; }
+  // Exactly `size` bytes at `offset`; errors name the input.
+  Result<std::string> Read(uint64_t offset, uint64_t size) const;
 
   // A metadata file (".zgroup", ".zarray", ".zattrs" under `dir`; "" is the root).
   void AddMetadata(std::string_view dir, std::string_view name, std::string_view json);
@@ -61,9 +63,7 @@ class ScanSink {
   Result<ScanResult> Finish() &&;
 
  private:
-  std::string path_;
-  int fd_;
-  uint64_t file_size_;
+  const ScanInput& input_;
   uint64_t inline_threshold_;
   ReferenceIndexBuilder builder_;  // before url_id_, which it makes
   uint32_t url_id_;
@@ -72,6 +72,9 @@ class ScanSink {
 
 // Reads `size` bytes at `offset` of `fd`; error naming `path` if short.
 Result<std::string> ReadFileRange(int fd, const std::string& path, uint64_t offset, uint64_t size);
+
+// Where an HDF5 superblock starts (0, 512, 1024, ...), if anywhere.
+std::optional<uint64_t> FindHdf5Signature(const ScanSink& sink);
 
 // The HDF5 scanner (scan_hdf5.cc).
 Status ScanHdf5(ScanSink* sink);

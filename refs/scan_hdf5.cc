@@ -39,9 +39,101 @@ class Hid {
   herr_t (*close_)(hid_t);
 };
 
+// ---- a virtual file driver over ScanSink::Read ---------------------------------------
+// libhdf5 reads the file through these callbacks, so a remote object is
+// read range by range through the caller's cache, and a local one by
+// pread. Read-only: every write fails.
+
+// The last read error of the driver: libhdf5 reports only "read failed",
+// this says what and where. Scanning is one thread at a time (scan.h).
+std::string g_driver_error;
+
+struct DriverInfo {
+  const ScanSink* sink;
+};
+
+struct DriverFile {
+  H5FD_t base;  // first: libhdf5 hands back the H5FD_t it was given
+  const ScanSink* sink;
+  haddr_t eoa;
+};
+
+DriverFile* Of(const H5FD_t* f) {
+  return reinterpret_cast<DriverFile*>(const_cast<H5FD_t*>(f));
+}
+
+H5FD_t* DriverOpen(const char*, unsigned flags, hid_t fapl, haddr_t) {
+  if (flags & (H5F_ACC_RDWR | H5F_ACC_CREAT | H5F_ACC_TRUNC)) return nullptr;
+  auto* info = static_cast<const DriverInfo*>(H5Pget_driver_info(fapl));
+  if (!info || !info->sink) return nullptr;
+  auto* f = new DriverFile{};
+  f->sink = info->sink;
+  return &f->base;
+}
+
+herr_t DriverClose(H5FD_t* f) {
+  delete Of(f);
+  return 0;
+}
+
+herr_t DriverQuery(const H5FD_t*, unsigned long* flags) {
+  // Let libhdf5 gather small metadata reads into larger ones.
+  *flags = H5FD_FEAT_ACCUMULATE_METADATA | H5FD_FEAT_AGGREGATE_METADATA | H5FD_FEAT_DATA_SIEVE;
+  return 0;
+}
+
+haddr_t DriverGetEoa(const H5FD_t* f, H5FD_mem_t) { return Of(f)->eoa; }
+herr_t DriverSetEoa(H5FD_t* f, H5FD_mem_t, haddr_t addr) {
+  Of(f)->eoa = addr;
+  return 0;
+}
+haddr_t DriverGetEof(const H5FD_t* f, H5FD_mem_t) { return Of(f)->sink->file_size(); }
+
+herr_t DriverRead(H5FD_t* f, H5FD_mem_t, hid_t, haddr_t addr, size_t size, void* buf) {
+  const ScanSink* sink = Of(f)->sink;
+  uint64_t eof = sink->file_size();
+  uint64_t n = addr < eof ? std::min<uint64_t>(size, eof - addr) : 0;
+  if (n > 0) {
+    auto bytes = sink->Read(addr, n);
+    if (!bytes.ok()) {
+      g_driver_error = bytes.status().message();
+      return -1;
+    }
+    std::memcpy(buf, bytes->data(), n);
+  }
+  // Past the end reads as zeros, as with libhdf5's own drivers.
+  std::memset(static_cast<char*>(buf) + n, 0, size - n);
+  return 0;
+}
+
+herr_t DriverWrite(H5FD_t*, H5FD_mem_t, hid_t, haddr_t, size_t, const void*) { return -1; }
+
+const H5FD_class_t kDriverClass = {
+    "zarrmount_scan", (haddr_t{1} << 62), H5F_CLOSE_WEAK,
+    nullptr,                                    // terminate
+    nullptr, nullptr, nullptr,                  // superblock hooks
+    sizeof(DriverInfo), nullptr, nullptr, nullptr,  // fapl: copied bytewise
+    0, nullptr, nullptr,                        // dxpl
+    DriverOpen, DriverClose, nullptr, DriverQuery, nullptr,
+    nullptr, nullptr,                           // alloc, free: read-only
+    DriverGetEoa, DriverSetEoa, DriverGetEof, nullptr,
+    DriverRead, DriverWrite, nullptr, nullptr, nullptr, nullptr,
+    H5FD_FLMAP_DICHOTOMY};
+
+hid_t DriverId() {
+  static hid_t id = H5FDregister(&kDriverClass);
+  return id;
+}
+
 // The innermost message of libhdf5's error stack (the most specific), and
-// the stack cleared.
+// the stack cleared; the driver's own read error first.
 std::string Hdf5Message() {
+  if (!g_driver_error.empty()) {
+    std::string msg = std::move(g_driver_error);
+    g_driver_error.clear();
+    H5Eclear2(H5E_DEFAULT);
+    return msg;
+  }
   std::string msg;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD,
            [](unsigned n, const H5E_error2_t* e, void* out) -> herr_t {
@@ -580,11 +672,11 @@ herr_t VisitObject(hid_t, const char* name, const H5O_info_t* info, void* data) 
 
 Status ScanHdf5(ScanSink* sink) {
   H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);  // errors become values, not stderr dumps
-  if (H5Fis_hdf5(sink->path().c_str()) <= 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return InvalidArgument(sink->path() + ": not a NetCDF or HDF5 file");
-  }
+  g_driver_error.clear();
   Hid fapl(H5Pcreate(H5P_FILE_ACCESS), H5Pclose);
+  DriverInfo info{sink};
+  if (DriverId() < 0 || H5Pset_driver(fapl.get(), DriverId(), &info) < 0)
+    return InvalidArgument(sink->path() + ": libhdf5 refused the scan driver: " + Hdf5Message());
   H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG);
   Hid file(H5Fopen(sink->path().c_str(), H5F_ACC_RDONLY, fapl.get()), H5Fclose);
   if (!file.ok()) return InvalidArgument(sink->path() + ": HDF5 file unreadable: " + Hdf5Message());

@@ -337,11 +337,11 @@ Status AddVariable(const Netcdf3Header& h, const Netcdf3Variable& v, const Recor
 }
 
 // Reads the header: a first guess, then more of the file if it is longer.
-Result<Netcdf3Header> ReadHeader(const ScanSink& sink, int fd) {
+Result<Netcdf3Header> ReadHeader(const ScanSink& sink) {
   constexpr uint64_t kFirstRead = 64 * 1024, kMaxHeader = 256ull << 20;
   uint64_t want = std::min(sink.file_size(), kFirstRead);
   while (true) {
-    ZM_ASSIGN_OR_RETURN(std::string head, ReadFileRange(fd, sink.path(), 0, want));
+    ZM_ASSIGN_OR_RETURN(std::string head, sink.Read(0, want));
     auto h = ParseNetcdf3Header(head);
     if (h.ok()) return h;
     bool short_read = h.status().message().find("past the end of the header read") != std::string::npos;
@@ -354,7 +354,7 @@ Result<Netcdf3Header> ReadHeader(const ScanSink& sink, int fd) {
 }  // namespace
 
 Status ScanNetcdf3(ScanSink* sink) {
-  ZM_ASSIGN_OR_RETURN(Netcdf3Header h, ReadHeader(*sink, sink->fd()));
+  ZM_ASSIGN_OR_RETURN(Netcdf3Header h, ReadHeader(*sink));
   ZM_ASSIGN_OR_RETURN(RecordLayout rec, Records(h, *sink));
   sink->AddMetadata("", ".zgroup", "{\"zarr_format\": 2}");
   JsonAttributes global;
