@@ -18,6 +18,7 @@
 
 #include "app/cmd_common.h"
 #include "app/commands.h"
+#include "app/stack.h"
 #include "base/json.h"
 #include "base/units.h"
 #include "refs/aggregate.h"
@@ -31,7 +32,9 @@ const char kScanUsage[] =
     "Writes a kerchunk version 1 reference set (URLs absolute, each written once\n"
     "as a template) for NetCDF-3 (classic, 64-bit offset, CDF-5), NetCDF-4 and\n"
     "HDF5 files. An INPUT is a file, a directory (its *.nc, *.nc4, *.h5, *.hdf5,\n"
-    "*.he5 and *.cdf files, by name) or a quoted glob. Several files need\n"
+    "*.he5 and *.cdf files, by name), a quoted glob, or an http(s)://, s3:// or\n"
+    "gs:// URL of one file (read range by range, only what the scan needs, with\n"
+    "the mount's retries, signing, --map and headers). Several files need\n"
     "--concat: they are aggregated as a mount with --concat would. Variables that\n"
     "cannot be said as references are left out, one line each on stderr.\n"
     "\n"
@@ -41,6 +44,9 @@ const char kScanUsage[] =
     "  --inline-threshold SIZE  chunks smaller than SIZE are written into the\n"
     "                         references (default: 500; 0: none)\n"
     "  -o, --output FILE      where to write (replaced atomically); '-' for stdout\n"
+    "  --map, --header, --bearer-token-env, --s3-endpoint, --s3-region,\n"
+    "  --s3-profile, --s3-anonymous, --max-connections, --local-root\n"
+    "                         for URL inputs, as for mounting\n"
     "  --json                 print the summary as one JSON object\n"
     "  -h, --help             this text\n";
 
@@ -58,8 +64,16 @@ std::string Absolute(const std::string& path) {
   return ec ? path : abs.lexically_normal().string();
 }
 
+bool IsRemote(const std::string& input) {
+  return input.find("://") != std::string::npos && !input.starts_with("file://");
+}
+
 // The files of one INPUT argument, in name order for directories and globs.
 Status ExpandInput(const std::string& arg, std::vector<std::string>* out) {
+  if (IsRemote(arg)) {
+    out->push_back(arg);
+    return Status();
+  }
   struct stat st;
   if (::stat(arg.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode)) {
@@ -110,14 +124,24 @@ struct ScanTotals {
   size_t skipped = 0;
 };
 
+// Scans one input: a local file by pread, a URL through the cache.
+Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache) {
+  if (!IsRemote(input)) return ScanFile(input, input, so);
+  ZM_ASSIGN_OR_RETURN(uint64_t size, cache->Size(input));
+  ScanInput in{input, input, size, [cache, &input](uint64_t offset, uint64_t n) {
+                 return cache->Read(input, ByteRange{offset, n}, 0, n);
+               }};
+  return ScanObject(in, so);
+}
+
 // Scans every input and returns the one index, or the aggregation along
 // `opt.concat_dims`.
 Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const Options& opt,
-                                  ScanTotals* totals) {
+                                  ReadThroughCache* cache, ScanTotals* totals) {
   ScanOptions so;
   so.inline_threshold_bytes = opt.inline_threshold;
   if (!opt.aggregate()) {
-    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanFile(inputs[0], inputs[0], so));
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[0], so, cache));
     totals->files = 1;
     totals->skipped = r.skipped.size();
     return std::move(r.index);
@@ -125,7 +149,14 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;
-  Aggregator agg(ao, [](const std::string& url, uint64_t offset, uint64_t size) -> Result<std::string> {
+  Aggregator agg(ao, [cache](const std::string& url, uint64_t offset, uint64_t size) -> Result<std::string> {
+    if (IsRemote(url)) {
+      if (size == ReferenceIndex::kUnknownSize) {
+        ZM_ASSIGN_OR_RETURN(size, cache->Size(url));
+        offset = 0;
+      }
+      return cache->Read(url, ByteRange{offset, size}, 0, size);
+    }
     if (size == ReferenceIndex::kUnknownSize) {
       struct stat st;
       if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
@@ -134,7 +165,7 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
     return ReadLocal(url, offset, size);
   });
   for (const std::string& path : inputs) {
-    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanFile(path, path, so));
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(path, so, cache));
     ZM_RETURN_IF_ERROR(agg.Add(path, r.index));
     ++totals->files;
     totals->skipped += r.skipped.size();
@@ -158,8 +189,15 @@ int ScanCommand(int argc, char** argv) {
   if (inputs.size() > 1 && !opt.aggregate())
     return UsageError(kScanUsage, std::to_string(inputs.size()) + " files need --concat DIM");
 
+  // URLs are read through the mount's origin stack (memory cache only).
+  opt.source = inputs[0];
+  opt.check_only = true;
+  opt.disk_cache = false;
+  opt.prefetch = false;
+  auto stack = BuildStack(opt);
+  if (!stack.ok()) return Fail(stack.status());
   ScanTotals totals;
-  auto index = ScanInputs(inputs, opt, &totals);
+  auto index = ScanInputs(inputs, opt, stack->cache.get(), &totals);
   if (!index.ok()) return Fail(index.status());
   auto text = WriteReferencesV1(*index);
   if (!text.ok()) return Fail(text.status());

@@ -19,8 +19,8 @@ constexpr unsigned kStatus = static_cast<unsigned>(Command::kStatus);
 constexpr unsigned kScan = static_cast<unsigned>(Command::kScan);
 constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus | kScan;
 constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus | kScan;
-// How `warm` reaches the origins: as a mount does.
-constexpr unsigned kOrigin = kMount | kWarm;
+// How `warm` and `scan` reach the origins: as a mount does.
+constexpr unsigned kOrigin = kMount | kWarm | kScan;
 
 // The column where --help's option texts start; a longer option name is
 // followed by two spaces instead.

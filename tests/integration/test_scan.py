@@ -375,3 +375,49 @@ def test_cycle_of_links(mount, tmp_path):
     refs = json.load(open(out))["refs"]
     assert sum(k.endswith("/.zarray") for k in refs) == 1
     np.testing.assert_array_equal(zarr.open_group(m.path(), mode="r")["g/v"][...], np.arange(5.0))
+
+
+@pytest.fixture(scope="module")
+def served(datadir, nginx, h5file):
+    """Files under the tests' nginx: {name: (local path, URL)}."""
+    d = os.path.join(datadir, "scan")
+    os.makedirs(d, exist_ok=True)
+    out = {}
+    for src in (prepare_data.CHL_SRC, prepare_data.GROUPS_SRC, "/usr/share/ncarg/data/cdf/941110_P.cdf",
+                h5file):
+        dst = os.path.join(d, os.path.basename(src))
+        with open(src, "rb") as f, open(dst, "wb") as g:
+            g.write(f.read())
+        out[os.path.basename(src)] = (dst, f"{nginx.url}/scan/{os.path.basename(src)}")
+    return out
+
+
+def test_remote_inputs_scan_as_local_files(mount, tmp_path, served):
+    """An http:// input is read through libhdf5's driver of ours over the
+    cache: the references equal those of the same file scanned locally,
+    and the mount of them reads the file's arrays over HTTP."""
+    for name, (local, url) in served.items():
+        remote_out, local_out = tmp_path / f"{name}.remote.json", tmp_path / f"{name}.local.json"
+        scan(url, "-o", remote_out)
+        scan(local, "-o", local_out)
+        remote, here = json.load(open(remote_out)), json.load(open(local_out))
+        assert remote["templates"] == {"u0": url} and here["templates"] == {"u0": local}
+        assert remote["refs"] == here["refs"], name
+        m = mount(str(remote_out))
+        assert_mount_equals_file(m.path(), local, left_out=("vlen_str", "lz4"))
+
+
+def test_remote_concat_and_missing(tmp_path, datadir, nginx):
+    files = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
+                                    12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")
+    urls = [f"{nginx.url}/scan/fice/{os.path.basename(p)}" for p in files]
+    out = tmp_path / "remote_fice.json"
+    scan("--concat", "time", *reversed(urls), "-o", out)
+    refs = json.load(open(out))
+    assert sorted(refs["templates"].values()) == sorted(urls)
+    assert json.loads(refs["refs"]["fice/.zarray"])["shape"][0] == 36
+    missing = f"{nginx.url}/scan/no_such_file.nc"
+    proc = scan(missing, "-o", tmp_path / "none.json", check=False)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "no_such_file.nc" in lines[0], proc.stderr
