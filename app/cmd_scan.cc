@@ -128,8 +128,10 @@ struct ScanTotals {
 Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache) {
   if (!IsRemote(input)) return ScanFile(input, input, so);
   ZM_ASSIGN_OR_RETURN(uint64_t size, cache->Size(input));
-  ScanInput in{input, input, size, [cache, &input](uint64_t offset, uint64_t n) {
-                 return cache->Read(input, ByteRange{offset, n}, 0, n);
+  // The whole object is the region, so libhdf5's many small reads share
+  // the cache's blocks (one request per block, not per read).
+  ScanInput in{input, input, size, [cache, &input, size](uint64_t offset, uint64_t n) {
+                 return cache->Read(input, ByteRange{0, size}, offset, n);
                }};
   return ScanObject(in, so);
 }
