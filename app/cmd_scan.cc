@@ -8,12 +8,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "app/cmd_common.h"
@@ -119,6 +121,48 @@ Result<std::string> ReadLocal(const std::string& url, uint64_t offset, uint64_t 
   return out;
 }
 
+// Remote inputs are scanned one after the other (libhdf5 is the serial
+// build), but their I/O need not wait: the sizes of all are asked in
+// parallel, and while one is scanned the first block of each of the next
+// kAhead is fetched in the background, so a scan of many small files waits
+// about one round trip per kAhead files rather than several per file.
+class RemoteReadAhead {
+ public:
+  static constexpr size_t kAhead = 32;
+  static constexpr int kSizeThreads = 16;
+
+  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache)
+      : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0) {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs.size()); ++t)
+      workers.emplace_back([&] {
+        for (size_t i; (i = next++) < inputs_.size();) {
+          if (!IsRemote(inputs_[i])) continue;
+          auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
+          if (size.ok()) sizes_[i] = *size;
+        }
+      });
+    for (std::thread& w : workers) w.join();
+  }
+
+  // Call before scanning input `i`.
+  void Before(size_t i) {
+    std::vector<PrefetchTarget> targets;
+    for (; queued_ < inputs_.size() && queued_ <= i + kAhead; ++queued_)
+      if (IsRemote(inputs_[queued_]) && sizes_[queued_] > 0)
+        targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0,
+                           std::min<uint64_t>(sizes_[queued_], 1_MiB)});
+    if (!targets.empty()) cache_->Prefetch(std::move(targets));
+  }
+
+ private:
+  const std::vector<std::string>& inputs_;
+  ReadThroughCache* cache_;
+  std::vector<uint64_t> sizes_;
+  size_t queued_ = 0;
+};
+
 struct ScanTotals {
   size_t files = 0;
   size_t skipped = 0;
@@ -153,11 +197,13 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   ao.identical_arrays = opt.identical_dims;
   Aggregator agg(ao, [cache](const std::string& url, uint64_t offset, uint64_t size) -> Result<std::string> {
     if (IsRemote(url)) {
+      // The whole object as the region, as the scan read it: the same blocks.
+      ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache->Size(url));
       if (size == ReferenceIndex::kUnknownSize) {
-        ZM_ASSIGN_OR_RETURN(size, cache->Size(url));
+        size = object_size;
         offset = 0;
       }
-      return cache->Read(url, ByteRange{offset, size}, 0, size);
+      return cache->Read(url, ByteRange{0, object_size}, offset, size);
     }
     if (size == ReferenceIndex::kUnknownSize) {
       struct stat st;
@@ -166,7 +212,10 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
     }
     return ReadLocal(url, offset, size);
   });
-  for (const std::string& path : inputs) {
+  RemoteReadAhead ahead(inputs, cache);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& path = inputs[i];
+    ahead.Before(i);
     ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(path, so, cache));
     ZM_RETURN_IF_ERROR(agg.Add(path, r.index));
     ++totals->files;
@@ -195,7 +244,7 @@ int ScanCommand(int argc, char** argv) {
   opt.source = inputs[0];
   opt.check_only = true;
   opt.disk_cache = false;
-  opt.prefetch = false;
+  opt.prefetch = true;  // RemoteReadAhead's background fetches
   auto stack = BuildStack(opt);
   if (!stack.ok()) return Fail(stack.status());
   ScanTotals totals;

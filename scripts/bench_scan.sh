@@ -4,7 +4,11 @@
 # then MultiZarrToZarr), local files, the same files in the same run. Prints
 # wall time and peak RSS (GNU time) of each and the ratios. Not a timed test.
 #
-# Usage: scripts/bench_scan.sh [--files N] [--workdir DIR] [--kerchunk DIR]
+# With --latency MS, both read the files over HTTP instead, from a private
+# nginx on 127.0.0.1 that delays every request by MS (the echo module, as
+# scripts/bench.sh), and the requests each sent are counted.
+#
+# Usage: scripts/bench_scan.sh [--files N] [--latency MS] [--workdir DIR] [--kerchunk DIR]
 #   --files N        how many files (default 100; each 4 variables of 1x90x180
 #                    float32 in 4 deflated chunks, plus time/lat/lon)
 #   --workdir DIR    where the files are made once and reused
@@ -13,15 +17,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=100
+latency=""
 workdir=/var/tmp/zarrmount-bench-scan
 kerchunk=$(realpath -m ../shared/peers/kerchunk-0.2.2)
 [[ -d $kerchunk ]] || kerchunk=/work/shared/peers/kerchunk-0.2.2
 while (($#)); do
   case $1 in
     --files) files=$2; shift 2 ;;
+    --latency) latency=$2; shift 2 ;;
     --workdir) workdir=$2; shift 2 ;;
     --kerchunk) kerchunk=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench_scan.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -64,20 +70,55 @@ measure() {
   cpu[$name]=$(awk -F': ' '/User time|System time/ { s += $2 } END { print s }' "$out/$name.time")
 }
 
-measure zarrmount build/zarrmount scan --concat time "$data" -o "$out/zarrmount.json"
-measure kerchunk env PYTHONPATH="$kerchunk" /usr/bin/python3 - "$data" "$out/kerchunk.json" <<'PY'
-import glob, json, sys
+declare -A requests
+if [[ -z $latency ]]; then
+  measure zarrmount build/zarrmount scan --concat time "$data" -o "$out/zarrmount.json"
+  inputs=("$data"/*.nc)
+else
+  # A private nginx with the delay, for the two runs; stopped on exit.
+  port_file="$out/nginx.port"
+  /usr/bin/python3 - "$data" "$out/nginx" "$latency" "$port_file" <<'PY' &
+import os, signal, sys, time
+sys.path.insert(0, "scripts/bench")
+import servers
+srv = servers.LatencyNginx(sys.argv[1], sys.argv[2], float(sys.argv[3])).start()
+open(sys.argv[4], "w").write(srv.url)
+signal.signal(signal.SIGTERM, lambda *a: (srv.stop(), sys.exit(0)))
+while True:
+    time.sleep(1)
+PY
+  server_pid=$!
+  trap 'kill $server_pid 2>/dev/null; wait $server_pid 2>/dev/null' EXIT
+  rm -f "$port_file"
+  for _ in $(seq 100); do [[ -s $port_file ]] && break; sleep 0.1; done
+  base=$(cat "$port_file")
+  inputs=()
+  for f in "$data"/*.nc; do inputs+=("$base/$(basename "$f")"); done
+  log="$out/nginx/access.log"
+  count() { [[ -f $log ]] && wc -l <"$log" || echo 0; }
+  n0=$(count)
+  measure zarrmount build/zarrmount scan --concat time "${inputs[@]}" -o "$out/zarrmount.json"
+  n1=$(count)
+  requests[zarrmount]=$((n1 - n0))
+fi
+n0=$( [[ -n $latency ]] && count || echo 0)
+measure kerchunk env PYTHONPATH="$kerchunk" /usr/bin/python3 - "$out/kerchunk.json" "${inputs[@]}" <<'PY'
+import json, sys
 from kerchunk.hdf import SingleHdf5ToZarr
 from kerchunk.combine import MultiZarrToZarr
-paths = sorted(glob.glob(sys.argv[1] + "/*.nc"))
+paths = sys.argv[2:]
 singles = [SingleHdf5ToZarr(p, inline_threshold=500).translate() for p in paths]
 combined = MultiZarrToZarr(singles, concat_dims=["time"], identical_dims=["lat", "lon"]).translate()
-json.dump(combined, open(sys.argv[2], "w"))
+json.dump(combined, open(sys.argv[1], "w"))
 PY
+[[ -n $latency ]] && requests[kerchunk]=$(($(count) - n0))
 
-printf '%-10s %8s %8s %10s\n' "" "wall s" "CPU s" "peak RSS"
+if [[ -n $latency ]]; then where="over HTTP, ${latency} ms per request"; else where="local"; fi
+echo "${files} NetCDF-4 files, $where"
+printf '%-10s %8s %8s %10s %9s\n' "" "wall s" "CPU s" "peak RSS" "requests"
 for n in zarrmount kerchunk; do
-  printf '%-10s %8.2f %8.2f %7d MiB\n' "$n" "${secs[$n]}" "${cpu[$n]}" $((rss[$n] / 1024))
+  printf '%-10s %8.2f %8.2f %7d MiB %9s\n' "$n" "${secs[$n]}" "${cpu[$n]}" $((rss[$n] / 1024)) \
+    "${requests[$n]:--}"
 done
 awk -v a="${secs[kerchunk]}" -v b="${secs[zarrmount]}" -v c="${rss[kerchunk]}" -v d="${rss[zarrmount]}" \
   -v e="${cpu[kerchunk]}" -v f="${cpu[zarrmount]}" -v n="$files" \
