@@ -128,7 +128,7 @@ Result<std::string> ReadLocal(const std::string& url, uint64_t offset, uint64_t 
 // about one round trip per kAhead files rather than several per file.
 class RemoteReadAhead {
  public:
-  static constexpr size_t kAhead = 32;
+  static constexpr size_t kAhead = 16;
   static constexpr int kSizeThreads = 16;
 
   RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache)
@@ -245,6 +245,11 @@ int ScanCommand(int argc, char** argv) {
   opt.check_only = true;
   opt.disk_cache = false;
   opt.prefetch = true;  // RemoteReadAhead's background fetches
+  // Blocks of the files scanned already are not read again: the memory
+  // tier need only hold the read-ahead window (16 first blocks of 1 MiB;
+  // it is a sharded LRU, so with room to spare: at 32 MiB, prefetched
+  // blocks were evicted before use and every file was fetched twice).
+  opt.memory_cache = 64_MiB;
   auto stack = BuildStack(opt);
   if (!stack.ok()) return Fail(stack.status());
   ScanTotals totals;

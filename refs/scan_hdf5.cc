@@ -278,8 +278,9 @@ std::string ValueJson(const ElementType& t, const unsigned char* p) {
 
 // ---- attributes ----------------------------------------------------------------------
 
-// The value of attribute `attr` as JSON, or nullopt-like "" if it has a
-// type the .zattrs cannot hold (then it is left out).
+// The value of attribute `attr` as JSON: text, a number, or a list of them
+// (one element is written bare, as kerchunk does); "" if .zattrs cannot
+// hold its type (then it is left out).
 std::string AttributeJson(hid_t attr) {
   Hid type(H5Aget_type(attr), H5Tclose);
   Hid space(H5Aget_space(attr), H5Sclose);
