@@ -148,6 +148,18 @@ TEST(ScanFile, Netcdf3RecordsAreOneChunkEach) {
   EXPECT_EQ(idx.inline_data(*global), "{\"title\": \"t\"}");
 }
 
+TEST(ScanFile, StreamingRecordCountComesFromTheFileSize) {
+  testing::TempDir dir;
+  uint64_t fb, rb;
+  std::string file = SmallFile(1, 3, &fb, &rb);
+  file.replace(4, 4, std::string("\xff\xff\xff\xff", 4));  // numrecs: indeterminate
+  std::string path = dir.Write("streaming.nc", file);
+  auto r = ScanFile(path, path, ScanOptions{});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_TRUE(r->index.FindKey("r/2.0"));
+  EXPECT_FALSE(r->index.FindKey("r/3.0"));
+}
+
 TEST(ScanFile, SmallChunksInline) {
   testing::TempDir dir;
   uint64_t fb, rb;
