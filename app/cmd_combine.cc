@@ -39,30 +39,6 @@ const char kCombineUsage[] =
     "  --json                 print the summary as one JSON object\n"
     "  -h, --help             this text\n";
 
-namespace {
-
-// Writes `text` to `path`, or to stdout for "-". A file is written beside
-// the target and renamed: a reader never sees half a file.
-Status WriteOutput(const std::string& path, const std::string& text) {
-  if (path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    return Status();
-  }
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return IoError(path + ": " + std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status st = IoError(path + ": " + std::strerror(errno));
-    std::remove(tmp.c_str());
-    return st;
-  }
-  return Status();
-}
-
-}  // namespace
-
 int CombineCommand(int argc, char** argv) {
   Options opt;
   std::vector<std::string> positional;

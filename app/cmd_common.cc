@@ -1,5 +1,8 @@
 #include "app/cmd_common.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <utility>
@@ -28,6 +31,24 @@ int ParseCommandArgs(Command command, int argc, char** argv, const char* usage,
   }
   *positional = std::move(parsed).value();
   return -1;
+}
+
+Status WriteOutput(const std::string& path, const std::string& text) {
+  if (path == "-") {
+    std::fwrite(text.data(), 1, text.size(), stdout);
+    return Status();
+  }
+  std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  FILE* f = std::fopen(tmp.c_str(), "wb");
+  if (!f) return IoError(path + ": " + std::strerror(errno));
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    Status st = IoError(path + ": " + std::strerror(errno));
+    std::remove(tmp.c_str());
+    return st;
+  }
+  return Status();
 }
 
 }  // namespace zm

@@ -25,4 +25,8 @@ int Fail(const Status& status);
 int ParseCommandArgs(Command command, int argc, char** argv, const char* usage,
                      Options* options, std::vector<std::string>* positional);
 
+// Writes `text` to `path`, or to stdout for "-". A file is written beside
+// the target and renamed: a reader never sees half a file.
+Status WriteOutput(const std::string& path, const std::string& text);
+
 }  // namespace zm

@@ -7,7 +7,8 @@ namespace zm {
 bool IsCommand(int argc, char** argv) {
   if (argc < 2) return false;
   std::string c = argv[1];
-  return c == "cache" || c == "status" || c == "warm" || c == "combine";
+  return c == "cache" || c == "status" || c == "warm" || c == "combine" ||
+         c == "scan";
 }
 
 int RunCommand(int argc, char** argv) {
@@ -15,6 +16,7 @@ int RunCommand(int argc, char** argv) {
   if (c == "cache") return CacheCommand(argc, argv);
   if (c == "warm") return WarmCommand(argc, argv);
   if (c == "combine") return CombineCommand(argc, argv);
+  if (c == "scan") return ScanCommand(argc, argv);
   return StatusCommand(argc, argv);
 }
 

@@ -20,10 +20,11 @@ constexpr unsigned kWarm = static_cast<unsigned>(Command::kWarm);
 constexpr unsigned kCombine = static_cast<unsigned>(Command::kCombine);
 constexpr unsigned kCache = static_cast<unsigned>(Command::kCache);
 constexpr unsigned kStatus = static_cast<unsigned>(Command::kStatus);
-constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus;
-constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus;
-// How `warm` reaches the origins: as a mount does.
-constexpr unsigned kOrigin = kMount | kWarm;
+constexpr unsigned kScan = static_cast<unsigned>(Command::kScan);
+constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus | kScan;
+constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus | kScan;
+// How `warm` and `scan` reach the origins: as a mount does.
+constexpr unsigned kOrigin = kMount | kWarm | kScan;
 
 // The column where --help's option texts start; a longer option name is
 // followed by two spaces instead.
@@ -389,7 +390,7 @@ const OptionSpec kOptions[] = {
   {"--concat", 0, "DIM",
    "aggregate the SOURCEs along dimension DIM (repeatable):\n"
    "DIM's coordinate concatenated and sorted, chunk keys\n"
-   "of the arrays having DIM renumbered", nullptr, kMount | kCombine,
+   "of the arrays having DIM renumbered", nullptr, kMount | kCombine | kScan,
    [](const OptionArg& a, Options* o) {
      const std::string& dim = a.value;
      if (dim.empty() || dim.find('/') != std::string::npos)
@@ -401,7 +402,7 @@ const OptionSpec kOptions[] = {
    }},
   {"--identical-dims", 0, "A,B",
    "arrays that must hold the same values in every input\n"
-   "(compared when small; metadata always)", nullptr, kMount | kCombine,
+   "(compared when small; metadata always)", nullptr, kMount | kCombine | kScan,
    [](const OptionArg& a, Options* o) {
      return ForEachCommaPart(a, true, [&](std::string_view one) {
        o->identical_dims.emplace_back(one);
@@ -434,7 +435,7 @@ const OptionSpec kOptions[] = {
    }},
   // The commands' own options.
   {"--output", 'o', "FILE", "where to write (replaced atomically); '-' for stdout", nullptr,
-   kCombine,
+   kCombine | kScan,
    [](const OptionArg& a, Options* o) {
      o->output = a.value;
      return Status();
@@ -454,6 +455,11 @@ const OptionSpec kOptions[] = {
        return InvalidArgument(Quoted(a) + " needs an age such as 90s, 30m, 12h or 7d");
      return Status();
    }},
+  {"--inline-threshold", 0, "SIZE",
+   "scan: chunks smaller than SIZE are written into the\n"
+   "references (default: {}; 0: none)",
+   [](const Options& d) { return std::to_string(d.inline_threshold); }, kScan,
+   [](const OptionArg& a, Options* o) { return SizeIn(a, &o->inline_threshold, 0, 64_MiB, "at most 64M"); }},
   {"--json", 0, nullptr, "print the result as one JSON object", nullptr, kSubcommands,
    [](const OptionArg&, Options* o) { return Set(&o->json); }},
   {"--prometheus", 0, nullptr, "status: print the Prometheus metrics text", nullptr, kStatus,

@@ -20,6 +20,7 @@ constexpr char kHelpHead[] =
     "       zarrmount [OPTIONS] --concat DIM [--concat DIM2] SOURCE... MOUNTPOINT\n"
     "       zarrmount combine --concat DIM [OPTIONS] SOURCE... -o OUT.json\n"
     "                                                          write an aggregation\n"
+    "       zarrmount scan [OPTIONS] FILE... -o OUT.json       references for NetCDF/HDF5\n"
     "       zarrmount warm [OPTIONS] SOURCE [PATH_PREFIX...]   fill the disk cache\n"
     "       zarrmount status MOUNTPOINT [--json]               a daemon's counters\n"
     "       zarrmount cache stats|verify|clear|prune [OPTIONS] maintain a cache\n"

@@ -75,6 +75,7 @@ struct Options {
   // The commands' own options (see app/commands.h).
   bool json = false;                 // --json: print the result as one JSON object
   std::string output;                // combine -o FILE
+  uint64_t inline_threshold = 500;   // scan: chunks below this many bytes inline
   std::optional<uint64_t> prune_to;  // cache prune --to SIZE, in bytes
   int64_t unused_for_s = -1;         // cache prune --unused-for AGE; -1: not given
   bool prometheus = false;           // status --prometheus: the metrics exposition

@@ -12,4 +12,7 @@ namespace zm {
 // kInvalidArgument naming the position of a bad character.
 Result<std::string> DecodeBase64(std::string_view text);
 
+// Encodes `bytes` as standard base64, padded.
+std::string EncodeBase64(std::string_view bytes);
+
 }  // namespace zm

@@ -24,6 +24,7 @@ declare -A owner=(
   [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache [libdeflate.h]=codecs
   [systemd/sd-daemon.h]=app
   [microhttpd.h]=app
+  [hdf5.h]=refs [hdf5_hl.h]=refs
 )
 
 bad=0

@@ -17,6 +17,7 @@ build_pkgs=(
   libsystemd-dev
   libgtest-dev libgmock-dev
   libmicrohttpd-dev  # --metrics: the /metrics HTTP server
+  libhdf5-dev  # refs/scan_hdf5.cc: scanning NetCDF-4/HDF5
 )
 test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
@@ -30,6 +31,8 @@ test_pkgs=(
   # libFuzzer, and llvm-symbolizer for readable reports.
   clang-14 libclang-rt-14-dev llvm-14
   prometheus  # promtool checks the metrics exposition (test_metrics)
+  # tests/integration/test_scan.py: h5py writes blosc, lz4 and bz2 through these.
+  hdf5-filter-plugin hdf5-filter-plugin-blosc-serial
 )
 
 pkgs=("${build_pkgs[@]}")

@@ -155,3 +155,43 @@ for cname in ("lz4", "zstd", "zlib", "blosclz"):
         write("blosc", "%s_%d.blosc" % (cname, shuffle),
               numcodecs.Blosc(cname=cname, clevel=5, shuffle=shuffle).encode(chunk))
 write("blosc", "memcpy.blosc", numcodecs.Blosc(cname="lz4", clevel=0).encode(chunk[:256]))
+
+# ---- NetCDF-3 headers ----------------------------------------------------------------
+# The first 4 KiB of Debian's classic files and of files ncgen writes in the
+# three formats (CDF-1, CDF-2, CDF-5), record variables included.
+
+NC3_CDL = """netcdf seed {
+dimensions:
+  time = UNLIMITED ; x = 3 ; n = 5 ;
+variables:
+  short a(time, x) ; a:_FillValue = -1s ; a:units = "m" ;
+  double t(time) ;
+  char name(time, n) ;
+  float fixed(x) ; fixed:scale = 0.5f, 2.f ;
+  :title = "seed" ;
+data:
+  a = 1, 2, 3, 4, 5, 6 ; t = 0.5, 1.5 ; name = "alpha", "beta" ; fixed = 1, 2, 3 ;
+}
+"""
+
+
+def netcdf3_seeds():
+    import subprocess
+    import tempfile
+    for src in ("/usr/share/ncarg/data/cdf/fice.nc", "/usr/share/ncarg/data/cdf/941110_P.cdf",
+                "/usr/share/ncarg/data/nug/uv300.nc"):
+        if os.path.exists(src):
+            with open(src, "rb") as f:
+                write("netcdf3", os.path.basename(src), f.read(4096))
+    with tempfile.TemporaryDirectory() as tmp:
+        cdl = os.path.join(tmp, "seed.cdl")
+        with open(cdl, "w") as f:
+            f.write(NC3_CDL)
+        for kind, name in (("classic", "cdf1.nc"), ("64-bit offset", "cdf2.nc"), ("cdf5", "cdf5.nc")):
+            out = os.path.join(tmp, name)
+            subprocess.run(["ncgen", "-k", kind, "-o", out, cdl], check=True)
+            with open(out, "rb") as f:
+                write("netcdf3", name, f.read(4096))
+
+
+netcdf3_seeds()

@@ -57,3 +57,23 @@ TEST(Base64, Rejects) {
 
 }  // namespace
 }  // namespace zm
+
+namespace zm {
+namespace {
+
+TEST(EncodeBase64, RoundTripsEveryLength) {
+  EXPECT_EQ(zm::EncodeBase64(""), "");
+  EXPECT_EQ(zm::EncodeBase64("f"), "Zg==");
+  EXPECT_EQ(zm::EncodeBase64("fo"), "Zm8=");
+  EXPECT_EQ(zm::EncodeBase64("foo"), "Zm9v");
+  std::string bytes;
+  for (int i = 0; i < 300; ++i) {
+    bytes += char(i * 37);
+    auto back = DecodeBase64(zm::EncodeBase64(bytes));
+    ASSERT_TRUE(back.ok());
+    EXPECT_EQ(*back, bytes);
+  }
+}
+
+}  // namespace
+}  // namespace zm

@@ -1,0 +1,278 @@
+// `zarrmount scan FILE... -o OUT.json`: kerchunk references for NetCDF-3,
+// NetCDF-4 and HDF5 files (refs/scan.h), one file's or, with --concat, the
+// files' aggregation as a mount with --concat would build it.
+
+#include <fcntl.h>
+#include <glob.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "app/cmd_common.h"
+#include "app/commands.h"
+#include "app/stack.h"
+#include "base/json.h"
+#include "base/units.h"
+#include "refs/aggregate.h"
+#include "refs/scan.h"
+
+namespace zm {
+
+const char kScanUsage[] =
+    "Usage: zarrmount scan [options] INPUT... -o OUT.json\n"
+    "\n"
+    "Writes a kerchunk version 1 reference set (URLs absolute, each written once\n"
+    "as a template) for NetCDF-3 (classic, 64-bit offset, CDF-5), NetCDF-4 and\n"
+    "HDF5 files. An INPUT is a file, a directory (its *.nc, *.nc4, *.h5, *.hdf5,\n"
+    "*.he5 and *.cdf files, by name), a quoted glob, or an http(s)://, s3:// or\n"
+    "gs:// URL of one file (read range by range, only what the scan needs, with\n"
+    "the mount's retries, signing, --map and headers). Several files need\n"
+    "--concat: they are aggregated as a mount with --concat would. Variables that\n"
+    "cannot be said as references are left out, one line each on stderr.\n"
+    "\n"
+    "Options:\n"
+    "  --concat DIM           dimension to concatenate along (repeatable)\n"
+    "  --identical-dims A,B   arrays that must hold the same values in every input\n"
+    "  --inline-threshold SIZE  chunks smaller than SIZE are written into the\n"
+    "                         references (default: 500; 0: none)\n"
+    "  -o, --output FILE      where to write (replaced atomically); '-' for stdout\n"
+    "  --map, --header, --bearer-token-env, --s3-endpoint, --s3-region,\n"
+    "  --s3-profile, --s3-anonymous, --max-connections, --local-root\n"
+    "                         for URL inputs, as for mounting\n"
+    "  --json                 print the summary as one JSON object\n"
+    "  -h, --help             this text\n";
+
+namespace {
+
+bool IsScanName(const std::string& name) {
+  for (const char* ext : {".nc", ".nc4", ".h5", ".hdf5", ".he5", ".cdf", ".netcdf"})
+    if (name.size() > std::strlen(ext) && name.ends_with(ext)) return true;
+  return false;
+}
+
+std::string Absolute(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+bool IsRemote(const std::string& input) {
+  return input.find("://") != std::string::npos && !input.starts_with("file://");
+}
+
+// The files of one INPUT argument, in name order for directories and globs.
+Status ExpandInput(const std::string& arg, std::vector<std::string>* out) {
+  if (IsRemote(arg)) {
+    out->push_back(arg);
+    return Status();
+  }
+  struct stat st;
+  if (::stat(arg.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) {
+      out->push_back(Absolute(arg));
+      return Status();
+    }
+    std::vector<std::string> found;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(arg, ec))
+      if (e.is_regular_file(ec) && IsScanName(e.path().filename().string()))
+        found.push_back(Absolute(e.path().string()));
+    if (ec) return IoError(arg + ": " + ec.message());
+    if (found.empty()) return InvalidArgument(arg + ": no NetCDF or HDF5 files in this directory");
+    std::sort(found.begin(), found.end());
+    out->insert(out->end(), found.begin(), found.end());
+    return Status();
+  }
+  if (arg.find_first_of("*?[") == std::string::npos) return IoError(arg + ": " + std::strerror(errno));
+  glob_t g{};
+  int rc = ::glob(arg.c_str(), 0, nullptr, &g);
+  if (rc == 0)
+    for (size_t i = 0; i < g.gl_pathc; ++i) out->push_back(Absolute(g.gl_pathv[i]));
+  ::globfree(&g);
+  if (rc != 0) return InvalidArgument(arg + ": no file matches");
+  return Status();
+}
+
+// Reads a byte range of a local file: the coordinates an aggregation
+// compares and concatenates.
+Result<std::string> ReadLocal(const std::string& url, uint64_t offset, uint64_t size) {
+  int fd = ::open(url.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError(url + ": " + std::strerror(errno));
+  std::string out(size, '\0');
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  if (done != size) return IoError(url + ": short read at offset " + std::to_string(offset));
+  return out;
+}
+
+// Remote inputs are scanned one after the other (libhdf5 is the serial
+// build), but their I/O need not wait: the sizes of all are asked in
+// parallel, and while one is scanned the first block of each of the next
+// kAhead is fetched in the background, so a scan of many small files waits
+// about one round trip per kAhead files rather than several per file.
+class RemoteReadAhead {
+ public:
+  static constexpr size_t kAhead = 16;
+  static constexpr int kSizeThreads = 16;
+
+  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache)
+      : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0) {
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> workers;
+    for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs.size()); ++t)
+      workers.emplace_back([&] {
+        for (size_t i; (i = next++) < inputs_.size();) {
+          if (!IsRemote(inputs_[i])) continue;
+          auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
+          if (size.ok()) sizes_[i] = *size;
+        }
+      });
+    for (std::thread& w : workers) w.join();
+  }
+
+  // Call before scanning input `i`.
+  void Before(size_t i) {
+    std::vector<PrefetchTarget> targets;
+    for (; queued_ < inputs_.size() && queued_ <= i + kAhead; ++queued_)
+      if (IsRemote(inputs_[queued_]) && sizes_[queued_] > 0)
+        targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0,
+                           std::min<uint64_t>(sizes_[queued_], 1_MiB)});
+    if (!targets.empty()) cache_->Prefetch(std::move(targets));
+  }
+
+ private:
+  const std::vector<std::string>& inputs_;
+  ReadThroughCache* cache_;
+  std::vector<uint64_t> sizes_;
+  size_t queued_ = 0;
+};
+
+struct ScanTotals {
+  size_t files = 0;
+  size_t skipped = 0;
+};
+
+// Scans one input: a local file by pread, a URL through the cache.
+Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache) {
+  if (!IsRemote(input)) return ScanFile(input, input, so);
+  ZM_ASSIGN_OR_RETURN(uint64_t size, cache->Size(input));
+  // The whole object is the region, so libhdf5's many small reads share
+  // the cache's blocks (one request per block, not per read).
+  ScanInput in{input, input, size, [cache, &input, size](uint64_t offset, uint64_t n) {
+                 return cache->Read(input, ByteRange{0, size}, offset, n);
+               }};
+  return ScanObject(in, so);
+}
+
+// Scans every input and returns the one index, or the aggregation along
+// `opt.concat_dims`.
+Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const Options& opt,
+                                  ReadThroughCache* cache, ScanTotals* totals) {
+  ScanOptions so;
+  so.inline_threshold_bytes = opt.inline_threshold;
+  if (!opt.aggregate()) {
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[0], so, cache));
+    totals->files = 1;
+    totals->skipped = r.skipped.size();
+    return std::move(r.index);
+  }
+  AggregateOptions ao;
+  ao.concat_dims = opt.concat_dims;
+  ao.identical_arrays = opt.identical_dims;
+  Aggregator agg(ao, [cache](const std::string& url, uint64_t offset, uint64_t size) -> Result<std::string> {
+    if (IsRemote(url)) {
+      // The whole object as the region, as the scan read it: the same blocks.
+      ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache->Size(url));
+      if (size == ReferenceIndex::kUnknownSize) {
+        size = object_size;
+        offset = 0;
+      }
+      return cache->Read(url, ByteRange{0, object_size}, offset, size);
+    }
+    if (size == ReferenceIndex::kUnknownSize) {
+      struct stat st;
+      if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
+      return ReadLocal(url, 0, static_cast<uint64_t>(st.st_size));
+    }
+    return ReadLocal(url, offset, size);
+  });
+  RemoteReadAhead ahead(inputs, cache);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string& path = inputs[i];
+    ahead.Before(i);
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(path, so, cache));
+    ZM_RETURN_IF_ERROR(agg.Add(path, r.index));
+    ++totals->files;
+    totals->skipped += r.skipped.size();
+  }
+  return agg.Finish();
+}
+
+}  // namespace
+
+int ScanCommand(int argc, char** argv) {
+  Options opt;
+  std::vector<std::string> positional;
+  if (int rc = ParseCommandArgs(Command::kScan, argc, argv, kScanUsage, &opt, &positional); rc >= 0)
+    return rc;
+  if (positional.empty()) return UsageError(kScanUsage, "which files?");
+  if (opt.output.empty()) return UsageError(kScanUsage, "-o OUT.json is needed");
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::string> inputs;
+  for (const std::string& arg : positional)
+    if (Status st = ExpandInput(arg, &inputs); !st.ok()) return Fail(st);
+  if (inputs.size() > 1 && !opt.aggregate())
+    return UsageError(kScanUsage, std::to_string(inputs.size()) + " files need --concat DIM");
+
+  // URLs are read through the mount's origin stack (memory cache only).
+  opt.source = inputs[0];
+  opt.check_only = true;
+  opt.disk_cache = false;
+  opt.prefetch = true;  // RemoteReadAhead's background fetches
+  // Blocks of the files scanned already are not read again: the memory
+  // tier need only hold the read-ahead window (16 first blocks of 1 MiB;
+  // it is a sharded LRU, so with room to spare: at 32 MiB, prefetched
+  // blocks were evicted before use and every file was fetched twice).
+  opt.memory_cache = 64_MiB;
+  auto stack = BuildStack(opt);
+  if (!stack.ok()) return Fail(stack.status());
+  ScanTotals totals;
+  auto index = ScanInputs(inputs, opt, stack->cache.get(), &totals);
+  if (!index.ok()) return Fail(index.status());
+  auto text = WriteReferencesV1(*index);
+  if (!text.ok()) return Fail(text.status());
+  if (Status st = WriteOutput(opt.output, *text); !st.ok()) return Fail(st);
+
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  FILE* summary = opt.output == "-" ? stderr : stdout;
+  if (opt.json) {
+    std::fprintf(summary,
+                 "{\"files\": %zu, \"keys\": %zu, \"left_out\": %zu, \"bytes\": %zu, "
+                 "\"seconds\": %.3f, \"output\": %s}\n",
+                 totals.files, index->file_count(), totals.skipped, text->size(), secs,
+                 JsonQuote(opt.output).c_str());
+  } else {
+    std::fprintf(summary, "scanned %zu files: %zu keys, %zu variables left out, %s written to %s in %.2f s\n",
+                 totals.files, index->file_count(), totals.skipped, FormatSize(text->size()).c_str(),
+                 opt.output.c_str(), secs);
+  }
+  return 0;
+}
+
+}  // namespace zm
