@@ -1,5 +1,6 @@
 // ReadThroughCache: reads byte ranges of referenced regions through the
-// block tiers (memory, then disk) and fills them from the origin.
+// block tiers (memory, then disk, then shared) and fills them from the
+// origin.
 //
 // A region is what one reference points at: bytes [offset, offset+length)
 // of the object at a URL. Blocks are cut from the start of the region
@@ -70,9 +71,9 @@ struct ReadThroughOptions {
 
 class ReadThroughCache final : private PrefetchQueue::Filler {
  public:
-  // `memory` and `disk` may be null (no such tier). None are owned.
+  // `memory`, `disk` and `shared` may be null (no such tier). None are owned.
   ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
-                   const ReadThroughOptions& options);
+                   const ReadThroughOptions& options, BlockStore* shared = nullptr);
   // Waits for running prefetches; queued ones are released unsent.
   ~ReadThroughCache();
 
