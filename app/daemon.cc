@@ -106,11 +106,30 @@ int Fail(const Status& st, const Report& report) {
 std::string Count(uint64_t v) { return std::to_string(v); }
 
 // What `zarrmount status MOUNTPOINT` shows: counters since the mount.
+// The shared tier's member of the status object: its counters and nodes.
+std::string SharedCacheJson(const SharedBlockStore& shared) {
+  const SharedCacheStats s = shared.stats();
+  const auto n = Count;
+  std::string j = "{\"authenticated\": " + std::string(shared.authenticated() ? "true" : "false");
+  j += ", \"shared_misses\": " + n(s.misses);
+  j += ", \"shared_errors\": " + n(s.errors);
+  j += ", \"shared_rejected\": " + n(s.rejected);
+  j += ", \"shared_puts\": " + n(s.puts);
+  j += ", \"shared_put_bytes\": " + n(s.put_bytes);
+  j += ", \"shared_queue_drops\": " + n(s.queue_drops);
+  j += ", \"nodes\": [";
+  for (size_t i = 0; i < s.nodes.size(); ++i)
+    j += std::string(i ? ", " : "") + "{\"name\": " + JsonQuote(s.nodes[i].name) + ", \"state\": " +
+         JsonQuote(s.nodes[i].up ? "up" : "down") + ", \"errors\": " + n(s.nodes[i].errors) + "}";
+  return j + "]}";
+}
+
 std::string StatusJson(const Options& opt, uint64_t keys, const ReadThroughCache& cache,
-                       PersistentBlockStore* disk, std::chrono::steady_clock::time_point started) {
+                       PersistentBlockStore* disk, const SharedBlockStore* shared,
+                       std::chrono::steady_clock::time_point started) {
   const CacheStats& cs = cache.stats();
   const auto n = Count;
-  uint64_t hits = cs.memory_hits.load() + cs.disk_hits.load();
+  uint64_t hits = cs.memory_hits.load() + cs.disk_hits.load() + cs.shared_hits.load();
   uint64_t lookups = hits + cs.misses.load();
   char ratio[32];
   std::snprintf(ratio, sizeof ratio, "%.4f", lookups ? double(hits) / double(lookups) : 0.0);
@@ -128,6 +147,10 @@ std::string StatusJson(const Options& opt, uint64_t keys, const ReadThroughCache
   j += ", \"memory_hit_bytes\": " + n(cs.memory_hit_bytes.load());
   j += ", \"disk_hits\": " + n(cs.disk_hits.load());
   j += ", \"disk_hit_bytes\": " + n(cs.disk_hit_bytes.load());
+  if (shared) {
+    j += ", \"shared_hits\": " + n(cs.shared_hits.load());
+    j += ", \"shared_hit_bytes\": " + n(cs.shared_hit_bytes.load());
+  }
   j += ", \"misses\": " + n(cs.misses.load());
   j += ", \"origin_requests\": " + n(cs.origin_requests.load());
   j += ", \"origin_bytes\": " + n(cs.origin_bytes.load());
@@ -147,6 +170,7 @@ std::string StatusJson(const Options& opt, uint64_t keys, const ReadThroughCache
     j += ", \"corrupt_blocks\": " + n(disk->corrupt_blocks());
     j += ", \"dropped_writes\": " + n(disk->dropped_puts()) + "}";
   }
+  if (shared) j += ", \"shared_cache\": " + SharedCacheJson(*shared);
   return j + "}";
 }
 
@@ -272,7 +296,8 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   FuseConfig fc = MountConfig(opt, config);
   const auto started = std::chrono::steady_clock::now();
   fc.status = [&] {
-    std::string j = StatusJson(opt, ds->index.file_count(), *stack->cache, stack->disk.get(), started);
+    std::string j = StatusJson(opt, ds->index.file_count(), *stack->cache, stack->disk.get(),
+                               stack->shared.get(), started);
     return ds->view ? WithMember(std::move(j), "view", ViewStatsJson(opt.view, *ds->view)) : j;
   };
   LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.file_count()) +
@@ -281,7 +306,8 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   const CacheStats& cs = stack->cache->stats();
   LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +
           " origin requests, " + FormatSize(cs.origin_bytes.load()) + " from the origin, " +
-          std::to_string(cs.memory_hits.load() + cs.disk_hits.load()) + " cache hits, " +
+          std::to_string(cs.memory_hits.load() + cs.disk_hits.load() + cs.shared_hits.load()) +
+          " cache hits, " +
           std::to_string(cs.prefetch_requests.load()) + " prefetch requests (" +
           FormatSize(cs.prefetch_bytes.load()) + ")");
   return ExitCode(st);
@@ -354,7 +380,7 @@ int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogK
   FuseConfig fc = MountConfig(opt, config);
   const auto started = std::chrono::steady_clock::now();
   fc.status = [&] {
-    return WithMember(StatusJson(opt, 0, *stack->cache, stack->disk.get(), started), "catalog",
+    return WithMember(StatusJson(opt, 0, *stack->cache, stack->disk.get(), stack->shared.get(), started), "catalog",
                       CatalogStatsJson(kind_name, tree, catalog));
   };
   LogInfo("mounting " + kind_name + " catalog " + RedactUrl(opt.source) + " (" +

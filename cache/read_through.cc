@@ -94,6 +94,8 @@ Block ReadThroughCache::Lookup(const BlockKey& key) {
     stats_.shared_hits.fetch_add(1, std::memory_order_relaxed);
     stats_.shared_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
   }
+  if (options_.share_local_hits && tiers_.shared && (hit == BlockTiers::Hit::kMemory || hit == BlockTiers::Hit::kDisk))
+    tiers_.shared->Put(key, b);
   return b;
 }
 

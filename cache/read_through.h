@@ -67,6 +67,10 @@ struct ReadThroughOptions {
   // changed since they were cached are never served. Off, the version last
   // seen is trusted (as an offline mount must).
   bool validate = false;
+  // Also put blocks found in memory or on disk into the shared tier (in
+  // the background), so a run over cached data fills the shared tier for
+  // other hosts (`zarrmount warm --shared-cache`).
+  bool share_local_hits = false;
 };
 
 class ReadThroughCache final : private PrefetchQueue::Filler {
