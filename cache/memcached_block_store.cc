@@ -27,7 +27,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// A node's value name for part `part` of the block under `key`.
+// A node's value name for part `part` of the block under `key`. Every part
+// is placed by the name of part 0 (its group), so one node holds all of a
+// block: losing a node loses only its own share of blocks.
 std::string ValueName(const BlockKey& key, uint32_t part) {
   char name[64];
   std::snprintf(name, sizeof name, "zm1:%016llx%016llx.%u", static_cast<unsigned long long>(key.hi),
@@ -258,7 +260,7 @@ class MemcachedBlockStore final : public SharedBlockStore {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
   }
 
-  // The node `name` is held on, or null.
+  // The node the values of `group` are held on, or null.
   Node* NodeOf(memcached_st* mc, const std::string& name) {
     memcached_return_t rc;
     const memcached_instance_st* inst = memcached_server_by_key(mc, name.data(), name.size(), &rc);
@@ -281,12 +283,12 @@ class MemcachedBlockStore final : public SharedBlockStore {
 
   // One part's value, or "" with *found false; false on a node error.
   bool FetchPart(memcached_st* mc, const BlockKey& key, uint32_t part, std::string* value, bool* found) {
-    const std::string name = ValueName(key, part);
-    Node* node = NodeOf(mc, name);
+    const std::string group = ValueName(key, 0), name = ValueName(key, part);
+    Node* node = NodeOf(mc, group);
     size_t len = 0;
     uint32_t flags = 0;
     memcached_return_t rc;
-    char* v = memcached_get(mc, name.data(), name.size(), &len, &flags, &rc);
+    char* v = memcached_get_by_key(mc, group.data(), group.size(), name.data(), name.size(), &len, &flags, &rc);
     *found = false;
     if (v) {
       value->assign(v, len);
@@ -426,11 +428,13 @@ void MemcachedBlockStore::WriterLoop() {
 // can be there too.
 void MemcachedBlockStore::Store(memcached_st* mc, const Pending& p) {
   std::vector<std::string> values = sealer_.Seal(p.key, *p.data, max_part_bytes_);
+  const std::string group = ValueName(p.key, 0);
+  Node* node = NodeOf(mc, group);
   for (size_t i = values.size(); i-- > 0;) {
     const std::string name = ValueName(p.key, static_cast<uint32_t>(i));
-    Node* node = NodeOf(mc, name);
-    memcached_return_t rc = memcached_set(mc, name.data(), name.size(), values[i].data(), values[i].size(),
-                                          static_cast<time_t>(options_.expiry_s), 0);
+    memcached_return_t rc =
+        memcached_set_by_key(mc, group.data(), group.size(), name.data(), name.size(), values[i].data(),
+                             values[i].size(), static_cast<time_t>(options_.expiry_s), 0);
     if (rc != MEMCACHED_SUCCESS) {
       NodeFailed(node, mc, rc);
       return;

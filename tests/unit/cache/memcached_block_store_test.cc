@@ -167,6 +167,28 @@ TEST(MemcachedBlockStore, DeadNodeCostsAShortTimeoutThenIsSkipped) {
   EXPECT_GE(found, 45);  // a connection that met the failure before ejecting may have missed a few
 }
 
+TEST(MemcachedBlockStore, PartsOfABlockShareOneNodeAndBlocksSpreadOverNodes) {
+  MemcachedServer n1, n2, n3;
+  const MemcachedServer* servers[] = {&n1, &n2, &n3};
+  auto store = Open({n1.address(), n2.address(), n3.address()});
+  ASSERT_TRUE(store);
+  int holders_of_blocks[3] = {0, 0, 0};
+  for (int b = 0; b < 30; ++b) {
+    const BlockKey key = MakeBlockKey("s", {uint64_t(b), 3_MiB});
+    store->Put(key, MakeBlock(Bytes(3_MiB, b)));
+    store->Flush();
+    int holders = 0;
+    for (int n = 0; n < 3; ++n) {
+      int parts = 0;
+      for (uint32_t p = 0; p < 4; ++p) parts += !servers[n]->Get(NameOf(key, p)).empty();
+      EXPECT_TRUE(parts == 0 || parts == 4) << "block " << b << " node " << n << ": " << parts << " parts";
+      if (parts) ++holders, ++holders_of_blocks[n];
+    }
+    EXPECT_EQ(holders, 1) << "block " << b;
+  }
+  for (int n = 0; n < 3; ++n) EXPECT_GT(holders_of_blocks[n], 0) << "node " << n << " holds nothing";
+}
+
 TEST(MemcachedBlockStore, FullQueueDropsAndCounts) {
   MemcachedServer server;
   auto store = Open({server.address()}, kSecret, "?queue=64K");
