@@ -9,6 +9,8 @@ tests create (and always delete), joined by a bridge in a switch namespace:
 What is shown:
   * a host reads what another host read with no origin request: its blocks
     come from the shared tier (the daemon's counters say so);
+  * a node that stops answering (link down) costs a short timeout, then is
+    skipped;
   * a node killed mid-run: no wrong byte, every read within its deadline,
     and only the lost node's share of blocks comes from the origin; once the
     node is back (empty) it is refilled, and then a new host needs no origin;
@@ -424,6 +426,31 @@ def test_node_killed_then_restarted(net, data, key_file, host_mount, tmp_path):
     wrong, _ = read_all(b, data.keys, data.want)
     assert not wrong
     assert status(b)["origin_requests"] == 0, status(b)
+
+
+def test_silent_node_costs_a_short_timeout(net, data, key_file, host_mount, tmp_path):
+    """A node that stops answering (its link down: packets vanish, nothing
+    is refused) costs a connect timeout, then is skipped."""
+    net.mc("flush")
+    warm(net, data, key_file, tmp_path)
+    lost = groups_on(net, "mc3")
+    sh("ip", "-n", net.ns("mc3"), "link", "set", "eth0", "down")
+    try:
+        c = host_mount("c")
+        t0 = time.monotonic()
+        wrong, slowest = read_all(c, data.keys, data.want)
+        elapsed = time.monotonic() - t0
+        assert not wrong, f"wrong bytes with a silent node: {wrong[:5]}"
+        assert slowest < READ_DEADLINE_S, f"a read took {slowest:.2f} s with a silent node"
+        s = status(c)
+        assert s["misses"] <= len(lost), (s, len(lost))
+        states = {n["name"]: n["state"] for n in s["shared_cache"]["nodes"]}
+        assert states[f"{net.addr('mc3')}:{MC_PORT}"] == "down", states
+        # Each pooled connection pays the timeout once, not each read: the
+        # whole pass costs about what the origin share costs.
+        assert elapsed < len(lost) * 0.2 + 5, f"{elapsed:.1f} s for {len(data.keys)} reads"
+    finally:
+        sh("ip", "-n", net.ns("mc3"), "link", "set", "eth0", "up")
 
 
 def test_values_forged_without_the_key_are_refused_and_healed(net, data, key_file, host_mount,
