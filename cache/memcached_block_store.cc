@@ -7,6 +7,7 @@
 #include <libmemcached/memcached.h>
 #include <libmemcachedutil-1.0/pool.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -15,7 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <string_view>
 #include <thread>
 
 #include "base/log.h"
@@ -162,6 +165,16 @@ Result<std::string> ReadSharedCacheKey(const std::string& path) {
 
 namespace {
 
+// A value as libmemcached returns it (malloc'd), read in place.
+struct Value {
+  std::unique_ptr<char, decltype(&std::free)> data{nullptr, &std::free};
+  size_t size = 0;
+  std::string_view view() const { return {data.get(), size}; }
+};
+
+// What fetching one value came to.
+enum class Fetched { kValue, kAbsent, kFailed };
+
 class MemcachedBlockStore final : public SharedBlockStore {
  public:
   explicit MemcachedBlockStore(const SharedCacheOptions& o)
@@ -176,23 +189,16 @@ class MemcachedBlockStore final : public SharedBlockStore {
     }
     queue_cv_.notify_all();
     for (auto& t : writers_) t.join();
-    if (pool_) memcached_free(memcached_pool_destroy(pool_));
+    if (write_pool_) memcached_free(memcached_pool_destroy(write_pool_));
+    if (read_pool_) memcached_free(memcached_pool_destroy(read_pool_));
   }
 
+  // Readers and writers have pools of their own: a read waits at most
+  // timeout_ms on a node, while a background write (a whole block) may
+  // take longer on a busy node without the node being taken for dead.
   Status Start() {
-    memcached_st* master = memcached_create(nullptr);
-    if (!master) return IoError("shared cache: cannot create a memcached client");
-    for (const auto& n : options_.nodes)
-      if (memcached_server_add(master, n.host.c_str(), static_cast<in_port_t>(n.port)) != MEMCACHED_SUCCESS) {
-        memcached_free(master);
-        return InvalidArgument("shared cache: cannot use node " + n.host + ":" + std::to_string(n.port));
-      }
-    Configure(master);
-    pool_ = memcached_pool_create(master, 1, static_cast<uint32_t>(options_.connections));
-    if (!pool_) {
-      memcached_free(master);
-      return IoError("shared cache: cannot create a connection pool");
-    }
+    ZM_ASSIGN_OR_RETURN(read_pool_, MakePool(options_.timeout_ms, options_.connections));
+    ZM_ASSIGN_OR_RETURN(write_pool_, MakePool(WriteTimeoutMs(), options_.writer_threads));
     for (int i = 0; i < options_.writer_threads; ++i) writers_.emplace_back([this] { WriterLoop(); });
     return Status::Ok();
   }
@@ -210,6 +216,10 @@ class MemcachedBlockStore final : public SharedBlockStore {
   }
 
  private:
+  // A node's health, shared by every connection: one failure anywhere
+  // takes the node out for retry_s, for all (libmemcached's own failure
+  // state is per connection, and its ejection would remap the node's keys
+  // differently on each connection).
   struct Node {
     explicit Node(std::string n) : name(std::move(n)) {}
     std::string name;
@@ -238,10 +248,29 @@ class MemcachedBlockStore final : public SharedBlockStore {
     memcached_st* mc_ = nullptr;
   };
 
-  // Ketama over the nodes; short timeouts; a node that fails once is
-  // taken out of the ring for retry_s, then tried again.
-  void Configure(memcached_st* mc) const {
-    const uint64_t ms = static_cast<uint64_t>(options_.timeout_ms);
+  int WriteTimeoutMs() const { return std::max(10 * options_.timeout_ms, 1000); }
+
+  Result<memcached_pool_st*> MakePool(int timeout_ms, int connections) const {
+    memcached_st* master = memcached_create(nullptr);
+    if (!master) return IoError("shared cache: cannot create a memcached client");
+    for (const auto& n : options_.nodes)
+      if (memcached_server_add(master, n.host.c_str(), static_cast<in_port_t>(n.port)) != MEMCACHED_SUCCESS) {
+        memcached_free(master);
+        return InvalidArgument("shared cache: cannot use node " + n.host + ":" + std::to_string(n.port));
+      }
+    Configure(master, timeout_ms);
+    memcached_pool_st* pool = memcached_pool_create(master, 1, static_cast<uint32_t>(std::max(1, connections)));
+    if (!pool) {
+      memcached_free(master);
+      return IoError("shared cache: cannot create a connection pool");
+    }
+    return pool;
+  }
+
+  // Ketama over the nodes, whose keys stay put when one is down (its share
+  // is then a miss, not moved); short timeouts.
+  static void Configure(memcached_st* mc, int timeout_ms) {
+    const uint64_t ms = static_cast<uint64_t>(timeout_ms);
     memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
     memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_NO_BLOCK, 1);
     memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
@@ -249,11 +278,10 @@ class MemcachedBlockStore final : public SharedBlockStore {
     memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
     memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);  // microseconds
     memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
-    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 1);
-    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SERVER_FAILURE_LIMIT, 1);
-    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SERVER_TIMEOUT_LIMIT, 1);
-    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, static_cast<uint64_t>(options_.retry_s));
-    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_DEAD_TIMEOUT, static_cast<uint64_t>(options_.retry_s));
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0);
+    // Our node table decides when a node is tried again; the connection's
+    // own back-off must not outlast it.
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
   }
 
   static int64_t NowMs() {
@@ -261,9 +289,9 @@ class MemcachedBlockStore final : public SharedBlockStore {
   }
 
   // The node the values of `group` are held on, or null.
-  Node* NodeOf(memcached_st* mc, const std::string& name) {
+  Node* NodeOf(memcached_st* mc, const std::string& group) {
     memcached_return_t rc;
-    const memcached_instance_st* inst = memcached_server_by_key(mc, name.data(), name.size(), &rc);
+    const memcached_instance_st* inst = memcached_server_by_key(mc, group.data(), group.size(), &rc);
     if (!inst) return nullptr;
     std::string id = std::string(memcached_server_name(inst)) + ":" + std::to_string(memcached_server_port(inst));
     for (Node& n : nodes_)
@@ -271,34 +299,31 @@ class MemcachedBlockStore final : public SharedBlockStore {
     return nullptr;
   }
 
+  static bool Skipped(const Node* node) { return node && node->down_until_ms.load() > NowMs(); }
+
   void NodeFailed(Node* node, memcached_st* mc, memcached_return_t rc) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     if (!node) return;
     node->errors.fetch_add(1, std::memory_order_relaxed);
+    // A connection still backing off from an earlier failure says so at
+    // once; that is not news about the node.
+    if (rc == MEMCACHED_SERVER_TEMPORARILY_DISABLED || rc == MEMCACHED_SERVER_MARKED_DEAD) return;
     int64_t was = node->down_until_ms.exchange(NowMs() + int64_t{options_.retry_s} * 1000);
     if (was < NowMs())
       LogWarning("shared cache: node " + node->name + ": " + memcached_strerror(mc, rc) +
                  "; skipped for " + std::to_string(options_.retry_s) + " s");
   }
 
-  // One part's value, or "" with *found false; false on a node error.
-  bool FetchPart(memcached_st* mc, const BlockKey& key, uint32_t part, std::string* value, bool* found) {
+  Fetched FetchPart(memcached_st* mc, Node* node, const BlockKey& key, uint32_t part, Value* value) {
     const std::string group = ValueName(key, 0), name = ValueName(key, part);
-    Node* node = NodeOf(mc, group);
-    size_t len = 0;
     uint32_t flags = 0;
     memcached_return_t rc;
-    char* v = memcached_get_by_key(mc, group.data(), group.size(), name.data(), name.size(), &len, &flags, &rc);
-    *found = false;
-    if (v) {
-      value->assign(v, len);
-      std::free(v);
-      *found = true;
-      return true;
-    }
-    if (rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) return true;
+    value->data.reset(memcached_get_by_key(mc, group.data(), group.size(), name.data(), name.size(),
+                                           &value->size, &flags, &rc));
+    if (value->data) return Fetched::kValue;
+    if (rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) return Fetched::kAbsent;
     NodeFailed(node, mc, rc);
-    return false;
+    return Fetched::kFailed;
   }
 
   void Rejected(const BlockKey& key, uint32_t part, EnvelopeFault fault) {
@@ -311,6 +336,11 @@ class MemcachedBlockStore final : public SharedBlockStore {
                  " refused so far; it is fetched from the origin and stored again");
   }
 
+  Block Miss() {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+
   void WriterLoop();
   void Store(memcached_st* mc, const Pending& p);
 
@@ -318,7 +348,8 @@ class MemcachedBlockStore final : public SharedBlockStore {
   const EnvelopeSealer sealer_;
   const uint64_t max_part_bytes_;
   std::deque<Node> nodes_;  // fixed after construction
-  memcached_pool_st* pool_ = nullptr;
+  memcached_pool_st* read_pool_ = nullptr;
+  memcached_pool_st* write_pool_ = nullptr;
 
   std::atomic<uint64_t> hits_{0}, hit_bytes_{0}, misses_{0}, errors_{0}, rejected_{0};
   std::atomic<uint64_t> puts_{0}, put_bytes_{0}, queue_drops_{0};
@@ -333,43 +364,41 @@ class MemcachedBlockStore final : public SharedBlockStore {
   std::vector<std::thread> writers_;
 };
 
+// Part 0 says how many parts there are; the others are read after it, from
+// the same node. Each is opened in place; only the joined block is a copy.
 Block MemcachedBlockStore::Get(const BlockKey& key) {
-  Conn conn(pool_, options_.timeout_ms);
+  Conn conn(read_pool_, options_.timeout_ms);
   if (!conn.get()) {
     errors_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
-  std::string value;
-  bool found = false;
-  if (!FetchPart(conn.get(), key, 0, &value, &found)) return nullptr;
-  if (!found) {
-    misses_.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
+  Node* node = NodeOf(conn.get(), ValueName(key, 0));
+  if (Skipped(node)) return Miss();
+  std::vector<Value> values(1);
+  switch (FetchPart(conn.get(), node, key, 0, &values[0])) {
+    case Fetched::kValue: break;
+    case Fetched::kAbsent: return Miss();
+    case Fetched::kFailed: return nullptr;
   }
-  std::vector<std::string> values;
-  values.push_back(std::move(value));
   std::vector<EnvelopePart> parts(1);
-  if (EnvelopeFault f = sealer_.Open(key, 0, values[0], &parts[0]); f != EnvelopeFault::kNone) {
+  if (EnvelopeFault f = sealer_.Open(key, 0, values[0].view(), &parts[0]); f != EnvelopeFault::kNone) {
     Rejected(key, 0, f);
     return nullptr;
   }
   const uint32_t count = parts[0].parts;
-  values.reserve(count);
-  for (uint32_t i = 1; i < count; ++i) {
-    if (!FetchPart(conn.get(), key, i, &value, &found)) return nullptr;
-    if (!found) {  // evicted apart from its siblings: the block is gone
-      misses_.fetch_add(1, std::memory_order_relaxed);
-      return nullptr;
-    }
-    values.push_back(std::move(value));
-  }
-  // Opened only now that `values` no longer grows: parts point into it.
+  values.resize(count);
   parts.resize(count);
-  for (uint32_t i = 1; i < count; ++i)
-    if (EnvelopeFault f = sealer_.Open(key, i, values[i], &parts[i]); f != EnvelopeFault::kNone) {
+  for (uint32_t i = 1; i < count; ++i) {
+    switch (FetchPart(conn.get(), node, key, i, &values[i])) {
+      case Fetched::kValue: break;
+      case Fetched::kAbsent: return Miss();  // evicted apart from its siblings: the block is gone
+      case Fetched::kFailed: return nullptr;
+    }
+    if (EnvelopeFault f = sealer_.Open(key, i, values[i].view(), &parts[i]); f != EnvelopeFault::kNone) {
       Rejected(key, i, f);
       return nullptr;
     }
+  }
   std::string block;
   if (EnvelopeFault f = JoinParts(parts, &block); f != EnvelopeFault::kNone) {
     Rejected(key, 0, f);
@@ -412,7 +441,7 @@ void MemcachedBlockStore::WriterLoop() {
       ++busy_;
     }
     {
-      Conn conn(pool_, 1000);
+      Conn conn(write_pool_, WriteTimeoutMs());
       if (conn.get()) Store(conn.get(), p);
       else errors_.fetch_add(1, std::memory_order_relaxed);
     }
@@ -425,11 +454,12 @@ void MemcachedBlockStore::WriterLoop() {
 }
 
 // Later parts first, part 0 last: a reader finds part 0 only once the rest
-// can be there too.
+// can be there too. A block for a node that is down is not stored.
 void MemcachedBlockStore::Store(memcached_st* mc, const Pending& p) {
-  std::vector<std::string> values = sealer_.Seal(p.key, *p.data, max_part_bytes_);
   const std::string group = ValueName(p.key, 0);
   Node* node = NodeOf(mc, group);
+  if (Skipped(node)) return;
+  std::vector<std::string> values = sealer_.Seal(p.key, *p.data, max_part_bytes_);
   for (size_t i = values.size(); i-- > 0;) {
     const std::string name = ValueName(p.key, static_cast<uint32_t>(i));
     memcached_return_t rc =

@@ -7,8 +7,9 @@
 // counted as rejected and logged (at most once a minute); the read-through
 // cache then fetches the block from the origin and puts it back, which
 // overwrites the bad value. A node that errs or does not answer within
-// `timeout_ms` is skipped for `retry_s` seconds (its keys go to the other
-// nodes), then tried again. Get waits at most about one timeout per part;
+// `timeout_ms` is skipped for `retry_s` seconds by every connection (its
+// share of blocks is a miss meanwhile, neither read nor written; the other
+// nodes keep theirs), then tried again. Get waits at most about one timeout per part;
 // Put only queues: a background writer stores the block, and a Put that
 // does not fit the bounded queue is dropped and counted.
 //
