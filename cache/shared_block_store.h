@@ -41,8 +41,8 @@ struct SharedCacheOptions {
   // Blocks whose envelope would be larger are cut into parts.
   uint64_t item_bytes = 1_MiB;
   // Bytes of blocks queued for the writer before new Puts are dropped.
-  uint64_t queue_bytes = 64_MiB;
-  int writer_threads = 2;
+  uint64_t queue_bytes = 128_MiB;
+  int writer_threads = 4;
   // Connections kept for readers and writers, at most.
   int connections = 64;
   // Seconds a value lives on the node; 0: until memcached evicts it.

@@ -14,7 +14,7 @@ Prints:
      tier (HMAC, checksum, copies; target: overhead <= 10%).
 
 Chunks are 1 MiB (one block each, read whole) and are read by --readers
-threads in a shuffled order. Run as root: scripts/bench_shared_cache.sh.
+threads in a shuffled order (the daemons' default options: prefetch on). Run as root: scripts/bench_shared_cache.sh.
 """
 
 import argparse
@@ -118,29 +118,37 @@ class Bench:
         keys, want = self.data.keys, self.data.want
         total = sum(len(want[k]) for k in keys)
         mb = total / MiB
-        print(f"working set: {len(keys)} chunks of 1 MiB ({mb:.0f} MiB), {a.latency_ms} ms per "
-              f"origin request, {a.readers} readers")
+        print(f"working set: {len(keys)} chunks of 1 MiB ({mb:.0f} MiB) read whole in a shuffled "
+              f"order, {a.latency_ms} ms per origin request; load average {os.getloadavg()[0]:.1f}")
 
-        ha = self.mount("a", "a")
-        s_a, lat_a, wrong = read_pass(ha, keys, want, a.readers)
-        assert not wrong, wrong[:5]
-        shared_hosts.wait_shared_puts(ha, len(keys), timeout=300)
-        hb = self.mount("b", "b")
-        s_b, lat_b, wrong = read_pass(hb, keys, want, a.readers)
-        assert not wrong, wrong[:5]
-        st_b = shared_hosts.status(hb)
-        print(f"  host a, from the origin:        {mb / s_a:8.1f} MiB/s  p99 {p99(lat_a) * 1e3:6.1f} ms")
-        print(f"  host b, from the shared tier:   {mb / s_b:8.1f} MiB/s  p99 {p99(lat_b) * 1e3:6.1f} ms"
-              f"  ({s_a / s_b:.1f}x the origin; {st_b['origin_requests']} origin requests)")
+        for readers in a.readers:
+            self.net.mc("flush")
+            ha = self.mount("a", f"a{readers}")
+            s_a, lat_a, wrong = read_pass(ha, keys, want, readers)
+            assert not wrong, wrong[:5]
+            shared_hosts.wait_shared_puts(ha, len(keys), timeout=300)
+            hb = self.mount("b", f"b{readers}")
+            s_b, lat_b, wrong = read_pass(hb, keys, want, readers)
+            assert not wrong, wrong[:5]
+            st_b = shared_hosts.status(hb)
+            sc = shared_hosts.status(ha)["shared_cache"]
+            print(f"  {readers} readers: host a from the origin {mb / s_a:7.1f} MiB/s (p99 "
+                  f"{p99(lat_a) * 1e3:5.1f} ms), host b from the shared tier {mb / s_b:7.1f} MiB/s "
+                  f"(p99 {p99(lat_b) * 1e3:5.1f} ms): {s_a / s_b:.1f}x; b's origin requests "
+                  f"{st_b['origin_requests']}; a's writes {sc['shared_puts']}, dropped "
+                  f"{sc['shared_queue_drops']}")
+            for m in (ha, hb):
+                m.cleanup()
+        readers = a.readers[-1]
 
         lost = shared_hosts.groups_on(self.net, "mc2")
         self.net.kill_node("mc2")
         hc = self.mount("c", "c")
-        s_c, lat_c, wrong = read_pass(hc, keys, want, a.readers)
+        s_c, lat_c, wrong = read_pass(hc, keys, want, readers)
         assert not wrong, wrong[:5]
         st_c = shared_hosts.status(hc)
-        print(f"  host c, one node of 3 down:     {mb / s_c:8.1f} MiB/s  p99 {p99(lat_c) * 1e3:6.1f} ms"
-              f"  ({s_b / s_c:.2f}x slower, p99 {p99(lat_c) / p99(lat_b):.1f}x healthy; "
+        print(f"  {readers} readers, one node of 3 down: {mb / s_c:7.1f} MiB/s, p99 {p99(lat_c) * 1e3:5.1f} ms"
+              f" ({s_b / s_c:.2f}x the healthy throughput, p99 {p99(lat_c) / p99(lat_b):.1f}x; "
               f"{st_c['misses']} blocks from the origin, the node held {len(lost)} values' blocks)")
         self.net.start_node("mc2")
 
@@ -148,26 +156,26 @@ class Bench:
         # memory cache too small to hold them.
         small = ["--memory-cache", "16M", "--no-prefetch"]
         hd = self.mount("d", "d", shared=False, extra=small)
-        read_pass(hd, keys, want, a.readers)  # fills d's LMDB from the origin
+        read_pass(hd, keys, want, readers)  # fills d's LMDB from the origin
         hd.unmount()
         for m in list(self.mounts):
             if m is not hd:
                 m.cleanup()
         lmdb = self.mount("d", "d", shared=False, extra=small)  # the same cache directory
         cpu0 = cpu_seconds(lmdb.pids)
-        s_l, _, wrong = read_pass(lmdb, keys, want, a.readers)
+        s_l, _, wrong = read_pass(lmdb, keys, want, readers)
         cpu_l = cpu_seconds(lmdb.pids) - cpu0
         assert not wrong and shared_hosts.status(lmdb)["origin_requests"] == 0
         lmdb.cleanup()
         # Host e fills the shared tier again (mc2 came back empty), then
         # host d reads it all from the shared tier with no disk cache.
         he = self.mount("a", "e", extra=["--no-prefetch"])
-        read_pass(he, keys, want, a.readers)
+        read_pass(he, keys, want, readers)
         shared_hosts.wait_shared_puts(he, 1, timeout=300)
         he.cleanup()
         sh = self.mount("b", "f", extra=small + ["--no-disk-cache"])
         cpu0 = cpu_seconds(sh.pids)
-        s_s, _, wrong = read_pass(sh, keys, want, a.readers)
+        s_s, _, wrong = read_pass(sh, keys, want, readers)
         cpu_s = cpu_seconds(sh.pids) - cpu0
         st = shared_hosts.status(sh)
         assert not wrong
@@ -176,9 +184,10 @@ class Bench:
               f"{st.get('shared_hits', 0)} shared hits, {st['origin_requests']} origin requests)")
         print(f"  shared-tier CPU overhead:       {100 * (cpu_s - cpu_l) / max(cpu_l, 1e-9):+.0f}% of "
               f"the LMDB reads' CPU")
-        print(json.dumps({"mib": mb, "origin_mib_s": mb / s_a, "shared_mib_s": mb / s_b,
-                          "speedup": s_a / s_b, "b_origin_requests": st_b["origin_requests"],
-                          "node_down_mib_s": mb / s_c, "p99_healthy_ms": p99(lat_b) * 1e3,
+        print(json.dumps({"mib": mb, "readers": readers, "origin_mib_s": mb / s_a,
+                          "shared_mib_s": mb / s_b, "speedup": s_a / s_b,
+                          "b_origin_requests": st_b["origin_requests"], "node_down_mib_s": mb / s_c,
+                          "p99_healthy_ms": p99(lat_b) * 1e3,
                           "p99_node_down_ms": p99(lat_c) * 1e3, "cpu_lmdb_s": cpu_l,
                           "cpu_shared_s": cpu_s}))
 
@@ -192,8 +201,11 @@ def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size-mb", type=int, default=256, help="working set in MiB (default 256)")
     p.add_argument("--latency-ms", type=int, default=20, help="added per origin request")
-    p.add_argument("--readers", type=int, default=8, help="reading threads")
+    p.add_argument("--readers", default="1,8",
+                   help="reading threads, a comma-separated list (default 1,8; the last is "
+                        "used for the node-down and CPU runs)")
     args = p.parse_args()
+    args.readers = [int(r) for r in args.readers.split(",")]
     if os.geteuid() != 0:
         sys.exit("bench_shared_cache: needs root (network namespaces, FUSE)")
     if not os.access(zmount.ZARRMOUNT, os.X_OK):
