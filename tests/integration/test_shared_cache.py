@@ -17,6 +17,8 @@ What is shown:
   * every stored value overwritten by a client without the key with
     well-formed garbage of the same size: all refused, fetched again, the
     bytes still right, the tier healed;
+  * --shared-cache-unauthenticated is explicit and shown, and its unsigned
+    values are refused by hosts that have the key;
   * the mount refuses a shared tier without a key file, or with a key file
     others can read, with one line saying what to do.
 
@@ -78,12 +80,12 @@ def key_file(tmp_path_factory):
 def host_mount(net, data, key_file, tmp_path):
     made = []
 
-    def make(host, extra=()):
+    def make(host, extra=(), key=True):
         i = len(made)
+        auth = ["--shared-cache-key-file", key_file] if key else ["--shared-cache-unauthenticated"]
         m = HostMount(net, host, data.refs, tmp_path / f"mnt{i}", tmp_path / f"cache{i}",
                       tmp_path / f"mnt{i}.log",
-                      ["--shared-cache", shared_url(), "--shared-cache-key-file", key_file,
-                       "--no-prefetch", *extra])
+                      ["--shared-cache", shared_url(), *auth, "--no-prefetch", *extra])
         made.append(m)
         m.start()
         return m
@@ -212,6 +214,26 @@ def test_values_forged_without_the_key_are_refused_and_healed(net, data, key_fil
     assert not wrong
     s = status(b)
     assert s["origin_requests"] == 0 and s["shared_cache"]["shared_rejected"] == 0, s
+
+
+def test_unauthenticated_tier_is_explicit_and_not_trusted_by_keyed_hosts(net, data, host_mount):
+    """--shared-cache-unauthenticated works without a key and says so; its
+    unsigned values are refused by a host that has the key."""
+    net.mc("flush")
+    a = host_mount("a", key=False)
+    wrong, _ = read_all(a, data.keys, data.want)
+    assert not wrong
+    s = status(a)
+    assert s["shared_cache"]["authenticated"] is False, s
+    text = subprocess.run([zmount.ZARRMOUNT, "status", a.mnt], capture_output=True, text=True).stdout
+    assert "(unauthenticated)" in text, text
+    wait_shared_puts(a, len(data.keys))
+    b = host_mount("b")
+    wrong, _ = read_all(b, data.keys, data.want)
+    assert not wrong
+    s = status(b)
+    assert s["shared_cache"]["shared_rejected"] >= len(data.keys), s
+    assert s.get("shared_hits", 0) == 0, s
 
 
 def test_refused_without_a_private_key(net, data, key_file, tmp_path):
