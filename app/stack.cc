@@ -65,6 +65,10 @@ Result<std::unique_ptr<SharedBlockStore>> OpenSharedTier(const Options& opt) {
                              "need --shared-cache URL");
     return std::unique_ptr<SharedBlockStore>();
   }
+  // --offline promises that nothing reaches the network; the nodes are on it.
+  if (opt.offline)
+    return InvalidArgument("option '--offline' sends nothing to the network: it cannot be used with "
+                           "--shared-cache");
   ZM_ASSIGN_OR_RETURN(SharedCacheOptions so, ParseSharedCacheUrl(opt.shared_cache, "--shared-cache"));
   if (!opt.shared_cache_key_file.empty()) {
     ZM_ASSIGN_OR_RETURN(so.mac_key, ReadSharedCacheKey(opt.shared_cache_key_file));

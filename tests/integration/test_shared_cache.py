@@ -39,7 +39,7 @@ from shared_hosts import (FILES, MC_PORT, NODES, RETRY_S, Data, HostMount, Net, 
                           read_all, remove_stale_namespaces, sh, shared_url, status,
                           wait_shared_puts)
 
-READ_DEADLINE_S = 5.0  # one chunk read, at most (20 ms origin, 50 ms node timeout, busy host)
+READ_DEADLINE_S = 5.0  # one chunk read, at most (20 ms origin, 250 ms node timeout, busy host)
 
 # --------------------------------------------------------------------------
 # Fixtures
@@ -249,3 +249,7 @@ def test_refused_without_a_private_key(net, data, key_file, tmp_path):
                        capture_output=True, text=True, timeout=30)
     assert r.returncode != 0
     assert r.stderr.count("\n") == 1 and "chmod 600" in r.stderr, r.stderr
+    r = subprocess.run(base[:1] + ["--offline", "--shared-cache-key-file", key_file] + base[1:],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0
+    assert r.stderr.count("\n") == 1 and "--offline" in r.stderr, r.stderr
