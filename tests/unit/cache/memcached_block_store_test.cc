@@ -6,6 +6,8 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <thread>
+#include <atomic>
 
 #include "base/units.h"
 #include "cache/block_tiers.h"
@@ -36,8 +38,11 @@ std::string NameOf(const BlockKey& key, uint32_t part) {
   return name;
 }
 
+// Nodes get a generous timeout: on a busy test machine a healthy node may
+// take more than the default 50 ms, and a node taken for dead would change
+// what the tests count. (Nodes that are down refuse connections at once.)
 std::unique_ptr<SharedBlockStore> Open(const std::vector<std::string>& nodes, std::string key = kSecret,
-                                       const std::string& query = "") {
+                                       const std::string& query = "?timeout_ms=1000") {
   std::string url = "memcached://";
   for (size_t i = 0; i < nodes.size(); ++i) url += (i ? "," : "") + nodes[i];
   auto o = ParseSharedCacheUrl(url + query, "--shared-cache");
@@ -143,9 +148,10 @@ TEST(MemcachedBlockStore, SplitBlockIsAllOrNothing) {
 TEST(MemcachedBlockStore, DeadNodeCostsAShortTimeoutThenIsSkipped) {
   MemcachedServer live;
   // A port nothing listens on: connections are refused at once. (A node
-  // that does not answer at all is bounded by timeout_ms the same way.)
+  // that does not answer at all is bounded by timeout_ms the same way:
+  // test_shared_cache::test_silent_node_costs_a_short_timeout.)
   const std::string dead = "127.0.0.1:" + std::to_string(testing::FreePort());
-  auto store = Open({live.address(), dead}, kSecret, "?timeout_ms=50&retry_s=60");
+  auto store = Open({live.address(), dead}, kSecret, "?timeout_ms=1000&retry_s=60");
   ASSERT_TRUE(store);
   auto slowest = Clock::duration::zero();
   for (int i = 0; i < 200; ++i) {
@@ -176,7 +182,7 @@ TEST(MemcachedBlockStore, DeadNodeCostsAShortTimeoutThenIsSkipped) {
 
 TEST(MemcachedBlockStore, NodeIsTriedAgainAfterRetrySeconds) {
   MemcachedServer server;
-  auto store = Open({server.address()}, kSecret, "?timeout_ms=50&retry_s=1");
+  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&retry_s=1");
   ASSERT_TRUE(store);
   const BlockKey key = MakeBlockKey("r", {0, 10});
   server.Stop();
@@ -217,9 +223,36 @@ TEST(MemcachedBlockStore, PartsOfABlockShareOneNodeAndBlocksSpreadOverNodes) {
   for (int n = 0; n < 3; ++n) EXPECT_GT(holders_of_blocks[n], 0) << "node " << n << " holds nothing";
 }
 
+TEST(MemcachedBlockStore, ConcurrentReadersAndWritersSeeWholeBlocks) {
+  MemcachedServer n1, n2;
+  auto store = Open({n1.address(), n2.address()}, kSecret, "?timeout_ms=1000");
+  ASSERT_TRUE(store);
+  std::atomic<int> wrong{0}, found{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 40; ++i) {
+        const int b = (i * 7 + t) % 16;  // threads share blocks
+        const size_t size = 200_KiB + b * 100_KiB;  // some split in two
+        const BlockKey key = MakeBlockKey("c", {uint64_t(b), size});
+        if (Block got = store->Get(key)) {
+          ++found;
+          if (*got != Bytes(size, b)) ++wrong;
+        } else {
+          store->Put(key, MakeBlock(Bytes(size, b)));
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  store->Flush();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(found.load(), 0);
+  EXPECT_EQ(store->stats().errors, 0u);
+}
+
 TEST(MemcachedBlockStore, FullQueueDropsAndCounts) {
   MemcachedServer server;
-  auto store = Open({server.address()}, kSecret, "?queue=64K");
+  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&queue=64K");
   ASSERT_TRUE(store);
   for (int i = 0; i < 100; ++i) store->Put(MakeBlockKey("q", {uint64_t(i), 32_KiB}), MakeBlock(Bytes(32_KiB, i)));
   store->Flush();
