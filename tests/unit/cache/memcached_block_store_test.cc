@@ -124,6 +124,20 @@ TEST(MemcachedBlockStore, GarbageForgedAndForeignValuesAreMissesAndCounted) {
   EXPECT_EQ(*got, data);
 }
 
+TEST(MemcachedBlockStore, LargerItemsHoldA1MiBBlockInOneValue) {
+  MemcachedServer server({"-I", "2m"});
+  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&item_size=2M");
+  ASSERT_TRUE(store);
+  const BlockKey key = MakeBlockKey("i", {0, 1_MiB});
+  store->Put(key, MakeBlock(Bytes(1_MiB, 4)));
+  store->Flush();
+  EXPECT_EQ(server.Get(NameOf(key, 0)).size(), 1_MiB + 96);
+  EXPECT_TRUE(server.Get(NameOf(key, 1)).empty());
+  Block got = store->Get(key);
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, Bytes(1_MiB, 4));
+}
+
 TEST(MemcachedBlockStore, SplitBlockIsAllOrNothing) {
   MemcachedServer server;
   auto store = Open({server.address()});

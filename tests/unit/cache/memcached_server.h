@@ -16,6 +16,7 @@
 #include <chrono>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 extern char** environ;
@@ -50,7 +51,10 @@ inline int ConnectLoopback(int port) {
 
 class MemcachedServer {
  public:
-  MemcachedServer() : port_(FreePort()) { Start(); }
+  // `extra`: more memcached arguments ({"-I", "2m"}).
+  explicit MemcachedServer(std::vector<std::string> extra = {}) : port_(FreePort()), extra_(std::move(extra)) {
+    Start();
+  }
   ~MemcachedServer() { Stop(); }
   MemcachedServer(const MemcachedServer&) = delete;
   MemcachedServer& operator=(const MemcachedServer&) = delete;
@@ -64,6 +68,7 @@ class MemcachedServer {
     std::string port = std::to_string(port_);
     std::vector<std::string> args = {bin, "-p", port, "-U", "0", "-l", "127.0.0.1", "-m", "64", "-t", "2"};
     if (::geteuid() == 0) args.insert(args.end(), {"-u", "nobody"});
+    args.insert(args.end(), extra_.begin(), extra_.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -120,6 +125,7 @@ class MemcachedServer {
 
  private:
   const int port_;
+  const std::vector<std::string> extra_;
   pid_t pid_ = -1;
 };
 
