@@ -1,6 +1,6 @@
 // Everything between the filesystem and the network, built from the
-// options: the origin, the memory and disk tiers, and the read-through cache
-// over them. The daemon and `zarrmount warm` build the same stack.
+// options: the origin, the memory, disk and shared tiers, and the read-through
+// cache over them. The daemon and `zarrmount warm` build the same stack.
 #pragma once
 
 #include <atomic>
