@@ -172,9 +172,6 @@ struct Value {
   std::string_view view() const { return {data.get(), size}; }
 };
 
-// What fetching one value came to.
-enum class Fetched { kValue, kAbsent, kFailed };
-
 class MemcachedBlockStore final : public SharedBlockStore {
  public:
   explicit MemcachedBlockStore(const SharedCacheOptions& o)
@@ -305,25 +302,49 @@ class MemcachedBlockStore final : public SharedBlockStore {
     errors_.fetch_add(1, std::memory_order_relaxed);
     if (!node) return;
     node->errors.fetch_add(1, std::memory_order_relaxed);
-    // A connection still backing off from an earlier failure says so at
-    // once; that is not news about the node.
-    if (rc == MEMCACHED_SERVER_TEMPORARILY_DISABLED || rc == MEMCACHED_SERVER_MARKED_DEAD) return;
+    // (libmemcached reports even a first failure to connect as "temporarily
+    // disabled", so every failure counts.)
     int64_t was = node->down_until_ms.exchange(NowMs() + int64_t{options_.retry_s} * 1000);
     if (was < NowMs())
       LogWarning("shared cache: node " + node->name + ": " + memcached_strerror(mc, rc) +
                  "; skipped for " + std::to_string(options_.retry_s) + " s");
   }
 
-  Fetched FetchPart(memcached_st* mc, Node* node, const BlockKey& key, uint32_t part, Value* value) {
-    const std::string group = ValueName(key, 0), name = ValueName(key, part);
-    uint32_t flags = 0;
-    memcached_return_t rc;
-    value->data.reset(memcached_get_by_key(mc, group.data(), group.size(), name.data(), name.size(),
-                                           &value->size, &flags, &rc));
-    if (value->data) return Fetched::kValue;
-    if (rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) return Fetched::kAbsent;
+  // Asks the block's node for parts [first, last] in one request; each one
+  // it holds lands in (*values)[part]. False on a node error.
+  bool FetchParts(memcached_st* mc, Node* node, const BlockKey& key, uint32_t first, uint32_t last,
+                  std::vector<Value>* values) {
+    const std::string group = ValueName(key, 0);
+    std::vector<std::string> names;
+    std::vector<const char*> name_ptrs;
+    std::vector<size_t> name_lengths;
+    for (uint32_t i = first; i <= last; ++i) names.push_back(ValueName(key, i));
+    for (const std::string& n : names) {
+      name_ptrs.push_back(n.data());
+      name_lengths.push_back(n.size());
+    }
+    memcached_return_t rc = memcached_mget_by_key(mc, group.data(), group.size(), name_ptrs.data(),
+                                                  name_lengths.data(), names.size());
+    if (rc != MEMCACHED_SUCCESS) {
+      NodeFailed(node, mc, rc);
+      return false;
+    }
+    char name[MEMCACHED_MAX_KEY];
+    while (true) {
+      size_t name_length = 0, size = 0;
+      uint32_t flags = 0;
+      char* v = memcached_fetch(mc, name, &name_length, &size, &flags, &rc);
+      if (!v) break;
+      Value value;
+      value.data.reset(v);
+      value.size = size;
+      const std::string_view got(name, name_length);
+      for (uint32_t i = first; i <= last; ++i)
+        if (got == names[i - first]) (*values)[i] = std::move(value);
+    }
+    if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) return true;
     NodeFailed(node, mc, rc);
-    return Fetched::kFailed;
+    return false;
   }
 
   void Rejected(const BlockKey& key, uint32_t part, EnvelopeFault fault) {
@@ -364,8 +385,8 @@ class MemcachedBlockStore final : public SharedBlockStore {
   std::vector<std::thread> writers_;
 };
 
-// Part 0 says how many parts there are; the others are read after it, from
-// the same node. Each is opened in place; only the joined block is a copy.
+// Part 0 says how many parts there are; all are on the same node. Each is
+// opened in place; only the joined block is a copy.
 Block MemcachedBlockStore::Get(const BlockKey& key) {
   Conn conn(read_pool_, options_.timeout_ms);
   if (!conn.get()) {
@@ -374,26 +395,22 @@ Block MemcachedBlockStore::Get(const BlockKey& key) {
   }
   Node* node = NodeOf(conn.get(), ValueName(key, 0));
   if (Skipped(node)) return Miss();
-  std::vector<Value> values(1);
-  switch (FetchPart(conn.get(), node, key, 0, &values[0])) {
-    case Fetched::kValue: break;
-    case Fetched::kAbsent: return Miss();
-    case Fetched::kFailed: return nullptr;
-  }
+  // Parts 0 and 1 in one request: with the default sizes a full block is
+  // two values, and asking for an absent part 1 costs nothing more.
+  std::vector<Value> values(2);
+  if (!FetchParts(conn.get(), node, key, 0, 1, &values)) return nullptr;
+  if (!values[0].data) return Miss();
   std::vector<EnvelopePart> parts(1);
   if (EnvelopeFault f = sealer_.Open(key, 0, values[0].view(), &parts[0]); f != EnvelopeFault::kNone) {
     Rejected(key, 0, f);
     return nullptr;
   }
   const uint32_t count = parts[0].parts;
-  values.resize(count);
+  values.resize(std::max<uint32_t>(count, 2));
   parts.resize(count);
+  if (count > 2 && !FetchParts(conn.get(), node, key, 2, count - 1, &values)) return nullptr;
   for (uint32_t i = 1; i < count; ++i) {
-    switch (FetchPart(conn.get(), node, key, i, &values[i])) {
-      case Fetched::kValue: break;
-      case Fetched::kAbsent: return Miss();  // evicted apart from its siblings: the block is gone
-      case Fetched::kFailed: return nullptr;
-    }
+    if (!values[i].data) return Miss();  // evicted apart from its siblings: the block is gone
     if (EnvelopeFault f = sealer_.Open(key, i, values[i].view(), &parts[i]); f != EnvelopeFault::kNone) {
       Rejected(key, i, f);
       return nullptr;

@@ -206,7 +206,9 @@ TEST(MemcachedBlockStore, NodeIsTriedAgainAfterRetrySeconds) {
   store->Put(key, MakeBlock("0123456789"));
   store->Flush();
   EXPECT_EQ(store->Get(key), nullptr) << "still skipped within retry_s";
-  std::this_thread::sleep_for(std::chrono::milliseconds(2100));
+  // Our window is 1 s; a connection's own back-off (whole seconds) may add
+  // up to 2 s more.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
   EXPECT_TRUE(store->stats().nodes[0].up);
   store->Put(key, MakeBlock("0123456789"));
   store->Flush();
