@@ -264,10 +264,13 @@ def status(m):
     return json.loads(r.stdout)
 
 
-def read_all(m, keys, want):
-    """Reads every key; returns (keys with wrong bytes, slowest read in s)."""
+def read_all(m, keys, want, before_read=None):
+    """Reads every key; returns (keys with wrong bytes, slowest read in s).
+    ``before_read(i)``, if given, is called before the i-th read."""
     wrong, slowest = [], 0.0
-    for k in keys:
+    for i, k in enumerate(keys):
+        if before_read:
+            before_read(i)
         t0 = time.monotonic()
         with open(m.path(k), "rb") as f:
             got = f.read()

@@ -11,9 +11,10 @@ What is shown:
     come from the shared tier (the daemon's counters say so);
   * a node that stops answering (link down) costs a short timeout, then is
     skipped;
-  * a node killed mid-run: no wrong byte, every read within its deadline,
-    and only the lost node's share of blocks comes from the origin; once the
-    node is back (empty) it is refilled, and then a new host needs no origin;
+  * a node killed before or during a run: no wrong byte, every read within
+    its deadline, and only the lost node's share of blocks comes from the
+    origin; once the node is back (empty) it is refilled, and then a new host
+    needs no origin;
   * every stored value overwritten by a client without the key with
     well-formed garbage of the same size: all refused, fetched again, the
     bytes still right, the tier healed;
@@ -162,6 +163,33 @@ def test_node_killed_then_restarted(net, data, key_file, host_mount, tmp_path):
     wrong, _ = read_all(b, data.keys, data.want)
     assert not wrong
     assert status(b)["origin_requests"] == 0, status(b)
+
+
+def test_node_killed_and_restarted_mid_run(net, data, key_file, host_mount, tmp_path):
+    """mc2 is killed a third of the way through a host's reads and started
+    again (empty) at two thirds: no wrong byte, no read past its deadline,
+    and only blocks of mc2's share come from the origin."""
+    net.mc("flush")
+    warm(net, data, key_file, tmp_path)
+    lost = groups_on(net, "mc2")
+    n = len(data.keys)
+
+    def chaos(i):
+        if i == n // 3:
+            net.kill_node("mc2")
+        elif i == 2 * n // 3:
+            net.start_node("mc2")
+    c = host_mount("c")
+    try:
+        wrong, slowest = read_all(c, data.keys, data.want, before_read=chaos)
+    finally:
+        if "mc2" not in net.procs:
+            net.start_node("mc2")
+    assert not wrong, f"wrong bytes around a node's death: {wrong[:5]}"
+    assert slowest < READ_DEADLINE_S, f"a read took {slowest:.2f} s around a node's death"
+    s = status(c)
+    assert 0 < s["misses"] <= len(lost), (s, len(lost))
+    assert s["shared_hits"] >= n - len(lost), s
 
 
 def test_silent_node_costs_a_short_timeout(net, data, key_file, host_mount, tmp_path):
