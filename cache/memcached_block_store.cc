@@ -30,6 +30,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Room left in an item for memcached's own header and the value's name.
+constexpr uint64_t kItemOverheadBytes = 512;
+
 // A node's value name for part `part` of the block under `key`. Every part
 // is placed by the name of part 0 (its group), so one node holds all of a
 // block: losing a node loses only its own share of blocks.
@@ -126,7 +129,7 @@ Result<SharedCacheOptions> ParseSharedCacheUrl(const std::string& url, const std
     ZM_RETURN_IF_ERROR(ApplyParameter(pair.substr(0, eq), pair.substr(eq + 1), where, &o));
     at = amp + 1;
   }
-  if (o.item_bytes <= kEnvelopeHeaderBytes + 1_KiB)
+  if (o.item_bytes <= kEnvelopeHeaderBytes + kItemOverheadBytes)
     return InvalidArgument(where + ": item_size leaves no room for data");
   return o;
 }
@@ -175,7 +178,7 @@ struct Value {
 class MemcachedBlockStore final : public SharedBlockStore {
  public:
   explicit MemcachedBlockStore(const SharedCacheOptions& o)
-      : options_(o), sealer_(o.mac_key), max_part_bytes_(o.item_bytes - kEnvelopeHeaderBytes - 512) {
+      : options_(o), sealer_(o.mac_key), max_part_bytes_(o.item_bytes - kEnvelopeHeaderBytes - kItemOverheadBytes) {
     for (const auto& n : o.nodes) nodes_.emplace_back(n.host + ":" + std::to_string(n.port));
   }
 

@@ -23,6 +23,7 @@ declare -A owner=(
   [lmdb.h]=cache [simdjson.h]="zarr refs" [fuse_lowlevel.h]=fuse [curl/curl.h]=io
   [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache [libdeflate.h]=codecs
   [libmemcached/memcached.h]=cache [libmemcachedutil-1.0/pool.h]=cache [openssl/evp.h]=cache
+  [openssl/crypto.h]=cache [openssl/core_names.h]=cache [openssl/params.h]=cache
 )
 
 bad=0
