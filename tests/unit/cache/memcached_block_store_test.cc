@@ -194,6 +194,73 @@ TEST(MemcachedBlockStore, DeadNodeCostsAShortTimeoutThenIsSkipped) {
   EXPECT_EQ(store->stats().errors, s.errors) << "a skipped node is not asked again";
 }
 
+// A TCP server on a loopback port that is not memcached: it accepts and
+// then either answers every request with junk or never answers at all.
+class FakeNode {
+ public:
+  explicit FakeNode(bool answer_junk) : junk_(answer_junk) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    ::listen(fd_, 64);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~FakeNode() {
+    stop_ = true;
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    for (int c : clients_) ::close(c);
+    ::close(fd_);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      clients_.push_back(c);
+      if (junk_) {  // a reply to no request, promising bytes that never come
+        static const char kJunk[] = "VALUE zm1:nonsense 0 99999999\r\n\x01\x02garbage\r\n";
+        ::send(c, kJunk, sizeof kJunk - 1, MSG_NOSIGNAL);
+      }
+    }
+  }
+  const bool junk_;
+  int fd_ = -1, port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<int> clients_;  // kept open: a silent node holds its connections
+  std::thread thread_;
+};
+
+TEST(MemcachedBlockStore, SilentOrJunkNodeCostsOneTimeoutThenIsSkipped) {
+  for (bool junk : {false, true}) {
+    MemcachedServer live;
+    FakeNode bad(junk);
+    auto store = Open({live.address(), bad.address()}, kSecret, "?timeout_ms=100&retry_s=60");
+    ASSERT_TRUE(store);
+    auto total = Clock::duration::zero(), slowest = Clock::duration::zero();
+    for (int i = 0; i < 100; ++i) {
+      auto t0 = Clock::now();
+      EXPECT_EQ(store->Get(MakeBlockKey("z", {uint64_t(i), 10})), nullptr);
+      total += Clock::now() - t0;
+      slowest = std::max(slowest, Clock::now() - t0);
+    }
+    // One timeout of 100 ms (libmemcached's default would be 1 s), then skipped.
+    EXPECT_LT(slowest, std::chrono::milliseconds(800)) << (junk ? "junk" : "silent");
+    EXPECT_LT(total, std::chrono::milliseconds(1500)) << (junk ? "junk" : "silent");
+    auto s = store->stats();
+    EXPECT_FALSE(s.nodes[1].up) << (junk ? "junk" : "silent");
+    EXPECT_TRUE(s.nodes[0].up);
+    EXPECT_EQ(s.hits, 0u);
+  }
+}
+
 TEST(MemcachedBlockStore, NodeIsTriedAgainAfterRetrySeconds) {
   MemcachedServer server;
   auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&retry_s=1");
