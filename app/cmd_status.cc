@@ -22,7 +22,8 @@ const char kStatusUsage[] =
     "Usage: zarrmount status MOUNTPOINT [--json | --prometheus]\n"
     "\n"
     "Shows a running daemon's counters since it mounted: cache hit ratio, bytes\n"
-    "served from memory, disk and the origin, origin requests in flight, errors.\n"
+    "served from memory, disk, the shared tier and the origin, origin requests\n"
+    "in flight, errors, the shared tier's nodes.\n"
     "  --json       print the daemon's status object as it is\n"
     "  --prometheus print the same counters in the Prometheus text format\n"
     "               (for node exporter's textfile collector)\n"
@@ -59,6 +60,33 @@ bool ReadStatus(const std::string& mountpoint, const char* name, std::string* va
   return true;  // it grew five times in a row: show what the last try got
 }
 
+// The shared tier's counters and each node's state ("a:11211 up, b:11211
+// down (3 errors)").
+void PrintSharedCache(const std::string& status) {
+  const size_t list = status.find("\"nodes\": [");
+  const std::string value = status.substr(0, status.find(']', list));
+  auto num = [&](const char* k) { return JsonNumber(value, k); };
+  std::printf("  shared cache       %.0f misses, %.0f errors, %.0f values refused, %.0f written "
+              "(%s), %.0f writes dropped%s\n",
+              num("shared_misses"), num("shared_errors"), num("shared_rejected"), num("shared_puts"),
+              FormatSize(static_cast<uint64_t>(num("shared_put_bytes"))).c_str(),
+              num("shared_queue_drops"),
+              value.find("\"authenticated\": false") != std::string::npos ? " (unauthenticated)" : "");
+  std::string nodes;
+  for (size_t at = value.find("{\"name\": \"", list); at != std::string::npos;
+       at = value.find("{\"name\": \"", at + 1)) {
+    size_t name_at = at + 10, name_end = value.find('"', name_at);
+    size_t state_at = value.find("\"state\": \"", name_end);
+    if (name_end == std::string::npos || state_at == std::string::npos) break;
+    state_at += 10;
+    std::string state = value.substr(state_at, value.find('"', state_at) - state_at);
+    const double errors = JsonNumber(value.substr(state_at), "errors");
+    nodes += (nodes.empty() ? "" : ", ") + value.substr(name_at, name_end - name_at) + " " + state;
+    if (errors > 0) nodes += " (" + std::to_string(static_cast<uint64_t>(errors)) + " errors)";
+  }
+  std::printf("  shared nodes       %s\n", nodes.c_str());
+}
+
 void PrintStatus(const std::string& mountpoint, const std::string& value) {
   auto num = [&](const char* k) { return JsonNumber(value, k); };
   auto size = [&](const char* k) { return FormatSize(static_cast<uint64_t>(num(k))); };
@@ -69,6 +97,9 @@ void PrintStatus(const std::string& mountpoint, const std::string& value) {
               num("memory_hits"));
   std::printf("  from disk cache    %s (%.0f blocks)\n", size("disk_hit_bytes").c_str(),
               num("disk_hits"));
+  if (value.find("\"shared_cache\"") != std::string::npos)
+    std::printf("  from shared cache  %s (%.0f blocks)\n", size("shared_hit_bytes").c_str(),
+                num("shared_hits"));
   std::printf("  from the origin    %s (%.0f requests, %.0f in flight, %.0f failed)\n",
               size("origin_bytes").c_str(), num("origin_requests"), num("origin_in_flight"),
               num("origin_errors"));
@@ -81,6 +112,7 @@ void PrintStatus(const std::string& mountpoint, const std::string& value) {
                 "dropped\n",
                 size("used_bytes").c_str(), size("capacity_bytes").c_str(),
                 num("corrupt_blocks"), num("dropped_writes"));
+  if (value.find("\"shared_cache\"") != std::string::npos) PrintSharedCache(value);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
-// `zarrmount warm SOURCE [PATH_PREFIX...]`: fills the disk cache with the
-// chunks of a reference set, through the same origins a mount would use.
+// `zarrmount warm SOURCE [PATH_PREFIX...]`: fills the disk cache (and the
+// shared tier, with --shared-cache) with the chunks of a reference set,
+// through the same origins a mount would use.
 
 #include <unistd.h>
 
@@ -27,8 +28,10 @@ const char kWarmUsage[] =
     "\n"
     "Fills the disk cache with the chunks of the reference set SOURCE under the\n"
     "given path prefixes (whole arrays or groups, e.g. 'tas' or 'group/sst'; all\n"
-    "of it when none), so later mounts read them without the network. Shows a\n"
-    "progress bar on a terminal and prints a summary.\n"
+    "of it when none), so later mounts read them without the network. With\n"
+    "--shared-cache it fills the shared tier too (also with what the disk cache\n"
+    "already holds), for other hosts. Shows a progress bar on a terminal and\n"
+    "prints a summary.\n"
     "\n"
     "Options:\n"
     "  --cache-dir DIR        the cache directory (default as for mounting)\n"
@@ -39,6 +42,9 @@ const char kWarmUsage[] =
     "  --map OLD=NEW, --s3-endpoint URL, --s3-region REGION, --s3-profile NAME,\n"
     "  --s3-anonymous, --header HEADER, --bearer-token-env VAR\n"
     "                         how origins are reached, as for mounting\n"
+    "  --shared-cache URL, --shared-cache-key-file FILE,\n"
+    "  --shared-cache-unauthenticated\n"
+    "                         the shared tier to fill, as for mounting\n"
     "  --json                 print the summary as one JSON object\n"
     "  -h, --help             this text\n";
 
@@ -183,6 +189,7 @@ int WarmCommand(int argc, char** argv) {
   opt.source = positional[0];
   const std::vector<std::string> prefixes(positional.begin() + 1, positional.end());
   if (opt.cache_dir.empty()) opt.cache_dir = DefaultCacheDir();
+  opt.shared_cache_publish_local = true;
 
   auto built = BuildStack(opt);
   if (!built.ok()) return Fail(built.status());
@@ -208,6 +215,7 @@ int WarmCommand(int argc, char** argv) {
   if (!opt.json && isatty(2)) ShowProgress(plan, progress, start);
   pool.WaitIdle();
   if (stack.disk) stack.disk->Flush();
+  if (stack.shared) stack.shared->Flush();
   PrintSummary(plan, progress, stack.cache->stats(), SecondsSince(start), opt.json);
   if (!progress.first_error.ok()) return Fail(progress.first_error);
   return 0;

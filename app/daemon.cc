@@ -228,7 +228,8 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   FuseConfig fc = MountConfig(opt, config);
   ReadLatency reads;
   const MountStatusSources sources{&opt, ds->index.file_count(), stack->cache.get(),
-                                   stack->disk.get(), &reads, std::chrono::steady_clock::now()};
+                                   stack->disk.get(), stack->shared.get(), &reads,
+                                   std::chrono::steady_clock::now()};
   SetStatus(
       [&] {
         StatusReport r;
@@ -243,7 +244,8 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   const CacheStats& cs = stack->cache->stats();
   LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +
           " origin requests, " + FormatSize(cs.origin_bytes.load()) + " from the origin, " +
-          std::to_string(cs.memory_hits.load() + cs.disk_hits.load()) + " cache hits, " +
+          std::to_string(cs.memory_hits.load() + cs.disk_hits.load() + cs.shared_hits.load()) +
+          " cache hits, " +
           std::to_string(cs.prefetch_requests.load()) + " prefetch requests (" +
           FormatSize(cs.prefetch_bytes.load()) + ")");
   return ExitCode(st);
@@ -315,8 +317,8 @@ int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogK
                    config.sizes.catalog, mtime);
   FuseConfig fc = MountConfig(opt, config);
   ReadLatency reads;
-  const MountStatusSources sources{&opt, 0, stack->cache.get(), stack->disk.get(), &reads,
-                                   std::chrono::steady_clock::now()};
+  const MountStatusSources sources{&opt, 0, stack->cache.get(), stack->disk.get(),
+                                   stack->shared.get(), &reads, std::chrono::steady_clock::now()};
   SetStatus(
       [&] {
         StatusReport r;

@@ -220,6 +220,10 @@ int main(int argc, char** argv) {
     char cwd[PATH_MAX];
     if (getcwd(cwd, sizeof cwd)) opt.cache_dir = std::string(cwd) + "/" + opt.cache_dir;
   }
+  if (!opt.shared_cache_key_file.empty() && opt.shared_cache_key_file.front() != '/') {
+    char cwd[PATH_MAX];
+    if (getcwd(cwd, sizeof cwd)) opt.shared_cache_key_file = std::string(cwd) + "/" + opt.shared_cache_key_file;
+  }
   if (!opt.log_file.empty()) {
     if (opt.log_file.front() != '/') {
       char cwd[PATH_MAX];

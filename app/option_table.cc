@@ -222,6 +222,18 @@ const OptionSpec kOptions[] = {
    "serve only what the cache holds; anything else fails\n"
    "at once with EIO, and nothing is sent to the network", nullptr, kMount,
    [](const OptionArg&, Options* o) { return Set(&o->offline); }},
+  {"--shared-cache", 0, "URL",
+   "a cache tier shared by many hosts, read after the disk\n"
+   "cache: memcached://HOST:PORT[,HOST:PORT...][?timeout_ms=50]", nullptr, kOrigin,
+   [](const OptionArg& a, Options* o) { return NonEmpty(a, "a memcached:// URL", &o->shared_cache); }},
+  {"--shared-cache-key-file", 0, "FILE",
+   "HMAC key of the shared tier\n"
+   "(16+ bytes, mode 0600, the same on every host)", nullptr, kOrigin,
+   [](const OptionArg& a, Options* o) { return NonEmpty(a, "a file", &o->shared_cache_key_file); }},
+  {"--shared-cache-unauthenticated", 0, nullptr,
+   "share without a key\n"
+   "(anyone reaching the nodes can change what is read)", nullptr, kOrigin,
+   [](const OptionArg&, Options* o) { return Set(&o->shared_cache_unauthenticated); }},
   {"--block-size", 0, "SIZE", "cache block size (default: {})",
    [](const Options& d) { return FormatSize(d.block_size); }, kMount,
    [](const OptionArg& a, Options* o) {

@@ -31,6 +31,12 @@ struct Options {
   uint64_t memory_cache = 512_MiB;
   bool disk_cache = true;
   bool offline = false;  // serve from the cache only
+  // The shared (memcached) tier: its URL ("" for none), its HMAC key file,
+  // or the explicit choice to run it unauthenticated.
+  std::string shared_cache;
+  std::string shared_cache_key_file;
+  bool shared_cache_unauthenticated = false;
+  bool shared_cache_publish_local = false;  // set by `warm`: local hits go to the shared tier too
   bool allow_link_local = false;  // let references reach 169.254.0.0/16 and the like
   // Directories whose files local references may read, besides the
   // reference file's own directory.

@@ -56,6 +56,31 @@ Result<std::vector<std::string>> LocalRoots(const Options& opt) {
   return roots;
 }
 
+// The --shared-cache tier, or null without one. Refused without a key
+// file unless the user chose --shared-cache-unauthenticated.
+Result<std::unique_ptr<SharedBlockStore>> OpenSharedTier(const Options& opt) {
+  if (opt.shared_cache.empty()) {
+    if (!opt.shared_cache_key_file.empty() || opt.shared_cache_unauthenticated)
+      return InvalidArgument("option '--shared-cache-key-file' and '--shared-cache-unauthenticated' "
+                             "need --shared-cache URL");
+    return std::unique_ptr<SharedBlockStore>();
+  }
+  // --offline promises that nothing reaches the network; the nodes are on it.
+  if (opt.offline)
+    return InvalidArgument("option '--offline' sends nothing to the network: it cannot be used with "
+                           "--shared-cache");
+  ZM_ASSIGN_OR_RETURN(SharedCacheOptions so, ParseSharedCacheUrl(opt.shared_cache, "--shared-cache"));
+  if (!opt.shared_cache_key_file.empty()) {
+    ZM_ASSIGN_OR_RETURN(so.mac_key, ReadSharedCacheKey(opt.shared_cache_key_file));
+  } else if (!opt.shared_cache_unauthenticated) {
+    return InvalidArgument(
+        "option '--shared-cache' needs --shared-cache-key-file FILE (16+ secret bytes, mode 0600, the "
+        "same on every host, e.g. head -c 32 /dev/urandom > FILE), or --shared-cache-unauthenticated "
+        "to trust whatever the nodes hold");
+  }
+  return OpenMemcachedBlockStore(so);
+}
+
 }  // namespace
 
 Result<Stack> BuildStack(const Options& opt) {
@@ -109,11 +134,16 @@ Result<Stack> BuildStack(const Options& opt) {
       s.disk = std::move(store).value();
     }
   }
+  ZM_ASSIGN_OR_RETURN(s.shared, OpenSharedTier(opt));
+  if (s.shared && !opt.check_only) LogInfo(s.shared->Describe());
   ReadThroughOptions ro = sizes.read_through;
   // Cached blocks are served only while the origin still has the object they
   // came from (checked once per object); offline, the cache is trusted.
   ro.validate = !opt.offline;
-  s.cache = std::make_unique<ReadThroughCache>(s.origin.get(), s.memory.get(), s.disk.get(), ro);
+  // `warm` fills the shared tier with what the disk already holds too.
+  ro.share_local_hits = s.shared && opt.shared_cache_publish_local;
+  s.cache = std::make_unique<ReadThroughCache>(s.origin.get(), s.memory.get(), s.disk.get(), ro,
+                                               s.shared.get());
   return s;
 }
 

@@ -1,6 +1,6 @@
 // Everything between the filesystem and the network, built from the
-// options: the origin, the memory and disk tiers, and the read-through cache
-// over them. The daemon and `zarrmount warm` build the same stack.
+// options: the origin, the memory, disk and shared tiers, and the read-through
+// cache over them. The daemon and `zarrmount warm` build the same stack.
 #pragma once
 
 #include <atomic>
@@ -11,6 +11,7 @@
 #include "base/status.h"
 #include "base/thread_pool.h"
 #include "cache/block_store.h"
+#include "cache/shared_block_store.h"
 #include "io/cloud.h"
 #include "io/origin.h"
 #include "cache/read_through.h"
@@ -24,6 +25,7 @@ struct Stack {
   std::unique_ptr<Origin> origin;
   std::unique_ptr<BlockStore> memory;
   std::unique_ptr<PersistentBlockStore> disk;  // null: no disk cache
+  std::unique_ptr<SharedBlockStore> shared;    // null: no --shared-cache
   std::unique_ptr<ReadThroughCache> cache;
   // Canonical directories local references may read (see NewFileOrigin).
   std::vector<std::string> local_roots;

@@ -13,12 +13,19 @@ namespace zm {
 
 // ---- StatusReport -------------------------------------------------------------
 
-StatusReport::StatusReport() : json_("{"), object_has_members_{false} {}
+StatusReport::StatusReport() : json_("{"), open_{Open{}} {}
 
 void StatusReport::Key(std::string_view key) {
-  if (object_has_members_.back()) json_ += ", ";
-  object_has_members_.back() = true;
-  json_ += JsonQuote(key) + ": ";
+  if (open_.back().has_members) json_ += ", ";
+  open_.back().has_members = true;
+  if (!open_.back().is_array) json_ += JsonQuote(key) + ": ";
+}
+
+void StatusReport::Flag(std::string_view key, const MetricFamily* family, MetricLabels labels,
+                        bool value) {
+  Key(key);
+  json_ += value ? "true" : "false";
+  if (family) metrics_.Add(*family, std::move(labels), value ? 1.0 : 0.0);
 }
 
 void StatusReport::Text(std::string_view key, std::string_view value) {
@@ -51,12 +58,23 @@ void StatusReport::Histogram(const MetricFamily& family, MetricLabels labels,
 void StatusReport::BeginObject(std::string_view key) {
   Key(key);
   json_ += "{";
-  object_has_members_.push_back(false);
+  open_.push_back(Open{});
 }
 
 void StatusReport::EndObject() {
   json_ += "}";
-  object_has_members_.pop_back();
+  open_.pop_back();
+}
+
+void StatusReport::BeginArray(std::string_view key) {
+  Key(key);
+  json_ += "[";
+  open_.push_back(Open{true, false});
+}
+
+void StatusReport::EndArray() {
+  json_ += "]";
+  open_.pop_back();
 }
 
 std::string StatusReport::Json() const { return json_ + "}"; }
@@ -108,6 +126,24 @@ constexpr MetricFamily kReadLatency{"zarrmount_fuse_read_duration_seconds", T::k
 constexpr MetricFamily kOriginLatency{
     "zarrmount_origin_request_duration_seconds", T::kHistogram,
     "Time of an origin request (data, or size and version check), by origin host and result."};
+constexpr MetricFamily kSharedMisses{"zarrmount_shared_cache_misses_total", T::kCounter,
+                                     "Blocks looked up in the shared tier and not found."};
+constexpr MetricFamily kSharedErrors{"zarrmount_shared_cache_errors_total", T::kCounter,
+                                     "Shared-tier requests that failed or timed out."};
+constexpr MetricFamily kSharedRejected{"zarrmount_shared_cache_rejected_total", T::kCounter,
+                                       "Shared-tier values refused by their envelope checks."};
+constexpr MetricFamily kSharedPuts{"zarrmount_shared_cache_writes_total", T::kCounter,
+                                   "Blocks written to the shared tier."};
+constexpr MetricFamily kSharedPutBytes{"zarrmount_shared_cache_written_bytes_total", T::kCounter,
+                                       "Bytes of blocks written to the shared tier."};
+constexpr MetricFamily kSharedDrops{"zarrmount_shared_cache_queue_drops_total", T::kCounter,
+                                    "Blocks not written to the shared tier: its queue was full."};
+constexpr MetricFamily kSharedAuthenticated{"zarrmount_shared_cache_authenticated", T::kGauge,
+                                            "1 if shared-tier values carry an HMAC."};
+constexpr MetricFamily kSharedNodeUp{"zarrmount_shared_cache_node_up", T::kGauge,
+                                     "1 while a shared-tier node is in use, 0 while skipped."};
+constexpr MetricFamily kSharedNodeErrors{"zarrmount_shared_cache_node_errors_total", T::kCounter,
+                                         "Failed requests to one shared-tier node."};
 constexpr MetricFamily kViewLoads{"zarrmount_view_chunk_loads_total", T::kCounter,
                                   "Chunks fetched and decoded by a view (demand or ahead)."};
 constexpr MetricFamily kViewHits{"zarrmount_view_chunk_hits_total", T::kCounter,
@@ -141,15 +177,20 @@ uint64_t Load(const std::atomic<uint64_t>& counter) {
 
 // The cache's tiers and its origin requests: the counters of
 // cache/cache_stats.h that `zarrmount status` shows.
-void AddCacheStatus(const CacheStats& cs, StatusReport* r) {
+void AddCacheStatus(const CacheStats& cs, bool shared, StatusReport* r) {
   const uint64_t memory_hits = Load(cs.memory_hits), disk_hits = Load(cs.disk_hits);
+  const uint64_t shared_hits = Load(cs.shared_hits);
   const uint64_t misses = Load(cs.misses);
-  const uint64_t lookups = memory_hits + disk_hits + misses;
-  r->Ratio("hit_ratio", kHitRatio, lookups ? double(memory_hits + disk_hits) / double(lookups) : 0);
+  const uint64_t hits = memory_hits + disk_hits + shared_hits;
+  r->Ratio("hit_ratio", kHitRatio, hits + misses ? double(hits) / double(hits + misses) : 0);
   r->Number("memory_hits", &kLookups, {{"result", "hit"}, {"tier", "memory"}}, memory_hits);
   r->Number("memory_hit_bytes", &kTierBytes, {{"tier", "memory"}}, Load(cs.memory_hit_bytes));
   r->Number("disk_hits", &kLookups, {{"result", "hit"}, {"tier", "disk"}}, disk_hits);
   r->Number("disk_hit_bytes", &kTierBytes, {{"tier", "disk"}}, Load(cs.disk_hit_bytes));
+  if (shared) {
+    r->Number("shared_hits", &kLookups, {{"result", "hit"}, {"tier", "shared"}}, shared_hits);
+    r->Number("shared_hit_bytes", &kTierBytes, {{"tier", "shared"}}, Load(cs.shared_hit_bytes));
+  }
   r->Number("misses", &kLookups, {{"result", "miss"}}, misses);
   r->Number("origin_requests", &kOriginRequests, {}, Load(cs.origin_requests));
   r->Number("origin_bytes", &kTierBytes, {{"tier", "origin"}}, Load(cs.origin_bytes));
@@ -172,6 +213,30 @@ void AddDiskStatus(const Options& opt, PersistentBlockStore* disk, StatusReport*
   }
   r->Number("corrupt_blocks", &kDiskCorrupt, {}, disk->corrupt_blocks());
   r->Number("dropped_writes", &kDiskDropped, {}, disk->dropped_puts());
+  r->EndObject();
+}
+
+// The shared tier's own counters and each node's state, as "shared_cache".
+void AddSharedStatus(const SharedBlockStore& shared, StatusReport* r) {
+  const SharedCacheStats s = shared.stats();
+  r->BeginObject("shared_cache");
+  r->Flag("authenticated", &kSharedAuthenticated, {}, shared.authenticated());
+  r->Number("shared_misses", &kSharedMisses, {}, s.misses);
+  r->Number("shared_errors", &kSharedErrors, {}, s.errors);
+  r->Number("shared_rejected", &kSharedRejected, {}, s.rejected);
+  r->Number("shared_puts", &kSharedPuts, {}, s.puts);
+  r->Number("shared_put_bytes", &kSharedPutBytes, {}, s.put_bytes);
+  r->Number("shared_queue_drops", &kSharedDrops, {}, s.queue_drops);
+  r->BeginArray("nodes");
+  for (const auto& node : s.nodes) {
+    r->BeginObject("");
+    r->Text("name", node.name);
+    r->Text("state", node.up ? "up" : "down");
+    r->Number("", &kSharedNodeUp, {{"node", node.name}}, node.up ? 1 : 0);
+    r->Number("errors", &kSharedNodeErrors, {{"node", node.name}}, node.errors);
+    r->EndObject();
+  }
+  r->EndArray();
   r->EndObject();
 }
 
@@ -200,8 +265,9 @@ void AddMountStatus(const MountStatusSources& from, StatusReport* r) {
   r->Number("uptime_s", &kUptime, {},
             static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(up).count()));
   r->Number("keys", &kKeys, {}, from.keys);
-  AddCacheStatus(from.cache->stats(), r);
+  AddCacheStatus(from.cache->stats(), from.shared != nullptr, r);
   if (from.disk) AddDiskStatus(opt, from.disk, r);
+  if (from.shared) AddSharedStatus(*from.shared, r);
   AddLatencies(from.reads, from.cache->stats().origin_latency, r);
 }
 

@@ -19,6 +19,7 @@
 #include "base/metrics.h"
 #include "cache/block_store.h"
 #include "cache/read_through.h"
+#include "cache/shared_block_store.h"
 #include "fs/catalog_tree.h"
 #include "fuse/adapter.h"
 #include "refs/catalog.h"
@@ -36,13 +37,19 @@ class StatusReport {
   // `family` (none if null).
   void Number(std::string_view key, const MetricFamily* family, MetricLabels labels,
               uint64_t value);
+  // A yes/no as member `key` and as a 0/1 sample of `family` (none if null).
+  void Flag(std::string_view key, const MetricFamily* family, MetricLabels labels, bool value);
   // A fraction in [0, 1]: the member has four decimals.
   void Ratio(std::string_view key, const MetricFamily& family, double value);
   // A histogram: a metric only.
   void Histogram(const MetricFamily& family, MetricLabels labels, const HistogramSnapshot& h);
-  // Members until the matching EndObject go into the object member `key`.
+  // Members until the matching EndObject go into the object member `key`
+  // (an element, when inside an array: `key` is then ignored).
   void BeginObject(std::string_view key);
   void EndObject();
+  // Objects until the matching EndArray are the elements of member `key`.
+  void BeginArray(std::string_view key);
+  void EndArray();
 
   // REQUIRES: every BeginObject was ended.
   std::string Json() const;
@@ -52,7 +59,11 @@ class StatusReport {
   void Key(std::string_view key);
 
   std::string json_;
-  std::vector<bool> object_has_members_;  // per open object, innermost last
+  struct Open {
+    bool is_array = false;
+    bool has_members = false;
+  };
+  std::vector<Open> open_;  // the open objects and arrays, innermost last
   Exposition metrics_;
 };
 
@@ -64,6 +75,7 @@ struct MountStatusSources {
   uint64_t keys = 0;  // of the reference set; 0 for a catalog
   const ReadThroughCache* cache = nullptr;
   PersistentBlockStore* disk = nullptr;  // may be null
+  const SharedBlockStore* shared = nullptr;  // may be null
   const ReadLatency* reads = nullptr;    // may be null
   std::chrono::steady_clock::time_point started;
 };

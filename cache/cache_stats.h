@@ -17,6 +17,8 @@ struct CacheStats {
   std::atomic<uint64_t> memory_hit_bytes{0};
   std::atomic<uint64_t> disk_hits{0};
   std::atomic<uint64_t> disk_hit_bytes{0};
+  std::atomic<uint64_t> shared_hits{0};  // blocks other hosts (or this one) put in the shared tier
+  std::atomic<uint64_t> shared_hit_bytes{0};
   std::atomic<uint64_t> misses{0};
   std::atomic<uint64_t> inflight_waits{0};  // reads served by another's request
   std::atomic<uint64_t> origin_requests{0};

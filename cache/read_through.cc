@@ -69,9 +69,9 @@ struct ReadThroughCache::RegionBlocks {
 };
 
 ReadThroughCache::ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
-                                   const ReadThroughOptions& options)
+                                   const ReadThroughOptions& options, BlockStore* shared)
     : origin_(origin),
-      tiers_{memory, disk},
+      tiers_{memory, disk, shared},
       options_(options),
       records_(origin, tiers_, options.validate, &stats_),
       prefetch_(this, PrefetchQueueOptionsOf(options), &stats_) {}
@@ -90,7 +90,12 @@ Block ReadThroughCache::Lookup(const BlockKey& key) {
   } else if (hit == BlockTiers::Hit::kDisk) {
     stats_.disk_hits.fetch_add(1, std::memory_order_relaxed);
     stats_.disk_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
+  } else if (hit == BlockTiers::Hit::kShared) {
+    stats_.shared_hits.fetch_add(1, std::memory_order_relaxed);
+    stats_.shared_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
   }
+  if (options_.share_local_hits && tiers_.shared && (hit == BlockTiers::Hit::kMemory || hit == BlockTiers::Hit::kDisk))
+    tiers_.shared->Put(key, b);
   return b;
 }
 

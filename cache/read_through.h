@@ -1,5 +1,6 @@
 // ReadThroughCache: reads byte ranges of referenced regions through the
-// block tiers (memory, then disk) and fills them from the origin.
+// block tiers (memory, then disk, then shared) and fills them from the
+// origin.
 //
 // A region is what one reference points at: bytes [offset, offset+length)
 // of the object at a URL. Blocks are cut from the start of the region
@@ -66,13 +67,17 @@ struct ReadThroughOptions {
   // changed since they were cached are never served. Off, the version last
   // seen is trusted (as an offline mount must).
   bool validate = false;
+  // Also put blocks found in memory or on disk into the shared tier (in
+  // the background), so a run over cached data fills the shared tier for
+  // other hosts (`zarrmount warm --shared-cache`).
+  bool share_local_hits = false;
 };
 
 class ReadThroughCache final : private PrefetchQueue::Filler {
  public:
-  // `memory` and `disk` may be null (no such tier). None are owned.
+  // `memory`, `disk` and `shared` may be null (no such tier). None are owned.
   ReadThroughCache(Origin* origin, BlockStore* memory, BlockStore* disk,
-                   const ReadThroughOptions& options);
+                   const ReadThroughOptions& options, BlockStore* shared = nullptr);
   // Waits for running prefetches; queued ones are released unsent.
   ~ReadThroughCache();
 

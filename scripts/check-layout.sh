@@ -25,6 +25,8 @@ declare -A owner=(
   [systemd/sd-daemon.h]=app
   [microhttpd.h]=app
   [hdf5.h]=refs [hdf5_hl.h]=refs
+  [libmemcached/memcached.h]=cache [libmemcachedutil-1.0/pool.h]=cache [openssl/evp.h]=cache
+  [openssl/crypto.h]=cache [openssl/core_names.h]=cache [openssl/params.h]=cache
 )
 
 bad=0

@@ -18,9 +18,11 @@ build_pkgs=(
   libgtest-dev libgmock-dev
   libmicrohttpd-dev  # --metrics: the /metrics HTTP server
   libhdf5-dev  # refs/scan_hdf5.cc: scanning NetCDF-4/HDF5
+  libmemcached-dev libssl-dev  # the shared tier (cache/memcached_block_store.cc)
 )
 test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
+  memcached iproute2  # the shared tier's tests: memcached nodes, network namespaces
   python3-xarray python3-zarr python3-fsspec python3-h5py python3-netcdf4
   python3-numcodecs python3-numpy python3-aiohttp python3-requests
   python3-pytest python3-pytest-timeout python3-zstandard zstd python3-matplotlib python3-yaml python3-intake

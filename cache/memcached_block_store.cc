@@ -1,0 +1,521 @@
+// The shared tier over libmemcached (the only file that includes it).
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libmemcached/memcached.h>
+#include <libmemcachedutil-1.0/pool.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <thread>
+
+#include "base/log.h"
+#include "cache/shared_block_store.h"
+#include "cache/shared_envelope.h"
+
+namespace zm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Room left in an item for memcached's own header and the value's name.
+constexpr uint64_t kItemOverheadBytes = 512;
+
+// A node's value name for part `part` of the block under `key`. Every part
+// is placed by the name of part 0 (its group), so one node holds all of a
+// block: losing a node loses only its own share of blocks.
+std::string ValueName(const BlockKey& key, uint32_t part) {
+  char name[64];
+  std::snprintf(name, sizeof name, "zm1:%016llx%016llx.%u", static_cast<unsigned long long>(key.hi),
+                static_cast<unsigned long long>(key.lo), part);
+  return name;
+}
+
+std::string KeyHex(const BlockKey& key) { return ValueName(key, 0).substr(4, 32); }
+
+Status ApplyParameter(const std::string& name, const std::string& value, const std::string& where,
+                      SharedCacheOptions* o) {
+  auto integer = [&](long lo, long hi, auto* out) -> Status {
+    char* end = nullptr;
+    long v = std::strtol(value.c_str(), &end, 10);
+    if (value.empty() || *end || v < lo || v > hi)
+      return InvalidArgument(where + ": " + name + "='" + value + "' is not an integer in [" +
+                             std::to_string(lo) + ", " + std::to_string(hi) + "]");
+    *out = static_cast<std::remove_pointer_t<decltype(out)>>(v);
+    return Status::Ok();
+  };
+  auto size = [&](uint64_t lo, uint64_t hi, uint64_t* out) -> Status {
+    auto v = ParseSize(value);
+    if (!v.ok() || *v < lo || *v > hi)
+      return InvalidArgument(where + ": " + name + "='" + value + "' is not a size between " +
+                             FormatSize(lo) + " and " + FormatSize(hi));
+    *out = *v;
+    return Status::Ok();
+  };
+  if (name == "timeout_ms") return integer(1, 60'000, &o->timeout_ms);
+  if (name == "retry_s") return integer(1, 86'400, &o->retry_s);
+  if (name == "connections") return integer(1, 1024, &o->connections);
+  if (name == "expiry_s") return integer(0, 30 * 86'400, &o->expiry_s);
+  if (name == "item_size") return size(4_KiB, 1_GiB, &o->item_bytes);
+  if (name == "queue") return size(0, 64_GiB, &o->queue_bytes);
+  return InvalidArgument(where + ": unknown parameter '" + name +
+                         "' (timeout_ms, retry_s, item_size, queue, connections, expiry_s)");
+}
+
+Status ParseNode(const std::string& text, const std::string& where, SharedCacheOptions::Node* node) {
+  std::string host = text, port = "11211";
+  if (text.starts_with("[")) {  // [v6]:port
+    size_t close = text.find(']');
+    if (close == std::string::npos) return InvalidArgument(where + ": '" + text + "' lacks its ']'");
+    host = text.substr(1, close - 1);
+    if (close + 1 < text.size()) {
+      if (text[close + 1] != ':') return InvalidArgument(where + ": '" + text + "' is not HOST:PORT");
+      port = text.substr(close + 2);
+    }
+  } else if (size_t colon = text.rfind(':'); colon != std::string::npos) {
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  char* end = nullptr;
+  long p = std::strtol(port.c_str(), &end, 10);
+  if (host.empty() || port.empty() || *end || p < 1 || p > 65535)
+    return InvalidArgument(where + ": '" + text + "' is not HOST:PORT");
+  node->host = host;
+  node->port = static_cast<int>(p);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<SharedCacheOptions> ParseSharedCacheUrl(const std::string& url, const std::string& option) {
+  const std::string where = "option '" + option + "'";
+  constexpr std::string_view kScheme = "memcached://";
+  if (!url.starts_with(kScheme))
+    return InvalidArgument(where + ": '" + url + "' is not memcached://HOST:PORT[,HOST:PORT...]");
+  SharedCacheOptions o;
+  std::string rest = url.substr(kScheme.size());
+  std::string query;
+  if (size_t q = rest.find('?'); q != std::string::npos) {
+    query = rest.substr(q + 1);
+    rest.resize(q);
+  }
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  for (size_t at = 0; at <= rest.size();) {
+    size_t comma = rest.find(',', at);
+    if (comma == std::string::npos) comma = rest.size();
+    SharedCacheOptions::Node node;
+    ZM_RETURN_IF_ERROR(ParseNode(rest.substr(at, comma - at), where, &node));
+    o.nodes.push_back(node);
+    at = comma + 1;
+  }
+  for (size_t at = 0; at < query.size();) {
+    size_t amp = query.find('&', at);
+    if (amp == std::string::npos) amp = query.size();
+    std::string pair = query.substr(at, amp - at);
+    size_t eq = pair.find('=');
+    if (eq == std::string::npos) return InvalidArgument(where + ": '" + pair + "' is not NAME=VALUE");
+    ZM_RETURN_IF_ERROR(ApplyParameter(pair.substr(0, eq), pair.substr(eq + 1), where, &o));
+    at = amp + 1;
+  }
+  if (o.item_bytes <= kEnvelopeHeaderBytes + kItemOverheadBytes)
+    return InvalidArgument(where + ": item_size leaves no room for data");
+  return o;
+}
+
+Result<std::string> ReadSharedCacheKey(const std::string& path) {
+  const std::string where = "option '--shared-cache-key-file': " + path;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return InvalidArgument(where + ": " + std::strerror(errno));
+  struct stat sb;
+  std::string key;
+  Status st;
+  if (::fstat(fd, &sb) != 0) {
+    st = InvalidArgument(where + ": " + std::strerror(errno));
+  } else if (!S_ISREG(sb.st_mode)) {
+    st = InvalidArgument(where + ": not a regular file");
+  } else if (sb.st_uid != ::geteuid()) {
+    st = InvalidArgument(where + ": owned by uid " + std::to_string(sb.st_uid) +
+                         ", not by this user; the key must be this user's own");
+  } else if (sb.st_mode & 077) {
+    char mode[8];
+    std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(sb.st_mode & 07777));
+    st = InvalidArgument(where + ": mode " + mode +
+                         " lets others read the key; run chmod 600 on it");
+  } else {
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0 && key.size() < 1_MiB) key.append(buf, n);
+    if (n < 0) st = InvalidArgument(where + ": " + std::strerror(errno));
+    else if (key.size() < 16) st = InvalidArgument(where + ": holds " + std::to_string(key.size()) +
+                                                   " bytes; a key needs at least 16 (e.g. head -c 32 /dev/urandom)");
+  }
+  ::close(fd);
+  if (!st.ok()) return st;
+  return key;
+}
+
+namespace {
+
+// A value as libmemcached returns it (malloc'd), read in place.
+struct Value {
+  std::unique_ptr<char, decltype(&std::free)> data{nullptr, &std::free};
+  size_t size = 0;
+  std::string_view view() const { return {data.get(), size}; }
+};
+
+class MemcachedBlockStore final : public SharedBlockStore {
+ public:
+  explicit MemcachedBlockStore(const SharedCacheOptions& o)
+      : options_(o), sealer_(o.mac_key), max_part_bytes_(o.item_bytes - kEnvelopeHeaderBytes - kItemOverheadBytes) {
+    for (const auto& n : o.nodes) nodes_.emplace_back(n.host + ":" + std::to_string(n.port));
+  }
+
+  ~MemcachedBlockStore() override {
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      stop_ = true;
+    }
+    queue_cv_.notify_all();
+    for (auto& t : writers_) t.join();
+    if (write_pool_) memcached_free(memcached_pool_destroy(write_pool_));
+    if (read_pool_) memcached_free(memcached_pool_destroy(read_pool_));
+  }
+
+  // Readers and writers have pools of their own: a read waits at most
+  // timeout_ms on a node, while a background write (a whole block) may
+  // take longer on a busy node without the node being taken for dead.
+  Status Start() {
+    ZM_ASSIGN_OR_RETURN(read_pool_, MakePool(options_.timeout_ms, options_.connections));
+    ZM_ASSIGN_OR_RETURN(write_pool_, MakePool(WriteTimeoutMs(), options_.writer_threads));
+    for (int i = 0; i < options_.writer_threads; ++i) writers_.emplace_back([this] { WriterLoop(); });
+    return Status::Ok();
+  }
+
+  Block Get(const BlockKey& key) override;
+  void Put(const BlockKey& key, Block data) override;
+  void Flush() override;
+  SharedCacheStats stats() const override;
+  bool authenticated() const override { return sealer_.authenticated(); }
+  std::string Describe() const override {
+    std::string s = "shared cache: memcached";
+    for (size_t i = 0; i < nodes_.size(); ++i) s += (i ? "," : " ") + nodes_[i].name;
+    return s + (authenticated() ? " (values authenticated with HMAC-SHA256)"
+                                : " (values NOT authenticated: --shared-cache-unauthenticated)");
+  }
+
+ private:
+  // A node's health, shared by every connection: one failure anywhere
+  // takes the node out for retry_s, for all (libmemcached's own failure
+  // state is per connection, and its ejection would remap the node's keys
+  // differently on each connection).
+  struct Node {
+    explicit Node(std::string n) : name(std::move(n)) {}
+    std::string name;
+    std::atomic<uint64_t> errors{0};
+    std::atomic<int64_t> down_until_ms{0};  // steady clock; skipped before it
+  };
+  struct Pending {
+    BlockKey key;
+    Block data;
+  };
+  // A pooled connection, returned when it goes out of scope.
+  class Conn {
+   public:
+    Conn(memcached_pool_st* pool, int wait_ms) : pool_(pool) {
+      struct timespec wait = {wait_ms / 1000, (wait_ms % 1000) * 1'000'000L};
+      memcached_return_t rc;
+      mc_ = memcached_pool_fetch(pool, &wait, &rc);
+    }
+    ~Conn() {
+      if (mc_) memcached_pool_release(pool_, mc_);
+    }
+    memcached_st* get() const { return mc_; }
+
+   private:
+    memcached_pool_st* pool_;
+    memcached_st* mc_ = nullptr;
+  };
+
+  int WriteTimeoutMs() const { return std::max(10 * options_.timeout_ms, 1000); }
+
+  Result<memcached_pool_st*> MakePool(int timeout_ms, int connections) const {
+    memcached_st* master = memcached_create(nullptr);
+    if (!master) return IoError("shared cache: cannot create a memcached client");
+    for (const auto& n : options_.nodes)
+      if (memcached_server_add(master, n.host.c_str(), static_cast<in_port_t>(n.port)) != MEMCACHED_SUCCESS) {
+        memcached_free(master);
+        return InvalidArgument("shared cache: cannot use node " + n.host + ":" + std::to_string(n.port));
+      }
+    Configure(master, timeout_ms);
+    memcached_pool_st* pool = memcached_pool_create(master, 1, static_cast<uint32_t>(std::max(1, connections)));
+    if (!pool) {
+      memcached_free(master);
+      return IoError("shared cache: cannot create a connection pool");
+    }
+    return pool;
+  }
+
+  // Ketama over the nodes, whose keys stay put when one is down (its share
+  // is then a miss, not moved); short timeouts.
+  static void Configure(memcached_st* mc, int timeout_ms) {
+    const uint64_t ms = static_cast<uint64_t>(timeout_ms);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_NO_BLOCK, 1);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_TCP_NODELAY, 1);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, ms);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, ms);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, ms * 1000);  // microseconds
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, ms * 1000);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_REMOVE_FAILED_SERVERS, 0);
+    // Our node table decides when a node is tried again; the connection's
+    // own back-off must not outlast it.
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RETRY_TIMEOUT, 1);
+  }
+
+  static int64_t NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now().time_since_epoch()).count();
+  }
+
+  // The node the values of `group` are held on, or null.
+  Node* NodeOf(memcached_st* mc, const std::string& group) {
+    memcached_return_t rc;
+    const memcached_instance_st* inst = memcached_server_by_key(mc, group.data(), group.size(), &rc);
+    if (!inst) return nullptr;
+    std::string id = std::string(memcached_server_name(inst)) + ":" + std::to_string(memcached_server_port(inst));
+    for (Node& n : nodes_)
+      if (n.name == id) return &n;
+    return nullptr;
+  }
+
+  static bool Skipped(const Node* node) { return node && node->down_until_ms.load() > NowMs(); }
+
+  void NodeFailed(Node* node, memcached_st* mc, memcached_return_t rc) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    if (!node) return;
+    node->errors.fetch_add(1, std::memory_order_relaxed);
+    // (libmemcached reports even a first failure to connect as "temporarily
+    // disabled", so every failure counts.)
+    int64_t was = node->down_until_ms.exchange(NowMs() + int64_t{options_.retry_s} * 1000);
+    if (was < NowMs())
+      LogWarning("shared cache: node " + node->name + ": " + memcached_strerror(mc, rc) +
+                 "; skipped for " + std::to_string(options_.retry_s) + " s");
+  }
+
+  // Asks the block's node for parts [first, last] in one request; each one
+  // it holds lands in (*values)[part]. False on a node error.
+  bool FetchParts(memcached_st* mc, Node* node, const BlockKey& key, uint32_t first, uint32_t last,
+                  std::vector<Value>* values) {
+    const std::string group = ValueName(key, 0);
+    std::vector<std::string> names;
+    std::vector<const char*> name_ptrs;
+    std::vector<size_t> name_lengths;
+    for (uint32_t i = first; i <= last; ++i) names.push_back(ValueName(key, i));
+    for (const std::string& n : names) {
+      name_ptrs.push_back(n.data());
+      name_lengths.push_back(n.size());
+    }
+    memcached_return_t rc = memcached_mget_by_key(mc, group.data(), group.size(), name_ptrs.data(),
+                                                  name_lengths.data(), names.size());
+    if (rc != MEMCACHED_SUCCESS) {
+      NodeFailed(node, mc, rc);
+      return false;
+    }
+    char name[MEMCACHED_MAX_KEY];
+    while (true) {
+      size_t name_length = 0, size = 0;
+      uint32_t flags = 0;
+      char* v = memcached_fetch(mc, name, &name_length, &size, &flags, &rc);
+      if (!v) break;
+      Value value;
+      value.data.reset(v);
+      value.size = size;
+      const std::string_view got(name, name_length);
+      for (uint32_t i = first; i <= last; ++i)
+        if (got == names[i - first]) (*values)[i] = std::move(value);
+    }
+    if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) return true;
+    NodeFailed(node, mc, rc);
+    return false;
+  }
+
+  void Rejected(const BlockKey& key, uint32_t part, EnvelopeFault fault) {
+    uint64_t n = rejected_.fetch_add(1, std::memory_order_relaxed) + 1;
+    // Logged at most once a minute: a poisoned node would flood the log.
+    int64_t now = NowMs(), last = last_reject_log_ms_.load();
+    if (now - last >= 60'000 && last_reject_log_ms_.compare_exchange_strong(last, now))
+      LogWarning("shared cache: refused the value of block " + KeyHex(key) + " part " +
+                 std::to_string(part) + " (" + EnvelopeFaultName(fault) + "); " + std::to_string(n) +
+                 " refused so far; it is fetched from the origin and stored again");
+  }
+
+  Block Miss() {
+    misses_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+
+  void WriterLoop();
+  void Store(memcached_st* mc, const Pending& p);
+
+  const SharedCacheOptions options_;
+  const EnvelopeSealer sealer_;
+  const uint64_t max_part_bytes_;
+  std::deque<Node> nodes_;  // fixed after construction
+  memcached_pool_st* read_pool_ = nullptr;
+  memcached_pool_st* write_pool_ = nullptr;
+
+  std::atomic<uint64_t> hits_{0}, hit_bytes_{0}, misses_{0}, errors_{0}, rejected_{0};
+  std::atomic<uint64_t> puts_{0}, put_bytes_{0}, queue_drops_{0};
+  std::atomic<int64_t> last_reject_log_ms_{-60'000};
+
+  std::mutex queue_mu_;  // guards the fields below
+  std::condition_variable queue_cv_;  // the queue or `busy_` changed, or stop_
+  std::deque<Pending> queue_;
+  uint64_t queued_bytes_ = 0;
+  int busy_ = 0;  // writers storing a block
+  bool stop_ = false;
+  std::vector<std::thread> writers_;
+};
+
+// Part 0 says how many parts there are; all are on the same node. Each is
+// opened in place; only the joined block is a copy.
+Block MemcachedBlockStore::Get(const BlockKey& key) {
+  Conn conn(read_pool_, options_.timeout_ms);
+  if (!conn.get()) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  Node* node = NodeOf(conn.get(), ValueName(key, 0));
+  if (Skipped(node)) return Miss();
+  // Parts 0 and 1 in one request: with the default sizes a full block is
+  // two values, and asking for an absent part 1 costs nothing more.
+  std::vector<Value> values(2);
+  if (!FetchParts(conn.get(), node, key, 0, 1, &values)) return nullptr;
+  if (!values[0].data) return Miss();
+  std::vector<EnvelopePart> parts(1);
+  if (EnvelopeFault f = sealer_.Open(key, 0, values[0].view(), &parts[0]); f != EnvelopeFault::kNone) {
+    Rejected(key, 0, f);
+    return nullptr;
+  }
+  const uint32_t count = parts[0].parts;
+  values.resize(std::max<uint32_t>(count, 2));
+  parts.resize(count);
+  if (count > 2 && !FetchParts(conn.get(), node, key, 2, count - 1, &values)) return nullptr;
+  for (uint32_t i = 1; i < count; ++i) {
+    if (!values[i].data) return Miss();  // evicted apart from its siblings: the block is gone
+    if (EnvelopeFault f = sealer_.Open(key, i, values[i].view(), &parts[i]); f != EnvelopeFault::kNone) {
+      Rejected(key, i, f);
+      return nullptr;
+    }
+  }
+  std::string block;
+  if (EnvelopeFault f = JoinParts(parts, &block); f != EnvelopeFault::kNone) {
+    Rejected(key, 0, f);
+    return nullptr;
+  }
+  hits_.fetch_add(1, std::memory_order_relaxed);
+  hit_bytes_.fetch_add(block.size(), std::memory_order_relaxed);
+  return std::make_shared<const std::string>(std::move(block));
+}
+
+void MemcachedBlockStore::Put(const BlockKey& key, Block data) {
+  if (!data) return;
+  {
+    std::lock_guard<std::mutex> lock(queue_mu_);
+    if (stop_ || queued_bytes_ + data->size() > options_.queue_bytes) {
+      queue_drops_.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    queued_bytes_ += data->size();
+    queue_.push_back(Pending{key, std::move(data)});
+  }
+  queue_cv_.notify_one();
+}
+
+void MemcachedBlockStore::Flush() {
+  std::unique_lock<std::mutex> lock(queue_mu_);
+  queue_cv_.wait(lock, [this] { return stop_ || (queue_.empty() && busy_ == 0); });
+}
+
+void MemcachedBlockStore::WriterLoop() {
+  while (true) {
+    Pending p;
+    {
+      std::unique_lock<std::mutex> lock(queue_mu_);
+      queue_cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+      if (stop_) return;  // queued blocks are dropped: a cache may forget
+      p = std::move(queue_.front());
+      queue_.pop_front();
+      queued_bytes_ -= p.data->size();
+      ++busy_;
+    }
+    {
+      Conn conn(write_pool_, WriteTimeoutMs());
+      if (conn.get()) Store(conn.get(), p);
+      else errors_.fetch_add(1, std::memory_order_relaxed);
+    }
+    {
+      std::lock_guard<std::mutex> lock(queue_mu_);
+      --busy_;
+    }
+    queue_cv_.notify_all();
+  }
+}
+
+// Later parts first, part 0 last: a reader finds part 0 only once the rest
+// can be there too. A block for a node that is down is not stored.
+void MemcachedBlockStore::Store(memcached_st* mc, const Pending& p) {
+  const std::string group = ValueName(p.key, 0);
+  Node* node = NodeOf(mc, group);
+  if (Skipped(node)) return;
+  std::vector<std::string> values = sealer_.Seal(p.key, *p.data, max_part_bytes_);
+  for (size_t i = values.size(); i-- > 0;) {
+    const std::string name = ValueName(p.key, static_cast<uint32_t>(i));
+    memcached_return_t rc =
+        memcached_set_by_key(mc, group.data(), group.size(), name.data(), name.size(), values[i].data(),
+                             values[i].size(), static_cast<time_t>(options_.expiry_s), 0);
+    if (rc != MEMCACHED_SUCCESS) {
+      NodeFailed(node, mc, rc);
+      return;
+    }
+  }
+  puts_.fetch_add(1, std::memory_order_relaxed);
+  put_bytes_.fetch_add(p.data->size(), std::memory_order_relaxed);
+}
+
+SharedCacheStats MemcachedBlockStore::stats() const {
+  SharedCacheStats s;
+  s.hits = hits_.load();
+  s.hit_bytes = hit_bytes_.load();
+  s.misses = misses_.load();
+  s.errors = errors_.load();
+  s.rejected = rejected_.load();
+  s.puts = puts_.load();
+  s.put_bytes = put_bytes_.load();
+  s.queue_drops = queue_drops_.load();
+  const int64_t now = NowMs();
+  for (const Node& n : nodes_) s.nodes.push_back({n.name, n.down_until_ms.load() <= now, n.errors.load()});
+  return s;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<SharedBlockStore>> OpenMemcachedBlockStore(const SharedCacheOptions& options) {
+  if (options.nodes.empty()) return InvalidArgument("shared cache: no nodes");
+  auto store = std::make_unique<MemcachedBlockStore>(options);
+  ZM_RETURN_IF_ERROR(store->Start());
+  return std::unique_ptr<SharedBlockStore>(std::move(store));
+}
+
+}  // namespace zm
