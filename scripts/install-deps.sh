@@ -15,6 +15,7 @@ build_pkgs=(
   libzip-dev
   libyaml-cpp-dev
   libgtest-dev libgmock-dev
+  libsnappy-dev  # Parquet pages (parquet/)
 )
 test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
