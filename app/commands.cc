@@ -7,7 +7,7 @@ namespace zm {
 bool IsCommand(int argc, char** argv) {
   if (argc < 2) return false;
   std::string c = argv[1];
-  return c == "cache" || c == "status" || c == "warm" || c == "combine";
+  return c == "cache" || c == "status" || c == "warm" || c == "combine" || c == "convert";
 }
 
 int RunCommand(int argc, char** argv) {
@@ -15,6 +15,7 @@ int RunCommand(int argc, char** argv) {
   if (c == "cache") return CacheCommand(argc, argv);
   if (c == "warm") return WarmCommand(argc, argv);
   if (c == "combine") return CombineCommand(argc, argv);
+  if (c == "convert") return ConvertCommand(argc, argv);
   return StatusCommand(argc, argv);
 }
 

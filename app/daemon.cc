@@ -382,7 +382,7 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   if (!built.ok()) return Fail(built.status(), report);
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
-  if (!opt.aggregate()) {
+  if (!opt.aggregate() && !IsParquetSource(opt.source)) {
     // A SOURCE that cannot be read is reported by LoadSource, as ever.
     auto kind = DetectCatalog(opt.source, stack.origin.get());
     if (kind.ok() && *kind != CatalogKind::kNone)

@@ -16,8 +16,9 @@ constexpr unsigned kWarm = static_cast<unsigned>(Command::kWarm);
 constexpr unsigned kCombine = static_cast<unsigned>(Command::kCombine);
 constexpr unsigned kCache = static_cast<unsigned>(Command::kCache);
 constexpr unsigned kStatus = static_cast<unsigned>(Command::kStatus);
-constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus;
-constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus;
+constexpr unsigned kConvert = static_cast<unsigned>(Command::kConvert);
+constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus | kConvert;
+constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus | kConvert;
 // How `warm` reaches the origins: as a mount does.
 constexpr unsigned kOrigin = kMount | kWarm;
 
@@ -335,11 +336,23 @@ const OptionSpec kOptions[] = {
    [](const OptionArg&, Options* o) { return Set(&o->check_only); }},
   // The commands' own options.
   {"--output", 'o', "FILE", "where to write (replaced atomically); '-' for stdout", nullptr,
-   kCombine,
+   kCombine | kConvert,
    [](const OptionArg& a, Options* o) {
      o->output = a.value;
      return Status();
    }},
+  {"--format", 0, "FORMAT",
+   "what to write: 'json' (a kerchunk version 1 file) or 'parquet'\n"
+   "(a directory in kerchunk's Parquet layout)", nullptr, kCombine | kConvert,
+   [](const OptionArg& a, Options* o) {
+     if (a.value != "json" && a.value != "parquet")
+       return InvalidArgument(Quoted(a) + ": '" + a.value + "' is not 'json' or 'parquet'");
+     o->output_format = a.value;
+     return Status();
+   }},
+  {"--record-size", 0, "N", "Parquet: chunk references per record file (default: {})",
+   [](const Options& d) { return std::to_string(d.record_size); }, kCombine | kConvert,
+   [](const OptionArg& a, Options* o) { return IntIn(a, 1, 100'000'000, &o->record_size); }},
   {"--to", 0, "SIZE", "prune: keep at most SIZE of blocks (e.g. 2G)", nullptr, kCache,
    [](const OptionArg& a, Options* o) {
      uint64_t bytes = 0;

@@ -26,6 +26,7 @@ enum class Command : unsigned {
   kCombine = 1u << 2,
   kCache = 1u << 3,
   kStatus = 1u << 4,
+  kConvert = 1u << 5,
 };
 
 // One option as the command line spelled it: the name (without "=value")

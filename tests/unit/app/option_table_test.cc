@@ -23,7 +23,7 @@ using ::testing::HasSubstr;
 
 const std::map<Command, std::string> kCommandNames = {
     {Command::kMount, "mount"},     {Command::kWarm, "warm"},     {Command::kCombine, "combine"},
-    {Command::kCache, "cache"},     {Command::kStatus, "status"},
+    {Command::kCache, "cache"},     {Command::kStatus, "status"},   {Command::kConvert, "convert"},
 };
 
 // A valid value for a metavariable of the table.
@@ -38,6 +38,7 @@ std::string SampleValue(const std::string& metavar) {
   if (metavar == "VIEW") return "npy";
   if (metavar == "DIM") return "time";
   if (metavar == "A,B") return "lat,lon";
+  if (metavar == "FORMAT") return "parquet";
   return "/tmp/zm-sample";  // DIR, FILE, NAME, REGION, VAR
 }
 
@@ -163,7 +164,8 @@ TEST(OptionTable, CommandUsageNamesWhatTheCommandTakes) {
   const std::map<Command, const char*> usage = {{Command::kWarm, kWarmUsage},
                                                 {Command::kCombine, kCombineUsage},
                                                 {Command::kCache, kCacheUsage},
-                                                {Command::kStatus, kStatusUsage}};
+                                                {Command::kStatus, kStatusUsage},
+                                                {Command::kConvert, kConvertUsage}};
   for (const auto& [command, text] : usage) {
     const std::string name = kCommandNames.at(command);
     for (const OptionSpec& spec : OptionTable()) {
