@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "codecs/codec.h"
+#include "parquet/delta.h"
 #include "parquet/rle.h"
 
 namespace zm::parquet {
@@ -52,6 +53,10 @@ Result<std::string> Decompress(Codec codec, std::string_view in, uint64_t expect
   }
 }
 
+// What a decoded value costs at least, charged against the decode budget:
+// its end offset or value (8 bytes) and its validity flag.
+constexpr uint64_t kBytesPerValue = 9;
+
 // How values of one physical type are read and kept.
 struct BinaryTraits {
   using Column = BinaryColumn;
@@ -75,7 +80,7 @@ struct BinaryTraits {
     c->ends.push_back(c->bytes.size());
     c->valid.push_back(0);
   }
-  static uint64_t Charge(std::string_view v) { return v.size() + 9; }
+  static uint64_t Charge(std::string_view v) { return v.size() + kBytesPerValue; }
 };
 
 struct Int64Traits {
@@ -95,7 +100,7 @@ struct Int64Traits {
     c->values.push_back(0);
     c->valid.push_back(0);
   }
-  static uint64_t Charge(int64_t) { return 9; }
+  static uint64_t Charge(int64_t) { return kBytesPerValue; }
 };
 
 template <typename Traits>
@@ -138,6 +143,15 @@ class ChunkDecoder {
     if (static_cast<uint64_t>(h.uncompressed_page_size) > *budget_)
       return InvalidArgument("the file decodes to more than " + FormatSize(limits_.max_decoded_bytes));
     *budget_ -= h.uncompressed_page_size;
+    if (h.type == PageType::kDataPage || h.type == PageType::kDataPageV2) {
+      // Before anything is decoded: levels can describe many values in few
+      // bytes, so the count is what bounds the work.
+      if (static_cast<uint64_t>(h.num_values) > chunk_.num_values - rows_)
+        return InvalidArgument("the page holds " + std::to_string(h.num_values) + " values, the column chunk " +
+                               std::to_string(chunk_.num_values - rows_) + " more");
+      if (static_cast<uint64_t>(h.num_values) * kBytesPerValue > *budget_)
+        return InvalidArgument("the file decodes to more than " + FormatSize(limits_.max_decoded_bytes));
+    }
     switch (h.type) {
       case PageType::kDictionaryPage: return DictionaryPage(h, payload);
       case PageType::kDataPage: return DataPageV1(h, payload);
@@ -223,9 +237,6 @@ class ChunkDecoder {
   // The values of a data page: `defs` (empty for a required column) says
   // which rows are null.
   Status Values(const PageHeader& h, std::string_view data, const std::vector<uint8_t>& defs) {
-    if (static_cast<uint64_t>(h.num_values) > chunk_.num_values - rows_)
-      return InvalidArgument("the page holds " + std::to_string(h.num_values) + " values, the column chunk " +
-                             std::to_string(chunk_.num_values - rows_) + " more");
     size_t present = h.num_values;
     if (optional_) {
       present = 0;
@@ -243,12 +254,14 @@ class ChunkDecoder {
       }
     } else if (h.encoding == Encoding::kPlainDictionary || h.encoding == Encoding::kRleDictionary) {
       ZM_RETURN_IF_ERROR(DictionaryValues(data, present, &values));
+    } else if (DeltaFits(h.encoding)) {
+      ZM_RETURN_IF_ERROR(DeltaValues(h.encoding, data, present, &values));
     } else {
       return InvalidArgument(std::string("value encoding ") + EncodingName(h.encoding) + " is not supported");
     }
     uint64_t charge = 0;
     for (const Value& v : values) charge += Traits::Charge(v);
-    charge += (h.num_values - present) * 9;
+    charge += (h.num_values - present) * kBytesPerValue;
     if (charge > *budget_) return InvalidArgument("the file decodes to more than " + FormatSize(limits_.max_decoded_bytes));
     *budget_ -= charge;
     size_t next = 0;
@@ -261,6 +274,23 @@ class ChunkDecoder {
     }
     rows_ += h.num_values;
     return Status::Ok();
+  }
+
+  // The delta encodings of this physical type.
+  static bool DeltaFits(Encoding e) {
+    if constexpr (std::is_same_v<Value, int64_t>) return e == Encoding::kDeltaBinaryPacked;
+    return e == Encoding::kDeltaLengthByteArray || e == Encoding::kDeltaByteArray;
+  }
+
+  Status DeltaValues(Encoding e, std::string_view data, size_t count, std::vector<Value>* values) {
+    if constexpr (std::is_same_v<Value, int64_t>) {
+      size_t consumed = 0;
+      return DecodeDeltaBinaryPacked(data, count, values, &consumed);
+    } else {
+      // The values are copied out before the next page replaces the storage.
+      if (e == Encoding::kDeltaLengthByteArray) return DecodeDeltaLengthByteArray(data, count, values);
+      return DecodeDeltaByteArray(data, count, &delta_storage_, values);
+    }
   }
 
   Status DictionaryValues(std::string_view data, size_t count, std::vector<Value>* values) {
@@ -290,6 +320,7 @@ class ChunkDecoder {
   bool have_dict_ = false;
   std::string dict_buffer_;
   std::vector<Value> dict_;
+  std::string delta_storage_;  // DELTA_BYTE_ARRAY values of the current page
 };
 
 template <typename Traits>

@@ -1,8 +1,10 @@
 // Reading flat Parquet files: the footer, then whole columns of BYTE_ARRAY
 // or INT64 values, required or optional, over every row group. Pages are
-// data page v1 or v2 and dictionary pages; values PLAIN or dictionary
-// encoded (PLAIN_DICTIONARY, RLE_DICTIONARY); definition levels RLE/bit-
-// packed hybrid; compression none, SNAPPY, GZIP or ZSTD.
+// data page v1 or v2 and dictionary pages; values PLAIN, dictionary
+// encoded (PLAIN_DICTIONARY, RLE_DICTIONARY) or delta encoded
+// (DELTA_BINARY_PACKED, DELTA_LENGTH_BYTE_ARRAY, DELTA_BYTE_ARRAY);
+// definition levels RLE/bit-packed hybrid; compression none, SNAPPY, GZIP
+// or ZSTD.
 //
 // Every length is checked against its buffer. A page may not inflate past
 // its declared uncompressed size, nor past ParquetLimits; a file's decoded

@@ -5,6 +5,7 @@
 
 #include <cstring>
 
+#include "parquet/delta.h"
 #include "parquet/rle.h"
 #include "parquet/writer.h"
 
@@ -166,6 +167,39 @@ TEST(ReaderTest, SeveralRowGroupsAndPagesWithADictionary) {
   auto c = ReadPaths(hf.Build(true));
   ASSERT_TRUE(c.ok()) << c.status().message();
   EXPECT_EQ(Values(*c), (std::vector<std::string>{"u1", "<null>", "u0", "u0", "u0", "<null>", "p"}));
+}
+
+// A v2 data page (uncompressed) of optional values with levels `defs`.
+std::string V2Page(const std::vector<uint32_t>& defs, const std::string& values, Encoding enc) {
+  std::string levels = EncodeRleHybrid(defs, 1);
+  PageHeader h;
+  h.type = PageType::kDataPageV2;
+  h.num_values = h.num_rows = static_cast<int32_t>(defs.size());
+  for (uint32_t d : defs) h.num_nulls += d == 0;
+  h.encoding = enc;
+  h.definition_levels_byte_length = static_cast<int32_t>(levels.size());
+  h.is_compressed = false;
+  h.uncompressed_page_size = h.compressed_page_size = static_cast<int32_t>(levels.size() + values.size());
+  return EncodePageHeader(h) + levels + values;
+}
+
+TEST(ReaderTest, DeltaEncodedPages) {
+  // DELTA_LENGTH_BYTE_ARRAY, then DELTA_BYTE_ARRAY (prefixes 0, 3: "abc" + "d").
+  std::string lengths = EncodeDeltaBinaryPacked({2, 3}) + "s3abc";
+  std::string prefixed = EncodeDeltaBinaryPacked({0, 3}) + EncodeDeltaBinaryPacked({3, 1}) + "abcd";
+  HandFile hf;
+  hf.groups.push_back({V2Page({1, 0, 1}, lengths, Encoding::kDeltaLengthByteArray) +
+                           V2Page({1, 1}, prefixed, Encoding::kDeltaByteArray),
+                       5});
+  auto c = ReadPaths(hf.Build());
+  ASSERT_TRUE(c.ok()) << c.status().message();
+  EXPECT_EQ(Values(*c), (std::vector<std::string>{"s3", "<null>", "abc", "abc", "abcd"}));
+  // A header promising other than the page's values.
+  HandFile bad;
+  bad.groups.push_back({V2Page({1, 1}, lengths + "x", Encoding::kDeltaLengthByteArray), 2});
+  bad.groups[0].first = V2Page({1, 1, 1}, lengths, Encoding::kDeltaLengthByteArray);
+  bad.groups[0].second = 3;
+  ExpectError(ReadPaths(bad.Build()), "page 0: lengths: delta encoding: holds 2 values, the page 3");
 }
 
 TEST(ReaderTest, WrongMagicAndTruncatedFooter) {
