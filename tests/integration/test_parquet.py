@@ -12,8 +12,9 @@ chunks) are
   * read by DuckDB from our record files: the rows kerchunk's layout
     prescribes, computed here from fsspec's view of the JSON;
   * written by DuckDB (an independent writer) in kerchunk's layout, with
-    .zmetadata by json.dump as kerchunk writes it: the mount serves every
-    chunk byte-identical to the JSON form, metadata equal as JSON;
+    .zmetadata by json.dump as kerchunk writes it, every codec and both
+    page versions: the mount serves every chunk byte-identical to the JSON
+    form, metadata equal as JSON;
 and a broken record file fails the mount with one line naming it.
 """
 
@@ -200,8 +201,11 @@ def write_with_duckdb(duckdb, refs_path, out, workdir, options):
     return meta
 
 
-DUCKDB_OPTIONS = [{"compression": "zstd"}, {"compression": "snappy"},
-                  {"compression": "gzip"}, {"compression": "uncompressed"}]
+# Arrays take these in turn: every codec, data pages v1 (PLAIN and
+# dictionary) and v2 (delta encodings).
+DUCKDB_OPTIONS = [{"compression": "zstd"}, {"compression": "snappy", "version": "V2"},
+                  {"compression": "gzip"}, {"compression": "uncompressed", "version": "V2"},
+                  {"compression": "snappy"}, {"compression": "zstd", "version": "V2"}]
 
 
 def test_duckdb_written_references_mount(sets, duckdb, mount, tmp_path):
