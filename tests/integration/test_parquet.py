@@ -15,7 +15,8 @@ chunks) are
     .zmetadata by json.dump as kerchunk writes it, every codec and both
     page versions: the mount serves every chunk byte-identical to the JSON
     form, metadata equal as JSON;
-and a broken record file fails the mount with one line naming it.
+and a broken record file fails the mount with one line naming it; the same
+directory served by nginx mounts from its URL.
 """
 
 import json
@@ -257,3 +258,22 @@ def test_combine_writes_parquet(sets, mount, tmp_path):
     proc = run("combine", "--concat", "time", "--local-root", "/", "--format", "parquet", refs, "-o", out)
     assert proc.returncode == 1 and "not an empty directory" in proc.stderr
     assert tree_bytes(mount(out).path()) == tree_bytes(mount(refs, extra=["--concat", "time"]).path())
+
+
+def test_remote_parquet_references_mount(dataset, sets, mount):
+    """A URL ending in '/' is a Parquet reference directory fetched through
+    the origin; a record file the server does not have is missing chunks."""
+    entry = dataset["chl_v0_http"]
+    root = entry["http_root"]
+    pq = os.path.join(root, "refs", "chl_remote.parq")
+    shutil.rmtree(pq, ignore_errors=True)
+    convert(sets["chl_v0_http"], pq)
+    url = entry["http_base"] + "/refs/chl_remote.parq/"
+    want = tree_bytes(mount(sets["chl_v0_http"]).path())
+    got = tree_bytes(mount(url).path())
+    assert got == want
+    os.remove(os.path.join(pq, "chlor_a", "refs.0.parq"))
+    got = tree_bytes(mount(url).path())
+    lost = {k for k in want if k.startswith("chlor_a/") and not is_metadata(k)} - set(got)
+    assert 0 < len(lost) <= RECORD_SIZE
+    assert {k: got[k] for k in got} == {k: want[k] for k in want if k not in lost}
