@@ -277,3 +277,18 @@ def test_remote_parquet_references_mount(dataset, sets, mount):
     lost = {k for k in want if k.startswith("chlor_a/") and not is_metadata(k)} - set(got)
     assert 0 < len(lost) <= RECORD_SIZE
     assert {k: got[k] for k in got} == {k: want[k] for k in want if k not in lost}
+
+
+def test_parquet_directories_are_aggregation_inputs(sets, tmp_path):
+    """A Parquet directory given to --concat / combine is one input, read
+    like the JSON it came from."""
+    refs = sets["sst_v0_rel"]
+    pq = convert(refs, tmp_path / "sst.parq")
+    outs = []
+    for src in (refs, pq):
+        out = tmp_path / f"combined{len(outs)}.json"
+        proc = run("combine", "--concat", "time", "--local-root", "/", src, "-o", out)
+        assert proc.returncode == 0, proc.stderr
+        outs.append(judges.FsspecRefs(out))
+    assert outs[0].keys() == outs[1].keys()
+    assert outs[0].cat(outs[0].keys()) == outs[1].cat(outs[1].keys())
