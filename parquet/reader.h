@@ -80,6 +80,7 @@ class ParquetFile {
 
   // All rows of a column, across the row groups. kInvalidArgument when the
   // column's type is not the one asked for.
+  // REQUIRES: column < metadata().columns.size().
   Result<BinaryColumn> ReadBinaryColumn(size_t column) const;
   Result<Int64Column> ReadInt64Column(size_t column) const;
 
