@@ -135,7 +135,8 @@ class ArrayLoader {
  public:
   ArrayLoader(const ReferenceDirReader& read, const std::string& name, std::string_view base,
               const ReferenceLoadOptions& options, ReferenceIndexBuilder* builder)
-      : read_(read), name_(name), base_(base), options_(options), builder_(builder) {}
+      : read_(read), name_(name), base_(base), options_(options), builder_(builder),
+        chunk_budget_(options.max_generated_keys) {}
 
   Status Load(const std::string& field, const std::string& zarray_text, uint64_t record_size) {
     auto meta = ParseZarrArray(zarray_text);
@@ -143,8 +144,16 @@ class ArrayLoader {
     auto grid = meta->Grid();
     if (!grid.ok()) return grid.status().WithContext(name_ + ": " + field + "/.zarray");
     const uint64_t count = grid->chunk_count();
+    // Every chunk of every grid is looked at (and most become keys): a
+    // grid claiming more chunks than a loaded index may hold is refused
+    // before any work.
+    if (count > chunk_budget_)
+      return InvalidArgument(name_ + ": " + field + "/.zarray: the arrays have more than " +
+                             std::to_string(options_.max_generated_keys) + " chunks together; refusing");
+    chunk_budget_ -= count;
     const std::string prefix = field.empty() ? "" : field + "/";
-    for (uint64_t k = 0; k * record_size < count; ++k) {
+    const uint64_t records = count / record_size + (count % record_size != 0);
+    for (uint64_t k = 0; k < records; ++k) {
       const std::string rel = prefix + "refs." + std::to_string(k) + ".parq";
       auto bytes = read_(rel);
       if (!bytes.ok() && bytes.status().code() == Code::kNotFound) continue;  // all missing
@@ -194,6 +203,7 @@ class ArrayLoader {
   std::string_view base_;
   const ReferenceLoadOptions& options_;
   ReferenceIndexBuilder* builder_;
+  uint64_t chunk_budget_;  // chunks the arrays not yet loaded may still have
 };
 
 }  // namespace
@@ -342,6 +352,18 @@ Status WriteParquetReferences(const ReferenceIndex& index, const ParquetRefsWrit
   // Two passes over the arrays' chunks: the first only finds the keys no
   // chunk covers (so that nothing is written for a set that cannot be), the
   // second writes the record files.
+  uint64_t chunks = 0;
+  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) {
+    const std::string key = index.FileKey(f);
+    if (key != ".zarray" && !key.ends_with("/.zarray")) continue;
+    auto meta = ParseZarrArray(index.inline_data(f));
+    auto grid = meta.ok() ? meta->Grid() : Result<ChunkGrid>(meta.status());
+    if (!grid.ok()) return grid.status().WithContext("key '" + key + "'");
+    if (grid->chunk_count() > options.max_chunks - chunks)
+      return InvalidArgument("key '" + key + "': the arrays have more than " + std::to_string(options.max_chunks) +
+                             " chunks together; refusing");
+    chunks += grid->chunk_count();
+  }
   for (bool emit : {false, true}) {
     for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) {
       const std::string key = index.FileKey(f);

@@ -41,7 +41,9 @@ using ReferenceDirReader = std::function<Result<std::string>(const std::string& 
 
 // Loads the whole reference set (every record file). `name` is the
 // directory as the user knows it (for errors); relative paths in "path"
-// resolve against `base` (see ParseReferences).
+// resolve against `base` (see ParseReferences). The arrays' grids may have
+// at most options.max_generated_keys chunks together, and a record file at
+// most options.max_decompressed_bytes.
 Result<ReferenceIndex> LoadParquetReferences(const ReferenceDirReader& read, const std::string& name,
                                              std::string_view base, const ReferenceLoadOptions& options = {});
 
@@ -54,6 +56,9 @@ bool IsParquetReferenceDir(const std::string& dir);
 struct ParquetRefsWriteOptions {
   uint64_t record_size = 100'000;  // rows per record file (kerchunk's default)
   bool compress = true;            // zstd pages, else uncompressed
+  // The arrays' grids together may have at most this many chunks (each is
+  // a row, present or not).
+  uint64_t max_chunks = 1'000'000'000;
 };
 
 // Writes `index` in the layout above, calling `write` with each file's

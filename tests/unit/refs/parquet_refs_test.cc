@@ -143,6 +143,24 @@ TEST(ParquetRefsTest, BadInputsAreOneLineNamingTheFile) {
   expect(f, "dir/t/refs.0.parq: 2 rows, the chunks 0..5 need 6");
 }
 
+TEST(ParquetRefsTest, HugeGridsAreRefusedBeforeAnyWork) {
+  Files files = {{".zmetadata", R"({"record_size": 1, "metadata": {"a/.zarray": {"chunks": [1, 1],
+      "compressor": null, "dtype": "<i1", "fill_value": 0, "filters": null, "order": "C",
+      "shape": [4000000000, 4000000000], "zarr_format": 2}}})"}};
+  auto r = Load(files);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("dir: a/.zarray: the arrays have more than 100000000 chunks"),
+            std::string::npos)
+      << r.status().message();
+}
+
+TEST(ParquetRefsTest, WriterRefusesHugeGrids) {
+  ReferenceIndex json = MustParse(R"({"a/.zarray": "{\"chunks\": [1, 1], \"compressor\": null, \"dtype\": \"<i1\", \"fill_value\": 0, \"filters\": null, \"order\": \"C\", \"shape\": [4000000000, 4000000000], \"zarr_format\": 2}"})");
+  Status st = WriteParquetReferences(json, {}, [](const std::string&, const std::string&) { return Status::Ok(); });
+  EXPECT_NE(st.message().find("key 'a/.zarray': the arrays have more than 1000000000 chunks"), std::string::npos)
+      << st.message();
+}
+
 TEST(ParquetRefsTest, WriterRefusesKeysTheLayoutCannotHold) {
   ReferenceIndex json = MustParse(R"({"a/.zarray": "{\"chunks\": [1], \"compressor\": null, \"dtype\": \"<i1\", \"fill_value\": 0, \"filters\": null, \"order\": \"C\", \"shape\": [1], \"zarr_format\": 2}",
     "a/0": "x", "a/7": "beyond the grid", "readme.txt": "hi"})");
