@@ -32,9 +32,46 @@ std::string_view TrimRight(std::string_view s) {
   return s;
 }
 
+// `json` with the non-finite numbers Python writes (NaN, Infinity,
+// -Infinity; kerchunk's .zmetadata has them where attributes hold them)
+// replaced by finite numbers of the same length, outside strings, so that a
+// strict parser accepts it and every offset still points at the same text.
+std::string WithFiniteNumbers(std::string_view json) {
+  std::string out(json);
+  bool in_string = false;
+  for (size_t i = 0; i < out.size(); ++i) {
+    char c = out[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (out.compare(i, 9, "-Infinity") == 0) {
+      out.replace(i, 9, "-1.00e+99");
+      i += 8;
+    } else if (out.compare(i, 8, "Infinity") == 0) {
+      out.replace(i, 8, "1.00e+99");
+      i += 7;
+    } else if (out.compare(i, 3, "NaN") == 0) {
+      out.replace(i, 3, "0.0");
+      i += 2;
+    }
+  }
+  return out;
+}
+
+// The text of `view` (into `parsed`) in `original`, which has the same length.
+std::string_view Original(std::string_view view, std::string_view parsed, std::string_view original) {
+  return original.substr(static_cast<size_t>(view.data() - parsed.data()), view.size());
+}
+
 // A metadata value: a string is served as its text, anything else as the
-// JSON text it was written as.
-Status MetadataValue(od::value v, const std::string& key, std::string* out) {
+// JSON text it was written as (taken from `original`, the text before
+// WithFiniteNumbers; `parsed` is what simdjson parses).
+Status MetadataValue(od::value v, const std::string& key, std::string_view parsed, std::string_view original,
+                     std::string* out) {
   od::json_type t;
   if (v.type().get(t)) return InvalidArgument("metadata key '" + key + "': invalid JSON");
   if (t == od::json_type::string) {
@@ -53,11 +90,12 @@ Status MetadataValue(od::value v, const std::string& key, std::string* out) {
   } else {
     raw = v.raw_json_token();
   }
-  *out = TrimRight(raw);
+  *out = TrimRight(Original(raw, parsed, original));
   return Status::Ok();
 }
 
-Result<ZMetadata> ParseZMetadata(std::string text) {
+Result<ZMetadata> ParseZMetadata(const std::string& original) {
+  std::string text = WithFiniteNumbers(original);
   size_t len = text.size();
   text.resize(len + simdjson::SIMDJSON_PADDING, ' ');
   od::parser parser;
@@ -81,7 +119,7 @@ Result<ZMetadata> ParseZMetadata(std::string text) {
         std::string key(mk), value;
         od::value v;
         if (entry.value().get(v)) return InvalidArgument("metadata key '" + key + "': invalid JSON");
-        ZM_RETURN_IF_ERROR(MetadataValue(v, key, &value));
+        ZM_RETURN_IF_ERROR(MetadataValue(v, key, text, original, &value));
         z.entries.emplace_back(std::move(key), std::move(value));
       }
     } else if (k == "record_size") {
@@ -212,7 +250,7 @@ Result<ReferenceIndex> LoadParquetReferences(const ReferenceDirReader& read, con
                                              std::string_view base, const ReferenceLoadOptions& options) {
   auto text = read(".zmetadata");
   if (!text.ok()) return text.status().WithContext(name + "/.zmetadata");
-  auto z = ParseZMetadata(std::move(text).value());
+  auto z = ParseZMetadata(*text);
   if (!z.ok()) return z.status().WithContext(name + "/.zmetadata");
   ReferenceIndexBuilder builder;
   for (const auto& [key, value] : z->entries) {
@@ -290,11 +328,13 @@ bool IsMetadataName(std::string_view key) {
   return base.starts_with(".z");
 }
 
-// `text` as it goes into .zmetadata: itself when it is JSON, else quoted.
+// `text` as it goes into .zmetadata: itself when it is JSON (non-finite
+// numbers allowed, as Python writes them), else quoted.
 std::string MetadataJson(std::string_view text) {
   simdjson::dom::parser parser;
   simdjson::dom::element e;
-  if (!text.empty() && !parser.parse(text.data(), text.size()).get(e)) return std::string(TrimRight(text));
+  const std::string finite = WithFiniteNumbers(text);
+  if (!text.empty() && !parser.parse(finite.data(), finite.size()).get(e)) return std::string(TrimRight(text));
   return JsonQuote(text);
 }
 

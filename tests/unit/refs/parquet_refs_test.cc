@@ -89,6 +89,19 @@ TEST(ParquetRefsTest, MetadataObjectsServeTheirTextAndStringsTheirContent) {
   EXPECT_EQ(d.size(), 3u);  // a shape of 0: no chunks, no record files read
 }
 
+TEST(ParquetRefsTest, NonFiniteNumbersAsPythonWritesThem) {
+  // kerchunk's .zmetadata is json.dump of the parsed attributes: NaN and
+  // Infinity appear bare. They are served as written, strings untouched.
+  const std::string attrs = R"({"_FillValue": NaN, "max": Infinity, "min": -Infinity, "s": "NaN \" Infinity"})";
+  Files files = {{".zmetadata", R"({"metadata": {".zattrs": )" + attrs + R"(}, "record_size": 2})"}};
+  auto idx = Load(files);
+  ASSERT_TRUE(idx.ok()) << idx.status().message();
+  EXPECT_EQ(Dump(*idx)[".zattrs"], "inline:" + attrs);
+  // And written back as JSON, not as a string.
+  Files out = Write(*idx, 2);
+  EXPECT_NE(out[".zmetadata"].find("\".zattrs\": " + attrs), std::string::npos) << out[".zmetadata"];
+}
+
 TEST(ParquetRefsTest, AMissingRecordFileIsMissingChunks) {
   Files files = Write(MustParse(kRefs), 2);
   files.erase("t/refs.0.parq");
