@@ -35,8 +35,9 @@ TEST(DeltaTest, BinaryPackedRoundTrips) {
 
 TEST(DeltaTest, ByteArrays) {
   std::vector<std::string> values = {"s3://b/f1.nc", "", "s3://b/f2.nc", "x"};
-  std::vector<std::string_view> out;
-  ASSERT_TRUE(DecodeDeltaLengthByteArray(Lengths(values), values.size(), &out).ok());
+  std::vector<std::string_view> out;  // views into `encoded`
+  const std::string encoded = Lengths(values);
+  ASSERT_TRUE(DecodeDeltaLengthByteArray(encoded, values.size(), &out).ok());
   EXPECT_EQ(std::vector<std::string>(out.begin(), out.end()), values);
   // DELTA_BYTE_ARRAY: prefixes shared with the previous value, then suffixes.
   std::string data = EncodeDeltaBinaryPacked({0, 8, 6}) + Lengths({"s3://b/f1.nc", "2.nc", "9"});
