@@ -9,6 +9,7 @@
 #include "app/option_table.h"
 #include "app/options.h"
 #include "base/status.h"
+#include "refs/reference_index.h"
 
 namespace zm {
 
@@ -28,5 +29,17 @@ int ParseCommandArgs(Command command, int argc, char** argv, const char* usage,
 // Writes `text` to `path`, or to stdout for "-". A file is written beside
 // the target and renamed: a reader never sees half a file.
 Status WriteOutput(const std::string& path, const std::string& text);
+
+// Writes `index` as a kerchunk Parquet reference directory at `dir`
+// (refs/parquet_refs.h), `record_size` references per record file. The
+// files are written into a new directory beside `dir`, which then takes
+// its place; `dir` may not exist yet, or be empty. Returns the bytes
+// written.
+Result<uint64_t> WriteParquetDirectory(const ReferenceIndex& index, const std::string& dir, uint64_t record_size);
+
+// What to write for `-o output`: `format` when given ("json" or
+// "parquet"), else JSON for a name ending in ".json" or "-", Parquet
+// otherwise.
+std::string OutputFormat(const std::string& format, const std::string& output);
 
 }  // namespace zm

@@ -7,8 +7,8 @@ namespace zm {
 bool IsCommand(int argc, char** argv) {
   if (argc < 2) return false;
   std::string c = argv[1];
-  return c == "cache" || c == "status" || c == "warm" || c == "combine" ||
-         c == "scan";
+  return c == "cache" || c == "status" || c == "warm" || c == "combine" || c == "scan" ||
+         c == "convert";
 }
 
 int RunCommand(int argc, char** argv) {
@@ -17,6 +17,7 @@ int RunCommand(int argc, char** argv) {
   if (c == "warm") return WarmCommand(argc, argv);
   if (c == "combine") return CombineCommand(argc, argv);
   if (c == "scan") return ScanCommand(argc, argv);
+  if (c == "convert") return ConvertCommand(argc, argv);
   return StatusCommand(argc, argv);
 }
 

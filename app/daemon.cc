@@ -352,7 +352,7 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   if (!built.ok()) return Fail(built.status(), report);
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
-  if (!opt.aggregate()) {
+  if (!opt.aggregate() && !IsParquetSource(opt.source)) {
     if (IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
       return ServeReferenceSet(opt, config, inputs, &stack, report, /*zarr_store=*/true);
     // A SOURCE that cannot be read is reported by LoadSource, as ever.

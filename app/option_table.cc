@@ -21,8 +21,9 @@ constexpr unsigned kCombine = static_cast<unsigned>(Command::kCombine);
 constexpr unsigned kCache = static_cast<unsigned>(Command::kCache);
 constexpr unsigned kStatus = static_cast<unsigned>(Command::kStatus);
 constexpr unsigned kScan = static_cast<unsigned>(Command::kScan);
-constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus | kScan;
-constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus | kScan;
+constexpr unsigned kConvert = static_cast<unsigned>(Command::kConvert);
+constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus | kScan | kConvert;
+constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus | kScan | kConvert;
 // How `warm` and `scan` reach the origins: as a mount does.
 constexpr unsigned kOrigin = kMount | kWarm | kScan;
 
@@ -447,11 +448,23 @@ const OptionSpec kOptions[] = {
    }},
   // The commands' own options.
   {"--output", 'o', "FILE", "where to write (replaced atomically); '-' for stdout", nullptr,
-   kCombine | kScan,
+   kCombine | kScan | kConvert,
    [](const OptionArg& a, Options* o) {
      o->output = a.value;
      return Status();
    }},
+  {"--format", 0, "json|parquet",
+   "what to write: 'json' (a kerchunk version 1 file) or 'parquet'\n"
+   "(a directory in kerchunk's Parquet layout)", nullptr, kCombine | kConvert,
+   [](const OptionArg& a, Options* o) {
+     if (a.value != "json" && a.value != "parquet")
+       return InvalidArgument(Quoted(a) + ": '" + a.value + "' is not 'json' or 'parquet'");
+     o->output_format = a.value;
+     return Status();
+   }},
+  {"--record-size", 0, "N", "Parquet: chunk references per record file (default: {})",
+   [](const Options& d) { return std::to_string(d.record_size); }, kCombine | kConvert,
+   [](const OptionArg& a, Options* o) { return IntIn(a, 1, 100'000'000, &o->record_size); }},
   {"--to", 0, "SIZE", "prune: keep at most SIZE of blocks (e.g. 2G)", nullptr, kCache,
    [](const OptionArg& a, Options* o) {
      uint64_t bytes = 0;

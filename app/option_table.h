@@ -27,6 +27,7 @@ enum class Command : unsigned {
   kCache = 1u << 3,
   kStatus = 1u << 4,
   kScan = 1u << 5,
+  kConvert = 1u << 6,
 };
 
 // One option as the command line spelled it: the name (without "=value")

@@ -82,6 +82,8 @@ struct Options {
   bool json = false;                 // --json: print the result as one JSON object
   std::string output;                // combine -o FILE
   uint64_t inline_threshold = 500;   // scan: chunks below this many bytes inline
+  std::string output_format;         // combine/convert --format json|parquet; "" by -o's name
+  uint64_t record_size = 100'000;    // combine/convert --record-size N (Parquet)
   std::optional<uint64_t> prune_to;  // cache prune --to SIZE, in bytes
   int64_t unused_for_s = -1;         // cache prune --unused-for AGE; -1: not given
   bool prometheus = false;           // status --prometheus: the metrics exposition

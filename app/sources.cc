@@ -14,6 +14,8 @@
 #include <memory>
 #include <set>
 
+#include "refs/parquet_refs.h"
+
 namespace zm {
 namespace {
 
@@ -173,7 +175,9 @@ Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string
     std::string path = AbsoluteIn(cwd, arg);
     struct stat sb;
     if (::stat(path.c_str(), &sb) == 0) {
-      if (S_ISDIR(sb.st_mode)) {
+      if (S_ISDIR(sb.st_mode) && IsParquetReferenceDir(path)) {
+        out.push_back(ReferenceSource{path, ""});
+      } else if (S_ISDIR(sb.st_mode)) {
         ZM_RETURN_IF_ERROR(DirectoryEntries(path, &out));
       } else if (S_ISREG(sb.st_mode)) {
         ZM_RETURN_IF_ERROR(FileEntries(path, &out));
@@ -223,7 +227,9 @@ Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceL
   std::string zip_path;
   for (const ReferenceSource& src : inputs) {
     Result<ReferenceIndex> idx = InvalidArgument("unreachable");
-    if (src.zip_entry.empty()) {
+    if (src.zip_entry.empty() && IsParquetReferenceDir(src.path)) {
+      idx = LoadParquetReferenceDir(src.path, options);
+    } else if (src.zip_entry.empty()) {
       idx = LoadReferenceFile(src.path, options);
     } else {
       if (!zip || zip_path != src.path) {

@@ -3,7 +3,9 @@
 //
 // A SOURCE argument is
 //   * a reference file (JSON, gzip or zstd; recognised by its content),
-//   * a directory: its files named *.json, *.json.gz or *.json.zst, by name,
+//   * a Parquet reference directory (holding .zmetadata): one input,
+//   * another directory: its files named *.json, *.json.gz or *.json.zst,
+//     by name,
 //   * a glob pattern (quoted, so that the shell leaves it): the matching
 //     files, by name,
 //   * a zip archive (by its magic bytes): its *.json, *.json.gz and

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/thread_pool.h"
 #include "io/cloud.h"
+#include "refs/parquet_refs.h"
 
 namespace zm {
 namespace {
@@ -172,10 +173,48 @@ bool IsRemoteSource(const std::string& source) {
   return source.find("://") != std::string::npos && !source.starts_with("file://");
 }
 
+namespace {
+
+// A remote Parquet reference directory: its files fetched through the
+// origin, fresh on every mount like a JSON reference set.
+Result<ReferenceIndex> LoadRemoteParquetReferences(const std::string& dir, Origin* origin,
+                                                   const ReferenceLoadOptions& options) {
+  const std::string query = dir.find('?') == std::string::npos ? "" : dir.substr(dir.find('?'));
+  const std::string base = dir.substr(0, dir.find('?'));
+  auto read = [&](const std::string& rel) -> Result<std::string> {
+    const std::string url = base + rel + query;
+    auto info = origin->Stat(url);
+    if (!info.ok()) return info.status();
+    if (info->size > options.max_decompressed_bytes)
+      return InvalidArgument("larger than " + FormatSize(options.max_decompressed_bytes) + "; refusing");
+    return origin->Read(url, ByteRange{0, info->size});
+  };
+  std::string shown = RedactUrl(base);
+  if (shown.ends_with("/")) shown.pop_back();
+  return LoadParquetReferences(read, shown, base, options);
+}
+
+}  // namespace
+
+bool IsParquetSource(const std::string& source) {
+  if (IsRemoteSource(source)) {
+    std::string path = source.substr(0, source.find('?'));
+    return path.ends_with("/");
+  }
+  return IsParquetReferenceDir(source.starts_with("file://") ? source.substr(7) : source);
+}
+
 Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
                                   const ReferenceLoadOptions& options) {
-  if (!IsRemoteSource(source))
-    return LoadReferenceFile(source.starts_with("file://") ? source.substr(7) : source, options);
+  if (!IsRemoteSource(source)) {
+    const std::string path = source.starts_with("file://") ? source.substr(7) : source;
+    if (IsParquetReferenceDir(path)) return LoadParquetReferenceDir(path, options);
+    struct stat sb;
+    if (::stat(path.c_str(), &sb) == 0 && S_ISDIR(sb.st_mode))
+      return InvalidArgument(path + ": a directory without .zmetadata (not a Parquet reference set)");
+    return LoadReferenceFile(path, options);
+  }
+  if (IsParquetSource(source)) return LoadRemoteParquetReferences(source, origin, options);
   const std::string shown = RedactUrl(source);
   // Fetched fresh on every mount, never from the block cache: the reference
   // set is what says which objects (and versions) the mount serves.

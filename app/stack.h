@@ -53,10 +53,16 @@ Status CheckLocalReferences(const ReferenceIndex& index, const Stack& stack,
 // rather than a local path or file:// URL.
 bool IsRemoteSource(const std::string& source);
 
+// True for a SOURCE that is a kerchunk Parquet reference directory: a local
+// directory holding ".zmetadata", or a URL whose path ends in '/'.
+bool IsParquetSource(const std::string& source);
+
 // Loads the reference set SOURCE: a local file, or a URL fetched whole
 // through `origin` (so --map, credentials and headers apply) and then
 // inflated and parsed like a file; relative URLs in it resolve against the
-// URL's directory. Errors name SOURCE (redacted).
+// URL's directory. A Parquet reference directory (IsParquetSource) is read
+// the same way, its ".zmetadata" and every record file (refs/parquet_refs.h).
+// Errors name SOURCE (redacted).
 Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
                                   const ReferenceLoadOptions& options = {});
 

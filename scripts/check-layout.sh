@@ -10,18 +10,19 @@ declare -A allowed=(
   [base]="base"
   [codecs]="base codecs"
   [zarr]="base codecs zarr"
-  [refs]="base codecs zarr refs"
+  [parquet]="base codecs parquet"
+  [refs]="base codecs zarr parquet refs"
   [io]="base io"
   [cache]="base io cache"
-  [fs]="base codecs zarr refs io cache fs"
-  [views]="base codecs zarr refs io cache fs views"
+  [fs]="base codecs zarr parquet refs io cache fs"
+  [views]="base codecs zarr parquet refs io cache fs views"
   [fuse]="base fuse fs/tree.h"
-  [app]="base codecs zarr refs io cache fs views fuse app"
+  [app]="base codecs zarr parquet refs io cache fs views fuse app"
 )
 # Third-party header -> the only module that may include it.
 declare -A owner=(
   [lmdb.h]=cache [simdjson.h]="zarr refs" [fuse_lowlevel.h]=fuse [curl/curl.h]=io
-  [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache [libdeflate.h]=codecs
+  [yaml-cpp/yaml.h]=refs [zip.h]=app [xxhash.h]=cache [libdeflate.h]=codecs [snappy.h]=parquet
   [systemd/sd-daemon.h]=app
   [microhttpd.h]=app
   [hdf5.h]=refs [hdf5_hl.h]=refs

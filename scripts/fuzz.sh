@@ -34,7 +34,7 @@ esac
 seconds=${1:-20}
 shift || true
 targets=("$@")
-((${#targets[@]})) || targets=(references decompress template zarray base64 zlib gzip zstd blosc codec_any pipeline)
+((${#targets[@]})) || targets=(references decompress template zarray base64 zlib gzip zstd blosc codec_any pipeline parquet_file parquet_page)
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 jobs=${FUZZ_JOBS:-$(nproc)}
 [[ $seconds =~ ^[0-9]+$ ]] || { usage >&2; exit 2; }

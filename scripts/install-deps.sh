@@ -19,6 +19,7 @@ build_pkgs=(
   libmicrohttpd-dev  # --metrics: the /metrics HTTP server
   libhdf5-dev  # refs/scan_hdf5.cc: scanning NetCDF-4/HDF5
   libmemcached-dev libssl-dev  # the shared tier (cache/memcached_block_store.cc)
+  libsnappy-dev  # Parquet pages (parquet/)
 )
 test_pkgs=(
   nginx-light libnginx-mod-http-echo curl
