@@ -352,9 +352,11 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   if (!built.ok()) return Fail(built.status(), report);
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
+  // A plain store first: its root metadata tells it from a Parquet
+  // reference directory, which has a ".zmetadata" too.
+  if (!opt.aggregate() && IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
+    return ServeReferenceSet(opt, config, inputs, &stack, report, /*zarr_store=*/true);
   if (!opt.aggregate() && !IsParquetSource(opt.source)) {
-    if (IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
-      return ServeReferenceSet(opt, config, inputs, &stack, report, /*zarr_store=*/true);
     // A SOURCE that cannot be read is reported by LoadSource, as ever.
     auto kind = DetectCatalog(opt.source, stack.origin.get());
     if (kind.ok() && *kind != CatalogKind::kNone)

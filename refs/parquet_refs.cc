@@ -314,7 +314,12 @@ Result<ReferenceIndex> LoadParquetReferenceDir(const std::string& dir, const Ref
 bool IsParquetReferenceDir(const std::string& dir) {
   struct stat sb;
   if (::stat(dir.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode)) return false;
-  return ::stat((dir + "/.zmetadata").c_str(), &sb) == 0 && S_ISREG(sb.st_mode);
+  // A consolidated Zarr store has a ".zmetadata" too: kerchunk's has
+  // "record_size" and no "zarr_consolidated_format".
+  constexpr uint64_t kMaxMetadataBytes = 256 << 20;
+  auto text = ReadLocalFile(dir + "/.zmetadata", kMaxMetadataBytes);
+  return text.ok() && text->find("\"record_size\"") != std::string::npos &&
+         text->find("\"zarr_consolidated_format\"") == std::string::npos;
 }
 
 }  // namespace zm
