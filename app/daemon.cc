@@ -17,6 +17,7 @@
 #include "fuse/adapter.h"
 #include "app/catalog_mount.h"
 #include "app/metrics_server.h"
+#include "app/scan_source.h"
 #include "app/status.h"
 #include "app/store_source.h"
 #include "refs/catalog.h"
@@ -176,17 +177,42 @@ int64_t MillisecondsSince(std::chrono::steady_clock::time_point t0) {
 
 // ---- a reference set or an aggregation --------------------------------------
 
+// NetCDF/HDF5 inputs are scanned; their records live in the disk cache's
+// directory, so without a disk cache every mount scans.
+SourceScanOptions MountScanOptions(const Options& opt, const DaemonConfig& config, const Stack& stack) {
+  SourceScanOptions so;
+  if (stack.disk) so.cache_dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
+  so.scan.inline_threshold_bytes = opt.inline_threshold;
+  so.load = config.load;
+  return so;
+}
+
+void LogScans(const SourceScanner& scanner, std::chrono::steady_clock::time_point t0) {
+  if (scanner.scanned() + scanner.reused() == 0) return;
+  LogInfo("NetCDF/HDF5 inputs: " + std::to_string(scanner.scanned()) + " scanned, " +
+          std::to_string(scanner.reused()) + " from scan records (" +
+          std::to_string(MillisecondsSince(t0)) + " ms in all)");
+}
+
 Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<ReferenceSource>& inputs,
                                  const DaemonConfig& config, Stack* stack, bool zarr_store) {
   if (zarr_store)
     return LoadZarrStore(opt.source, stack->origin.get(), stack->cache.get(),
                          config.sizes.size_threads);
-  if (!opt.aggregate()) return LoadSource(opt.source, stack->origin.get(), config.load);
+  auto t0 = std::chrono::steady_clock::now();
+  SourceScanner scanner(stack->cache.get(), MountScanOptions(opt, config, *stack));
+  if (!opt.aggregate()) {
+    if (!IsScannableSource(opt.source)) return LoadSource(opt.source, stack->origin.get(), config.load);
+    auto scanned = scanner.Load(opt.source);
+    LogScans(scanner, t0);
+    return scanned;
+  }
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;
-  auto t0 = std::chrono::steady_clock::now();
-  auto loaded = LoadAggregation(inputs, ao, config.load, stack->cache.get());
+  auto loaded = LoadAggregation(inputs, ao, config.load, stack->cache.get(),
+                                [&scanner](const std::string& path) { return scanner.Load(path); });
+  LogScans(scanner, t0);
   if (loaded.ok())
     LogInfo("aggregated " + std::to_string(inputs.size()) + " reference sets along " +
             opt.concat_dims[0] + (opt.concat_dims.size() > 1 ? ",..." : "") + " in " +
@@ -352,7 +378,7 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   if (!built.ok()) return Fail(built.status(), report);
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
-  if (!opt.aggregate() && !IsParquetSource(opt.source)) {
+  if (!opt.aggregate() && !IsParquetSource(opt.source) && !IsScannableSource(opt.source)) {
     if (IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
       return ServeReferenceSet(opt, config, inputs, &stack, report, /*zarr_store=*/true);
     // A SOURCE that cannot be read is reported by LoadSource, as ever.

@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 
+#include "app/scan_source.h"
 #include "refs/parquet_refs.h"
 
 namespace zm {
@@ -40,15 +41,18 @@ std::string DirName(const std::string& path) {
 }
 
 // What a regular file holds, by its first bytes: a zip archive, a reference
-// file (JSON, gzip, zstd) or else a list of reference files.
-enum class FileKind { kZip, kReferences, kList };
+// file (JSON, gzip, zstd), a NetCDF/HDF5 file to scan, or else a list of
+// reference files.
+enum class FileKind { kZip, kReferences, kScan, kList };
 
 Result<FileKind> Sniff(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": " + std::strerror(errno));
-  char head[512] = {};
+  char head[4096] = {};
   in.read(head, sizeof head);
   size_t n = static_cast<size_t>(in.gcount());
+  if (LooksLikeScannable(std::string_view(head, n))) return FileKind::kScan;
+  n = std::min<size_t>(n, 512);
   auto u = reinterpret_cast<const unsigned char*>(head);
   if (n >= 4 && u[0] == 'P' && u[1] == 'K' && ((u[2] == 3 && u[3] == 4) || (u[2] == 5 && u[3] == 6)))
     return FileKind::kZip;
@@ -110,16 +114,20 @@ Status ListEntries(const std::string& path, std::vector<ReferenceSource>* out) {
 Status DirectoryEntries(const std::string& path, std::vector<ReferenceSource>* out) {
   DIR* d = ::opendir(path.c_str());
   if (!d) return NotFound(path + ": " + std::strerror(errno));
-  std::vector<std::string> names;
+  // Reference files; failing them, NetCDF and HDF5 files (scanned).
+  std::vector<std::string> names, scan_names;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name.starts_with(".") || !IsReferenceName(name)) continue;
+    if (name.starts_with(".") || !(IsReferenceName(name) || IsScanName(name))) continue;
     struct stat sb;
-    if (::stat((path + "/" + name).c_str(), &sb) == 0 && S_ISREG(sb.st_mode)) names.push_back(name);
+    if (::stat((path + "/" + name).c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+    (IsReferenceName(name) ? names : scan_names).push_back(name);
   }
   ::closedir(d);
+  if (names.empty()) names = std::move(scan_names);
   if (names.empty())
-    return InvalidArgument(path + ": the directory holds no reference files (*.json, *.json.gz, *.json.zst)");
+    return InvalidArgument(path + ": the directory holds no reference files (*.json, *.json.gz, *.json.zst)"
+                           " nor NetCDF/HDF5 files (*.nc, *.nc4, *.h5, *.hdf5, *.he5, *.cdf, *.netcdf)");
   std::sort(names.begin(), names.end());
   for (const auto& name : names) out->push_back(ReferenceSource{path + "/" + name, ""});
   return Status::Ok();
@@ -130,7 +138,8 @@ Status FileEntries(const std::string& path, std::vector<ReferenceSource>* out) {
   switch (kind) {
     case FileKind::kZip: return ZipEntries(path, out);
     case FileKind::kList: return ListEntries(path, out);
-    case FileKind::kReferences: out->push_back(ReferenceSource{path, ""}); return Status::Ok();
+    case FileKind::kReferences:
+    case FileKind::kScan: out->push_back(ReferenceSource{path, ""}); return Status::Ok();
   }
   return Status::Ok();
 }
@@ -218,7 +227,8 @@ std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& i
 }
 
 Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceLoadOptions& options,
-                    const std::function<Status(const std::string& name, const ReferenceIndex&)>& fn) {
+                    const std::function<Status(const std::string& name, const ReferenceIndex&)>& fn,
+                    const InputScanner& scanner) {
   // Consecutive entries of one archive share one open archive.
   struct ZipCloser {
     void operator()(zip_t* z) const { zip_discard(z); }
@@ -229,6 +239,8 @@ Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceL
     Result<ReferenceIndex> idx = InvalidArgument("unreachable");
     if (src.zip_entry.empty() && IsParquetReferenceDir(src.path)) {
       idx = LoadParquetReferenceDir(src.path, options);
+    } else if (src.zip_entry.empty() && scanner && IsScannableFile(src.path)) {
+      idx = scanner(src.path);
     } else if (src.zip_entry.empty()) {
       idx = LoadReferenceFile(src.path, options);
     } else {
@@ -252,7 +264,8 @@ Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceL
 
 Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& inputs,
                                        const AggregateOptions& aggregate,
-                                       const ReferenceLoadOptions& load, ReadThroughCache* cache) {
+                                       const ReferenceLoadOptions& load, ReadThroughCache* cache,
+                                       const InputScanner& scanner) {
   Aggregator agg(aggregate, [cache](const std::string& url, uint64_t offset,
                                     uint64_t size) -> Result<std::string> {
     if (size == ReferenceIndex::kUnknownSize) {
@@ -263,7 +276,7 @@ Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& input
   });
   ZM_RETURN_IF_ERROR(ForEachInput(inputs, load, [&](const std::string& name, const ReferenceIndex& idx) {
     return agg.Add(name, idx);
-  }));
+  }, scanner));
   return agg.Finish();
 }
 
