@@ -247,6 +247,9 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   const int64_t mtime = StampTime(opt.aggregate() ? inputs.front().path : opt.source);
   std::string name_source = opt.source;
   while (name_source.size() > 1 && name_source.back() == '/') name_source.pop_back();
+  // A scanned file's views are named by its stem: x.nc gives x.nc, not x.nc.nc.
+  if (!opt.aggregate() && IsScanName(name_source) && IsScannableSource(opt.source))
+    name_source.erase(name_source.rfind('.'));
   auto built = BuildDataset(std::move(index), stack, config, ReferenceSetName(name_source), mtime);
   if (!built.ok()) return Fail(built.status().WithContext(opt.source), report);
   const std::unique_ptr<ServedDataset> ds = std::move(built).value();

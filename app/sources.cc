@@ -24,6 +24,10 @@ bool IsReferenceName(std::string_view name) {
   return name.ends_with(".json") || name.ends_with(".json.gz") || name.ends_with(".json.zst");
 }
 
+bool IsRemoteUrl(const std::string& s) {
+  return s.find("://") != std::string::npos && !s.starts_with("file://");
+}
+
 std::string Cwd() {
   char buf[PATH_MAX];
   return getcwd(buf, sizeof buf) ? buf : "";
@@ -181,6 +185,12 @@ Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string
   std::vector<ReferenceSource> out;
   const std::string cwd = Cwd();
   for (const std::string& arg : args) {
+    // A URL with a NetCDF/HDF5 name is one input, scanned when loaded; the
+    // scan tells whether it is one.
+    if (IsRemoteUrl(arg) && IsScanName(std::string_view(arg).substr(0, arg.find('?')))) {
+      out.push_back(ReferenceSource{arg, ""});
+      continue;
+    }
     std::string path = AbsoluteIn(cwd, arg);
     struct stat sb;
     if (::stat(path.c_str(), &sb) == 0) {
@@ -217,6 +227,7 @@ std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& i
   std::set<std::string> dirs;
   std::string last;
   for (const auto& in : inputs) {
+    if (IsRemoteUrl(in.path)) continue;
     std::string dir = DirName(in.path);
     if (dir == last) continue;  // most inputs share a directory: skip realpath
     last = dir;
@@ -239,7 +250,7 @@ Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceL
     Result<ReferenceIndex> idx = InvalidArgument("unreachable");
     if (src.zip_entry.empty() && IsParquetReferenceDir(src.path)) {
       idx = LoadParquetReferenceDir(src.path, options);
-    } else if (src.zip_entry.empty() && scanner && IsScannableFile(src.path)) {
+    } else if (src.zip_entry.empty() && scanner && (IsRemoteUrl(src.path) || IsScannableFile(src.path))) {
       idx = scanner(src.path);
     } else if (src.zip_entry.empty()) {
       idx = LoadReferenceFile(src.path, options);

@@ -9,6 +9,7 @@
 //   * a NetCDF-3, NetCDF-4 or HDF5 file (by its first bytes), scanned when
 //     loaded (app/scan_source.h); a directory without reference files
 //     gives its *.nc, *.nc4, *.h5, *.hdf5, *.he5, *.cdf and *.netcdf files,
+//   * an http(s)://, s3:// or gs:// URL with such a name (one input),
 //   * a glob pattern (quoted, so that the shell leaves it): the matching
 //     files, by name,
 //   * a zip archive (by its magic bytes): its *.json, *.json.gz and
