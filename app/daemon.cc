@@ -207,6 +207,10 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
     LogScans(scanner, t0);
     return scanned;
   }
+  std::vector<std::string> urls;
+  for (const ReferenceSource& in : inputs)
+    if (in.zip_entry.empty()) urls.push_back(in.path);
+  scanner.Prepare(urls, config.sizes.checker_threads);
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;

@@ -6,12 +6,17 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <mutex>
+#include <thread>
 #include <fstream>
 #include <sstream>
 
 #include "base/json.h"
 #include "base/log.h"
+#include "base/units.h"
 #include "refs/aggregate.h"
 
 namespace zm {
@@ -159,6 +164,35 @@ Result<ReferenceIndex> SourceScanner::Load(const std::string& url) {
   ++scanned_;
   if (recordable) Record(path, key, index);
   return index;
+}
+
+bool SourceScanner::HasValidRecord(const std::string& url, const Origin::ObjectInfo& info) const {
+  if (options_.cache_dir.empty() || info.version.empty()) return false;
+  auto data = ReadWhole(ScanRecordPath(options_.cache_dir, url));
+  return data.ok() &&
+         DecodeScanRecord(*data, {url, info.version, info.size, options_.scan.inline_threshold_bytes});
+}
+
+void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads) {
+  std::vector<std::string> remote;
+  for (const std::string& url : urls)
+    if (IsRemote(url)) remote.push_back(url);
+  std::atomic<size_t> next{0};
+  std::mutex mu;  // guards targets
+  std::vector<PrefetchTarget> targets;
+  std::vector<std::thread> workers;
+  const size_t n = std::min<size_t>(std::max(threads, 1), remote.size());
+  for (size_t t = 0; t < n; ++t)
+    workers.emplace_back([&] {
+      for (size_t i; (i = next++) < remote.size();) {
+        auto info = cache_->Object(remote[i]);  // errors come again when loaded
+        if (!info.ok() || info->size == 0 || HasValidRecord(remote[i], *info)) continue;
+        std::lock_guard<std::mutex> lock(mu);
+        targets.push_back({remote[i], ByteRange{0, info->size}, 0, std::min<uint64_t>(info->size, 1_MiB)});
+      }
+    });
+  for (std::thread& w : workers) w.join();
+  if (!targets.empty()) cache_->Prefetch(std::move(targets));
 }
 
 Result<ReferenceIndex> SourceScanner::Scan(const std::string& url, uint64_t size) {

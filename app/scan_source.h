@@ -20,6 +20,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/status.h"
 #include "cache/read_through.h"
@@ -79,10 +80,18 @@ class SourceScanner {
   // directly, URLs through `cache`) and recorded. Errors name `url`.
   Result<ReferenceIndex> Load(const std::string& url);
 
+  // Before loading many URLs: asks their versions on `threads` threads at
+  // once (the cache remembers the answers), and fetches in the background
+  // the first block of each without a valid record, so that loading them
+  // one by one waits about one round trip per `threads` files rather than
+  // several per file. Local paths are left alone.
+  void Prepare(const std::vector<std::string>& urls, int threads);
+
   size_t scanned() const { return scanned_; }
   size_t reused() const { return reused_; }
 
  private:
+  bool HasValidRecord(const std::string& url, const Origin::ObjectInfo& info) const;
   Result<ReferenceIndex> Scan(const std::string& url, uint64_t size);
   void Record(const std::string& url, const ScanRecordKey& key, const ReferenceIndex& index);
 

@@ -277,17 +277,30 @@ Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& input
                                        const AggregateOptions& aggregate,
                                        const ReferenceLoadOptions& load, ReadThroughCache* cache,
                                        const InputScanner& scanner) {
-  Aggregator agg(aggregate, [cache](const std::string& url, uint64_t offset,
-                                    uint64_t size) -> Result<std::string> {
+  // A scanned file's coordinate chunks are read with the whole file as the
+  // region, as its scan read it: the same cache blocks, no request more.
+  std::set<std::string> scanned;
+  InputScanner noting = nullptr;
+  if (scanner)
+    noting = [&](const std::string& path) {
+      scanned.insert(path);
+      return scanner(path);
+    };
+  Aggregator agg(aggregate, [cache, &scanned](const std::string& url, uint64_t offset,
+                                              uint64_t size) -> Result<std::string> {
     if (size == ReferenceIndex::kUnknownSize) {
       ZM_ASSIGN_OR_RETURN(size, cache->Size(url));
       offset = 0;
+    }
+    if (scanned.count(url)) {
+      ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache->Size(url));
+      return cache->Read(url, ByteRange{0, object_size}, offset, size);
     }
     return cache->Read(url, ByteRange{offset, size}, 0, size);
   });
   ZM_RETURN_IF_ERROR(ForEachInput(inputs, load, [&](const std::string& name, const ReferenceIndex& idx) {
     return agg.Add(name, idx);
-  }, scanner));
+  }, noting));
   return agg.Finish();
 }
 
