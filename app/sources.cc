@@ -277,13 +277,14 @@ Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& input
                                        const AggregateOptions& aggregate,
                                        const ReferenceLoadOptions& load, ReadThroughCache* cache,
                                        const InputScanner& scanner) {
-  // A scanned file's coordinate chunks are read with the whole file as the
-  // region, as its scan read it: the same cache blocks, no request more.
+  // A scanned remote file's coordinate chunks are read with the whole file
+  // as the region, as its scan read it: the same cache blocks, no request
+  // more.
   std::set<std::string> scanned;
   InputScanner noting = nullptr;
   if (scanner)
     noting = [&](const std::string& path) {
-      scanned.insert(path);
+      if (IsRemoteUrl(path)) scanned.insert(path);
       return scanner(path);
     };
   Aggregator agg(aggregate, [cache, &scanned](const std::string& url, uint64_t offset,
