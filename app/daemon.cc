@@ -210,7 +210,8 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
   std::vector<std::string> urls;
   for (const ReferenceSource& in : inputs)
     if (in.zip_entry.empty()) urls.push_back(in.path);
-  scanner.Prepare(urls, config.sizes.checker_threads);
+  // Nothing else is fetched yet: every connection may ask a version.
+  scanner.Prepare(urls, opt.max_connections);
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;
