@@ -17,6 +17,7 @@
 #include "fuse/adapter.h"
 #include "app/catalog_mount.h"
 #include "app/metrics_server.h"
+#include "app/scan_source.h"
 #include "app/status.h"
 #include "app/store_source.h"
 #include "refs/catalog.h"
@@ -176,17 +177,47 @@ int64_t MillisecondsSince(std::chrono::steady_clock::time_point t0) {
 
 // ---- a reference set or an aggregation --------------------------------------
 
+// NetCDF/HDF5 inputs are scanned; their records live in the disk cache's
+// directory, so without a disk cache every mount scans.
+SourceScanOptions MountScanOptions(const Options& opt, const DaemonConfig& config, const Stack& stack) {
+  SourceScanOptions so;
+  if (stack.disk) so.cache_dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
+  so.scan.inline_threshold_bytes = opt.inline_threshold;
+  so.load = config.load;
+  return so;
+}
+
+void LogScans(const SourceScanner& scanner, std::chrono::steady_clock::time_point t0) {
+  if (scanner.scanned() + scanner.reused() == 0) return;
+  LogInfo("NetCDF/HDF5 inputs: " + std::to_string(scanner.scanned()) + " scanned, " +
+          std::to_string(scanner.reused()) + " from scan records (" +
+          std::to_string(MillisecondsSince(t0)) + " ms in all)");
+}
+
 Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<ReferenceSource>& inputs,
                                  const DaemonConfig& config, Stack* stack, bool zarr_store) {
   if (zarr_store)
     return LoadZarrStore(opt.source, stack->origin.get(), stack->cache.get(),
                          config.sizes.size_threads);
-  if (!opt.aggregate()) return LoadSource(opt.source, stack->origin.get(), config.load);
+  auto t0 = std::chrono::steady_clock::now();
+  SourceScanner scanner(stack->cache.get(), MountScanOptions(opt, config, *stack));
+  if (!opt.aggregate()) {
+    if (!IsScannableSource(opt.source)) return LoadSource(opt.source, stack->origin.get(), config.load);
+    auto scanned = scanner.Load(opt.source);
+    LogScans(scanner, t0);
+    return scanned;
+  }
+  std::vector<std::string> urls;
+  for (const ReferenceSource& in : inputs)
+    if (in.zip_entry.empty()) urls.push_back(in.path);
+  // Nothing else is fetched yet: every connection may ask a version.
+  scanner.Prepare(urls, opt.max_connections);
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;
-  auto t0 = std::chrono::steady_clock::now();
-  auto loaded = LoadAggregation(inputs, ao, config.load, stack->cache.get());
+  auto loaded = LoadAggregation(inputs, ao, config.load, stack->cache.get(),
+                                [&scanner](const std::string& path) { return scanner.Load(path); });
+  LogScans(scanner, t0);
   if (loaded.ok())
     LogInfo("aggregated " + std::to_string(inputs.size()) + " reference sets along " +
             opt.concat_dims[0] + (opt.concat_dims.size() > 1 ? ",..." : "") + " in " +
@@ -221,6 +252,9 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   const int64_t mtime = StampTime(opt.aggregate() ? inputs.front().path : opt.source);
   std::string name_source = opt.source;
   while (name_source.size() > 1 && name_source.back() == '/') name_source.pop_back();
+  // A scanned file's views are named by its stem: x.nc gives x.nc, not x.nc.nc.
+  if (!opt.aggregate() && IsScanName(name_source) && IsScannableSource(opt.source))
+    name_source.erase(name_source.rfind('.'));
   auto built = BuildDataset(std::move(index), stack, config, ReferenceSetName(name_source), mtime);
   if (!built.ok()) return Fail(built.status().WithContext(opt.source), report);
   const std::unique_ptr<ServedDataset> ds = std::move(built).value();
@@ -352,11 +386,14 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   if (!built.ok()) return Fail(built.status(), report);
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
-  // A plain store first: its root metadata tells it from a Parquet
-  // reference directory, which has a ".zmetadata" too.
-  if (!opt.aggregate() && IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
+  // Scanned files first (by their magic bytes), then a plain store: its
+  // root metadata tells it from a Parquet reference directory, which has a
+  // ".zmetadata" too.
+  const bool scanned = IsScannableSource(opt.source);
+  if (!opt.aggregate() && !scanned &&
+      IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
     return ServeReferenceSet(opt, config, inputs, &stack, report, /*zarr_store=*/true);
-  if (!opt.aggregate() && !IsParquetSource(opt.source)) {
+  if (!opt.aggregate() && !scanned && !IsParquetSource(opt.source)) {
     // A SOURCE that cannot be read is reported by LoadSource, as ever.
     auto kind = DetectCatalog(opt.source, stack.origin.get());
     if (kind.ok() && *kind != CatalogKind::kNone)

@@ -14,6 +14,7 @@
 #include <memory>
 #include <set>
 
+#include "app/scan_source.h"
 #include "refs/parquet_refs.h"
 
 namespace zm {
@@ -21,6 +22,10 @@ namespace {
 
 bool IsReferenceName(std::string_view name) {
   return name.ends_with(".json") || name.ends_with(".json.gz") || name.ends_with(".json.zst");
+}
+
+bool IsRemoteUrl(const std::string& s) {
+  return s.find("://") != std::string::npos && !s.starts_with("file://");
 }
 
 std::string Cwd() {
@@ -40,15 +45,18 @@ std::string DirName(const std::string& path) {
 }
 
 // What a regular file holds, by its first bytes: a zip archive, a reference
-// file (JSON, gzip, zstd) or else a list of reference files.
-enum class FileKind { kZip, kReferences, kList };
+// file (JSON, gzip, zstd), a NetCDF/HDF5 file to scan, or else a list of
+// reference files.
+enum class FileKind { kZip, kReferences, kScan, kList };
 
 Result<FileKind> Sniff(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return NotFound(path + ": " + std::strerror(errno));
-  char head[512] = {};
+  char head[4096] = {};
   in.read(head, sizeof head);
   size_t n = static_cast<size_t>(in.gcount());
+  if (LooksLikeScannable(std::string_view(head, n))) return FileKind::kScan;
+  n = std::min<size_t>(n, 512);
   auto u = reinterpret_cast<const unsigned char*>(head);
   if (n >= 4 && u[0] == 'P' && u[1] == 'K' && ((u[2] == 3 && u[3] == 4) || (u[2] == 5 && u[3] == 6)))
     return FileKind::kZip;
@@ -110,16 +118,20 @@ Status ListEntries(const std::string& path, std::vector<ReferenceSource>* out) {
 Status DirectoryEntries(const std::string& path, std::vector<ReferenceSource>* out) {
   DIR* d = ::opendir(path.c_str());
   if (!d) return NotFound(path + ": " + std::strerror(errno));
-  std::vector<std::string> names;
+  // Reference files; failing them, NetCDF and HDF5 files (scanned).
+  std::vector<std::string> names, scan_names;
   while (dirent* e = ::readdir(d)) {
     std::string name = e->d_name;
-    if (name.starts_with(".") || !IsReferenceName(name)) continue;
+    if (name.starts_with(".") || !(IsReferenceName(name) || IsScanName(name))) continue;
     struct stat sb;
-    if (::stat((path + "/" + name).c_str(), &sb) == 0 && S_ISREG(sb.st_mode)) names.push_back(name);
+    if (::stat((path + "/" + name).c_str(), &sb) != 0 || !S_ISREG(sb.st_mode)) continue;
+    (IsReferenceName(name) ? names : scan_names).push_back(name);
   }
   ::closedir(d);
+  if (names.empty()) names = std::move(scan_names);
   if (names.empty())
-    return InvalidArgument(path + ": the directory holds no reference files (*.json, *.json.gz, *.json.zst)");
+    return InvalidArgument(path + ": the directory holds no reference files (*.json, *.json.gz, *.json.zst)"
+                           " nor NetCDF/HDF5 files (*.nc, *.nc4, *.h5, *.hdf5, *.he5, *.cdf, *.netcdf)");
   std::sort(names.begin(), names.end());
   for (const auto& name : names) out->push_back(ReferenceSource{path + "/" + name, ""});
   return Status::Ok();
@@ -130,7 +142,8 @@ Status FileEntries(const std::string& path, std::vector<ReferenceSource>* out) {
   switch (kind) {
     case FileKind::kZip: return ZipEntries(path, out);
     case FileKind::kList: return ListEntries(path, out);
-    case FileKind::kReferences: out->push_back(ReferenceSource{path, ""}); return Status::Ok();
+    case FileKind::kReferences:
+    case FileKind::kScan: out->push_back(ReferenceSource{path, ""}); return Status::Ok();
   }
   return Status::Ok();
 }
@@ -172,6 +185,12 @@ Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string
   std::vector<ReferenceSource> out;
   const std::string cwd = Cwd();
   for (const std::string& arg : args) {
+    // A URL with a NetCDF/HDF5 name is one input, scanned when loaded; the
+    // scan tells whether it is one.
+    if (IsRemoteUrl(arg) && IsScanName(std::string_view(arg).substr(0, arg.find('?')))) {
+      out.push_back(ReferenceSource{arg, ""});
+      continue;
+    }
     std::string path = AbsoluteIn(cwd, arg);
     struct stat sb;
     if (::stat(path.c_str(), &sb) == 0) {
@@ -208,6 +227,7 @@ std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& i
   std::set<std::string> dirs;
   std::string last;
   for (const auto& in : inputs) {
+    if (IsRemoteUrl(in.path)) continue;
     std::string dir = DirName(in.path);
     if (dir == last) continue;  // most inputs share a directory: skip realpath
     last = dir;
@@ -218,7 +238,8 @@ std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& i
 }
 
 Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceLoadOptions& options,
-                    const std::function<Status(const std::string& name, const ReferenceIndex&)>& fn) {
+                    const std::function<Status(const std::string& name, const ReferenceIndex&)>& fn,
+                    const InputScanner& scanner) {
   // Consecutive entries of one archive share one open archive.
   struct ZipCloser {
     void operator()(zip_t* z) const { zip_discard(z); }
@@ -229,6 +250,8 @@ Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceL
     Result<ReferenceIndex> idx = InvalidArgument("unreachable");
     if (src.zip_entry.empty() && IsParquetReferenceDir(src.path)) {
       idx = LoadParquetReferenceDir(src.path, options);
+    } else if (src.zip_entry.empty() && scanner && (IsRemoteUrl(src.path) || IsScannableFile(src.path))) {
+      idx = scanner(src.path);
     } else if (src.zip_entry.empty()) {
       idx = LoadReferenceFile(src.path, options);
     } else {
@@ -252,18 +275,33 @@ Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceL
 
 Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& inputs,
                                        const AggregateOptions& aggregate,
-                                       const ReferenceLoadOptions& load, ReadThroughCache* cache) {
-  Aggregator agg(aggregate, [cache](const std::string& url, uint64_t offset,
-                                    uint64_t size) -> Result<std::string> {
+                                       const ReferenceLoadOptions& load, ReadThroughCache* cache,
+                                       const InputScanner& scanner) {
+  // A scanned remote file's coordinate chunks are read with the whole file
+  // as the region, as its scan read it: the same cache blocks, no request
+  // more.
+  std::set<std::string> scanned;
+  InputScanner noting = nullptr;
+  if (scanner)
+    noting = [&](const std::string& path) {
+      if (IsRemoteUrl(path)) scanned.insert(path);
+      return scanner(path);
+    };
+  Aggregator agg(aggregate, [cache, &scanned](const std::string& url, uint64_t offset,
+                                              uint64_t size) -> Result<std::string> {
     if (size == ReferenceIndex::kUnknownSize) {
       ZM_ASSIGN_OR_RETURN(size, cache->Size(url));
       offset = 0;
+    }
+    if (scanned.count(url)) {
+      ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache->Size(url));
+      return cache->Read(url, ByteRange{0, object_size}, offset, size);
     }
     return cache->Read(url, ByteRange{offset, size}, 0, size);
   });
   ZM_RETURN_IF_ERROR(ForEachInput(inputs, load, [&](const std::string& name, const ReferenceIndex& idx) {
     return agg.Add(name, idx);
-  }));
+  }, noting));
   return agg.Finish();
 }
 

@@ -6,6 +6,10 @@
 //   * a Parquet reference directory (holding .zmetadata): one input,
 //   * another directory: its files named *.json, *.json.gz or *.json.zst,
 //     by name,
+//   * a NetCDF-3, NetCDF-4 or HDF5 file (by its first bytes), scanned when
+//     loaded (app/scan_source.h); a directory without reference files
+//     gives its *.nc, *.nc4, *.h5, *.hdf5, *.he5, *.cdf and *.netcdf files,
+//   * an http(s)://, s3:// or gs:// URL with such a name (one input),
 //   * a glob pattern (quoted, so that the shell leaves it): the matching
 //     files, by name,
 //   * a zip archive (by its magic bytes): its *.json, *.json.gz and
@@ -47,14 +51,20 @@ Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string
 // once, links resolved: where local references may read by default.
 std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& inputs);
 
+// Gives the references of a NetCDF/HDF5 input (by its absolute path).
+using InputScanner = std::function<Result<ReferenceIndex>(const std::string& path)>;
+
 // Loads the inputs one at a time (one parsed input in memory at once) and
-// calls `fn` with each.
+// calls `fn` with each. A NetCDF/HDF5 input (by its first bytes) is given
+// by `scanner`; without one it is read as a reference file (and refused).
 Status ForEachInput(const std::vector<ReferenceSource>& inputs, const ReferenceLoadOptions& options,
-                    const std::function<Status(const std::string& name, const ReferenceIndex&)>& fn);
+                    const std::function<Status(const std::string& name, const ReferenceIndex&)>& fn,
+                    const InputScanner& scanner = nullptr);
 
 // Aggregates `inputs`; coordinate chunks are read through `cache`.
 Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& inputs,
                                        const AggregateOptions& aggregate,
-                                       const ReferenceLoadOptions& load, ReadThroughCache* cache);
+                                       const ReferenceLoadOptions& load, ReadThroughCache* cache,
+                                       const InputScanner& scanner = nullptr);
 
 }  // namespace zm

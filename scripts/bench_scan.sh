@@ -14,12 +14,16 @@
 #   --workdir DIR    where the files are made once and reused
 #                    (default /var/tmp/zarrmount-bench-scan)
 #   --kerchunk DIR   kerchunk 0.2.2's source tree (default ../shared/peers/kerchunk-0.2.2)
+#   --mount          also mount the files directly (--concat time; needs FUSE)
+#                    twice with one new cache directory: the first mount
+#                    scans, the second uses the scan records
 set -euo pipefail
 cd "$(dirname "$0")/.."
 files=100
 latency=""
 workdir=/var/tmp/zarrmount-bench-scan
 kerchunk=$(realpath -m ../shared/peers/kerchunk-0.2.2)
+mount=""
 [[ -d $kerchunk ]] || kerchunk=/work/shared/peers/kerchunk-0.2.2
 while (($#)); do
   case $1 in
@@ -27,7 +31,8 @@ while (($#)); do
     --latency) latency=$2; shift 2 ;;
     --workdir) workdir=$2; shift 2 ;;
     --kerchunk) kerchunk=$2; shift 2 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    --mount) mount=1; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench_scan.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -124,3 +129,21 @@ awk -v a="${secs[kerchunk]}" -v b="${secs[zarrmount]}" -v c="${rss[kerchunk]}" -
   -v e="${cpu[kerchunk]}" -v f="${cpu[zarrmount]}" -v n="$files" \
   'BEGIN { printf "%d files: zarrmount scan %.1fx faster (wall), %.1fx less CPU, %.1fx less peak memory\n",
            n, a / (b > 0.005 ? b : 0.005), e / (f > 0.005 ? f : 0.005), c / d }'
+
+# Mounting the files themselves: the time until the mount serves, first
+# (scanning) and second (scan records; only version checks reach the origin).
+if [[ -n $mount ]]; then
+  mnt="$out/mnt" cache="$out/mount-cache"
+  rm -rf "$cache"; mkdir -p "$mnt" "$cache"
+  for run in first second; do
+    n0=$( [[ -n $latency ]] && count || echo 0)
+    t0=$(date +%s.%N)
+    build/zarrmount --cache-dir "$cache" --log "$out/mount-$run.log" --concat time "${inputs[@]}" "$mnt" ||
+      { echo "mount failed:"; tail -5 "$out/mount-$run.log"; exit 1; }
+    t1=$(date +%s.%N)
+    fusermount3 -u "$mnt"
+    sent=$( [[ -n $latency ]] && echo $(($(count) - n0)) || echo -)
+    printf 'mount, %-6s %6.2f s until serving, origin requests %s\n' "$run" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" "$sent"
+    sleep 0.5  # the daemon leaves after the unmount
+  done
+fi

@@ -426,3 +426,141 @@ def test_remote_concat_and_missing(tmp_path, datadir, nginx):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "no_such_file.nc" in lines[0], proc.stderr
+
+
+# ---- mounting NetCDF/HDF5 files directly (no reference file) -----------------
+
+def scan_log(m):
+    """The daemon's line on its NetCDF/HDF5 inputs: (scanned, from records)."""
+    with open(m.log) as f:
+        lines = [ln for ln in f if "NetCDF/HDF5 inputs:" in ln]
+    assert lines, m.log_tail()
+    words = lines[-1].split("inputs:")[1].split()
+    return int(words[0]), int(words[2])
+
+
+def write_h5(path, values):
+    with h5py.File(path, "w") as f:
+        f.create_dataset("v", data=np.asarray(values, dtype="f8"), chunks=(4,), compression="gzip")
+        f.create_dataset("w", data=np.arange(10, dtype="i2"))
+
+
+@pytest.mark.parametrize("path", [prepare_data.GROUPS_SRC, prepare_data.CHL_SRC, prepare_data.FICE_SRC],
+                         ids=os.path.basename)
+def test_file_mounted_directly_equals_file(mount, path):
+    m = mount(path)
+    assert_mount_equals_file(m.path(), path)
+    assert scan_log(m) == (1, 0)
+
+
+def test_directory_mounted_with_concat(mount, tmp_path):
+    """A directory of NetCDF-4 files, --concat time, read by zarr-python and
+    xarray: equal to the original file."""
+    prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                            {"fice": (4, 25, 50)}, count=4, note="fice for test_scan")
+    m = mount(str(tmp_path / "fice"), extra=["--concat", "time"])
+    assert scan_log(m) == (4, 0)
+    got = zarr.open_group(m.path(), mode="r")
+    with netCDF4.Dataset(prepare_data.FICE_SRC) as ds:
+        ds.set_auto_maskandscale(False)
+        for name in ("fice", "time"):
+            np.testing.assert_array_equal(got[name][...], ds[name][:48], err_msg=name)
+    with xr.open_zarr(m.path(), consolidated=False) as a, xr.open_dataset(prepare_data.FICE_SRC) as b:
+        xr.testing.assert_equal(a["fice"], b["fice"].isel(time=slice(0, 48)))
+
+
+def test_netcdf_view_of_a_scanned_file(mount, tmp_path):
+    path = str(tmp_path / "small.h5")
+    write_h5(path, np.arange(10.0) * 1.5)
+    m = mount(path, extra=["--view", "netcdf"])
+    assert os.listdir(m.path()) == ["small.nc"]
+    with netCDF4.Dataset(m.path("small.nc")) as ds:
+        np.testing.assert_array_equal(ds["v"][...], np.arange(10.0) * 1.5)
+        np.testing.assert_array_equal(ds["w"][...], np.arange(10))
+
+
+def test_changed_local_file_is_rescanned(mount, tmp_path):
+    """The second mount takes the scan record; a rewritten file (new inode or
+    modification time) is scanned again and its new values served; a
+    damaged record is rescanned and rewritten."""
+    path = str(tmp_path / "data.h5")
+    cache = str(tmp_path / "shared-cache")
+    write_h5(path, np.arange(10.0))
+    m = mount(path, cache_dir=cache)
+    np.testing.assert_array_equal(zarr.open_group(m.path(), mode="r")["v"][...], np.arange(10.0))
+    m.unmount()
+    m = mount(path, cache_dir=cache)
+    assert scan_log(m) == (0, 1)
+    m.unmount()
+    write_h5(path + ".new", np.arange(10.0) + 100)
+    os.replace(path + ".new", path)
+    m = mount(path, cache_dir=cache)
+    assert scan_log(m) == (1, 0)
+    np.testing.assert_array_equal(zarr.open_group(m.path(), mode="r")["v"][...], np.arange(10.0) + 100)
+    m.unmount()
+    (record,) = [os.path.join(cache, "scans", n) for n in os.listdir(os.path.join(cache, "scans"))]
+    data = bytearray(open(record, "rb").read())
+    data[-20] ^= 0x55  # inside the references
+    open(record, "wb").write(bytes(data))
+    m = mount(path, cache_dir=cache)
+    assert scan_log(m) == (1, 0)
+    np.testing.assert_array_equal(zarr.open_group(m.path(), mode="r")["v"][...], np.arange(10.0) + 100)
+
+
+def test_remote_concat_second_mount_reads_no_metadata(mount, tmp_path, datadir, nginx):
+    """Over HTTP, --concat over URLs: the first mount scans; the second asks
+    each file only for its version (HEAD) and reads no byte of the files
+    until a chunk is read; a replaced file is scanned again (the others
+    not) and its values served. A single URL mounts alike."""
+    d = os.path.join(datadir, "scan", "direct")
+    os.makedirs(d, exist_ok=True)
+    paths, urls = [], []
+    for i in range(3):
+        paths.append(os.path.join(d, f"part{i}.nc"))
+        write_nc_part(paths[-1], i, 10 * i)
+        urls.append(f"{nginx.url}/scan/direct/part{i}.nc")
+    cache = str(tmp_path / "remote-cache")
+    concat = ["--concat", "time"]
+
+    def values(m):
+        return zarr.open_group(m.path(), mode="r")["v"][...]
+
+    m = mount(urls[0], cache_dir=cache, start=False)
+    m.command = lambda *more: [zmount.ZARRMOUNT, "--cache-dir", cache, "--log", m.log, *m.extra,
+                               *more, *concat, *urls, m.mnt]
+    m.start()
+    assert scan_log(m) == (3, 0)
+    np.testing.assert_array_equal(values(m), np.arange(30.0).reshape(3, 10).ravel()[:30])
+    m.unmount()
+    before = len(nginx.requests())
+    m.start()
+    sent = nginx.requests()[before:]
+    assert scan_log(m) == (0, 3)
+    assert all(r[0] == "HEAD" for r in sent) and len(sent) <= 3, sent
+    m.unmount()
+    write_nc_part(paths[1] + ".new", 1, -100)
+    os.replace(paths[1] + ".new", paths[1])
+    # nginx's ETag is the modification second and the size: both unchanged
+    # within this test's second, so the file is dated later, as a rewrite
+    # a second on would be.
+    later = os.stat(paths[1]).st_mtime + 10
+    os.utime(paths[1], (later, later))
+    m.start()
+    assert scan_log(m) == (1, 2)
+    want = np.concatenate([np.arange(10.0), np.arange(10.0) - 100, np.arange(10.0) + 20])
+    np.testing.assert_array_equal(values(m), want)
+    m.unmount()
+    single = mount(urls[2], cache_dir=str(tmp_path / "single-cache"))
+    assert scan_log(single) == (1, 0)
+    np.testing.assert_array_equal(values(single), np.arange(10.0) + 20)
+
+
+def write_nc_part(path, index, offset):
+    """A NetCDF-4 file of one block of 10 time steps: time and v(time)."""
+    with netCDF4.Dataset(path, "w") as ds:
+        ds.createDimension("time", 10)
+        t = ds.createVariable("time", "f8", ("time",))
+        t.units = "days since 2000-01-01"
+        t[:] = np.arange(10.0) + 10 * index
+        v = ds.createVariable("v", "f8", ("time",), zlib=True, chunksizes=(5,))
+        v[:] = np.arange(10.0) + offset
