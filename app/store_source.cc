@@ -4,17 +4,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <optional>
 #include <sstream>
 
 #include "app/stack.h"
 #include "base/log.h"
-#include "base/thread_pool.h"
 #include "refs/zarr_store.h"
 
 namespace zm {
@@ -117,42 +113,7 @@ Result<ReferenceIndex> LoadLocalStore(const std::string& dir) {
   return BuildStoreIndex(dir, {}, objects);
 }
 
-// The sizes of `keys` under `root`, probed `threads` at once; a key not
-// found is left out (a missing chunk).
-Result<std::vector<StoreObject>> ProbeKeys(const std::string& root,
-                                           const std::vector<std::string>& keys,
-                                           ReadThroughCache* cache, int threads) {
-  std::vector<std::optional<uint64_t>> sizes(keys.size());
-  std::atomic<size_t> next{0};
-  std::mutex mu;  // guards first_error
-  Status first_error;
-  auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < keys.size();) {
-      auto size = cache->Size(root + "/" + keys[i]);
-      if (size.ok()) {
-        sizes[i] = *size;
-      } else if (size.status().code() != Code::kNotFound) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.ok()) first_error = size.status().WithContext("key '" + keys[i] + "'");
-        next = keys.size();
-      }
-    }
-  };
-  const int n = std::max(1, std::min<int>(threads, static_cast<int>(keys.size())));
-  {
-    ThreadPool pool(n);
-    for (int t = 0; t < n; ++t) pool.Submit(worker);
-    pool.WaitIdle();
-  }
-  ZM_RETURN_IF_ERROR(first_error);
-  std::vector<StoreObject> out;
-  for (size_t i = 0; i < keys.size(); ++i)
-    if (sizes[i]) out.push_back(StoreObject{keys[i], *sizes[i]});
-  return out;
-}
-
-Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, Origin* origin,
-                                       ReadThroughCache* cache, int threads) {
+Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, Origin* origin) {
   if (kind != StoreRoot::kConsolidatedV2 && kind != StoreRoot::kConsolidatedV3)
     return InvalidArgument(
         "the store has no consolidated metadata (.zmetadata, or consolidated_metadata in "
@@ -163,13 +124,14 @@ Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, 
   ZM_ASSIGN_OR_RETURN(ConsolidatedStore consolidated, ReadConsolidated(kind, *text));
   // Readers of the mount find the consolidated metadata where they look.
   if (kind == StoreRoot::kConsolidatedV2) consolidated.documents.emplace_back(".zmetadata", *text);
-  const auto t0 = std::chrono::steady_clock::now();
-  ZM_ASSIGN_OR_RETURN(std::vector<StoreObject> objects,
-                      ProbeKeys(root, consolidated.chunk_keys, cache, threads));
-  LogInfo(RedactUrl(root) + ": " + std::to_string(objects.size()) + " of " +
-          std::to_string(consolidated.chunk_keys.size()) + " chunk keys stored, probed in " +
-          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - t0).count()) + " ms");
+  // Chunk keys are sized, or found missing, when first used: a mount of
+  // 100,000 chunks costs no request per chunk.
+  std::vector<StoreObject> objects;
+  objects.reserve(consolidated.chunk_keys.size());
+  for (std::string& key : consolidated.chunk_keys)
+    objects.push_back(StoreObject{std::move(key), ReferenceIndex::kUnknownSize});
+  LogInfo(RedactUrl(root) + ": " + std::to_string(objects.size()) +
+          " chunk keys from the consolidated metadata, sized on first use");
   return BuildStoreIndex(root, consolidated.documents, objects);
 }
 
@@ -190,8 +152,7 @@ bool IsZarrStoreSource(const std::string& source, const std::string& format, Ori
   return kind.ok() && *kind != StoreRoot::kNone;
 }
 
-Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin,
-                                     ReadThroughCache* cache, int threads) {
+Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin) {
   const std::string shown = RedactUrl(source);
   const bool remote = IsRemoteSource(source);
   const std::string root = remote ? RemoteRoot(source) : LocalPath(source);
@@ -203,7 +164,7 @@ Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin,
   if (*kind == StoreRoot::kNone)
     return InvalidArgument(shown + ": not a Zarr store (no .zmetadata, zarr.json, .zgroup or "
                            ".zarray at its root)");
-  auto index = remote ? LoadRemoteStore(root, *kind, origin, cache, threads)
+  auto index = remote ? LoadRemoteStore(root, *kind, origin)
                       : LoadLocalStore(root);
   if (!index.ok()) return index.status().WithContext(shown);
   return index;

@@ -141,7 +141,12 @@ Result<ReferenceIndex> BuildStoreIndex(
     if (inline_keys.count(o.key)) continue;
     if (Status st = ReferenceIndexBuilder::ValidateKey(o.key); !st.ok())
       return st.WithContext("store object '" + o.key + "'");
-    b.AddRange(o.key, b.InternUrl(JoinKey(root, o.key)), 0, o.size);
+    const uint32_t url = b.InternUrl(JoinKey(root, o.key));
+    if (o.size == ReferenceIndex::kUnknownSize) {
+      b.AddWhole(o.key, url);
+    } else {
+      b.AddRange(o.key, url, 0, o.size);
+    }
   }
   return std::move(b).Finish();
 }

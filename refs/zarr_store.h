@@ -6,8 +6,9 @@
 //
 // The store's objects come from a listing (readdir, an HTML directory
 // index, S3 ListObjectsV2; done by app/) or, with consolidated metadata and
-// no listing, from the metadata: the chunk keys the arrays' grids name,
-// probed by the caller (a missing one is a missing chunk).
+// no listing, from the metadata: the chunk keys the arrays' grids name, as
+// whole objects of unknown size, sized (or found missing: a missing chunk)
+// when first used.
 //
 // Thread-safety: plain functions.
 #pragma once
@@ -52,7 +53,9 @@ struct ConsolidatedStore {
 Result<ConsolidatedStore> ReadConsolidated(StoreRoot kind, std::string_view root_document,
                                            uint64_t max_chunk_keys = 10'000'000);
 
-// One object of a store: its key under the root and its size in bytes.
+// One object of a store: its key under the root and its size in bytes
+// (ReferenceIndex::kUnknownSize: a key derived from the metadata, neither
+// sized nor known to exist).
 struct StoreObject {
   std::string key;
   uint64_t size = 0;
