@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <sstream>
 
@@ -113,11 +114,108 @@ Result<ReferenceIndex> LoadLocalStore(const std::string& dir) {
   return BuildStoreIndex(dir, {}, objects);
 }
 
+// The largest directory listing page read, and the most entries a listed
+// store may have.
+constexpr uint64_t kMaxListingBytes = 64ull << 20;
+constexpr size_t kMaxListedObjects = 10'000'000;
+
+// One directory of a listed store: its files' and subdirectories' names.
+struct ListedDir {
+  std::vector<std::string> files;
+  std::vector<std::string> subdirs;  // with a trailing '/'
+};
+
+// Every directory under `root` by its web server's HTML directory index,
+// keyed by path ("" for the root, "a/b/" below it). A page that cannot be
+// fetched fails the whole listing, naming it.
+Result<std::map<std::string, ListedDir>> ListHttpDirectories(const std::string& root, Origin* origin) {
+  std::map<std::string, ListedDir> out;
+  std::vector<std::string> todo = {""};
+  size_t objects = 0;
+  while (!todo.empty()) {
+    const std::string rel = std::move(todo.back());
+    todo.pop_back();
+    auto page = origin->Fetch(root + "/" + rel, kMaxListingBytes);
+    if (!page.ok())
+      return page.status().WithContext(
+          "no consolidated metadata, and listing the store failed after " +
+          std::to_string(out.size()) + " directory pages, at '" +
+          (rel.empty() ? std::string("/") : rel) + "'");
+    ListedDir& dir = out[rel];
+    for (std::string& name : ParseIndexLinks(*page)) {
+      if (name.ends_with("/")) {
+        todo.push_back(rel + name);
+        dir.subdirs.push_back(std::move(name));
+      } else if (++objects > kMaxListedObjects) {
+        return InvalidArgument("the listing names more than " + std::to_string(kMaxListedObjects) +
+                               " objects; refusing");
+      } else {
+        dir.files.push_back(std::move(name));
+      }
+    }
+  }
+  return out;
+}
+
+// Zarr v2's metadata names begin with '.', and some servers leave such
+// files out of their listings (nginx's autoindex does): in the directories
+// of the store's groups and arrays, those not listed are asked for (HEAD;
+// not found: absent), from the root down through groups (an array's
+// subdirectories hold chunks).
+Status AddHiddenMetadata(const std::string& root, Origin* origin,
+                         std::map<std::string, ListedDir>* dirs, std::vector<StoreObject>* out) {
+  std::vector<std::string> todo = {""};
+  while (!todo.empty()) {
+    const std::string rel = std::move(todo.back());
+    todo.pop_back();
+    ListedDir& dir = (*dirs)[rel];
+    bool group = false, array = false;
+    for (const char* name : {".zgroup", ".zarray", ".zattrs"}) {
+      bool listed = std::find(dir.files.begin(), dir.files.end(), name) != dir.files.end();
+      if (!listed) {
+        auto info = origin->Stat(root + "/" + rel + name);
+        if (!info.ok()) {
+          if (info.status().code() == Code::kNotFound) continue;
+          return info.status().WithContext("metadata of '" + (rel.empty() ? "/" : rel) + "'");
+        }
+        out->push_back(StoreObject{rel + name, info->size});
+      }
+      group |= std::string_view(name) == ".zgroup";
+      array |= std::string_view(name) == ".zarray";
+    }
+    if (group && !array)
+      for (const std::string& sub : dir.subdirs) todo.push_back(rel + sub);
+  }
+  return Status::Ok();
+}
+
+// Every object of the store at `root` (no consolidated metadata) by its
+// web server's directory listings; sizes are learned on first use, but for
+// metadata a listing hid.
+Result<std::vector<StoreObject>> ListHttpStore(const std::string& root, Origin* origin) {
+  ZM_ASSIGN_OR_RETURN(auto dirs, ListHttpDirectories(root, origin));
+  std::vector<StoreObject> out;
+  bool v3 = false;
+  for (const auto& [rel, dir] : dirs)
+    for (const std::string& name : dir.files) {
+      out.push_back(StoreObject{rel + name, ReferenceIndex::kUnknownSize});
+      v3 |= rel.empty() && name == "zarr.json";
+    }
+  if (!v3) ZM_RETURN_IF_ERROR(AddHiddenMetadata(root, origin, &dirs, &out));
+  LogInfo(RedactUrl(root) + ": listed " + std::to_string(out.size()) + " objects in " +
+          std::to_string(dirs.size()) + " directory pages, sized on first use");
+  return out;
+}
+
 Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, Origin* origin) {
-  if (kind != StoreRoot::kConsolidatedV2 && kind != StoreRoot::kConsolidatedV3)
-    return InvalidArgument(
-        "the store has no consolidated metadata (.zmetadata, or consolidated_metadata in "
-        "zarr.json), and listing a remote store is not supported yet");
+  if (kind != StoreRoot::kConsolidatedV2 && kind != StoreRoot::kConsolidatedV3) {
+    if (!root.starts_with("http://") && !root.starts_with("https://"))
+      return InvalidArgument(
+          "the store has no consolidated metadata (.zmetadata, or consolidated_metadata in "
+          "zarr.json), and listing an s3:// or gs:// store is not supported yet");
+    ZM_ASSIGN_OR_RETURN(std::vector<StoreObject> listed, ListHttpStore(root, origin));
+    return BuildStoreIndex(root, {}, listed);
+  }
   ZM_ASSIGN_OR_RETURN(auto text, ReadRemoteDocument(origin, root, kind == StoreRoot::kConsolidatedV2
                                                                       ? ".zmetadata" : "zarr.json"));
   if (!text) return NotFound("the consolidated metadata vanished while being read");

@@ -10,8 +10,11 @@
 //    not found is a missing chunk.
 //    The metadata documents are served from the consolidated metadata
 //    (inline, as compact JSON: the same metadata, not the same bytes).
-//  - A URL without consolidated metadata: an error saying so (listing a
-//    remote store is not supported yet).
+//  - An http(s):// URL without consolidated metadata: the objects its web
+//    server's HTML directory index lists (nginx, Apache autoindex), page by
+//    page, sized on first use as above; a page that cannot be fetched fails
+//    the mount naming it. s3:// and gs:// without consolidated metadata: an
+//    error saying so (listing them is not supported yet).
 //
 // Thread-safety: plain functions.
 #pragma once

@@ -22,7 +22,7 @@ Result<ZarrNode> LoadZarrNode(const ReferenceIndex& index, ReadThroughCache* cac
     auto f = index.FindFile(d, name);
     if (!f) return std::optional<std::string>();
     auto t = index.target(*f);
-    if (!t.is_inline() && t.size > max_document_bytes)
+    if (!t.is_inline() && t.size != ReferenceIndex::kUnknownSize && t.size > max_document_bytes)
       return InvalidArgument("key '" + index.FileKey(*f) + "': " + std::to_string(t.size) +
                              " bytes of metadata, more than " +
                              std::to_string(max_document_bytes) + " are not read");

@@ -440,6 +440,12 @@ class MappingOrigin : public Origin {
     if (!r.ok()) return Note(r.status(), url, to);
     return r;
   }
+  Result<std::string> Fetch(const std::string& url, uint64_t max_bytes) override {
+    std::string to = map_.Apply(url);
+    auto r = inner_->Fetch(to, max_bytes);
+    if (!r.ok()) return Note(r.status(), url, to);
+    return r;
+  }
 
  private:
   static Status Note(const Status& st, const std::string& from, const std::string& to) {

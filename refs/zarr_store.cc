@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <optional>
 #include <set>
 
 #include "zarr/chunk_grid.h"
@@ -89,7 +90,80 @@ Result<ConsolidatedStore> ReadConsolidatedV3(std::string_view text, uint64_t max
   return out;
 }
 
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The text of an attribute value: the five entities a listing writes
+// (&amp; &lt; &gt; &quot; &#39;), then %XX escapes. nullopt when an
+// escape is malformed or decodes to NUL.
+std::optional<std::string> DecodeLink(std::string_view v) {
+  std::string text;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != '&') {
+      text += v[i];
+      continue;
+    }
+    static const std::pair<std::string_view, char> kEntities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}, {"&#x27;", '\''}};
+    bool matched = false;
+    for (const auto& [name, c] : kEntities)
+      if (v.substr(i).starts_with(name)) {
+        text += c;
+        i += name.size() - 1;
+        matched = true;
+        break;
+      }
+    if (!matched) text += '&';
+  }
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> ParseIndexLinks(std::string_view html) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  size_t pos = 0;
+  while ((pos = html.find("href=", pos)) != std::string_view::npos) {
+    pos += 5;
+    if (pos >= html.size()) break;
+    const char quote = html[pos];
+    if (quote != '"' && quote != '\'') continue;
+    const size_t end = html.find(quote, pos + 1);
+    if (end == std::string_view::npos) break;
+    std::string_view raw = html.substr(pos + 1, end - pos - 1);
+    pos = end + 1;
+    // Only links to an entry of this directory: no scheme, not absolute,
+    // no query or fragment, not the parent or the directory itself.
+    if (raw.empty() || raw.front() == '/' || raw.front() == '?' || raw.front() == '#' ||
+        raw.find("://") != std::string_view::npos || raw.find_first_of("?#") != std::string_view::npos)
+      continue;
+    if (raw.starts_with("./")) raw.remove_prefix(2);
+    auto name = DecodeLink(raw);
+    if (!name || name->empty()) continue;
+    const std::string_view bare = std::string_view(*name).substr(0, name->size() - (name->back() == '/'));
+    if (bare.empty() || bare == "." || bare == ".." || bare.find('/') != std::string_view::npos)
+      continue;
+    if (seen.insert(*name).second) out.push_back(std::move(*name));
+  }
+  return out;
+}
 
 Result<StoreRoot> ClassifyStoreRoot(
     const std::function<Result<std::optional<std::string>>(std::string_view name)>& read) {

@@ -61,6 +61,13 @@ struct StoreObject {
   uint64_t size = 0;
 };
 
+// The entries of an HTML directory index (nginx or Apache autoindex, a
+// plain server's listing): the targets of its links that name an entry of
+// the directory itself, percent- and entity-decoded, a directory's with a
+// trailing '/' ("sub/", ".zarray", "0.0"). Links elsewhere (absolute,
+// "../", "?C=N;O=D" sort links, other hosts) are left out.
+std::vector<std::string> ParseIndexLinks(std::string_view html);
+
 // The index of a store at `root` (a directory path or URL, no trailing
 // '/'): `documents` inline, `objects` as whole objects at root + "/" + key
 // (a key also among `documents` is served inline). Errors: a key that is not

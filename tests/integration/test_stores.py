@@ -330,3 +330,31 @@ def test_s3_store_of_100000_chunks_mounts_without_probing(mount, tmp_path_factor
         assert checks() == 6  # one per chunk read
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("name", ["flat", "nested"])
+def test_http_store_listed_by_its_directory_index(name, stores, nginx, datadir, mount, tmp_path):
+    """Without consolidated metadata, a store on a web server with directory
+    listings (nginx autoindex) is listed page by page and read as from the
+    directory, metadata byte for byte; a listing that fails midway is one
+    line at mount naming where."""
+    import shutil
+    url = nginx.url + "/listed/" + os.path.relpath(stores[name], datadir)
+    before = len(nginx.requests())
+    m = mount(url)
+    at_mount = nginx.requests()[before:]
+    # The mount reads root documents and directory pages, no chunk.
+    assert all(r[1].endswith("/") or is_metadata(r[1]) for r in at_mount), at_mount
+    check_mount_equals_store(m.mnt, stores[name])
+    for doc in (".zgroup", "temp/.zarray", "sub/count/.zarray"):
+        with open(m.path(doc), "rb") as got, open(os.path.join(stores[name], doc), "rb") as want:
+            assert got.read() == want.read(), doc
+    broken = os.path.join(datadir, "stores", name + "_broken.zarr")
+    if not os.path.exists(broken):
+        shutil.copytree(stores[name], broken)
+        os.makedirs(os.path.join(broken, "sub", "unlisted"))
+        with open(os.path.join(broken, "sub", "unlisted", "x"), "wb") as f:
+            f.write(b"x")
+    bad = nginx.url + "/listed/" + os.path.relpath(broken, datadir)
+    line = run_fails([zmount.ZARRMOUNT, "--check", bad], bad)
+    assert "listing the store failed" in line and "sub/unlisted/" in line and "500" in line, line

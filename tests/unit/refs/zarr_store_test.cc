@@ -104,5 +104,40 @@ TEST(ZarrStore, BuildsTheIndex) {
   EXPECT_FALSE(BuildStoreIndex("/d", {}, {{"a/../b", 1}}).ok());
 }
 
+TEST(ZarrStore, ParsesAnNginxIndex) {
+  const char* html = R"(<html><head><title>Index of /s/</title></head><body>
+<h1>Index of /s/</h1><hr><pre><a href="../">../</a>
+<a href="sub/">sub/</a>                                               02-Dec-2026 01:00       -
+<a href=".zattrs">.zattrs</a>                                           02-Dec-2026 01:00      24
+<a href="0.0">0.0</a>                                               02-Dec-2026 01:00     120
+<a href="a%20b&amp;c">a b&amp;c</a>                                02-Dec-2026 01:00       1
+</pre><hr></body></html>)";
+  EXPECT_THAT(ParseIndexLinks(html), ElementsAre("sub/", ".zattrs", "0.0", "a b&c"));
+}
+
+TEST(ZarrStore, IndexLinksElsewhereAreLeftOut) {
+  const char* html = R"(<a href="?C=N;O=D">Name</a> <a href="/icons/back.gif">x</a>
+<a href="/s/">Parent Directory</a> <a href="http://other/x">x</a> <a href='./t/'>t/</a>
+<a href="#top">top</a> <a href="a/b">deep</a> <a href="bad%0">bad</a> <a href="nul%00">n</a>
+<a href="0.1">0.1</a> <a href="0.1">again</a>)";
+  EXPECT_THAT(ParseIndexLinks(html), ElementsAre("t/", "0.1"));
+  EXPECT_TRUE(ParseIndexLinks("").empty());
+  EXPECT_TRUE(ParseIndexLinks("<a href=").empty());
+  EXPECT_TRUE(ParseIndexLinks("<a href=\"unterminated").empty());
+}
+
+TEST(ZarrStore, UnsizedObjectsAreWholeObjectsOfUnknownSize) {
+  auto idx = BuildStoreIndex("http://h/s", {{".zgroup", "{}"}},
+                             {StoreObject{"a/0", ReferenceIndex::kUnknownSize},
+                              StoreObject{"a/1", 5}});
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  auto f = idx->FindKey("a/0");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(idx->target(*f).size, ReferenceIndex::kUnknownSize);
+  EXPECT_EQ(idx->url(idx->target(*f).url_id), "http://h/s/a/0");
+  EXPECT_EQ(idx->target(*idx->FindKey("a/1")).size, 5u);
+  EXPECT_EQ(idx->UnsizedFiles().size(), 1u);
+}
+
 }  // namespace
 }  // namespace zm
