@@ -13,8 +13,9 @@
 //  - An http(s):// URL without consolidated metadata: the objects its web
 //    server's HTML directory index lists (nginx, Apache autoindex), page by
 //    page, sized on first use as above; a page that cannot be fetched fails
-//    the mount naming it. s3:// and gs:// without consolidated metadata: an
-//    error saying so (listing them is not supported yet).
+//    the mount naming it. s3:// without consolidated metadata: listed by
+//    ListObjectsV2 (paginated, signed as every request), with sizes. gs://
+//    without consolidated metadata: an error saying so (not supported yet).
 //
 // Thread-safety: plain functions.
 #pragma once

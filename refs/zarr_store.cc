@@ -2,6 +2,7 @@
 
 #include <simdjson.h>
 
+#include <cstdlib>
 #include <optional>
 #include <set>
 
@@ -134,7 +135,85 @@ std::optional<std::string> DecodeLink(std::string_view v) {
   return out;
 }
 
+// The text of an XML element's content: the five predefined entities and
+// numeric references below 128 (object keys are bytes; others are kept).
+std::string XmlText(std::string_view v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != '&') {
+      out += v[i];
+      continue;
+    }
+    static const std::pair<std::string_view, char> kEntities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    bool matched = false;
+    for (const auto& [name, c] : kEntities)
+      if (v.substr(i).starts_with(name)) {
+        out += c;
+        i += name.size() - 1;
+        matched = true;
+        break;
+      }
+    if (matched) continue;
+    size_t semi = v.find(';', i);
+    if (v.substr(i).starts_with("&#") && semi != std::string_view::npos && semi - i <= 8) {
+      std::string num(v.substr(i + 2, semi - i - 2));
+      char* end = nullptr;
+      long code = num.starts_with("x") ? std::strtol(num.c_str() + 1, &end, 16)
+                                       : std::strtol(num.c_str(), &end, 10);
+      if (end && *end == '\0' && code > 0 && code < 128) {
+        out += static_cast<char>(code);
+        i = semi;
+        continue;
+      }
+    }
+    out += '&';
+  }
+  return out;
+}
+
+// The content of the first <tag> in `body` from `pos`, nullopt if none.
+std::optional<std::string_view> Element(std::string_view body, std::string_view tag) {
+  const std::string open = "<" + std::string(tag) + ">", close = "</" + std::string(tag) + ">";
+  size_t a = body.find(open);
+  if (a == std::string_view::npos) return std::nullopt;
+  a += open.size();
+  size_t b = body.find(close, a);
+  if (b == std::string_view::npos) return std::nullopt;
+  return body.substr(a, b - a);
+}
+
 }  // namespace
+
+Result<S3ListPage> ParseS3ListPage(std::string_view xml) {
+  if (xml.find("<ListBucketResult") == std::string_view::npos)
+    return InvalidArgument("not an S3 ListObjectsV2 answer (no ListBucketResult)");
+  S3ListPage page;
+  size_t pos = 0;
+  while ((pos = xml.find("<Contents>", pos)) != std::string_view::npos) {
+    size_t end = xml.find("</Contents>", pos);
+    if (end == std::string_view::npos) return InvalidArgument("an unterminated <Contents>");
+    std::string_view entry = xml.substr(pos, end - pos);
+    pos = end;
+    auto key = Element(entry, "Key");
+    auto size = Element(entry, "Size");
+    if (!key || !size) return InvalidArgument("a <Contents> without <Key> or <Size>");
+    std::string size_text(*size);
+    char* stop = nullptr;
+    unsigned long long n = std::strtoull(size_text.c_str(), &stop, 10);
+    if (size_text.empty() || !stop || *stop != '\0' || n > (1ull << 50))
+      return InvalidArgument("<Size>" + size_text + "</Size> is not a size");
+    page.objects.push_back(StoreObject{XmlText(*key), n});
+  }
+  auto truncated = Element(xml, "IsTruncated");
+  if (truncated && *truncated == "true") {
+    auto token = Element(xml, "NextContinuationToken");
+    if (!token || token->empty())
+      return InvalidArgument("a truncated listing without <NextContinuationToken>");
+    page.next_token = XmlText(*token);
+  }
+  return page;
+}
 
 std::vector<std::string> ParseIndexLinks(std::string_view html) {
   std::vector<std::string> out;

@@ -358,3 +358,35 @@ def test_http_store_listed_by_its_directory_index(name, stores, nginx, datadir, 
     bad = nginx.url + "/listed/" + os.path.relpath(broken, datadir)
     line = run_fails([zmount.ZARRMOUNT, "--check", bad], bad)
     assert "listing the store failed" in line and "sub/unlisted/" in line and "500" in line, line
+
+
+def test_s3_store_listed_by_list_objects(stores, mount, tmp_path_factory, tmp_path):
+    """Without consolidated metadata, a store in a bucket of s3rver is listed
+    by ListObjectsV2 (signed) and read as from the directory, sizes exact.
+    (s3rver fails every truncated listing with InternalError, so paging is
+    tested by tests/unit/app/store_source_test.cc.)"""
+    import s3_server
+    key_id, secret = "AKIDZARRMOUNTSTORE03", "zmStoreSecret/Known+Value0123456789ef"
+    try:
+        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-listed"), [(key_id, secret)],
+                                  ["listed"]).start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    try:
+        src = stores["nested"]
+        for root, _dirs, files in os.walk(src):
+            for f in files:
+                rel = os.path.relpath(os.path.join(root, f), src)
+                with open(os.path.join(root, f), "rb") as fh:
+                    server.put("listed", "nested.zarr/" + rel, fh.read())
+        server.put("listed", "nested.zarr.other/x", b"not in the store")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
+                   AWS_SECRET_ACCESS_KEY=secret)
+        m = mount("s3://listed/nested.zarr", env=env)
+        check_mount_equals_store(m.mnt, src)
+        assert not os.path.exists(m.path("temp/1/2"))
+        assert sorted(os.listdir(m.mnt)) == sorted(os.listdir(src))
+        m.unmount()
+    finally:
+        server.stop()
