@@ -119,6 +119,10 @@ Result<ReferenceIndex> LoadLocalStore(const std::string& dir) {
 // store may have.
 constexpr uint64_t kMaxListingBytes = 64ull << 20;
 constexpr size_t kMaxListedObjects = 10'000'000;
+// Bounds on a directory tree a server describes: its pages and how deep a
+// path goes (a server linking a directory into itself must not loop us).
+constexpr size_t kMaxListingPages = 1'000'000;
+constexpr size_t kMaxListedPathBytes = 4096;
 
 // One directory of a listed store: its files' and subdirectories' names.
 struct ListedDir {
@@ -136,6 +140,9 @@ Result<std::map<std::string, ListedDir>> ListHttpDirectories(const std::string& 
   while (!todo.empty()) {
     const std::string rel = std::move(todo.back());
     todo.pop_back();
+    if (out.size() >= kMaxListingPages || rel.size() > kMaxListedPathBytes)
+      return InvalidArgument("the listing goes on past " + std::to_string(out.size()) +
+                             " directory pages, at '" + rel.substr(0, 200) + "'; refusing");
     auto page = origin->Fetch(root + "/" + rel, kMaxListingBytes);
     if (!page.ok())
       return page.status().WithContext(
