@@ -63,6 +63,7 @@ DaemonConfig MakeDaemonConfig(const Options& opt) {
 Status CheckIndex(ReferenceIndex* index, Stack* stack, const DaemonConfig& config,
                   const std::string& shown) {
   ZM_RETURN_IF_ERROR(CheckLocalReferences(*index, *stack, shown));
+  if (config.lazy_sizes) return Status::Ok();
   return SizeWholeObjects(index, stack->cache.get(), config.sizes.size_threads, shown);
 }
 
@@ -75,7 +76,9 @@ Result<std::unique_ptr<ServedDataset>> BuildDataset(ReferenceIndex index, Stack*
   ds->index = std::move(index);
   // Versions are checked in the background (one request per object), ahead
   // of the reads that would otherwise wait for them.
-  ds->checker = std::make_unique<ObjectChecker>(&ds->index, cache, sizes.checker_threads);
+  // Lazily sized objects are checked as they are sized, when first used.
+  if (!config.lazy_sizes)
+    ds->checker = std::make_unique<ObjectChecker>(&ds->index, cache, sizes.checker_threads);
   if (config.view == ViewKind::kZarr) {
     ds->prefetcher = std::make_unique<Prefetcher>(&ds->index, cache, sizes.prefetch);
     auto fs = std::make_unique<Filesystem>(&ds->index, cache, mtime);
@@ -197,8 +200,7 @@ void LogScans(const SourceScanner& scanner, std::chrono::steady_clock::time_poin
 Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<ReferenceSource>& inputs,
                                  const DaemonConfig& config, Stack* stack, bool zarr_store) {
   if (zarr_store)
-    return LoadZarrStore(opt.source, stack->origin.get(), stack->cache.get(),
-                         config.sizes.size_threads);
+    return LoadZarrStore(opt.source, stack->origin.get());
   auto t0 = std::chrono::steady_clock::now();
   SourceScanner scanner(stack->cache.get(), MountScanOptions(opt, config, *stack));
   if (!opt.aggregate()) {
@@ -228,7 +230,8 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
 void PrintIndexCheck(const Options& opt, const std::vector<ReferenceSource>& inputs,
                      const ReferenceIndex& index) {
   uint64_t bytes = 0;
-  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) bytes += index.target(f).size;
+  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f)
+    if (index.target(f).size != ReferenceIndex::kUnknownSize) bytes += index.target(f).size;
   std::printf("%s%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
               opt.aggregate() ? "aggregation of " : "",
               opt.aggregate() ? (std::to_string(inputs.size()) + " reference sets").c_str()
@@ -244,7 +247,10 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   auto loaded = LoadIndex(opt, inputs, config, stack, zarr_store);
   if (!loaded.ok()) return Fail(loaded.status(), report);
   ReferenceIndex index = std::move(loaded).value();
-  if (Status st = CheckIndex(&index, stack, config, opt.source); !st.ok()) return Fail(st, report);
+  // A store's chunk keys are sized on first use (app/store_source.h).
+  DaemonConfig store_config = config;
+  store_config.lazy_sizes = zarr_store;
+  if (Status st = CheckIndex(&index, stack, store_config, opt.source); !st.ok()) return Fail(st, report);
   if (opt.check_only) {
     PrintIndexCheck(opt, inputs, index);
     return 0;
@@ -255,7 +261,7 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   // A scanned file's views are named by its stem: x.nc gives x.nc, not x.nc.nc.
   if (!opt.aggregate() && IsScanName(name_source) && IsScannableSource(opt.source))
     name_source.erase(name_source.rfind('.'));
-  auto built = BuildDataset(std::move(index), stack, config, ReferenceSetName(name_source), mtime);
+  auto built = BuildDataset(std::move(index), stack, store_config, ReferenceSetName(name_source), mtime);
   if (!built.ok()) return Fail(built.status().WithContext(opt.source), report);
   const std::unique_ptr<ServedDataset> ds = std::move(built).value();
 
@@ -388,7 +394,7 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   if (!opt.check_only) LogInfo(stack.origin_summary);
   // Scanned files first (by their magic bytes), then a plain store: its
   // root metadata tells it from a Parquet reference directory, which has a
-  // ".zmetadata" too.
+  // ".zmetadata" too (a .zmetadata with "record_size" is not a store).
   const bool scanned = IsScannableSource(opt.source);
   if (!opt.aggregate() && !scanned &&
       IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))

@@ -65,6 +65,10 @@ struct DaemonConfig {
   DaemonSizes sizes;
   ViewKind view = ViewKind::kZarr;
   ReferenceLoadOptions load;  // limits on loading a reference set
+  // Whole objects of unknown size stay unsized until first used (a Zarr
+  // store's chunk keys): neither sized by CheckIndex nor checked in the
+  // background by BuildDataset.
+  bool lazy_sizes = false;
 };
 
 // REQUIRES: `opt.view` is zarr, npy or netcdf (ParseOptions checks it).

@@ -4,17 +4,15 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <atomic>
-#include <chrono>
 #include <cstring>
 #include <fstream>
-#include <mutex>
+#include <map>
 #include <optional>
 #include <sstream>
 
 #include "app/stack.h"
 #include "base/log.h"
-#include "base/thread_pool.h"
+#include "io/cloud.h"
 #include "refs/zarr_store.h"
 
 namespace zm {
@@ -117,59 +115,171 @@ Result<ReferenceIndex> LoadLocalStore(const std::string& dir) {
   return BuildStoreIndex(dir, {}, objects);
 }
 
-// The sizes of `keys` under `root`, probed `threads` at once; a key not
-// found is left out (a missing chunk).
-Result<std::vector<StoreObject>> ProbeKeys(const std::string& root,
-                                           const std::vector<std::string>& keys,
-                                           ReadThroughCache* cache, int threads) {
-  std::vector<std::optional<uint64_t>> sizes(keys.size());
-  std::atomic<size_t> next{0};
-  std::mutex mu;  // guards first_error
-  Status first_error;
-  auto worker = [&] {
-    for (size_t i; (i = next.fetch_add(1)) < keys.size();) {
-      auto size = cache->Size(root + "/" + keys[i]);
-      if (size.ok()) {
-        sizes[i] = *size;
-      } else if (size.status().code() != Code::kNotFound) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.ok()) first_error = size.status().WithContext("key '" + keys[i] + "'");
-        next = keys.size();
+// The largest directory listing page read, and the most entries a listed
+// store may have.
+constexpr uint64_t kMaxListingBytes = 64ull << 20;
+constexpr size_t kMaxListedObjects = 10'000'000;
+// Bounds on a directory tree a server describes: its pages and how deep a
+// path goes (a server linking a directory into itself must not loop us).
+constexpr size_t kMaxListingPages = 1'000'000;
+constexpr size_t kMaxListedPathBytes = 4096;
+
+// One directory of a listed store: its files' and subdirectories' names.
+struct ListedDir {
+  std::vector<std::string> files;
+  std::vector<std::string> subdirs;  // with a trailing '/'
+};
+
+// Every directory under `root` by its web server's HTML directory index,
+// keyed by path ("" for the root, "a/b/" below it). A page that cannot be
+// fetched fails the whole listing, naming it.
+Result<std::map<std::string, ListedDir>> ListHttpDirectories(const std::string& root, Origin* origin) {
+  std::map<std::string, ListedDir> out;
+  std::vector<std::string> todo = {""};
+  size_t objects = 0;
+  while (!todo.empty()) {
+    const std::string rel = std::move(todo.back());
+    todo.pop_back();
+    if (out.size() >= kMaxListingPages || rel.size() > kMaxListedPathBytes)
+      return InvalidArgument("the listing goes on past " + std::to_string(out.size()) +
+                             " directory pages, at '" + rel.substr(0, 200) + "'; refusing");
+    auto page = origin->Fetch(root + "/" + rel, kMaxListingBytes);
+    if (!page.ok())
+      return page.status().WithContext(
+          "no consolidated metadata, and listing the store failed after " +
+          std::to_string(out.size()) + " directory pages, at '" +
+          (rel.empty() ? std::string("/") : rel) + "'");
+    ListedDir& dir = out[rel];
+    for (std::string& name : ParseIndexLinks(*page)) {
+      if (name.ends_with("/")) {
+        todo.push_back(rel + name);
+        dir.subdirs.push_back(std::move(name));
+      } else if (++objects > kMaxListedObjects) {
+        return InvalidArgument("the listing names more than " + std::to_string(kMaxListedObjects) +
+                               " objects; refusing");
+      } else {
+        dir.files.push_back(std::move(name));
       }
     }
-  };
-  const int n = std::max(1, std::min<int>(threads, static_cast<int>(keys.size())));
-  {
-    ThreadPool pool(n);
-    for (int t = 0; t < n; ++t) pool.Submit(worker);
-    pool.WaitIdle();
   }
-  ZM_RETURN_IF_ERROR(first_error);
-  std::vector<StoreObject> out;
-  for (size_t i = 0; i < keys.size(); ++i)
-    if (sizes[i]) out.push_back(StoreObject{keys[i], *sizes[i]});
   return out;
 }
 
-Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, Origin* origin,
-                                       ReadThroughCache* cache, int threads) {
-  if (kind != StoreRoot::kConsolidatedV2 && kind != StoreRoot::kConsolidatedV3)
-    return InvalidArgument(
-        "the store has no consolidated metadata (.zmetadata, or consolidated_metadata in "
-        "zarr.json), and listing a remote store is not supported yet");
+// Zarr v2's metadata names begin with '.', and some servers leave such
+// files out of their listings (nginx's autoindex does): in the directories
+// of the store's groups and arrays, those not listed are asked for (HEAD;
+// not found: absent), from the root down through groups (an array's
+// subdirectories hold chunks).
+Status AddHiddenMetadata(const std::string& root, Origin* origin,
+                         std::map<std::string, ListedDir>* dirs, std::vector<StoreObject>* out) {
+  std::vector<std::string> todo = {""};
+  while (!todo.empty()) {
+    const std::string rel = std::move(todo.back());
+    todo.pop_back();
+    ListedDir& dir = (*dirs)[rel];
+    bool group = false, array = false;
+    for (const char* name : {".zgroup", ".zarray", ".zattrs"}) {
+      bool listed = std::find(dir.files.begin(), dir.files.end(), name) != dir.files.end();
+      if (!listed) {
+        auto info = origin->Stat(root + "/" + rel + name);
+        if (!info.ok()) {
+          if (info.status().code() == Code::kNotFound) continue;
+          return info.status().WithContext("metadata of '" + (rel.empty() ? "/" : rel) + "'");
+        }
+        out->push_back(StoreObject{rel + name, info->size});
+      }
+      group |= std::string_view(name) == ".zgroup";
+      array |= std::string_view(name) == ".zarray";
+    }
+    if (group && !array)
+      for (const std::string& sub : dir.subdirs) todo.push_back(rel + sub);
+  }
+  return Status::Ok();
+}
+
+// Every object of the store at `root` (no consolidated metadata) by its
+// web server's directory listings; sizes are learned on first use, but for
+// metadata a listing hid.
+Result<std::vector<StoreObject>> ListHttpStore(const std::string& root, Origin* origin) {
+  ZM_ASSIGN_OR_RETURN(auto dirs, ListHttpDirectories(root, origin));
+  std::vector<StoreObject> out;
+  bool v3 = false;
+  for (const auto& [rel, dir] : dirs)
+    for (const std::string& name : dir.files) {
+      out.push_back(StoreObject{rel + name, ReferenceIndex::kUnknownSize});
+      v3 |= rel.empty() && name == "zarr.json";
+    }
+  if (!v3) ZM_RETURN_IF_ERROR(AddHiddenMetadata(root, origin, &dirs, &out));
+  LogInfo(RedactUrl(root) + ": listed " + std::to_string(out.size()) + " objects in " +
+          std::to_string(dirs.size()) + " directory pages, sized on first use");
+  return out;
+}
+
+// Every object under the store at `root` ("s3://BUCKET/PREFIX") by S3
+// ListObjectsV2, page after page, with its size. A page that fails fails
+// the whole listing, naming how far it got.
+Result<std::vector<StoreObject>> ListS3Store(const std::string& root, Origin* origin) {
+  const std::string rest = root.substr(5);
+  const size_t slash = rest.find('/');
+  const std::string bucket = rest.substr(0, slash);
+  const std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1) + "/";
+  std::vector<StoreObject> out;
+  std::string token;
+  size_t pages = 0;
+  do {
+    auto failed = [&](const Status& st) {
+      return st.WithContext("no consolidated metadata, and listing the store failed after " +
+                            std::to_string(pages) + " pages (" + std::to_string(out.size()) +
+                            " objects)");
+    };
+    auto body = origin->Fetch(S3ListUrl(bucket, prefix, token), kMaxListingBytes);
+    if (!body.ok()) return failed(body.status());
+    auto page = ParseS3ListPage(*body);
+    if (!page.ok()) return failed(page.status());
+    ++pages;
+    for (StoreObject& o : page->objects) {
+      if (!o.key.starts_with(prefix) || o.key.size() == prefix.size() || o.key.ends_with("/"))
+        continue;  // the prefix itself, or a "folder" marker
+      if (out.size() >= kMaxListedObjects)
+        return InvalidArgument("the listing names more than " + std::to_string(kMaxListedObjects) +
+                               " objects; refusing");
+      out.push_back(StoreObject{o.key.substr(prefix.size()), o.size});
+    }
+    token = std::move(page->next_token);
+  } while (!token.empty());
+  LogInfo(RedactUrl(root) + ": listed " + std::to_string(out.size()) + " objects in " +
+          std::to_string(pages) + " pages");
+  return out;
+}
+
+Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, Origin* origin) {
+  if (kind != StoreRoot::kConsolidatedV2 && kind != StoreRoot::kConsolidatedV3) {
+    std::vector<StoreObject> listed;
+    if (root.starts_with("http://") || root.starts_with("https://")) {
+      ZM_ASSIGN_OR_RETURN(listed, ListHttpStore(root, origin));
+    } else if (root.starts_with("s3://")) {
+      ZM_ASSIGN_OR_RETURN(listed, ListS3Store(root, origin));
+    } else {
+      return InvalidArgument(
+          "the store has no consolidated metadata (.zmetadata, or consolidated_metadata in "
+          "zarr.json), and listing a gs:// store is not supported yet");
+    }
+    return BuildStoreIndex(root, {}, listed);
+  }
   ZM_ASSIGN_OR_RETURN(auto text, ReadRemoteDocument(origin, root, kind == StoreRoot::kConsolidatedV2
                                                                       ? ".zmetadata" : "zarr.json"));
   if (!text) return NotFound("the consolidated metadata vanished while being read");
   ZM_ASSIGN_OR_RETURN(ConsolidatedStore consolidated, ReadConsolidated(kind, *text));
   // Readers of the mount find the consolidated metadata where they look.
   if (kind == StoreRoot::kConsolidatedV2) consolidated.documents.emplace_back(".zmetadata", *text);
-  const auto t0 = std::chrono::steady_clock::now();
-  ZM_ASSIGN_OR_RETURN(std::vector<StoreObject> objects,
-                      ProbeKeys(root, consolidated.chunk_keys, cache, threads));
-  LogInfo(RedactUrl(root) + ": " + std::to_string(objects.size()) + " of " +
-          std::to_string(consolidated.chunk_keys.size()) + " chunk keys stored, probed in " +
-          std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::steady_clock::now() - t0).count()) + " ms");
+  // Chunk keys are sized, or found missing, when first used: a mount of
+  // 100,000 chunks costs no request per chunk.
+  std::vector<StoreObject> objects;
+  objects.reserve(consolidated.chunk_keys.size());
+  for (std::string& key : consolidated.chunk_keys)
+    objects.push_back(StoreObject{std::move(key), ReferenceIndex::kUnknownSize});
+  LogInfo(RedactUrl(root) + ": " + std::to_string(objects.size()) +
+          " chunk keys from the consolidated metadata, sized on first use");
   return BuildStoreIndex(root, consolidated.documents, objects);
 }
 
@@ -190,8 +300,7 @@ bool IsZarrStoreSource(const std::string& source, const std::string& format, Ori
   return kind.ok() && *kind != StoreRoot::kNone;
 }
 
-Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin,
-                                     ReadThroughCache* cache, int threads) {
+Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin) {
   const std::string shown = RedactUrl(source);
   const bool remote = IsRemoteSource(source);
   const std::string root = remote ? RemoteRoot(source) : LocalPath(source);
@@ -203,7 +312,7 @@ Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin,
   if (*kind == StoreRoot::kNone)
     return InvalidArgument(shown + ": not a Zarr store (no .zmetadata, zarr.json, .zgroup or "
                            ".zarray at its root)");
-  auto index = remote ? LoadRemoteStore(root, *kind, origin, cache, threads)
+  auto index = remote ? LoadRemoteStore(root, *kind, origin)
                       : LoadLocalStore(root);
   if (!index.ok()) return index.status().WithContext(shown);
   return index;

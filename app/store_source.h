@@ -5,12 +5,17 @@
 //    from stat), metadata documents included.
 //  - A URL (http(s)://, s3://, gs://) with consolidated metadata (.zmetadata;
 //    a v3 zarr.json with consolidated_metadata): the chunk keys the
-//    metadata names, each probed for its size (HEAD, through the cache's
-//    size records, `threads` at once); one not found is a missing chunk.
+//    metadata names, as whole objects of unknown size: none is requested
+//    at mount; the tree sizes each on first use (fs/filesystem.h) and one
+//    not found is a missing chunk.
 //    The metadata documents are served from the consolidated metadata
 //    (inline, as compact JSON: the same metadata, not the same bytes).
-//  - A URL without consolidated metadata: an error saying so (listing a
-//    remote store is not supported yet).
+//  - An http(s):// URL without consolidated metadata: the objects its web
+//    server's HTML directory index lists (nginx, Apache autoindex), page by
+//    page, sized on first use as above; a page that cannot be fetched fails
+//    the mount naming it. s3:// without consolidated metadata: listed by
+//    ListObjectsV2 (paginated, signed as every request), with sizes. gs://
+//    without consolidated metadata: an error saying so (not supported yet).
 //
 // Thread-safety: plain functions.
 #pragma once
@@ -18,7 +23,6 @@
 #include <string>
 
 #include "base/status.h"
-#include "cache/read_through.h"
 #include "io/origin.h"
 #include "refs/reference_index.h"
 
@@ -35,8 +39,7 @@ bool IsZarrStoreSource(const std::string& source, const std::string& format, Ori
 // The index of the store at `source` (see the top of this file). Errors are
 // one line naming the store: no Zarr metadata at its root, a remote store
 // without consolidated metadata, metadata that does not parse, a probe that
-// fails otherwise than "not found".
-Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin,
-                                     ReadThroughCache* cache, int threads);
+// Its chunk objects are not requested (see the top of this file).
+Result<ReferenceIndex> LoadZarrStore(const std::string& source, Origin* origin);
 
 }  // namespace zm

@@ -6,8 +6,44 @@ namespace zm {
 
 Filesystem::Filesystem(const ReferenceIndex* index, ReadThroughCache* cache, int64_t mtime)
     : index_(index), cache_(cache), mtime_(mtime) {
+  bool any_unsized = false;
+  for (ReferenceIndex::FileId f = 0; f < index_->file_count(); ++f) {
+    const uint64_t size = index_->target(f).size;
+    if (size == ReferenceIndex::kUnknownSize) {
+      any_unsized = true;
+    } else {
+      total_bytes_ += size;
+    }
+  }
+  if (!any_unsized) return;
+  learned_sizes_ = std::make_unique<std::atomic<uint64_t>[]>(index_->file_count());
   for (ReferenceIndex::FileId f = 0; f < index_->file_count(); ++f)
-    total_bytes_ += index_->target(f).size;
+    learned_sizes_[f].store(ReferenceIndex::kUnknownSize, std::memory_order_relaxed);
+}
+
+Result<uint64_t> Filesystem::FileSize(ReferenceIndex::FileId f) const {
+  const auto t = index_->target(f);
+  if (t.size != ReferenceIndex::kUnknownSize) return t.size;
+  const uint64_t learned = learned_sizes_[f].load(std::memory_order_acquire);
+  if (learned == kMissingObject) return NotFound("key '" + index_->FileKey(f) + "': no such object");
+  if (learned != ReferenceIndex::kUnknownSize) return learned;
+  // Concurrent first questions share one request in the object records;
+  // a failure other than "not found" is not remembered, so it is retried.
+  auto size = cache_->Size(index_->url(t.url_id));
+  if (!size.ok()) {
+    if (size.status().code() == Code::kNotFound) {
+      learned_sizes_[f].store(kMissingObject, std::memory_order_release);
+      return NotFound("key '" + index_->FileKey(f) + "': no such object");
+    }
+    return size.status().WithContext("key '" + index_->FileKey(f) + "'");
+  }
+  // The same bound as for references' ranges (and it keeps the sentinels
+  // out of reach).
+  if (*size > (uint64_t{1} << 50))
+    return IoError("key '" + index_->FileKey(f) + "': the origin says the object has " +
+                   std::to_string(*size) + " bytes, beyond 1 PiB");
+  learned_sizes_[f].store(*size, std::memory_order_release);
+  return *size;
 }
 
 Attr Filesystem::DirAttr(ReferenceIndex::DirId d) const {
@@ -19,12 +55,25 @@ Attr Filesystem::DirAttr(ReferenceIndex::DirId d) const {
   return a;
 }
 
-Attr Filesystem::FileAttr(ReferenceIndex::FileId f) const {
+Attr Filesystem::ListedFileAttr(ReferenceIndex::FileId f) const {
   Attr a;
   a.ino = kRootIno + index_->dir_count() + f;
   a.is_dir = false;
   a.size = index_->target(f).size;
   a.nlink = 1;
+  if (a.size == ReferenceIndex::kUnknownSize) {
+    const uint64_t learned = learned_sizes_[f].load(std::memory_order_acquire);
+    a.size_known = learned < kMissingObject;
+    a.size = a.size_known ? learned : 0;
+  }
+  return a;
+}
+
+Result<Attr> Filesystem::FileAttr(ReferenceIndex::FileId f) const {
+  Attr a = ListedFileAttr(f);
+  if (a.size_known) return a;
+  ZM_ASSIGN_OR_RETURN(a.size, FileSize(f));
+  a.size_known = true;
   return a;
 }
 
@@ -63,7 +112,7 @@ Status Filesystem::ReadDir(
       more = emit(index_->dir_name(sub), DirAttr(sub), pos + 1);
     } else {
       auto f = index_->first_file(d) + (pos - 2 - nsub);
-      more = emit(index_->file_name(f), FileAttr(f), pos + 1);
+      more = emit(index_->file_name(f), ListedFileAttr(f), pos + 1);
     }
     if (!more) break;
   }
@@ -91,6 +140,7 @@ Result<Slices> Filesystem::ReadSlices(uint64_t ino, uint64_t offset, uint64_t si
   if (!IsFile(ino)) return IsDir(ino) ? InvalidArgument("is a directory") : NotFound("no such file");
   ReferenceIndex::FileId f = ino - kRootIno - index_->dir_count();
   auto t = index_->target(f);
+  ZM_ASSIGN_OR_RETURN(t.size, FileSize(f));
   if (offset >= t.size) return Slices{};
   size = std::min(size, t.size - offset);
   if (t.is_inline()) {

@@ -10,8 +10,10 @@
 
 #include <sys/statvfs.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -27,8 +29,14 @@ namespace zm {
 class Filesystem : public Tree {
  public:
 
-  // Neither argument is owned; both must outlive this object. Every file of
-  // `index` must have a known size.
+  // Neither argument is owned; both must outlive this object. A whole
+  // object of unknown size (ReferenceIndex::kUnknownSize: a Zarr store's
+  // chunk key, derived from its metadata) is sized on first Lookup,
+  // GetAttr or read, by one request through the cache's object records,
+  // and remembered: an object the origin does not have is "no such file"
+  // (kNotFound; a Zarr reader then uses the fill value), another failure is
+  // that file's error. ReadDir lists such a file by name until it is sized
+  // (Attr::size_known false).
   // `mtime` (seconds since the epoch) is every entry's time stamp: the
   // reference file's, so it is stable across mounts.
   Filesystem(const ReferenceIndex* index, ReadThroughCache* cache, int64_t mtime = 0);
@@ -70,11 +78,21 @@ class Filesystem : public Tree {
            ino < kRootIno + index_->dir_count() + index_->file_count();
   }
   Attr DirAttr(ReferenceIndex::DirId d) const;
-  Attr FileAttr(ReferenceIndex::FileId f) const;
+  // The file's attributes, its size learned first if need be.
+  Result<Attr> FileAttr(ReferenceIndex::FileId f) const;
+  // The attributes known without a request (size_known false if none).
+  Attr ListedFileAttr(ReferenceIndex::FileId f) const;
+  // The file's size: the index's, else the learned one, else learned now.
+  Result<uint64_t> FileSize(ReferenceIndex::FileId f) const;
 
   const ReferenceIndex* index_;
   ReadThroughCache* cache_;
   Prefetcher* prefetcher_ = nullptr;
+  // Per file, the size learned for an unsized whole object (kUnknownSize
+  // until learned, kMissingObject for an object the origin does not have);
+  // null when the index has no such file.
+  static constexpr uint64_t kMissingObject = ReferenceIndex::kUnknownSize - 1;
+  std::unique_ptr<std::atomic<uint64_t>[]> learned_sizes_;
   uint64_t total_bytes_ = 0;
   int64_t mtime_ = 0;
 };

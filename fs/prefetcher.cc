@@ -98,7 +98,9 @@ std::vector<PrefetchTarget> Prefetcher::ChunkTargets(const Array& a,
                  : index_->FindKey(dir.empty() ? key : dir + "/" + key);
     if (!f) continue;  // a missing chunk: the reader uses the fill value
     auto t = index_->target(*f);
-    if (t.is_inline() || t.size == 0) continue;
+    // A whole object not sized yet (a Zarr store's chunk key) is left to
+    // its read, which learns whether it exists.
+    if (t.is_inline() || t.size == 0 || t.size == ReferenceIndex::kUnknownSize) continue;
     if (bytes + t.size > options_.max_bytes) break;
     bytes += t.size;
     targets.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size});
@@ -109,7 +111,9 @@ std::vector<PrefetchTarget> Prefetcher::ChunkTargets(const Array& a,
 void Prefetcher::OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_t size) {
   auto t = index_->target(f);
   // Small files are fetched whole on their first read anyway.
-  if (t.is_inline() || t.size <= cache_->options().whole_fetch_limit) return;
+  if (t.is_inline() || t.size <= cache_->options().whole_fetch_limit ||
+      t.size == ReferenceIndex::kUnknownSize)
+    return;
   uint64_t from = 0, to = 0;
   {
     std::lock_guard<std::mutex> lock(streams_mu_);

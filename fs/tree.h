@@ -24,6 +24,10 @@ struct Attr {
   bool is_dir = false;
   uint64_t size = 0;
   uint32_t nlink = 1;
+  // False for a file listed by ReadDir before its size is learned (`size`
+  // is then 0 and meaningless): the adapter gives the kernel its name only,
+  // and a lookup learns the rest.
+  bool size_known = true;
 };
 
 class Tree {

@@ -6,6 +6,11 @@ Result<std::string> ReadKeyBytes(const ReferenceIndex& index, ReadThroughCache* 
                                  ReferenceIndex::FileId f) {
   auto t = index.target(f);
   if (t.is_inline()) return std::string(index.inline_data(f));
+  if (t.size == ReferenceIndex::kUnknownSize) {  // a whole object not sized yet
+    auto size = cache->Size(index.url(t.url_id));
+    if (!size.ok()) return size.status().WithContext("key '" + index.FileKey(f) + "'");
+    t.size = *size;
+  }
   auto r = cache->Read(index.url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size);
   if (!r.ok()) return r.status().WithContext("key '" + index.FileKey(f) + "'");
   return r;
@@ -17,7 +22,7 @@ Result<ZarrNode> LoadZarrNode(const ReferenceIndex& index, ReadThroughCache* cac
     auto f = index.FindFile(d, name);
     if (!f) return std::optional<std::string>();
     auto t = index.target(*f);
-    if (!t.is_inline() && t.size > max_document_bytes)
+    if (!t.is_inline() && t.size != ReferenceIndex::kUnknownSize && t.size > max_document_bytes)
       return InvalidArgument("key '" + index.FileKey(*f) + "': " + std::to_string(t.size) +
                              " bytes of metadata, more than " +
                              std::to_string(max_document_bytes) + " are not read");

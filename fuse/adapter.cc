@@ -119,6 +119,9 @@ void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool 
                                if (plus) {
                                  fuse_entry_param e;
                                  FillEntry(c, a, &e);
+                                 // Node id 0: a name without attributes, which
+                                 // the kernel looks up when it needs them.
+                                 if (!a.size_known) e.ino = 0;
                                  need = fuse_add_direntry_plus(req, buf.data() + used, size - used,
                                                                n.c_str(), &e, static_cast<off_t>(next));
                                } else {

@@ -26,6 +26,8 @@ int ErrnoFor(FuseOp op, const Status& st) {
     case FuseOp::kReadDir:
       return Map(st, {{Code::kNotFound, ENOENT}, {Code::kInvalidArgument, ENOTDIR}}, EIO);
     case FuseOp::kGetAttr:
+      // A file whose size cannot be learned (the origin fails) is EIO.
+      return Map(st, {{Code::kNotFound, ENOENT}, {Code::kInvalidArgument, ENOENT}}, EIO);
     case FuseOp::kOpenDir:
       return ENOENT;
     case FuseOp::kOpen:

@@ -239,9 +239,28 @@ std::string EncodeKey(std::string_view key) {
   return out;
 }
 
+std::string S3ListUrl(std::string_view bucket, std::string_view prefix,
+                      std::string_view continuation_token) {
+  auto encode = [](std::string_view v) {
+    std::string e = EncodeKey(v), out;
+    for (char c : e) out += c == '/' ? std::string("%2F") : std::string(1, c);
+    return out;
+  };
+  std::string url = "s3://" + std::string(bucket) + "/?";
+  if (!continuation_token.empty()) url += "continuation-token=" + encode(continuation_token) + "&";
+  return url + "list-type=2&prefix=" + encode(prefix);
+}
+
 Result<std::string> S3ObjectUrl(std::string_view url, const S3Config& config) {
   std::string bucket, key;
   ZM_RETURN_IF_ERROR(SplitBucketKey(url, 5, &bucket, &key));
+  if (key.starts_with("?")) {  // a bucket request (a listing), its query canonical already
+    // Path-style, the bucket's path has no trailing '/' (as the SDKs send it).
+    if (!config.endpoint.empty()) return config.endpoint + "/" + bucket + key;
+    if (bucket.find('.') != std::string::npos)
+      return "https://s3." + config.region + ".amazonaws.com/" + bucket + key;
+    return "https://" + bucket + ".s3." + config.region + ".amazonaws.com/" + key;
+  }
   if (!config.endpoint.empty()) return config.endpoint + "/" + bucket + "/" + EncodeKey(key);
   // A bucket name with dots does not match the wildcard certificate of
   // virtual-hosted names; path-style addressing still serves it.
@@ -437,6 +456,12 @@ class MappingOrigin : public Origin {
   Result<ObjectInfo> Stat(const std::string& url) override {
     std::string to = map_.Apply(url);
     auto r = inner_->Stat(to);
+    if (!r.ok()) return Note(r.status(), url, to);
+    return r;
+  }
+  Result<std::string> Fetch(const std::string& url, uint64_t max_bytes) override {
+    std::string to = map_.Apply(url);
+    auto r = inner_->Fetch(to, max_bytes);
     if (!r.ok()) return Note(r.status(), url, to);
     return r;
   }

@@ -85,7 +85,17 @@ S3Config LoadS3Config(const S3Options& options, const EnvLookup& env);
 std::string EncodeKey(std::string_view key);
 
 // "s3://BUCKET/KEY" -> the https (or endpoint) URL of the object.
+// "s3://BUCKET/?QUERY" (as S3ListUrl makes) -> the bucket's URL with QUERY
+// as it is.
 Result<std::string> S3ObjectUrl(std::string_view url, const S3Config& config);
+
+// The s3:// URL of one ListObjectsV2 page of the keys under `prefix` in
+// `bucket`, after `continuation_token` (empty: the first page); planned and
+// signed like an object's. Its query is in canonical form (parameters in
+// order, values percent-encoded but for unreserved characters), as a
+// Signature V4 over it requires.
+std::string S3ListUrl(std::string_view bucket, std::string_view prefix,
+                      std::string_view continuation_token);
 // "gs://BUCKET/KEY" -> https://storage.googleapis.com/BUCKET/KEY.
 Result<std::string> GcsObjectUrl(std::string_view url);
 

@@ -138,6 +138,14 @@ Result<Origin::ObjectInfo> Origin::Stat(const std::string& url) {
   return ObjectInfo{size, ""};
 }
 
+Result<std::string> Origin::Fetch(const std::string& url, uint64_t max_bytes) {
+  ZM_ASSIGN_OR_RETURN(ObjectInfo info, Stat(url));
+  if (info.size > max_bytes)
+    return InvalidArgument(RedactUrl(url) + ": more than " + std::to_string(max_bytes) +
+                           " bytes; refusing");
+  return Read(url, ByteRange{0, info.size});
+}
+
 Result<std::vector<std::string>> Origin::ReadPieces(const std::string& url, ByteRange range,
                                                     const std::vector<uint64_t>& lengths) {
   ZM_ASSIGN_OR_RETURN(std::string all, Read(url, range));
@@ -177,6 +185,10 @@ class RoutingOrigin : public Origin {
   Result<ObjectInfo> Stat(const std::string& url) override {
     ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
     return o->Stat(url);
+  }
+  Result<std::string> Fetch(const std::string& url, uint64_t max_bytes) override {
+    ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
+    return o->Fetch(url, max_bytes);
   }
 
  private:

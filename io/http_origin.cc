@@ -274,6 +274,14 @@ class HttpOrigin : public Origin {
     }));
   }
 
+  Result<std::string> Fetch(const std::string& url, uint64_t max_bytes) override {
+    ZM_ASSIGN_OR_RETURN(HttpRequest req, Plan(url));
+    const std::string shown = Shown(url, req);
+    return Scrub(req, WithRetries(shown, [&](CURL* curl, Clock::time_point deadline) {
+      return FetchOnce(curl, req, shown, max_bytes, deadline);
+    }));
+  }
+
  private:
   Result<HttpRequest> Plan(const std::string& url) const {
     if (options_.plan) return options_.plan(url);
@@ -428,6 +436,27 @@ class HttpOrigin : public Origin {
     }
     if (t.status == 200)
       return Status(Code::kOutOfRange, shown + ": object is shorter than the range " + spec);
+    return StatusForHttp(t.status, shown, t.error_page, req.denied_hint);
+  }
+
+  Result<std::string> FetchOnce(CURL* curl, const HttpRequest& req, const std::string& shown,
+                                uint64_t max_bytes, Clock::time_point deadline) {
+    Transfer t;
+    // The whole body is the data, up to max_bytes (no room reserved: the
+    // size is not known).
+    t.ranged = false;
+    t.want = ByteRange{0, max_bytes};
+    t.lengths = {max_bytes};
+    t.pieces.resize(1);
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    Setup(curl, req, &t, errbuf, deadline);
+    CURLcode rc = curl_easy_perform(curl);
+    if (!t.refused.empty()) return Refused(shown, t.refused);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
+    if (t.overflow)
+      return InvalidArgument(shown + ": more than " + std::to_string(max_bytes) + " bytes; refusing");
+    if (rc != CURLE_OK) return StatusForCurl(rc, shown, errbuf);
+    if (t.status == 200) return std::move(t.pieces[0]);
     return StatusForHttp(t.status, shown, t.error_page, req.denied_hint);
   }
 

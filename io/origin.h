@@ -54,6 +54,12 @@ class Origin {
     std::string version;
   };
   virtual Result<ObjectInfo> Stat(const std::string& url);
+
+  // The whole answer at `url`, fetched without a range (a directory
+  // listing, an object store's list answer: no size is known beforehand),
+  // at most `max_bytes` (kInvalidArgument beyond). Errors as for Read. By
+  // default Stat, then Read of the whole object.
+  virtual Result<std::string> Fetch(const std::string& url, uint64_t max_bytes);
 };
 
 // One request as the HTTP origin sends it (see cache/cloud.h, which plans

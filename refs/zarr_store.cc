@@ -2,6 +2,8 @@
 
 #include <simdjson.h>
 
+#include <cstdlib>
+#include <optional>
 #include <set>
 
 #include "zarr/chunk_grid.h"
@@ -89,7 +91,158 @@ Result<ConsolidatedStore> ReadConsolidatedV3(std::string_view text, uint64_t max
   return out;
 }
 
+int HexValue(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The text of an attribute value: the five entities a listing writes
+// (&amp; &lt; &gt; &quot; &#39;), then %XX escapes. nullopt when an
+// escape is malformed or decodes to NUL.
+std::optional<std::string> DecodeLink(std::string_view v) {
+  std::string text;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != '&') {
+      text += v[i];
+      continue;
+    }
+    static const std::pair<std::string_view, char> kEntities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&#39;", '\''}, {"&#x27;", '\''}};
+    bool matched = false;
+    for (const auto& [name, c] : kEntities)
+      if (v.substr(i).starts_with(name)) {
+        text += c;
+        i += name.size() - 1;
+        matched = true;
+        break;
+      }
+    if (!matched) text += '&';
+  }
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size()) return std::nullopt;
+    int hi = HexValue(text[i + 1]), lo = HexValue(text[i + 2]);
+    if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+    i += 2;
+  }
+  return out;
+}
+
+// The text of an XML element's content: the five predefined entities and
+// numeric references below 128 (object keys are bytes; others are kept).
+std::string XmlText(std::string_view v) {
+  std::string out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] != '&') {
+      out += v[i];
+      continue;
+    }
+    static const std::pair<std::string_view, char> kEntities[] = {
+        {"&amp;", '&'}, {"&lt;", '<'}, {"&gt;", '>'}, {"&quot;", '"'}, {"&apos;", '\''}};
+    bool matched = false;
+    for (const auto& [name, c] : kEntities)
+      if (v.substr(i).starts_with(name)) {
+        out += c;
+        i += name.size() - 1;
+        matched = true;
+        break;
+      }
+    if (matched) continue;
+    size_t semi = v.find(';', i);
+    if (v.substr(i).starts_with("&#") && semi != std::string_view::npos && semi - i <= 8) {
+      std::string num(v.substr(i + 2, semi - i - 2));
+      char* end = nullptr;
+      long code = num.starts_with("x") ? std::strtol(num.c_str() + 1, &end, 16)
+                                       : std::strtol(num.c_str(), &end, 10);
+      if (end && *end == '\0' && code > 0 && code < 128) {
+        out += static_cast<char>(code);
+        i = semi;
+        continue;
+      }
+    }
+    out += '&';
+  }
+  return out;
+}
+
+// The content of the first <tag> in `body` from `pos`, nullopt if none.
+std::optional<std::string_view> Element(std::string_view body, std::string_view tag) {
+  const std::string open = "<" + std::string(tag) + ">", close = "</" + std::string(tag) + ">";
+  size_t a = body.find(open);
+  if (a == std::string_view::npos) return std::nullopt;
+  a += open.size();
+  size_t b = body.find(close, a);
+  if (b == std::string_view::npos) return std::nullopt;
+  return body.substr(a, b - a);
+}
+
 }  // namespace
+
+Result<S3ListPage> ParseS3ListPage(std::string_view xml) {
+  if (xml.find("<ListBucketResult") == std::string_view::npos)
+    return InvalidArgument("not an S3 ListObjectsV2 answer (no ListBucketResult)");
+  S3ListPage page;
+  size_t pos = 0;
+  while ((pos = xml.find("<Contents>", pos)) != std::string_view::npos) {
+    size_t end = xml.find("</Contents>", pos);
+    if (end == std::string_view::npos) return InvalidArgument("an unterminated <Contents>");
+    std::string_view entry = xml.substr(pos, end - pos);
+    pos = end;
+    auto key = Element(entry, "Key");
+    auto size = Element(entry, "Size");
+    if (!key || !size) return InvalidArgument("a <Contents> without <Key> or <Size>");
+    std::string size_text(*size);
+    char* stop = nullptr;
+    unsigned long long n = std::strtoull(size_text.c_str(), &stop, 10);
+    if (size_text.empty() || !stop || *stop != '\0' || n > (1ull << 50))
+      return InvalidArgument("<Size>" + size_text + "</Size> is not a size");
+    page.objects.push_back(StoreObject{XmlText(*key), n});
+  }
+  auto truncated = Element(xml, "IsTruncated");
+  if (truncated && *truncated == "true") {
+    auto token = Element(xml, "NextContinuationToken");
+    if (!token || token->empty())
+      return InvalidArgument("a truncated listing without <NextContinuationToken>");
+    page.next_token = XmlText(*token);
+  }
+  return page;
+}
+
+std::vector<std::string> ParseIndexLinks(std::string_view html) {
+  std::vector<std::string> out;
+  std::set<std::string> seen;
+  size_t pos = 0;
+  while ((pos = html.find("href=", pos)) != std::string_view::npos) {
+    pos += 5;
+    if (pos >= html.size()) break;
+    const char quote = html[pos];
+    if (quote != '"' && quote != '\'') continue;
+    const size_t end = html.find(quote, pos + 1);
+    if (end == std::string_view::npos) break;
+    std::string_view raw = html.substr(pos + 1, end - pos - 1);
+    pos = end + 1;
+    // Only links to an entry of this directory: no scheme, not absolute,
+    // no query or fragment, not the parent or the directory itself.
+    if (raw.empty() || raw.front() == '/' || raw.front() == '?' || raw.front() == '#' ||
+        raw.find("://") != std::string_view::npos || raw.find_first_of("?#") != std::string_view::npos)
+      continue;
+    if (raw.starts_with("./")) raw.remove_prefix(2);
+    auto name = DecodeLink(raw);
+    if (!name || name->empty()) continue;
+    const std::string_view bare = std::string_view(*name).substr(0, name->size() - (name->back() == '/'));
+    if (bare.empty() || bare == "." || bare == ".." || bare.find('/') != std::string_view::npos)
+      continue;
+    if (seen.insert(*name).second) out.push_back(std::move(*name));
+  }
+  return out;
+}
 
 Result<StoreRoot> ClassifyStoreRoot(
     const std::function<Result<std::optional<std::string>>(std::string_view name)>& read) {
@@ -141,7 +294,12 @@ Result<ReferenceIndex> BuildStoreIndex(
     if (inline_keys.count(o.key)) continue;
     if (Status st = ReferenceIndexBuilder::ValidateKey(o.key); !st.ok())
       return st.WithContext("store object '" + o.key + "'");
-    b.AddRange(o.key, b.InternUrl(JoinKey(root, o.key)), 0, o.size);
+    const uint32_t url = b.InternUrl(JoinKey(root, o.key));
+    if (o.size == ReferenceIndex::kUnknownSize) {
+      b.AddWhole(o.key, url);
+    } else {
+      b.AddRange(o.key, url, 0, o.size);
+    }
   }
   return std::move(b).Finish();
 }

@@ -6,8 +6,9 @@
 //
 // The store's objects come from a listing (readdir, an HTML directory
 // index, S3 ListObjectsV2; done by app/) or, with consolidated metadata and
-// no listing, from the metadata: the chunk keys the arrays' grids name,
-// probed by the caller (a missing one is a missing chunk).
+// no listing, from the metadata: the chunk keys the arrays' grids name, as
+// whole objects of unknown size, sized (or found missing: a missing chunk)
+// when first used.
 //
 // Thread-safety: plain functions.
 #pragma once
@@ -52,11 +53,30 @@ struct ConsolidatedStore {
 Result<ConsolidatedStore> ReadConsolidated(StoreRoot kind, std::string_view root_document,
                                            uint64_t max_chunk_keys = 10'000'000);
 
-// One object of a store: its key under the root and its size in bytes.
+// One object of a store: its key under the root and its size in bytes
+// (ReferenceIndex::kUnknownSize: a key derived from the metadata, neither
+// sized nor known to exist).
 struct StoreObject {
   std::string key;
   uint64_t size = 0;
 };
+
+// The entries of an HTML directory index (nginx or Apache autoindex, a
+// plain server's listing): the targets of its links that name an entry of
+// the directory itself, percent- and entity-decoded, a directory's with a
+// trailing '/' ("sub/", ".zarray", "0.0"). Links elsewhere (absolute,
+// "../", "?C=N;O=D" sort links, other hosts) are left out.
+std::vector<std::string> ParseIndexLinks(std::string_view html);
+
+// One page of an S3 ListObjectsV2 answer: its objects (full keys, sizes)
+// and the token of the next page (empty on the last). Errors: not a
+// ListBucketResult, a Contents without Key or Size, truncated without a
+// next token.
+struct S3ListPage {
+  std::vector<StoreObject> objects;
+  std::string next_token;
+};
+Result<S3ListPage> ParseS3ListPage(std::string_view xml);
 
 // The index of a store at `root` (a directory path or URL, no trailing
 // '/'): `documents` inline, `objects` as whole objects at root + "/" + key

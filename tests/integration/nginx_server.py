@@ -7,6 +7,8 @@ file handler. The access log records method, uri, status and Range header.
 
 Besides the data, the server has misbehaving locations for fault tests:
   /norange/...              the data again, but Range is ignored (200, whole body)
+  /listed/...               the data again, with HTML directory listings (autoindex);
+                            the listing of any directory named "unlisted" is a 500
   /fault/500/...            500 Internal Server Error
   /fault/short/...          200 with a 10-byte body, whatever was asked
   /fault/wrong_range/...    206 whose Content-Range is not the range asked for
@@ -50,6 +52,8 @@ http {{
         listen 127.0.0.1:{port};
         root {root};
         location /norange/ {{ alias {root}/; max_ranges 0; }}
+        location /listed/ {{ alias {root}/; autoindex on; }}
+        location ~ ^/listed/.*/unlisted/$ {{ return 500; }}
         location /fault/500/ {{ return 500; }}
         location /fault/short/ {{ return 200 "short body"; }}
         location /fault/wrong_range/ {{

@@ -17,6 +17,7 @@
 #include "cache/read_through.h"
 #include "fs/filesystem.h"
 #include "fuse/errno.h"
+#include "refs/reference_index.h"
 #include "refs/reference_loader.h"
 #include "tests/unit/fake_origin.h"
 
@@ -486,6 +487,131 @@ TEST_F(FsTest, StatFs) {
   EXPECT_EQ(st.f_blocks * st.f_frsize, (total + 4095) / 4096 * 4096);
   EXPECT_TRUE(st.f_flag & ST_RDONLY);
   EXPECT_EQ(st.f_namemax, 255u);
+}
+
+// A Zarr store's chunk keys are whole objects of unknown size: nothing is
+// asked at construction; the first Lookup sizes a file with one request and
+// remembers it; a missing object is ENOENT (remembered), another failure EIO
+// for that file only; readdir lists unsized files by name only.
+class LazySizeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    data_ = RandomBytes(9'000, 3);
+    origin_.Set("http://h/s/a/0", data_);
+    origin_.FailAlways("http://h/s/a/2", IoError("http://h/s/a/2: HTTP 500"));
+    ReferenceIndexBuilder b;
+    b.AddInline("a/.zarray", "{}");
+    b.AddWhole("a/0", b.InternUrl("http://h/s/a/0"));
+    b.AddWhole("a/1", b.InternUrl("http://h/s/a/1"));  // not stored
+    b.AddWhole("a/2", b.InternUrl("http://h/s/a/2"));  // fails
+    auto idx = std::move(b).Finish();
+    ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+    index_ = std::move(idx).value();
+    memory_ = NewMemoryBlockStore(16_MiB);
+    ReadThroughOptions o;
+    o.block_size = 4_KiB;
+    o.validate = true;
+    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, o);
+    fs_ = std::make_unique<Filesystem>(&index_, cache_.get(), 1700000000);
+  }
+  uint64_t DirIno() const {
+    auto a = fs_->Lookup(Filesystem::kRootIno, "a");
+    EXPECT_TRUE(a.ok());
+    return a.ok() ? a->ino : 0;
+  }
+  std::map<std::string, Attr> List(uint64_t dir) const {
+    std::map<std::string, Attr> out;
+    EXPECT_TRUE(fs_->ReadDir(dir, 2, [&](std::string_view n, const Attr& a, uint64_t) {
+      out[std::string(n)] = a;
+      return true;
+    }).ok());
+    return out;
+  }
+
+  FakeOrigin origin_;
+  std::string data_;
+  ReferenceIndex index_;
+  std::unique_ptr<BlockStore> memory_;
+  std::unique_ptr<ReadThroughCache> cache_;
+  std::unique_ptr<Filesystem> fs_;
+};
+
+TEST_F(LazySizeTest, NothingAskedUntilAFileIsLookedUp) {
+  const uint64_t dir = DirIno();
+  auto listed = List(dir);
+  ASSERT_EQ(listed.size(), 4u);
+  EXPECT_TRUE(listed[".zarray"].size_known);
+  for (const char* n : {"0", "1", "2"}) EXPECT_FALSE(listed[n].size_known) << n;
+  struct statvfs st;
+  fs_->StatFs(&st);
+  EXPECT_EQ(origin_.size_calls(), 0u);
+  EXPECT_EQ(origin_.request_count(), 0u);
+}
+
+TEST_F(LazySizeTest, LookupSizesOnceAndReadsTheObject) {
+  const uint64_t dir = DirIno();
+  auto a = fs_->Lookup(dir, "0");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->size, data_.size());
+  EXPECT_TRUE(a->size_known);
+  EXPECT_EQ(origin_.size_calls(), 1u);
+  auto again = fs_->GetAttr(a->ino);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->size, data_.size());
+  EXPECT_TRUE(List(dir)["0"].size_known);
+  EXPECT_EQ(List(dir)["0"].size, data_.size());
+  auto bytes = fs_->Read(a->ino, 0, 1 << 20);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  EXPECT_EQ(*bytes, data_);
+  EXPECT_EQ(origin_.size_calls(), 1u);
+}
+
+TEST_F(LazySizeTest, ConcurrentFirstLookupsShareOneRequest) {
+  const uint64_t dir = DirIno();
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&] {
+      auto a = fs_->Lookup(dir, "0");
+      if (a.ok() && a->size == data_.size()) ++ok;
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(ok.load(), 8);
+  EXPECT_EQ(origin_.size_calls(), 1u);
+}
+
+TEST_F(LazySizeTest, MissingObjectIsNoSuchFileAndRemembered) {
+  const uint64_t dir = DirIno();
+  auto r = fs_->Lookup(dir, "1");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, r.status()), ENOENT);
+  EXPECT_THAT(r.status().message(), HasSubstr("a/1"));
+  const size_t calls = origin_.size_calls();
+  EXPECT_FALSE(fs_->Lookup(dir, "1").ok());
+  EXPECT_EQ(origin_.size_calls(), calls);
+  EXPECT_FALSE(List(dir)["1"].size_known);
+}
+
+TEST_F(LazySizeTest, FailingObjectIsEioForThatFileOnly) {
+  const uint64_t dir = DirIno();
+  auto r = fs_->Lookup(dir, "2");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(ErrnoFor(FuseOp::kLookup, r.status()), EIO);
+  EXPECT_THAT(r.status().message(), HasSubstr("a/2"));
+  const uint64_t ino = List(dir)["2"].ino;
+  auto g = fs_->GetAttr(ino);
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(ErrnoFor(FuseOp::kGetAttr, g.status()), EIO);
+  EXPECT_TRUE(fs_->Lookup(dir, "0").ok());
+  auto z = fs_->Lookup(dir, ".zarray");
+  ASSERT_TRUE(z.ok());
+  EXPECT_EQ(z->size, 2u);
+  // Not remembered: the next lookup asks again (the failure may pass).
+  origin_.ClearFailures();
+  origin_.Set("http://h/s/a/2", "xyz");
+  auto later = fs_->Lookup(dir, "2");
+  ASSERT_TRUE(later.ok()) << later.status().ToString();
+  EXPECT_EQ(later->size, 3u);
 }
 
 }  // namespace

@@ -66,5 +66,23 @@ TEST(HttpOrigin, RefusesLinkLocalAddressesBeforeConnecting) {
   EXPECT_TRUE(origin->Read(server.url(), ByteRange{0, 10}).ok());
 }
 
+// Fetch takes the whole answer without a range (a directory listing has no
+// size beforehand), within its bound.
+TEST(HttpOrigin, FetchTakesTheWholeBodyWithinItsBound) {
+  std::string data = RandomBytes(70'000, 22);
+  testing::TinyHttpServer server(data);
+  auto origin = NewHttpOrigin(HttpOptions{});
+  auto got = origin->Fetch(server.url(), 1 << 20);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_TRUE(*got == data);
+  EXPECT_EQ(server.requests(), 1);
+  auto exact = origin->Fetch(server.url(), data.size());
+  ASSERT_TRUE(exact.ok()) << exact.status().ToString();
+  auto big = origin->Fetch(server.url(), data.size() - 1);
+  ASSERT_FALSE(big.ok());
+  EXPECT_EQ(big.status().code(), Code::kInvalidArgument);
+  EXPECT_THAT(big.status().message(), HasSubstr("refusing"));
+}
+
 }  // namespace
 }  // namespace zm

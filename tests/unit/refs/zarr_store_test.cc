@@ -104,5 +104,64 @@ TEST(ZarrStore, BuildsTheIndex) {
   EXPECT_FALSE(BuildStoreIndex("/d", {}, {{"a/../b", 1}}).ok());
 }
 
+TEST(ZarrStore, ParsesAnNginxIndex) {
+  const char* html = R"(<html><head><title>Index of /s/</title></head><body>
+<h1>Index of /s/</h1><hr><pre><a href="../">../</a>
+<a href="sub/">sub/</a>                                               02-Dec-2026 01:00       -
+<a href=".zattrs">.zattrs</a>                                           02-Dec-2026 01:00      24
+<a href="0.0">0.0</a>                                               02-Dec-2026 01:00     120
+<a href="a%20b&amp;c">a b&amp;c</a>                                02-Dec-2026 01:00       1
+</pre><hr></body></html>)";
+  EXPECT_THAT(ParseIndexLinks(html), ElementsAre("sub/", ".zattrs", "0.0", "a b&c"));
+}
+
+TEST(ZarrStore, IndexLinksElsewhereAreLeftOut) {
+  const char* html = R"(<a href="?C=N;O=D">Name</a> <a href="/icons/back.gif">x</a>
+<a href="/s/">Parent Directory</a> <a href="http://other/x">x</a> <a href='./t/'>t/</a>
+<a href="#top">top</a> <a href="a/b">deep</a> <a href="bad%0">bad</a> <a href="nul%00">n</a>
+<a href="0.1">0.1</a> <a href="0.1">again</a>)";
+  EXPECT_THAT(ParseIndexLinks(html), ElementsAre("t/", "0.1"));
+  EXPECT_TRUE(ParseIndexLinks("").empty());
+  EXPECT_TRUE(ParseIndexLinks("<a href=").empty());
+  EXPECT_TRUE(ParseIndexLinks("<a href=\"unterminated").empty());
+}
+
+TEST(ZarrStore, UnsizedObjectsAreWholeObjectsOfUnknownSize) {
+  auto idx = BuildStoreIndex("http://h/s", {{".zgroup", "{}"}},
+                             {StoreObject{"a/0", ReferenceIndex::kUnknownSize},
+                              StoreObject{"a/1", 5}});
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  auto f = idx->FindKey("a/0");
+  ASSERT_TRUE(f);
+  EXPECT_EQ(idx->target(*f).size, ReferenceIndex::kUnknownSize);
+  EXPECT_EQ(idx->url(idx->target(*f).url_id), "http://h/s/a/0");
+  EXPECT_EQ(idx->target(*idx->FindKey("a/1")).size, 5u);
+  EXPECT_EQ(idx->UnsizedFiles().size(), 1u);
+}
+
+TEST(ZarrStore, ParsesS3ListPages) {
+  auto page = ParseS3ListPage(
+      "<ListBucketResult><Contents><Key>s/a&amp;b&#x27;c</Key><ETag>&quot;x&quot;</ETag>"
+      "<Size>12</Size></Contents><Contents><Key>s/0.0</Key><Size>0</Size></Contents>"
+      "<IsTruncated>true</IsTruncated><NextContinuationToken>t&amp;1</NextContinuationToken>"
+      "</ListBucketResult>");
+  ASSERT_TRUE(page.ok()) << page.status().ToString();
+  ASSERT_EQ(page->objects.size(), 2u);
+  EXPECT_EQ(page->objects[0].key, "s/a&b'c");
+  EXPECT_EQ(page->objects[0].size, 12u);
+  EXPECT_EQ(page->objects[1].key, "s/0.0");
+  EXPECT_EQ(page->next_token, "t&1");
+  auto last = ParseS3ListPage("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
+  ASSERT_TRUE(last.ok());
+  EXPECT_TRUE(last->objects.empty() && last->next_token.empty());
+  for (const char* bad :
+       {"<Error><Code>AccessDenied</Code></Error>",
+        "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>k</Key><Size>-1</Size></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>",
+        "<ListBucketResult><Contents><Key>k</Key><Size>1</Size>"})
+    EXPECT_EQ(ParseS3ListPage(bad).status().code(), Code::kInvalidArgument) << bad;
+}
+
 }  // namespace
 }  // namespace zm
