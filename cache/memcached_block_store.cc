@@ -70,8 +70,9 @@ Status ApplyParameter(const std::string& name, const std::string& value, const s
   if (name == "expiry_s") return integer(0, 30 * 86'400, &o->expiry_s);
   if (name == "item_size") return size(4_KiB, 1_GiB, &o->item_bytes);
   if (name == "queue") return size(0, 64_GiB, &o->queue_bytes);
+  if (name == "put_wait_ms") return integer(0, 60'000, &o->put_wait_ms);
   return InvalidArgument(where + ": unknown parameter '" + name +
-                         "' (timeout_ms, retry_s, item_size, queue, connections, expiry_s)");
+                         "' (timeout_ms, retry_s, item_size, queue, put_wait_ms, connections, expiry_s)");
 }
 
 Status ParseNode(const std::string& text, const std::string& where, SharedCacheOptions::Node* node) {
@@ -178,7 +179,10 @@ struct Value {
 class MemcachedBlockStore final : public SharedBlockStore {
  public:
   explicit MemcachedBlockStore(const SharedCacheOptions& o)
-      : options_(o), sealer_(o.mac_key), max_part_bytes_(o.item_bytes - kEnvelopeHeaderBytes - kItemOverheadBytes) {
+      : options_(o),
+        sealer_(o.mac_key),
+        max_part_bytes_(o.item_bytes - kEnvelopeHeaderBytes - kItemOverheadBytes),
+        writer_threads_(std::max(o.writer_threads, 2 * static_cast<int>(o.nodes.size()))) {
     for (const auto& n : o.nodes) nodes_.emplace_back(n.host + ":" + std::to_string(n.port));
   }
 
@@ -198,8 +202,8 @@ class MemcachedBlockStore final : public SharedBlockStore {
   // take longer on a busy node without the node being taken for dead.
   Status Start() {
     ZM_ASSIGN_OR_RETURN(read_pool_, MakePool(options_.timeout_ms, options_.connections));
-    ZM_ASSIGN_OR_RETURN(write_pool_, MakePool(WriteTimeoutMs(), options_.writer_threads));
-    for (int i = 0; i < options_.writer_threads; ++i) writers_.emplace_back([this] { WriterLoop(); });
+    ZM_ASSIGN_OR_RETURN(write_pool_, MakePool(WriteTimeoutMs(), writer_threads_));
+    for (int i = 0; i < writer_threads_; ++i) writers_.emplace_back([this] { WriterLoop(); });
     return Status::Ok();
   }
 
@@ -371,6 +375,7 @@ class MemcachedBlockStore final : public SharedBlockStore {
   const SharedCacheOptions options_;
   const EnvelopeSealer sealer_;
   const uint64_t max_part_bytes_;
+  const int writer_threads_;
   std::deque<Node> nodes_;  // fixed after construction
   memcached_pool_st* read_pool_ = nullptr;
   memcached_pool_st* write_pool_ = nullptr;
@@ -384,6 +389,9 @@ class MemcachedBlockStore final : public SharedBlockStore {
   std::deque<Pending> queue_;
   uint64_t queued_bytes_ = 0;
   int busy_ = 0;  // writers storing a block
+  // A Put's wait for room ran out and no writer has finished a block since:
+  // Puts do not wait again until one does.
+  bool writers_stalled_ = false;
   bool stop_ = false;
   std::vector<std::thread> writers_;
 };
@@ -429,18 +437,26 @@ Block MemcachedBlockStore::Get(const BlockKey& key) {
   return std::make_shared<const std::string>(std::move(block));
 }
 
+// A reader that outruns the writers (many readers prefetching from a fast
+// origin) would otherwise lose the blocks past the queue's bound: host B
+// then fetches them from the origin again. A short wait lets the writers
+// catch up; a stalled writer (a node slow to answer) costs one wait only.
 void MemcachedBlockStore::Put(const BlockKey& key, Block data) {
   if (!data) return;
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
-    if (stop_ || queued_bytes_ + data->size() > options_.queue_bytes) {
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    auto fits = [&] { return stop_ || queued_bytes_ + data->size() <= options_.queue_bytes; };
+    if (!fits() && !writers_stalled_ && options_.put_wait_ms > 0 && data->size() <= options_.queue_bytes &&
+        !queue_cv_.wait_for(lock, std::chrono::milliseconds(options_.put_wait_ms), fits))
+      writers_stalled_ = true;
+    if (stop_ || !fits()) {
       queue_drops_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     queued_bytes_ += data->size();
     queue_.push_back(Pending{key, std::move(data)});
   }
-  queue_cv_.notify_one();
+  queue_cv_.notify_all();  // (Puts wait on it too: one wake-up could miss the writers)
 }
 
 void MemcachedBlockStore::Flush() {
@@ -460,6 +476,7 @@ void MemcachedBlockStore::WriterLoop() {
       queued_bytes_ -= p.data->size();
       ++busy_;
     }
+    queue_cv_.notify_all();  // room for a waiting Put
     {
       Conn conn(write_pool_, WriteTimeoutMs());
       if (conn.get()) Store(conn.get(), p);
@@ -468,6 +485,7 @@ void MemcachedBlockStore::WriterLoop() {
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       --busy_;
+      writers_stalled_ = false;
     }
     queue_cv_.notify_all();
   }

@@ -335,13 +335,46 @@ TEST(MemcachedBlockStore, ConcurrentReadersAndWritersSeeWholeBlocks) {
 
 TEST(MemcachedBlockStore, FullQueueDropsAndCounts) {
   MemcachedServer server;
-  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&queue=64K");
+  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&queue=64K&put_wait_ms=0");
   ASSERT_TRUE(store);
   for (int i = 0; i < 100; ++i) store->Put(MakeBlockKey("q", {uint64_t(i), 32_KiB}), MakeBlock(Bytes(32_KiB, i)));
   store->Flush();
   auto s = store->stats();
   EXPECT_GT(s.queue_drops, 0u);
   EXPECT_EQ(s.puts + s.queue_drops, 100u);
+}
+
+// Puts far faster than the writers store (a queue of two blocks): each
+// waits for room, so none is dropped and every block is stored.
+TEST(MemcachedBlockStore, FullQueueWaitsForTheWritersInsteadOfDropping) {
+  MemcachedServer server;
+  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&queue=64K&put_wait_ms=5000");
+  ASSERT_TRUE(store);
+  constexpr int kBlocks = 100;
+  for (int i = 0; i < kBlocks; ++i) store->Put(MakeBlockKey("w", {uint64_t(i), 32_KiB}), MakeBlock(Bytes(32_KiB, i)));
+  store->Flush();
+  auto s = store->stats();
+  EXPECT_EQ(s.queue_drops, 0u);
+  EXPECT_EQ(s.puts, uint64_t{kBlocks});
+  for (int i = 0; i < kBlocks; ++i) {
+    Block got = store->Get(MakeBlockKey("w", {uint64_t(i), 32_KiB}));
+    ASSERT_TRUE(got) << i;
+    EXPECT_EQ(*got, Bytes(32_KiB, i));
+  }
+}
+
+// A writer stuck on a node that never answers costs a Put one wait, not one
+// wait per Put: the rest are dropped at once until a writer finishes.
+TEST(MemcachedBlockStore, StalledWritersCostOneWaitThenDrop) {
+  FakeNode silent(/*answer_junk=*/false);
+  auto store = Open({silent.address()}, kSecret, "?timeout_ms=200&queue=64K&put_wait_ms=300");
+  ASSERT_TRUE(store);
+  auto t0 = Clock::now();
+  for (int i = 0; i < 100; ++i) store->Put(MakeBlockKey("s", {uint64_t(i), 32_KiB}), MakeBlock(Bytes(32_KiB, i)));
+  // Four writers take a block each, the queue two more; one wait of 300 ms
+  // for the seventh, then drops.
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(1500));
+  EXPECT_GT(store->stats().queue_drops, 50u);
 }
 
 TEST(MemcachedBlockStore, SharedHitFillsTheLocalTiers) {
@@ -360,7 +393,7 @@ TEST(MemcachedBlockStore, SharedHitFillsTheLocalTiers) {
 }
 
 TEST(SharedCacheUrl, ParsesNodesAndParameters) {
-  auto o = ParseSharedCacheUrl("memcached://a:1,b.example:22,[::1]:33?timeout_ms=20&retry_s=5&item_size=2M",
+  auto o = ParseSharedCacheUrl("memcached://a:1,b.example:22,[::1]:33?timeout_ms=20&retry_s=5&item_size=2M&put_wait_ms=0",
                                "--shared-cache");
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   ASSERT_EQ(o->nodes.size(), 3u);
@@ -370,6 +403,7 @@ TEST(SharedCacheUrl, ParsesNodesAndParameters) {
   EXPECT_EQ(o->timeout_ms, 20);
   EXPECT_EQ(o->retry_s, 5);
   EXPECT_EQ(o->item_bytes, 2_MiB);
+  EXPECT_EQ(o->put_wait_ms, 0);
   for (const char* bad : {"http://a:1", "memcached://", "memcached://a:x", "memcached://a:1,,b:2",
                           "memcached://a:1?timeout_ms=0", "memcached://a:1?nope=1", "memcached://a:1?x"}) {
     auto r = ParseSharedCacheUrl(bad, "--shared-cache");
