@@ -10,6 +10,8 @@
 // `timeout_ms` is skipped for `retry_s` seconds by every connection (its
 // share of blocks is a miss meanwhile, neither read nor written; the other
 // nodes keep theirs), then tried again. Get waits at most about one timeout per part;
+// GetMany asks each node for its share of a batch in one request (64 blocks
+// at most), so a batch waits about one timeout per node rather than per block;
 // Put only queues: a background writer stores the block. A Put that does
 // not fit the bounded queue waits up to `put_wait_ms` for the writers to
 // make room (they keep pace unless a node stalls them), and is dropped and

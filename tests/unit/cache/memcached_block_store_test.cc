@@ -377,6 +377,72 @@ TEST(MemcachedBlockStore, StalledWritersCostOneWaitThenDrop) {
   EXPECT_GT(store->stats().queue_drops, 50u);
 }
 
+// A batch over three nodes: every block found is the right one in the
+// right place, absent, forged and split blocks included; a dead node's
+// share is a miss.
+TEST(MemcachedBlockStore, GetManyAnswersABatchInOrder) {
+  MemcachedServer n1, n2, n3;
+  const std::string dead = "127.0.0.1:" + std::to_string(testing::FreePort());
+  auto store = Open({n1.address(), n2.address(), n3.address(), dead}, kSecret, "?timeout_ms=1000&retry_s=60");
+  ASSERT_TRUE(store);
+  constexpr int kBlocks = 90;
+  auto size_of = [](int i) -> size_t { return i % 30 == 7 ? 3_MiB + 5 : 1000 + 37 * i; };
+  std::vector<BlockKey> keys;
+  for (int i = 0; i < kBlocks; ++i) {
+    keys.push_back(MakeBlockKey("m", {uint64_t(i), size_of(i)}));
+    if (i % 9 != 4) store->Put(keys.back(), MakeBlock(Bytes(size_of(i), i)));  // every 9th absent
+  }
+  store->Flush();
+  // One stored value replaced by garbage on whichever node holds it.
+  for (MemcachedServer* n : {&n1, &n2, &n3})
+    if (!n->Get(NameOf(keys[10], 0)).empty()) ASSERT_TRUE(n->Set(NameOf(keys[10], 0), std::string(1200, 'g')));
+  std::vector<Block> got = store->GetMany(keys);
+  ASSERT_EQ(got.size(), keys.size());
+  int found = 0;
+  for (int i = 0; i < kBlocks; ++i) {
+    if (!got[i]) continue;
+    ++found;
+    EXPECT_NE(i % 9, 4) << i;
+    EXPECT_NE(i, 10);
+    EXPECT_EQ(*got[i], Bytes(size_of(i), i)) << i;
+  }
+  // The live nodes hold about three quarters of the 79 good blocks.
+  EXPECT_GT(found, 30);
+  EXPECT_LT(found, 79);
+  auto s = store->stats();
+  EXPECT_EQ(s.hits, uint64_t(found));
+  EXPECT_LE(s.rejected, 1u);
+  // Everything the store answers on its own it answers the same in a batch.
+  for (int i = 0; i < kBlocks; ++i) {
+    Block one = store->Get(keys[i]);
+    EXPECT_EQ(bool(one), bool(got[i])) << i;
+  }
+}
+
+TEST(MemcachedBlockStore, TiersGetManyTakesLocalHitsAndFillsFromTheShared) {
+  MemcachedServer server;
+  auto shared = Open({server.address()});
+  auto memory = NewMemoryBlockStore(16_MiB);
+  std::vector<BlockKey> keys;
+  for (int i = 0; i < 4; ++i) keys.push_back(MakeBlockKey("g", {uint64_t(i), 100}));
+  memory->Put(keys[0], MakeBlock(Bytes(100, 0)));
+  shared->Put(keys[1], MakeBlock(Bytes(100, 1)));
+  shared->Put(keys[2], MakeBlock(Bytes(100, 2)));
+  shared->Flush();
+  BlockTiers tiers{memory.get(), nullptr, shared.get()};
+  std::vector<BlockTiers::Hit> hits;
+  std::vector<Block> got = tiers.GetMany(keys, &hits);
+  ASSERT_EQ(got.size(), 4u);
+  ASSERT_EQ(hits.size(), 4u);
+  EXPECT_EQ(hits[0], BlockTiers::Hit::kMemory);
+  EXPECT_EQ(hits[1], BlockTiers::Hit::kShared);
+  EXPECT_EQ(hits[2], BlockTiers::Hit::kShared);
+  EXPECT_EQ(hits[3], BlockTiers::Hit::kNone);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*got[i], Bytes(100, i));
+  EXPECT_EQ(got[3], nullptr);
+  EXPECT_TRUE(memory->Get(keys[1]));  // shared hits kept locally
+}
+
 TEST(MemcachedBlockStore, SharedHitFillsTheLocalTiers) {
   MemcachedServer server;
   auto shared = Open({server.address()});
