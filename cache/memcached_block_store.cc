@@ -31,8 +31,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Blocks asked of one node in one request, at most (64 MiB of 1 MiB blocks).
-constexpr size_t kManyBlocks = 64;
+// Blocks asked of one node in one request, at most (32 MiB of 1 MiB blocks).
+constexpr size_t kManyBlocks = 32;
 
 // Room left in an item for memcached's own header and the value's name.
 constexpr uint64_t kItemOverheadBytes = 512;

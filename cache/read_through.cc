@@ -288,23 +288,40 @@ void ReadThroughCache::Prefetch(std::vector<PrefetchTarget> targets) {
 
 void ReadThroughCache::WaitForPrefetches() { prefetch_.WaitIdle(); }
 
-void ReadThroughCache::AppendUncached(const PrefetchTarget& t,
-                                      std::vector<PrefetchQueue::KeyedRange>* out) {
-  if (t.pos >= t.region.length) return;
-  auto version = records_.Version(t.url);
-  if (!version.ok()) return;  // a prefetch that cannot be planned is dropped
-  const RegionBlocks rb{t.url, *version, t.region, options_.block_size};
+// The blocks of every target are looked up together, in slices of
+// kLookupSlice: the shared tier answers a slice in a round trip per node,
+// and each slice's hits land in memory (where readers find them) before the
+// next slice is asked for.
+void ReadThroughCache::AppendUncached(const std::vector<PrefetchTarget>& targets,
+                                      std::vector<std::vector<PrefetchQueue::KeyedRange>>* out) {
+  constexpr size_t kLookupSlice = 16;
+  struct Wanted {
+    size_t target;
+    BlockKey key;
+    ByteRange range;
+  };
+  std::vector<Wanted> wanted;
   const uint64_t B = options_.block_size;
-  uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
-  std::vector<BlockKey> keys;
-  for (uint64_t i = t.pos / B; i * B < end; ++i) keys.push_back(rb.key(i));
-  // All at once: the shared tier answers a batch in a round trip per node.
-  std::vector<BlockTiers::Hit> hits;
-  std::vector<Block> found = tiers_.GetMany(keys, &hits);
-  for (size_t k = 0; k < keys.size(); ++k) {
-    CountHit(keys[k], found[k], hits[k]);
-    if (found[k]) continue;  // a disk or shared hit is promoted to memory: prefetched
-    out->emplace_back(keys[k], rb.range(t.pos / B + k));
+  for (size_t n = 0; n < targets.size(); ++n) {
+    const PrefetchTarget& t = targets[n];
+    if (t.pos >= t.region.length) continue;
+    auto version = records_.Version(t.url);
+    if (!version.ok()) continue;  // a prefetch that cannot be planned is dropped
+    const RegionBlocks rb{t.url, *version, t.region, B};
+    uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
+    for (uint64_t i = t.pos / B; i * B < end; ++i) wanted.push_back({n, rb.key(i), rb.range(i)});
+  }
+  for (size_t at = 0; at < wanted.size(); at += kLookupSlice) {
+    const size_t stop = std::min(wanted.size(), at + kLookupSlice);
+    std::vector<BlockKey> keys;
+    for (size_t k = at; k < stop; ++k) keys.push_back(wanted[k].key);
+    std::vector<BlockTiers::Hit> hits;
+    std::vector<Block> found = tiers_.GetMany(keys, &hits);
+    for (size_t k = at; k < stop; ++k) {
+      CountHit(wanted[k].key, found[k - at], hits[k - at]);
+      // A disk or shared hit is promoted to memory: prefetched.
+      if (!found[k - at]) (*out)[wanted[k].target].emplace_back(wanted[k].key, wanted[k].range);
+    }
   }
 }
 

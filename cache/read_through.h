@@ -131,7 +131,8 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   Status RecentFailure(const BlockKey& key);
 
   // PrefetchQueue::Filler
-  void AppendUncached(const PrefetchTarget& target, std::vector<PrefetchQueue::KeyedRange>* out) override;
+  void AppendUncached(const std::vector<PrefetchTarget>& targets,
+                      std::vector<std::vector<PrefetchQueue::KeyedRange>>* out) override;
   void RemoveInFlight(std::vector<PrefetchQueue::KeyedRange>* blocks) override;
   void FetchUnclaimed(const std::string& url, BlockSpan span) override;
 

@@ -10,7 +10,7 @@
 // `timeout_ms` is skipped for `retry_s` seconds by every connection (its
 // share of blocks is a miss meanwhile, neither read nor written; the other
 // nodes keep theirs), then tried again. Get waits at most about one timeout per part;
-// GetMany asks each node for its share of a batch in one request (64 blocks
+// GetMany asks each node for its share of a batch in one request (32 blocks
 // at most), so a batch waits about one timeout per node rather than per block;
 // Put only queues: a background writer stores the block. A Put that does
 // not fit the bounded queue waits up to `put_wait_ms` for the writers to
@@ -48,7 +48,7 @@ struct SharedCacheOptions {
   // Bytes of blocks queued for the writer before new Puts are dropped.
   uint64_t queue_bytes = 128_MiB;
   // The longest a Put waits for room in a full queue; 0: drop at once.
-  int put_wait_ms = 100;
+  int put_wait_ms = 500;
   // Background writers (each with its connection): at least this many, and
   // two per node.
   int writer_threads = 4;
