@@ -562,11 +562,16 @@ void MemcachedBlockStore::WriterLoop() {
 }
 
 // Later parts first, part 0 last: a reader finds part 0 only once the rest
-// can be there too. A block for a node that is down is not stored.
+// can be there too. A block for a node that is down is not stored: it is
+// dropped, and counted as such (every queued block ends as a put, a drop or
+// an error).
 void MemcachedBlockStore::Store(memcached_st* mc, const Pending& p) {
   const std::string group = ValueName(p.key, 0);
   Node* node = NodeOf(mc, group);
-  if (Skipped(node)) return;
+  if (Skipped(node)) {
+    queue_drops_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   std::vector<std::string> values = sealer_.Seal(p.key, *p.data, max_part_bytes_);
   for (size_t i = values.size(); i-- > 0;) {
     const std::string name = ValueName(p.key, static_cast<uint32_t>(i));

@@ -76,7 +76,7 @@ struct SharedCacheStats {
   uint64_t errors = 0;    // node errors and timeouts
   uint64_t rejected = 0;  // values that failed their envelope checks
   uint64_t puts = 0, put_bytes = 0;
-  uint64_t queue_drops = 0;
+  uint64_t queue_drops = 0;  // Puts not stored: the queue was full, or their node down
   struct NodeState {
     std::string name;  // host:port
     bool up = true;    // false: skipped after a failure, until retried

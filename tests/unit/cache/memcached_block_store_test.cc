@@ -183,6 +183,10 @@ TEST(MemcachedBlockStore, DeadNodeCostsAShortTimeoutThenIsSkipped) {
   // share): blocks of the live node's share are stored and found.
   for (int i = 0; i < 50; ++i) store->Put(MakeBlockKey("y", {uint64_t(i), 10}), MakeBlock(Bytes(10, i)));
   store->Flush();
+  // The dead node's share is dropped and counted: every Put is accounted for.
+  auto w = store->stats();
+  EXPECT_GT(w.queue_drops, 0u);
+  EXPECT_EQ(w.puts + w.queue_drops, 50u);
   int found = 0;
   for (int i = 0; i < 50; ++i) {
     auto t0 = Clock::now();
