@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "base/slices.h"
 #include "base/status.h"
@@ -38,6 +39,14 @@ class BlockStore {
   // The block stored under `key`, or nullptr. A block that fails its
   // integrity check is a miss, never data.
   virtual Block Get(const BlockKey& key) = 0;
+  // The blocks under `keys`, in order (null where absent). A store that can
+  // ask for many in one round trip overrides it; by default one Get each.
+  virtual std::vector<Block> GetMany(const std::vector<BlockKey>& keys) {
+    std::vector<Block> out;
+    out.reserve(keys.size());
+    for (const BlockKey& k : keys) out.push_back(Get(k));
+    return out;
+  }
   // Stores `data` under `key`, charging data->size() bytes against the
   // capacity. May evict other blocks; may drop the block (a cache is allowed
   // to forget). Never does I/O itself; a persistent store may wait briefly

@@ -50,6 +50,36 @@ struct BlockTiers {
     return nullptr;
   }
 
+  // Get for many keys: the local tiers one by one, then what they lack from
+  // the shared tier in one GetMany (a round trip per node, not per block).
+  // `hits` (optional) gets each key's tier.
+  std::vector<Block> GetMany(const std::vector<BlockKey>& keys, std::vector<Hit>* hits = nullptr) const {
+    std::vector<Block> out(keys.size());
+    std::vector<Hit> hit(keys.size(), Hit::kNone);
+    std::vector<size_t> remote;  // indexes of keys no local tier holds
+    for (size_t i = 0; i < keys.size(); ++i) {
+      BlockTiers local{memory, disk, nullptr};
+      out[i] = local.Get(keys[i], &hit[i]);
+      if (!out[i] && shared) remote.push_back(i);
+    }
+    if (!remote.empty()) {
+      std::vector<BlockKey> ask;
+      ask.reserve(remote.size());
+      for (size_t i : remote) ask.push_back(keys[i]);
+      std::vector<Block> got = shared->GetMany(ask);
+      for (size_t j = 0; j < remote.size() && j < got.size(); ++j) {
+        if (!got[j]) continue;
+        const size_t i = remote[j];
+        out[i] = std::move(got[j]);
+        hit[i] = Hit::kShared;
+        if (memory) memory->Put(keys[i], out[i]);
+        if (disk) disk->Put(keys[i], out[i]);
+      }
+    }
+    if (hits) *hits = std::move(hit);
+    return out;
+  }
+
   // Stores `block` in every tier (the shared tier's Put only queues it).
   void Put(const BlockKey& key, const Block& block) const {
     if (memory) memory->Put(key, block);

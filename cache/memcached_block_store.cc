@@ -20,6 +20,7 @@
 #include <mutex>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 
 #include "base/log.h"
 #include "cache/shared_block_store.h"
@@ -29,6 +30,9 @@ namespace zm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Blocks asked of one node in one request, at most (32 MiB of 1 MiB blocks).
+constexpr size_t kManyBlocks = 32;
 
 // Room left in an item for memcached's own header and the value's name.
 constexpr uint64_t kItemOverheadBytes = 512;
@@ -70,8 +74,9 @@ Status ApplyParameter(const std::string& name, const std::string& value, const s
   if (name == "expiry_s") return integer(0, 30 * 86'400, &o->expiry_s);
   if (name == "item_size") return size(4_KiB, 1_GiB, &o->item_bytes);
   if (name == "queue") return size(0, 64_GiB, &o->queue_bytes);
+  if (name == "put_wait_ms") return integer(0, 60'000, &o->put_wait_ms);
   return InvalidArgument(where + ": unknown parameter '" + name +
-                         "' (timeout_ms, retry_s, item_size, queue, connections, expiry_s)");
+                         "' (timeout_ms, retry_s, item_size, queue, put_wait_ms, connections, expiry_s)");
 }
 
 Status ParseNode(const std::string& text, const std::string& where, SharedCacheOptions::Node* node) {
@@ -178,7 +183,10 @@ struct Value {
 class MemcachedBlockStore final : public SharedBlockStore {
  public:
   explicit MemcachedBlockStore(const SharedCacheOptions& o)
-      : options_(o), sealer_(o.mac_key), max_part_bytes_(o.item_bytes - kEnvelopeHeaderBytes - kItemOverheadBytes) {
+      : options_(o),
+        sealer_(o.mac_key),
+        max_part_bytes_(o.item_bytes - kEnvelopeHeaderBytes - kItemOverheadBytes),
+        writer_threads_(std::max(o.writer_threads, 2 * static_cast<int>(o.nodes.size()))) {
     for (const auto& n : o.nodes) nodes_.emplace_back(n.host + ":" + std::to_string(n.port));
   }
 
@@ -198,12 +206,13 @@ class MemcachedBlockStore final : public SharedBlockStore {
   // take longer on a busy node without the node being taken for dead.
   Status Start() {
     ZM_ASSIGN_OR_RETURN(read_pool_, MakePool(options_.timeout_ms, options_.connections));
-    ZM_ASSIGN_OR_RETURN(write_pool_, MakePool(WriteTimeoutMs(), options_.writer_threads));
-    for (int i = 0; i < options_.writer_threads; ++i) writers_.emplace_back([this] { WriterLoop(); });
+    ZM_ASSIGN_OR_RETURN(write_pool_, MakePool(WriteTimeoutMs(), writer_threads_));
+    for (int i = 0; i < writer_threads_; ++i) writers_.emplace_back([this] { WriterLoop(); });
     return Status::Ok();
   }
 
   Block Get(const BlockKey& key) override;
+  std::vector<Block> GetMany(const std::vector<BlockKey>& keys) override;
   void Put(const BlockKey& key, Block data) override;
   void Flush() override;
   SharedCacheStats stats() const override;
@@ -313,19 +322,20 @@ class MemcachedBlockStore final : public SharedBlockStore {
                  "; skipped for " + std::to_string(options_.retry_s) + " s");
   }
 
-  // Asks the block's node for parts [first, last] in one request; each one
-  // it holds lands in (*values)[part]. False on a node error.
-  bool FetchParts(memcached_st* mc, Node* node, const BlockKey& key, uint32_t first, uint32_t last,
-                  std::vector<Value>* values) {
-    const std::string group = ValueName(key, 0);
-    std::vector<std::string> names;
+  // Asks `node` (the one holding `group`) for `names` in one request; the
+  // value of names[i], if the node holds it, lands in (*values)[i]. False
+  // on a node error.
+  bool FetchValues(memcached_st* mc, Node* node, const std::string& group, const std::vector<std::string>& names,
+                   std::vector<Value>* values) {
     std::vector<const char*> name_ptrs;
     std::vector<size_t> name_lengths;
-    for (uint32_t i = first; i <= last; ++i) names.push_back(ValueName(key, i));
-    for (const std::string& n : names) {
-      name_ptrs.push_back(n.data());
-      name_lengths.push_back(n.size());
+    std::unordered_map<std::string_view, size_t> index;
+    for (size_t i = 0; i < names.size(); ++i) {
+      name_ptrs.push_back(names[i].data());
+      name_lengths.push_back(names[i].size());
+      index.emplace(names[i], i);
     }
+    values->resize(names.size());
     memcached_return_t rc = memcached_mget_by_key(mc, group.data(), group.size(), name_ptrs.data(),
                                                   name_lengths.data(), names.size());
     if (rc != MEMCACHED_SUCCESS) {
@@ -341,14 +351,26 @@ class MemcachedBlockStore final : public SharedBlockStore {
       Value value;
       value.data.reset(v);
       value.size = size;
-      const std::string_view got(name, name_length);
-      for (uint32_t i = first; i <= last; ++i)
-        if (got == names[i - first]) (*values)[i] = std::move(value);
+      auto it = index.find(std::string_view(name, name_length));
+      if (it != index.end()) (*values)[it->second] = std::move(value);
     }
     if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) return true;
     NodeFailed(node, mc, rc);
     return false;
   }
+
+  // Parts [first, last] of the block under `key` into (*values)[part].
+  bool FetchParts(memcached_st* mc, Node* node, const BlockKey& key, uint32_t first, uint32_t last,
+                  std::vector<Value>* values) {
+    std::vector<std::string> names;
+    for (uint32_t i = first; i <= last; ++i) names.push_back(ValueName(key, i));
+    std::vector<Value> got;
+    if (!FetchValues(mc, node, ValueName(key, 0), names, &got)) return false;
+    for (uint32_t i = first; i <= last; ++i) (*values)[i] = std::move(got[i - first]);
+    return true;
+  }
+
+  Block Assemble(memcached_st* mc, Node* node, const BlockKey& key, std::vector<Value> values);
 
   void Rejected(const BlockKey& key, uint32_t part, EnvelopeFault fault) {
     uint64_t n = rejected_.fetch_add(1, std::memory_order_relaxed) + 1;
@@ -371,6 +393,7 @@ class MemcachedBlockStore final : public SharedBlockStore {
   const SharedCacheOptions options_;
   const EnvelopeSealer sealer_;
   const uint64_t max_part_bytes_;
+  const int writer_threads_;
   std::deque<Node> nodes_;  // fixed after construction
   memcached_pool_st* read_pool_ = nullptr;
   memcached_pool_st* write_pool_ = nullptr;
@@ -384,12 +407,13 @@ class MemcachedBlockStore final : public SharedBlockStore {
   std::deque<Pending> queue_;
   uint64_t queued_bytes_ = 0;
   int busy_ = 0;  // writers storing a block
+  // A Put's wait for room ran out and no writer has finished a block since:
+  // Puts do not wait again until one does.
+  bool writers_stalled_ = false;
   bool stop_ = false;
   std::vector<std::thread> writers_;
 };
 
-// Part 0 says how many parts there are; all are on the same node. Each is
-// opened in place; only the joined block is a copy.
 Block MemcachedBlockStore::Get(const BlockKey& key) {
   Conn conn(read_pool_, options_.timeout_ms);
   if (!conn.get()) {
@@ -402,6 +426,60 @@ Block MemcachedBlockStore::Get(const BlockKey& key) {
   // two values, and asking for an absent part 1 costs nothing more.
   std::vector<Value> values(2);
   if (!FetchParts(conn.get(), node, key, 0, 1, &values)) return nullptr;
+  return Assemble(conn.get(), node, key, std::move(values));
+}
+
+// Parts 0 and 1 of every block a node holds in one request per node (at
+// most kManyBlocks blocks each), so a batch costs a round trip per node,
+// not one per block; blocks of more parts ask for the rest on their own.
+std::vector<Block> MemcachedBlockStore::GetMany(const std::vector<BlockKey>& keys) {
+  std::vector<Block> out(keys.size());
+  if (keys.size() == 1) out[0] = Get(keys[0]);
+  if (keys.size() <= 1) return out;
+  Conn conn(read_pool_, options_.timeout_ms);
+  if (!conn.get()) {
+    errors_.fetch_add(1, std::memory_order_relaxed);
+    return out;
+  }
+  std::vector<std::pair<Node*, size_t>> by_node;  // (node, index of key), grouped below
+  for (size_t i = 0; i < keys.size(); ++i) {
+    Node* node = NodeOf(conn.get(), ValueName(keys[i], 0));
+    if (Skipped(node)) Miss();
+    else by_node.emplace_back(node, i);
+  }
+  std::stable_sort(by_node.begin(), by_node.end(),
+                   [](const auto& a, const auto& b) { return std::less<Node*>()(a.first, b.first); });
+  for (size_t a = 0; a < by_node.size();) {
+    Node* node = by_node[a].first;
+    size_t b = a;
+    while (b < by_node.size() && by_node[b].first == node && b - a < kManyBlocks) ++b;
+    if (Skipped(node)) {  // failed on an earlier request of this batch
+      for (size_t k = a; k < b; ++k) Miss();
+      a = b;
+      continue;
+    }
+    std::vector<std::string> names;
+    for (size_t k = a; k < b; ++k) {
+      names.push_back(ValueName(keys[by_node[k].second], 0));
+      names.push_back(ValueName(keys[by_node[k].second], 1));
+    }
+    std::vector<Value> values;
+    if (FetchValues(conn.get(), node, names[0], names, &values)) {
+      for (size_t k = a; k < b; ++k) {
+        std::vector<Value> parts(2);
+        parts[0] = std::move(values[2 * (k - a)]);
+        parts[1] = std::move(values[2 * (k - a) + 1]);
+        out[by_node[k].second] = Assemble(conn.get(), node, keys[by_node[k].second], std::move(parts));
+      }
+    }
+    a = b;
+  }
+  return out;
+}
+
+// Part 0 says how many parts there are; all are on the same node. Each is
+// opened in place; only the joined block is a copy.
+Block MemcachedBlockStore::Assemble(memcached_st* mc, Node* node, const BlockKey& key, std::vector<Value> values) {
   if (!values[0].data) return Miss();
   std::vector<EnvelopePart> parts(1);
   if (EnvelopeFault f = sealer_.Open(key, 0, values[0].view(), &parts[0]); f != EnvelopeFault::kNone) {
@@ -411,7 +489,7 @@ Block MemcachedBlockStore::Get(const BlockKey& key) {
   const uint32_t count = parts[0].parts;
   values.resize(std::max<uint32_t>(count, 2));
   parts.resize(count);
-  if (count > 2 && !FetchParts(conn.get(), node, key, 2, count - 1, &values)) return nullptr;
+  if (count > 2 && !FetchParts(mc, node, key, 2, count - 1, &values)) return nullptr;
   for (uint32_t i = 1; i < count; ++i) {
     if (!values[i].data) return Miss();  // evicted apart from its siblings: the block is gone
     if (EnvelopeFault f = sealer_.Open(key, i, values[i].view(), &parts[i]); f != EnvelopeFault::kNone) {
@@ -429,18 +507,26 @@ Block MemcachedBlockStore::Get(const BlockKey& key) {
   return std::make_shared<const std::string>(std::move(block));
 }
 
+// A reader that outruns the writers (many readers prefetching from a fast
+// origin) would otherwise lose the blocks past the queue's bound: host B
+// then fetches them from the origin again. A short wait lets the writers
+// catch up; a stalled writer (a node slow to answer) costs one wait only.
 void MemcachedBlockStore::Put(const BlockKey& key, Block data) {
   if (!data) return;
   {
-    std::lock_guard<std::mutex> lock(queue_mu_);
-    if (stop_ || queued_bytes_ + data->size() > options_.queue_bytes) {
+    std::unique_lock<std::mutex> lock(queue_mu_);
+    auto fits = [&] { return stop_ || queued_bytes_ + data->size() <= options_.queue_bytes; };
+    if (!fits() && !writers_stalled_ && options_.put_wait_ms > 0 && data->size() <= options_.queue_bytes &&
+        !queue_cv_.wait_for(lock, std::chrono::milliseconds(options_.put_wait_ms), fits))
+      writers_stalled_ = true;
+    if (stop_ || !fits()) {
       queue_drops_.fetch_add(1, std::memory_order_relaxed);
       return;
     }
     queued_bytes_ += data->size();
     queue_.push_back(Pending{key, std::move(data)});
   }
-  queue_cv_.notify_one();
+  queue_cv_.notify_all();  // (Puts wait on it too: one wake-up could miss the writers)
 }
 
 void MemcachedBlockStore::Flush() {
@@ -460,6 +546,7 @@ void MemcachedBlockStore::WriterLoop() {
       queued_bytes_ -= p.data->size();
       ++busy_;
     }
+    queue_cv_.notify_all();  // room for a waiting Put
     {
       Conn conn(write_pool_, WriteTimeoutMs());
       if (conn.get()) Store(conn.get(), p);
@@ -468,17 +555,23 @@ void MemcachedBlockStore::WriterLoop() {
     {
       std::lock_guard<std::mutex> lock(queue_mu_);
       --busy_;
+      writers_stalled_ = false;
     }
     queue_cv_.notify_all();
   }
 }
 
 // Later parts first, part 0 last: a reader finds part 0 only once the rest
-// can be there too. A block for a node that is down is not stored.
+// can be there too. A block for a node that is down is not stored: it is
+// dropped, and counted as such (every queued block ends as a put, a drop or
+// an error).
 void MemcachedBlockStore::Store(memcached_st* mc, const Pending& p) {
   const std::string group = ValueName(p.key, 0);
   Node* node = NodeOf(mc, group);
-  if (Skipped(node)) return;
+  if (Skipped(node)) {
+    queue_drops_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   std::vector<std::string> values = sealer_.Seal(p.key, *p.data, max_part_bytes_);
   for (size_t i = values.size(); i-- > 0;) {
     const std::string name = ValueName(p.key, static_cast<uint32_t>(i));

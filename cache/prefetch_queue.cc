@@ -27,7 +27,12 @@ void PrefetchQueue::Prefetch(std::vector<PrefetchTarget> targets) {
 
 void PrefetchQueue::Plan(const std::vector<PrefetchTarget>& targets) {
   std::map<std::string, std::vector<KeyedRange>> by_url;
-  for (const auto& t : targets) filler_->AppendUncached(t, &by_url[t.url]);
+  std::vector<std::vector<KeyedRange>> uncached(targets.size());
+  filler_->AppendUncached(targets, &uncached);
+  for (size_t i = 0; i < targets.size(); ++i) {
+    std::vector<KeyedRange>& into = by_url[targets[i].url];
+    into.insert(into.end(), uncached[i].begin(), uncached[i].end());
+  }
   for (auto& [url, blocks] : by_url) {
     if (blocks.empty()) continue;
     std::sort(blocks.begin(), blocks.end(), [](const KeyedRange& a, const KeyedRange& b) {

@@ -56,9 +56,11 @@ class PrefetchQueue {
   // threads, concurrently.
   class Filler {
    public:
-    // Appends to `out`, in order, the blocks of `target` that no tier holds
-    // (none when the target cannot be planned).
-    virtual void AppendUncached(const PrefetchTarget& target, std::vector<KeyedRange>* out) = 0;
+    // Fills (*out)[i] with the blocks of targets[i] that no tier holds, in
+    // order (none when the target cannot be planned). All targets at once:
+    // the shared tier answers a batch in a round trip per node.
+    virtual void AppendUncached(const std::vector<PrefetchTarget>& targets,
+                                std::vector<std::vector<KeyedRange>>* out) = 0;
     // Removes from `blocks` those some request is fetching now.
     virtual void RemoveInFlight(std::vector<KeyedRange>* blocks) = 0;
     // Claims the blocks of `span` that no request is fetching and memory

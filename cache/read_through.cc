@@ -84,6 +84,11 @@ ReadThroughCache::~ReadThroughCache() {
 Block ReadThroughCache::Lookup(const BlockKey& key) {
   BlockTiers::Hit hit;
   Block b = tiers_.Get(key, &hit);
+  CountHit(key, b, hit);
+  return b;
+}
+
+void ReadThroughCache::CountHit(const BlockKey& key, const Block& b, BlockTiers::Hit hit) {
   if (hit == BlockTiers::Hit::kMemory) {
     stats_.memory_hits.fetch_add(1, std::memory_order_relaxed);
     stats_.memory_hit_bytes.fetch_add(b->size(), std::memory_order_relaxed);
@@ -96,7 +101,6 @@ Block ReadThroughCache::Lookup(const BlockKey& key) {
   }
   if (options_.share_local_hits && tiers_.shared && (hit == BlockTiers::Hit::kMemory || hit == BlockTiers::Hit::kDisk))
     tiers_.shared->Put(key, b);
-  return b;
 }
 
 Status ReadThroughCache::Fetch(const std::string& url, const Span& span,
@@ -193,11 +197,15 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
   ZM_ASSIGN_OR_RETURN(const std::string version, records_.Version(url));
   const RegionBlocks rb{url, version, region, B};
 
-  std::vector<Block> blocks(last - first + 1);
+  std::vector<BlockKey> keys;
+  keys.reserve(last - first + 1);
+  for (uint64_t i = first; i <= last; ++i) keys.push_back(rb.key(i));
+  std::vector<BlockTiers::Hit> hits;
+  std::vector<Block> blocks = tiers_.GetMany(keys, &hits);
   bool any_missing = false;
-  for (uint64_t i = first; i <= last; ++i) {
-    blocks[i - first] = Lookup(rb.key(i));
-    if (!blocks[i - first]) any_missing = true;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    CountHit(keys[k], blocks[k], hits[k]);
+    if (!blocks[k]) any_missing = true;
   }
   if (any_missing) ZM_RETURN_IF_ERROR(FillMissing(rb, first, last, blocks));
 
@@ -280,18 +288,40 @@ void ReadThroughCache::Prefetch(std::vector<PrefetchTarget> targets) {
 
 void ReadThroughCache::WaitForPrefetches() { prefetch_.WaitIdle(); }
 
-void ReadThroughCache::AppendUncached(const PrefetchTarget& t,
-                                      std::vector<PrefetchQueue::KeyedRange>* out) {
-  if (t.pos >= t.region.length) return;
-  auto version = records_.Version(t.url);
-  if (!version.ok()) return;  // a prefetch that cannot be planned is dropped
-  const RegionBlocks rb{t.url, *version, t.region, options_.block_size};
+// The blocks of every target are looked up together, in slices of
+// kLookupSlice: the shared tier answers a slice in a round trip per node,
+// and each slice's hits land in memory (where readers find them) before the
+// next slice is asked for.
+void ReadThroughCache::AppendUncached(const std::vector<PrefetchTarget>& targets,
+                                      std::vector<std::vector<PrefetchQueue::KeyedRange>>* out) {
+  constexpr size_t kLookupSlice = 16;
+  struct Wanted {
+    size_t target;
+    BlockKey key;
+    ByteRange range;
+  };
+  std::vector<Wanted> wanted;
   const uint64_t B = options_.block_size;
-  uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
-  for (uint64_t i = t.pos / B; i * B < end; ++i) {
-    BlockKey key = rb.key(i);
-    if (Lookup(key)) continue;  // a disk hit is promoted to memory: prefetched
-    out->emplace_back(key, rb.range(i));
+  for (size_t n = 0; n < targets.size(); ++n) {
+    const PrefetchTarget& t = targets[n];
+    if (t.pos >= t.region.length) continue;
+    auto version = records_.Version(t.url);
+    if (!version.ok()) continue;  // a prefetch that cannot be planned is dropped
+    const RegionBlocks rb{t.url, *version, t.region, B};
+    uint64_t end = t.len > t.region.length - t.pos ? t.region.length : t.pos + t.len;
+    for (uint64_t i = t.pos / B; i * B < end; ++i) wanted.push_back({n, rb.key(i), rb.range(i)});
+  }
+  for (size_t at = 0; at < wanted.size(); at += kLookupSlice) {
+    const size_t stop = std::min(wanted.size(), at + kLookupSlice);
+    std::vector<BlockKey> keys;
+    for (size_t k = at; k < stop; ++k) keys.push_back(wanted[k].key);
+    std::vector<BlockTiers::Hit> hits;
+    std::vector<Block> found = tiers_.GetMany(keys, &hits);
+    for (size_t k = at; k < stop; ++k) {
+      CountHit(wanted[k].key, found[k - at], hits[k - at]);
+      // A disk or shared hit is promoted to memory: prefetched.
+      if (!found[k - at]) (*out)[wanted[k].target].emplace_back(wanted[k].key, wanted[k].range);
+    }
   }
 }
 

@@ -120,6 +120,8 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   using Span = BlockSpan;
 
   Block Lookup(const BlockKey& key);
+  // Counts a lookup's hit (`b` null: none) in the stats.
+  void CountHit(const BlockKey& key, const Block& b, BlockTiers::Hit hit);
   // Claims, fetches and collects the blocks of [first, last] missing from
   // `blocks` (blocks[i - first] is block i), sharing flights under way.
   Status FillMissing(const RegionBlocks& rb, uint64_t first, uint64_t last, std::vector<Block>& blocks);
@@ -129,7 +131,8 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   Status RecentFailure(const BlockKey& key);
 
   // PrefetchQueue::Filler
-  void AppendUncached(const PrefetchTarget& target, std::vector<PrefetchQueue::KeyedRange>* out) override;
+  void AppendUncached(const std::vector<PrefetchTarget>& targets,
+                      std::vector<std::vector<PrefetchQueue::KeyedRange>>* out) override;
   void RemoveInFlight(std::vector<PrefetchQueue::KeyedRange>* blocks) override;
   void FetchUnclaimed(const std::string& url, BlockSpan span) override;
 

@@ -10,8 +10,13 @@
 // `timeout_ms` is skipped for `retry_s` seconds by every connection (its
 // share of blocks is a miss meanwhile, neither read nor written; the other
 // nodes keep theirs), then tried again. Get waits at most about one timeout per part;
-// Put only queues: a background writer stores the block, and a Put that
-// does not fit the bounded queue is dropped and counted.
+// GetMany asks each node for its share of a batch in one request (32 blocks
+// at most), so a batch waits about one timeout per node rather than per block;
+// Put only queues: a background writer stores the block. A Put that does
+// not fit the bounded queue waits up to `put_wait_ms` for the writers to
+// make room (they keep pace unless a node stalls them), and is dropped and
+// counted if there is still none; while the writers have not finished a
+// block since such a wait ran out, full-queue Puts are dropped at once.
 //
 // Thread-safety: safe for concurrent use (a pool of connections).
 #pragma once
@@ -42,6 +47,10 @@ struct SharedCacheOptions {
   uint64_t item_bytes = 1_MiB;
   // Bytes of blocks queued for the writer before new Puts are dropped.
   uint64_t queue_bytes = 128_MiB;
+  // The longest a Put waits for room in a full queue; 0: drop at once.
+  int put_wait_ms = 500;
+  // Background writers (each with its connection): at least this many, and
+  // two per node.
   int writer_threads = 4;
   // Connections kept for readers and writers, at most.
   int connections = 64;
@@ -53,7 +62,7 @@ struct SharedCacheOptions {
 
 // Parses "memcached://HOST:PORT[,HOST:PORT...][?NAME=VALUE&...]" with names
 // timeout_ms, retry_s, item_size (a size: "1M"), queue (a size),
-// connections, expiry_s. Errors are one line naming `option`.
+// put_wait_ms, connections, expiry_s. Errors are one line naming `option`.
 Result<SharedCacheOptions> ParseSharedCacheUrl(const std::string& url, const std::string& option);
 
 // Reads the HMAC key from `path`: a regular file owned by this user with
@@ -67,7 +76,7 @@ struct SharedCacheStats {
   uint64_t errors = 0;    // node errors and timeouts
   uint64_t rejected = 0;  // values that failed their envelope checks
   uint64_t puts = 0, put_bytes = 0;
-  uint64_t queue_drops = 0;
+  uint64_t queue_drops = 0;  // Puts not stored: the queue was full, or their node down
   struct NodeState {
     std::string name;  // host:port
     bool up = true;    // false: skipped after a failure, until retried

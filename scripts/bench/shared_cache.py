@@ -135,7 +135,7 @@ class Bench:
             print(f"  {readers} readers: host a from the origin {mb / s_a:7.1f} MiB/s (p99 "
                   f"{p99(lat_a) * 1e3:5.1f} ms), host b from the shared tier {mb / s_b:7.1f} MiB/s "
                   f"(p99 {p99(lat_b) * 1e3:5.1f} ms): {s_a / s_b:.1f}x; b's origin requests "
-                  f"{st_b['origin_requests']}; a's writes {sc['shared_puts']}, dropped "
+                  f"{st_b['origin_requests']}, shared hits {st_b.get('shared_hits', 0)}; a's writes {sc['shared_puts']}, dropped "
                   f"{sc['shared_queue_drops']}")
             for m in (ha, hb):
                 m.cleanup()

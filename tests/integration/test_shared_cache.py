@@ -30,13 +30,14 @@ from 1 KiB to 1 MiB (one block each; 1 MiB blocks are split in two values).
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
 
 import nginx_server
 import zmount
-from shared_hosts import (FILES, MC_PORT, NODES, RETRY_S, Data, HostMount, Net, groups_on,
+from shared_hosts import (FILES, MC_PORT, NODES, RETRY_S, TIMEOUT_MS, Data, HostMount, Net, groups_on,
                           read_all, remove_stale_namespaces, sh, shared_url, status,
                           wait_shared_puts)
 
@@ -126,6 +127,57 @@ def test_second_host_reads_from_the_shared_tier(net, data, host_mount):
     assert [n["state"] for n in s["shared_cache"]["nodes"]] == ["up"] * 3, s
     text = subprocess.run([zmount.ZARRMOUNT, "status", b.mnt], capture_output=True, text=True).stdout
     assert "from shared cache" in text and f"{net.addr('mc2')}:{MC_PORT} up" in text, text
+
+
+def read_all_threads(m, keys, want, readers):
+    """Reads every key on `readers` threads at once; the keys read wrong."""
+    wrong, lock, it = [], threading.Lock(), iter(list(keys))
+
+    def worker():
+        while True:
+            with lock:
+                k = next(it, None)
+            if k is None:
+                return
+            with open(m.path(k), "rb") as f:
+                got = f.read()
+            if got != want[k]:
+                with lock:
+                    wrong.append(k)
+    threads = [threading.Thread(target=worker) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return wrong
+
+
+def test_busy_readers_fill_the_shared_tier_without_drops(net, data, key_file, tmp_path):
+    """Eight readers with prefetch on outrun the writers of a write queue of
+    one block: Puts wait for room instead of dropping, so the next host
+    reads everything from the shared tier."""
+    net.mc("flush")
+    url = shared_url(f"?timeout_ms={TIMEOUT_MS}&retry_s={RETRY_S}&queue=1M&put_wait_ms=3000")
+    mounts = []
+    try:
+        for host in ("a", "b"):
+            i = len(mounts)
+            m = HostMount(net, host, data.refs, tmp_path / f"busy{i}", tmp_path / f"busy-cache{i}",
+                          tmp_path / f"busy{i}.log",
+                          ["--shared-cache", url, "--shared-cache-key-file", key_file])
+            mounts.append(m)
+            m.start()
+            wrong = read_all_threads(m, data.keys, data.want, readers=8)
+            assert not wrong, f"host {host} read wrong bytes: {wrong[:5]}"
+            if host == "a":
+                sc = wait_shared_puts(m, len(data.keys))
+                assert sc["shared_queue_drops"] == 0, sc
+        s = status(mounts[1])
+        assert s["origin_requests"] == 0, s
+        assert s["shared_cache"]["shared_rejected"] == 0, s
+    finally:
+        for m in mounts:
+            m.cleanup()
 
 
 def test_node_killed_then_restarted(net, data, key_file, host_mount, tmp_path):

@@ -183,6 +183,10 @@ TEST(MemcachedBlockStore, DeadNodeCostsAShortTimeoutThenIsSkipped) {
   // share): blocks of the live node's share are stored and found.
   for (int i = 0; i < 50; ++i) store->Put(MakeBlockKey("y", {uint64_t(i), 10}), MakeBlock(Bytes(10, i)));
   store->Flush();
+  // The dead node's share is dropped and counted: every Put is accounted for.
+  auto w = store->stats();
+  EXPECT_GT(w.queue_drops, 0u);
+  EXPECT_EQ(w.puts + w.queue_drops, 50u);
   int found = 0;
   for (int i = 0; i < 50; ++i) {
     auto t0 = Clock::now();
@@ -335,13 +339,112 @@ TEST(MemcachedBlockStore, ConcurrentReadersAndWritersSeeWholeBlocks) {
 
 TEST(MemcachedBlockStore, FullQueueDropsAndCounts) {
   MemcachedServer server;
-  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&queue=64K");
+  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&queue=64K&put_wait_ms=0");
   ASSERT_TRUE(store);
   for (int i = 0; i < 100; ++i) store->Put(MakeBlockKey("q", {uint64_t(i), 32_KiB}), MakeBlock(Bytes(32_KiB, i)));
   store->Flush();
   auto s = store->stats();
   EXPECT_GT(s.queue_drops, 0u);
   EXPECT_EQ(s.puts + s.queue_drops, 100u);
+}
+
+// Puts far faster than the writers store (a queue of two blocks): each
+// waits for room, so none is dropped and every block is stored.
+TEST(MemcachedBlockStore, FullQueueWaitsForTheWritersInsteadOfDropping) {
+  MemcachedServer server;
+  auto store = Open({server.address()}, kSecret, "?timeout_ms=1000&queue=64K&put_wait_ms=5000");
+  ASSERT_TRUE(store);
+  constexpr int kBlocks = 100;
+  for (int i = 0; i < kBlocks; ++i) store->Put(MakeBlockKey("w", {uint64_t(i), 32_KiB}), MakeBlock(Bytes(32_KiB, i)));
+  store->Flush();
+  auto s = store->stats();
+  EXPECT_EQ(s.queue_drops, 0u);
+  EXPECT_EQ(s.puts, uint64_t{kBlocks});
+  for (int i = 0; i < kBlocks; ++i) {
+    Block got = store->Get(MakeBlockKey("w", {uint64_t(i), 32_KiB}));
+    ASSERT_TRUE(got) << i;
+    EXPECT_EQ(*got, Bytes(32_KiB, i));
+  }
+}
+
+// A writer stuck on a node that never answers costs a Put one wait, not one
+// wait per Put: the rest are dropped at once until a writer finishes.
+TEST(MemcachedBlockStore, StalledWritersCostOneWaitThenDrop) {
+  FakeNode silent(/*answer_junk=*/false);
+  auto store = Open({silent.address()}, kSecret, "?timeout_ms=200&queue=64K&put_wait_ms=300");
+  ASSERT_TRUE(store);
+  auto t0 = Clock::now();
+  for (int i = 0; i < 100; ++i) store->Put(MakeBlockKey("s", {uint64_t(i), 32_KiB}), MakeBlock(Bytes(32_KiB, i)));
+  // Four writers take a block each, the queue two more; one wait of 300 ms
+  // for the seventh, then drops.
+  EXPECT_LT(Clock::now() - t0, std::chrono::milliseconds(1500));
+  EXPECT_GT(store->stats().queue_drops, 50u);
+}
+
+// A batch over three nodes: every block found is the right one in the
+// right place, absent, forged and split blocks included; a dead node's
+// share is a miss.
+TEST(MemcachedBlockStore, GetManyAnswersABatchInOrder) {
+  MemcachedServer n1, n2, n3;
+  const std::string dead = "127.0.0.1:" + std::to_string(testing::FreePort());
+  auto store = Open({n1.address(), n2.address(), n3.address(), dead}, kSecret, "?timeout_ms=1000&retry_s=60");
+  ASSERT_TRUE(store);
+  constexpr int kBlocks = 90;
+  auto size_of = [](int i) -> size_t { return i % 30 == 7 ? 3_MiB + 5 : 1000 + 37 * i; };
+  std::vector<BlockKey> keys;
+  for (int i = 0; i < kBlocks; ++i) {
+    keys.push_back(MakeBlockKey("m", {uint64_t(i), size_of(i)}));
+    if (i % 9 != 4) store->Put(keys.back(), MakeBlock(Bytes(size_of(i), i)));  // every 9th absent
+  }
+  store->Flush();
+  // One stored value replaced by garbage on whichever node holds it.
+  for (MemcachedServer* n : {&n1, &n2, &n3})
+    if (!n->Get(NameOf(keys[10], 0)).empty()) ASSERT_TRUE(n->Set(NameOf(keys[10], 0), std::string(1200, 'g')));
+  std::vector<Block> got = store->GetMany(keys);
+  ASSERT_EQ(got.size(), keys.size());
+  int found = 0;
+  for (int i = 0; i < kBlocks; ++i) {
+    if (!got[i]) continue;
+    ++found;
+    EXPECT_NE(i % 9, 4) << i;
+    EXPECT_NE(i, 10);
+    EXPECT_EQ(*got[i], Bytes(size_of(i), i)) << i;
+  }
+  // The live nodes hold about three quarters of the 79 good blocks.
+  EXPECT_GT(found, 30);
+  EXPECT_LT(found, 79);
+  auto s = store->stats();
+  EXPECT_EQ(s.hits, uint64_t(found));
+  EXPECT_LE(s.rejected, 1u);
+  // Everything the store answers on its own it answers the same in a batch.
+  for (int i = 0; i < kBlocks; ++i) {
+    Block one = store->Get(keys[i]);
+    EXPECT_EQ(bool(one), bool(got[i])) << i;
+  }
+}
+
+TEST(MemcachedBlockStore, TiersGetManyTakesLocalHitsAndFillsFromTheShared) {
+  MemcachedServer server;
+  auto shared = Open({server.address()});
+  auto memory = NewMemoryBlockStore(16_MiB);
+  std::vector<BlockKey> keys;
+  for (int i = 0; i < 4; ++i) keys.push_back(MakeBlockKey("g", {uint64_t(i), 100}));
+  memory->Put(keys[0], MakeBlock(Bytes(100, 0)));
+  shared->Put(keys[1], MakeBlock(Bytes(100, 1)));
+  shared->Put(keys[2], MakeBlock(Bytes(100, 2)));
+  shared->Flush();
+  BlockTiers tiers{memory.get(), nullptr, shared.get()};
+  std::vector<BlockTiers::Hit> hits;
+  std::vector<Block> got = tiers.GetMany(keys, &hits);
+  ASSERT_EQ(got.size(), 4u);
+  ASSERT_EQ(hits.size(), 4u);
+  EXPECT_EQ(hits[0], BlockTiers::Hit::kMemory);
+  EXPECT_EQ(hits[1], BlockTiers::Hit::kShared);
+  EXPECT_EQ(hits[2], BlockTiers::Hit::kShared);
+  EXPECT_EQ(hits[3], BlockTiers::Hit::kNone);
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(*got[i], Bytes(100, i));
+  EXPECT_EQ(got[3], nullptr);
+  EXPECT_TRUE(memory->Get(keys[1]));  // shared hits kept locally
 }
 
 TEST(MemcachedBlockStore, SharedHitFillsTheLocalTiers) {
@@ -360,7 +463,7 @@ TEST(MemcachedBlockStore, SharedHitFillsTheLocalTiers) {
 }
 
 TEST(SharedCacheUrl, ParsesNodesAndParameters) {
-  auto o = ParseSharedCacheUrl("memcached://a:1,b.example:22,[::1]:33?timeout_ms=20&retry_s=5&item_size=2M",
+  auto o = ParseSharedCacheUrl("memcached://a:1,b.example:22,[::1]:33?timeout_ms=20&retry_s=5&item_size=2M&put_wait_ms=0",
                                "--shared-cache");
   ASSERT_TRUE(o.ok()) << o.status().ToString();
   ASSERT_EQ(o->nodes.size(), 3u);
@@ -370,6 +473,7 @@ TEST(SharedCacheUrl, ParsesNodesAndParameters) {
   EXPECT_EQ(o->timeout_ms, 20);
   EXPECT_EQ(o->retry_s, 5);
   EXPECT_EQ(o->item_bytes, 2_MiB);
+  EXPECT_EQ(o->put_wait_ms, 0);
   for (const char* bad : {"http://a:1", "memcached://", "memcached://a:x", "memcached://a:1,,b:2",
                           "memcached://a:1?timeout_ms=0", "memcached://a:1?nope=1", "memcached://a:1?x"}) {
     auto r = ParseSharedCacheUrl(bad, "--shared-cache");
