@@ -21,8 +21,17 @@ void PrefetchQueue::Prefetch(std::vector<PrefetchTarget> targets) {
     return;
   }
   // Planning looks blocks up in the tiers (disk reads): do it on a queue
-  // thread, not on the caller's, which is serving a read.
-  pool_.Submit([this, targets = std::move(targets)] { Plan(targets); });
+  // thread, not on the caller's, which is serving a read. An unsized
+  // object is planned on a thread of its own: its size is a round trip,
+  // and a walk's objects are asked about in parallel, not one by one.
+  std::vector<PrefetchTarget> sized;
+  for (PrefetchTarget& t : targets) {
+    if (t.region.length == kUnknownObjectLength)
+      pool_.Submit([this, one = std::move(t)] { Plan({one}); });
+    else
+      sized.push_back(std::move(t));
+  }
+  if (!sized.empty()) pool_.Submit([this, sized = std::move(sized)] { Plan(sized); });
 }
 
 void PrefetchQueue::Plan(const std::vector<PrefetchTarget>& targets) {

@@ -33,9 +33,14 @@
 namespace zm {
 
 // Part of a region to prefetch: region bytes [pos, pos + len).
+// A region of this length is the whole object, of a size not known yet:
+// planning learns it first (one request, through the object records, which
+// the reader that later opens the object shares).
+inline constexpr uint64_t kUnknownObjectLength = ~uint64_t{0};
+
 struct PrefetchTarget {
   std::string url;
-  ByteRange region;
+  ByteRange region;  // {0, kUnknownObjectLength}: the whole object, unsized
   uint64_t pos = 0;
   uint64_t len = ~uint64_t{0};
 };

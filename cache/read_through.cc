@@ -303,7 +303,12 @@ void ReadThroughCache::AppendUncached(const std::vector<PrefetchTarget>& targets
   std::vector<Wanted> wanted;
   const uint64_t B = options_.block_size;
   for (size_t n = 0; n < targets.size(); ++n) {
-    const PrefetchTarget& t = targets[n];
+    PrefetchTarget t = targets[n];
+    if (t.region.length == kUnknownObjectLength) {
+      auto info = records_.Object(t.url);
+      if (!info.ok()) continue;  // not there (a missing chunk) or unreachable: nothing to fetch
+      t.region = ByteRange{0, info->size};
+    }
     if (t.pos >= t.region.length) continue;
     auto version = records_.Version(t.url);
     if (!version.ok()) continue;  // a prefetch that cannot be planned is dropped

@@ -9,6 +9,9 @@
 
 namespace zm {
 
+static_assert(ReferenceIndex::kUnknownSize == kUnknownObjectLength,
+              "an unsized whole object is one to the index and to the prefetch queue");
+
 struct Prefetcher::Array {
   Array(ReferenceIndex::DirId d, ZarrArrayMeta m, ChunkGrid g, const ChunkWalkOptions& w)
       : dir(d), meta(std::move(m)), grid(std::move(g)), walk(grid.grid_shape(), w) {}
@@ -98,9 +101,14 @@ std::vector<PrefetchTarget> Prefetcher::ChunkTargets(const Array& a,
                  : index_->FindKey(dir.empty() ? key : dir + "/" + key);
     if (!f) continue;  // a missing chunk: the reader uses the fill value
     auto t = index_->target(*f);
-    // A whole object not sized yet (a Zarr store's chunk key) is left to
-    // its read, which learns whether it exists.
-    if (t.is_inline() || t.size == 0 || t.size == ReferenceIndex::kUnknownSize) continue;
+    if (t.is_inline() || t.size == 0) continue;
+    if (t.size == ReferenceIndex::kUnknownSize) {
+      // A whole object not sized yet (a plain store's chunk key): planning
+      // sizes it (a missing one is skipped), and the read that follows
+      // shares that answer. Its bytes are bounded by the prefetch budget.
+      targets.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{0, kUnknownObjectLength}});
+      continue;
+    }
     if (bytes + t.size > options_.max_bytes) break;
     bytes += t.size;
     targets.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size});

@@ -327,7 +327,10 @@ def test_s3_store_of_100000_chunks_mounts_without_probing(mount, tmp_path_factor
         assert checks() == 0  # nor by a listing
         got = zarr.open_group(m.mnt, mode="r")["v"]
         assert list(got[[0, 1, 2, 5, 50_000, 99_999]]) == [1, 2, 3, 7, 7, 9]
-        assert checks() == 6  # one per chunk read
+        # One per chunk read, plus those a walk prefetched: reading chunks
+        # 0, 1 and 2 is a walk, and its first window (16 chunks) is sized
+        # ahead of the reader.
+        assert 6 <= checks() <= 6 + 16, checks()
     finally:
         server.stop()
 

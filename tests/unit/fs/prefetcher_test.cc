@@ -281,5 +281,54 @@ TEST_F(PrefetchTest, DisabledPrefetchesNothing) {
   EXPECT_EQ(origin_.request_count(), 8u);
 }
 
+
+// A plain store's chunk keys are whole objects of unknown size: a walk
+// over them prefetches ahead all the same (planning sizes each object),
+// and an object the origin does not have (a missing chunk) is skipped.
+TEST(PrefetchUnsized, WalkOverUnsizedObjectsPrefetchesAhead) {
+  FakeOrigin origin;
+  std::string json = R"({"w/.zarray": "{\"shape\": [16, 1], \"chunks\": [1, 1], \"dtype\": \"<f4\"}")";
+  for (int t = 0; t < 16; ++t) {
+    const std::string url = "mem://w/" + std::to_string(t);
+    json += ",\n\"w/" + std::to_string(t) + ".0\": [\"" + url + "\"]";
+    if (t != 6) origin.Set(url, std::string(kChunk + t, static_cast<char>('a' + t)));
+  }
+  auto idx = ParseReferences(json + "}", "");
+  ASSERT_TRUE(idx.ok()) << idx.status().ToString();
+  ReferenceIndex index = std::move(idx).value();
+  auto memory = NewMemoryBlockStore(64_MiB);
+  ReadThroughCache cache(&origin, memory.get(), nullptr, ReadThroughOptions{});
+  PrefetchOptions po;
+  po.max_chunks = 8;
+  Prefetcher prefetcher(&index, &cache, po);
+  Filesystem fs(&index, &cache);
+  fs.set_prefetcher(&prefetcher);
+  auto read = [&](int t) {
+    auto f = index.FindKey("w/" + std::to_string(t) + ".0");
+    ASSERT_TRUE(f);
+    auto r = fs.Read(Filesystem::kRootIno + index.dir_count() + *f, 0, 2 * kChunk);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(*r, std::string(kChunk + t, static_cast<char>('a' + t)));
+    cache.WaitForPrefetches();
+  };
+  for (int t = 0; t < 3; ++t) read(t);
+  // The walk is recognised at the third chunk: the next ones were fetched
+  // by prefetch, the missing one only asked about.
+  std::set<std::string> fetched;
+  for (const auto& r : origin.requests()) fetched.insert(r.url);
+  for (int t = 3; t < 8; ++t)
+    if (t != 6) EXPECT_TRUE(fetched.count("mem://w/" + std::to_string(t))) << t;
+  EXPECT_FALSE(fetched.count("mem://w/6")) << "a missing object is not fetched";
+  EXPECT_GT(cache.stats().prefetch_requests.load(), 0u);
+  // Reading them now fetches none of them again (the walk goes on
+  // prefetching further chunks).
+  for (int t = 3; t < 6; ++t) read(t);
+  for (int t = 3; t < 6; ++t) {
+    size_t n = 0;
+    for (const auto& r : origin.requests()) n += r.url == "mem://w/" + std::to_string(t);
+    EXPECT_EQ(n, 1u) << "chunk " << t << " fetched once, by prefetch";
+  }
+}
+
 }  // namespace
 }  // namespace zm
