@@ -8,50 +8,22 @@ does the work.
 """
 
 import base64
-import fcntl
 import json
 import os
-import shutil
 import subprocess
 
+from npm_packages import NODE_CACHE, ensure_packages
+
 DUCKDB_PACKAGE = "@duckdb/node-api@1.5.6-r.1"
-NODE_CACHE = os.path.join(os.environ.get("ZARRMOUNT_NODE_CACHE", "/var/tmp/zarrmount-node"), "duckdb")
-INSTALL_TIMEOUT = 300  # seconds
+PREFIX = os.path.join(NODE_CACHE, "duckdb")
 RUN_TIMEOUT = 120  # seconds
 SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "duckdb_parquet.js")
 
 
 def ensure_duckdb():
-    """Installs the DuckDB client into NODE_CACHE unless there already;
-    returns its node_modules directory. Raises RuntimeError on failure."""
-    modules = os.path.join(NODE_CACHE, "node_modules")
-    marker = os.path.join(modules, "@duckdb", "node-api", "package.json")
-    version = DUCKDB_PACKAGE.rsplit("@", 1)[1]
-
-    def installed():
-        try:
-            with open(marker) as f:
-                return json.load(f).get("version") == version
-        except (OSError, ValueError):
-            return False
-
-    if installed():
-        return modules
-    for tool in ("node", "npm"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is not installed (DuckDB's Node.js client judges Parquet)")
-    os.makedirs(NODE_CACHE, exist_ok=True)
-    with open(os.path.join(NODE_CACHE, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be installing
-        if installed():
-            return modules
-        proc = subprocess.run(
-            ["npm", "install", "--prefix", NODE_CACHE, "--no-audit", "--no-fund",
-             "--loglevel=error", DUCKDB_PACKAGE],
-            capture_output=True, text=True, timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0 or not installed():
-            raise RuntimeError(f"npm install {DUCKDB_PACKAGE} failed:\n{proc.stdout}\n{proc.stderr}")
-    return modules
+    """Installs the DuckDB client into PREFIX unless there already; returns
+    its node_modules directory. Raises RuntimeError on failure."""
+    return ensure_packages(PREFIX, [DUCKDB_PACKAGE], "DuckDB's Node.js client judges Parquet")
 
 
 class DuckDB:

@@ -8,55 +8,26 @@ Signature V4 (a wrong secret gets 403 SignatureDoesNotMatch, an unknown key
 error XML. See s3rver_main.js for the private-bucket rule.
 """
 
-import fcntl
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import threading
 import urllib.parse
 
+from npm_packages import NODE_CACHE, ensure_packages
 from procs import stop_process
 
 S3RVER_PACKAGE = "@20minutes/s3rver@4.0.4"
-NODE_CACHE = os.environ.get("ZARRMOUNT_NODE_CACHE", "/var/tmp/zarrmount-node")
-INSTALL_TIMEOUT = 300  # seconds
-HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def ensure_s3rver():
     """Installs s3rver into NODE_CACHE unless there already; returns the
     node_modules directory. Raises RuntimeError with npm's output on failure."""
-    modules = os.path.join(NODE_CACHE, "node_modules")
-    marker = os.path.join(modules, "@20minutes", "s3rver", "package.json")
-    version = S3RVER_PACKAGE.rsplit("@", 1)[1]
-
-    def installed():
-        try:
-            with open(marker) as f:
-                return json.load(f).get("version") == version
-        except (OSError, ValueError):
-            return False
-
-    if installed():
-        return modules
-    for tool in ("node", "npm"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is not installed (Node.js runs the S3 test server)")
-    os.makedirs(NODE_CACHE, exist_ok=True)
-    with open(os.path.join(NODE_CACHE, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another run may be installing
-        if installed():
-            return modules
-        # s3rver declares a newer Node engine than Debian's, but runs on it.
-        proc = subprocess.run(
-            ["npm", "install", "--prefix", NODE_CACHE, "--no-audit", "--no-fund",
-             "--engine-strict=false", "--loglevel=error", S3RVER_PACKAGE],
-            capture_output=True, text=True, timeout=INSTALL_TIMEOUT, stdin=subprocess.DEVNULL)
-        if proc.returncode != 0 or not installed():
-            raise RuntimeError(f"npm install {S3RVER_PACKAGE} failed:\n{proc.stdout}\n{proc.stderr}")
-    return modules
+    # s3rver declares a newer Node engine than Debian's, but runs on it.
+    return ensure_packages(NODE_CACHE, [S3RVER_PACKAGE], "Node.js runs the S3 test server",
+                           ["--engine-strict=false"])
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class S3rver:

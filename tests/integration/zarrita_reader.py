@@ -2,7 +2,6 @@
 reader for the tests, installed on first use into $ZARRMOUNT_NODE_CACHE/zarrita
 (default /var/tmp/zarrmount-node/zarrita), as s3_server.py installs s3rver."""
 
-import fcntl
 import json
 import os
 import shutil
@@ -11,42 +10,17 @@ import tempfile
 
 import numpy as np
 
-from s3_server import NODE_CACHE
+from npm_packages import NODE_CACHE, ensure_packages
 
 PACKAGES = ["zarrita@0.5.4", "@zarrita/storage@0.2.0"]
 PREFIX = os.path.join(NODE_CACHE, "zarrita")
 HERE = os.path.dirname(os.path.abspath(__file__))
-INSTALL_TIMEOUT = 300  # seconds
 
 
 def ensure_zarrita():
     """Installs the packages into PREFIX unless there; returns PREFIX.
     Raises RuntimeError with npm's output on failure."""
-    marker = os.path.join(PREFIX, "node_modules", "zarrita", "package.json")
-
-    def installed():
-        try:
-            with open(marker) as f:
-                return json.load(f).get("version") == PACKAGES[0].rsplit("@", 1)[1]
-        except (OSError, ValueError):
-            return False
-
-    if installed():
-        return PREFIX
-    for tool in ("node", "npm"):
-        if not shutil.which(tool):
-            raise RuntimeError(f"{tool} is not installed (Node.js runs zarrita)")
-    os.makedirs(PREFIX, exist_ok=True)
-    with open(os.path.join(PREFIX, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if installed():
-            return PREFIX
-        proc = subprocess.run(
-            ["npm", "install", "--prefix", PREFIX, "--no-audit", "--no-fund", "--loglevel=error",
-             *PACKAGES], capture_output=True, text=True, timeout=INSTALL_TIMEOUT,
-            stdin=subprocess.DEVNULL)
-        if proc.returncode != 0 or not installed():
-            raise RuntimeError(f"npm install {' '.join(PACKAGES)} failed:\n{proc.stdout}\n{proc.stderr}")
+    ensure_packages(PREFIX, PACKAGES, "Node.js runs zarrita")
     return PREFIX
 
 
