@@ -71,18 +71,11 @@ int CombineCommand(int argc, char** argv) {
   auto index = LoadAggregation(*inputs, ao, ReferenceLoadOptions{}, built->cache.get());
   if (!index.ok()) return Fail(index.status());
   const std::string format = OutputFormat(opt.output_format, opt.output);
-  uint64_t written = 0;
-  if (format == "parquet") {
-    if (opt.output == "-") return UsageError(kCombineUsage, "Parquet references are a directory, not '-'");
-    auto bytes = WriteParquetDirectory(*index, opt.output, opt.record_size);
-    if (!bytes.ok()) return Fail(bytes.status());
-    written = *bytes;
-  } else {
-    auto text = WriteReferencesV1(*index);
-    if (!text.ok()) return Fail(text.status());
-    if (Status st = WriteOutput(opt.output, *text); !st.ok()) return Fail(st);
-    written = text->size();
-  }
+  if (format == "parquet" && opt.output == "-")
+    return UsageError(kCombineUsage, "Parquet references are a directory, not '-'");
+  auto bytes = WriteReferences(*index, format, opt.output, opt.record_size);
+  if (!bytes.ok()) return Fail(bytes.status());
+  const uint64_t written = *bytes;
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   FILE* summary = opt.output == "-" ? stderr : stdout;

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "refs/aggregate.h"
 #include "refs/parquet_refs.h"
 
 namespace zm {
@@ -92,6 +93,14 @@ Result<uint64_t> WriteParquetDirectory(const ReferenceIndex& index, const std::s
 std::string OutputFormat(const std::string& format, const std::string& output) {
   if (!format.empty()) return format;
   return output == "-" || output.ends_with(".json") ? "json" : "parquet";
+}
+
+Result<uint64_t> WriteReferences(const ReferenceIndex& index, const std::string& format,
+                                 const std::string& output, uint64_t record_size) {
+  if (format == "parquet") return WriteParquetDirectory(index, output, record_size);
+  ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(index));
+  ZM_RETURN_IF_ERROR(WriteOutput(output, text));
+  return static_cast<uint64_t>(text.size());
 }
 
 }  // namespace zm

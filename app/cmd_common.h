@@ -42,4 +42,10 @@ Result<uint64_t> WriteParquetDirectory(const ReferenceIndex& index, const std::s
 // otherwise.
 std::string OutputFormat(const std::string& format, const std::string& output);
 
+// Writes `index` to `output` in `format` ("json": a version 1 file through
+// WriteOutput; "parquet": WriteParquetDirectory with `record_size`).
+// Returns the bytes written. REQUIRES: not Parquet to "-".
+Result<uint64_t> WriteReferences(const ReferenceIndex& index, const std::string& format,
+                                 const std::string& output, uint64_t record_size);
+
 }  // namespace zm

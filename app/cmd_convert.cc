@@ -11,7 +11,6 @@
 #include "app/stack.h"
 #include "base/json.h"
 #include "base/units.h"
-#include "refs/aggregate.h"
 
 namespace zm {
 
@@ -50,18 +49,11 @@ int ConvertCommand(int argc, char** argv) {
   auto index = LoadSource(opt.source, built->origin.get());
   if (!index.ok()) return Fail(index.status());
   const std::string format = OutputFormat(opt.output_format, opt.output);
-  uint64_t written = 0;
-  if (format == "parquet") {
-    if (opt.output == "-") return UsageError(kConvertUsage, "Parquet references are a directory, not '-'");
-    auto bytes = WriteParquetDirectory(*index, opt.output, opt.record_size);
-    if (!bytes.ok()) return Fail(bytes.status());
-    written = *bytes;
-  } else {
-    auto text = WriteReferencesV1(*index);
-    if (!text.ok()) return Fail(text.status());
-    if (Status st = WriteOutput(opt.output, *text); !st.ok()) return Fail(st);
-    written = text->size();
-  }
+  if (format == "parquet" && opt.output == "-")
+    return UsageError(kConvertUsage, "Parquet references are a directory, not '-'");
+  auto bytes = WriteReferences(*index, format, opt.output, opt.record_size);
+  if (!bytes.ok()) return Fail(bytes.status());
+  const uint64_t written = *bytes;
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   FILE* summary = opt.output == "-" ? stderr : stdout;
   if (opt.json) {
