@@ -8,21 +8,16 @@ Usage: packaging/make_completion.py ZARRMOUNT OUT
 """
 
 import re
-import subprocess
 import sys
 
-COMMANDS = ("warm", "combine", "cache", "status")
+from zarrmount_help import commands, help_text
+
 # FUSE options worth offering after -o besides zarrmount's own.
 FUSE_OPTIONS = ("allow_other", "allow_root", "nosuid", "nodev", "noexec", "auto_unmount")
 # Values by metavariable: a directory, a file, or one of a few words.
 DIRECTORY_METAVARS = ("DIR",)
 FILE_METAVARS = ("FILE",)
 WORDS = {"VIEW": "zarr npy netcdf"}
-
-
-def help_text(binary, *args):
-    return subprocess.run([binary, *args, "--help"], check=True, capture_output=True,
-                          text=True).stdout
 
 
 def options_of(text):
@@ -45,10 +40,11 @@ def main():
     main_help = help_text(binary)
     mount_list = main_help.split("\nOptions:\n", 1)[1].split("\n\n", 1)[0]
     mount = options_of("\n".join(l for l in mount_list.splitlines() if len(l) - len(l.lstrip()) <= 6))
-    commands = {c: options_of(help_text(binary, c).split("\n\n", 1)[1]) for c in COMMANDS}
+    names = commands(binary)
+    by_command = {c: options_of(help_text(binary, c).split("\n\n", 1)[1]) for c in names}
 
     every = dict(mount)
-    for opts in commands.values():
+    for opts in by_command.values():
         for k, v in opts.items():
             every.setdefault(k, v)
     dirs = [k for k, v in every.items() if v in DIRECTORY_METAVARS]
@@ -65,7 +61,7 @@ def main():
         "  local cur prev words cword",
         "  _init_completion -n = || return",
         "  local command=",
-        "  [[ ${words[1]} == @(" + "|".join(COMMANDS) + ") ]] && command=${words[1]}",
+        "  [[ ${words[1]} == @(" + "|".join(names) + ") ]] && command=${words[1]}",
         "  case $prev in",
         f"    {'|'.join(dirs)}) _filedir -d; return ;;",
     ]
@@ -87,7 +83,7 @@ def main():
         "  local options",
         "  case $command in",
     ]
-    for c, opts in commands.items():
+    for c, opts in by_command.items():
         lines.append(f"    {c}) options='{shell_words(opts)}' ;;")
     lines += [
         f"    *) options='{shell_words(mount)}' ;;",
@@ -97,7 +93,7 @@ def main():
         "  elif [[ $command == cache && $cword -eq 2 ]]; then",
         "    COMPREPLY=($(compgen -W 'stats verify clear prune' -- \"$cur\"))",
         "  elif [[ -z $command && $cword -eq 1 ]]; then",
-        f"    COMPREPLY=($(compgen -W '{' '.join(COMMANDS)}' -- \"$cur\"))",
+        f"    COMPREPLY=($(compgen -W '{' '.join(names)}' -- \"$cur\"))",
         "    _filedir",
         "  else",
         "    _filedir",

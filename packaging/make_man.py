@@ -10,12 +10,8 @@ import re
 import subprocess
 import sys
 
-COMMANDS = ("warm", "combine", "cache", "status")
+from zarrmount_help import commands, help_text
 
-
-def help_text(binary, *args):
-    return subprocess.run([binary, *args, "--help"], check=True, capture_output=True,
-                          text=True).stdout
 
 
 def escape(text):
@@ -142,7 +138,7 @@ def main():
         escape(tail.strip()),
         ".SH COMMANDS",
     ]
-    for command in COMMANDS:
+    for command in commands(binary):
         page += [f".SS zarrmount {command}", ".nf", escape(help_text(binary, command).strip()),
                  ".fi"]
     page += [
