@@ -7,6 +7,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <cstring>
 #include <fstream>
@@ -183,6 +184,48 @@ TEST(LmdbBlockStore, CorruptedHeaderIsAMiss) {
   ::close(fd);
   auto store = OpenLmdb(dir.path());
   EXPECT_EQ(store->Get(key), nullptr);
+}
+
+// Records of the first record version (checksummed with XXH64) stay
+// readable: a cache written by an older zarrmount is not thrown away. One
+// whose XXH64 does not match is still a miss.
+TEST(LmdbBlockStore, VersionOneRecordsAreStillRead) {
+  TempDir dir;
+  const std::string payload = RandomBytes(5000, 11);
+  const std::string other = RandomBytes(5000, 12);
+  BlockKey key = MakeBlockKey("http://h/v1", ByteRange{0, 5000});
+  BlockKey bad_key = MakeBlockKey("http://h/v1", ByteRange{5000, 5000});
+  {
+    auto store = OpenLmdb(dir.path());
+    store->Put(key, MakeBlock(payload));
+    store->Put(bad_key, MakeBlock(other));
+    store->Flush();
+  }
+  // Rewrites a record's header as version 1: {magic, version, key_hi,
+  // key_lo, length, checksum}, 40 bytes before the data.
+  auto rewrite_as_v1 = [&](const std::string& data, uint64_t checksum) {
+    const std::string file = dir.path() + "/data.mdb";
+    std::string bytes = ReadFile(file);
+    size_t at = bytes.find(data);
+    ASSERT_NE(at, std::string::npos);
+    ASSERT_GE(at, 40u);
+    uint32_t version;
+    std::memcpy(&version, bytes.data() + at - 40 + 4, sizeof version);
+    ASSERT_EQ(version, 2u) << "records are written as version 2";
+    int fd = ::open(file.c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0);
+    version = 1;
+    EXPECT_EQ(::pwrite(fd, &version, sizeof version, static_cast<off_t>(at - 40 + 4)), 4);
+    EXPECT_EQ(::pwrite(fd, &checksum, sizeof checksum, static_cast<off_t>(at - 40 + 32)), 8);
+    ::close(fd);
+  };
+  rewrite_as_v1(payload, XXH64(payload.data(), payload.size(), 0));
+  rewrite_as_v1(other, XXH64(other.data(), other.size(), 0) ^ 1);
+  auto store = OpenLmdb(dir.path());
+  Block b = store->Get(key);
+  ASSERT_NE(b, nullptr) << "a version 1 record must still be read";
+  EXPECT_TRUE(*b == payload);
+  EXPECT_EQ(store->Get(bad_key), nullptr) << "a version 1 record with a wrong XXH64 is a miss";
 }
 
 TEST(LmdbBlockStore, OpenFailsOnGarbageFileAndNamesTheDirectory) {
