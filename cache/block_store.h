@@ -71,7 +71,8 @@ struct LmdbOptions {
 
 // A persistent block store in one directory, shared safely by several
 // processes (daemons and maintenance commands) at once. Every record carries
-// its key and an XXH64 checksum of its data; a record failing either is
+// its key and an XXH3 checksum of its data (XXH64 in records of the first
+// version, still read); a record failing either is
 // deleted and reported as a miss. Puts are written by a background thread in
 // batches; uses are recorded (in batches too) for the eviction order.
 class PersistentBlockStore : public BlockStore {

@@ -81,13 +81,6 @@ ReadThroughCache::~ReadThroughCache() {
   prefetch_.Shutdown();
 }
 
-Block ReadThroughCache::Lookup(const BlockKey& key) {
-  BlockTiers::Hit hit;
-  Block b = tiers_.Get(key, &hit);
-  CountHit(key, b, hit);
-  return b;
-}
-
 void ReadThroughCache::CountHit(const BlockKey& key, const Block& b, BlockTiers::Hit hit) {
   if (hit == BlockTiers::Hit::kMemory) {
     stats_.memory_hits.fetch_add(1, std::memory_order_relaxed);
@@ -200,8 +193,11 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
   std::vector<BlockKey> keys;
   keys.reserve(last - first + 1);
   for (uint64_t i = first; i <= last; ++i) keys.push_back(rb.key(i));
+  // The local tiers only: the shared tier is asked by whoever claims the
+  // missing blocks (FillMissing), so concurrent readers of one block ask it
+  // once.
   std::vector<BlockTiers::Hit> hits;
-  std::vector<Block> blocks = tiers_.GetMany(keys, &hits);
+  std::vector<Block> blocks = LocalTiers().GetMany(keys, &hits);
   bool any_missing = false;
   for (size_t k = 0; k < keys.size(); ++k) {
     CountHit(keys[k], blocks[k], hits[k]);
@@ -250,6 +246,7 @@ Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uin
       claimed.push_back(i);
     }
   }
+  TakeFromTiers(rb, first, last, mine, claimed);
   stats_.misses.fetch_add(claimed.size(), std::memory_order_relaxed);
   // Fetch each run of adjacent claimed blocks with one request.
   Status first_error;
@@ -268,10 +265,13 @@ Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uin
   }
   mine->Complete();
   if (!first_error.ok()) return first_error;
-  for (uint64_t i : claimed) {
-    if (i < first || i > last) continue;
+  {
     std::lock_guard<std::mutex> lock(mine->mu);
-    blocks[i - first] = mine->blocks[rb.key(i)];
+    for (uint64_t i = first; i <= last; ++i)
+      if (!blocks[i - first]) {
+        auto it = mine->blocks.find(rb.key(i));
+        if (it != mine->blocks.end()) blocks[i - first] = it->second;
+      }
   }
   for (auto& [i, flight] : others) {
     stats_.inflight_waits.fetch_add(1, std::memory_order_relaxed);
@@ -280,6 +280,60 @@ Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uin
     ZM_ASSIGN_OR_RETURN(blocks[i - first], flight->Wait(rb.key(i)));
   }
   return Status::Ok();
+}
+
+void ReadThroughCache::TakeFromTiers(const RegionBlocks& rb, uint64_t first, uint64_t last,
+                                     const std::shared_ptr<Flight>& flight, std::vector<uint64_t>& claimed) {
+  std::vector<BlockKey> keys;
+  keys.reserve(claimed.size());
+  for (uint64_t i : claimed) keys.push_back(rb.key(i));
+  // The wanted blocks were just missed in the local tiers; the bonus ones
+  // (the rest of a small region) were never looked for.
+  std::vector<Block> found(keys.size());
+  std::vector<BlockTiers::Hit> hits(keys.size(), BlockTiers::Hit::kNone);
+  for (size_t k = 0; k < keys.size(); ++k)
+    if (claimed[k] < first || claimed[k] > last) found[k] = LocalTiers().Get(keys[k], &hits[k]);
+  if (tiers_.shared) {
+    std::vector<size_t> ask;
+    std::vector<BlockKey> ask_keys;
+    for (size_t k = 0; k < keys.size(); ++k)
+      if (!found[k]) {
+        ask.push_back(k);
+        ask_keys.push_back(keys[k]);
+      }
+    if (!ask.empty()) {
+      std::vector<Block> got = tiers_.shared->GetMany(ask_keys);
+      for (size_t j = 0; j < ask.size() && j < got.size(); ++j) {
+        if (!got[j]) continue;
+        const size_t k = ask[j];
+        found[k] = std::move(got[j]);
+        hits[k] = BlockTiers::Hit::kShared;
+        LocalTiers().Put(keys[k], found[k]);
+      }
+    }
+  }
+  // Found blocks leave the claim as fetched ones do: in the tiers before the
+  // flight lets go of them, into the flight for its waiters.
+  std::vector<uint64_t> rest;
+  {
+    std::lock_guard<std::mutex> lock(inflight_mu_);
+    for (size_t k = 0; k < keys.size(); ++k) {
+      if (!found[k]) {
+        rest.push_back(claimed[k]);
+        continue;
+      }
+      auto it = inflight_.find(keys[k]);
+      if (it != inflight_.end() && it->second == flight) inflight_.erase(it);
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(flight->mu);
+    for (size_t k = 0; k < keys.size(); ++k)
+      if (found[k]) flight->blocks.emplace(keys[k], found[k]);
+  }
+  for (size_t k = 0; k < keys.size(); ++k)
+    if (found[k]) CountHit(keys[k], found[k], hits[k]);
+  claimed = std::move(rest);
 }
 
 void ReadThroughCache::Prefetch(std::vector<PrefetchTarget> targets) {
@@ -321,7 +375,26 @@ void ReadThroughCache::AppendUncached(const std::vector<PrefetchTarget>& targets
     std::vector<BlockKey> keys;
     for (size_t k = at; k < stop; ++k) keys.push_back(wanted[k].key);
     std::vector<BlockTiers::Hit> hits;
-    std::vector<Block> found = tiers_.GetMany(keys, &hits);
+    std::vector<Block> found = LocalTiers().GetMany(keys, &hits);
+    // Blocks being fetched are someone else's to find (in the shared tier
+    // too): asking for them again would fetch them twice.
+    std::vector<size_t> ask;
+    {
+      std::lock_guard<std::mutex> lock(inflight_mu_);
+      for (size_t k = 0; k < keys.size(); ++k)
+        if (!found[k] && !inflight_.count(keys[k])) ask.push_back(k);
+    }
+    if (tiers_.shared && !ask.empty()) {
+      std::vector<BlockKey> ask_keys;
+      for (size_t k : ask) ask_keys.push_back(keys[k]);
+      std::vector<Block> got = tiers_.shared->GetMany(ask_keys);
+      for (size_t j = 0; j < ask.size() && j < got.size(); ++j) {
+        if (!got[j]) continue;
+        found[ask[j]] = std::move(got[j]);
+        hits[ask[j]] = BlockTiers::Hit::kShared;
+        LocalTiers().Put(keys[ask[j]], found[ask[j]]);
+      }
+    }
     for (size_t k = at; k < stop; ++k) {
       CountHit(wanted[k].key, found[k - at], hits[k - at]);
       // A disk or shared hit is promoted to memory: prefetched.

@@ -11,7 +11,9 @@
 // Zarr chunks read whole chunks.
 //
 // Single flight: a block being fetched is fetched once; other readers of it
-// wait for that request instead of sending their own.
+// wait for that request instead of sending their own. The shared tier is
+// part of the fetch: the reader that claims a missing block asks the shared
+// tier for it, then the origin, so concurrent readers ask each at most once.
 //
 // The cache is three parts: this read-through core (block geometry, the
 // tiers, single flight, failure memory), ObjectRecords (each object's size
@@ -119,12 +121,19 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   struct RegionBlocks;
   using Span = BlockSpan;
 
-  Block Lookup(const BlockKey& key);
+  // The memory and disk tiers, without the shared one.
+  BlockTiers LocalTiers() const { return BlockTiers{tiers_.memory, tiers_.disk, nullptr}; }
   // Counts a lookup's hit (`b` null: none) in the stats.
   void CountHit(const BlockKey& key, const Block& b, BlockTiers::Hit hit);
   // Claims, fetches and collects the blocks of [first, last] missing from
   // `blocks` (blocks[i - first] is block i), sharing flights under way.
   Status FillMissing(const RegionBlocks& rb, uint64_t first, uint64_t last, std::vector<Block>& blocks);
+  // Of the blocks `flight` claimed (`claimed`, ascending), takes those a
+  // tier holds (the shared tier for all; the local ones for those outside
+  // [first, last], which the reader has not looked for) into the flight
+  // and releases their claim; leaves in `claimed` the ones to fetch.
+  void TakeFromTiers(const RegionBlocks& rb, uint64_t first, uint64_t last,
+                     const std::shared_ptr<Flight>& flight, std::vector<uint64_t>& claimed);
   // Fetches `span` for `flight`, stores its blocks, releases the flight.
   Status Fetch(const std::string& url, const Span& span, const std::shared_ptr<Flight>& flight);
   // The error a block's last fetch failed with, if that was recent.

@@ -416,6 +416,81 @@ TEST(ReadThrough, SingleFlightForConcurrentReadersOfABlock) {
   EXPECT_EQ(fx.origin.request_count(), 1u);
 }
 
+// A shared tier that counts the keys it is asked for (a memory store
+// underneath).
+class CountingSharedStore : public BlockStore {
+ public:
+  Block Get(const BlockKey& key) override {
+    asked_ += 1;
+    return inner_->Get(key);
+  }
+  std::vector<Block> GetMany(const std::vector<BlockKey>& keys) override {
+    asked_ += keys.size();
+    return inner_->GetMany(keys);
+  }
+  void Put(const BlockKey& key, Block data) override { inner_->Put(key, std::move(data)); }
+  size_t asked() const { return asked_.load(); }
+  void ResetAsked() { asked_ = 0; }
+
+ private:
+  std::unique_ptr<BlockStore> inner_ = NewMemoryBlockStore(16_MiB);
+  std::atomic<size_t> asked_{0};
+};
+
+// The shared tier is part of the single flight: of two concurrent readers
+// of a missing block only the one that claimed it asks the shared tier and
+// then the origin; the other waits for that.
+TEST(ReadThrough, SharedTierIsAskedOnceByConcurrentReadersOfABlock) {
+  Fixture fx(100'000);
+  auto mem = NewMemoryBlockStore(16_MiB);
+  CountingSharedStore shared;
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0), &shared);
+  ByteRange region{0, 100'000};
+  // The object's record is looked up once, by the first read of it.
+  MustRead(cache, region, 50'000, 10);
+  shared.ResetAsked();
+  fx.origin.ClearRequests();
+  fx.origin.HoldIf([](const OriginRequest&) { return true; });
+  std::string a, b;
+  std::thread ta([&] { a = MustRead(cache, region, 100, 10); });
+  ASSERT_TRUE(WaitUntil([&] { return fx.origin.held_count() == 1; }));
+  std::thread tb([&] { b = MustRead(cache, region, 200, 10); });  // the same block
+  bool waited = WaitUntil([&] { return cache.stats().inflight_waits.load() == 1; });
+  fx.origin.ReleaseHeld();
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(waited);
+  EXPECT_EQ(a, fx.Expected(region, 100, 10));
+  EXPECT_EQ(b, fx.Expected(region, 200, 10));
+  EXPECT_EQ(fx.origin.request_count(), 1u);
+  EXPECT_EQ(shared.asked(), 1u) << "the waiting reader asked the shared tier too";
+}
+
+// A small region is fetched whole on its first miss; the blocks of it that
+// the shared tier holds come from there, and only the rest from the origin.
+TEST(ReadThrough, WholeRegionFetchTakesWhatTheSharedTierHolds) {
+  Fixture fx(100'000);
+  ByteRange region{0, 40_KiB};  // 10 blocks of 4 KiB
+  CountingSharedStore shared;
+  {
+    // Another host read blocks 4 to 9.
+    auto mem = NewMemoryBlockStore(16_MiB);
+    ReadThroughCache other(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 0), &shared);
+    MustRead(other, region, 16_KiB, 24_KiB);
+  }
+  fx.origin.ClearRequests();
+  auto mem = NewMemoryBlockStore(16_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(4_KiB, 1_MiB), &shared);
+  EXPECT_EQ(MustRead(cache, region, 0, 10), fx.Expected(region, 0, 10));
+  ASSERT_EQ(fx.origin.request_count(), 1u);
+  EXPECT_EQ(fx.origin.requests()[0].range.offset, 0u);
+  EXPECT_EQ(fx.origin.requests()[0].range.length, 16_KiB) << "blocks 4 to 9 were in the shared tier";
+  EXPECT_EQ(cache.stats().shared_hits.load(), 6u);
+  fx.origin.ClearRequests();
+  EXPECT_EQ(MustRead(cache, region, 0, 40_KiB), fx.Expected(region, 0, 40_KiB));
+  EXPECT_EQ(fx.origin.request_count(), 0u) << "the whole region is local now";
+}
+
 // When the request a reader waited for fails, the reader tries once itself.
 // A reader that joined a fetch shares its failure (it had its retries and
 // its deadline) instead of starting another; for a little while after, a
