@@ -259,6 +259,52 @@ def error_cases(data, tmp_path):
     return cases
 
 
+def test_zarr_v3_inputs_aggregated_along_time(data, mount, tmp_path):
+    """Two Zarr v3 reference sets (v3_refs.py: sst with transpose, big-endian
+    bytes, gzip and crc32c; time with v2 chunk keys; dimension_names),
+    five months each, mounted with --concat time: the npy view reads every
+    array as the concatenation of what was written (the arrays without a
+    time dimension as in the first input), and zarrita, an independent v3
+    reader, reads the mount's zarr view the same. An input array that
+    cannot be understood (v3_refs' array with an unknown chunk key
+    encoding) fails the aggregation with one line naming it: whether it
+    runs along time cannot be told."""
+    import v3_refs
+    import zarrita_reader
+    files = data["sst"]["files"]
+    inputs, wants = [], []
+    for n, part in enumerate((files[:5], files[5:10])):
+        path = str(tmp_path / f"months{n}.json")
+        _refs, want, _docs = v3_refs.build(part, path)
+        inputs.append(path)
+        wants.append(want)
+    bad = run("--check", "--concat", "time", *inputs)
+    assert bad.returncode != 0
+    lines = bad.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'odd_keys'" in lines[0] and "months0.json" in lines[0], bad.stderr
+    for path in inputs:  # without the arrays no reader can read
+        refs = json.load(open(path))  # version 0: {key: value}
+        for key in [k for k in refs if k.split("/")[0] in ("odd", "odd_keys")]:
+            del refs[key]
+        with open(path, "w") as f:
+            json.dump(refs, f)
+    expect = {}
+    for name, first in wants[0].items():
+        # Arrays along time are joined; the others are the first input's.
+        expect[name] = (np.concatenate([first, wants[1][name]])
+                        if name in ("sst", "time") else first)
+    z = mount_agg(mount, inputs)
+    meta = json.load(open(z.path("sst/zarr.json")))
+    assert meta["shape"] == [10, 91, 181] and meta["dimension_names"] == ["time", "lat", "lon"]
+    got = zarrita_reader.read_arrays(z.mnt, sorted(expect))
+    for name, arr in expect.items():
+        assert got[name].dtype == arr.dtype and np.array_equal(got[name], arr, equal_nan=True), name
+    v = mount_agg(mount, inputs, "--view", "npy")
+    for name, arr in expect.items():
+        npy = np.load(v.path(name + ".npy"))
+        assert npy.dtype == arr.dtype and np.array_equal(npy, arr, equal_nan=True), name
+
+
 def test_bad_aggregations_fail_with_one_line_and_mount_nothing(data, tmp_path):
     mnt = tmp_path / "mnt"
     mnt.mkdir()

@@ -42,5 +42,9 @@ def read_arrays(store_dir, paths, timeout=300):
         for p, m in meta.items():
             with open(os.path.join(out, p.replace("/", "_") + ".bin"), "rb") as f:
                 data = f.read()
-            result[p] = np.frombuffer(data, dtype=np.dtype(m["dtype"])).reshape(m["shape"])
+            flat = np.frombuffer(data, dtype=np.dtype(m["dtype"]))
+            strides = [s * flat.itemsize for s in m.get("stride") or []]
+            if len(strides) != len(m["shape"]):
+                raise AssertionError(f"zarrita gave {p} strides {m.get('stride')} for shape {m['shape']}")
+            result[p] = np.lib.stride_tricks.as_strided(flat, m["shape"], strides).copy()
         return result
