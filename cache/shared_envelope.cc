@@ -8,8 +8,7 @@
 #include <algorithm>
 #include <cstring>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
+#include "cache/data_checksum.h"
 
 namespace zm {
 namespace {
@@ -147,7 +146,7 @@ std::vector<std::string> EnvelopeSealer::Seal(const BlockKey& key, std::string_v
     h.offset = std::min<uint64_t>(i * even, block.size());
     h.part_bytes = std::min<uint64_t>(even, block.size() - h.offset);
     std::string_view data = block.substr(h.offset, h.part_bytes);
-    h.checksum = XXH3_64bits(data.data(), data.size());
+    h.checksum = DataChecksum(data);
     // The header on the stack, then header and data appended once: the
     // value is written exactly once (no zero fill first).
     char header[kEnvelopeHeaderBytes] = {};
@@ -181,7 +180,7 @@ EnvelopeFault EnvelopeSealer::Open(const BlockKey& key, uint32_t part, std::stri
     if (!Mac(value.substr(0, kSignedBytes), data, want) ||
         CRYPTO_memcmp(want, value.data() + kSignedBytes, kMacBytes) != 0)
       return EnvelopeFault::kMac;
-  } else if (XXH3_64bits(data.data(), data.size()) != h.checksum) {
+  } else if (DataChecksum(data) != h.checksum) {
     // Only without a key: a verified MAC covers the data and the checksum
     // field both, so the sealer's checksum is known to match; a second pass
     // over the data would prove nothing more.
