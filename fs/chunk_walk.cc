@@ -147,10 +147,15 @@ std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>
   RememberRead(chunks);
   bool c_order_walk = false;
   std::vector<uint64_t> ahead;
+  latest_walk_.reset();
   for (const Span& s : spans) {
     Line& line = FindLine(s.axis, s.fixed);
     line.overlapped |= overlapping;
     Touch(line, s.from, s.to, &ahead);
+    if (s.axis != kOrder && line.window > 0 && IsWalk(line) && !latest_walk_) {
+      const bool down = line.trend < 0;
+      latest_walk_ = Walk{line.axis, line.fixed, down ? line.hi : line.lo, down};
+    }
     // Only while C order is walked now: a stale window is no walk.
     if (s.axis == kOrder) c_order_walk = line.window > 0 && IsWalk(line);
     if (s.axis != kOrder) {
@@ -167,6 +172,19 @@ std::vector<std::vector<uint64_t>> ChunkWalk::OnRead(const std::vector<uint64_t>
     ahead.clear();
   }
   return JoinAdjacent(std::move(batches));
+}
+
+void ChunkWalk::Adopt(const Walk& walk) {
+  if (walk.axis >= grid_.size() || walk.fixed.size() != grid_.size() || walk.start >= grid_[walk.axis]) return;
+  for (const Line& l : lines_)
+    if (l.axis == walk.axis && l.fixed == walk.fixed) return;  // in use: its own evidence counts
+  Line& line = FindLine(walk.axis, walk.fixed);
+  // As if the walk's first min_touches - 1 reads had been made here, all
+  // at its start: one read close to it completes the evidence.
+  line.lo = line.hi = line.fetched_lo = line.fetched_hi = walk.start;
+  line.touches = options_.min_touches > 1 ? options_.min_touches - 1 : 1;
+  line.last_from = line.last_to = ~uint64_t{0};  // matches no read
+  line.trend = walk.down ? -3 : 3;
 }
 
 // Batches that continue one another (a row's end, then C order onwards) are

@@ -31,6 +31,12 @@
 // line and never overlap), and prefetches nothing. Nothing is fetched when
 // reads stop.
 //
+// Several arrays walked the same way (a drill through every variable of a
+// group at one point) need not each be recognised anew: LatestWalk() tells
+// the close walk the latest read went on with, and Adopt() takes another
+// array's as begun here, so that the first read on its line, near where it
+// started, fetches ahead at once (a read elsewhere ignores it).
+//
 // A read of the chunks read just before on the same line (a chunk read in
 // several requests) is no new evidence and counts once. State is bounded:
 // at most `max_lines` lines are remembered, the least recently used
@@ -41,6 +47,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <unordered_set>
 #include <vector>
 
@@ -78,6 +85,21 @@ class ChunkWalk {
   // started (see the file comment).
   std::vector<std::vector<uint64_t>> OnRead(const std::vector<uint64_t>& chunks,
                                             bool overlapping = false);
+
+  // A close walk: its line (`axis` varying, the other coordinates `fixed`,
+  // as in Line below) and where it began.
+  struct Walk {
+    size_t axis = 0;
+    std::vector<uint64_t> fixed;
+    uint64_t start = 0;  // position of its first read
+    bool down = false;   // going to lower positions
+  };
+  // The close walk the latest read went on with, if it went on with one.
+  const std::optional<Walk>& LatestWalk() const { return latest_walk_; }
+  // Takes `walk` (another array's, on a grid of this shape) as begun here
+  // too, unless this array has its line in use already: a read on the line
+  // within reach of its start then counts as the walk's `min_touches`-th.
+  void Adopt(const Walk& walk);
 
  private:
   // A line of the grid: `axis` is the dimension that varies along it, or
@@ -144,6 +166,7 @@ class ChunkWalk {
   // The coordinates of the first chunk of each of the latest reads.
   std::vector<std::vector<uint64_t>> recent_reads_;
   size_t recent_reads_next_ = 0;
+  std::optional<Walk> latest_walk_;
 };
 
 }  // namespace zm

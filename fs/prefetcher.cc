@@ -77,11 +77,35 @@ Prefetcher::Array* Prefetcher::ArrayOf(ReferenceIndex::FileId f, uint64_t* linea
   }
 }
 
+ReferenceIndex::DirId Prefetcher::GroupOf(const Array& a) const {
+  return a.dir == ReferenceIndex::kRootDir ? a.dir : index_->dir_parent(a.dir);
+}
+
 void Prefetcher::OnChunk(Array* a, uint64_t linear, bool overlapping) {
+  // A sibling's walk is worth following only while fresh: a reader going
+  // through the group's variables one after another.
+  constexpr auto kFresh = std::chrono::seconds(10);
+  const auto now = std::chrono::steady_clock::now();
+  const ReferenceIndex::DirId group = GroupOf(*a);
+  std::optional<ChunkWalk::Walk> sibling;
+  {
+    std::lock_guard<std::mutex> lock(groups_mu_);
+    auto it = group_walks_.find(group);
+    if (it != group_walks_.end() && it->second.array != a && now - it->second.when < kFresh &&
+        it->second.array->grid.grid_shape() == a->grid.grid_shape())
+      sibling = it->second.walk;
+  }
   std::vector<std::vector<uint64_t>> batches;
+  std::optional<ChunkWalk::Walk> walked;
   {
     std::lock_guard<std::mutex> lock(a->mu);
+    if (sibling) a->walk.Adopt(*sibling);
     batches = a->walk.OnRead({linear}, overlapping);
+    walked = a->walk.LatestWalk();
+  }
+  if (walked) {
+    std::lock_guard<std::mutex> lock(groups_mu_);
+    group_walks_[group] = GroupWalk{a, std::move(*walked), now};
   }
   // One batch per walk: the cache coalesces within a batch, and the chunks
   // of one walk are the ones worth fetching in one request.

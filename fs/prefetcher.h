@@ -7,7 +7,10 @@
 //    drill walks the time axis, loading a variable walks C order. Once a
 //    walk is recognised, the chunks ahead of it are prefetched, 16 at first,
 //    the window growing fourfold while the walk goes on, up to max_chunks (and
-//    max_bytes of chunk data per batch).
+//    max_bytes of chunk data per batch). A walk is shared within a group:
+//    the first read of a sibling array (same chunk grid) on the line of the
+//    group's latest walk, near where that began, fetches ahead at once, so
+//    a drill through several variables at one point is recognised once.
 //  - sequential reads within one large file: after two consecutive reads,
 //    the bytes after the current one are prefetched, the window doubling
 //    from 2 MiB up to max_bytes.
@@ -17,6 +20,7 @@
 // Thread-safety: OnRead may be called from many threads at once.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -68,6 +72,8 @@ class Prefetcher {
   std::shared_ptr<Array> GetArray(ReferenceIndex::DirId d);
   std::shared_ptr<Array> LoadArray(ReferenceIndex::DirId d);
   void OnChunk(Array* a, uint64_t linear, bool overlapping);
+  // The group (parent directory) of array `a`.
+  ReferenceIndex::DirId GroupOf(const Array& a) const;
   // The chunks at linear indices `want` as prefetch targets, stopping at
   // max_bytes of chunk data; chunks not stored or inline are skipped.
   std::vector<PrefetchTarget> ChunkTargets(const Array& a, const std::vector<uint64_t>& want) const;
@@ -79,6 +85,15 @@ class Prefetcher {
 
   std::mutex arrays_mu_;  // guards arrays_; never held while reading metadata
   std::unordered_map<ReferenceIndex::DirId, std::shared_ptr<Array>> arrays_;
+
+  // Per group, the latest walk of one of its arrays.
+  struct GroupWalk {
+    const Array* array = nullptr;
+    ChunkWalk::Walk walk;
+    std::chrono::steady_clock::time_point when;
+  };
+  std::mutex groups_mu_;  // guards group_walks_; a leaf lock
+  std::unordered_map<ReferenceIndex::DirId, GroupWalk> group_walks_;
 
   static constexpr size_t kStreams = 64;
   std::mutex streams_mu_;  // guards streams_; a leaf lock

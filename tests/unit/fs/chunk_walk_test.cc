@@ -33,6 +33,36 @@ TEST(ChunkWalk, DrillInOrderFetchesTheLineAhead) {
   for (size_t i = 0; i < ahead.size(); ++i) EXPECT_EQ(ahead[i], At(3 + i, 1, 1)) << "nearest first";
 }
 
+// A second variable drilled at the same point after the first: its walk
+// is the first's, adopted, and its first read on the line fetches ahead;
+// a read elsewhere, or on a line already in use, ignores it.
+TEST(ChunkWalk, AdoptedWalkFetchesAheadFromTheFirstRead) {
+  ChunkWalk first(kGrid);
+  EXPECT_FALSE(first.LatestWalk().has_value());
+  for (uint64_t t = 0; t < 3; ++t) Touch(first, At(t, 1, 1));
+  ASSERT_TRUE(first.LatestWalk().has_value()) << "three reads along time are a walk";
+  const ChunkWalk::Walk walk = *first.LatestWalk();
+  EXPECT_EQ(walk.axis, 0u);
+  EXPECT_EQ(walk.start, 0u);
+  EXPECT_FALSE(walk.down);
+
+  ChunkWalk second(kGrid);
+  second.Adopt(walk);
+  std::vector<uint64_t> ahead = Touch(second, At(0, 1, 1));
+  ASSERT_EQ(ahead.size(), ChunkWalkOptions{}.initial_window) << "the first read continues the walk";
+  for (size_t i = 0; i < ahead.size(); ++i) EXPECT_EQ(ahead[i], At(1 + i, 1, 1));
+
+  ChunkWalk far(kGrid);
+  far.Adopt(walk);
+  EXPECT_TRUE(Touch(far, At(300, 1, 1)).empty()) << "a read far from the walk's start is no continuation";
+  EXPECT_TRUE(Touch(far, At(0, 0, 1)).empty()) << "nor one on another line";
+
+  ChunkWalk busy(kGrid);
+  Touch(busy, At(100, 1, 1));
+  busy.Adopt(walk);  // its line is in use: ignored
+  EXPECT_TRUE(Touch(busy, At(0, 1, 1)).empty());
+}
+
 // Dask's threads read a drill's chunks in no particular order: the same
 // line is recognised, every chunk of it handed out once, none of another.
 TEST(ChunkWalk, DrillInAnyOrderCoversTheLineOnce) {

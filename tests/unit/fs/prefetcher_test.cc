@@ -133,6 +133,22 @@ TEST_F(PrefetchTest, PixelDrillFollowsTheStride) {
   for (uint64_t off : Offsets("mem://obj")) EXPECT_EQ((off / kChunk) % 8, 3u) << off;
 }
 
+// A drill through two variables of one group (same grid): the second is
+// fetched ahead from its first read, its walk taken from the first's; a
+// sibling read elsewhere prefetches nothing.
+TEST_F(PrefetchTest, DrillOfASecondVariableFollowsTheFirst) {
+  Build(/*gap=*/0);
+  ReadKey("a/0.3");
+  ReadKey("a/1.3");
+  ReadKey("a/2.3");
+  ReadKey("n/0/6");  // another column: no continuation
+  EXPECT_FALSE(Covered("mem://nested", (1 * 8 + 6) * kChunk));
+  ReadKey("n/0/3");
+  EXPECT_TRUE(Covered("mem://nested", (1 * 8 + 3) * kChunk)) << "n/1/3 fetched after n's first read of the line";
+  EXPECT_TRUE(Covered("mem://nested", (3 * 8 + 3) * kChunk));
+  for (uint64_t off : Offsets("mem://nested")) EXPECT_TRUE(off / kChunk % 8 == 3 || off / kChunk == 6) << off;
+}
+
 TEST_F(PrefetchTest, DistantChunksAreNotCoalesced) {
   Build(/*gap=*/200 * 1024);  // gaps above the 64 KiB threshold
   ReadKey("a/0.0");
