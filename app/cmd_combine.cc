@@ -41,6 +41,9 @@ const char kCombineUsage[] =
     "  --record-size N        Parquet: chunk references per record file\n"
     "  --local-root DIR       local references may also read files under DIR\n"
     "                         (repeatable; as for mounting)\n"
+    "  --map, --header, --bearer-token-env, --s3-endpoint, --s3-region,\n"
+    "  --s3-profile, --s3-anonymous, --max-connections\n"
+    "                         for URL sources and data, as for mounting\n"
     "  --json                 print the summary as one JSON object\n"
     "  -h, --help             this text\n";
 

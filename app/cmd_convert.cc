@@ -28,6 +28,9 @@ const char kConvertUsage[] =
     "                         Parquet; a file (replaced atomically) or '-' for JSON\n"
     "  --format json|parquet  'json' or 'parquet', instead of choosing by OUT's name\n"
     "  --record-size N        Parquet: chunk references per record file\n"
+    "  --map, --header, --bearer-token-env, --s3-endpoint, --s3-region,\n"
+    "  --s3-profile, --s3-anonymous, --max-connections, --local-root\n"
+    "                         for a URL SOURCE, as for mounting\n"
     "  --json                 print the summary as one JSON object\n"
     "  -h, --help             this text\n";
 

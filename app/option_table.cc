@@ -26,6 +26,8 @@ constexpr unsigned kEveryCommand = kMount | kWarm | kCombine | kCache | kStatus 
 constexpr unsigned kSubcommands = kWarm | kCombine | kCache | kStatus | kScan | kConvert;
 // How `warm` and `scan` reach the origins: as a mount does.
 constexpr unsigned kOrigin = kMount | kWarm | kScan;
+// How requests are made: every command that reads SOURCEs or inputs.
+constexpr unsigned kRequests = kOrigin | kCombine | kConvert;
 
 // The column where --help's option texts start; a longer option name is
 // followed by two spaces instead.
@@ -290,7 +292,7 @@ const OptionSpec kOptions[] = {
    [](const Options& d) { return std::to_string(d.read_timeout_ms / 1000); }, kMount,
    [](const OptionArg& a, Options* o) { return SecondsAsMs(a, &o->read_timeout_ms); }},
   {"--max-connections", 0, "N", "HTTP requests in flight at once, at most (default: {})",
-   [](const Options& d) { return std::to_string(d.max_connections); }, kOrigin,
+   [](const Options& d) { return std::to_string(d.max_connections); }, kRequests,
    [](const OptionArg& a, Options* o) { return IntIn(a, 1, 1024, &o->max_connections); }},
   {"--allow-link-local", 0, nullptr,
    "let references reach link-local addresses (169.254.0.0/16,\n"
@@ -300,7 +302,7 @@ const OptionSpec kOptions[] = {
   {"--local-root", 0, "DIR",
    "local references may also read files under DIR\n"
    "(repeatable); by default only files under the\n"
-   "reference file's own directory, links resolved", nullptr, kOrigin | kCombine,
+   "reference file's own directory, links resolved", nullptr, kRequests,
    [](const OptionArg& a, Options* o) {
      std::string dir;
      ZM_RETURN_IF_ERROR(NonEmpty(a, "a directory", &dir));
@@ -322,7 +324,7 @@ const OptionSpec kOptions[] = {
    }},
   {"--map", 0, "OLD=NEW",
    "read URLs starting with OLD from NEW instead (repeatable;\n"
-   "the longest OLD wins), e.g. s3://bkt/=http://mirror/bkt/", nullptr, kOrigin,
+   "the longest OLD wins), e.g. s3://bkt/=http://mirror/bkt/", nullptr, kRequests,
    [](const OptionArg& a, Options* o) {
      UrlMap check;
      ZM_RETURN_IF_ERROR(check.Add(a.value));
@@ -330,7 +332,7 @@ const OptionSpec kOptions[] = {
      return Status();
    }},
   {"--s3-endpoint", 0, "URL", "S3-compatible store, path-style (default: $AWS_ENDPOINT_URL)",
-   nullptr, kOrigin,
+   nullptr, kRequests,
    [](const OptionArg& a, Options* o) {
      ZM_RETURN_IF_ERROR(NonEmpty(a, "a value", &o->s3_endpoint));
      if (!a.value.starts_with("http://") && !a.value.starts_with("https://"))
@@ -338,16 +340,16 @@ const OptionSpec kOptions[] = {
      return Status();
    }},
   {"--s3-region", 0, "REGION", "region of s3:// buckets (default: $AWS_REGION or us-east-1)",
-   nullptr, kOrigin,
+   nullptr, kRequests,
    [](const OptionArg& a, Options* o) { return NonEmpty(a, "a value", &o->s3_region); }},
   {"--s3-profile", 0, "NAME", "credentials of this ~/.aws profile (default: $AWS_PROFILE)",
-   nullptr, kOrigin,
+   nullptr, kRequests,
    [](const OptionArg& a, Options* o) { return NonEmpty(a, "a value", &o->s3_profile); }},
   {"--s3-anonymous", 0, nullptr, "send s3:// requests unsigned (public buckets)", nullptr,
-   kOrigin, [](const OptionArg&, Options* o) { return Set(&o->s3_anonymous); }},
+   kRequests, [](const OptionArg&, Options* o) { return Set(&o->s3_anonymous); }},
   {"--header", 0, "HEADER",
    "add HEADER ('Name: value') to every request; as\n"
-   "'PREFIX Name: value', to those for URLs under PREFIX", nullptr, kOrigin,
+   "'PREFIX Name: value', to those for URLs under PREFIX", nullptr, kRequests,
    [](const OptionArg& a, Options* o) {
      ZM_RETURN_IF_ERROR(ParseHeaderRule(a.value, "--header"));
      o->headers.push_back(a.value);
@@ -355,7 +357,7 @@ const OptionSpec kOptions[] = {
    }},
   {"--bearer-token-env", 0, "VAR",
    "send 'Authorization: Bearer $VAR'; 'PREFIX VAR' scopes\n"
-   "it to URLs under PREFIX (both repeatable)", nullptr, kOrigin,
+   "it to URLs under PREFIX (both repeatable)", nullptr, kRequests,
    [](const OptionArg& a, Options* o) {
      o->bearer_envs.push_back(a.value);
      return Status();

@@ -500,3 +500,26 @@ def test_warm_takes_the_origin_options(s3, mount, tmp_path):
         assert answer in bad.stderr, (fewer, bad.stderr)
     m = mount(refs, cache_dir=str(cache), env=env, extra=["--offline"])
     check_full(m)
+
+
+def test_convert_takes_the_request_options(s3, mount, tmp_path):
+    """`zarrmount convert` reads a reference file over S3 with the mount's
+    request options (--s3-endpoint here, the environment's endpoint dead),
+    and what it writes mounts and reads the same as the original."""
+    env = clean_env(tmp_path, AWS_ENDPOINT_URL="http://127.0.0.1:1", AWS_ACCESS_KEY_ID=KEY_ID,
+                    AWS_SECRET_ACCESS_KEY=SECRET)
+
+    def convert(*args):
+        return subprocess.run([zmount.ZARRMOUNT, "convert", "s3://private-data/refs.json.gz", *args],
+                              capture_output=True, text=True, timeout=120, env=env,
+                              stdin=subprocess.DEVNULL)
+
+    out = tmp_path / "converted.json"
+    dead = convert("-o", str(out))
+    assert dead.returncode != 0 and len(dead.stderr.strip().splitlines()) == 1, dead.stderr
+    assert "refs.json.gz" in dead.stderr
+    done = convert("--s3-endpoint", s3.url, "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    m = mount(str(out), env=signed_env(tmp_path, s3))
+    check_full(m)
+    assert read(m, "x/rel") == DATA[7:107]
