@@ -3,7 +3,6 @@
 // files' aggregation as a mount with --concat would build it.
 
 #include <fcntl.h>
-#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
