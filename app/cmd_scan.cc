@@ -3,7 +3,6 @@
 // files' aggregation as a mount with --concat would build it.
 
 #include <fcntl.h>
-#include <glob.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,15 +13,19 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "app/cmd_common.h"
 #include "app/commands.h"
+#include "app/sources.h"
 #include "app/stack.h"
 #include "base/json.h"
 #include "base/units.h"
+#include "io/object_listing.h"
 #include "refs/aggregate.h"
 #include "refs/scan.h"
 
@@ -34,9 +37,10 @@ const char kScanUsage[] =
     "Writes a kerchunk version 1 reference set (URLs absolute, each written once\n"
     "as a template) for NetCDF-3 (classic, 64-bit offset, CDF-5), NetCDF-4 and\n"
     "HDF5 files. An INPUT is a file, a directory (its *.nc, *.nc4, *.h5, *.hdf5,\n"
-    "*.he5 and *.cdf files, by name), a quoted glob, or an http(s)://, s3:// or\n"
-    "gs:// URL of one file (read range by range, only what the scan needs, with\n"
-    "the mount's retries, signing, --map and headers). Several files need\n"
+    "*.he5 and *.cdf files, by name), a quoted glob (s3://B/dir/*.nc and gs://\n"
+    "globs list the bucket), a text file listing files or URLs, or an http(s)://,\n"
+    "s3:// or gs:// URL of one file (read range by range, only what the scan needs,\n"
+    "with the mount's retries, signing, --map and headers). Several files need\n"
     "--concat: they are aggregated as a mount with --concat would. Variables that\n"
     "cannot be said as references are left out, one line each on stderr.\n"
     "\n"
@@ -70,18 +74,23 @@ bool IsRemote(const std::string& input) {
   return input.find("://") != std::string::npos && !input.starts_with("file://");
 }
 
-// The files of one INPUT argument, in name order for directories and globs.
-Status ExpandInput(const std::string& arg, std::vector<std::string>* out) {
-  if (IsRemote(arg)) {
+// The files of one INPUT argument, in name order for directories and
+// globs. Files named like NetCDF/HDF5 and directories are scan's own;
+// globs (local, or in a bucket: listed through `lister`'s origin) and list
+// files are expanded as SOURCE arguments are (app/sources.h).
+Status ExpandInput(const std::string& arg, const std::function<Result<Origin*>()>& lister,
+                   std::vector<std::string>* out) {
+  if (IsRemote(arg) && !IsObjectGlob(arg)) {
     out->push_back(arg);
     return Status();
   }
   struct stat st;
-  if (::stat(arg.c_str(), &st) == 0) {
-    if (!S_ISDIR(st.st_mode)) {
-      out->push_back(Absolute(arg));
-      return Status();
-    }
+  const bool exists = !IsRemote(arg) && ::stat(arg.c_str(), &st) == 0;
+  if (exists && !S_ISDIR(st.st_mode) && IsScanName(arg)) {
+    out->push_back(Absolute(arg));
+    return Status();
+  }
+  if (exists && S_ISDIR(st.st_mode)) {
     std::vector<std::string> found;
     std::error_code ec;
     for (const auto& e : std::filesystem::directory_iterator(arg, ec))
@@ -93,13 +102,15 @@ Status ExpandInput(const std::string& arg, std::vector<std::string>* out) {
     out->insert(out->end(), found.begin(), found.end());
     return Status();
   }
-  if (arg.find_first_of("*?[") == std::string::npos) return IoError(arg + ": " + std::strerror(errno));
-  glob_t g{};
-  int rc = ::glob(arg.c_str(), 0, nullptr, &g);
-  if (rc == 0)
-    for (size_t i = 0; i < g.gl_pathc; ++i) out->push_back(Absolute(g.gl_pathv[i]));
-  ::globfree(&g);
-  if (rc != 0) return InvalidArgument(arg + ": no file matches");
+  Origin* origin = nullptr;
+  if (IsObjectGlob(arg)) {
+    ZM_ASSIGN_OR_RETURN(origin, lister());
+  }
+  ZM_ASSIGN_OR_RETURN(std::vector<ReferenceSource> sources, ExpandSources({arg}, origin));
+  for (const ReferenceSource& src : sources) {
+    if (!src.zip_entry.empty()) return InvalidArgument(src.name() + ": a zip entry cannot be scanned");
+    out->push_back(IsRemote(src.path) ? src.path : Absolute(src.path));
+  }
   return Status();
 }
 
@@ -235,8 +246,23 @@ int ScanCommand(int argc, char** argv) {
   if (opt.output.empty()) return UsageError(kScanUsage, "-o OUT.json is needed");
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> inputs;
-  for (const std::string& arg : positional)
-    if (Status st = ExpandInput(arg, &inputs); !st.ok()) return Fail(st);
+  // Bucket globs are listed through an origin stack of their own, built
+  // when the first one is met.
+  std::optional<Stack> listing;
+  for (const std::string& arg : positional) {
+    auto lister = [&]() -> Result<Origin*> {
+      if (!listing) {
+        Options lo = opt;
+        lo.source = arg;
+        lo.check_only = true;
+        lo.disk_cache = false;
+        ZM_ASSIGN_OR_RETURN(Stack built, BuildStack(lo));
+        listing.emplace(std::move(built));
+      }
+      return listing->origin.get();
+    };
+    if (Status st = ExpandInput(arg, lister, &inputs); !st.ok()) return Fail(st);
+  }
   if (inputs.size() > 1 && !opt.aggregate())
     return UsageError(kScanUsage, std::to_string(inputs.size()) + " files need --concat DIM");
 

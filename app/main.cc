@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -30,6 +31,7 @@
 #include "app/sources.h"
 #include "app/stack.h"
 #include "app/version.h"
+#include "io/object_listing.h"
 
 namespace zm {
 namespace {
@@ -209,7 +211,22 @@ int main(int argc, char** argv) {
   // Expanded here, before the daemon leaves the working directory.
   std::vector<ReferenceSource> inputs;
   if (opt.aggregate()) {
-    auto expanded = ExpandSources(opt.sources);
+    // Bucket globs are listed through an origin stack of their own, gone
+    // before the daemon starts.
+    std::optional<Stack> listing;
+    if (std::any_of(opt.sources.begin(), opt.sources.end(),
+                    [](const std::string& s) { return IsObjectGlob(s); })) {
+      Options lo = opt;
+      lo.check_only = true;
+      lo.disk_cache = false;
+      auto built = BuildStack(lo);
+      if (!built.ok()) {
+        std::fprintf(stderr, "zarrmount: %s\n", built.status().message().c_str());
+        return 1;
+      }
+      listing.emplace(std::move(built).value());
+    }
+    auto expanded = ExpandSources(opt.sources, listing ? listing->origin.get() : nullptr);
     if (!expanded.ok()) {
       std::fprintf(stderr, "zarrmount: %s\n", expanded.status().message().c_str());
       return 1;

@@ -15,6 +15,7 @@
 #include <set>
 
 #include "app/scan_source.h"
+#include "io/object_listing.h"
 #include "refs/parquet_refs.h"
 
 namespace zm {
@@ -103,6 +104,10 @@ Status ListEntries(const std::string& path, std::vector<ReferenceSource>* out) {
     while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
     size_t start = line.find_first_not_of(" \t");
     if (start == std::string::npos || line[start] == '#') continue;
+    if (IsRemoteUrl(line.substr(start))) {  // a remote file, scanned when loaded
+      out->push_back(ReferenceSource{line.substr(start), ""});
+      continue;
+    }
     std::string file = AbsoluteIn(dir, line.substr(start));
     struct stat sb;
     if (::stat(file.c_str(), &sb) != 0)
@@ -181,10 +186,17 @@ Result<std::string> ReadZipEntry(zip_t* z, const ReferenceSource& src, uint64_t 
 
 }  // namespace
 
-Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string>& args) {
+Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string>& args,
+                                                   Origin* origin) {
   std::vector<ReferenceSource> out;
   const std::string cwd = Cwd();
   for (const std::string& arg : args) {
+    if (IsObjectGlob(arg)) {
+      if (!origin) return InvalidArgument(arg + ": a bucket glob cannot be listed here");
+      ZM_ASSIGN_OR_RETURN(std::vector<std::string> urls, ExpandObjectGlob(origin, arg));
+      for (std::string& url : urls) out.push_back(ReferenceSource{std::move(url), ""});
+      continue;
+    }
     // A URL with a NetCDF/HDF5 name is one input, scanned when loaded; the
     // scan tells whether it is one.
     if (IsRemoteUrl(arg) && IsScanName(std::string_view(arg).substr(0, arg.find('?')))) {

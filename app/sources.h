@@ -11,13 +11,15 @@
 //     gives its *.nc, *.nc4, *.h5, *.hdf5, *.he5, *.cdf and *.netcdf files,
 //   * an http(s)://, s3:// or gs:// URL with such a name (one input),
 //   * a glob pattern (quoted, so that the shell leaves it): the matching
-//     files, by name,
+//     files, by name; for s3:// and gs:// (s3://bucket/dir/*.nc) the
+//     bucket's listing under the pattern's part before its first wildcard,
+//     matched as fnmatch(3) with FNM_PATHNAME, in byte order,
 //   * a zip archive (by its magic bytes): its *.json, *.json.gz and
 //     *.json.zst entries, in archive order; relative URLs in them are
 //     resolved against the archive's directory,
 //   * a text file listing reference files, one per line (blank lines and
 //     lines starting with '#' skipped; relative paths are relative to the
-//     list's directory).
+//     list's directory; a URL line is one remote input).
 // The inputs of all SOURCE arguments are taken in order.
 //
 // Thread-safety: plain functions; none shares state.
@@ -44,8 +46,10 @@ struct ReferenceSource {
 // Expands SOURCE arguments (relative paths against the working directory)
 // into their inputs. One-line errors naming the argument: one that does not
 // exist, a glob or directory with no reference files, a listed file that
-// does not exist, an unreadable archive.
-Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string>& args);
+// does not exist, an unreadable archive, a bucket glob matching nothing or
+// whose listing fails. `origin` lists bucket globs (null: they are refused).
+Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string>& args,
+                                                   Origin* origin = nullptr);
 
 // The directories holding the inputs (the archive's for zip entries), each
 // once, links resolved: where local references may read by default.

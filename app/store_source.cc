@@ -13,6 +13,7 @@
 #include "app/stack.h"
 #include "base/log.h"
 #include "io/cloud.h"
+#include "io/object_listing.h"
 #include "refs/zarr_store.h"
 
 namespace zm {
@@ -215,40 +216,21 @@ Result<std::vector<StoreObject>> ListHttpStore(const std::string& root, Origin* 
   return out;
 }
 
-// Every object under the store at `root` ("s3://BUCKET/PREFIX") by S3
-// ListObjectsV2, page after page, with its size. A page that fails fails
-// the whole listing, naming how far it got.
-Result<std::vector<StoreObject>> ListS3Store(const std::string& root, Origin* origin) {
-  const std::string rest = root.substr(5);
-  const size_t slash = rest.find('/');
-  const std::string bucket = rest.substr(0, slash);
-  const std::string prefix = slash == std::string::npos ? "" : rest.substr(slash + 1) + "/";
+// Every object under the store at `root` ("s3://BUCKET/PREFIX" or
+// "gs://BUCKET/PREFIX") by the bucket's listing, with its size, keys
+// relative to the root.
+Result<std::vector<StoreObject>> ListBucketStore(const std::string& root, Origin* origin) {
+  const size_t slash = root.find('/', 5);  // after "s3://" or "gs://"
+  const std::string key_prefix = slash == std::string::npos ? "" : root.substr(slash + 1) + "/";
+  ListingLimits limits;
+  limits.max_page_bytes = kMaxListingBytes;
+  limits.max_objects = kMaxListedObjects;
+  auto listed = ListObjects(origin, root + "/", limits);
+  if (!listed.ok()) return listed.status().WithContext("no consolidated metadata");
   std::vector<StoreObject> out;
-  std::string token;
-  size_t pages = 0;
-  do {
-    auto failed = [&](const Status& st) {
-      return st.WithContext("no consolidated metadata, and listing the store failed after " +
-                            std::to_string(pages) + " pages (" + std::to_string(out.size()) +
-                            " objects)");
-    };
-    auto body = origin->Fetch(S3ListUrl(bucket, prefix, token), kMaxListingBytes);
-    if (!body.ok()) return failed(body.status());
-    auto page = ParseS3ListPage(*body);
-    if (!page.ok()) return failed(page.status());
-    ++pages;
-    for (StoreObject& o : page->objects) {
-      if (!o.key.starts_with(prefix) || o.key.size() == prefix.size() || o.key.ends_with("/"))
-        continue;  // the prefix itself, or a "folder" marker
-      if (out.size() >= kMaxListedObjects)
-        return InvalidArgument("the listing names more than " + std::to_string(kMaxListedObjects) +
-                               " objects; refusing");
-      out.push_back(StoreObject{o.key.substr(prefix.size()), o.size});
-    }
-    token = std::move(page->next_token);
-  } while (!token.empty());
-  LogInfo(RedactUrl(root) + ": listed " + std::to_string(out.size()) + " objects in " +
-          std::to_string(pages) + " pages");
+  out.reserve(listed->size());
+  for (ListedObject& o : *listed) out.push_back(StoreObject{o.key.substr(key_prefix.size()), o.size});
+  LogInfo(RedactUrl(root) + ": listed " + std::to_string(out.size()) + " objects");
   return out;
 }
 
@@ -257,12 +239,12 @@ Result<ReferenceIndex> LoadRemoteStore(const std::string& root, StoreRoot kind, 
     std::vector<StoreObject> listed;
     if (root.starts_with("http://") || root.starts_with("https://")) {
       ZM_ASSIGN_OR_RETURN(listed, ListHttpStore(root, origin));
-    } else if (root.starts_with("s3://")) {
-      ZM_ASSIGN_OR_RETURN(listed, ListS3Store(root, origin));
+    } else if (root.starts_with("s3://") || root.starts_with("gs://")) {
+      ZM_ASSIGN_OR_RETURN(listed, ListBucketStore(root, origin));
     } else {
       return InvalidArgument(
           "the store has no consolidated metadata (.zmetadata, or consolidated_metadata in "
-          "zarr.json), and listing a gs:// store is not supported yet");
+          "zarr.json), and a store at " + RedactUrl(root) + " cannot be listed");
     }
     return BuildStoreIndex(root, {}, listed);
   }

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "base/log.h"
+#include "io/object_listing.h"
 
 namespace zm {
 namespace {
@@ -241,14 +242,7 @@ std::string EncodeKey(std::string_view key) {
 
 std::string S3ListUrl(std::string_view bucket, std::string_view prefix,
                       std::string_view continuation_token) {
-  auto encode = [](std::string_view v) {
-    std::string e = EncodeKey(v), out;
-    for (char c : e) out += c == '/' ? std::string("%2F") : std::string(1, c);
-    return out;
-  };
-  std::string url = "s3://" + std::string(bucket) + "/?";
-  if (!continuation_token.empty()) url += "continuation-token=" + encode(continuation_token) + "&";
-  return url + "list-type=2&prefix=" + encode(prefix);
+  return ListPageUrl("s3", bucket, prefix, continuation_token);
 }
 
 Result<std::string> S3ObjectUrl(std::string_view url, const S3Config& config) {
@@ -272,6 +266,9 @@ Result<std::string> S3ObjectUrl(std::string_view url, const S3Config& config) {
 Result<std::string> GcsObjectUrl(std::string_view url) {
   std::string bucket, key;
   ZM_RETURN_IF_ERROR(SplitBucketKey(url, 5, &bucket, &key));
+  // A bucket request (a listing, as ListPageUrl makes it): the bucket's
+  // URL with the query as it is.
+  if (key.starts_with("?")) return "https://storage.googleapis.com/" + bucket + key;
   return "https://storage.googleapis.com/" + bucket + "/" + EncodeKey(key);
 }
 

@@ -93,10 +93,12 @@ Result<std::string> S3ObjectUrl(std::string_view url, const S3Config& config);
 // `bucket`, after `continuation_token` (empty: the first page); planned and
 // signed like an object's. Its query is in canonical form (parameters in
 // order, values percent-encoded but for unreserved characters), as a
-// Signature V4 over it requires.
+// Signature V4 over it requires. Same as ListPageUrl("s3", ...).
 std::string S3ListUrl(std::string_view bucket, std::string_view prefix,
                       std::string_view continuation_token);
-// "gs://BUCKET/KEY" -> https://storage.googleapis.com/BUCKET/KEY.
+// "gs://BUCKET/KEY" -> https://storage.googleapis.com/BUCKET/KEY (the XML
+// API). "gs://BUCKET/?QUERY" (a listing page, io/object_listing.h) -> the
+// bucket's URL with QUERY as it is.
 Result<std::string> GcsObjectUrl(std::string_view url);
 
 // "Code: Message" from an S3 (or GCS XML API) error body, or empty when the

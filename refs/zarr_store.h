@@ -68,16 +68,6 @@ struct StoreObject {
 // "../", "?C=N;O=D" sort links, other hosts) are left out.
 std::vector<std::string> ParseIndexLinks(std::string_view html);
 
-// One page of an S3 ListObjectsV2 answer: its objects (full keys, sizes)
-// and the token of the next page (empty on the last). Errors: not a
-// ListBucketResult, a Contents without Key or Size, truncated without a
-// next token.
-struct S3ListPage {
-  std::vector<StoreObject> objects;
-  std::string next_token;
-};
-Result<S3ListPage> ParseS3ListPage(std::string_view xml);
-
 // The index of a store at `root` (a directory path or URL, no trailing
 // '/'): `documents` inline, `objects` as whole objects at root + "/" + key
 // (a key also among `documents` is served inline). Errors: a key that is not

@@ -6,7 +6,15 @@ into a cache directory shared by runs ($ZARRMOUNT_NODE_CACHE, default
 Signature V4 (a wrong secret gets 403 SignatureDoesNotMatch, an unknown key
 403 InvalidAccessKeyId) and answers unknown buckets and keys with S3's
 error XML. See s3rver_main.js for the private-bucket rule.
+
+s3rver makes ListObjectsV2 continuation tokens with DES, which the OpenSSL 3
+of Node.js 17 and later refuses ("digital envelope routines::unsupported"):
+every truncated listing (more than 1,000 keys) would fail with InternalError.
+Node runs it with --openssl-legacy-provider, which brings DES back; real S3
+is not concerned.
 """
+
+import hashlib
 
 import http.client
 import json
@@ -51,7 +59,8 @@ class S3rver:
         self.stderr_path = os.path.join(self.workdir, "s3rver.stderr")
         err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(
-            ["node", os.path.join(HERE, "s3rver_main.js"), json.dumps(config)],
+            ["node", "--openssl-legacy-provider", os.path.join(HERE, "s3rver_main.js"),
+             json.dumps(config)],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, env=env, text=True)
         err.close()
         line = []
@@ -84,3 +93,16 @@ class S3rver:
                 raise RuntimeError(f"PUT {bucket}/{key}: {resp.status} {body[:300]!r}")
         finally:
             conn.close()
+
+    def write_direct(self, bucket, key, data):
+        """Stores an object by writing s3rver's files for it (its data and
+        MD5) into its directory, as a PUT would, without a request: fast for
+        the many objects of a listing test. The bucket must exist."""
+        store_dir = os.path.join(self.workdir, "store", bucket)
+        parts = key.split("/")
+        path = os.path.join(store_dir, *parts[:-1], parts[-1] + "._S3rver_object")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            f.write(data)
+        with open(path + ".md5", "w") as f:
+            f.write(hashlib.md5(data).hexdigest())

@@ -428,6 +428,87 @@ def test_remote_concat_and_missing(tmp_path, datadir, nginx):
     assert len(lines) == 1 and "no_such_file.nc" in lines[0], proc.stderr
 
 
+def resolved(refs):
+    """The references with template names replaced by the file's basename:
+    the same references whether the files were local paths or URLs."""
+    names = {k: os.path.basename(v) for k, v in refs.get("templates", {}).items()}
+    out = {}
+    for key, v in refs["refs"].items():
+        if isinstance(v, list) and v and isinstance(v[0], str):
+            url = v[0]
+            for name, base in names.items():
+                url = url.replace("{{" + name + "}}", base)
+            v = [os.path.basename(url)] + v[1:]
+        out[key] = v
+    return out
+
+
+def test_bucket_glob_and_list_file_inputs(mount, tmp_path, tmp_path_factory, datadir):
+    """`scan --concat time 's3://BUCKET/fice/*.nc'` lists the bucket under
+    fice/ and scans the matching objects ('*' does not cross '/'; byte
+    order): the references equal those of the same files scanned locally. A
+    text file listing the files (paths or URLs) is an input too; a mount of
+    the glob reads as the original; a glob matching nothing is one line."""
+    import s3_server
+    files = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
+                                    12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")
+    key_id, secret = "AKIDZARRMOUNTSCAN001", "zmScanSecret/Known+Value0123456789ab"
+    try:
+        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-scan"), [(key_id, secret)],
+                                  ["scanb"]).start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    try:
+        for p in reversed(files):
+            with open(p, "rb") as f:
+                server.put("scanb", "fice/" + os.path.basename(p), f.read())
+        with open(files[0], "rb") as f:
+            server.put("scanb", "fice/sub/fice_00.nc", f.read())  # below: not matched
+        server.put("scanb", "fice/readme.txt", b"not NetCDF")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
+                   AWS_SECRET_ACCESS_KEY=secret)
+
+        def scan_env(*args, check=True):
+            proc = subprocess.run([zmount.ZARRMOUNT, "scan", *map(str, args)], capture_output=True,
+                                  text=True, timeout=120, env=env, stdin=subprocess.DEVNULL)
+            assert proc.returncode == 0 or not check, proc.stderr
+            return proc
+
+        here_out, glob_out = tmp_path / "local.json", tmp_path / "glob.json"
+        scan("--concat", "time", *files, "-o", here_out)
+        scan_env("--concat", "time", "s3://scanb/fice/*.nc", "-o", glob_out)
+        here, remote = json.load(open(here_out)), json.load(open(glob_out))
+        assert list(remote["templates"].values()) == \
+            [f"s3://scanb/fice/{os.path.basename(p)}" for p in files]
+        assert resolved(remote) == resolved(here)
+
+        listing = tmp_path / "files.txt"
+        listing.write_text("# the files, in order\n\n" + "\n".join(files) + "\n")
+        list_out = tmp_path / "list.json"
+        scan("--concat", "time", listing, "-o", list_out)
+        assert json.load(open(list_out)) == here
+        url_listing = tmp_path / "urls.txt"
+        url_listing.write_text("".join(f"s3://scanb/fice/{os.path.basename(p)}\n" for p in files))
+        scan_env("--concat", "time", url_listing, "-o", list_out)
+        assert json.load(open(list_out)) == remote
+
+        m = mount("s3://scanb/fice/*.nc", extra=["--concat", "time"], env=env)
+        got = zarr.open_group(m.path(), mode="r")
+        with netCDF4.Dataset(prepare_data.FICE_SRC) as ds:
+            ds.set_auto_maskandscale(False)
+            np.testing.assert_array_equal(got["fice"][...], ds["fice"][:36])
+        m.unmount()
+
+        proc = scan_env("--concat", "time", "s3://scanb/fice/*.h5", "-o", tmp_path / "none.json",
+                        check=False)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+        assert "s3://scanb/fice/*.h5: no object matches" in lines[0], lines
+    finally:
+        server.stop()
+
+
 # ---- mounting NetCDF/HDF5 files directly (no reference file) -----------------
 
 def scan_log(m):

@@ -366,8 +366,7 @@ def test_http_store_listed_by_its_directory_index(name, stores, nginx, datadir, 
 def test_s3_store_listed_by_list_objects(stores, mount, tmp_path_factory, tmp_path):
     """Without consolidated metadata, a store in a bucket of s3rver is listed
     by ListObjectsV2 (signed) and read as from the directory, sizes exact.
-    (s3rver fails every truncated listing with InternalError, so paging is
-    tested by tests/unit/app/store_source_test.cc.)"""
+    (Paging: test_s3_store_listed_over_many_pages.)"""
     import s3_server
     key_id, secret = "AKIDZARRMOUNTSTORE03", "zmStoreSecret/Known+Value0123456789ef"
     try:
@@ -393,3 +392,81 @@ def test_s3_store_listed_by_list_objects(stores, mount, tmp_path_factory, tmp_pa
         m.unmount()
     finally:
         server.stop()
+
+
+def test_s3_store_listed_over_many_pages(mount, tmp_path_factory, tmp_path):
+    """Without consolidated metadata, a store of 2,500 chunks on s3rver is
+    listed over three ListObjectsV2 pages (1,000 keys each, continuation
+    tokens), every chunk present with its size, values as written."""
+    import s3_server
+    key_id, secret = "AKIDZARRMOUNTSTORE04", "zmStoreSecret/Known+Value0123456789gh"
+    src = str(tmp_path / "paged.zarr")
+    store = zarr.DirectoryStore(src)
+    g = zarr.group(store=store)
+    a = g.create_dataset("v", shape=(2_500,), chunks=(1,), dtype="<i4", fill_value=-1,
+                         compressor=None)
+    a[:] = np.arange(2_500, dtype="<i4") * 3
+    try:
+        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-paged"), [(key_id, secret)],
+                                  ["paged"]).start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    try:
+        for root, _dirs, files in os.walk(src):
+            for f in files:
+                rel = os.path.relpath(os.path.join(root, f), src)
+                with open(os.path.join(root, f), "rb") as fh:
+                    server.write_direct("paged", "paged.zarr/" + rel, fh.read())
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
+                   AWS_SECRET_ACCESS_KEY=secret)
+        m = mount("s3://paged/paged.zarr", env=env)
+        names = os.listdir(m.path("v"))
+        assert sum(n[0].isdigit() for n in names) == 2_500
+        assert os.stat(m.path("v/2499")).st_size == 4
+        got = zarr.open_group(m.mnt, mode="r")["v"][...]
+        np.testing.assert_array_equal(got, np.arange(2_500, dtype="<i4") * 3)
+        m.unmount()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def gcs_bucket(stores, tmp_path):
+    """The nested store in a bucket of the Cloud Storage stand-in, listed
+    three keys a page."""
+    import shutil
+    import gcs_server
+    root = tmp_path / "gcs"
+    shutil.copytree(stores["nested"], root / "bkt" / "nested.zarr")
+    (root / "bkt" / "nested.zarr.other").mkdir()
+    (root / "bkt" / "nested.zarr.other" / "x").write_bytes(b"not in the store")
+    server = gcs_server.GcsServer(str(root), page_size=3).start()
+    yield server, root
+    server.stop()
+
+
+def test_gs_store_listed_by_the_xml_api(stores, gcs_bucket, mount):
+    """Without consolidated metadata, a store at gs://BUCKET/PREFIX is listed
+    by Cloud Storage's XML API (list-type=2, page after page) and read as
+    from the directory; --map points gs://bkt/ at the stand-in."""
+    server, _root = gcs_bucket
+    m = mount("gs://bkt/nested.zarr", extra=["--map", f"gs://bkt/={server.url}/bkt/"])
+    check_mount_equals_store(m.mnt, stores["nested"])
+    assert sorted(os.listdir(m.mnt)) == sorted(os.listdir(stores["nested"]))
+    assert os.stat(m.path("temp/0/0")).st_size == os.stat(
+        os.path.join(stores["nested"], "temp/0/0")).st_size
+    lists = [p for (_m, p) in server.requests if "list-type=2" in p]
+    assert len(lists) > 3 and all("prefix=nested.zarr%2F" in p for p in lists), lists
+    assert sum("continuation-token=" in p for p in lists) == len(lists) - 1, lists
+
+
+def test_gs_listing_that_fails_midway_is_one_line(gcs_bucket):
+    """A listing page that fails (HTTP 503 from the second page on) fails
+    the mount with one line naming the store and the page."""
+    server, _root = gcs_bucket
+    server.fail_continued = True
+    source = "gs://bkt/nested.zarr"
+    line = run_fails([zmount.ZARRMOUNT, "--check", "--retries", "0", "--map",
+                      f"gs://bkt/={server.url}/bkt/", source], source)
+    assert "failed after 1 pages (3 objects), at page 2" in line and "503" in line, line

@@ -139,29 +139,5 @@ TEST(ZarrStore, UnsizedObjectsAreWholeObjectsOfUnknownSize) {
   EXPECT_EQ(idx->UnsizedFiles().size(), 1u);
 }
 
-TEST(ZarrStore, ParsesS3ListPages) {
-  auto page = ParseS3ListPage(
-      "<ListBucketResult><Contents><Key>s/a&amp;b&#x27;c</Key><ETag>&quot;x&quot;</ETag>"
-      "<Size>12</Size></Contents><Contents><Key>s/0.0</Key><Size>0</Size></Contents>"
-      "<IsTruncated>true</IsTruncated><NextContinuationToken>t&amp;1</NextContinuationToken>"
-      "</ListBucketResult>");
-  ASSERT_TRUE(page.ok()) << page.status().ToString();
-  ASSERT_EQ(page->objects.size(), 2u);
-  EXPECT_EQ(page->objects[0].key, "s/a&b'c");
-  EXPECT_EQ(page->objects[0].size, 12u);
-  EXPECT_EQ(page->objects[1].key, "s/0.0");
-  EXPECT_EQ(page->next_token, "t&1");
-  auto last = ParseS3ListPage("<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>");
-  ASSERT_TRUE(last.ok());
-  EXPECT_TRUE(last->objects.empty() && last->next_token.empty());
-  for (const char* bad :
-       {"<Error><Code>AccessDenied</Code></Error>",
-        "<ListBucketResult><IsTruncated>true</IsTruncated></ListBucketResult>",
-        "<ListBucketResult><Contents><Key>k</Key><Size>-1</Size></Contents></ListBucketResult>",
-        "<ListBucketResult><Contents><Key>k</Key></Contents></ListBucketResult>",
-        "<ListBucketResult><Contents><Key>k</Key><Size>1</Size>"})
-    EXPECT_EQ(ParseS3ListPage(bad).status().code(), Code::kInvalidArgument) << bad;
-}
-
 }  // namespace
 }  // namespace zm
