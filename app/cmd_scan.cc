@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
@@ -21,12 +22,15 @@
 
 #include "app/cmd_common.h"
 #include "app/commands.h"
+#include "app/option_table.h"
+#include "app/scan_workers.h"
 #include "app/sources.h"
 #include "app/stack.h"
 #include "base/json.h"
 #include "base/units.h"
 #include "io/object_listing.h"
 #include "refs/aggregate.h"
+#include "refs/reference_loader.h"
 #include "refs/scan.h"
 
 namespace zm {
@@ -49,6 +53,8 @@ const char kScanUsage[] =
     "  --identical-dims A,B   arrays that must hold the same values in every input\n"
     "  --inline-threshold SIZE  chunks smaller than SIZE are written into the\n"
     "                         references (default: 500; 0: none)\n"
+    "  --jobs N               files scanned at once, each by a process of its own\n"
+    "                         (default: the online CPUs)\n"
     "  -o, --output FILE      where to write (replaced atomically); '-' for stdout\n"
     "  --map, --header, --bearer-token-env, --s3-endpoint, --s3-region,\n"
     "  --s3-profile, --s3-anonymous, --max-connections, --local-root\n"
@@ -223,6 +229,19 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
     }
     return ReadLocal(url, offset, size);
   });
+  if (const int jobs = ScanJobs(opt); jobs > 1) {
+    // Each worker returns a file's references as JSON; parsed here, they
+    // are the index the scan made, aggregated in input order as below.
+    ZM_RETURN_IF_ERROR(ScanInWorkers(inputs, jobs, ScanWorkerCommand(opt), [&](size_t i, ScannedInput in) -> Status {
+      auto index = ParseReferences(in.references, "");
+      if (!index.ok()) return index.status().WithContext(inputs[i]);
+      ZM_RETURN_IF_ERROR(agg.Add(inputs[i], *index));
+      ++totals->files;
+      totals->skipped += in.left_out;
+      return Status();
+    }));
+    return agg.Finish();
+  }
   RemoteReadAhead ahead(inputs, cache);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& path = inputs[i];
@@ -235,9 +254,46 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   return agg.Finish();
 }
 
+// How a scan reaches URLs: the mount's origin stack with a memory cache
+// only.
+void UseScanStack(const std::string& first_input, Options* opt) {
+  opt->source = first_input;
+  opt->check_only = true;
+  opt->disk_cache = false;
+  opt->prefetch = true;  // RemoteReadAhead's background fetches
+  // Blocks of the files scanned already are not read again: the memory
+  // tier need only hold the read-ahead window (16 first blocks of 1 MiB;
+  // it is a sharded LRU, so with room to spare: at 32 MiB, prefetched
+  // blocks were evicted before use and every file was fetched twice).
+  opt->memory_cache = 64_MiB;
+}
+
+// `zarrmount scan --worker OPTION...`: one of ScanInWorkers' processes
+// (app/scan_workers.h). Its inputs come on stdin, its answers go to stdout.
+int ScanWorker(int argc, char** argv) {
+  Options opt;
+  auto parsed = ParseCommandLine(Command::kScan, argc, argv, 3, &opt);
+  if (!parsed.ok()) return Fail(parsed.status());
+  UseScanStack("", &opt);
+  auto stack = BuildStack(opt);
+  if (!stack.ok()) return Fail(stack.status());
+  ReadThroughCache* cache = stack->cache.get();
+  ScanOptions so;
+  so.inline_threshold_bytes = opt.inline_threshold;
+  std::unique_ptr<RemoteReadAhead> ahead;
+  return ServeScanWorker([&](const std::vector<std::string>& inputs, size_t i) -> Result<ScannedInput> {
+    if (!ahead) ahead = std::make_unique<RemoteReadAhead>(inputs, cache);
+    ahead->Before(i);
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache));
+    ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
+    return ScannedInput{std::move(text), r.skipped.size()};
+  });
+}
+
 }  // namespace
 
 int ScanCommand(int argc, char** argv) {
+  if (argc > 2 && std::strcmp(argv[2], "--worker") == 0) return ScanWorker(argc, argv);
   Options opt;
   std::vector<std::string> positional;
   if (int rc = ParseCommandArgs(Command::kScan, argc, argv, kScanUsage, &opt, &positional); rc >= 0)
@@ -267,15 +323,7 @@ int ScanCommand(int argc, char** argv) {
     return UsageError(kScanUsage, std::to_string(inputs.size()) + " files need --concat DIM");
 
   // URLs are read through the mount's origin stack (memory cache only).
-  opt.source = inputs[0];
-  opt.check_only = true;
-  opt.disk_cache = false;
-  opt.prefetch = true;  // RemoteReadAhead's background fetches
-  // Blocks of the files scanned already are not read again: the memory
-  // tier need only hold the read-ahead window (16 first blocks of 1 MiB;
-  // it is a sharded LRU, so with room to spare: at 32 MiB, prefetched
-  // blocks were evicted before use and every file was fetched twice).
-  opt.memory_cache = 64_MiB;
+  UseScanStack(inputs[0], &opt);
   auto stack = BuildStack(opt);
   if (!stack.ok()) return Fail(stack.status());
   ScanTotals totals;

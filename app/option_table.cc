@@ -424,6 +424,10 @@ const OptionSpec kOptions[] = {
        return Status();
      });
    }},
+  {"--jobs", 0, "N",
+   "NetCDF/HDF5 files scanned at once, each by a process\n"
+   "of its own (default: the online CPUs)", nullptr, kMount | kScan,
+   [](const OptionArg& a, Options* o) { return IntIn(a, 1, 1024, &o->jobs); }},
   {"--format", 0, "FORMAT",
    "what SOURCE is: zarr (a plain Zarr store: a directory,\n"
    "or a URL with consolidated metadata), references, or\n"

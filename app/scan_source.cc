@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "app/scan_workers.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/units.h"
@@ -148,6 +149,13 @@ Result<ReferenceIndex> SourceScanner::Load(const std::string& url) {
   const ScanRecordKey key{url, info.version, info.size, options_.scan.inline_threshold_bytes};
   const bool recordable = !options_.cache_dir.empty() && !info.version.empty();
   const std::string path = recordable ? ScanRecordPath(options_.cache_dir, url) : "";
+  if (auto it = scanned_by_workers_.find(url); it != scanned_by_workers_.end()) {
+    auto index = ParseReferences(it->second, "", options_.load);
+    scanned_by_workers_.erase(it);
+    if (!index.ok()) return index.status().WithContext(RedactUrl(url));
+    ++scanned_;
+    return index;
+  }
   if (recordable) {
     if (auto data = ReadWhole(path); data.ok()) {
       if (auto refs = DecodeScanRecord(*data, key)) {
@@ -173,7 +181,7 @@ bool SourceScanner::HasValidRecord(const std::string& url, const Origin::ObjectI
          DecodeScanRecord(*data, {url, info.version, info.size, options_.scan.inline_threshold_bytes});
 }
 
-void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads) {
+void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads, bool fetch_heads) {
   std::vector<std::string> remote;
   for (const std::string& url : urls)
     if (IsRemote(url)) remote.push_back(url);
@@ -192,7 +200,33 @@ void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads) {
       }
     });
   for (std::thread& w : workers) w.join();
-  if (!targets.empty()) cache_->Prefetch(std::move(targets));
+  if (!targets.empty() && fetch_heads) cache_->Prefetch(std::move(targets));
+}
+
+Status SourceScanner::ScanInWorkers(const std::vector<std::string>& urls, int jobs,
+                                    const std::vector<std::string>& command) {
+  std::vector<std::string> missing;
+  std::vector<ScanRecordKey> keys;
+  for (const std::string& url : urls) {
+    if (scanned_by_workers_.count(url) || !IsScannableSource(url)) continue;
+    ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, cache_->Object(url));
+    if (HasValidRecord(url, info)) continue;
+    missing.push_back(url);
+    keys.push_back({url, info.version, info.size, options_.scan.inline_threshold_bytes});
+  }
+  if (missing.size() < 2) return Status::Ok();  // Load scans it, without a process more
+  const bool recordable = !options_.cache_dir.empty();
+  LogInfo("scanning " + std::to_string(missing.size()) + " NetCDF/HDF5 files in " +
+          std::to_string(std::min<size_t>(std::max(jobs, 1), missing.size())) + " worker processes");
+  return zm::ScanInWorkers(missing, jobs, command, [&](size_t i, ScannedInput in) {
+    if (recordable && !keys[i].version.empty()) {
+      const std::string path = ScanRecordPath(options_.cache_dir, missing[i]);
+      Status st = WriteAtomically(path, EncodeScanRecord(keys[i], in.references));
+      if (!st.ok()) LogWarning("scan record of " + RedactUrl(missing[i]) + " not kept: " + st.message());
+    }
+    scanned_by_workers_[missing[i]] = std::move(in.references);
+    return Status::Ok();
+  });
 }
 
 Result<ReferenceIndex> SourceScanner::Scan(const std::string& url, uint64_t size) {

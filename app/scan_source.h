@@ -12,11 +12,12 @@
 // (atomically, by rename). An object whose origin tells no version is
 // scanned every time.
 //
-// Thread-safety: a SourceScanner is used from one thread (scans are serial,
-// libhdf5 being the serial build).
+// Thread-safety: a SourceScanner is used from one thread (libhdf5 being the
+// serial build, parallel scans are worker processes: ScanInWorkers).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -84,8 +85,16 @@ class SourceScanner {
   // once (the cache remembers the answers), and fetches in the background
   // the first block of each without a valid record, so that loading them
   // one by one waits about one round trip per `threads` files rather than
-  // several per file. Local paths are left alone.
-  void Prepare(const std::vector<std::string>& urls, int threads);
+  // several per file. Local paths are left alone. Without `fetch_heads`,
+  // only the versions are asked (the files are scanned by ScanInWorkers).
+  void Prepare(const std::vector<std::string>& urls, int threads, bool fetch_heads = true);
+
+  // Before loading many: scans those of `urls` that are NetCDF/HDF5 files
+  // (IsScannableSource) without a valid record, in `jobs` worker processes
+  // started with `command` (app/scan_workers.h), records them and keeps
+  // their references for Load. Errors name the file.
+  Status ScanInWorkers(const std::vector<std::string>& urls, int jobs,
+                       const std::vector<std::string>& command);
 
   size_t scanned() const { return scanned_; }
   size_t reused() const { return reused_; }
@@ -97,6 +106,7 @@ class SourceScanner {
 
   ReadThroughCache* cache_;
   SourceScanOptions options_;
+  std::map<std::string, std::string> scanned_by_workers_;  // url -> references, until loaded
   size_t scanned_ = 0;
   size_t reused_ = 0;
 };

@@ -645,3 +645,60 @@ def write_nc_part(path, index, offset):
         t[:] = np.arange(10.0) + 10 * index
         v = ds.createVariable("v", "f8", ("time",), zlib=True, chunksizes=(5,))
         v[:] = np.arange(10.0) + offset
+
+
+# ---- parallel scans (worker processes) ------------------------------------------
+
+def test_parallel_scan_writes_what_a_serial_scan_writes(tmp_path, datadir, nginx):
+    """--jobs N scans in N worker processes; the output is byte for byte the
+    serial scan's, local and over HTTP."""
+    files = prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                                    {"fice": (4, 25, 50)}, note="fice for test_scan")
+    outs = {}
+    for jobs in (1, 4, 3):
+        outs[jobs] = tmp_path / f"jobs{jobs}.json"
+        proc = scan("--jobs", jobs, "--concat", "time", *files, "-o", outs[jobs])
+        assert f"scanned {len(files)} files" in proc.stdout
+    assert open(outs[1], "rb").read() == open(outs[4], "rb").read() == open(outs[3], "rb").read()
+    remote = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
+                                     12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")
+    urls = [f"{nginx.url}/scan/fice/{os.path.basename(p)}" for p in remote]
+    for jobs in (1, 2):
+        scan("--jobs", jobs, "--concat", "time", *urls, "-o", tmp_path / f"remote{jobs}.json")
+    assert open(tmp_path / "remote1.json", "rb").read() == open(tmp_path / "remote2.json", "rb").read()
+
+
+def test_parallel_scan_of_a_bad_file_is_one_line_naming_it(tmp_path):
+    files = prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                                    {"fice": (4, 25, 50)}, count=6, note="fice for test_scan")
+    bad = tmp_path / "fice" / "notes.nc"
+    bad.write_text("not a NetCDF file, though named like one\n" * 40)
+    proc = scan("--jobs", 3, "--concat", "time", *files[:4], bad, *files[4:], "-o", tmp_path / "out.json",
+                check=False)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0], proc.stderr
+    assert not os.path.exists(tmp_path / "out.json")
+
+
+def test_parallel_mount_scans_in_workers_and_records(mount, tmp_path):
+    """A mount of many files scans them in --jobs workers, keeps their scan
+    records (the second mount scans none) and serves what --jobs 1 serves."""
+    prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                            {"fice": (4, 25, 50)}, count=6, note="fice for test_scan")
+    cache = str(tmp_path / "jobs-cache")
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time", "--jobs", "3"])
+    assert scan_log(m) == (6, 0)
+    assert "scanning 6 NetCDF/HDF5 files in 3 worker processes" in open(m.log).read(), m.log_tail()
+    got = zarr.open_group(m.path(), mode="r")["fice"][...]
+    m.unmount()
+    assert len(os.listdir(os.path.join(cache, "scans"))) == 6
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time", "--jobs", "3"])
+    assert scan_log(m) == (0, 6)
+    np.testing.assert_array_equal(zarr.open_group(m.path(), mode="r")["fice"][...], got)
+    m.unmount()
+    serial = mount(str(tmp_path / "fice"), extra=["--concat", "time", "--jobs", "1", "--no-disk-cache"])
+    np.testing.assert_array_equal(zarr.open_group(serial.path(), mode="r")["fice"][...], got)
+    with netCDF4.Dataset(prepare_data.FICE_SRC) as ds:
+        ds.set_auto_maskandscale(False)
+        np.testing.assert_array_equal(got, ds["fice"][:72])

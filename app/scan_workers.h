@@ -1,0 +1,65 @@
+// Scans of many NetCDF/HDF5 files in worker processes.
+//
+// Debian's libhdf5 is the serial build (one thread in the library at a
+// time), so scans run in parallel as processes: each worker is this
+// program started again (`/proc/self/exe scan --worker OPTION...`, by
+// posix_spawn, which is safe in a multi-threaded daemon), reads its inputs
+// on stdin, scans them in order and writes each one's references (kerchunk
+// JSON) on stdout. Input i goes to worker i % jobs; the parent reads every
+// worker's pipe with poll and hands the results over in input order, so
+// what is built from them is what a serial scan builds.
+//
+// Wire format, all integers little-endian u64: stdin is the input count,
+// then each input as length and bytes; stdout is, per input, one byte
+// ('R' references, 'E' an error message), the count of variables left out,
+// the payload's length and the payload. A worker stops after an error.
+//
+// Thread-safety: ScanInWorkers may be called from any thread, one call at a
+// time per process (it ignores SIGPIPE for the process: a worker that dies
+// must not kill the parent writing to it).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "app/options.h"
+#include "base/status.h"
+
+namespace zm {
+
+// One input's scan, as a worker sends it.
+struct ScannedInput {
+  std::string references;  // kerchunk JSON (WriteReferencesV1)
+  uint64_t left_out = 0;   // variables left out of it
+};
+
+// The worker processes to use for `opt`: --jobs, else the online CPUs.
+int ScanJobs(const Options& opt);
+
+// The command of a worker scanning as `opt` says: this program's
+// `scan --worker` with the inline threshold and how URLs are reached
+// (--map, headers, S3, connections, local roots). The first element is the
+// program's path; the process is given "zarrmount" as its name.
+std::vector<std::string> ScanWorkerCommand(const Options& opt);
+
+// Scans `inputs` in min(jobs, inputs.size()) worker processes running
+// `command` and calls `consume(i, result)` for i = 0, 1, ... in order.
+// The first error (a scan's, one from `consume`, a worker that exits or is
+// killed before answering) ends it: the workers still running are killed
+// and reaped, and the error names the input concerned.
+// REQUIRES: jobs >= 1; `command` not empty.
+Status ScanInWorkers(const std::vector<std::string>& inputs, int jobs,
+                     const std::vector<std::string>& command,
+                     const std::function<Status(size_t, ScannedInput)>& consume);
+
+// The worker's side: reads the inputs from `requests_fd` (stdin), calls
+// `scan(inputs, i)` for each in order and writes the answers to
+// `answers_fd` (stdout; then anything else the process prints to stdout
+// goes to stderr instead). Returns the exit code.
+int ServeScanWorker(
+    const std::function<Result<ScannedInput>(const std::vector<std::string>& inputs, size_t i)>& scan,
+    int requests_fd = 0, int answers_fd = 1);
+
+}  // namespace zm
