@@ -702,3 +702,61 @@ def test_parallel_mount_scans_in_workers_and_records(mount, tmp_path):
     with netCDF4.Dataset(prepare_data.FICE_SRC) as ds:
         ds.set_auto_maskandscale(False)
         np.testing.assert_array_equal(got, ds["fice"][:72])
+
+
+# ---- Parquet output -------------------------------------------------------------
+
+def mounted_files(root):
+    """{relative path: bytes} of every file under a mount."""
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, root)] = f.read()
+    return out
+
+
+def _compact_dcpl(data):
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.COMPACT)
+    return dcpl
+
+
+@pytest.mark.parametrize("what", ["h5py", "groups", "concat"])
+def test_parquet_output_mounts_as_the_json_output(mount, tmp_path, h5file, what):
+    """--format parquet writes kerchunk's Parquet layout; its mount reads
+    every key byte for byte as the mount of the JSON output."""
+    if what == "concat":
+        args = ["--concat", "time", *prepare_data.split_time(
+            prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12, {"fice": (4, 25, 50)}, count=5,
+            note="fice for test_scan")]
+    elif what == "h5py":
+        # Layouts and filters; no compound type (the Parquet writer refuses
+        # structured dtypes).
+        path = str(tmp_path / "layouts.h5")
+        with h5py.File(path, "w") as f:
+            data = np.arange(600, dtype="f4").reshape(20, 30)
+            f.create_dataset("chunked", data=data, chunks=(7, 11), compression="gzip", shuffle=True)
+            f.create_dataset("fletcher", data=data, chunks=(10, 10), fletcher32=True)
+            f.create_dataset("contiguous", data=np.arange(50, dtype="i8"))
+            f.create_dataset("compact", data=np.arange(6, dtype="i2"),
+                             dcpl=_compact_dcpl(np.arange(6, dtype="i2")))
+            g = f.create_group("g/h")
+            g.create_dataset("partial", shape=(40,), chunks=(8,), dtype="i4", fillvalue=-7)[:8] = 3
+            g.attrs["title"] = "nested"
+        args = [path]
+    else:
+        args = [prepare_data.GROUPS_SRC]
+    scan(*args, "-o", tmp_path / "refs.json")
+    proc = scan(*args, "--format", "parquet", "--record-size", 3, "-o", tmp_path / "refs.parq")
+    assert "refs.parq" in proc.stdout
+    assert os.path.isfile(tmp_path / "refs.parq" / ".zmetadata")
+    from_json = mounted_files(mount(str(tmp_path / "refs.json")).path())
+    from_parquet = mounted_files(mount(str(tmp_path / "refs.parq")).path())
+    assert len(from_json) > 3
+    assert sorted(from_parquet) == sorted(from_json)
+    for key, data in from_json.items():
+        assert from_parquet[key] == data, key
+    proc = scan(*args, "--format", "parquet", "-o", "-", check=False)
+    assert proc.returncode == 2 and "not '-'" in proc.stderr
