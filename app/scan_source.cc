@@ -11,6 +11,7 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -137,6 +138,94 @@ std::optional<std::string_view> DecodeScanRecord(std::string_view record, const 
   std::string_view references = record.substr(end);
   if (record.substr(0, end) != RecordHeader(key, references)) return std::nullopt;
   return references;
+}
+
+namespace {
+
+std::string ScanRecordDir(const std::string& cache_dir) { return cache_dir + "/scans"; }
+
+bool IsRecordName(const std::string& name) { return name.size() > 5 && name.ends_with(".refs"); }
+
+// The files of the records' directory, by name; none if it does not exist.
+Result<std::vector<std::filesystem::path>> ScanRecordFiles(const std::string& cache_dir) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  const std::string dir = ScanRecordDir(cache_dir);
+  if (!std::filesystem::exists(dir, ec)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) out.push_back(e.path());
+  if (ec) return IoError(dir + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+ScanRecordUsage GetScanRecordUsage(const std::string& cache_dir) {
+  ScanRecordUsage u;
+  auto files = ScanRecordFiles(cache_dir);
+  if (!files.ok()) return u;
+  for (const auto& f : *files) {
+    std::error_code ec;
+    if (!IsRecordName(f.filename().string())) continue;
+    uint64_t size = std::filesystem::file_size(f, ec);
+    if (ec) continue;  // removed meanwhile
+    ++u.records;
+    u.bytes += size;
+  }
+  return u;
+}
+
+bool IsIntactScanRecord(std::string_view record) {
+  size_t end = 0, last_line = 0;
+  for (int line = 0; line < 4; ++line) {
+    last_line = end;
+    end = record.find('\n', end);
+    if (end == std::string_view::npos) return false;
+    ++end;
+  }
+  if (!record.starts_with(kRecordMagic)) return false;
+  // The last header line: "<size> <inline threshold> <length> <checksum>".
+  std::string_view sums = record.substr(last_line, end - 1 - last_line);
+  const size_t space = sums.rfind(' ');
+  if (space == std::string_view::npos) return false;
+  std::string_view before = sums.substr(0, space);
+  const size_t length_at = before.rfind(' ');
+  if (length_at == std::string_view::npos) return false;
+  const std::string_view references = record.substr(end);
+  return before.substr(length_at + 1) == std::to_string(references.size()) &&
+         sums.substr(space + 1) == Hex64(Fnv1a64(references));
+}
+
+Result<ScanRecordCheck> VerifyScanRecords(const std::string& cache_dir) {
+  ZM_ASSIGN_OR_RETURN(auto files, ScanRecordFiles(cache_dir));
+  ScanRecordCheck check;
+  for (const auto& f : files) {
+    if (!IsRecordName(f.filename().string())) continue;
+    auto data = ReadWhole(f.string());
+    if (!data.ok()) continue;  // removed meanwhile
+    ++check.checked;
+    if (IsIntactScanRecord(*data)) continue;
+    ++check.bad;
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) return IoError(f.string() + ": " + std::strerror(errno));
+  }
+  return check;
+}
+
+Result<uint64_t> ClearScanRecords(const std::string& cache_dir) {
+  ZM_ASSIGN_OR_RETURN(auto files, ScanRecordFiles(cache_dir));
+  uint64_t deleted = 0;
+  for (const auto& f : files) {
+    const std::string name = f.filename().string();
+    const bool record = IsRecordName(name);
+    if (!record && name.find(".refs.tmp.") == std::string::npos) continue;
+    if (::unlink(f.c_str()) != 0) {
+      if (errno == ENOENT) continue;
+      return IoError(f.string() + ": " + std::strerror(errno));
+    }
+    if (record) ++deleted;
+  }
+  return deleted;
 }
 
 SourceScanner::SourceScanner(ReadThroughCache* cache, SourceScanOptions options)

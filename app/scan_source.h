@@ -65,6 +65,29 @@ std::string EncodeScanRecord(const ScanRecordKey& key, std::string_view referenc
 // its contents; nullopt otherwise.
 std::optional<std::string_view> DecodeScanRecord(std::string_view record, const ScanRecordKey& key);
 
+// The scan records kept under a cache directory, for `zarrmount cache`.
+struct ScanRecordUsage {
+  uint64_t records = 0;
+  uint64_t bytes = 0;  // their file sizes, together
+};
+ScanRecordUsage GetScanRecordUsage(const std::string& cache_dir);
+
+// True if `record` is whole: its header's length and checksum match the
+// references after it (whatever input it is for).
+bool IsIntactScanRecord(std::string_view record);
+
+// Checks every record under `cache_dir` (IsIntactScanRecord) and deletes
+// the bad ones (a mount would scan their files again).
+struct ScanRecordCheck {
+  uint64_t checked = 0;
+  uint64_t bad = 0;
+};
+Result<ScanRecordCheck> VerifyScanRecords(const std::string& cache_dir);
+
+// Deletes every scan record under `cache_dir` (and temporary files a
+// writer left); returns the records deleted. Errors name the file.
+Result<uint64_t> ClearScanRecords(const std::string& cache_dir);
+
 struct SourceScanOptions {
   std::string cache_dir;  // empty: no records; every mount scans
   ScanOptions scan;

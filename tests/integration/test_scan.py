@@ -760,3 +760,48 @@ def test_parquet_output_mounts_as_the_json_output(mount, tmp_path, h5file, what)
         assert from_parquet[key] == data, key
     proc = scan(*args, "--format", "parquet", "-o", "-", check=False)
     assert proc.returncode == 2 and "not '-'" in proc.stderr
+
+
+# ---- `zarrmount cache` and the scan records ---------------------------------------
+
+def cache_json(*args):
+    proc = subprocess.run([zmount.ZARRMOUNT, "cache", *args, "--json"], capture_output=True, text=True,
+                          timeout=60)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_cache_commands_count_verify_and_clear_scan_records(mount, tmp_path):
+    """`cache stats` counts the scan records and their bytes, `cache verify`
+    deletes a damaged one (exit 1), `cache clear` deletes them all: the next
+    mount scans every file again."""
+    prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                            {"fice": (4, 25, 50)}, count=4, note="fice for test_scan")
+    cache = str(tmp_path / "records-cache")
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time"])
+    assert scan_log(m) == (4, 0)
+    m.unmount()
+    scans = os.path.join(cache, "scans")
+    records = sorted(os.path.join(scans, n) for n in os.listdir(scans))
+    assert len(records) == 4
+    rc, stats = cache_json("stats", "--cache-dir", cache)
+    assert rc == 0 and stats["scan_records"] == 4, stats
+    assert stats["scan_record_bytes"] == sum(os.path.getsize(r) for r in records), stats
+    text = subprocess.run([zmount.ZARRMOUNT, "cache", "stats", "--cache-dir", cache], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert "scan records 4" in text, text
+
+    rc, verified = cache_json("verify", "--cache-dir", cache)
+    assert rc == 0 and verified["scan_records_checked"] == 4 and verified["scan_records_bad"] == 0
+    data = bytearray(open(records[1], "rb").read())
+    data[-10] ^= 0x55
+    open(records[1], "wb").write(bytes(data))
+    rc, verified = cache_json("verify", "--cache-dir", cache)
+    assert rc == 1 and verified["scan_records_bad"] == 1, verified
+    assert not os.path.exists(records[1])
+
+    rc, cleared = cache_json("clear", "--cache-dir", cache)
+    assert rc == 0 and cleared["deleted_scan_records"] == 3, cleared
+    assert os.listdir(scans) == []
+    assert cache_json("stats", "--cache-dir", cache)[1]["scan_records"] == 0
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time"])
+    assert scan_log(m) == (4, 0)
