@@ -14,10 +14,12 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "app/cmd_common.h"
@@ -56,6 +58,7 @@ const char kScanUsage[] =
     "                         references (default: 500; 0: none)\n"
     "  --jobs N               files scanned at once, each by a process of its own\n"
     "                         (default: the online CPUs)\n"
+
     "  -o, --output FILE      where to write (replaced atomically); '-' for stdout\n"
     "  --format json|parquet  'json' (a kerchunk version 1 file, the default) or\n"
     "                         'parquet' (a new or empty directory in kerchunk's\n"
@@ -153,14 +156,18 @@ class RemoteReadAhead {
   static constexpr size_t kAhead = 16;
   static constexpr int kSizeThreads = 16;
 
-  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache)
-      : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0) {
+  // `known_sizes` (empty, or 0 for unknown) need not be asked; `ahead`
+  // files are fetched ahead.
+  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
+                  const std::vector<uint64_t>& known_sizes = {}, size_t ahead = kAhead)
+      : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
+    for (size_t i = 0; i < known_sizes.size() && i < sizes_.size(); ++i) sizes_[i] = known_sizes[i];
     std::atomic<size_t> next{0};
     std::vector<std::thread> workers;
     for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs.size()); ++t)
       workers.emplace_back([&] {
         for (size_t i; (i = next++) < inputs_.size();) {
-          if (!IsRemote(inputs_[i])) continue;
+          if (!IsRemote(inputs_[i]) || sizes_[i] > 0) continue;
           auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
           if (size.ok()) sizes_[i] = *size;
         }
@@ -168,10 +175,13 @@ class RemoteReadAhead {
     for (std::thread& w : workers) w.join();
   }
 
+  // Input `i`'s size if known here, else 0.
+  uint64_t size(size_t i) const { return sizes_[i]; }
+
   // Call before scanning input `i`.
   void Before(size_t i) {
     std::vector<PrefetchTarget> targets;
-    for (; queued_ < inputs_.size() && queued_ <= i + kAhead; ++queued_)
+    for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_)
       if (IsRemote(inputs_[queued_]) && sizes_[queued_] > 0)
         targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0,
                            std::min<uint64_t>(sizes_[queued_], 1_MiB)});
@@ -182,8 +192,58 @@ class RemoteReadAhead {
   const std::vector<std::string>& inputs_;
   ReadThroughCache* cache_;
   std::vector<uint64_t> sizes_;
+  size_t ahead_;
   size_t queued_ = 0;
 };
+
+// Reads what an aggregation asks of an input: a remote one with the whole
+// object as the region, as the scan read it (the same cache blocks), a
+// local one directly. `known_size`: the remote object's size, if known
+// (else 0: asked of the cache).
+Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
+                                       ReadThroughCache* cache, uint64_t known_size = 0) {
+  if (IsRemote(url)) {
+    uint64_t object_size = known_size;
+    if (object_size == 0) {
+      ZM_ASSIGN_OR_RETURN(object_size, cache->Size(url));
+    }
+    if (size == ReferenceIndex::kUnknownSize) {
+      size = object_size;
+      offset = 0;
+    }
+    return cache->Read(url, ByteRange{0, object_size}, offset, size);
+  }
+  if (size == ReferenceIndex::kUnknownSize) {
+    struct stat st;
+    if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
+    return ReadLocal(url, 0, static_cast<uint64_t>(st.st_size));
+  }
+  return ReadLocal(url, offset, size);
+}
+
+using KnownBytes = std::map<std::tuple<std::string, uint64_t, uint64_t>, std::string>;
+
+// In a worker: what the parent's aggregation will read of the remote input
+// `url` (its coordinates), read here from the blocks the scan fetched, by
+// aggregating it alone. Local inputs: nothing (the parent reads them as
+// cheaply). Errors are left to the parent, whose aggregation meets them
+// again.
+std::vector<FetchedBytes> AggregationReads(const std::string& url, uint64_t url_size,
+                                           const ReferenceIndex& index, const Options& opt,
+                                           ReadThroughCache* cache) {
+  std::vector<FetchedBytes> out;
+  if (!opt.aggregate() || !IsRemote(url)) return out;
+  AggregateOptions ao;
+  ao.concat_dims = opt.concat_dims;
+  ao.identical_arrays = opt.identical_dims;
+  Aggregator probe(ao, [&](const std::string& u, uint64_t offset, uint64_t size) -> Result<std::string> {
+    ZM_ASSIGN_OR_RETURN(std::string data, ReadForAggregation(u, offset, size, cache, u == url ? url_size : 0));
+    out.push_back({u, offset, size, data});
+    return data;
+  });
+  (void)probe.Add(url, index);
+  return out;
+}
 
 struct ScanTotals {
   size_t files = 0;
@@ -191,9 +251,14 @@ struct ScanTotals {
 };
 
 // Scans one input: a local file by pread, a URL through the cache.
-Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache) {
+// `known_size`: the URL's size, if known (else 0: asked of the cache).
+Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache,
+                           uint64_t known_size = 0) {
   if (!IsRemote(input)) return ScanFile(input, input, so);
-  ZM_ASSIGN_OR_RETURN(uint64_t size, cache->Size(input));
+  uint64_t size = known_size;
+  if (size == 0) {
+    ZM_ASSIGN_OR_RETURN(size, cache->Size(input));
+  }
   // The whole object is the region, so libhdf5's many small reads share
   // the cache's blocks (one request per block, not per read).
   ScanInput in{input, input, size, [cache, &input, size](uint64_t offset, uint64_t n) {
@@ -217,29 +282,20 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;
-  Aggregator agg(ao, [cache](const std::string& url, uint64_t offset, uint64_t size) -> Result<std::string> {
-    if (IsRemote(url)) {
-      // The whole object as the region, as the scan read it: the same blocks.
-      ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache->Size(url));
-      if (size == ReferenceIndex::kUnknownSize) {
-        size = object_size;
-        offset = 0;
-      }
-      return cache->Read(url, ByteRange{0, object_size}, offset, size);
-    }
-    if (size == ReferenceIndex::kUnknownSize) {
-      struct stat st;
-      if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
-      return ReadLocal(url, 0, static_cast<uint64_t>(st.st_size));
-    }
-    return ReadLocal(url, offset, size);
+  // What workers read for the aggregation (ScannedInput::fetched), until used.
+  KnownBytes known;
+  Aggregator agg(ao, [cache, &known](const std::string& url, uint64_t offset, uint64_t size) {
+    if (auto it = known.find({url, offset, size}); it != known.end()) return Result<std::string>(it->second);
+    return ReadForAggregation(url, offset, size, cache);
   });
   if (const int jobs = ScanJobs(opt); jobs > 1) {
     // Each worker returns a file's references as JSON; parsed here, they
     // are the index the scan made, aggregated in input order as below.
-    ZM_RETURN_IF_ERROR(ScanInWorkers(inputs, jobs, ScanWorkerCommand(opt), [&](size_t i, ScannedInput in) -> Status {
+    ZM_RETURN_IF_ERROR(ScanInWorkers(inputs, jobs, ScanWorkerCommand(opt, jobs), [&](size_t i, ScannedInput in) -> Status {
       auto index = ParseReferences(in.references, "");
       if (!index.ok()) return index.status().WithContext(inputs[i]);
+      known.clear();
+      for (FetchedBytes& f : in.fetched) known[{f.url, f.offset, f.size}] = std::move(f.data);
       ZM_RETURN_IF_ERROR(agg.Add(inputs[i], *index));
       ++totals->files;
       totals->skipped += in.left_out;
@@ -286,12 +342,17 @@ int ScanWorker(int argc, char** argv) {
   ScanOptions so;
   so.inline_threshold_bytes = opt.inline_threshold;
   std::unique_ptr<RemoteReadAhead> ahead;
-  return ServeScanWorker([&](const std::vector<std::string>& inputs, size_t i) -> Result<ScannedInput> {
-    if (!ahead) ahead = std::make_unique<RemoteReadAhead>(inputs, cache);
+  return ServeScanWorker([&](const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes,
+                             size_t i) -> Result<ScannedInput> {
+    // As many files ahead as this worker's share of the connections.
+    if (!ahead)
+      ahead = std::make_unique<RemoteReadAhead>(
+          inputs, cache, sizes, std::max<size_t>(RemoteReadAhead::kAhead, static_cast<size_t>(opt.max_connections)));
     ahead->Before(i);
-    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache));
+    const uint64_t size = ahead->size(i);
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));
     ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
-    return ScannedInput{std::move(text), r.skipped.size()};
+    return ScannedInput{std::move(text), r.skipped.size(), AggregationReads(inputs[i], size, r.index, opt, cache)};
   });
 }
 

@@ -270,7 +270,7 @@ bool SourceScanner::HasValidRecord(const std::string& url, const Origin::ObjectI
          DecodeScanRecord(*data, {url, info.version, info.size, options_.scan.inline_threshold_bytes});
 }
 
-void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads, bool fetch_heads) {
+void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads) {
   std::vector<std::string> remote;
   for (const std::string& url : urls)
     if (IsRemote(url)) remote.push_back(url);
@@ -289,7 +289,7 @@ void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads, b
       }
     });
   for (std::thread& w : workers) w.join();
-  if (!targets.empty() && fetch_heads) cache_->Prefetch(std::move(targets));
+  if (!targets.empty()) cache_->Prefetch(std::move(targets));
 }
 
 Status SourceScanner::ScanInWorkers(const std::vector<std::string>& urls, int jobs,
@@ -297,7 +297,7 @@ Status SourceScanner::ScanInWorkers(const std::vector<std::string>& urls, int jo
   std::vector<std::string> missing;
   std::vector<ScanRecordKey> keys;
   for (const std::string& url : urls) {
-    if (scanned_by_workers_.count(url) || !IsScannableSource(url)) continue;
+    if (IsRemote(url) || scanned_by_workers_.count(url) || !IsScannableSource(url)) continue;
     ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, cache_->Object(url));
     if (HasValidRecord(url, info)) continue;
     missing.push_back(url);

@@ -108,14 +108,15 @@ class SourceScanner {
   // once (the cache remembers the answers), and fetches in the background
   // the first block of each without a valid record, so that loading them
   // one by one waits about one round trip per `threads` files rather than
-  // several per file. Local paths are left alone. Without `fetch_heads`,
-  // only the versions are asked (the files are scanned by ScanInWorkers).
-  void Prepare(const std::vector<std::string>& urls, int threads, bool fetch_heads = true);
+  // several per file. Local paths are left alone.
+  void Prepare(const std::vector<std::string>& urls, int threads);
 
-  // Before loading many: scans those of `urls` that are NetCDF/HDF5 files
-  // (IsScannableSource) without a valid record, in `jobs` worker processes
+  // Before loading many: scans those of `urls` that are local NetCDF/HDF5
+  // files (IsScannableSource) without a valid record, in `jobs` worker processes
   // started with `command` (app/scan_workers.h), records them and keeps
-  // their references for Load. Errors name the file.
+  // their references for Load. Errors name the file. URLs are left to Load:
+  // after Prepare, their scans wait on no round trip and a worker's would
+  // (it asks each object's version again), so processes do not pay there.
   Status ScanInWorkers(const std::vector<std::string>& urls, int jobs,
                        const std::vector<std::string>& command);
 

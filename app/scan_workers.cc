@@ -33,6 +33,54 @@ uint64_t GetU64(std::string_view in) {
   return v;
 }
 
+// Takes a u64 off the front of `in`; false if too short.
+bool TakeU64(std::string_view* in, uint64_t* v) {
+  if (in->size() < 8) return false;
+  *v = GetU64(*in);
+  in->remove_prefix(8);
+  return true;
+}
+
+// Takes a length-prefixed string off the front of `in`.
+bool TakeString(std::string_view* in, std::string* out) {
+  uint64_t n = 0;
+  if (!TakeU64(in, &n) || in->size() < n) return false;
+  out->assign(in->substr(0, n));
+  in->remove_prefix(n);
+  return true;
+}
+
+void PutString(std::string_view s, std::string* out) {
+  PutU64(s.size(), out);
+  out->append(s);
+}
+
+std::string EncodeScanned(const ScannedInput& in) {
+  std::string out;
+  PutString(in.references, &out);
+  PutU64(in.fetched.size(), &out);
+  for (const FetchedBytes& f : in.fetched) {
+    PutString(f.url, &out);
+    PutU64(f.offset, &out);
+    PutU64(f.size, &out);
+    PutString(f.data, &out);
+  }
+  return out;
+}
+
+bool DecodeScanned(std::string_view in, ScannedInput* out) {
+  uint64_t n = 0;
+  if (!TakeString(&in, &out->references) || !TakeU64(&in, &n)) return false;
+  for (uint64_t k = 0; k < n; ++k) {
+    FetchedBytes f;
+    if (!TakeString(&in, &f.url) || !TakeU64(&in, &f.offset) || !TakeU64(&in, &f.size) ||
+        !TakeString(&in, &f.data))
+      return false;
+    out->fetched.push_back(std::move(f));
+  }
+  return in.empty();
+}
+
 bool WriteAll(int fd, std::string_view data) {
   while (!data.empty()) {
     ssize_t n = ::write(fd, data.data(), data.size());
@@ -53,7 +101,8 @@ std::string ExitDescription(int wstatus) {
 // One answer of a worker, as read from its pipe.
 struct Frame {
   char kind = 0;
-  ScannedInput input;
+  uint64_t left_out = 0;
+  std::string payload;
 };
 
 // The parent's view of one worker process.
@@ -75,8 +124,8 @@ struct Worker {
       if (buffer.size() - at - kFrameHeaderBytes < length) break;
       Frame f;
       f.kind = head[0];
-      f.input.left_out = GetU64(head.substr(1));
-      f.input.references = buffer.substr(at + kFrameHeaderBytes, length);
+      f.left_out = GetU64(head.substr(1));
+      f.payload = buffer.substr(at + kFrameHeaderBytes, length);
       frames.push_back(std::move(f));
       ++framed;
       at += kFrameHeaderBytes + length;
@@ -173,7 +222,7 @@ Status ReadSome(const std::vector<std::string>& inputs, std::vector<Worker>* wor
       w->TakeFrames();
       // A scan's error ends the run at once, whatever comes before it.
       for (const Frame& f : w->frames)
-        if (f.kind != 'R') return InvalidArgument(f.input.references);
+        if (f.kind != 'R') return InvalidArgument(f.payload);
       continue;
     }
     CloseFd(&w->from);  // its end of output
@@ -199,7 +248,8 @@ Status ReapAll(std::vector<Worker>* workers) {
   return first;
 }
 
-Status RunWorkers(const std::vector<std::string>& inputs, const std::vector<std::string>& command,
+Status RunWorkers(const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes,
+                  const std::vector<std::string>& command,
                   const std::function<Status(size_t, ScannedInput)>& consume, std::vector<Worker>* workers) {
   for (size_t i = 0; i < inputs.size(); ++i) (*workers)[i % workers->size()].assigned.push_back(i);
   for (Worker& w : *workers) ZM_RETURN_IF_ERROR(Spawn(command, &w));
@@ -209,8 +259,8 @@ Status RunWorkers(const std::vector<std::string>& inputs, const std::vector<std:
     std::string message;
     PutU64(w.assigned.size(), &message);
     for (size_t i : w.assigned) {
-      PutU64(inputs[i].size(), &message);
-      message += inputs[i];
+      PutString(inputs[i], &message);
+      PutU64(i < sizes.size() ? sizes[i] : 0, &message);
     }
     if (!WriteAll(w.to, message)) {
       CloseFd(&w.to);
@@ -227,8 +277,12 @@ Status RunWorkers(const std::vector<std::string>& inputs, const std::vector<std:
     }
     Frame f = std::move(w.frames.front());
     w.frames.pop_front();
-    if (f.kind != 'R') return InvalidArgument(f.input.references);
-    ZM_RETURN_IF_ERROR(consume(next, std::move(f.input)));
+    if (f.kind != 'R') return InvalidArgument(f.payload);
+    ScannedInput in;
+    in.left_out = f.left_out;
+    if (!DecodeScanned(f.payload, &in))
+      return IoError(inputs[next] + ": the scan's worker process sent a malformed answer");
+    ZM_RETURN_IF_ERROR(consume(next, std::move(in)));
     ++next;
   }
   return ReapAll(workers);
@@ -242,15 +296,23 @@ int ScanJobs(const Options& opt) {
   return cpus > 0 ? static_cast<int>(cpus) : 1;
 }
 
-std::vector<std::string> ScanWorkerCommand(const Options& opt) {
+std::vector<std::string> ScanWorkerCommand(const Options& opt, int jobs) {
+  const int connections = std::max(1, opt.max_connections / std::max(jobs, 1));
   std::vector<std::string> args = {kSelf, "scan", "--worker", "--inline-threshold", std::to_string(opt.inline_threshold),
-                                   "--max-connections", std::to_string(opt.max_connections)};
+                                   "--max-connections", std::to_string(connections)};
   auto each = [&](const char* name, const std::vector<std::string>& values) {
     for (const std::string& v : values) {
       args.push_back(name);
       args.push_back(v);
     }
   };
+  each("--concat", opt.concat_dims);
+  if (!opt.identical_dims.empty()) {
+    std::string joined;
+    for (const std::string& a : opt.identical_dims) joined += (joined.empty() ? "" : ",") + a;
+    args.push_back("--identical-dims");
+    args.push_back(joined);
+  }
   each("--local-root", opt.local_roots);
   each("--map", opt.maps);
   each("--header", opt.headers);
@@ -269,18 +331,20 @@ std::vector<std::string> ScanWorkerCommand(const Options& opt) {
 
 Status ScanInWorkers(const std::vector<std::string>& inputs, int jobs,
                      const std::vector<std::string>& command,
-                     const std::function<Status(size_t, ScannedInput)>& consume) {
+                     const std::function<Status(size_t, ScannedInput)>& consume,
+                     const std::vector<uint64_t>& sizes) {
   if (inputs.empty()) return Status::Ok();
   if (command.empty()) return InvalidArgument("scan workers: no command");
   ::signal(SIGPIPE, SIG_IGN);
   std::vector<Worker> workers(std::min<size_t>(std::max(jobs, 1), inputs.size()));
-  Status st = RunWorkers(inputs, command, consume, &workers);
+  Status st = RunWorkers(inputs, sizes, command, consume, &workers);
   if (!st.ok()) KillAll(&workers);
   return st;
 }
 
 int ServeScanWorker(
-    const std::function<Result<ScannedInput>(const std::vector<std::string>& inputs, size_t i)>& scan,
+    const std::function<Result<ScannedInput>(const std::vector<std::string>& inputs,
+                                             const std::vector<uint64_t>& sizes, size_t i)>& scan,
     int requests_fd, int answers_fd) {
   int out = answers_fd;
   if (answers_fd == 1) {
@@ -298,22 +362,21 @@ int ServeScanWorker(
     request.append(buf, static_cast<size_t>(n));
   }
   std::vector<std::string> inputs;
+  std::vector<uint64_t> sizes;
   std::string_view rest(request);
-  if (rest.size() < 8) return 1;
-  const uint64_t count = GetU64(rest);
-  rest.remove_prefix(8);
+  uint64_t count = 0;
+  if (!TakeU64(&rest, &count)) return 1;
   for (uint64_t k = 0; k < count; ++k) {
-    if (rest.size() < 8) return 1;
-    const uint64_t length = GetU64(rest);
-    rest.remove_prefix(8);
-    if (rest.size() < length) return 1;
-    inputs.emplace_back(rest.substr(0, length));
-    rest.remove_prefix(length);
+    std::string input;
+    uint64_t size = 0;
+    if (!TakeString(&rest, &input) || !TakeU64(&rest, &size)) return 1;
+    inputs.push_back(std::move(input));
+    sizes.push_back(size);
   }
   for (size_t i = 0; i < inputs.size(); ++i) {
-    Result<ScannedInput> r = scan(inputs, i);
+    Result<ScannedInput> r = scan(inputs, sizes, i);
     std::string frame(1, r.ok() ? 'R' : 'E');
-    const std::string& payload = r.ok() ? r->references : r.status().message();
+    const std::string payload = r.ok() ? EncodeScanned(*r) : r.status().message();
     PutU64(r.ok() ? r->left_out : 0, &frame);
     PutU64(payload.size(), &frame);
     if (!WriteAll(out, frame) || !WriteAll(out, payload)) return 1;

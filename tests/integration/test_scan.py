@@ -663,9 +663,14 @@ def test_parallel_scan_writes_what_a_serial_scan_writes(tmp_path, datadir, nginx
     remote = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
                                      12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")
     urls = [f"{nginx.url}/scan/fice/{os.path.basename(p)}" for p in remote]
+    sent = {}
     for jobs in (1, 2):
+        before = len(nginx.requests())
         scan("--jobs", jobs, "--concat", "time", *urls, "-o", tmp_path / f"remote{jobs}.json")
+        sent[jobs] = len(nginx.requests()) - before
     assert open(tmp_path / "remote1.json", "rb").read() == open(tmp_path / "remote2.json", "rb").read()
+    # The workers send the coordinates they read: the parent fetches none.
+    assert sent[2] == sent[1], sent
 
 
 def test_parallel_scan_of_a_bad_file_is_one_line_naming_it(tmp_path):

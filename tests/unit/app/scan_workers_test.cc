@@ -27,15 +27,17 @@ std::vector<std::string> PeerCommand() {
 
 // A worker whose scan answers by the input's name: "crash*" aborts,
 // "exit*" exits with status 3 at once, "fail*" is a scan error, and any
-// other input's references are "refs of " and its name.
+// other input's references are "refs of NAME, SIZE" with one fetched range
+// (the name, at offset SIZE).
 TEST(ScanWorkersPeer, DISABLED_Worker) {
   int code = ServeScanWorker(
-      [](const std::vector<std::string>& inputs, size_t i) -> Result<ScannedInput> {
+      [](const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes, size_t i) -> Result<ScannedInput> {
         const std::string& in = inputs[i];
         if (in.starts_with("crash")) std::abort();
         if (in.starts_with("exit")) ::_exit(3);
         if (in.starts_with("fail")) return InvalidArgument(in + ": not a NetCDF file");
-        return ScannedInput{"refs of " + in, in.size()};
+        return ScannedInput{"refs of " + in + ", " + std::to_string(sizes[i]), in.size(),
+                            {FetchedBytes{in, sizes[i], 4, std::string("\0bin", 4)}}};
       },
       0, 3);
   ::_exit(code);
@@ -50,15 +52,26 @@ void ExpectNoChildren() {
 
 TEST(ScanWorkers, AnswersComeInInputOrderWhateverTheWorkers) {
   std::vector<std::string> inputs;
-  for (int i = 0; i < 11; ++i) inputs.push_back("f" + std::string(i, 'x'));
+  std::vector<uint64_t> sizes;
+  for (int i = 0; i < 11; ++i) {
+    inputs.push_back("f" + std::string(i, 'x'));
+    sizes.push_back(1000 + i);
+  }
   for (int jobs : {1, 3, 4, 20}) {
     std::vector<size_t> order;
     Status st = ScanInWorkers(inputs, jobs, PeerCommand(), [&](size_t i, ScannedInput in) {
-      EXPECT_EQ(in.references, "refs of " + inputs[i]);
+      EXPECT_EQ(in.references, "refs of " + inputs[i] + ", " + std::to_string(1000 + i));
       EXPECT_EQ(in.left_out, inputs[i].size());
+      EXPECT_EQ(in.fetched.size(), 1u);
+      if (in.fetched.size() == 1) {
+        EXPECT_EQ(in.fetched[0].url, inputs[i]);
+        EXPECT_EQ(in.fetched[0].offset, 1000 + i);
+        EXPECT_EQ(in.fetched[0].size, 4u);
+        EXPECT_EQ(in.fetched[0].data, std::string("\0bin", 4));
+      }
       order.push_back(i);
       return Status::Ok();
-    });
+    }, sizes);
     ASSERT_TRUE(st.ok()) << st.message();
     ASSERT_EQ(order.size(), inputs.size()) << jobs;
     for (size_t i = 0; i < order.size(); ++i) EXPECT_EQ(order[i], i);
@@ -118,7 +131,8 @@ TEST(ScanWorkers, TheWorkerCommandCarriesTheScanOptions) {
   opt.inline_threshold = 100;
   opt.maps = {"s3://b/=http://m/b/"};
   opt.s3_anonymous = true;
-  const std::vector<std::string> cmd = ScanWorkerCommand(opt);
+  opt.max_connections = 64;
+  const std::vector<std::string> cmd = ScanWorkerCommand(opt, 4);
   ASSERT_GE(cmd.size(), 3u);
   EXPECT_EQ(cmd[0], "/proc/self/exe");
   EXPECT_EQ(cmd[1], "scan");
@@ -130,6 +144,7 @@ TEST(ScanWorkers, TheWorkerCommandCarriesTheScanOptions) {
   };
   EXPECT_TRUE(has("--inline-threshold", "100"));
   EXPECT_TRUE(has("--map", "s3://b/=http://m/b/"));
+  EXPECT_TRUE(has("--max-connections", "16"));  // shared out among the workers
   EXPECT_EQ(cmd.back(), "--s3-anonymous");
 }
 
