@@ -29,6 +29,7 @@
 #include "app/sources.h"
 #include "app/stack.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/units.h"
 #include "io/object_listing.h"
 #include "refs/aggregate.h"
@@ -298,7 +299,9 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
       for (FetchedBytes& f : in.fetched) known[{f.url, f.offset, f.size}] = std::move(f.data);
       ZM_RETURN_IF_ERROR(agg.Add(inputs[i], *index));
       ++totals->files;
-      totals->skipped += in.left_out;
+      // The worker logs only errors: its lines are logged here, in order.
+      for (const std::string& line : in.left_out) LogWarning(inputs[i] + ": " + line);
+      totals->skipped += in.left_out.size();
       return Status();
     }));
     return agg.Finish();
@@ -336,6 +339,8 @@ int ScanWorker(int argc, char** argv) {
   auto parsed = ParseCommandLine(Command::kScan, argc, argv, 3, &opt);
   if (!parsed.ok()) return Fail(parsed.status());
   UseScanStack("", &opt);
+  // Its warnings (variables left out) go to the parent with the answers.
+  SetLogLevel(LogLevel::kError);
   auto stack = BuildStack(opt);
   if (!stack.ok()) return Fail(stack.status());
   ReadThroughCache* cache = stack->cache.get();
@@ -352,7 +357,7 @@ int ScanWorker(int argc, char** argv) {
     const uint64_t size = ahead->size(i);
     ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));
     ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
-    return ScannedInput{std::move(text), r.skipped.size(), AggregationReads(inputs[i], size, r.index, opt, cache)};
+    return ScannedInput{std::move(text), std::move(r.skipped), AggregationReads(inputs[i], size, r.index, opt, cache)};
   });
 }
 

@@ -313,6 +313,7 @@ Status SourceScanner::ScanInWorkers(const std::vector<std::string>& urls, int jo
       Status st = WriteAtomically(path, EncodeScanRecord(keys[i], in.references));
       if (!st.ok()) LogWarning("scan record of " + RedactUrl(missing[i]) + " not kept: " + st.message());
     }
+    for (const std::string& line : in.left_out) LogWarning(RedactUrl(missing[i]) + ": " + line);
     scanned_by_workers_[missing[i]] = std::move(in.references);
     return Status::Ok();
   });

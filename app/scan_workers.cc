@@ -21,7 +21,7 @@ namespace zm {
 namespace {
 
 constexpr char kSelf[] = "/proc/self/exe";
-constexpr size_t kFrameHeaderBytes = 1 + 8 + 8;
+constexpr size_t kFrameHeaderBytes = 1 + 8;
 
 void PutU64(uint64_t v, std::string* out) {
   for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -58,6 +58,8 @@ void PutString(std::string_view s, std::string* out) {
 std::string EncodeScanned(const ScannedInput& in) {
   std::string out;
   PutString(in.references, &out);
+  PutU64(in.left_out.size(), &out);
+  for (const std::string& line : in.left_out) PutString(line, &out);
   PutU64(in.fetched.size(), &out);
   for (const FetchedBytes& f : in.fetched) {
     PutString(f.url, &out);
@@ -71,6 +73,12 @@ std::string EncodeScanned(const ScannedInput& in) {
 bool DecodeScanned(std::string_view in, ScannedInput* out) {
   uint64_t n = 0;
   if (!TakeString(&in, &out->references) || !TakeU64(&in, &n)) return false;
+  for (uint64_t k = 0; k < n; ++k) {
+    std::string line;
+    if (!TakeString(&in, &line)) return false;
+    out->left_out.push_back(std::move(line));
+  }
+  if (!TakeU64(&in, &n)) return false;
   for (uint64_t k = 0; k < n; ++k) {
     FetchedBytes f;
     if (!TakeString(&in, &f.url) || !TakeU64(&in, &f.offset) || !TakeU64(&in, &f.size) ||
@@ -101,7 +109,6 @@ std::string ExitDescription(int wstatus) {
 // One answer of a worker, as read from its pipe.
 struct Frame {
   char kind = 0;
-  uint64_t left_out = 0;
   std::string payload;
 };
 
@@ -120,11 +127,10 @@ struct Worker {
     size_t at = 0;
     while (buffer.size() - at >= kFrameHeaderBytes) {
       const std::string_view head(buffer.data() + at, kFrameHeaderBytes);
-      const uint64_t length = GetU64(head.substr(9));
+      const uint64_t length = GetU64(head.substr(1));
       if (buffer.size() - at - kFrameHeaderBytes < length) break;
       Frame f;
       f.kind = head[0];
-      f.left_out = GetU64(head.substr(1));
       f.payload = buffer.substr(at + kFrameHeaderBytes, length);
       frames.push_back(std::move(f));
       ++framed;
@@ -279,7 +285,6 @@ Status RunWorkers(const std::vector<std::string>& inputs, const std::vector<uint
     w.frames.pop_front();
     if (f.kind != 'R') return InvalidArgument(f.payload);
     ScannedInput in;
-    in.left_out = f.left_out;
     if (!DecodeScanned(f.payload, &in))
       return IoError(inputs[next] + ": the scan's worker process sent a malformed answer");
     ZM_RETURN_IF_ERROR(consume(next, std::move(in)));
@@ -377,7 +382,6 @@ int ServeScanWorker(
     Result<ScannedInput> r = scan(inputs, sizes, i);
     std::string frame(1, r.ok() ? 'R' : 'E');
     const std::string payload = r.ok() ? EncodeScanned(*r) : r.status().message();
-    PutU64(r.ok() ? r->left_out : 0, &frame);
     PutU64(payload.size(), &frame);
     if (!WriteAll(out, frame) || !WriteAll(out, payload)) return 1;
     if (!r.ok()) return 1;

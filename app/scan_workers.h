@@ -11,11 +11,11 @@
 //
 // Wire format, all integers little-endian u64: stdin is the input count,
 // then each input as length and bytes, and its size (0: unknown); stdout is, per input, one byte
-// ('R' references, 'E' an error message), the count of variables left out,
-// the payload's length and the payload: an error's message, or the
-// references' length and text, the count of fetched ranges and each as
-// URL (length, bytes), offset, size, data (length, bytes). A worker stops
-// after an error.
+// ('R' references, 'E' an error message), the payload's length and the
+// payload: an error's message, or the references (length, text), the
+// count of lines left out and each (length, text), the count of fetched
+// ranges and each as URL (length, bytes), offset, size, data (length,
+// bytes). A worker stops after an error.
 //
 // Thread-safety: ScanInWorkers may be called from any thread, one call at a
 // time per process (it ignores SIGPIPE for the process: a worker that dies
@@ -45,7 +45,9 @@ struct FetchedBytes {
 // One input's scan, as a worker sends it.
 struct ScannedInput {
   std::string references;  // kerchunk JSON (WriteReferencesV1)
-  uint64_t left_out = 0;   // variables left out of it
+  // One line per variable left out (ScanResult::skipped); a worker logs
+  // only errors, so that these reach the parent's log, in input order.
+  std::vector<std::string> left_out;
   std::vector<FetchedBytes> fetched;
 };
 

@@ -810,3 +810,22 @@ def test_cache_commands_count_verify_and_clear_scan_records(mount, tmp_path):
     assert cache_json("stats", "--cache-dir", cache)[1]["scan_records"] == 0
     m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time"])
     assert scan_log(m) == (4, 0)
+
+
+def test_parallel_scan_logs_the_variables_left_out_as_a_serial_one(mount, tmp_path):
+    """The workers' lines on variables left out reach stderr (scan) and the
+    daemon's log (mount), one per variable and file, in input order."""
+    files = prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                                    {"fice": (4, 25, 50)}, count=4, note="fice for test_scan")
+    for p in files:
+        with h5py.File(p, "a") as f:
+            f.create_dataset("notes", data=["a", "bc"], dtype=h5py.string_dtype())
+    lines = {}
+    for jobs in (1, 3):
+        proc = scan("--jobs", jobs, "--concat", "time", *files, "-o", tmp_path / f"out{jobs}.json")
+        lines[jobs] = [ln.split(" warning: ", 1)[1] for ln in proc.stderr.splitlines() if " warning: " in ln]
+    assert len(lines[1]) == 4 and all("notes" in ln for ln in lines[1]), lines
+    assert lines[3] == lines[1]
+    m = mount(str(tmp_path / "fice"), extra=["--concat", "time", "--jobs", "3", "--no-disk-cache"])
+    logged = [ln for ln in open(m.log) if "notes" in ln and "left out" in ln]
+    assert len(logged) == 4, m.log_tail()

@@ -27,8 +27,8 @@ std::vector<std::string> PeerCommand() {
 
 // A worker whose scan answers by the input's name: "crash*" aborts,
 // "exit*" exits with status 3 at once, "fail*" is a scan error, and any
-// other input's references are "refs of NAME, SIZE" with one fetched range
-// (the name, at offset SIZE).
+// other input's references are "refs of NAME, SIZE" with two lines left
+// out and one fetched range (the name, at offset SIZE).
 TEST(ScanWorkersPeer, DISABLED_Worker) {
   int code = ServeScanWorker(
       [](const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes, size_t i) -> Result<ScannedInput> {
@@ -36,7 +36,7 @@ TEST(ScanWorkersPeer, DISABLED_Worker) {
         if (in.starts_with("crash")) std::abort();
         if (in.starts_with("exit")) ::_exit(3);
         if (in.starts_with("fail")) return InvalidArgument(in + ": not a NetCDF file");
-        return ScannedInput{"refs of " + in + ", " + std::to_string(sizes[i]), in.size(),
+        return ScannedInput{"refs of " + in + ", " + std::to_string(sizes[i]), {"v: left out", in},
                             {FetchedBytes{in, sizes[i], 4, std::string("\0bin", 4)}}};
       },
       0, 3);
@@ -61,7 +61,7 @@ TEST(ScanWorkers, AnswersComeInInputOrderWhateverTheWorkers) {
     std::vector<size_t> order;
     Status st = ScanInWorkers(inputs, jobs, PeerCommand(), [&](size_t i, ScannedInput in) {
       EXPECT_EQ(in.references, "refs of " + inputs[i] + ", " + std::to_string(1000 + i));
-      EXPECT_EQ(in.left_out, inputs[i].size());
+      EXPECT_EQ(in.left_out, std::vector<std::string>({"v: left out", inputs[i]}));
       EXPECT_EQ(in.fetched.size(), 1u);
       if (in.fetched.size() == 1) {
         EXPECT_EQ(in.fetched[0].url, inputs[i]);
