@@ -666,7 +666,9 @@ def test_parallel_scan_writes_what_a_serial_scan_writes(tmp_path, datadir, nginx
     sent = {}
     for jobs in (1, 2):
         before = len(nginx.requests())
-        scan("--jobs", jobs, "--concat", "time", *urls, "-o", tmp_path / f"remote{jobs}.json")
+        # No inlining: the coordinates are chunk references the parent must read.
+        scan("--jobs", jobs, "--inline-threshold", 0, "--concat", "time", *urls, "-o",
+             tmp_path / f"remote{jobs}.json")
         sent[jobs] = len(nginx.requests()) - before
     assert open(tmp_path / "remote1.json", "rb").read() == open(tmp_path / "remote2.json", "rb").read()
     # The workers send the coordinates they read: the parent fetches none.
