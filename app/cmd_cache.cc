@@ -13,6 +13,7 @@
 
 #include "app/cmd_common.h"
 #include "app/commands.h"
+#include "app/scan_source.h"
 #include "base/json.h"
 #include "base/units.h"
 #include "cache/block_store.h"
@@ -23,10 +24,12 @@ const char kCacheUsage[] =
     "Usage: zarrmount cache stats|verify|clear|prune [options]\n"
     "\n"
     "Maintains a cache directory; safe while daemons use it.\n"
-    "  stats    what the cache holds: size, blocks, age of the oldest and newest use\n"
-    "  verify   reads every block and checks its key and checksum; bad blocks are\n"
-    "           deleted (a daemon would fetch them again). Exit status 1 if any\n"
-    "  clear    deletes every block\n"
+    "  stats    what the cache holds: size, blocks, age of the oldest and newest use,\n"
+    "           scan records of NetCDF/HDF5 files (scans/)\n"
+    "  verify   reads every block and scan record and checks its key and checksum;\n"
+    "           bad ones are deleted (a daemon would fetch or scan them again).\n"
+    "           Exit status 1 if any\n"
+    "  clear    deletes every block and scan record\n"
     "  prune    evicts least recently used blocks: --to SIZE and/or --unused-for AGE\n"
     "\n"
     "Options:\n"
@@ -65,21 +68,25 @@ int CheckCacheArgs(const std::vector<std::string>& positional, const Options& op
 int Stats(PersistentBlockStore& store, const std::string& dir, bool json) {
   auto u = store.GetUsage(true);
   if (!u.ok()) return Fail(u.status());
+  const ScanRecordUsage scans = GetScanRecordUsage(dir);
   if (json) {
     std::printf("{\"dir\": %s, \"capacity_bytes\": %llu, \"used_bytes\": %llu, \"blocks\": %llu, "
-                "\"file_bytes\": %llu, \"oldest_use\": %lld, \"newest_use\": %lld}\n",
+                "\"file_bytes\": %llu, \"oldest_use\": %lld, \"newest_use\": %lld, "
+                "\"scan_records\": %llu, \"scan_record_bytes\": %llu}\n",
                 JsonQuote(dir).c_str(), (unsigned long long)u->capacity_bytes,
                 (unsigned long long)u->used_bytes, (unsigned long long)u->blocks,
                 (unsigned long long)u->file_bytes, (long long)u->oldest_use,
-                (long long)u->newest_use);
+                (long long)u->newest_use, (unsigned long long)scans.records,
+                (unsigned long long)scans.bytes);
   } else {
     std::printf("cache %s\n  blocks     %llu\n  used       %s of %s (%.1f%%)\n  on disk    %s\n"
-                "  oldest use %s\n  newest use %s\n",
+                "  oldest use %s\n  newest use %s\n  scan records %llu (%s)\n",
                 dir.c_str(), (unsigned long long)u->blocks, FormatSize(u->used_bytes).c_str(),
                 FormatSize(u->capacity_bytes).c_str(),
                 u->capacity_bytes ? 100.0 * double(u->used_bytes) / double(u->capacity_bytes) : 0.0,
                 FormatSize(u->file_bytes).c_str(), Age(u->oldest_use).c_str(),
-                Age(u->newest_use).c_str());
+                Age(u->newest_use).c_str(), (unsigned long long)scans.records,
+                FormatSize(scans.bytes).c_str());
   }
   return 0;
 }
@@ -93,26 +100,36 @@ int Verify(PersistentBlockStore& store, const std::string& dir, bool json) {
   });
   if (tty) std::fputc('\n', stderr);
   if (!r.ok()) return Fail(r.status());
-  if (json)
-    std::printf("{\"dir\": %s, \"checked\": %llu, \"bad\": %llu, \"bytes\": %llu}\n",
+  auto scans = VerifyScanRecords(dir);
+  if (!scans.ok()) return Fail(scans.status());
+  if (json) {
+    std::printf("{\"dir\": %s, \"checked\": %llu, \"bad\": %llu, \"bytes\": %llu, "
+                "\"scan_records_checked\": %llu, \"scan_records_bad\": %llu}\n",
                 JsonQuote(dir).c_str(), (unsigned long long)r->checked,
-                (unsigned long long)r->bad, (unsigned long long)r->bytes);
-  else
+                (unsigned long long)r->bad, (unsigned long long)r->bytes,
+                (unsigned long long)scans->checked, (unsigned long long)scans->bad);
+  } else {
     std::printf("%llu blocks checked (%s), %llu bad%s\n", (unsigned long long)r->checked,
                 FormatSize(r->bytes).c_str(), (unsigned long long)r->bad,
                 r->bad ? " (deleted; they will be fetched again)" : "");
-  return r->bad ? 1 : 0;
+    std::printf("%llu scan records checked, %llu bad%s\n", (unsigned long long)scans->checked,
+                (unsigned long long)scans->bad, scans->bad ? " (deleted; their files will be scanned again)" : "");
+  }
+  return r->bad || scans->bad ? 1 : 0;
 }
 
 int Clear(PersistentBlockStore& store, const std::string& dir, bool json) {
   auto before = store.GetUsage(false);
   if (Status st = store.Clear(); !st.ok()) return Fail(st);
   uint64_t n = before.ok() ? before->blocks : 0;
+  auto scans = ClearScanRecords(dir);
+  if (!scans.ok()) return Fail(scans.status());
   if (json)
-    std::printf("{\"dir\": %s, \"deleted_blocks\": %llu}\n", JsonQuote(dir).c_str(),
-                (unsigned long long)n);
+    std::printf("{\"dir\": %s, \"deleted_blocks\": %llu, \"deleted_scan_records\": %llu}\n",
+                JsonQuote(dir).c_str(), (unsigned long long)n, (unsigned long long)*scans);
   else
-    std::printf("deleted %llu blocks from %s\n", (unsigned long long)n, dir.c_str());
+    std::printf("deleted %llu blocks and %llu scan records from %s\n", (unsigned long long)n,
+                (unsigned long long)*scans, dir.c_str());
   return 0;
 }
 

@@ -14,25 +14,33 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "app/cmd_common.h"
 #include "app/commands.h"
+#include "app/option_table.h"
+#include "app/scan_workers.h"
 #include "app/sources.h"
 #include "app/stack.h"
 #include "base/json.h"
+#include "base/log.h"
 #include "base/units.h"
 #include "io/object_listing.h"
 #include "refs/aggregate.h"
+#include "refs/reference_loader.h"
 #include "refs/scan.h"
 
 namespace zm {
 
 const char kScanUsage[] =
     "Usage: zarrmount scan [options] INPUT... -o OUT.json\n"
+    "       zarrmount scan [options] INPUT... --format parquet -o DIR\n"
     "\n"
     "Writes a kerchunk version 1 reference set (URLs absolute, each written once\n"
     "as a template) for NetCDF-3 (classic, 64-bit offset, CDF-5), NetCDF-4 and\n"
@@ -49,7 +57,14 @@ const char kScanUsage[] =
     "  --identical-dims A,B   arrays that must hold the same values in every input\n"
     "  --inline-threshold SIZE  chunks smaller than SIZE are written into the\n"
     "                         references (default: 500; 0: none)\n"
+    "  --jobs N               files scanned at once, each by a process of its own\n"
+    "                         (default: the online CPUs)\n"
+
     "  -o, --output FILE      where to write (replaced atomically); '-' for stdout\n"
+    "  --format json|parquet  'json' (a kerchunk version 1 file, the default) or\n"
+    "                         'parquet' (a new or empty directory in kerchunk's\n"
+    "                         Parquet layout)\n"
+    "  --record-size N        Parquet: chunk references per record file\n"
     "  --map, --header, --bearer-token-env, --s3-endpoint, --s3-region,\n"
     "  --s3-profile, --s3-anonymous, --max-connections, --local-root\n"
     "                         for URL inputs, as for mounting\n"
@@ -142,14 +157,18 @@ class RemoteReadAhead {
   static constexpr size_t kAhead = 16;
   static constexpr int kSizeThreads = 16;
 
-  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache)
-      : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0) {
+  // `known_sizes` (empty, or 0 for unknown) need not be asked; `ahead`
+  // files are fetched ahead.
+  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
+                  const std::vector<uint64_t>& known_sizes = {}, size_t ahead = kAhead)
+      : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
+    for (size_t i = 0; i < known_sizes.size() && i < sizes_.size(); ++i) sizes_[i] = known_sizes[i];
     std::atomic<size_t> next{0};
     std::vector<std::thread> workers;
     for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs.size()); ++t)
       workers.emplace_back([&] {
         for (size_t i; (i = next++) < inputs_.size();) {
-          if (!IsRemote(inputs_[i])) continue;
+          if (!IsRemote(inputs_[i]) || sizes_[i] > 0) continue;
           auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
           if (size.ok()) sizes_[i] = *size;
         }
@@ -157,10 +176,13 @@ class RemoteReadAhead {
     for (std::thread& w : workers) w.join();
   }
 
+  // Input `i`'s size if known here, else 0.
+  uint64_t size(size_t i) const { return sizes_[i]; }
+
   // Call before scanning input `i`.
   void Before(size_t i) {
     std::vector<PrefetchTarget> targets;
-    for (; queued_ < inputs_.size() && queued_ <= i + kAhead; ++queued_)
+    for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_)
       if (IsRemote(inputs_[queued_]) && sizes_[queued_] > 0)
         targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0,
                            std::min<uint64_t>(sizes_[queued_], 1_MiB)});
@@ -171,8 +193,58 @@ class RemoteReadAhead {
   const std::vector<std::string>& inputs_;
   ReadThroughCache* cache_;
   std::vector<uint64_t> sizes_;
+  size_t ahead_;
   size_t queued_ = 0;
 };
+
+// Reads what an aggregation asks of an input: a remote one with the whole
+// object as the region, as the scan read it (the same cache blocks), a
+// local one directly. `known_size`: the remote object's size, if known
+// (else 0: asked of the cache).
+Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
+                                       ReadThroughCache* cache, uint64_t known_size = 0) {
+  if (IsRemote(url)) {
+    uint64_t object_size = known_size;
+    if (object_size == 0) {
+      ZM_ASSIGN_OR_RETURN(object_size, cache->Size(url));
+    }
+    if (size == ReferenceIndex::kUnknownSize) {
+      size = object_size;
+      offset = 0;
+    }
+    return cache->Read(url, ByteRange{0, object_size}, offset, size);
+  }
+  if (size == ReferenceIndex::kUnknownSize) {
+    struct stat st;
+    if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
+    return ReadLocal(url, 0, static_cast<uint64_t>(st.st_size));
+  }
+  return ReadLocal(url, offset, size);
+}
+
+using KnownBytes = std::map<std::tuple<std::string, uint64_t, uint64_t>, std::string>;
+
+// In a worker: what the parent's aggregation will read of the remote input
+// `url` (its coordinates), read here from the blocks the scan fetched, by
+// aggregating it alone. Local inputs: nothing (the parent reads them as
+// cheaply). Errors are left to the parent, whose aggregation meets them
+// again.
+std::vector<FetchedBytes> AggregationReads(const std::string& url, uint64_t url_size,
+                                           const ReferenceIndex& index, const Options& opt,
+                                           ReadThroughCache* cache) {
+  std::vector<FetchedBytes> out;
+  if (!opt.aggregate() || !IsRemote(url)) return out;
+  AggregateOptions ao;
+  ao.concat_dims = opt.concat_dims;
+  ao.identical_arrays = opt.identical_dims;
+  Aggregator probe(ao, [&](const std::string& u, uint64_t offset, uint64_t size) -> Result<std::string> {
+    ZM_ASSIGN_OR_RETURN(std::string data, ReadForAggregation(u, offset, size, cache, u == url ? url_size : 0));
+    out.push_back({u, offset, size, data});
+    return data;
+  });
+  (void)probe.Add(url, index);
+  return out;
+}
 
 struct ScanTotals {
   size_t files = 0;
@@ -180,9 +252,14 @@ struct ScanTotals {
 };
 
 // Scans one input: a local file by pread, a URL through the cache.
-Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache) {
+// `known_size`: the URL's size, if known (else 0: asked of the cache).
+Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache,
+                           uint64_t known_size = 0) {
   if (!IsRemote(input)) return ScanFile(input, input, so);
-  ZM_ASSIGN_OR_RETURN(uint64_t size, cache->Size(input));
+  uint64_t size = known_size;
+  if (size == 0) {
+    ZM_ASSIGN_OR_RETURN(size, cache->Size(input));
+  }
   // The whole object is the region, so libhdf5's many small reads share
   // the cache's blocks (one request per block, not per read).
   ScanInput in{input, input, size, [cache, &input, size](uint64_t offset, uint64_t n) {
@@ -206,23 +283,29 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;
-  Aggregator agg(ao, [cache](const std::string& url, uint64_t offset, uint64_t size) -> Result<std::string> {
-    if (IsRemote(url)) {
-      // The whole object as the region, as the scan read it: the same blocks.
-      ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache->Size(url));
-      if (size == ReferenceIndex::kUnknownSize) {
-        size = object_size;
-        offset = 0;
-      }
-      return cache->Read(url, ByteRange{0, object_size}, offset, size);
-    }
-    if (size == ReferenceIndex::kUnknownSize) {
-      struct stat st;
-      if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
-      return ReadLocal(url, 0, static_cast<uint64_t>(st.st_size));
-    }
-    return ReadLocal(url, offset, size);
+  // What workers read for the aggregation (ScannedInput::fetched), until used.
+  KnownBytes known;
+  Aggregator agg(ao, [cache, &known](const std::string& url, uint64_t offset, uint64_t size) {
+    if (auto it = known.find({url, offset, size}); it != known.end()) return Result<std::string>(it->second);
+    return ReadForAggregation(url, offset, size, cache);
   });
+  if (const int jobs = ScanJobs(opt); jobs > 1) {
+    // Each worker returns a file's references as JSON; parsed here, they
+    // are the index the scan made, aggregated in input order as below.
+    ZM_RETURN_IF_ERROR(ScanInWorkers(inputs, jobs, ScanWorkerCommand(opt, jobs), [&](size_t i, ScannedInput in) -> Status {
+      auto index = ParseReferences(in.references, "");
+      if (!index.ok()) return index.status().WithContext(inputs[i]);
+      known.clear();
+      for (FetchedBytes& f : in.fetched) known[{f.url, f.offset, f.size}] = std::move(f.data);
+      ZM_RETURN_IF_ERROR(agg.Add(inputs[i], *index));
+      ++totals->files;
+      // The worker logs only errors: its lines are logged here, in order.
+      for (const std::string& line : in.left_out) LogWarning(inputs[i] + ": " + line);
+      totals->skipped += in.left_out.size();
+      return Status();
+    }));
+    return agg.Finish();
+  }
   RemoteReadAhead ahead(inputs, cache);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& path = inputs[i];
@@ -235,15 +318,63 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   return agg.Finish();
 }
 
+// How a scan reaches URLs: the mount's origin stack with a memory cache
+// only.
+void UseScanStack(const std::string& first_input, Options* opt) {
+  opt->source = first_input;
+  opt->check_only = true;
+  opt->disk_cache = false;
+  opt->prefetch = true;  // RemoteReadAhead's background fetches
+  // Blocks of the files scanned already are not read again: the memory
+  // tier need only hold the read-ahead window (16 first blocks of 1 MiB;
+  // it is a sharded LRU, so with room to spare: at 32 MiB, prefetched
+  // blocks were evicted before use and every file was fetched twice).
+  opt->memory_cache = 64_MiB;
+}
+
+// `zarrmount scan --worker OPTION...`: one of ScanInWorkers' processes
+// (app/scan_workers.h). Its inputs come on stdin, its answers go to stdout.
+int ScanWorker(int argc, char** argv) {
+  Options opt;
+  auto parsed = ParseCommandLine(Command::kScan, argc, argv, 3, &opt);
+  if (!parsed.ok()) return Fail(parsed.status());
+  UseScanStack("", &opt);
+  // Its warnings (variables left out) go to the parent with the answers.
+  SetLogLevel(LogLevel::kError);
+  auto stack = BuildStack(opt);
+  if (!stack.ok()) return Fail(stack.status());
+  ReadThroughCache* cache = stack->cache.get();
+  ScanOptions so;
+  so.inline_threshold_bytes = opt.inline_threshold;
+  std::unique_ptr<RemoteReadAhead> ahead;
+  return ServeScanWorker([&](const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes,
+                             size_t i) -> Result<ScannedInput> {
+    // As many files ahead as this worker's share of the connections.
+    if (!ahead)
+      ahead = std::make_unique<RemoteReadAhead>(
+          inputs, cache, sizes, std::max<size_t>(RemoteReadAhead::kAhead, static_cast<size_t>(opt.max_connections)));
+    ahead->Before(i);
+    const uint64_t size = ahead->size(i);
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));
+    ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
+    return ScannedInput{std::move(text), std::move(r.skipped), AggregationReads(inputs[i], size, r.index, opt, cache)};
+  });
+}
+
 }  // namespace
 
 int ScanCommand(int argc, char** argv) {
+  if (argc > 2 && std::strcmp(argv[2], "--worker") == 0) return ScanWorker(argc, argv);
   Options opt;
   std::vector<std::string> positional;
   if (int rc = ParseCommandArgs(Command::kScan, argc, argv, kScanUsage, &opt, &positional); rc >= 0)
     return rc;
   if (positional.empty()) return UsageError(kScanUsage, "which files?");
   if (opt.output.empty()) return UsageError(kScanUsage, "-o OUT.json is needed");
+  // JSON unless asked: scan wrote JSON to any name before it had --format.
+  const std::string format = opt.output_format.empty() ? "json" : opt.output_format;
+  if (format == "parquet" && opt.output == "-")
+    return UsageError(kScanUsage, "Parquet references are a directory, not '-'");
   auto t0 = std::chrono::steady_clock::now();
   std::vector<std::string> inputs;
   // Bucket globs are listed through an origin stack of their own, built
@@ -267,23 +398,14 @@ int ScanCommand(int argc, char** argv) {
     return UsageError(kScanUsage, std::to_string(inputs.size()) + " files need --concat DIM");
 
   // URLs are read through the mount's origin stack (memory cache only).
-  opt.source = inputs[0];
-  opt.check_only = true;
-  opt.disk_cache = false;
-  opt.prefetch = true;  // RemoteReadAhead's background fetches
-  // Blocks of the files scanned already are not read again: the memory
-  // tier need only hold the read-ahead window (16 first blocks of 1 MiB;
-  // it is a sharded LRU, so with room to spare: at 32 MiB, prefetched
-  // blocks were evicted before use and every file was fetched twice).
-  opt.memory_cache = 64_MiB;
+  UseScanStack(inputs[0], &opt);
   auto stack = BuildStack(opt);
   if (!stack.ok()) return Fail(stack.status());
   ScanTotals totals;
   auto index = ScanInputs(inputs, opt, stack->cache.get(), &totals);
   if (!index.ok()) return Fail(index.status());
-  auto text = WriteReferencesV1(*index);
-  if (!text.ok()) return Fail(text.status());
-  if (Status st = WriteOutput(opt.output, *text); !st.ok()) return Fail(st);
+  auto written = WriteReferences(*index, format, opt.output, opt.record_size);
+  if (!written.ok()) return Fail(written.status());
 
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   FILE* summary = opt.output == "-" ? stderr : stdout;
@@ -291,11 +413,11 @@ int ScanCommand(int argc, char** argv) {
     std::fprintf(summary,
                  "{\"files\": %zu, \"keys\": %zu, \"left_out\": %zu, \"bytes\": %zu, "
                  "\"seconds\": %.3f, \"output\": %s}\n",
-                 totals.files, index->file_count(), totals.skipped, text->size(), secs,
+                 totals.files, index->file_count(), totals.skipped, static_cast<size_t>(*written), secs,
                  JsonQuote(opt.output).c_str());
   } else {
     std::fprintf(summary, "scanned %zu files: %zu keys, %zu variables left out, %s written to %s in %.2f s\n",
-                 totals.files, index->file_count(), totals.skipped, FormatSize(text->size()).c_str(),
+                 totals.files, index->file_count(), totals.skipped, FormatSize(*written).c_str(),
                  opt.output.c_str(), secs);
   }
   return 0;

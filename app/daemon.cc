@@ -18,6 +18,7 @@
 #include "app/catalog_mount.h"
 #include "app/metrics_server.h"
 #include "app/scan_source.h"
+#include "app/scan_workers.h"
 #include "app/status.h"
 #include "app/store_source.h"
 #include "refs/catalog.h"
@@ -213,7 +214,12 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
   for (const ReferenceSource& in : inputs)
     if (in.zip_entry.empty()) urls.push_back(in.path);
   // Nothing else is fetched yet: every connection may ask a version.
+  // With more than one job, the local files without records are scanned
+  // by worker processes.
+  const int jobs = ScanJobs(opt);
   scanner.Prepare(urls, opt.max_connections);
+  if (jobs > 1)
+    if (Status st = scanner.ScanInWorkers(urls, jobs, ScanWorkerCommand(opt, jobs)); !st.ok()) return st;
   AggregateOptions ao;
   ao.concat_dims = opt.concat_dims;
   ao.identical_arrays = opt.identical_dims;

@@ -424,6 +424,10 @@ const OptionSpec kOptions[] = {
        return Status();
      });
    }},
+  {"--jobs", 0, "N",
+   "NetCDF/HDF5 files scanned at once, each by a process\n"
+   "of its own (default: the online CPUs)", nullptr, kMount | kScan,
+   [](const OptionArg& a, Options* o) { return IntIn(a, 1, 1024, &o->jobs); }},
   {"--format", 0, "FORMAT",
    "what SOURCE is: zarr (a plain Zarr store: a directory,\n"
    "or a URL with consolidated metadata), references, or\n"
@@ -457,7 +461,7 @@ const OptionSpec kOptions[] = {
    }},
   {"--format", 0, "json|parquet",
    "what to write: 'json' (a kerchunk version 1 file) or 'parquet'\n"
-   "(a directory in kerchunk's Parquet layout)", nullptr, kCombine | kConvert,
+   "(a directory in kerchunk's Parquet layout)", nullptr, kCombine | kConvert | kScan,
    [](const OptionArg& a, Options* o) {
      if (a.value != "json" && a.value != "parquet")
        return InvalidArgument(Quoted(a) + ": '" + a.value + "' is not 'json' or 'parquet'");
@@ -465,7 +469,7 @@ const OptionSpec kOptions[] = {
      return Status();
    }},
   {"--record-size", 0, "N", "Parquet: chunk references per record file (default: {})",
-   [](const Options& d) { return std::to_string(d.record_size); }, kCombine | kConvert,
+   [](const Options& d) { return std::to_string(d.record_size); }, kCombine | kConvert | kScan,
    [](const OptionArg& a, Options* o) { return IntIn(a, 1, 100'000'000, &o->record_size); }},
   {"--to", 0, "SIZE", "prune: keep at most SIZE of blocks (e.g. 2G)", nullptr, kCache,
    [](const OptionArg& a, Options* o) {

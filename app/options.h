@@ -82,6 +82,7 @@ struct Options {
   bool json = false;                 // --json: print the result as one JSON object
   std::string output;                // combine -o FILE
   uint64_t inline_threshold = 500;   // scan: chunks below this many bytes inline
+  int jobs = 0;                      // NetCDF/HDF5 scans at once (processes); 0: the online CPUs
   std::string output_format;         // combine/convert --format json|parquet; "" by -o's name
   uint64_t record_size = 100'000;    // combine/convert --record-size N (Parquet)
   std::optional<uint64_t> prune_to;  // cache prune --to SIZE, in bytes

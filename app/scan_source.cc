@@ -11,9 +11,11 @@
 #include <cstring>
 #include <mutex>
 #include <thread>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "app/scan_workers.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/units.h"
@@ -138,6 +140,94 @@ std::optional<std::string_view> DecodeScanRecord(std::string_view record, const 
   return references;
 }
 
+namespace {
+
+std::string ScanRecordDir(const std::string& cache_dir) { return cache_dir + "/scans"; }
+
+bool IsRecordName(const std::string& name) { return name.size() > 5 && name.ends_with(".refs"); }
+
+// The files of the records' directory, by name; none if it does not exist.
+Result<std::vector<std::filesystem::path>> ScanRecordFiles(const std::string& cache_dir) {
+  std::vector<std::filesystem::path> out;
+  std::error_code ec;
+  const std::string dir = ScanRecordDir(cache_dir);
+  if (!std::filesystem::exists(dir, ec)) return out;
+  for (const auto& e : std::filesystem::directory_iterator(dir, ec))
+    if (e.is_regular_file(ec)) out.push_back(e.path());
+  if (ec) return IoError(dir + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+ScanRecordUsage GetScanRecordUsage(const std::string& cache_dir) {
+  ScanRecordUsage u;
+  auto files = ScanRecordFiles(cache_dir);
+  if (!files.ok()) return u;
+  for (const auto& f : *files) {
+    std::error_code ec;
+    if (!IsRecordName(f.filename().string())) continue;
+    uint64_t size = std::filesystem::file_size(f, ec);
+    if (ec) continue;  // removed meanwhile
+    ++u.records;
+    u.bytes += size;
+  }
+  return u;
+}
+
+bool IsIntactScanRecord(std::string_view record) {
+  size_t end = 0, last_line = 0;
+  for (int line = 0; line < 4; ++line) {
+    last_line = end;
+    end = record.find('\n', end);
+    if (end == std::string_view::npos) return false;
+    ++end;
+  }
+  if (!record.starts_with(kRecordMagic)) return false;
+  // The last header line: "<size> <inline threshold> <length> <checksum>".
+  std::string_view sums = record.substr(last_line, end - 1 - last_line);
+  const size_t space = sums.rfind(' ');
+  if (space == std::string_view::npos) return false;
+  std::string_view before = sums.substr(0, space);
+  const size_t length_at = before.rfind(' ');
+  if (length_at == std::string_view::npos) return false;
+  const std::string_view references = record.substr(end);
+  return before.substr(length_at + 1) == std::to_string(references.size()) &&
+         sums.substr(space + 1) == Hex64(Fnv1a64(references));
+}
+
+Result<ScanRecordCheck> VerifyScanRecords(const std::string& cache_dir) {
+  ZM_ASSIGN_OR_RETURN(auto files, ScanRecordFiles(cache_dir));
+  ScanRecordCheck check;
+  for (const auto& f : files) {
+    if (!IsRecordName(f.filename().string())) continue;
+    auto data = ReadWhole(f.string());
+    if (!data.ok()) continue;  // removed meanwhile
+    ++check.checked;
+    if (IsIntactScanRecord(*data)) continue;
+    ++check.bad;
+    if (::unlink(f.c_str()) != 0 && errno != ENOENT) return IoError(f.string() + ": " + std::strerror(errno));
+  }
+  return check;
+}
+
+Result<uint64_t> ClearScanRecords(const std::string& cache_dir) {
+  ZM_ASSIGN_OR_RETURN(auto files, ScanRecordFiles(cache_dir));
+  uint64_t deleted = 0;
+  for (const auto& f : files) {
+    const std::string name = f.filename().string();
+    const bool record = IsRecordName(name);
+    if (!record && name.find(".refs.tmp.") == std::string::npos) continue;
+    if (::unlink(f.c_str()) != 0) {
+      if (errno == ENOENT) continue;
+      return IoError(f.string() + ": " + std::strerror(errno));
+    }
+    if (record) ++deleted;
+  }
+  return deleted;
+}
+
 SourceScanner::SourceScanner(ReadThroughCache* cache, SourceScanOptions options)
     : cache_(cache), options_(std::move(options)) {}
 
@@ -148,6 +238,13 @@ Result<ReferenceIndex> SourceScanner::Load(const std::string& url) {
   const ScanRecordKey key{url, info.version, info.size, options_.scan.inline_threshold_bytes};
   const bool recordable = !options_.cache_dir.empty() && !info.version.empty();
   const std::string path = recordable ? ScanRecordPath(options_.cache_dir, url) : "";
+  if (auto it = scanned_by_workers_.find(url); it != scanned_by_workers_.end()) {
+    auto index = ParseReferences(it->second, "", options_.load);
+    scanned_by_workers_.erase(it);
+    if (!index.ok()) return index.status().WithContext(RedactUrl(url));
+    ++scanned_;
+    return index;
+  }
   if (recordable) {
     if (auto data = ReadWhole(path); data.ok()) {
       if (auto refs = DecodeScanRecord(*data, key)) {
@@ -193,6 +290,33 @@ void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads) {
     });
   for (std::thread& w : workers) w.join();
   if (!targets.empty()) cache_->Prefetch(std::move(targets));
+}
+
+Status SourceScanner::ScanInWorkers(const std::vector<std::string>& urls, int jobs,
+                                    const std::vector<std::string>& command) {
+  std::vector<std::string> missing;
+  std::vector<ScanRecordKey> keys;
+  for (const std::string& url : urls) {
+    if (IsRemote(url) || scanned_by_workers_.count(url) || !IsScannableSource(url)) continue;
+    ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, cache_->Object(url));
+    if (HasValidRecord(url, info)) continue;
+    missing.push_back(url);
+    keys.push_back({url, info.version, info.size, options_.scan.inline_threshold_bytes});
+  }
+  if (missing.size() < 2) return Status::Ok();  // Load scans it, without a process more
+  const bool recordable = !options_.cache_dir.empty();
+  LogInfo("scanning " + std::to_string(missing.size()) + " NetCDF/HDF5 files in " +
+          std::to_string(std::min<size_t>(std::max(jobs, 1), missing.size())) + " worker processes");
+  return zm::ScanInWorkers(missing, jobs, command, [&](size_t i, ScannedInput in) {
+    if (recordable && !keys[i].version.empty()) {
+      const std::string path = ScanRecordPath(options_.cache_dir, missing[i]);
+      Status st = WriteAtomically(path, EncodeScanRecord(keys[i], in.references));
+      if (!st.ok()) LogWarning("scan record of " + RedactUrl(missing[i]) + " not kept: " + st.message());
+    }
+    for (const std::string& line : in.left_out) LogWarning(RedactUrl(missing[i]) + ": " + line);
+    scanned_by_workers_[missing[i]] = std::move(in.references);
+    return Status::Ok();
+  });
 }
 
 Result<ReferenceIndex> SourceScanner::Scan(const std::string& url, uint64_t size) {

@@ -12,11 +12,12 @@
 // (atomically, by rename). An object whose origin tells no version is
 // scanned every time.
 //
-// Thread-safety: a SourceScanner is used from one thread (scans are serial,
-// libhdf5 being the serial build).
+// Thread-safety: a SourceScanner is used from one thread (libhdf5 being the
+// serial build, parallel scans are worker processes: ScanInWorkers).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -64,6 +65,29 @@ std::string EncodeScanRecord(const ScanRecordKey& key, std::string_view referenc
 // its contents; nullopt otherwise.
 std::optional<std::string_view> DecodeScanRecord(std::string_view record, const ScanRecordKey& key);
 
+// The scan records kept under a cache directory, for `zarrmount cache`.
+struct ScanRecordUsage {
+  uint64_t records = 0;
+  uint64_t bytes = 0;  // their file sizes, together
+};
+ScanRecordUsage GetScanRecordUsage(const std::string& cache_dir);
+
+// True if `record` is whole: its header's length and checksum match the
+// references after it (whatever input it is for).
+bool IsIntactScanRecord(std::string_view record);
+
+// Checks every record under `cache_dir` (IsIntactScanRecord) and deletes
+// the bad ones (a mount would scan their files again).
+struct ScanRecordCheck {
+  uint64_t checked = 0;
+  uint64_t bad = 0;
+};
+Result<ScanRecordCheck> VerifyScanRecords(const std::string& cache_dir);
+
+// Deletes every scan record under `cache_dir` (and temporary files a
+// writer left); returns the records deleted. Errors name the file.
+Result<uint64_t> ClearScanRecords(const std::string& cache_dir);
+
 struct SourceScanOptions {
   std::string cache_dir;  // empty: no records; every mount scans
   ScanOptions scan;
@@ -87,6 +111,15 @@ class SourceScanner {
   // several per file. Local paths are left alone.
   void Prepare(const std::vector<std::string>& urls, int threads);
 
+  // Before loading many: scans those of `urls` that are local NetCDF/HDF5
+  // files (IsScannableSource) without a valid record, in `jobs` worker processes
+  // started with `command` (app/scan_workers.h), records them and keeps
+  // their references for Load. Errors name the file. URLs are left to Load:
+  // after Prepare, their scans wait on no round trip and a worker's would
+  // (it asks each object's version again), so processes do not pay there.
+  Status ScanInWorkers(const std::vector<std::string>& urls, int jobs,
+                       const std::vector<std::string>& command);
+
   size_t scanned() const { return scanned_; }
   size_t reused() const { return reused_; }
 
@@ -97,6 +130,7 @@ class SourceScanner {
 
   ReadThroughCache* cache_;
   SourceScanOptions options_;
+  std::map<std::string, std::string> scanned_by_workers_;  // url -> references, until loaded
   size_t scanned_ = 0;
   size_t reused_ = 0;
 };

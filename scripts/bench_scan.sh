@@ -8,12 +8,13 @@
 # nginx on 127.0.0.1 that delays every request by MS (the echo module, as
 # scripts/bench.sh), and the requests each sent are counted.
 #
-# Usage: scripts/bench_scan.sh [--files N] [--latency MS] [--workdir DIR] [--kerchunk DIR]
+# Usage: scripts/bench_scan.sh [--files N] [--latency MS] [--jobs N] [--workdir DIR] [--kerchunk DIR]
 #   --files N        how many files (default 100; each 4 variables of 1x90x180
 #                    float32 in 4 deflated chunks, plus time/lat/lon)
 #   --workdir DIR    where the files are made once and reused
 #                    (default /var/tmp/zarrmount-bench-scan)
 #   --kerchunk DIR   kerchunk 0.2.2's source tree (default ../shared/peers/kerchunk-0.2.2)
+#   --jobs N         zarrmount's --jobs (default: its own, the online CPUs)
 #   --mount          also mount the files directly (--concat time; needs FUSE)
 #                    twice with one new cache directory: the first mount
 #                    scans, the second uses the scan records
@@ -24,6 +25,7 @@ latency=""
 workdir=/var/tmp/zarrmount-bench-scan
 kerchunk=$(realpath -m ../shared/peers/kerchunk-0.2.2)
 mount=""
+jobs=()
 [[ -d $kerchunk ]] || kerchunk=/work/shared/peers/kerchunk-0.2.2
 while (($#)); do
   case $1 in
@@ -32,6 +34,7 @@ while (($#)); do
     --workdir) workdir=$2; shift 2 ;;
     --kerchunk) kerchunk=$2; shift 2 ;;
     --mount) mount=1; shift ;;
+    --jobs) jobs=(--jobs "$2"); shift 2 ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench_scan.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
@@ -77,7 +80,7 @@ measure() {
 
 declare -A requests
 if [[ -z $latency ]]; then
-  measure zarrmount build/zarrmount scan --concat time "$data" -o "$out/zarrmount.json"
+  measure zarrmount build/zarrmount scan "${jobs[@]}" --concat time "$data" -o "$out/zarrmount.json"
   inputs=("$data"/*.nc)
 else
   # A private nginx with the delay, for the two runs; stopped on exit.
@@ -102,7 +105,7 @@ PY
   log="$out/nginx/access.log"
   count() { [[ -f $log ]] && wc -l <"$log" || echo 0; }
   n0=$(count)
-  measure zarrmount build/zarrmount scan --concat time "${inputs[@]}" -o "$out/zarrmount.json"
+  measure zarrmount build/zarrmount scan "${jobs[@]}" --concat time "${inputs[@]}" -o "$out/zarrmount.json"
   n1=$(count)
   requests[zarrmount]=$((n1 - n0))
 fi
@@ -138,7 +141,7 @@ if [[ -n $mount ]]; then
   for run in first second; do
     n0=$( [[ -n $latency ]] && count || echo 0)
     t0=$(date +%s.%N)
-    build/zarrmount --cache-dir "$cache" --log "$out/mount-$run.log" --concat time "${inputs[@]}" "$mnt" ||
+    build/zarrmount "${jobs[@]}" --cache-dir "$cache" --log "$out/mount-$run.log" --concat time "${inputs[@]}" "$mnt" ||
       { echo "mount failed:"; tail -5 "$out/mount-$run.log"; exit 1; }
     t1=$(date +%s.%N)
     fusermount3 -u "$mnt"

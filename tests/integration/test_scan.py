@@ -645,3 +645,189 @@ def write_nc_part(path, index, offset):
         t[:] = np.arange(10.0) + 10 * index
         v = ds.createVariable("v", "f8", ("time",), zlib=True, chunksizes=(5,))
         v[:] = np.arange(10.0) + offset
+
+
+# ---- parallel scans (worker processes) ------------------------------------------
+
+def test_parallel_scan_writes_what_a_serial_scan_writes(tmp_path, datadir, nginx):
+    """--jobs N scans in N worker processes; the output is byte for byte the
+    serial scan's, local and over HTTP."""
+    files = prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                                    {"fice": (4, 25, 50)}, note="fice for test_scan")
+    outs = {}
+    for jobs in (1, 4, 3):
+        outs[jobs] = tmp_path / f"jobs{jobs}.json"
+        proc = scan("--jobs", jobs, "--concat", "time", *files, "-o", outs[jobs])
+        assert f"scanned {len(files)} files" in proc.stdout
+    assert open(outs[1], "rb").read() == open(outs[4], "rb").read() == open(outs[3], "rb").read()
+    remote = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
+                                     12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")
+    urls = [f"{nginx.url}/scan/fice/{os.path.basename(p)}" for p in remote]
+    sent = {}
+    for jobs in (1, 2):
+        before = len(nginx.requests())
+        # No inlining: the coordinates are chunk references the parent must read.
+        scan("--jobs", jobs, "--inline-threshold", 0, "--concat", "time", *urls, "-o",
+             tmp_path / f"remote{jobs}.json")
+        sent[jobs] = len(nginx.requests()) - before
+    assert open(tmp_path / "remote1.json", "rb").read() == open(tmp_path / "remote2.json", "rb").read()
+    # The workers send the coordinates they read: the parent fetches none.
+    assert sent[2] == sent[1], sent
+
+
+def test_parallel_scan_of_a_bad_file_is_one_line_naming_it(tmp_path):
+    files = prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                                    {"fice": (4, 25, 50)}, count=6, note="fice for test_scan")
+    bad = tmp_path / "fice" / "notes.nc"
+    bad.write_text("not a NetCDF file, though named like one\n" * 40)
+    proc = scan("--jobs", 3, "--concat", "time", *files[:4], bad, *files[4:], "-o", tmp_path / "out.json",
+                check=False)
+    assert proc.returncode == 1, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(bad) in lines[0], proc.stderr
+    assert not os.path.exists(tmp_path / "out.json")
+
+
+def test_parallel_mount_scans_in_workers_and_records(mount, tmp_path):
+    """A mount of many files scans them in --jobs workers, keeps their scan
+    records (the second mount scans none) and serves what --jobs 1 serves."""
+    prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                            {"fice": (4, 25, 50)}, count=6, note="fice for test_scan")
+    cache = str(tmp_path / "jobs-cache")
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time", "--jobs", "3"])
+    assert scan_log(m) == (6, 0)
+    assert "scanning 6 NetCDF/HDF5 files in 3 worker processes" in open(m.log).read(), m.log_tail()
+    got = zarr.open_group(m.path(), mode="r")["fice"][...]
+    m.unmount()
+    assert len(os.listdir(os.path.join(cache, "scans"))) == 6
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time", "--jobs", "3"])
+    assert scan_log(m) == (0, 6)
+    np.testing.assert_array_equal(zarr.open_group(m.path(), mode="r")["fice"][...], got)
+    m.unmount()
+    serial = mount(str(tmp_path / "fice"), extra=["--concat", "time", "--jobs", "1", "--no-disk-cache"])
+    np.testing.assert_array_equal(zarr.open_group(serial.path(), mode="r")["fice"][...], got)
+    with netCDF4.Dataset(prepare_data.FICE_SRC) as ds:
+        ds.set_auto_maskandscale(False)
+        np.testing.assert_array_equal(got, ds["fice"][:72])
+
+
+# ---- Parquet output -------------------------------------------------------------
+
+def mounted_files(root):
+    """{relative path: bytes} of every file under a mount."""
+    out = {}
+    for d, _, names in os.walk(root):
+        for n in names:
+            p = os.path.join(d, n)
+            with open(p, "rb") as f:
+                out[os.path.relpath(p, root)] = f.read()
+    return out
+
+
+def _compact_dcpl(data):
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_layout(h5py.h5d.COMPACT)
+    return dcpl
+
+
+@pytest.mark.parametrize("what", ["h5py", "groups", "concat"])
+def test_parquet_output_mounts_as_the_json_output(mount, tmp_path, h5file, what):
+    """--format parquet writes kerchunk's Parquet layout; its mount reads
+    every key byte for byte as the mount of the JSON output."""
+    if what == "concat":
+        args = ["--concat", "time", *prepare_data.split_time(
+            prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12, {"fice": (4, 25, 50)}, count=5,
+            note="fice for test_scan")]
+    elif what == "h5py":
+        # Layouts and filters; no compound type (the Parquet writer refuses
+        # structured dtypes).
+        path = str(tmp_path / "layouts.h5")
+        with h5py.File(path, "w") as f:
+            data = np.arange(600, dtype="f4").reshape(20, 30)
+            f.create_dataset("chunked", data=data, chunks=(7, 11), compression="gzip", shuffle=True)
+            f.create_dataset("fletcher", data=data, chunks=(10, 10), fletcher32=True)
+            f.create_dataset("contiguous", data=np.arange(50, dtype="i8"))
+            f.create_dataset("compact", data=np.arange(6, dtype="i2"),
+                             dcpl=_compact_dcpl(np.arange(6, dtype="i2")))
+            g = f.create_group("g/h")
+            g.create_dataset("partial", shape=(40,), chunks=(8,), dtype="i4", fillvalue=-7)[:8] = 3
+            g.attrs["title"] = "nested"
+        args = [path]
+    else:
+        args = [prepare_data.GROUPS_SRC]
+    scan(*args, "-o", tmp_path / "refs.json")
+    proc = scan(*args, "--format", "parquet", "--record-size", 3, "-o", tmp_path / "refs.parq")
+    assert "refs.parq" in proc.stdout
+    assert os.path.isfile(tmp_path / "refs.parq" / ".zmetadata")
+    from_json = mounted_files(mount(str(tmp_path / "refs.json")).path())
+    from_parquet = mounted_files(mount(str(tmp_path / "refs.parq")).path())
+    assert len(from_json) > 3
+    assert sorted(from_parquet) == sorted(from_json)
+    for key, data in from_json.items():
+        assert from_parquet[key] == data, key
+    proc = scan(*args, "--format", "parquet", "-o", "-", check=False)
+    assert proc.returncode == 2 and "not '-'" in proc.stderr
+
+
+# ---- `zarrmount cache` and the scan records ---------------------------------------
+
+def cache_json(*args):
+    proc = subprocess.run([zmount.ZARRMOUNT, "cache", *args, "--json"], capture_output=True, text=True,
+                          timeout=60)
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def test_cache_commands_count_verify_and_clear_scan_records(mount, tmp_path):
+    """`cache stats` counts the scan records and their bytes, `cache verify`
+    deletes a damaged one (exit 1), `cache clear` deletes them all: the next
+    mount scans every file again."""
+    prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                            {"fice": (4, 25, 50)}, count=4, note="fice for test_scan")
+    cache = str(tmp_path / "records-cache")
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time"])
+    assert scan_log(m) == (4, 0)
+    m.unmount()
+    scans = os.path.join(cache, "scans")
+    records = sorted(os.path.join(scans, n) for n in os.listdir(scans))
+    assert len(records) == 4
+    rc, stats = cache_json("stats", "--cache-dir", cache)
+    assert rc == 0 and stats["scan_records"] == 4, stats
+    assert stats["scan_record_bytes"] == sum(os.path.getsize(r) for r in records), stats
+    text = subprocess.run([zmount.ZARRMOUNT, "cache", "stats", "--cache-dir", cache], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert "scan records 4" in text, text
+
+    rc, verified = cache_json("verify", "--cache-dir", cache)
+    assert rc == 0 and verified["scan_records_checked"] == 4 and verified["scan_records_bad"] == 0
+    data = bytearray(open(records[1], "rb").read())
+    data[-10] ^= 0x55
+    open(records[1], "wb").write(bytes(data))
+    rc, verified = cache_json("verify", "--cache-dir", cache)
+    assert rc == 1 and verified["scan_records_bad"] == 1, verified
+    assert not os.path.exists(records[1])
+
+    rc, cleared = cache_json("clear", "--cache-dir", cache)
+    assert rc == 0 and cleared["deleted_scan_records"] == 3, cleared
+    assert os.listdir(scans) == []
+    assert cache_json("stats", "--cache-dir", cache)[1]["scan_records"] == 0
+    m = mount(str(tmp_path / "fice"), cache_dir=cache, extra=["--concat", "time"])
+    assert scan_log(m) == (4, 0)
+
+
+def test_parallel_scan_logs_the_variables_left_out_as_a_serial_one(mount, tmp_path):
+    """The workers' lines on variables left out reach stderr (scan) and the
+    daemon's log (mount), one per variable and file, in input order."""
+    files = prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                                    {"fice": (4, 25, 50)}, count=4, note="fice for test_scan")
+    for p in files:
+        with h5py.File(p, "a") as f:
+            f.create_dataset("notes", data=["a", "bc"], dtype=h5py.string_dtype())
+    lines = {}
+    for jobs in (1, 3):
+        proc = scan("--jobs", jobs, "--concat", "time", *files, "-o", tmp_path / f"out{jobs}.json")
+        lines[jobs] = [ln.split(" warning: ", 1)[1] for ln in proc.stderr.splitlines() if " warning: " in ln]
+    assert len(lines[1]) == 4 and all("notes" in ln for ln in lines[1]), lines
+    assert lines[3] == lines[1]
+    m = mount(str(tmp_path / "fice"), extra=["--concat", "time", "--jobs", "3", "--no-disk-cache"])
+    logged = [ln for ln in open(m.log) if "notes" in ln and "left out" in ln]
+    assert len(logged) == 4, m.log_tail()

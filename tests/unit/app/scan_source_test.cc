@@ -163,5 +163,43 @@ TEST_F(SourceScannerTest, NotNetcdfIsOneLineNamingTheUrl) {
   EXPECT_EQ(r.status().message().find('\n'), std::string::npos);
 }
 
+TEST(ScanSource, CacheCommandsCountVerifyAndClearTheRecords) {
+  testing::TempDir dir;
+  EXPECT_EQ(GetScanRecordUsage(dir.path()).records, 0u);  // no scans/ yet
+  const std::string refs = R"({"version": 1, "refs": {".zgroup": "{\"zarr_format\": 2}"}})";
+  const std::string a = EncodeScanRecord({"/data/a.nc", "v1", 10, 500}, refs);
+  const std::string b = EncodeScanRecord({"https://h/b.nc", "\"etag\"", 20, 0}, refs + " ");
+  EXPECT_TRUE(IsIntactScanRecord(a));
+  EXPECT_TRUE(IsIntactScanRecord(b));
+  std::string damaged = a;
+  damaged[damaged.size() - 3] ^= 0x20;
+  EXPECT_FALSE(IsIntactScanRecord(damaged));
+  EXPECT_FALSE(IsIntactScanRecord(a.substr(0, a.size() - 1)));
+  EXPECT_FALSE(IsIntactScanRecord(a + "x"));
+  EXPECT_FALSE(IsIntactScanRecord("zarrmount scan record 1\n"));
+  EXPECT_FALSE(IsIntactScanRecord(refs));
+
+  dir.Write("scans/" + ScanRecordPath("", "/data/a.nc").substr(std::string("/scans/").size()), a);
+  dir.Write("scans/b.refs", b);
+  dir.Write("scans/c.refs", damaged);
+  dir.Write("scans/c.refs.tmp.123", "half a record");
+  const ScanRecordUsage u = GetScanRecordUsage(dir.path());
+  EXPECT_EQ(u.records, 3u);
+  EXPECT_EQ(u.bytes, a.size() + b.size() + damaged.size());
+
+  auto check = VerifyScanRecords(dir.path());
+  ASSERT_TRUE(check.ok()) << check.status().message();
+  EXPECT_EQ(check->checked, 3u);
+  EXPECT_EQ(check->bad, 1u);
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/scans/c.refs"));
+  EXPECT_EQ(GetScanRecordUsage(dir.path()).records, 2u);
+
+  auto cleared = ClearScanRecords(dir.path());
+  ASSERT_TRUE(cleared.ok()) << cleared.status().message();
+  EXPECT_EQ(*cleared, 2u);
+  EXPECT_TRUE(std::filesystem::is_empty(dir.path() + "/scans"));
+  EXPECT_EQ(GetScanRecordUsage(dir.path()).records, 0u);
+}
+
 }  // namespace
 }  // namespace zm
