@@ -66,6 +66,14 @@ bool IsParquetSource(const std::string& source);
 Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
                                   const ReferenceLoadOptions& options = {});
 
+// Loads a Parquet reference directory SOURCE (IsParquetSource) lazily
+// (refs/lazy_parquet.h): its ".zmetadata" now, fetched like LoadSource
+// does; record files when first used, through `cache` (not owned; it must
+// outlive the index), at most `refs_memory` bytes of them decoded at once.
+Result<ReferenceIndex> LoadLazyParquetSource(const std::string& source, Origin* origin,
+                                             ReadThroughCache* cache, const ReferenceLoadOptions& options,
+                                             uint64_t refs_memory);
+
 // Learns the sizes of whole-object references ([url]) of `index` with
 // parallel requests (answered from the cache tiers when they can be).
 Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,
