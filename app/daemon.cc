@@ -206,9 +206,12 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
   if (!opt.aggregate()) {
     // A Parquet directory is served lazily: its record files are read and
     // decoded as chunks are used, within --refs-memory.
-    if (IsParquetSource(opt.source))
-      return LoadLazyParquetSource(opt.source, stack->origin.get(), stack->cache.get(), config.load,
-                                   opt.refs_memory);
+    if (IsParquetSource(opt.source)) {
+      LazyParquetOptions lazy;
+      lazy.memory_bytes = opt.refs_memory;
+      lazy.log_errors = !opt.check_only;  // --check reports the first itself
+      return LoadLazyParquetSource(opt.source, stack->origin.get(), stack->cache.get(), config.load, lazy);
+    }
     if (!IsScannableSource(opt.source)) return LoadSource(opt.source, stack->origin.get(), config.load);
     auto scanned = scanner.Load(opt.source);
     LogScans(scanner, t0);

@@ -237,7 +237,7 @@ Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
 
 Result<ReferenceIndex> LoadLazyParquetSource(const std::string& source, Origin* origin,
                                              ReadThroughCache* cache, const ReferenceLoadOptions& options,
-                                             uint64_t refs_memory) {
+                                             const LazyParquetOptions& lazy) {
   const bool remote = IsRemoteSource(source);
   std::string base, query, shown;
   if (remote) {
@@ -269,8 +269,6 @@ Result<ReferenceIndex> LoadLazyParquetSource(const std::string& source, Origin* 
     if (*size > max_bytes) return InvalidArgument("larger than " + FormatSize(max_bytes) + "; refusing");
     return cache->Read(url, ByteRange{0, *size}, 0, *size);
   };
-  LazyParquetOptions lazy;
-  lazy.memory_bytes = refs_memory;
   return LoadLazyParquetReferences(read_metadata, read_record, shown, base, options, lazy);
 }
 

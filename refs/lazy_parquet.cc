@@ -35,9 +35,10 @@ struct ParquetChunkResolver::Table {
 
 ParquetChunkResolver::ParquetChunkResolver(ReferenceDirReader read, std::string name, std::string base,
                                            uint64_t record_size, uint64_t max_record_bytes,
-                                           uint64_t memory_bytes, std::vector<Array> arrays)
+                                           const LazyParquetOptions& options, std::vector<Array> arrays)
     : read_(std::move(read)), name_(std::move(name)), base_(std::move(base)), record_size_(record_size),
-      max_record_bytes_(max_record_bytes), memory_bytes_(memory_bytes), arrays_(std::move(arrays)) {}
+      max_record_bytes_(max_record_bytes), memory_bytes_(options.memory_bytes), log_errors_(options.log_errors),
+      arrays_(std::move(arrays)) {}
 
 const std::string* ParquetChunkResolver::InternUrl(std::string url) const {
   std::lock_guard<std::mutex> lock(urls_mu_);
@@ -63,7 +64,7 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
   }
   decodes_.fetch_add(1);
   auto fail = [&](Status st) {
-    LogWarning(st.message());
+    if (log_errors_) LogWarning(st.message());
     table->error = IoError(st.message());
     return table;
   };
@@ -87,7 +88,7 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
   for (uint64_t i = 0; i < rows; ++i) {
     auto row = ReadRecordRow(*record, i);
     if (!row.ok()) {
-      if (table->bad_rows.empty()) LogWarning(where + ": row " + std::to_string(i) + ": " + row.status().message());
+      if (table->bad_rows.empty() && log_errors_) LogWarning(where + ": row " + std::to_string(i) + ": " + row.status().message());
       table->url[i] = Table::kBadRow;
       table->bad_rows.emplace(static_cast<uint32_t>(i), where + ": row " + std::to_string(i) + ": " +
                                                              row.status().message());

@@ -46,6 +46,9 @@ namespace zm {
 
 struct LazyParquetOptions {
   uint64_t memory_bytes = 256_MiB;  // decoded records kept
+  // Log a record that cannot be decoded (off where the caller reports the
+  // error itself, as --check does).
+  bool log_errors = true;
 };
 
 // `read_metadata` reads ".zmetadata" (now); `read_record` reads record files
@@ -64,7 +67,7 @@ class ParquetChunkResolver : public LazyChunkResolver {
   };
   // `arrays` are the runs in order.
   ParquetChunkResolver(ReferenceDirReader read, std::string name, std::string base, uint64_t record_size,
-                       uint64_t max_record_bytes, uint64_t memory_bytes, std::vector<Array> arrays);
+                       uint64_t max_record_bytes, const LazyParquetOptions& options, std::vector<Array> arrays);
 
   Result<LazyTarget> Resolve(uint32_t run, uint64_t flat) const override;
   std::optional<uint64_t> NextPresent(uint32_t run, uint64_t from, uint64_t end) const override;
@@ -96,6 +99,7 @@ class ParquetChunkResolver : public LazyChunkResolver {
   const ReferenceDirReader read_;
   const std::string name_, base_;
   const uint64_t record_size_, max_record_bytes_, memory_bytes_;
+  const bool log_errors_;
   const std::vector<Array> arrays_;
 
   mutable std::mutex mu_;  // guards the members below

@@ -318,7 +318,7 @@ Result<ReferenceIndex> LoadLazyParquetReferences(const ReferenceDirReader& read_
   if (!arrays.empty())
     builder.SetLazyResolver(std::make_shared<ParquetChunkResolver>(
         std::move(read_record), name, std::string(base), z->record_size, options.max_decompressed_bytes,
-        lazy.memory_bytes, std::move(arrays)));
+        lazy, std::move(arrays)));
   auto index = std::move(builder).Finish();
   if (!index.ok()) return index.status().WithContext(name);
   return index;
