@@ -1,5 +1,10 @@
 #include "refs/lazy_parquet.h"
 
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <new>
+#include <thread>
 #include <unordered_map>
 
 #include "base/log.h"
@@ -7,6 +12,37 @@
 #include "refs/reference_loader.h"
 
 namespace zm {
+namespace {
+
+// Large arrays straight from the kernel: decoded records come and go in
+// LRU order, and from the heap (whose arenas keep what is freed; see
+// app/main.cc) their holes would leave the daemon holding far more than
+// --refs-memory. Mapped, a dropped record's pages go back at once.
+template <typename T>
+struct PageAllocator {
+  using value_type = T;
+  static constexpr size_t kMapBytes = 64 << 10;
+  PageAllocator() = default;
+  template <typename U>
+  PageAllocator(const PageAllocator<U>&) {}
+  T* allocate(size_t n) {
+    if (n * sizeof(T) < kMapBytes) return std::allocator<T>().allocate(n);
+    void* p = ::mmap(nullptr, n * sizeof(T), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) {
+    if (n * sizeof(T) < kMapBytes) return std::allocator<T>().deallocate(p, n);
+    ::munmap(p, n * sizeof(T));
+  }
+  template <typename U>
+  bool operator==(const PageAllocator<U>&) const { return true; }
+};
+
+template <typename T>
+using PagedVector = std::vector<T, PageAllocator<T>>;
+
+}  // namespace
 
 // One decoded record file, compact: per row a URL number (or one of the
 // markers below), an offset and a size. Inline rows point into `inline_bytes`.
@@ -17,10 +53,10 @@ struct ParquetChunkResolver::Table {
 
   Status error;  // the record could not be decoded: every chunk of it fails
   std::vector<const std::string*> urls;  // interned, for the URL numbers below
-  std::vector<uint32_t> url;
-  std::vector<uint64_t> offset;
-  std::vector<uint64_t> size;  // kUnknownSize for a whole object
-  std::string inline_bytes;
+  PagedVector<uint32_t> url;
+  PagedVector<uint64_t> offset;
+  PagedVector<uint64_t> size;  // kUnknownSize for a whole object
+  std::basic_string<char, std::char_traits<char>, PageAllocator<char>> inline_bytes;
   std::unordered_map<uint32_t, std::string> bad_rows;  // row -> message
 
   size_t rows() const { return url.size(); }
@@ -38,7 +74,8 @@ ParquetChunkResolver::ParquetChunkResolver(ReferenceDirReader read, std::string 
                                            const LazyParquetOptions& options, std::vector<Array> arrays)
     : read_(std::move(read)), name_(std::move(name)), base_(std::move(base)), record_size_(record_size),
       max_record_bytes_(max_record_bytes), memory_bytes_(options.memory_bytes), log_errors_(options.log_errors),
-      arrays_(std::move(arrays)) {}
+      arrays_(std::move(arrays)),
+      max_decoding_(static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))) {}
 
 const std::string* ParquetChunkResolver::InternUrl(std::string url) const {
   std::lock_guard<std::mutex> lock(urls_mu_);
@@ -63,6 +100,21 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
     return table;
   }
   decodes_.fetch_add(1);
+  {
+    std::unique_lock<std::mutex> lock(decode_mu_);
+    decode_free_.wait(lock, [this] { return decoding_ < max_decoding_; });
+    ++decoding_;
+  }
+  struct Release {
+    const ParquetChunkResolver* r;
+    ~Release() {
+      {
+        std::lock_guard<std::mutex> lock(r->decode_mu_);
+        --r->decoding_;
+      }
+      r->decode_free_.notify_one();
+    }
+  } release{this};
   auto fail = [&](Status st) {
     if (log_errors_) LogWarning(st.message());
     table->error = IoError(st.message());
@@ -84,7 +136,7 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
   table->size.resize(rows, 0);
   // Paths repeat (a dictionary of a few objects): each distinct one is
   // resolved and interned once per record.
-  std::unordered_map<std::string_view, uint32_t> local;
+  std::vector<uint32_t> url_of_path(record->path.distinct.size(), Table::kMissing);
   for (uint64_t i = 0; i < rows; ++i) {
     auto row = ReadRecordRow(*record, i);
     if (!row.ok()) {
@@ -105,9 +157,12 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
         break;
       case RecordRow::Kind::kRange:
       case RecordRow::Kind::kWhole: {
-        auto [it, inserted] = local.try_emplace(row->bytes, static_cast<uint32_t>(table->urls.size()));
-        if (inserted) table->urls.push_back(InternUrl(ResolveUrl(base_, row->bytes)));
-        table->url[i] = it->second;
+        uint32_t& u = url_of_path[record->path.index[i]];
+        if (u == Table::kMissing) {
+          u = static_cast<uint32_t>(table->urls.size());
+          table->urls.push_back(InternUrl(ResolveUrl(base_, row->bytes)));
+        }
+        table->url[i] = u;
         table->offset[i] = row->offset;
         table->size[i] = row->kind == RecordRow::Kind::kWhole ? ReferenceIndex::kUnknownSize : row->size;
         break;
@@ -180,7 +235,8 @@ Result<LazyTarget> ParquetChunkResolver::Resolve(uint32_t run, uint64_t flat) co
       return IoError(t->bad_rows.at(static_cast<uint32_t>(i)));
     case Table::kInline:
       target.kind = LazyTarget::Kind::kInline;
-      target.inline_bytes = std::make_shared<const std::string>(t->inline_bytes.substr(t->offset[i], t->size[i]));
+      target.inline_bytes =
+          std::make_shared<const std::string>(std::string_view(t->inline_bytes).substr(t->offset[i], t->size[i]));
       target.size = t->size[i];
       return target;
     default:

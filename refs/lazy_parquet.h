@@ -27,6 +27,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <future>
 #include <list>
@@ -106,6 +107,13 @@ class ParquetChunkResolver : public LazyChunkResolver {
   mutable std::map<Key, Slot> slots_;
   mutable std::list<Key> lru_;  // most recent first; only decoded slots
   mutable uint64_t held_bytes_ = 0;
+
+  // Decodes at a time: they are CPU work, and each holds a record's decoded
+  // columns (several times the table it yields) until done.
+  mutable std::mutex decode_mu_;
+  mutable std::condition_variable decode_free_;
+  mutable int decoding_ = 0;
+  const int max_decoding_;
 
   mutable std::mutex urls_mu_;
   mutable std::unordered_set<std::string> urls_;  // nodes never move

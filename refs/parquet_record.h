@@ -22,8 +22,10 @@ struct ZMetadata {
 Result<ZMetadata> ParseZMetadata(const std::string& text);
 
 // The columns of one record file; absent ones are empty (all null).
+// Paths are kept once each (a record repeats a few objects' paths).
 struct Record {
-  parquet::BinaryColumn path, raw;
+  parquet::InternedBinaryColumn path;
+  parquet::BinaryColumn raw;
   parquet::Int64Column offset, size;
   size_t rows = 0;
 };

@@ -154,7 +154,9 @@ Result<Record> DecodeRecord(std::string_view bytes, const std::string& name) {
     ZM_ASSIGN_OR_RETURN(*out, f.ReadInt64Column(*i));
     return Status::Ok();
   };
-  ZM_RETURN_IF_ERROR(binary("path", &r.path));
+  if (auto i = f.FindColumn("path")) {
+    ZM_ASSIGN_OR_RETURN(r.path, f.ReadInternedBinaryColumn(*i));
+  }
   ZM_RETURN_IF_ERROR(binary("raw", &r.raw));
   ZM_RETURN_IF_ERROR(int64("offset", &r.offset));
   ZM_RETURN_IF_ERROR(int64("size", &r.size));

@@ -152,7 +152,9 @@ TEST_F(LazyFsTest, ListingShowsOnlyExistingChunksAtStablePositions) {
     for (const auto& e : full) names.push_back(e.name);
     EXPECT_EQ(names, (std::vector<std::string>{".", "..", ".zarray", ".zattrs", "0.0", "0.2", "2.1", "3.0", "3.2"}));
     for (const auto& e : full)
-      if (e.name.find('.') == 1) EXPECT_EQ(e.ino, fs_->Lookup(tas, e.name).value().ino) << e.name;
+      if (e.name.find('.') == 1) {
+        EXPECT_EQ(e.ino, fs_->Lookup(tas, e.name).value().ino) << e.name;
+      }
     // Resuming from any offset handed out gives the rest, the same way.
     for (size_t i = 0; i < full.size(); ++i) {
       const uint64_t off = i == 0 ? 0 : full[i - 1].next;
