@@ -312,8 +312,10 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
         return r;
       },
       &reads, &fc);
-  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.file_count()) +
-          " keys, " + opt.view + " view) at " + opt.mountpoint);
+  const uint64_t lazy = ds->index.file_count() - ds->index.eager_file_count();
+  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.eager_file_count()) + " keys" +
+          (lazy ? " and " + std::to_string(lazy) + " chunk places looked up when used" : "") + ", " + opt.view +
+          " view) at " + opt.mountpoint);
   Status st = ServeTree(ds->tree.get(), opt, fc, stack, report);
   const CacheStats& cs = stack->cache->stats();
   LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +
