@@ -3,6 +3,7 @@
 // fake origin.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <map>
 #include <string>
@@ -56,6 +57,7 @@ class LazyFsTest : public ::testing::Test {
                   files_[rel] = bytes;
                   return Status::Ok();
                 }).ok());
+    for (const auto& [rel, bytes] : files_) reads_[rel] = 0;
     memory_ = NewMemoryBlockStore(16_MiB);
     ReadThroughOptions o;
     o.block_size = 4_KiB;
@@ -66,6 +68,7 @@ class LazyFsTest : public ::testing::Test {
   void Mount(uint64_t refs_memory) {
     fs_.reset();
     ReferenceDirReader read = [this](const std::string& rel) -> Result<std::string> {
+      if (auto r = reads_.find(rel); r != reads_.end()) r->second.fetch_add(1);
       auto it = files_.find(rel);
       if (it == files_.end()) return NotFound("no such file");
       return it->second;
@@ -102,6 +105,7 @@ class LazyFsTest : public ::testing::Test {
   std::string data_, other_;
   FakeOrigin origin_;
   std::map<std::string, std::string> files_;
+  std::map<std::string, std::atomic<int>> reads_;  // per file; keys made in SetUp
   std::unique_ptr<BlockStore> memory_;
   std::unique_ptr<ReadThroughCache> cache_;
   ReferenceIndex index_;
@@ -135,6 +139,16 @@ TEST_F(LazyFsTest, ChunksReadAsTheirBytesAndMissingOnesAreNoSuchFile) {
     const uint64_t missing_ino = Filesystem::kRootIno + index_.dir_count() + *index_.FindKey("tas/1.1");
     EXPECT_EQ(ErrnoFor(FuseOp::kGetAttr, fs_->GetAttr(missing_ino).status()), ENOENT);
   }
+}
+
+TEST_F(LazyFsTest, AStatReadsOnlyItsRecord) {
+  EXPECT_EQ(reads_[".zmetadata"].load(), 1);
+  auto a = fs_->Lookup(TasIno(), "3.2");  // chunk 11: record 2
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->size, 200u);
+  EXPECT_EQ(reads_["tas/refs.2.parq"].load(), 1);
+  EXPECT_EQ(reads_["tas/refs.0.parq"].load(), 0);
+  EXPECT_EQ(reads_["tas/refs.1.parq"].load(), 0);
 }
 
 TEST_F(LazyFsTest, InodesAreStableAcrossMounts) {
