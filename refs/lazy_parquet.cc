@@ -131,19 +131,26 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
     return fail(InvalidArgument(where + ": " + std::to_string(record->rows) + " rows, the chunks " +
                                 std::to_string(first) + ".." + std::to_string(first + rows - 1) + " need " +
                                 std::to_string(rows)));
+  FillTable(*record, rows, where, table.get());
+  return table;
+}
+
+// The compact form of `record`'s first `rows` rows.
+void ParquetChunkResolver::FillTable(const Record& record, uint64_t rows, const std::string& where,
+                                     Table* table) const {
   table->url.resize(rows, Table::kMissing);
   table->offset.resize(rows, 0);
   table->size.resize(rows, 0);
   // Paths repeat (a dictionary of a few objects): each distinct one is
   // resolved and interned once per record.
-  std::vector<uint32_t> url_of_path(record->path.distinct.size(), Table::kMissing);
+  std::vector<uint32_t> url_of_path(record.path.distinct.size(), Table::kMissing);
   for (uint64_t i = 0; i < rows; ++i) {
-    auto row = ReadRecordRow(*record, i);
+    auto row = ReadRecordRow(record, i);
     if (!row.ok()) {
-      if (table->bad_rows.empty() && log_errors_) LogWarning(where + ": row " + std::to_string(i) + ": " + row.status().message());
+      std::string message = where + ": row " + std::to_string(i) + ": " + row.status().message();
+      if (table->bad_rows.empty() && log_errors_) LogWarning(message);  // the first of the record
       table->url[i] = Table::kBadRow;
-      table->bad_rows.emplace(static_cast<uint32_t>(i), where + ": row " + std::to_string(i) + ": " +
-                                                             row.status().message());
+      table->bad_rows.emplace(static_cast<uint32_t>(i), std::move(message));
       continue;
     }
     switch (row->kind) {
@@ -157,7 +164,7 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
         break;
       case RecordRow::Kind::kRange:
       case RecordRow::Kind::kWhole: {
-        uint32_t& u = url_of_path[record->path.index[i]];
+        uint32_t& u = url_of_path[record.path.index[i]];
         if (u == Table::kMissing) {
           u = static_cast<uint32_t>(table->urls.size());
           table->urls.push_back(InternUrl(ResolveUrl(base_, row->bytes)));
@@ -171,7 +178,6 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
   }
   table->inline_bytes.shrink_to_fit();
   table->urls.shrink_to_fit();
-  return table;
 }
 
 void ParquetChunkResolver::EvictOverBudget() const {

@@ -45,6 +45,8 @@
 
 namespace zm {
 
+struct Record;
+
 struct LazyParquetOptions {
   uint64_t memory_bytes = 256_MiB;  // decoded records kept
   // Log a record that cannot be decoded (off where the caller reports the
@@ -93,6 +95,7 @@ class ParquetChunkResolver : public LazyChunkResolver {
   // concurrent callers).
   TablePtr Get(uint32_t run, uint64_t k) const;
   TablePtr Decode(uint32_t run, uint64_t k, bool* keep) const;
+  void FillTable(const Record& record, uint64_t rows, const std::string& where, Table* table) const;
   // REQUIRES: mu_ held.
   void EvictOverBudget() const;
   const std::string* InternUrl(std::string url) const;
