@@ -270,7 +270,7 @@ Status PrintIndexCheck(const Options& opt, const std::vector<ReferenceSource>& i
               opt.aggregate() ? (std::to_string(inputs.size()) + " reference sets").c_str()
                               : RedactUrl(opt.source).c_str(),
               static_cast<size_t>(index.eager_file_count() + lazy.chunks), index.dir_count(),
-              index.url_count(), FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
+              index.url_count() + (index.resolver() ? index.resolver()->url_count() : 0), FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
   return Status::Ok();
 }
 

@@ -281,6 +281,11 @@ size_t ParquetChunkResolver::MemoryUsage() const {
   return n + url_bytes_;
 }
 
+size_t ParquetChunkResolver::url_count() const {
+  std::lock_guard<std::mutex> lock(urls_mu_);
+  return urls_.size();
+}
+
 size_t ParquetChunkResolver::records_held() const {
   std::lock_guard<std::mutex> lock(mu_);
   return lru_.size();

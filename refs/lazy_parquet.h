@@ -75,6 +75,7 @@ class ParquetChunkResolver : public LazyChunkResolver {
   Result<LazyTarget> Resolve(uint32_t run, uint64_t flat) const override;
   std::optional<uint64_t> NextPresent(uint32_t run, uint64_t from, uint64_t end) const override;
   size_t MemoryUsage() const override;
+  size_t url_count() const override;
 
   // Record files decoded so far (each decode counts, re-reads included).
   uint64_t decodes() const { return decodes_.load(); }

@@ -46,6 +46,8 @@ class LazyChunkResolver {
 
   // Heap bytes held now (decoded records and interned URLs).
   virtual size_t MemoryUsage() const = 0;
+  // Distinct URLs met so far.
+  virtual size_t url_count() const = 0;
 };
 
 }  // namespace zm
