@@ -3,11 +3,13 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <future>
 #include <new>
 #include <thread>
 #include <unordered_map>
 
 #include "base/log.h"
+#include "base/thread_pool.h"
 #include "refs/parquet_record.h"
 #include "refs/reference_loader.h"
 
@@ -75,7 +77,9 @@ ParquetChunkResolver::ParquetChunkResolver(ReferenceDirReader read, std::string 
     : read_(std::move(read)), name_(std::move(name)), base_(std::move(base)), record_size_(record_size),
       max_record_bytes_(max_record_bytes), memory_bytes_(options.memory_bytes), log_errors_(options.log_errors),
       arrays_(std::move(arrays)),
-      max_decoding_(static_cast<int>(std::max(2u, std::thread::hardware_concurrency()))) {}
+      decoders_(std::make_unique<ThreadPool>(static_cast<int>(std::max(2u, std::thread::hardware_concurrency())))) {}
+
+ParquetChunkResolver::~ParquetChunkResolver() = default;
 
 const std::string* ParquetChunkResolver::InternUrl(std::string url) const {
   std::lock_guard<std::mutex> lock(urls_mu_);
@@ -100,30 +104,33 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
     return table;
   }
   decodes_.fetch_add(1);
-  {
-    std::unique_lock<std::mutex> lock(decode_mu_);
-    decode_free_.wait(lock, [this] { return decoding_ < max_decoding_; });
-    ++decoding_;
-  }
-  struct Release {
-    const ParquetChunkResolver* r;
-    ~Release() {
-      {
-        std::lock_guard<std::mutex> lock(r->decode_mu_);
-        --r->decoding_;
-      }
-      r->decode_free_.notify_one();
-    }
-  } release{this};
-  auto fail = [&](Status st) {
+  // The decode runs on one of the resolver's own threads: its temporaries
+  // (several times the table) then come from those threads' few heap
+  // arenas, which keep what they free, and not from every reader's.
+  std::promise<void> done;
+  auto decoded = done.get_future();
+  const bool queued = decoders_->Submit([&] {
+    DecodeBytes(run, k, std::move(bytes).value(), where, table.get());
+    done.set_value();
+  });
+  if (!queued) DecodeBytes(run, k, std::move(bytes).value(), where, table.get());  // shutting down
+  if (queued) decoded.wait();
+  return table;
+}
+
+// Decodes the bytes of record `k` of `run` into `table` (its error when
+// they cannot be).
+void ParquetChunkResolver::DecodeBytes(uint32_t run, uint64_t k, std::string bytes, const std::string& where,
+                                       Table* table) const {
+  const Array& a = arrays_[run];
+  auto fail = [&](const Status& st) {
     if (log_errors_) LogWarning(st.message());
     table->error = IoError(st.message());
-    return table;
   };
-  if (bytes->size() > max_record_bytes_)
+  if (bytes.size() > max_record_bytes_)
     return fail(InvalidArgument(where + ": larger than " + FormatSize(max_record_bytes_)));
-  auto record = DecodeRecord(*bytes, where);
-  bytes = std::string();
+  auto record = DecodeRecord(bytes, where);
+  std::string().swap(bytes);
   if (!record.ok()) return fail(record.status());
   const uint64_t first = k * record_size_;
   const uint64_t rows = std::min(record_size_, a.chunk_count - first);
@@ -131,8 +138,7 @@ ParquetChunkResolver::TablePtr ParquetChunkResolver::Decode(uint32_t run, uint64
     return fail(InvalidArgument(where + ": " + std::to_string(record->rows) + " rows, the chunks " +
                                 std::to_string(first) + ".." + std::to_string(first + rows - 1) + " need " +
                                 std::to_string(rows)));
-  FillTable(*record, rows, where, table.get());
-  return table;
+  FillTable(*record, rows, where, table);
 }
 
 // The compact form of `record`'s first `rows` rows.

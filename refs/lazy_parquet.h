@@ -27,7 +27,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <future>
 #include <list>
@@ -46,6 +45,7 @@
 namespace zm {
 
 struct Record;
+class ThreadPool;
 
 struct LazyParquetOptions {
   uint64_t memory_bytes = 256_MiB;  // decoded records kept
@@ -72,6 +72,8 @@ class ParquetChunkResolver : public LazyChunkResolver {
   ParquetChunkResolver(ReferenceDirReader read, std::string name, std::string base, uint64_t record_size,
                        uint64_t max_record_bytes, const LazyParquetOptions& options, std::vector<Array> arrays);
 
+  ~ParquetChunkResolver() override;
+
   Result<LazyTarget> Resolve(uint32_t run, uint64_t flat) const override;
   std::optional<uint64_t> NextPresent(uint32_t run, uint64_t from, uint64_t end) const override;
   size_t MemoryUsage() const override;
@@ -96,6 +98,7 @@ class ParquetChunkResolver : public LazyChunkResolver {
   // concurrent callers).
   TablePtr Get(uint32_t run, uint64_t k) const;
   TablePtr Decode(uint32_t run, uint64_t k, bool* keep) const;
+  void DecodeBytes(uint32_t run, uint64_t k, std::string bytes, const std::string& where, Table* table) const;
   void FillTable(const Record& record, uint64_t rows, const std::string& where, Table* table) const;
   // REQUIRES: mu_ held.
   void EvictOverBudget() const;
@@ -112,12 +115,9 @@ class ParquetChunkResolver : public LazyChunkResolver {
   mutable std::list<Key> lru_;  // most recent first; only decoded slots
   mutable uint64_t held_bytes_ = 0;
 
-  // Decodes at a time: they are CPU work, and each holds a record's decoded
-  // columns (several times the table it yields) until done.
-  mutable std::mutex decode_mu_;
-  mutable std::condition_variable decode_free_;
-  mutable int decoding_ = 0;
-  const int max_decoding_;
+  // Decodes run here, as many at a time as there are cores: they are CPU
+  // work, and each holds a record's decoded columns until done.
+  std::unique_ptr<ThreadPool> decoders_;
 
   mutable std::mutex urls_mu_;
   mutable std::unordered_set<std::string> urls_;  // nodes never move
