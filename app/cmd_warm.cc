@@ -88,7 +88,8 @@ Result<WarmPlan> PlanWarm(const ReferenceIndex& index, const std::string& source
                           const std::vector<std::string>& prefixes) {
   WarmPlan plan;
   std::vector<bool> matched(prefixes.size(), false);
-  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) {
+  // `warm` loads a Parquet directory eagerly (LoadSource): no lazy files.
+  for (ReferenceIndex::FileId f = 0; f < index.eager_file_count(); ++f) {
     auto t = index.target(f);
     if (t.is_inline() || t.size == 0) continue;
     std::string key = index.FileKey(f);

@@ -205,6 +205,14 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
   auto t0 = std::chrono::steady_clock::now();
   SourceScanner scanner(stack->cache.get(), MountScanOptions(opt, config, *stack));
   if (!opt.aggregate()) {
+    // A Parquet directory is served lazily: its record files are read and
+    // decoded as chunks are used, within --refs-memory.
+    if (IsParquetSource(opt.source)) {
+      LazyParquetOptions lazy;
+      lazy.memory_bytes = opt.refs_memory;
+      lazy.log_errors = !opt.check_only;  // --check reports the first itself
+      return LoadLazyParquetSource(opt.source, stack->origin.get(), stack->cache.get(), config.load, lazy);
+    }
     if (!IsScannableSource(opt.source)) return LoadSource(opt.source, stack->origin.get(), config.load);
     auto scanned = scanner.Load(opt.source);
     LogScans(scanner, t0);
@@ -233,17 +241,43 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
   return loaded;
 }
 
-void PrintIndexCheck(const Options& opt, const std::vector<ReferenceSource>& inputs,
-                     const ReferenceIndex& index) {
+// What --check learns of the lazy chunks (refs/lazy_refs.h): every record
+// is decoded, one at a time through the resolver's bounded LRU.
+struct LazyChunkCheck {
+  uint64_t chunks = 0;  // that exist
+  uint64_t bytes = 0;   // of ranges
+  Status first_error;
+};
+
+LazyChunkCheck CheckLazyChunks(const ReferenceIndex& index) {
+  LazyChunkCheck c;
+  for (uint32_t r = 0; r < index.lazy_run_count(); ++r) {
+    const ReferenceIndex::LazyRun& run = index.lazy_run(r);
+    for (auto flat = index.NextLazyChunk(r, 0); flat; flat = index.NextLazyChunk(r, *flat + 1)) {
+      ++c.chunks;
+      auto t = index.Resolve(run.first + *flat);
+      if (!t.ok() && c.first_error.ok()) c.first_error = t.status();
+      if (t.ok() && t->size != ReferenceIndex::kUnknownSize) c.bytes += t->size;
+    }
+  }
+  return c;
+}
+
+Status PrintIndexCheck(const Options& opt, const std::vector<ReferenceSource>& inputs,
+                       const ReferenceIndex& index) {
   uint64_t bytes = 0;
-  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f)
+  for (ReferenceIndex::FileId f = 0; f < index.eager_file_count(); ++f)
     if (index.target(f).size != ReferenceIndex::kUnknownSize) bytes += index.target(f).size;
+  const LazyChunkCheck lazy = CheckLazyChunks(index);
+  if (!lazy.first_error.ok()) return lazy.first_error;
+  bytes += lazy.bytes;
   std::printf("%s%s: %zu keys, %zu directories, %zu URLs, %s referenced, index %s\n",
               opt.aggregate() ? "aggregation of " : "",
               opt.aggregate() ? (std::to_string(inputs.size()) + " reference sets").c_str()
                               : RedactUrl(opt.source).c_str(),
-              index.file_count(), index.dir_count(), index.url_count(), FormatSize(bytes).c_str(),
-              FormatSize(index.MemoryUsage()).c_str());
+              static_cast<size_t>(index.eager_file_count() + lazy.chunks), index.dir_count(),
+              index.url_count() + (index.resolver() ? index.resolver()->url_count() : 0), FormatSize(bytes).c_str(), FormatSize(index.MemoryUsage()).c_str());
+  return Status::Ok();
 }
 
 // `zarr_store`: SOURCE is a plain Zarr store (app/store_source.h).
@@ -258,7 +292,7 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   store_config.lazy_sizes = zarr_store;
   if (Status st = CheckIndex(&index, stack, store_config, opt.source); !st.ok()) return Fail(st, report);
   if (opt.check_only) {
-    PrintIndexCheck(opt, inputs, index);
+    if (Status st = PrintIndexCheck(opt, inputs, index); !st.ok()) return Fail(st, report);
     return 0;
   }
   const int64_t mtime = StampTime(opt.aggregate() ? inputs.front().path : opt.source);
@@ -284,8 +318,10 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
         return r;
       },
       &reads, &fc);
-  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.file_count()) +
-          " keys, " + opt.view + " view) at " + opt.mountpoint);
+  const uint64_t lazy = ds->index.file_count() - ds->index.eager_file_count();
+  LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.eager_file_count()) + " keys" +
+          (lazy ? " and " + std::to_string(lazy) + " chunk places looked up when used" : "") + ", " + opt.view +
+          " view) at " + opt.mountpoint);
   Status st = ServeTree(ds->tree.get(), opt, fc, stack, report);
   const CacheStats& cs = stack->cache->stats();
   LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(cs.origin_requests.load()) +

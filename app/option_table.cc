@@ -395,6 +395,12 @@ const OptionSpec kOptions[] = {
    "(default: {}; 0: never)",
    [](const Options& d) { return std::to_string(d.catalog_idle_s); }, kMount,
    [](const OptionArg& a, Options* o) { return IntIn(a, 0, 100'000'000, &o->catalog_idle_s); }},
+  {"--refs-memory", 0, "SIZE",
+   "Parquet reference directories: decoded record files kept\n"
+   "in memory; past it the least recently used are dropped\n"
+   "and read again when needed (default: {})",
+   [](const Options& d) { return FormatSize(d.refs_memory); }, kMount,
+   [](const OptionArg& a, Options* o) { return SizeIn(a, &o->refs_memory); }},
   {"--log", 0, "FILE",
    "write the daemon's log to FILE (default: syslog, or\n"
    "stderr with -d, or with -f on a terminal)", nullptr, kMount,

@@ -64,6 +64,9 @@ struct Options {
   uint64_t catalog_memory = 1_GiB;  // reference indexes kept loaded, in bytes
   int64_t catalog_datasets = 0;     // datasets kept loaded; 0: no limit
   int64_t catalog_idle_s = 600;     // release a dataset unused this long; 0: never
+  // A Parquet reference directory SOURCE (refs/lazy_parquet.h): decoded
+  // record files kept in memory, in bytes.
+  uint64_t refs_memory = 256_MiB;
   // Origin deadlines (see HttpOptions): per attempt, and per fetch in all.
   long connect_timeout_ms = 10'000;
   long request_timeout_ms = 30'000;

@@ -16,6 +16,7 @@
 #include "base/log.h"
 #include "base/thread_pool.h"
 #include "io/cloud.h"
+#include "refs/lazy_parquet.h"
 #include "refs/parquet_refs.h"
 
 namespace zm {
@@ -152,8 +153,10 @@ Status CheckLocalReferences(const ReferenceIndex& index, const Stack& stack,
                             const std::string& source) {
   // Each URL is checked once; the first key that names a refused one is
   // reported, since keys are what the user knows the reference set by.
+  // Lazy chunks' URLs are not known yet: the file origin refuses a path
+  // outside the roots when it is read.
   std::vector<int8_t> verdict(index.url_count(), -1);  // -1 unchecked, 0 ok, 1 refused
-  for (ReferenceIndex::FileId f = 0; f < index.file_count(); ++f) {
+  for (ReferenceIndex::FileId f = 0; f < index.eager_file_count(); ++f) {
     auto t = index.target(f);
     if (t.is_inline() || verdict[t.url_id] == 0) continue;
     const std::string url = stack.url_map.Apply(index.url(t.url_id));
@@ -230,6 +233,43 @@ Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
   std::string base = source.substr(0, source.find('?'));
   base = base.substr(0, base.rfind('/') + 1);
   return LoadReferenceData(std::move(data).value(), shown, base, options);
+}
+
+Result<ReferenceIndex> LoadLazyParquetSource(const std::string& source, Origin* origin,
+                                             ReadThroughCache* cache, const ReferenceLoadOptions& options,
+                                             const LazyParquetOptions& lazy) {
+  const bool remote = IsRemoteSource(source);
+  std::string base, query, shown;
+  if (remote) {
+    query = source.find('?') == std::string::npos ? "" : source.substr(source.find('?'));
+    base = source.substr(0, source.find('?'));
+    shown = RedactUrl(base);
+    if (shown.ends_with("/")) shown.pop_back();
+  } else {
+    shown = source.starts_with("file://") ? source.substr(7) : source;
+    while (shown.size() > 1 && shown.back() == '/') shown.pop_back();
+    base = shown + "/";
+  }
+  const uint64_t max_bytes = options.max_decompressed_bytes;
+  // ".zmetadata" says what the mount serves: fetched fresh, as a JSON
+  // reference set is. Record files are objects like any other: through the
+  // cache, so an evicted record is read again from the block cache.
+  auto read_metadata = [&](const std::string& rel) -> Result<std::string> {
+    if (!remote) return ReadLocalFile(base + rel, max_bytes);
+    const std::string url = base + rel + query;
+    auto info = origin->Stat(url);
+    if (!info.ok()) return info.status();
+    if (info->size > max_bytes) return InvalidArgument("larger than " + FormatSize(max_bytes) + "; refusing");
+    return origin->Read(url, ByteRange{0, info->size});
+  };
+  auto read_record = [cache, base, query, max_bytes](const std::string& rel) -> Result<std::string> {
+    const std::string url = base + rel + query;
+    auto size = cache->Size(url);
+    if (!size.ok()) return size.status();
+    if (*size > max_bytes) return InvalidArgument("larger than " + FormatSize(max_bytes) + "; refusing");
+    return cache->Read(url, ByteRange{0, *size}, 0, *size);
+  };
+  return LoadLazyParquetReferences(read_metadata, read_record, shown, base, options, lazy);
 }
 
 Status SizeWholeObjects(ReferenceIndex* index, ReadThroughCache* cache, int threads,

@@ -16,6 +16,7 @@
 #include "io/origin.h"
 #include "cache/read_through.h"
 #include "app/options.h"
+#include "refs/lazy_parquet.h"
 #include "refs/reference_index.h"
 #include "refs/reference_loader.h"
 
@@ -65,6 +66,14 @@ bool IsParquetSource(const std::string& source);
 // Errors name SOURCE (redacted).
 Result<ReferenceIndex> LoadSource(const std::string& source, Origin* origin,
                                   const ReferenceLoadOptions& options = {});
+
+// Loads a Parquet reference directory SOURCE (IsParquetSource) lazily
+// (refs/lazy_parquet.h): its ".zmetadata" now, fetched like LoadSource
+// does; record files when first used, through `cache` (not owned; it must
+// outlive the index), as `lazy` says.
+Result<ReferenceIndex> LoadLazyParquetSource(const std::string& source, Origin* origin,
+                                             ReadThroughCache* cache, const ReferenceLoadOptions& options,
+                                             const LazyParquetOptions& lazy);
 
 // Learns the sizes of whole-object references ([url]) of `index` with
 // parallel requests (answered from the cache tiers when they can be).

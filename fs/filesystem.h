@@ -3,7 +3,10 @@
 // behaviour is tested here without a mount.
 //
 // Inode numbers are stable for a given reference set: 1 is the root, then
-// one per directory in ReferenceIndex order, then one per file.
+// one per directory in ReferenceIndex order, then one per file. A lazy
+// chunk (refs/lazy_refs.h) is looked up when named; one that does not exist
+// is "no such file", and listings show only those that exist (positions are
+// the chunks' places in the grid, so they stay valid between calls).
 //
 // Thread-safety: all methods are safe to call concurrently.
 #pragma once
@@ -78,17 +81,23 @@ class Filesystem : public Tree {
            ino < kRootIno + index_->dir_count() + index_->file_count();
   }
   Attr DirAttr(ReferenceIndex::DirId d) const;
+  // The file's target; kNotFound for a lazy chunk that does not exist.
+  Result<ReferenceIndex::ResolvedTarget> Target(ReferenceIndex::FileId f) const;
   // The file's attributes, its size learned first if need be.
   Result<Attr> FileAttr(ReferenceIndex::FileId f) const;
   // The attributes known without a request (size_known false if none).
-  Attr ListedFileAttr(ReferenceIndex::FileId f) const;
-  // The file's size: the index's, else the learned one, else learned now.
-  Result<uint64_t> FileSize(ReferenceIndex::FileId f) const;
+  Attr ListedFileAttr(ReferenceIndex::FileId f, const ReferenceIndex::ResolvedTarget& t) const;
+  // The file's size: the target's, else the learned one, else learned now.
+  Result<uint64_t> FileSize(ReferenceIndex::FileId f, const ReferenceIndex::ResolvedTarget& t) const;
+  // The size of the object at `url`, asked of the cache.
+  Result<uint64_t> ObjectSize(ReferenceIndex::FileId f, const std::string& url) const;
+  void ReadLazyDir(uint32_t run, uint64_t from, uint64_t base,
+                   const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const;
 
   const ReferenceIndex* index_;
   ReadThroughCache* cache_;
   Prefetcher* prefetcher_ = nullptr;
-  // Per file, the size learned for an unsized whole object (kUnknownSize
+  // Per eager file, the size learned for an unsized whole object (kUnknownSize
   // until learned, kMissingObject for an object the origin does not have);
   // null when the index has no such file.
   static constexpr uint64_t kMissingObject = ReferenceIndex::kUnknownSize - 1;

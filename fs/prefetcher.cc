@@ -62,7 +62,7 @@ Prefetcher::Array* Prefetcher::ArrayOf(ReferenceIndex::FileId f, uint64_t* linea
   // A chunk's array is the nearest directory above it with array metadata;
   // its key relative to the array is the file name after the directories
   // in between ("0.1" in the array's own directory, "0/1" or "c/0/1" below).
-  std::string key(index_->file_name(f));
+  std::string key = index_->FileName(f);
   for (ReferenceIndex::DirId d = index_->file_dir(f);;) {
     if (std::shared_ptr<Array> a = GetArray(d)) {
       auto index = a->meta.ParseChunkKey(key);
@@ -124,24 +124,28 @@ std::vector<PrefetchTarget> Prefetcher::ChunkTargets(const Array& a,
                  ? index_->FindFile(a.dir, key)
                  : index_->FindKey(dir.empty() ? key : dir + "/" + key);
     if (!f) continue;  // a missing chunk: the reader uses the fill value
-    auto t = index_->target(*f);
+    auto resolved = index_->Resolve(*f);
+    if (!resolved.ok() || resolved->missing()) continue;  // the read reports a bad one
+    const auto& t = *resolved;
     if (t.is_inline() || t.size == 0) continue;
     if (t.size == ReferenceIndex::kUnknownSize) {
       // A whole object not sized yet (a plain store's chunk key): planning
       // sizes it (a missing one is skipped), and the read that follows
       // shares that answer. Its bytes are bounded by the prefetch budget.
-      targets.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{0, kUnknownObjectLength}});
+      targets.push_back(PrefetchTarget{*t.url, ByteRange{0, kUnknownObjectLength}});
       continue;
     }
     if (bytes + t.size > options_.max_bytes) break;
     bytes += t.size;
-    targets.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size});
+    targets.push_back(PrefetchTarget{*t.url, ByteRange{t.offset, t.size}, 0, t.size});
   }
   return targets;
 }
 
 void Prefetcher::OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_t size) {
-  auto t = index_->target(f);
+  auto resolved = index_->Resolve(f);  // a lazy chunk's record is in the LRU: the read just resolved it
+  if (!resolved.ok() || resolved->missing()) return;
+  const auto& t = *resolved;
   // Small files are fetched whole on their first read anyway.
   if (t.is_inline() || t.size <= cache_->options().whole_fetch_limit ||
       t.size == ReferenceIndex::kUnknownSize)
@@ -161,7 +165,7 @@ void Prefetcher::OnSequential(ReferenceIndex::FileId f, uint64_t offset, uint64_
     s.next = offset + size;
   }
   if (to <= from) return;
-  cache_->Prefetch({PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}, from, to - from}});
+  cache_->Prefetch({PrefetchTarget{*t.url, ByteRange{t.offset, t.size}, from, to - from}});
 }
 
 Prefetcher::ReadTicket Prefetcher::OnRead(ReferenceIndex::FileId f, uint64_t offset, uint64_t size) {

@@ -4,14 +4,17 @@ namespace zm {
 
 Result<std::string> ReadKeyBytes(const ReferenceIndex& index, ReadThroughCache* cache,
                                  ReferenceIndex::FileId f) {
-  auto t = index.target(f);
-  if (t.is_inline()) return std::string(index.inline_data(f));
+  auto resolved = index.Resolve(f);
+  if (!resolved.ok()) return resolved.status().WithContext("key '" + index.FileKey(f) + "'");
+  auto t = std::move(resolved).value();
+  if (t.missing()) return NotFound("key '" + index.FileKey(f) + "': no such chunk");
+  if (t.is_inline()) return std::string(t.inline_bytes);
   if (t.size == ReferenceIndex::kUnknownSize) {  // a whole object not sized yet
-    auto size = cache->Size(index.url(t.url_id));
+    auto size = cache->Size(*t.url);
     if (!size.ok()) return size.status().WithContext("key '" + index.FileKey(f) + "'");
     t.size = *size;
   }
-  auto r = cache->Read(index.url(t.url_id), ByteRange{t.offset, t.size}, 0, t.size);
+  auto r = cache->Read(*t.url, ByteRange{t.offset, t.size}, 0, t.size);
   if (!r.ok()) return r.status().WithContext("key '" + index.FileKey(f) + "'");
   return r;
 }
@@ -21,7 +24,7 @@ Result<ZarrNode> LoadZarrNode(const ReferenceIndex& index, ReadThroughCache* cac
   return ReadZarrNode([&](std::string_view name) -> Result<std::optional<std::string>> {
     auto f = index.FindFile(d, name);
     if (!f) return std::optional<std::string>();
-    auto t = index.target(*f);
+    ZM_ASSIGN_OR_RETURN(auto t, index.Resolve(*f));
     if (!t.is_inline() && t.size != ReferenceIndex::kUnknownSize && t.size > max_document_bytes)
       return InvalidArgument("key '" + index.FileKey(*f) + "': " + std::to_string(t.size) +
                              " bytes of metadata, more than " +

@@ -60,6 +60,7 @@ constexpr uint64_t kBytesPerValue = 9;
 // How values of one physical type are read and kept.
 struct BinaryTraits {
   using Column = BinaryColumn;
+  using Value = std::string_view;
   static constexpr PhysicalType kType = PhysicalType::kByteArray;
   // PLAIN: 4-byte length, then the bytes.
   static Status ReadPlain(std::string_view data, size_t* pos, std::string_view* v) {
@@ -83,8 +84,27 @@ struct BinaryTraits {
   static uint64_t Charge(std::string_view v) { return v.size() + kBytesPerValue; }
 };
 
+// The same values, each distinct one kept once.
+struct InternedBinaryTraits : BinaryTraits {
+  using Column = InternedBinaryColumn;
+  static void Append(Column* c, std::string_view v) {
+    auto it = c->ids.find(v);
+    if (it == c->ids.end()) {
+      const std::string& kept = c->distinct.emplace_back(v);
+      it = c->ids.emplace(kept, static_cast<uint32_t>(c->distinct.size() - 1)).first;
+    }
+    c->index.push_back(it->second);
+    c->valid.push_back(1);
+  }
+  static void AppendNull(Column* c) {
+    c->index.push_back(0);
+    c->valid.push_back(0);
+  }
+};
+
 struct Int64Traits {
   using Column = Int64Column;
+  using Value = int64_t;
   static constexpr PhysicalType kType = PhysicalType::kInt64;
   static Status ReadPlain(std::string_view data, size_t* pos, int64_t* v) {
     if (data.size() - *pos < 8) return InvalidArgument("PLAIN INT64 value past the end of the page");
@@ -106,7 +126,7 @@ struct Int64Traits {
 template <typename Traits>
 class ChunkDecoder {
  public:
-  using Value = std::conditional_t<std::is_same_v<Traits, BinaryTraits>, std::string_view, int64_t>;
+  using Value = typename Traits::Value;
 
   ChunkDecoder(const ColumnChunk& chunk, const ColumnSchema& column, const ParquetLimits& limits,
                uint64_t* budget, typename Traits::Column* out)
@@ -412,6 +432,15 @@ Result<Column> ParquetFile::ReadColumn(size_t column, PhysicalType want, Decode 
 
 Result<BinaryColumn> ParquetFile::ReadBinaryColumn(size_t column) const {
   return ReadColumn<BinaryColumn>(column, PhysicalType::kByteArray, DecodeBinaryChunk);
+}
+
+Result<InternedBinaryColumn> ParquetFile::ReadInternedBinaryColumn(size_t column) const {
+  return ReadColumn<InternedBinaryColumn>(
+      column, PhysicalType::kByteArray,
+      [](std::string_view bytes, const ColumnChunk& chunk, const ColumnSchema& schema, const ParquetLimits& limits,
+         const std::string& context, uint64_t* budget, InternedBinaryColumn* out) {
+        return DecodeChunk<InternedBinaryTraits>(bytes, chunk, schema, limits, context, budget, out);
+      });
 }
 
 Result<Int64Column> ParquetFile::ReadInt64Column(size_t column) const {

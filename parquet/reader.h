@@ -18,9 +18,11 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "base/status.h"
@@ -46,6 +48,25 @@ struct BinaryColumn {
     uint64_t begin = i == 0 ? 0 : ends[i - 1];
     return std::string_view(bytes).substr(begin, ends[i] - begin);
   }
+};
+
+// A column of byte strings each distinct value of which is kept once: row
+// i is distinct[index[i]], or null (valid[i] == 0, index[i] == 0). For
+// columns that repeat a few values over many rows (the paths of kerchunk's
+// references), without a copy per row.
+struct InternedBinaryColumn {
+  std::deque<std::string> distinct;  // a deque: `ids` views stay valid
+  std::vector<uint32_t> index;
+  std::vector<uint8_t> valid;
+  std::unordered_map<std::string_view, uint32_t> ids;  // distinct value -> its number
+
+  // Move-only: `ids` views the strings of `distinct`.
+  InternedBinaryColumn() = default;
+  InternedBinaryColumn(InternedBinaryColumn&&) = default;
+  InternedBinaryColumn& operator=(InternedBinaryColumn&&) = default;
+  size_t size() const { return valid.size(); }
+  bool is_null(size_t i) const { return !valid[i]; }
+  std::string_view value(size_t i) const { return distinct[index[i]]; }
 };
 
 // A column of 64-bit integers; a null reads as 0 with valid[i] == 0.
@@ -82,6 +103,7 @@ class ParquetFile {
   // column's type is not the one asked for.
   // REQUIRES: column < metadata().columns.size().
   Result<BinaryColumn> ReadBinaryColumn(size_t column) const;
+  Result<InternedBinaryColumn> ReadInternedBinaryColumn(size_t column) const;
   Result<Int64Column> ReadInt64Column(size_t column) const;
 
  private:

@@ -12,6 +12,9 @@
 #include "base/json.h"
 #include "parquet/reader.h"
 #include "parquet/writer.h"
+#include "base/log.h"
+#include "refs/lazy_parquet.h"
+#include "refs/parquet_record.h"
 #include "zarr/metadata.h"
 
 namespace zm {
@@ -20,11 +23,6 @@ namespace {
 namespace od = simdjson::ondemand;
 
 constexpr uint64_t kMaxRangeEnd = uint64_t{1} << 50;  // as for JSON references
-
-struct ZMetadata {
-  std::vector<std::pair<std::string, std::string>> entries;  // key, bytes served
-  uint64_t record_size = 0;
-};
 
 std::string_view TrimRight(std::string_view s) {
   while (!s.empty() && (s.back() == ' ' || s.back() == '\n' || s.back() == '\r' || s.back() == '\t'))
@@ -94,6 +92,8 @@ Status MetadataValue(od::value v, const std::string& key, std::string_view parse
   return Status::Ok();
 }
 
+}  // namespace
+
 Result<ZMetadata> ParseZMetadata(const std::string& original) {
   std::string text = WithFiniteNumbers(original);
   size_t len = text.size();
@@ -138,13 +138,6 @@ Result<ZMetadata> ParseZMetadata(const std::string& original) {
   return z;
 }
 
-// The columns of one record file; absent ones are empty (all null).
-struct Record {
-  parquet::BinaryColumn path, raw;
-  parquet::Int64Column offset, size;
-  size_t rows = 0;
-};
-
 Result<Record> DecodeRecord(std::string_view bytes, const std::string& name) {
   ZM_ASSIGN_OR_RETURN(parquet::ParquetFile f, parquet::ParquetFile::Open(bytes, name));
   Record r;
@@ -161,12 +154,38 @@ Result<Record> DecodeRecord(std::string_view bytes, const std::string& name) {
     ZM_ASSIGN_OR_RETURN(*out, f.ReadInt64Column(*i));
     return Status::Ok();
   };
-  ZM_RETURN_IF_ERROR(binary("path", &r.path));
+  if (auto i = f.FindColumn("path")) {
+    ZM_ASSIGN_OR_RETURN(r.path, f.ReadInternedBinaryColumn(*i));
+  }
   ZM_RETURN_IF_ERROR(binary("raw", &r.raw));
   ZM_RETURN_IF_ERROR(int64("offset", &r.offset));
   ZM_RETURN_IF_ERROR(int64("size", &r.size));
   return r;
 }
+
+Result<RecordRow> ReadRecordRow(const Record& r, size_t i) {
+  auto present = [i](const auto& col) { return i < col.size() && !col.is_null(i); };
+  RecordRow row;
+  if (present(r.raw)) {
+    row.kind = RecordRow::Kind::kInline;
+    row.bytes = r.raw.value(i);
+    return row;
+  }
+  if (!present(r.path)) return row;  // a missing chunk
+  const int64_t offset = present(r.offset) ? r.offset.values[i] : 0;
+  const int64_t size = present(r.size) ? r.size.values[i] : 0;
+  if (offset < 0 || size < 0) return InvalidArgument("negative offset or size");
+  if (static_cast<uint64_t>(offset) + static_cast<uint64_t>(size) > kMaxRangeEnd)
+    return InvalidArgument("offset + size beyond 2^50");
+  row.bytes = r.path.value(i);
+  if (row.bytes.empty()) return InvalidArgument("empty path");
+  row.kind = offset == 0 && size == 0 ? RecordRow::Kind::kWhole : RecordRow::Kind::kRange;
+  row.offset = static_cast<uint64_t>(offset);
+  row.size = static_cast<uint64_t>(size);
+  return row;
+}
+
+namespace {
 
 // Adds the chunks of one array, record file by record file.
 class ArrayLoader {
@@ -213,25 +232,21 @@ class ArrayLoader {
 
  private:
   Status AddRow(const Record& r, size_t i, const std::string& key, const std::string& rel) {
-    auto present = [i](const auto& col) { return i < col.size() && !col.is_null(i); };
-    if (present(r.raw)) {
-      builder_->AddInline(key, r.raw.value(i));
-      return Status::Ok();
-    }
-    if (!present(r.path)) return Status::Ok();  // a missing chunk
-    int64_t offset = present(r.offset) ? r.offset.values[i] : 0;
-    int64_t size = present(r.size) ? r.size.values[i] : 0;
-    auto where = [&] { return name_ + "/" + rel + ": row " + std::to_string(i) + " (key '" + key + "')"; };
-    if (offset < 0 || size < 0) return InvalidArgument(where() + ": negative offset or size");
-    if (static_cast<uint64_t>(offset) + static_cast<uint64_t>(size) > kMaxRangeEnd)
-      return InvalidArgument(where() + ": offset + size beyond 2^50");
-    std::string_view path = r.path.value(i);
-    if (path.empty()) return InvalidArgument(where() + ": empty path");
-    uint32_t url = builder_->InternUrl(ResolveUrl(base_, path));
-    if (offset == 0 && size == 0) {
-      builder_->AddWhole(key, url);
-    } else {
-      builder_->AddRange(key, url, static_cast<uint64_t>(offset), static_cast<uint64_t>(size));
+    auto row = ReadRecordRow(r, i);
+    if (!row.ok())
+      return row.status().WithContext(name_ + "/" + rel + ": row " + std::to_string(i) + " (key '" + key + "')");
+    switch (row->kind) {
+      case RecordRow::Kind::kMissing:
+        break;
+      case RecordRow::Kind::kInline:
+        builder_->AddInline(key, row->bytes);
+        break;
+      case RecordRow::Kind::kWhole:
+        builder_->AddWhole(key, builder_->InternUrl(ResolveUrl(base_, row->bytes)));
+        break;
+      case RecordRow::Kind::kRange:
+        builder_->AddRange(key, builder_->InternUrl(ResolveUrl(base_, row->bytes)), row->offset, row->size);
+        break;
     }
     return Status::Ok();
   }
@@ -264,6 +279,48 @@ Result<ReferenceIndex> LoadParquetReferences(const ReferenceDirReader& read, con
     std::string field = key == ".zarray" ? "" : key.substr(0, key.size() - 8);
     ZM_RETURN_IF_ERROR(arrays.Load(field, value, z->record_size));
   }
+  auto index = std::move(builder).Finish();
+  if (!index.ok()) return index.status().WithContext(name);
+  return index;
+}
+
+Result<ReferenceIndex> LoadLazyParquetReferences(const ReferenceDirReader& read_metadata,
+                                                 ReferenceDirReader read_record, const std::string& name,
+                                                 std::string_view base, const ReferenceLoadOptions& options,
+                                                 const LazyParquetOptions& lazy) {
+  auto text = read_metadata(".zmetadata");
+  if (!text.ok()) return text.status().WithContext(name + "/.zmetadata");
+  auto z = ParseZMetadata(*text);
+  if (!z.ok()) return z.status().WithContext(name + "/.zmetadata");
+  ReferenceIndexBuilder builder;
+  for (const auto& [key, value] : z->entries) {
+    Status st = ReferenceIndexBuilder::ValidateKey(key);
+    if (!st.ok()) return st.WithContext(name + "/.zmetadata");
+    builder.AddInline(key, value);
+  }
+  // Nested keys ("0/1") would be files of many directories: those arrays
+  // are loaded now, as the eager loader does.
+  ArrayLoader eager(read_record, name, base, options, &builder);
+  std::vector<ParquetChunkResolver::Array> arrays;
+  for (const auto& [key, value] : z->entries) {
+    if (key != ".zarray" && !key.ends_with("/.zarray")) continue;
+    const std::string field = key == ".zarray" ? "" : key.substr(0, key.size() - 8);
+    auto meta = ParseZarrArray(value);
+    if (!meta.ok()) return meta.status().WithContext(name + ": " + key);
+    auto grid = meta->Grid();
+    if (!grid.ok()) return grid.status().WithContext(name + ": " + key);
+    if (meta->key_encoding.separator != '.') {
+      LogInfo(name + ": " + key + ": '/' separated chunk keys; its references are loaded now, not lazily");
+      ZM_RETURN_IF_ERROR(eager.Load(field, value, z->record_size));
+      continue;
+    }
+    arrays.push_back({field.empty() ? "" : field + "/", grid->chunk_count()});
+    builder.AddLazyRun(field, std::move(grid).value(), meta->key_encoding);
+  }
+  if (!arrays.empty())
+    builder.SetLazyResolver(std::make_shared<ParquetChunkResolver>(
+        std::move(read_record), name, std::string(base), z->record_size, options.max_decompressed_bytes,
+        lazy, std::move(arrays)));
   auto index = std::move(builder).Finish();
   if (!index.ok()) return index.status().WithContext(name);
   return index;

@@ -33,7 +33,14 @@ std::string_view ReferenceIndex::file_name(FileId f) const {
   return std::string_view(names_).substr(files_[f].name_off, files_[f].name_len);
 }
 
+std::string ReferenceIndex::FileName(FileId f) const {
+  if (!is_lazy(f)) return std::string(file_name(f));
+  const LazyRun& run = lazy_runs_[lazy_run_of(f)];
+  return run.encoding.Key(run.grid.GridIndex(f - run.first));
+}
+
 ReferenceIndex::DirId ReferenceIndex::file_dir(FileId f) const {
+  if (is_lazy(f)) return lazy_runs_[lazy_run_of(f)].dir;
   // Files are grouped by directory in id order, so first_file is
   // non-decreasing: the last directory starting at or before f holds it.
   auto it = std::upper_bound(dirs_.begin(), dirs_.end(), f,
@@ -44,7 +51,7 @@ ReferenceIndex::DirId ReferenceIndex::file_dir(FileId f) const {
 std::string ReferenceIndex::FileKey(FileId f) const {
   std::string dir = DirPath(file_dir(f));
   if (!dir.empty()) dir += '/';
-  dir += file_name(f);
+  dir += FileName(f);
   return dir;
 }
 
@@ -56,6 +63,55 @@ ReferenceIndex::Target ReferenceIndex::target(FileId f) const {
 std::string_view ReferenceIndex::inline_data(FileId f) const {
   const File& e = files_[f];
   return std::string_view(inline_data_).substr(e.offset, e.size);
+}
+
+Result<ReferenceIndex::ResolvedTarget> ReferenceIndex::Resolve(FileId f) const {
+  ResolvedTarget r;
+  if (!is_lazy(f)) {
+    const File& e = files_[f];
+    if (e.url_id == kInlineUrl) {
+      r.kind = ResolvedTarget::Kind::kInline;
+      r.inline_bytes = std::string_view(inline_data_).substr(e.offset, e.size);
+      r.size = e.size;
+      return r;
+    }
+    // A whole object sized at mount is the range of all its bytes.
+    r.kind = e.size == kUnknownSize ? ResolvedTarget::Kind::kWhole : ResolvedTarget::Kind::kRange;
+    r.url = &urls_[e.url_id];
+    r.offset = e.offset;
+    r.size = e.size;
+    return r;
+  }
+  const uint32_t run = lazy_run_of(f);
+  ZM_ASSIGN_OR_RETURN(LazyTarget t, resolver_->Resolve(run, f - lazy_runs_[run].first));
+  r.kind = t.kind;
+  r.url = t.url;
+  r.offset = t.offset;
+  r.size = t.kind == ResolvedTarget::Kind::kWhole ? kUnknownSize : t.size;
+  if (t.kind == ResolvedTarget::Kind::kInline) {
+    r.inline_bytes = *t.inline_bytes;
+    r.size = t.inline_bytes->size();
+    r.inline_owner = std::move(t.inline_bytes);
+  }
+  return r;
+}
+
+std::optional<uint32_t> ReferenceIndex::dir_lazy_run(DirId d) const {
+  auto it = std::lower_bound(run_by_dir_.begin(), run_by_dir_.end(), std::make_pair(d, uint32_t{0}));
+  if (it != run_by_dir_.end() && it->first == d) return it->second;
+  return std::nullopt;
+}
+
+uint32_t ReferenceIndex::lazy_run_of(FileId f) const {
+  auto it = std::upper_bound(lazy_runs_.begin(), lazy_runs_.end(), f,
+                             [](FileId v, const LazyRun& r) { return v < r.first; });
+  return static_cast<uint32_t>(it - lazy_runs_.begin() - 1);
+}
+
+std::optional<uint64_t> ReferenceIndex::NextLazyChunk(uint32_t r, uint64_t from) const {
+  const uint64_t end = lazy_runs_[r].grid.chunk_count();
+  if (from >= end) return std::nullopt;
+  return resolver_->NextPresent(r, from, end);
 }
 
 std::optional<ReferenceIndex::DirId> ReferenceIndex::FindDir(DirId parent,
@@ -79,7 +135,14 @@ std::optional<ReferenceIndex::FileId> ReferenceIndex::FindFile(DirId parent,
   }
   if (lo < dirs_[parent].first_file + dirs_[parent].file_count && file_name(lo) == name)
     return lo;
-  return std::nullopt;
+  if (run_by_dir_.empty()) return std::nullopt;
+  auto r = dir_lazy_run(parent);
+  if (!r) return std::nullopt;
+  const LazyRun& run = lazy_runs_[*r];
+  auto index = run.encoding.Parse(name, run.grid.rank());
+  auto flat = index ? run.grid.LinearIndex(*index) : std::nullopt;
+  if (!flat) return std::nullopt;
+  return run.first + *flat;
 }
 
 std::optional<ReferenceIndex::FileId> ReferenceIndex::FindKey(std::string_view key) const {
@@ -107,6 +170,8 @@ size_t ReferenceIndex::MemoryUsage() const {
   size_t n = names_.size() + inline_data_.capacity() + dirs_.capacity() * sizeof(Dir) +
              subdir_ids_.capacity() * sizeof(DirId) + files_.capacity() * sizeof(File);
   for (const auto& u : urls_) n += sizeof(u) + u.capacity();
+  n += lazy_runs_.capacity() * sizeof(LazyRun) + run_by_dir_.capacity() * sizeof(run_by_dir_[0]);
+  if (resolver_) n += resolver_->MemoryUsage();
   return n;
 }
 
@@ -125,6 +190,13 @@ struct ReferenceIndexBuilder::Impl {
   std::vector<Pending> pending;
   std::vector<std::string> urls;
   std::unordered_map<std::string, uint32_t> url_ids;
+  struct PendingRun {
+    std::string dir;
+    ChunkGrid grid;
+    ChunkKeyEncoding encoding;
+  };
+  std::vector<PendingRun> runs;
+  std::shared_ptr<const LazyChunkResolver> resolver;
 
   std::string_view key(const Pending& p) const {
     return std::string_view(keys).substr(p.key_off, p.key_len);
@@ -183,6 +255,14 @@ void ReferenceIndexBuilder::AddRange(std::string_view key, uint32_t url_id, uint
   impl_->Add(key, url_id, offset, size);
 }
 
+void ReferenceIndexBuilder::AddLazyRun(std::string_view dir, ChunkGrid grid, ChunkKeyEncoding encoding) {
+  impl_->runs.push_back(Impl::PendingRun{std::string(dir), std::move(grid), std::move(encoding)});
+}
+
+void ReferenceIndexBuilder::SetLazyResolver(std::shared_ptr<const LazyChunkResolver> resolver) {
+  impl_->resolver = std::move(resolver);
+}
+
 void ReferenceIndexBuilder::AddWhole(std::string_view key, uint32_t url_id) {
   impl_->Add(key, url_id, 0, ReferenceIndex::kUnknownSize);
 }
@@ -201,6 +281,35 @@ std::string_view BaseOf(std::string_view key) {
 void ReferenceIndexBuilder::Reserve(size_t entries, size_t key_bytes) {
   impl_->pending.reserve(entries);
   impl_->keys.reserve(key_bytes);
+}
+
+// Lazy runs take the ids after the eager files, in the order added.
+Status ReferenceIndexBuilder::AttachLazyRuns(ReferenceIndex* idx) {
+  Impl& b = *impl_;
+  if (b.runs.empty()) return Status::Ok();
+  if (!b.resolver) return InvalidArgument("lazy chunk runs without a resolver");
+  ReferenceIndex::FileId next = idx->files_.size();
+  for (auto& run : b.runs) {
+    std::optional<ReferenceIndex::DirId> d = ReferenceIndex::kRootDir;
+    std::string_view path = run.dir;
+    while (d && !path.empty()) {
+      size_t slash = path.find('/');
+      d = idx->FindDir(*d, path.substr(0, slash));
+      path = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+    }
+    if (!d) return InvalidArgument("lazy chunks of '" + run.dir + "': no such directory");
+    if (idx->dir_lazy_run(*d)) return InvalidArgument("lazy chunks of '" + run.dir + "' added twice");
+    const uint64_t count = run.grid.chunk_count();
+    if (count > (uint64_t{1} << 48) - next) return InvalidArgument("lazy chunks of '" + run.dir + "': too many");
+    const auto r = static_cast<uint32_t>(idx->lazy_runs_.size());
+    idx->lazy_runs_.push_back(ReferenceIndex::LazyRun{*d, next, std::move(run.grid), std::move(run.encoding)});
+    idx->run_by_dir_.insert(std::upper_bound(idx->run_by_dir_.begin(), idx->run_by_dir_.end(), std::make_pair(*d, r)),
+                            std::make_pair(*d, r));
+    next += count;
+  }
+  idx->lazy_file_count_ = next - idx->files_.size();
+  idx->resolver_ = std::move(b.resolver);
+  return Status::Ok();
 }
 
 // Memory is the constraint here (an index of 100 million keys is built on
@@ -328,6 +437,7 @@ Result<ReferenceIndex> ReferenceIndexBuilder::Finish() && {
   idx.inline_data_.shrink_to_fit();
   idx.urls_ = std::move(b.urls);
   b.keys.clear();
+  ZM_RETURN_IF_ERROR(AttachLazyRuns(&idx));
   return idx;
 }
 

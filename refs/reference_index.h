@@ -8,11 +8,20 @@
 // entry is 32 bytes. Ids are dense and deterministic for the same reference
 // set, so they make stable inode numbers.
 //
+// Lazy chunk runs: a directory (an array) may also have one run of lazy
+// files, the chunks of its grid in C order, whose targets a
+// LazyChunkResolver looks up when asked (refs/lazy_refs.h). Eager files take
+// the ids [0, eager_file_count()); each run takes the next `chunk_count` ids,
+// runs in the order they were added. A lazy file's name is its chunk key
+// ("3.0.1"); FindFile accepts exactly the names of the run's grid, whether
+// the chunk exists or not: Resolve says kMissing for one that does not.
+//
 // Thread-safety: const methods are safe to call concurrently. SetSize() is
 // for start-up only, before the index is shared.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -20,6 +29,9 @@
 #include <vector>
 
 #include "base/status.h"
+#include "refs/lazy_refs.h"
+#include "zarr/chunk_grid.h"
+#include "zarr/chunk_key.h"
 
 namespace zm {
 
@@ -40,12 +52,40 @@ class ReferenceIndex {
     bool is_inline() const { return url_id == kInlineUrl; }
   };
 
+  // What any file's bytes are, eager or lazy: one call for every consumer.
+  struct ResolvedTarget {
+    using Kind = LazyTarget::Kind;
+    Kind kind = Kind::kMissing;
+    // kRange, kWhole: valid as long as the index.
+    const std::string* url = nullptr;
+    uint64_t offset = 0;
+    uint64_t size = 0;  // kWhole: kUnknownSize unless sized at mount
+    // kInline: the bytes; they live as long as `inline_owner` when it is
+    // set, else as long as the index.
+    std::string_view inline_bytes;
+    SharedBuffer inline_owner;
+    bool is_inline() const { return kind == Kind::kInline; }
+    bool missing() const { return kind == Kind::kMissing; }
+  };
+
+  // The chunks of one array's grid, looked up lazily.
+  struct LazyRun {
+    DirId dir;
+    FileId first;  // the run's ids are [first, first + grid.chunk_count())
+    ChunkGrid grid;
+    ChunkKeyEncoding encoding;
+  };
+
   ReferenceIndex() = default;
   ReferenceIndex(ReferenceIndex&&) = default;
   ReferenceIndex& operator=(ReferenceIndex&&) = default;
 
   size_t dir_count() const { return dirs_.size(); }
-  size_t file_count() const { return files_.size(); }
+  // Every file id, eager and lazy.
+  size_t file_count() const { return files_.size() + lazy_file_count_; }
+  size_t eager_file_count() const { return files_.size(); }
+  bool is_lazy(FileId f) const { return f >= files_.size(); }
+  // Eager URLs only (lazy runs intern theirs in the resolver).
   size_t url_count() const { return urls_.size(); }
 
   std::string_view dir_name(DirId d) const;  // "" for the root
@@ -53,16 +93,32 @@ class ReferenceIndex {
   std::string DirPath(DirId d) const;        // "a/b"; "" for the root
   // Subdirectories of `d`, sorted by name.
   std::span<const DirId> subdirs(DirId d) const;
-  // Files of `d` are the ids [first, first + count), sorted by name.
+  // Eager files of `d` are the ids [first, first + count), sorted by name.
   FileId first_file(DirId d) const { return dirs_[d].first_file; }
   uint64_t file_count(DirId d) const { return dirs_[d].file_count; }
 
+  // REQUIRES: !is_lazy(f) (FileName works for both).
   std::string_view file_name(FileId f) const;
+  std::string FileName(FileId f) const;
   DirId file_dir(FileId f) const;
   std::string FileKey(FileId f) const;  // the full key, "a/b/.zarray"
+  // REQUIRES: !is_lazy(f).
   Target target(FileId f) const;
-  // Bytes of an inline file. REQUIRES: target(f).is_inline().
+  // Bytes of an inline file. REQUIRES: !is_lazy(f), target(f).is_inline().
   std::string_view inline_data(FileId f) const;
+  // Any file's target; an error is a lazy chunk's record that cannot be read.
+  Result<ResolvedTarget> Resolve(FileId f) const;
+
+  // Lazy runs, numbered in the order they were added.
+  size_t lazy_run_count() const { return lazy_runs_.size(); }
+  const LazyRun& lazy_run(uint32_t r) const { return lazy_runs_[r]; }
+  // The run of directory `d`, if it has one.
+  std::optional<uint32_t> dir_lazy_run(DirId d) const;
+  // REQUIRES: is_lazy(f).
+  uint32_t lazy_run_of(FileId f) const;
+  // The first existing chunk of run `r` at a position >= `from`, or nullopt.
+  std::optional<uint64_t> NextLazyChunk(uint32_t r, uint64_t from) const;
+  const LazyChunkResolver* resolver() const { return resolver_.get(); }
   // The absolute URL or path of an object. REQUIRES: id < url_count().
   const std::string& url(uint32_t id) const { return urls_[id]; }
 
@@ -75,7 +131,7 @@ class ReferenceIndex {
   std::vector<FileId> UnsizedFiles() const;
   void SetSize(FileId f, uint64_t size) { files_[f].size = size; }
 
-  // Approximate heap bytes held by the index.
+  // Approximate heap bytes held by the index (and its resolver).
   size_t MemoryUsage() const;
 
  private:
@@ -107,6 +163,10 @@ class ReferenceIndex {
   std::vector<DirId> subdir_ids_;
   std::vector<File> files_;  // grouped by dir (in dir id order), by name
   std::vector<std::string> urls_;
+  std::vector<LazyRun> lazy_runs_;  // in id order
+  std::vector<std::pair<DirId, uint32_t>> run_by_dir_;  // sorted by directory
+  uint64_t lazy_file_count_ = 0;
+  std::shared_ptr<const LazyChunkResolver> resolver_;
 };
 
 // Collects entries, then builds the index. Later entries for the same key
@@ -139,11 +199,18 @@ class ReferenceIndexBuilder {
   // written).
   void Reserve(size_t entries, size_t key_bytes);
 
+  // Adds a lazy run for the directory `dir` ("" for the root; it must have
+  // an eager file too, its metadata), resolved by the resolver given to
+  // SetLazyResolver as run number (the count of runs added before).
+  void AddLazyRun(std::string_view dir, ChunkGrid grid, ChunkKeyEncoding encoding);
+  void SetLazyResolver(std::shared_ptr<const LazyChunkResolver> resolver);
+
   // Fails if a key is both a file and a directory ("a" and "a/b").
   Result<ReferenceIndex> Finish() &&;
 
  private:
   struct Impl;
+  Status AttachLazyRuns(ReferenceIndex* idx);
   Impl* impl_;
 };
 

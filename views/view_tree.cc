@@ -702,12 +702,14 @@ Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
   const std::string key = ChunkKeyOf(a, chunk);
   auto f = index_->FindKey(key);
   if (!f) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
+  ZM_ASSIGN_OR_RETURN(const auto target, index_->Resolve(*f));
+  // A lazy chunk (refs/lazy_refs.h) that does not exist.
+  if (target.missing()) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
   auto stored = ReadKey(*f);
   if (!stored.ok()) {
     // A chunk key derived from a store's metadata whose object is not
     // there: a missing chunk, as a Zarr reader takes it.
-    if (stored.status().code() == Code::kNotFound &&
-        index_->target(*f).size == ReferenceIndex::kUnknownSize)
+    if (stored.status().code() == Code::kNotFound && target.size == ReferenceIndex::kUnknownSize)
       return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
     return stored.status();
   }
@@ -715,24 +717,27 @@ Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
 }
 
 Result<uint64_t> ViewFilesystem::KeySize(ReferenceIndex::FileId f) const {
-  const auto t = index_->target(f);
-  if (t.is_inline()) return index_->inline_data(f).size();
+  ZM_ASSIGN_OR_RETURN(const auto t, index_->Resolve(f));
+  if (t.missing()) return NotFound("key '" + index_->FileKey(f) + "': no such chunk");
+  if (t.is_inline()) return t.inline_bytes.size();
   if (t.size != ReferenceIndex::kUnknownSize) return t.size;
-  ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache_->Size(index_->url(t.url_id)));
+  ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache_->Size(*t.url));
   if (object_size < t.offset)
     return Corruption("key '" + index_->FileKey(f) + "': offset past the object's end");
   return object_size - t.offset;
 }
 
 ByteRange ViewFilesystem::KeyRegion(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const {
-  return ByteRange{index_->target(f).offset + pos, len};
+  auto t = index_->Resolve(f);
+  return ByteRange{(t.ok() ? t->offset : 0) + pos, len};
 }
 
 Result<std::string> ViewFilesystem::ReadKeyRange(ReferenceIndex::FileId f, uint64_t pos,
                                                  uint64_t len) const {
-  const auto t = index_->target(f);
+  ZM_ASSIGN_OR_RETURN(const auto t, index_->Resolve(f));
+  if (t.missing()) return NotFound("key '" + index_->FileKey(f) + "': no such chunk");
   if (t.is_inline()) {
-    std::string_view data = index_->inline_data(f);
+    std::string_view data = t.inline_bytes;
     if (pos > data.size() || len > data.size() - pos)
       return Corruption("key '" + index_->FileKey(f) + "': bytes past its end");
     return std::string(data.substr(pos, len));
@@ -740,7 +745,7 @@ Result<std::string> ViewFilesystem::ReadKeyRange(ReferenceIndex::FileId f, uint6
   // The range is a region of its own, so its blocks are exactly these bytes
   // (a read of an inner chunk never fetches the rest of its shard), and a
   // prefetch of the same range fills the same blocks.
-  auto r = cache_->Read(index_->url(t.url_id), KeyRegion(f, pos, len), 0, len);
+  auto r = cache_->Read(*t.url, ByteRange{t.offset + pos, len}, 0, len);
   if (!r.ok()) return r.status().WithContext("key '" + index_->FileKey(f) + "'");
   if (r->size() != len)
     return Corruption("key '" + index_->FileKey(f) + "': " + std::to_string(r->size()) +
@@ -788,8 +793,9 @@ Result<Block> ViewFilesystem::LoadInnerChunk(const Array& a, uint64_t chunk) con
   auto loaded = LoadShardIndex(a, *shard);
   if (!loaded.ok()) {
     // A shard key derived from a store's metadata with no object: missing.
-    if (loaded.status().code() == Code::kNotFound &&
-        index_->target(*shard).size == ReferenceIndex::kUnknownSize)
+    auto t = index_->Resolve(*shard);
+    if (loaded.status().code() == Code::kNotFound && t.ok() &&
+        (t->missing() || t->size == ReferenceIndex::kUnknownSize))
       return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
     return loaded.status();
   }
@@ -865,16 +871,18 @@ void ViewFilesystem::FetchAndDecodeAhead(const Array& a, const std::vector<uint6
     ChunkId id{a.id, c};
     if (chunks_->Has(id)) continue;
     if (auto f = index_->FindKey(ChunkKeyOf(a, c))) {
-      auto t = index_->target(*f);
+      auto resolved = index_->Resolve(*f);
+      if (!resolved.ok() || resolved->missing()) continue;  // the decode reports a bad one
+      const auto& t = *resolved;
       if (t.is_inline() || t.size == ReferenceIndex::kUnknownSize) continue;
       // The stored bytes on the read-through cache's own threads, many at
       // once, where neighbouring chunks are fetched in one request; the
       // decode waits for them on the decode-ahead threads. An inner chunk
       // is known only once its shard's index is (the decode loads it).
       if (!a.meta.sharding) {
-        raw.push_back(PrefetchTarget{index_->url(t.url_id), ByteRange{t.offset, t.size}});
+        raw.push_back(PrefetchTarget{*t.url, ByteRange{t.offset, t.size}});
       } else if (auto e = CachedInnerEntry(a, c, *f); e && !e->empty()) {
-        raw.push_back(PrefetchTarget{index_->url(t.url_id), KeyRegion(*f, e->offset, e->nbytes)});
+        raw.push_back(PrefetchTarget{*t.url, ByteRange{t.offset + e->offset, e->nbytes}});
       }
     }
   }

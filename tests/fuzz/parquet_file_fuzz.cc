@@ -47,6 +47,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         Check(col->ends[i] <= col->bytes.size());
         Check(i == 0 || col->ends[i] >= col->ends[i - 1]);
       }
+      // Kept once per distinct value: the same rows.
+      auto interned = f->ReadInternedBinaryColumn(c);
+      Check(interned.ok());
+      Check(interned->size() == col->size());
+      for (size_t i = 0; i < col->size(); ++i) {
+        Check(interned->is_null(i) == col->is_null(i));
+        Check(col->is_null(i) || interned->value(i) == col->value(i));
+      }
     }
   }
   return 0;

@@ -69,6 +69,15 @@ TEST_P(RoundTripTest, WhatIsWrittenReadsBack) {
   ASSERT_TRUE(o2.ok()) << o2.status().message();
   EXPECT_EQ(o2->values, offsets.values);
   EXPECT_FALSE(f->ReadInt64Column(0).ok());  // wrong type
+  // The same rows with each distinct value kept once.
+  auto interned = f->ReadInternedBinaryColumn(0);
+  ASSERT_TRUE(interned.ok()) << interned.status().message();
+  std::vector<std::string> got;
+  for (size_t i = 0; i < interned->size(); ++i)
+    got.push_back(interned->is_null(i) ? "<null>" : std::string(interned->value(i)));
+  EXPECT_EQ(got, Values(paths));
+  EXPECT_EQ(interned->distinct.size(), 3u);  // a.nc, c.nc, ""
+  EXPECT_FALSE(f->ReadInternedBinaryColumn(1).ok());  // wrong type
 }
 
 INSTANTIATE_TEST_SUITE_P(All, RoundTripTest,
