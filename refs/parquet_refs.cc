@@ -259,25 +259,32 @@ class ArrayLoader {
   uint64_t chunk_budget_;  // chunks the arrays not yet loaded may still have
 };
 
-}  // namespace
-
-Result<ReferenceIndex> LoadParquetReferences(const ReferenceDirReader& read, const std::string& name,
-                                             std::string_view base, const ReferenceLoadOptions& options) {
+// Reads `.zmetadata` and adds its metadata keys to `builder`.
+Result<ZMetadata> ReadMetadataKeys(const ReferenceDirReader& read, const std::string& name,
+                                   ReferenceIndexBuilder* builder) {
   auto text = read(".zmetadata");
   if (!text.ok()) return text.status().WithContext(name + "/.zmetadata");
   auto z = ParseZMetadata(*text);
   if (!z.ok()) return z.status().WithContext(name + "/.zmetadata");
-  ReferenceIndexBuilder builder;
   for (const auto& [key, value] : z->entries) {
     Status st = ReferenceIndexBuilder::ValidateKey(key);
     if (!st.ok()) return st.WithContext(name + "/.zmetadata");
-    builder.AddInline(key, value);
+    builder->AddInline(key, value);
   }
+  return z;
+}
+
+}  // namespace
+
+Result<ReferenceIndex> LoadParquetReferences(const ReferenceDirReader& read, const std::string& name,
+                                             std::string_view base, const ReferenceLoadOptions& options) {
+  ReferenceIndexBuilder builder;
+  ZM_ASSIGN_OR_RETURN(ZMetadata z, ReadMetadataKeys(read, name, &builder));
   ArrayLoader arrays(read, name, base, options, &builder);
-  for (const auto& [key, value] : z->entries) {
+  for (const auto& [key, value] : z.entries) {
     if (key != ".zarray" && !key.ends_with("/.zarray")) continue;
     std::string field = key == ".zarray" ? "" : key.substr(0, key.size() - 8);
-    ZM_RETURN_IF_ERROR(arrays.Load(field, value, z->record_size));
+    ZM_RETURN_IF_ERROR(arrays.Load(field, value, z.record_size));
   }
   auto index = std::move(builder).Finish();
   if (!index.ok()) return index.status().WithContext(name);
@@ -288,21 +295,13 @@ Result<ReferenceIndex> LoadLazyParquetReferences(const ReferenceDirReader& read_
                                                  ReferenceDirReader read_record, const std::string& name,
                                                  std::string_view base, const ReferenceLoadOptions& options,
                                                  const LazyParquetOptions& lazy) {
-  auto text = read_metadata(".zmetadata");
-  if (!text.ok()) return text.status().WithContext(name + "/.zmetadata");
-  auto z = ParseZMetadata(*text);
-  if (!z.ok()) return z.status().WithContext(name + "/.zmetadata");
   ReferenceIndexBuilder builder;
-  for (const auto& [key, value] : z->entries) {
-    Status st = ReferenceIndexBuilder::ValidateKey(key);
-    if (!st.ok()) return st.WithContext(name + "/.zmetadata");
-    builder.AddInline(key, value);
-  }
+  ZM_ASSIGN_OR_RETURN(ZMetadata z, ReadMetadataKeys(read_metadata, name, &builder));
   // Nested keys ("0/1") would be files of many directories: those arrays
   // are loaded now, as the eager loader does.
   ArrayLoader eager(read_record, name, base, options, &builder);
   std::vector<ParquetChunkResolver::Array> arrays;
-  for (const auto& [key, value] : z->entries) {
+  for (const auto& [key, value] : z.entries) {
     if (key != ".zarray" && !key.ends_with("/.zarray")) continue;
     const std::string field = key == ".zarray" ? "" : key.substr(0, key.size() - 8);
     auto meta = ParseZarrArray(value);
@@ -311,7 +310,7 @@ Result<ReferenceIndex> LoadLazyParquetReferences(const ReferenceDirReader& read_
     if (!grid.ok()) return grid.status().WithContext(name + ": " + key);
     if (meta->key_encoding.separator != '.') {
       LogInfo(name + ": " + key + ": '/' separated chunk keys; its references are loaded now, not lazily");
-      ZM_RETURN_IF_ERROR(eager.Load(field, value, z->record_size));
+      ZM_RETURN_IF_ERROR(eager.Load(field, value, z.record_size));
       continue;
     }
     arrays.push_back({field.empty() ? "" : field + "/", grid->chunk_count()});
@@ -319,7 +318,7 @@ Result<ReferenceIndex> LoadLazyParquetReferences(const ReferenceDirReader& read_
   }
   if (!arrays.empty())
     builder.SetLazyResolver(std::make_shared<ParquetChunkResolver>(
-        std::move(read_record), name, std::string(base), z->record_size, options.max_decompressed_bytes,
+        std::move(read_record), name, std::string(base), z.record_size, options.max_decompressed_bytes,
         lazy, std::move(arrays)));
   auto index = std::move(builder).Finish();
   if (!index.ok()) return index.status().WithContext(name);

@@ -124,6 +124,36 @@ def check_mount_equals_store(mnt, store_path, remote=False):
     return want
 
 
+def start_s3rver(tmp_path_factory, name, key_id, secret, bucket):
+    """An s3rver with one key pair and one bucket, started (the test fails
+    with s3rver's message if it cannot start)."""
+    import s3_server
+    try:
+        return s3_server.S3rver(tmp_path_factory.mktemp(name), [(key_id, secret)], [bucket]).start()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+
+
+def upload_store(server, bucket, src, prefix, direct=False):
+    """Every file of the store directory ``src`` into ``bucket`` under
+    ``prefix``/: by signed PUTs, or (``direct``) into s3rver's own files,
+    which is much faster for many objects."""
+    put = server.write_direct if direct else server.put
+    for root, _dirs, files in os.walk(src):
+        for f in files:
+            rel = os.path.relpath(os.path.join(root, f), src)
+            with open(os.path.join(root, f), "rb") as fh:
+                put(bucket, prefix + "/" + rel, fh.read())
+
+
+def s3rver_env(server, home, key_id, secret):
+    """Our environment with no AWS_ variable but the endpoint and the keys."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(HOME=str(home), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
+               AWS_SECRET_ACCESS_KEY=secret)
+    return env
+
+
 @pytest.mark.parametrize("name", STORES)
 def test_local_store_read_by_zarr_python_and_xarray(name, stores, mount):
     m = mount(stores[name])
@@ -219,23 +249,12 @@ def test_s3_store_with_consolidated_metadata(stores, mount, tmp_path_factory, tm
     """A store with consolidated metadata in a bucket of s3rver (requests
     signed), read as from the directory; the chunk never written is a
     missing chunk."""
-    import s3_server
     key_id, secret = "AKIDZARRMOUNTSTORE01", "zmStoreSecret/Known+Value0123456789ab"
-    try:
-        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-stores"), [(key_id, secret)],
-                                  ["stores"]).start()
-    except RuntimeError as e:
-        pytest.fail(str(e))
+    server = start_s3rver(tmp_path_factory, "s3rver-stores", key_id, secret, "stores")
     try:
         src = stores["flat_consolidated"]
-        for root, _dirs, files in os.walk(src):
-            for f in files:
-                rel = os.path.relpath(os.path.join(root, f), src)
-                with open(os.path.join(root, f), "rb") as fh:
-                    server.put("stores", "flat.zarr/" + rel, fh.read())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
-                   AWS_SECRET_ACCESS_KEY=secret)
+        upload_store(server, "stores", src, "flat.zarr")
+        env = s3rver_env(server, tmp_path, key_id, secret)
         m = mount("s3://stores/flat.zarr", env=env)
         check_mount_equals_store(m.mnt, src, remote=True)
         assert not os.path.exists(m.path("temp/1.2"))
@@ -286,7 +305,6 @@ def test_s3_store_of_100000_chunks_mounts_without_probing(mount, tmp_path_factor
     returns without a request per chunk (target: serving in < 1 s); a
     stored chunk reads as written, the rest as the fill value."""
     import time
-    import s3_server
     key_id, secret = "AKIDZARRMOUNTSTORE02", "zmStoreSecret/Known+Value0123456789cd"
     src = str(tmp_path / "big.zarr")
     store = zarr.DirectoryStore(src)
@@ -296,20 +314,10 @@ def test_s3_store_of_100000_chunks_mounts_without_probing(mount, tmp_path_factor
     a[:3] = [1, 2, 3]
     a[99_999] = 9
     zarr.consolidate_metadata(store)
+    server = start_s3rver(tmp_path_factory, "s3rver-big", key_id, secret, "big")
     try:
-        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-big"), [(key_id, secret)],
-                                  ["big"]).start()
-    except RuntimeError as e:
-        pytest.fail(str(e))
-    try:
-        for root, _dirs, files in os.walk(src):
-            for f in files:
-                rel = os.path.relpath(os.path.join(root, f), src)
-                with open(os.path.join(root, f), "rb") as fh:
-                    server.put("big", "big.zarr/" + rel, fh.read())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
-                   AWS_SECRET_ACCESS_KEY=secret)
+        upload_store(server, "big", src, "big.zarr")
+        env = s3rver_env(server, tmp_path, key_id, secret)
         t0 = time.monotonic()
         m = mount("s3://big/big.zarr", env=env)
         seconds = time.monotonic() - t0
@@ -367,24 +375,13 @@ def test_s3_store_listed_by_list_objects(stores, mount, tmp_path_factory, tmp_pa
     """Without consolidated metadata, a store in a bucket of s3rver is listed
     by ListObjectsV2 (signed) and read as from the directory, sizes exact.
     (Paging: test_s3_store_listed_over_many_pages.)"""
-    import s3_server
     key_id, secret = "AKIDZARRMOUNTSTORE03", "zmStoreSecret/Known+Value0123456789ef"
-    try:
-        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-listed"), [(key_id, secret)],
-                                  ["listed"]).start()
-    except RuntimeError as e:
-        pytest.fail(str(e))
+    server = start_s3rver(tmp_path_factory, "s3rver-listed", key_id, secret, "listed")
     try:
         src = stores["nested"]
-        for root, _dirs, files in os.walk(src):
-            for f in files:
-                rel = os.path.relpath(os.path.join(root, f), src)
-                with open(os.path.join(root, f), "rb") as fh:
-                    server.put("listed", "nested.zarr/" + rel, fh.read())
+        upload_store(server, "listed", src, "nested.zarr")
         server.put("listed", "nested.zarr.other/x", b"not in the store")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
-                   AWS_SECRET_ACCESS_KEY=secret)
+        env = s3rver_env(server, tmp_path, key_id, secret)
         m = mount("s3://listed/nested.zarr", env=env)
         check_mount_equals_store(m.mnt, src)
         assert not os.path.exists(m.path("temp/1/2"))
@@ -398,7 +395,6 @@ def test_s3_store_listed_over_many_pages(mount, tmp_path_factory, tmp_path):
     """Without consolidated metadata, a store of 2,500 chunks on s3rver is
     listed over three ListObjectsV2 pages (1,000 keys each, continuation
     tokens), every chunk present with its size, values as written."""
-    import s3_server
     key_id, secret = "AKIDZARRMOUNTSTORE04", "zmStoreSecret/Known+Value0123456789gh"
     src = str(tmp_path / "paged.zarr")
     store = zarr.DirectoryStore(src)
@@ -406,20 +402,10 @@ def test_s3_store_listed_over_many_pages(mount, tmp_path_factory, tmp_path):
     a = g.create_dataset("v", shape=(2_500,), chunks=(1,), dtype="<i4", fill_value=-1,
                          compressor=None)
     a[:] = np.arange(2_500, dtype="<i4") * 3
+    server = start_s3rver(tmp_path_factory, "s3rver-paged", key_id, secret, "paged")
     try:
-        server = s3_server.S3rver(tmp_path_factory.mktemp("s3rver-paged"), [(key_id, secret)],
-                                  ["paged"]).start()
-    except RuntimeError as e:
-        pytest.fail(str(e))
-    try:
-        for root, _dirs, files in os.walk(src):
-            for f in files:
-                rel = os.path.relpath(os.path.join(root, f), src)
-                with open(os.path.join(root, f), "rb") as fh:
-                    server.write_direct("paged", "paged.zarr/" + rel, fh.read())
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(HOME=str(tmp_path), AWS_ENDPOINT_URL=server.url, AWS_ACCESS_KEY_ID=key_id,
-                   AWS_SECRET_ACCESS_KEY=secret)
+        upload_store(server, "paged", src, "paged.zarr", direct=True)
+        env = s3rver_env(server, tmp_path, key_id, secret)
         m = mount("s3://paged/paged.zarr", env=env)
         names = os.listdir(m.path("v"))
         assert sum(n[0].isdigit() for n in names) == 2_500
