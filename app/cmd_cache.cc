@@ -17,6 +17,7 @@
 #include "base/json.h"
 #include "base/units.h"
 #include "cache/block_store.h"
+#include "cache/shared_block_store.h"
 
 namespace zm {
 
@@ -32,9 +33,15 @@ const char kCacheUsage[] =
     "  clear    deletes every block and scan record\n"
     "  prune    evicts least recently used blocks: --to SIZE and/or --unused-for AGE\n"
     "\n"
+    "With --shared-cache URL, stats reports the shared tier's nodes instead of a\n"
+    "directory: up or down, items and bytes held, evictions, hits and misses.\n"
+    "Exit status 1 if a node is down. The other actions do not apply to the\n"
+    "shared tier (other hosts' blocks are there).\n"
+    "\n"
     "Options:\n"
     "  --cache-dir DIR    the cache directory (default $XDG_CACHE_HOME/zarrmount or\n"
     "                     ~/.cache/zarrmount)\n"
+    "  --shared-cache URL the shared tier, memcached://HOST:PORT[,HOST:PORT...]\n"
     "  --to SIZE          prune: keep at most SIZE of blocks (e.g. 2G)\n"
     "  --unused-for AGE   prune: evict blocks not used for AGE (e.g. 90s, 30m, 12h, 7d)\n"
     "  --json             print the result as one JSON object\n"
@@ -62,7 +69,51 @@ int CheckCacheArgs(const std::vector<std::string>& positional, const Options& op
                                                   : "unknown cache command '" + action + "'");
   if (action == "prune" && !opt.prune_to && opt.unused_for_s < 0)
     return UsageError(kCacheUsage, "prune needs --to SIZE or --unused-for AGE");
+  if (!opt.shared_cache.empty() && action != "stats")
+    return UsageError(kCacheUsage, action + " does not apply to the shared tier (--shared-cache)");
+  if (!opt.shared_cache.empty() && !opt.cache_dir.empty())
+    return UsageError(kCacheUsage, "stats reports --shared-cache or --cache-dir, not both at once");
   return -1;
+}
+
+// The shared tier's nodes as they report themselves; 1 if one is down.
+int SharedStats(const std::string& url, bool json) {
+  auto o = ParseSharedCacheUrl(url, "--shared-cache");
+  if (!o.ok()) return Fail(o.status());
+  const std::vector<SharedNodeReport> nodes = ReportSharedNodes(*o);
+  bool all_up = true;
+  if (json) {
+    std::string s = "{\"shared_cache\": {\"nodes\": [";
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const SharedNodeReport& n = nodes[i];
+      char counters[400];
+      std::snprintf(counters, sizeof counters,
+                    ", \"items\": %llu, \"bytes\": %llu, \"limit_bytes\": %llu, \"evictions\": %llu, "
+                    "\"get_hits\": %llu, \"get_misses\": %llu, \"uptime_s\": %llu",
+                    (unsigned long long)n.items, (unsigned long long)n.bytes, (unsigned long long)n.limit_bytes,
+                    (unsigned long long)n.evictions, (unsigned long long)n.get_hits,
+                    (unsigned long long)n.get_misses, (unsigned long long)n.uptime_s);
+      s += std::string(i ? ", " : "") + "{\"name\": " + JsonQuote(n.name) + ", \"up\": " + (n.up ? "true" : "false") +
+           (n.up ? std::string(counters) : ", \"error\": " + JsonQuote(n.error)) + "}";
+      all_up &= n.up;
+    }
+    std::printf("%s]}}\n", s.c_str());
+  } else {
+    std::printf("shared cache, %zu node%s\n", nodes.size(), nodes.size() == 1 ? "" : "s");
+    for (const SharedNodeReport& n : nodes) {
+      all_up &= n.up;
+      if (!n.up) {
+        std::printf("  %-22s down: %s\n", n.name.c_str(), n.error.c_str());
+        continue;
+      }
+      std::printf("  %-22s up (started %s), %llu items, %s of %s, %llu evicted, %llu hits, %llu misses\n",
+                  n.name.c_str(),
+                  Age(static_cast<int64_t>(std::time(nullptr) - n.uptime_s)).c_str(), (unsigned long long)n.items,
+                  FormatSize(n.bytes).c_str(), FormatSize(n.limit_bytes).c_str(), (unsigned long long)n.evictions,
+                  (unsigned long long)n.get_hits, (unsigned long long)n.get_misses);
+    }
+  }
+  return all_up ? 0 : 1;
 }
 
 int Stats(PersistentBlockStore& store, const std::string& dir, bool json) {
@@ -164,6 +215,7 @@ int CacheCommand(int argc, char** argv) {
     return rc;
   if (int rc = CheckCacheArgs(positional, opt); rc >= 0) return rc;
   const std::string& action = positional[0];
+  if (!opt.shared_cache.empty()) return SharedStats(opt.shared_cache, opt.json);
   const std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
   if (access((dir + "/data.mdb").c_str(), F_OK) != 0) {
     std::fprintf(stderr, "zarrmount: cache directory %s: no cache there\n", dir.c_str());

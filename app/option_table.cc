@@ -227,7 +227,7 @@ const OptionSpec kOptions[] = {
    [](const OptionArg&, Options* o) { return Set(&o->offline); }},
   {"--shared-cache", 0, "URL",
    "a cache tier shared by many hosts, read after the disk\n"
-   "cache: memcached://HOST:PORT[,HOST:PORT...][?timeout_ms=50]", nullptr, kOrigin,
+   "cache: memcached://HOST:PORT[,HOST:PORT...][?timeout_ms=50]", nullptr, kOrigin | kCache,
    [](const OptionArg& a, Options* o) { return NonEmpty(a, "a memcached:// URL", &o->shared_cache); }},
   {"--shared-cache-key-file", 0, "FILE",
    "HMAC key of the shared tier\n"

@@ -604,6 +604,74 @@ SharedCacheStats MemcachedBlockStore::stats() const {
 
 }  // namespace
 
+namespace {
+
+// The words of libmemcached's server error ("(0x55..) CONNECTION
+// FAILURE(Connection refused),  host: h:p -> ./src/...:145"), without the
+// pointer, the host (named already) and the source line.
+std::string ServerErrorText(std::string_view e) {
+  if (e.starts_with("(0x")) {
+    const size_t close = e.find(") ");
+    if (close != std::string_view::npos) e.remove_prefix(close + 2);
+  }
+  for (std::string_view tail : {",  host:", ", host:", " -> "})
+    if (const size_t at = e.find(tail); at != std::string_view::npos) e = e.substr(0, at);
+  return std::string(e);
+}
+
+}  // namespace
+
+std::vector<SharedNodeReport> ReportSharedNodes(const SharedCacheOptions& options) {
+  const uint64_t wait_ms = static_cast<uint64_t>(std::max(options.timeout_ms, 1000));
+  std::vector<SharedNodeReport> out;
+  for (const auto& n : options.nodes) {
+    SharedNodeReport r;
+    r.name = n.host + ":" + std::to_string(n.port);
+    // A client of its own per node: one node's failure says nothing of the
+    // others.
+    memcached_st* mc = memcached_create(nullptr);
+    if (!mc) {
+      r.error = "cannot create a memcached client";
+      out.push_back(std::move(r));
+      continue;
+    }
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_CONNECT_TIMEOUT, wait_ms);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_POLL_TIMEOUT, wait_ms);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_RCV_TIMEOUT, wait_ms * 1000);
+    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_SND_TIMEOUT, wait_ms * 1000);
+    memcached_return_t rc = memcached_server_add(mc, n.host.c_str(), static_cast<in_port_t>(n.port));
+    memcached_stat_st* st = rc == MEMCACHED_SUCCESS ? memcached_stat(mc, nullptr, &rc) : nullptr;
+    if (!st || rc != MEMCACHED_SUCCESS) {
+      // The node's own error says more than the call's "SOME ERRORS WERE
+      // REPORTED".
+      const memcached_instance_st* inst = memcached_server_instance_by_position(mc, 0);
+      const char* why = inst ? memcached_server_error(inst) : nullptr;
+      r.error = why && *why ? ServerErrorText(why) : memcached_strerror(mc, rc);
+    } else {
+      r.up = true;
+      auto value = [&](const char* name) -> uint64_t {
+        memcached_return_t vrc;
+        char* v = memcached_stat_get_value(mc, st, name, &vrc);
+        if (!v) return 0;
+        const uint64_t x = std::strtoull(v, nullptr, 10);
+        std::free(v);
+        return x;
+      };
+      r.items = value("curr_items");
+      r.bytes = value("bytes");
+      r.limit_bytes = value("limit_maxbytes");
+      r.evictions = value("evictions");
+      r.get_hits = value("get_hits");
+      r.get_misses = value("get_misses");
+      r.uptime_s = value("uptime");
+    }
+    if (st) memcached_stat_free(mc, st);
+    memcached_free(mc);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 Result<std::unique_ptr<SharedBlockStore>> OpenMemcachedBlockStore(const SharedCacheOptions& options) {
   if (options.nodes.empty()) return InvalidArgument("shared cache: no nodes");
   auto store = std::make_unique<MemcachedBlockStore>(options);

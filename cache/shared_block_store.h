@@ -93,6 +93,25 @@ class SharedBlockStore : public BlockStore {
   virtual std::string Describe() const = 0;
 };
 
+// What a node says of itself (memcached's `stats`), for `zarrmount cache
+// stats --shared-cache`.
+struct SharedNodeReport {
+  std::string name;   // host:port
+  bool up = false;
+  std::string error;  // why not, when down
+  uint64_t items = 0;          // values held (blocks and their parts, and others' items)
+  uint64_t bytes = 0;          // bytes they take
+  uint64_t limit_bytes = 0;    // memcached -m
+  uint64_t evictions = 0;      // values evicted for room since it started
+  uint64_t get_hits = 0, get_misses = 0;
+  uint64_t uptime_s = 0;
+};
+
+// Asks each node of `options` in turn, on a connection of its own, waiting
+// at most max(timeout_ms, 1 s) per step: a node down or silent is reported
+// down with why, and costs about that much.
+std::vector<SharedNodeReport> ReportSharedNodes(const SharedCacheOptions& options);
+
 // Connects lazily: nodes that are down cost misses, not an error here.
 Result<std::unique_ptr<SharedBlockStore>> OpenMemcachedBlockStore(const SharedCacheOptions& options);
 

@@ -204,6 +204,16 @@ def test_node_killed_then_restarted(net, data, key_file, host_mount, tmp_path):
         assert 0 < s["misses"] <= len(lost), (s, len(lost))
         states = {n["name"]: n["state"] for n in s["shared_cache"]["nodes"]}
         assert states[f"{net.addr('mc2')}:{MC_PORT}"] == "down", states
+        # `cache stats --shared-cache` from a host: the nodes as they report
+        # themselves; mc2 down (exit status 1), the others holding blocks.
+        r = subprocess.run(net.enter("a", zmount.ZARRMOUNT, "cache", "stats", "--json",
+                                     "--shared-cache", shared_url()),
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1, (r.stdout, r.stderr)
+        nodes = {n["name"]: n for n in json.loads(r.stdout)["shared_cache"]["nodes"]}
+        down = nodes.pop(f"{net.addr('mc2')}:{MC_PORT}")
+        assert not down["up"] and down["error"], down
+        assert all(n["up"] and n["items"] > 0 and n["bytes"] > 0 for n in nodes.values()), nodes
     finally:
         if "mc2" not in net.procs:
             net.start_node("mc2")
