@@ -6,6 +6,7 @@
 // Thread-safety: as the stores (safe for concurrent use).
 #pragma once
 
+#include <functional>
 #include <utility>
 #include <vector>
 
@@ -56,28 +57,36 @@ struct BlockTiers {
   std::vector<Block> GetMany(const std::vector<BlockKey>& keys, std::vector<Hit>* hits = nullptr) const {
     std::vector<Block> out(keys.size());
     std::vector<Hit> hit(keys.size(), Hit::kNone);
-    std::vector<size_t> remote;  // indexes of keys no local tier holds
-    for (size_t i = 0; i < keys.size(); ++i) {
-      BlockTiers local{memory, disk, nullptr};
-      out[i] = local.Get(keys[i], &hit[i]);
-      if (!out[i] && shared) remote.push_back(i);
-    }
-    if (!remote.empty()) {
-      std::vector<BlockKey> ask;
-      ask.reserve(remote.size());
-      for (size_t i : remote) ask.push_back(keys[i]);
-      std::vector<Block> got = shared->GetMany(ask);
-      for (size_t j = 0; j < remote.size() && j < got.size(); ++j) {
-        if (!got[j]) continue;
-        const size_t i = remote[j];
-        out[i] = std::move(got[j]);
-        hit[i] = Hit::kShared;
-        if (memory) memory->Put(keys[i], out[i]);
-        if (disk) disk->Put(keys[i], out[i]);
-      }
-    }
+    const BlockTiers local{memory, disk, nullptr};
+    for (size_t i = 0; i < keys.size(); ++i) out[i] = local.Get(keys[i], &hit[i]);
+    FillFromShared(keys, out, hit);
     if (hits) *hits = std::move(hit);
     return out;
+  }
+
+  // Asks the shared tier, in one GetMany, for the keys whose block `out`
+  // lacks (and that `ask`, when given, accepts by index); a block found
+  // goes into `out`, its hit is kShared, and it is kept in the local tiers.
+  void FillFromShared(const std::vector<BlockKey>& keys, std::vector<Block>& out, std::vector<Hit>& hits,
+                      const std::function<bool(size_t)>& ask = nullptr) const {
+    if (!shared) return;
+    std::vector<size_t> wanted;
+    std::vector<BlockKey> wanted_keys;
+    for (size_t i = 0; i < keys.size(); ++i)
+      if (!out[i] && (!ask || ask(i))) {
+        wanted.push_back(i);
+        wanted_keys.push_back(keys[i]);
+      }
+    if (wanted.empty()) return;
+    std::vector<Block> got = shared->GetMany(wanted_keys);
+    for (size_t j = 0; j < wanted.size() && j < got.size(); ++j) {
+      if (!got[j]) continue;
+      const size_t i = wanted[j];
+      out[i] = std::move(got[j]);
+      hits[i] = Hit::kShared;
+      if (memory) memory->Put(keys[i], out[i]);
+      if (disk) disk->Put(keys[i], out[i]);
+    }
   }
 
   // Stores `block` in every tier (the shared tier's Put only queues it).

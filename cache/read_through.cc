@@ -293,25 +293,7 @@ void ReadThroughCache::TakeFromTiers(const RegionBlocks& rb, uint64_t first, uin
   std::vector<BlockTiers::Hit> hits(keys.size(), BlockTiers::Hit::kNone);
   for (size_t k = 0; k < keys.size(); ++k)
     if (claimed[k] < first || claimed[k] > last) found[k] = LocalTiers().Get(keys[k], &hits[k]);
-  if (tiers_.shared) {
-    std::vector<size_t> ask;
-    std::vector<BlockKey> ask_keys;
-    for (size_t k = 0; k < keys.size(); ++k)
-      if (!found[k]) {
-        ask.push_back(k);
-        ask_keys.push_back(keys[k]);
-      }
-    if (!ask.empty()) {
-      std::vector<Block> got = tiers_.shared->GetMany(ask_keys);
-      for (size_t j = 0; j < ask.size() && j < got.size(); ++j) {
-        if (!got[j]) continue;
-        const size_t k = ask[j];
-        found[k] = std::move(got[j]);
-        hits[k] = BlockTiers::Hit::kShared;
-        LocalTiers().Put(keys[k], found[k]);
-      }
-    }
-  }
+  tiers_.FillFromShared(keys, found, hits);
   // Found blocks leave the claim as fetched ones do: in the tiers before the
   // flight lets go of them, into the flight for its waiters.
   std::vector<uint64_t> rest;
@@ -378,23 +360,12 @@ void ReadThroughCache::AppendUncached(const std::vector<PrefetchTarget>& targets
     std::vector<Block> found = LocalTiers().GetMany(keys, &hits);
     // Blocks being fetched are someone else's to find (in the shared tier
     // too): asking for them again would fetch them twice.
-    std::vector<size_t> ask;
+    std::vector<bool> in_flight(keys.size());
     {
       std::lock_guard<std::mutex> lock(inflight_mu_);
-      for (size_t k = 0; k < keys.size(); ++k)
-        if (!found[k] && !inflight_.count(keys[k])) ask.push_back(k);
+      for (size_t k = 0; k < keys.size(); ++k) in_flight[k] = !found[k] && inflight_.count(keys[k]) > 0;
     }
-    if (tiers_.shared && !ask.empty()) {
-      std::vector<BlockKey> ask_keys;
-      for (size_t k : ask) ask_keys.push_back(keys[k]);
-      std::vector<Block> got = tiers_.shared->GetMany(ask_keys);
-      for (size_t j = 0; j < ask.size() && j < got.size(); ++j) {
-        if (!got[j]) continue;
-        found[ask[j]] = std::move(got[j]);
-        hits[ask[j]] = BlockTiers::Hit::kShared;
-        LocalTiers().Put(keys[ask[j]], found[ask[j]]);
-      }
-    }
+    tiers_.FillFromShared(keys, found, hits, [&](size_t k) { return !in_flight[k]; });
     for (size_t k = at; k < stop; ++k) {
       CountHit(wanted[k].key, found[k - at], hits[k - at]);
       // A disk or shared hit is promoted to memory: prefetched.
