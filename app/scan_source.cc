@@ -12,14 +12,13 @@
 #include <mutex>
 #include <thread>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "app/scan_workers.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/units.h"
 #include "refs/aggregate.h"
+#include "refs/parquet_refs.h"  // ReadLocalFile
 
 namespace zm {
 namespace {
@@ -56,13 +55,8 @@ bool IsRemote(const std::string& url) {
   return url.find("://") != std::string::npos && !url.starts_with("file://");
 }
 
-Result<std::string> ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound(path + ": " + std::strerror(errno));
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+// A scan record's bytes (at most 1 GiB: a larger one is not used).
+Result<std::string> ReadRecord(const std::string& path) { return ReadLocalFile(path, 1_GiB); }
 
 // Writes `data` to `path` by a temporary file and a rename, so a reader
 // sees the old record or the new one, never a torn one.
@@ -202,7 +196,7 @@ Result<ScanRecordCheck> VerifyScanRecords(const std::string& cache_dir) {
   ScanRecordCheck check;
   for (const auto& f : files) {
     if (!IsRecordName(f.filename().string())) continue;
-    auto data = ReadWhole(f.string());
+    auto data = ReadRecord(f.string());
     if (!data.ok()) continue;  // removed meanwhile
     ++check.checked;
     if (IsIntactScanRecord(*data)) continue;
@@ -246,7 +240,7 @@ Result<ReferenceIndex> SourceScanner::Load(const std::string& url) {
     return index;
   }
   if (recordable) {
-    if (auto data = ReadWhole(path); data.ok()) {
+    if (auto data = ReadRecord(path); data.ok()) {
       if (auto refs = DecodeScanRecord(*data, key)) {
         auto index = ParseReferences(*refs, "", options_.load);
         if (index.ok()) {
@@ -265,7 +259,7 @@ Result<ReferenceIndex> SourceScanner::Load(const std::string& url) {
 
 bool SourceScanner::HasValidRecord(const std::string& url, const Origin::ObjectInfo& info) const {
   if (options_.cache_dir.empty() || info.version.empty()) return false;
-  auto data = ReadWhole(ScanRecordPath(options_.cache_dir, url));
+  auto data = ReadRecord(ScanRecordPath(options_.cache_dir, url));
   return data.ok() &&
          DecodeScanRecord(*data, {url, info.version, info.size, options_.scan.inline_threshold_bytes});
 }
