@@ -230,7 +230,7 @@ const OptionSpec kOptions[] = {
    "cache: memcached://HOST:PORT[,HOST:PORT...][?timeout_ms=50]", nullptr, kOrigin | kCache,
    [](const OptionArg& a, Options* o) { return NonEmpty(a, "a memcached:// URL", &o->shared_cache); }},
   {"--shared-cache-key-file", 0, "FILE",
-   "HMAC key of the shared tier\n"
+   "secret the shared tier's MAC keys come from\n"
    "(16+ bytes, mode 0600, the same on every host)", nullptr, kOrigin,
    [](const OptionArg& a, Options* o) { return NonEmpty(a, "a file", &o->shared_cache_key_file); }},
   {"--shared-cache-unauthenticated", 0, nullptr,

@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <openssl/rand.h>
 
 #include <algorithm>
 #include <cstring>
@@ -13,10 +14,15 @@
 namespace zm {
 namespace {
 
-constexpr char kMagic[4] = {'Z', 'M', 'S', '1'};
+constexpr char kMagic[4] = {'Z', 'M', 'S', '2'};
 constexpr uint32_t kHasMac = 1;
-constexpr size_t kSignedBytes = 64;  // the header bytes the MAC covers
+constexpr size_t kFieldBytes = 64;   // magic, flags and the fixed fields
+constexpr size_t kNonceBytes = 12;
+constexpr size_t kTagBytes = 16;
+constexpr size_t kNonceAt = kFieldBytes, kTagAt = kNonceAt + kNonceBytes;
+constexpr size_t kSignedBytes = 96;  // the header bytes the HMAC covers
 constexpr size_t kMacBytes = 32;
+static_assert(kTagAt + kTagBytes + 4 == kSignedBytes);
 static_assert(kSignedBytes + kMacBytes == kEnvelopeHeaderBytes);
 
 // The fixed fields, in the order they are written.
@@ -85,45 +91,94 @@ const char* EnvelopeFaultName(EnvelopeFault fault) {
   return "?";
 }
 
-// An HMAC-SHA256 context holding the key; each MAC works on a copy, so the
-// template is only read and the sealer needs no lock.
+// Keyed templates of the two MACs; each MAC works on a copy, so the
+// templates are only read and the sealer needs no lock.
 struct EnvelopeSealer::MacState {
-  EVP_MAC* mac = nullptr;
-  EVP_MAC_CTX* keyed = nullptr;
+  EVP_MAC* hmac = nullptr;
+  EVP_MAC* gmac = nullptr;
+  EVP_MAC_CTX* header_mac = nullptr;  // HMAC-SHA256
+  EVP_MAC_CTX* data_tag = nullptr;    // AES-256-GMAC, nonce given per value
   ~MacState() {
-    EVP_MAC_CTX_free(keyed);
-    EVP_MAC_free(mac);
+    EVP_MAC_CTX_free(header_mac);
+    EVP_MAC_CTX_free(data_tag);
+    EVP_MAC_free(hmac);
+    EVP_MAC_free(gmac);
   }
 };
 
-EnvelopeSealer::EnvelopeSealer(std::string mac_key) : mac_key_(std::move(mac_key)) {
-  if (mac_key_.empty()) return;
-  mac_ = std::make_unique<MacState>();
-  mac_->mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (mac_->mac) mac_->keyed = EVP_MAC_CTX_new(mac_->mac);
+namespace {
+
+// HMAC-SHA256 under `key`, initialised; null if OpenSSL cannot.
+EVP_MAC_CTX* NewHmac(EVP_MAC* hmac, std::string_view key) {
+  EVP_MAC_CTX* ctx = hmac ? EVP_MAC_CTX_new(hmac) : nullptr;
   char digest[] = "SHA256";
   OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
                          OSSL_PARAM_construct_end()};
-  if (!mac_->keyed ||
-      !EVP_MAC_init(mac_->keyed, reinterpret_cast<const unsigned char*>(mac_key_.data()),
-                    mac_key_.size(), params)) {
-    // Without a working HMAC nothing can be sealed or believed: Mac()
-    // fails, and Open refuses every value.
-    EVP_MAC_CTX_free(mac_->keyed);
-    mac_->keyed = nullptr;
+  if (ctx && EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), params))
+    return ctx;
+  EVP_MAC_CTX_free(ctx);
+  return nullptr;
+}
+
+// One key per use, from the key file's bytes: HMAC-SHA256(secret, label).
+bool DeriveKey(EVP_MAC* hmac, std::string_view secret, std::string_view label, unsigned char out[32]) {
+  EVP_MAC_CTX* ctx = NewHmac(hmac, secret);
+  size_t len = 0;
+  bool ok = ctx && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(label.data()), label.size()) &&
+            EVP_MAC_final(ctx, out, &len, 32) && len == 32;
+  EVP_MAC_CTX_free(ctx);
+  return ok;
+}
+
+}  // namespace
+
+EnvelopeSealer::EnvelopeSealer(std::string mac_key) : mac_key_(std::move(mac_key)) {
+  if (mac_key_.empty()) return;
+  // Without working MACs nothing can be sealed or believed: the MAC steps
+  // fail, and Open refuses every value.
+  mac_ = std::make_unique<MacState>();
+  mac_->hmac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  mac_->gmac = EVP_MAC_fetch(nullptr, "GMAC", nullptr);
+  unsigned char header_key[32], data_key[32];
+  if (!DeriveKey(mac_->hmac, mac_key_, "zarrmount shared tier: header HMAC-SHA256", header_key) ||
+      !DeriveKey(mac_->hmac, mac_key_, "zarrmount shared tier: data AES-256-GMAC", data_key))
+    return;
+  mac_->header_mac = NewHmac(mac_->hmac, std::string_view(reinterpret_cast<char*>(header_key), 32));
+  char cipher[] = "AES-256-GCM";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER, cipher, 0),
+                         OSSL_PARAM_construct_end()};
+  mac_->data_tag = mac_->gmac ? EVP_MAC_CTX_new(mac_->gmac) : nullptr;
+  if (mac_->data_tag && !EVP_MAC_init(mac_->data_tag, data_key, sizeof data_key, params)) {
+    EVP_MAC_CTX_free(mac_->data_tag);
+    mac_->data_tag = nullptr;
   }
+  OPENSSL_cleanse(header_key, sizeof header_key);
+  OPENSSL_cleanse(data_key, sizeof data_key);
 }
 
 EnvelopeSealer::~EnvelopeSealer() = default;
 
-bool EnvelopeSealer::Mac(std::string_view header, std::string_view data, unsigned char out[32]) const {
-  std::memset(out, 0, kMacBytes);
-  if (!mac_ || !mac_->keyed) return false;
-  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(mac_->keyed);
-  if (!ctx) return false;
+bool EnvelopeSealer::DataTag(const unsigned char nonce[12], std::string_view data, unsigned char out[16]) const {
+  std::memset(out, 0, kTagBytes);
+  if (!mac_ || !mac_->data_tag) return false;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(mac_->data_tag);
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_IV, const_cast<unsigned char*>(nonce), kNonceBytes),
+      OSSL_PARAM_construct_end()};
   size_t len = 0;
-  bool ok = EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(header.data()), header.size()) &&
+  bool ok = ctx && EVP_MAC_init(ctx, nullptr, 0, params) &&
             EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) &&
+            EVP_MAC_final(ctx, out, &len, kTagBytes) && len == kTagBytes;
+  EVP_MAC_CTX_free(ctx);
+  return ok;
+}
+
+bool EnvelopeSealer::HeaderMac(std::string_view header, unsigned char out[32]) const {
+  std::memset(out, 0, kMacBytes);
+  if (!mac_ || !mac_->header_mac) return false;
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(mac_->header_mac);
+  size_t len = 0;
+  bool ok = ctx && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(header.data()), header.size()) &&
             EVP_MAC_final(ctx, out, &len, kMacBytes) && len == kMacBytes;
   EVP_MAC_CTX_free(ctx);
   return ok;
@@ -151,8 +206,14 @@ std::vector<std::string> EnvelopeSealer::Seal(const BlockKey& key, std::string_v
     // value is written exactly once (no zero fill first).
     char header[kEnvelopeHeaderBytes] = {};
     WriteHeader(h, header);
-    if (authenticated())
-      Mac(std::string_view(header, kSignedBytes), data, reinterpret_cast<unsigned char*>(header + kSignedBytes));
+    if (authenticated()) {
+      // A value whose MACs cannot be made is still written: it fails Open
+      // everywhere (zero MACs), a miss, never data.
+      auto* nonce = reinterpret_cast<unsigned char*>(header + kNonceAt);
+      if (RAND_bytes(nonce, kNonceBytes) == 1 &&
+          DataTag(nonce, data, reinterpret_cast<unsigned char*>(header + kTagAt)))
+        HeaderMac(std::string_view(header, kSignedBytes), reinterpret_cast<unsigned char*>(header + kSignedBytes));
+    }
     std::string v;
     v.reserve(kEnvelopeHeaderBytes + data.size());
     v.append(header, kEnvelopeHeaderBytes);
@@ -172,18 +233,21 @@ EnvelopeFault EnvelopeSealer::Open(const BlockKey& key, uint32_t part, std::stri
   if (h.parts == 0 || h.part >= h.parts || h.part_bytes != data.size() ||
       h.offset > h.block_bytes || h.part_bytes > h.block_bytes - h.offset)
     return EnvelopeFault::kWrongLength;
-  // The MAC first when there is a key: a forger controls the checksum too.
+  // The MACs first when there is a key: a forger controls the checksum
+  // too. A MAC that cannot be computed believes nothing.
   if (authenticated()) {
     if (!(h.flags & kHasMac)) return EnvelopeFault::kUnsigned;
-    unsigned char want[kMacBytes];
-    // A MAC that cannot be computed believes nothing.
-    if (!Mac(value.substr(0, kSignedBytes), data, want) ||
-        CRYPTO_memcmp(want, value.data() + kSignedBytes, kMacBytes) != 0)
+    unsigned char mac[kMacBytes], tag[kTagBytes];
+    if (!HeaderMac(value.substr(0, kSignedBytes), mac) ||
+        CRYPTO_memcmp(mac, value.data() + kSignedBytes, kMacBytes) != 0)
+      return EnvelopeFault::kMac;
+    if (!DataTag(reinterpret_cast<const unsigned char*>(value.data() + kNonceAt), data, tag) ||
+        CRYPTO_memcmp(tag, value.data() + kTagAt, kTagBytes) != 0)
       return EnvelopeFault::kMac;
   } else if (DataChecksum(data) != h.checksum) {
-    // Only without a key: a verified MAC covers the data and the checksum
-    // field both, so the sealer's checksum is known to match; a second pass
-    // over the data would prove nothing more.
+    // Only without a key: a verified tag covers the data and the HMAC the
+    // checksum field, so the sealer's checksum is known to match; a second
+    // pass over the data would prove nothing more.
     return EnvelopeFault::kChecksum;
   }
   out->block_bytes = h.block_bytes;

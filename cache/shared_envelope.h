@@ -2,16 +2,29 @@
 // must carry before its bytes are believed. Anyone who can reach a
 // memcached node can write any value under any key, so a value is data only
 // if it names the block it claims to be (key, length, part), its bytes match
-// its checksum and, when the tier has a key, its HMAC-SHA256 under that key
-// verifies. A block longer than one value may carry is cut into parts, each
-// enveloped on its own; a block is served only with every part good.
+// its checksum and, when the tier has a key, its MACs under that key verify.
+// A block longer than one value may carry is cut into parts, each enveloped
+// on its own; a block is served only with every part good.
 //
-// Value layout (little-endian), 96 bytes of header then the part's bytes:
-//   "ZMS1" | flags u32 (1: has a MAC) | key.hi u64 | key.lo u64 |
+// With a key, the part's bytes are authenticated by AES-256-GMAC under a
+// fresh random 96-bit nonce, and an HMAC-SHA256 covers the header: key,
+// lengths, checksum, nonce and GMAC tag. GMAC runs on the CPU's carry-less
+// multiply at about eight times SHA-256's speed (11.5 against 1.4 GB/s on
+// the 2-core benchmark machine, SHA-NI for both), and it is the pass over
+// every byte, so the tier's CPU is the GHASH's, not the HMAC's. Both keys
+// are derived from the key file's bytes (HMAC-SHA256 of fixed labels).
+// Random nonces keep GMAC sound for 2^32 values sealed under one key
+// (NIST SP 800-38D); a tier that writes more than that should change keys.
+//
+// Value layout (little-endian), 128 bytes of header then the part's bytes:
+//   "ZMS2" | flags u32 (1: has MACs) | key.hi u64 | key.lo u64 |
 //   block_bytes u64 | part u32 | parts u32 | part_offset u64 |
 //   part_bytes u64 | xxh3-64 of the part's bytes u64 |
-//   HMAC-SHA256 (32 bytes; zero without a key) over the 64 bytes before it
-//   and the part's bytes.
+//   nonce (12 bytes) | GMAC tag of the part's bytes (16) | 4 zero bytes |
+//   HMAC-SHA256 (32 bytes) over the 96 bytes before it.
+// Without a key, nonce, tag and HMAC are zero and the checksum alone is
+// checked. Values of another layout (an older "ZMS1") are malformed: a
+// miss, overwritten with this layout.
 //
 // Thread-safety: an EnvelopeSealer is immutable after construction and
 // safe for concurrent use.
@@ -28,7 +41,7 @@
 
 namespace zm {
 
-inline constexpr uint64_t kEnvelopeHeaderBytes = 96;
+inline constexpr uint64_t kEnvelopeHeaderBytes = 128;
 
 // Why a value was refused, for counters and the log.
 enum class EnvelopeFault { kNone, kMalformed, kWrongKey, kWrongLength, kChecksum, kUnsigned, kMac };
@@ -67,7 +80,8 @@ class EnvelopeSealer {
 
  private:
   // False if OpenSSL could not compute it.
-  bool Mac(std::string_view header, std::string_view data, unsigned char out[32]) const;
+  bool DataTag(const unsigned char nonce[12], std::string_view data, unsigned char out[16]) const;
+  bool HeaderMac(std::string_view header, unsigned char out[32]) const;
 
   const std::string mac_key_;
   struct MacState;

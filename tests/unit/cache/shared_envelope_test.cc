@@ -54,8 +54,9 @@ TEST(SharedEnvelope, RefusesWhatItDidNotSeal) {
   // Another block's value under this key, or another part's.
   EXPECT_EQ(sealer.Open(BlockKey{kKey.hi, kKey.lo + 1}, 0, good, &part), EnvelopeFault::kWrongKey);
   EXPECT_EQ(sealer.Open(kKey, 1, good, &part), EnvelopeFault::kWrongKey);
-  // One flipped data bit, one flipped header bit, one flipped MAC bit.
-  for (size_t at : {good.size() - 1, size_t{kEnvelopeHeaderBytes}, size_t{30}, size_t{70}}) {
+  // One flipped bit: of the data, a field, the nonce, the tag, the HMAC.
+  for (size_t at : {good.size() - 1, size_t{kEnvelopeHeaderBytes}, size_t{30}, size_t{70}, size_t{84},
+                    size_t{100}}) {
     std::string bad = good;
     bad[at] ^= 1;
     EXPECT_NE(sealer.Open(kKey, 0, bad, &part), EnvelopeFault::kNone) << at;
@@ -79,6 +80,26 @@ TEST(SharedEnvelope, ForgedWellFormedValueWithRightChecksumIsRefused) {
   EXPECT_EQ(sealer.Open(kKey, 0, forged, &part), EnvelopeFault::kMac);
   // The unauthenticated tier believes the checksum (that is its opt-out).
   EXPECT_EQ(keyless.Open(kKey, 0, keyless.Seal(kKey, "abc", 100)[0], &part), EnvelopeFault::kNone);
+}
+
+TEST(SharedEnvelope, DataIsAuthenticatedNotOnlyItsHeader) {
+  // Two sealings of blocks of one length under one key: each header's HMAC
+  // verifies, so only the data's own tag can tell the other's bytes apart.
+  EnvelopeSealer sealer(kSecret);
+  const std::string a = sealer.Seal(kKey, std::string(5000, 'a'), 1 << 20)[0];
+  const std::string b = sealer.Seal(kKey, std::string(5000, 'b'), 1 << 20)[0];
+  const std::string spliced = a.substr(0, kEnvelopeHeaderBytes) + b.substr(kEnvelopeHeaderBytes);
+  EnvelopePart part;
+  EXPECT_EQ(sealer.Open(kKey, 0, spliced, &part), EnvelopeFault::kMac);
+  // Every sealing draws a fresh nonce, and the data's tag (header bytes
+  // 76..91) depends on it: the same bytes sealed twice get other tags.
+  const std::string once = sealer.Seal(kKey, "same", 100)[0], again = sealer.Seal(kKey, "same", 100)[0];
+  EXPECT_NE(once.substr(64, 12), again.substr(64, 12));
+  EXPECT_NE(once.substr(76, 16), again.substr(76, 16));
+  // A value of the older layout is not an envelope of this one.
+  std::string older = a;
+  older[3] = '1';
+  EXPECT_EQ(sealer.Open(kKey, 0, older, &part), EnvelopeFault::kMalformed);
 }
 
 TEST(SharedEnvelope, PartsMustTileTheBlock) {
