@@ -13,6 +13,7 @@
 #include "base/units.h"
 #include "cache/block_tiers.h"
 #include "cache/shared_block_store.h"
+#include "cache/shared_envelope.h"
 #include "tests/unit/cache/block_stores.h"
 #include "tests/unit/cache/memcached_server.h"
 #include "tests/unit/temp_dir.h"
@@ -93,7 +94,7 @@ TEST(MemcachedBlockStore, GarbageForgedAndForeignValuesAreMissesAndCounted) {
   store->Put(key, MakeBlock(data));
   store->Flush();
   const std::string good = server.Get(NameOf(key, 0));
-  ASSERT_EQ(good.size(), 5000 + 96u);
+  ASSERT_EQ(good.size(), 5000 + kEnvelopeHeaderBytes);
 
   uint64_t rejected = 0;
   auto expect_refused = [&](const std::string& value, const char* what) {
@@ -132,7 +133,7 @@ TEST(MemcachedBlockStore, LargerItemsHoldA1MiBBlockInOneValue) {
   const BlockKey key = MakeBlockKey("i", {0, 1_MiB});
   store->Put(key, MakeBlock(Bytes(1_MiB, 4)));
   store->Flush();
-  EXPECT_EQ(server.Get(NameOf(key, 0)).size(), 1_MiB + 96);
+  EXPECT_EQ(server.Get(NameOf(key, 0)).size(), 1_MiB + kEnvelopeHeaderBytes);
   EXPECT_TRUE(server.Get(NameOf(key, 1)).empty());
   Block got = store->Get(key);
   ASSERT_TRUE(got);
