@@ -14,6 +14,7 @@
 
 #include "base/log.h"
 #include "base/units.h"
+#include "app/scan_source.h"
 #include "refs/reference_loader.h"
 
 namespace zm {
@@ -173,8 +174,8 @@ Result<ReferenceIndex> LoadDatasetIndex(const CatalogDataset& ds, const std::str
 }  // namespace
 
 DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const DaemonConfig* config,
-                                int64_t mtime) {
-  return [catalog, stack, config, mtime](size_t d) -> Result<LoadedDataset> {
+                                int64_t mtime, DatasetIndexSource index_source) {
+  return [catalog, stack, config, mtime, index_source](size_t d) -> Result<LoadedDataset> {
     const CatalogDataset& ds = catalog->datasets[d];
     // Inline references are named by the document and source holding them.
     const std::string shown =
@@ -182,11 +183,13 @@ DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const Daem
             ? RedactUrl(ds.references)
             : RedactUrl(ds.references) + ": inline references of '" +
                   (ds.path.empty() ? "" : ds.path.back()) + "'";
-    ZM_ASSIGN_OR_RETURN(ReferenceIndex index, LoadDatasetIndex(ds, shown, stack, config->load));
+    ZM_ASSIGN_OR_RETURN(ReferenceIndex index, index_source ? index_source(ds)
+                                                           : LoadDatasetIndex(ds, shown, stack, config->load));
     ZM_RETURN_IF_ERROR(CheckIndex(&index, stack, *config, shown));
+    std::string set_name = ds.path.empty() ? "root" : ds.path.back();
+    if (IsScanName(set_name)) set_name.erase(set_name.rfind('.'));
     ZM_ASSIGN_OR_RETURN(std::unique_ptr<ServedDataset> built,
-                        BuildDataset(std::move(index), stack, *config,
-                                     ds.path.empty() ? "root" : ds.path.back(), mtime));
+                        BuildDataset(std::move(index), stack, *config, set_name, mtime));
     std::shared_ptr<ServedDataset> served = std::move(built);
     LoadedDataset out;
     // The index is what a dataset holds for as long as it is loaded; a

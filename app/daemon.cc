@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <mutex>
 #include <utility>
 
 #include "base/json.h"
@@ -379,8 +380,36 @@ void PrintCatalogCheck(const Options& opt, const std::string& kind_name, const C
   for (const std::string& note : catalog.notes) std::printf("  %s\n", note.c_str());
 }
 
+// Serves `catalog`'s datasets, each loaded by `loader` when first used
+// (fs/catalog_tree.h). `kind_name` names the catalog in the status;
+// `mounting` is the log line's description of the mount.
+int ServeDatasets(const Options& opt, const DaemonConfig& config, Stack* stack, const Catalog& catalog,
+                  const std::string& kind_name, DatasetLoader loader, int64_t mtime,
+                  const std::string& mounting, const Report& report) {
+  CatalogTree tree(catalog, std::move(loader), config.sizes.catalog, mtime);
+  FuseConfig fc = MountConfig(opt, config);
+  ReadLatency reads;
+  const MountStatusSources sources{&opt, 0, stack->cache.get(), stack->disk.get(),
+                                   stack->shared.get(), &reads, std::chrono::steady_clock::now()};
+  SetStatus(
+      [&] {
+        StatusReport r;
+        AddMountStatus(sources, &r);
+        AddCatalogStatus(kind_name, tree, catalog, &r);
+        return r;
+      },
+      &reads, &fc);
+  LogInfo("mounting " + mounting + " at " + opt.mountpoint);
+  Status st = ServeTree(&tree, opt, fc, stack, report);
+  const CacheStats& cs = stack->cache->stats();
+  LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(tree.stats().loads.load()) +
+          " dataset loads, " + std::to_string(cs.origin_requests.load()) + " origin requests, " +
+          FormatSize(cs.origin_bytes.load()) + " from the origin");
+  return ExitCode(st);
+}
+
 // SOURCE is a catalog: its documents are read now, each dataset's
-// reference set when first used (fs/catalog_tree.h).
+// reference set when first used.
 int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogKind kind,
                  const Report& report) {
   auto t0 = std::chrono::steady_clock::now();
@@ -395,30 +424,47 @@ int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogK
     return 0;
   }
   const int64_t mtime = StampTime(opt.source);
-  CatalogTree tree(catalog, MakeDatasetLoader(&catalog, stack, &config, mtime),
-                   config.sizes.catalog, mtime);
-  FuseConfig fc = MountConfig(opt, config);
-  ReadLatency reads;
-  const MountStatusSources sources{&opt, 0, stack->cache.get(), stack->disk.get(),
-                                   stack->shared.get(), &reads, std::chrono::steady_clock::now()};
-  SetStatus(
-      [&] {
-        StatusReport r;
-        AddMountStatus(sources, &r);
-        AddCatalogStatus(kind_name, tree, catalog, &r);
-        return r;
-      },
-      &reads, &fc);
-  LogInfo("mounting " + kind_name + " catalog " + RedactUrl(opt.source) + " (" +
-          std::to_string(catalog.datasets.size()) + " datasets, " +
-          std::to_string(catalog.documents) + " documents read in " + std::to_string(ms) +
-          " ms, " + opt.view + " view) at " + opt.mountpoint);
-  Status st = ServeTree(&tree, opt, fc, stack, report);
-  const CacheStats& cs = stack->cache->stats();
-  LogInfo("unmounted " + opt.mountpoint + ": " + std::to_string(tree.stats().loads.load()) +
-          " dataset loads, " + std::to_string(cs.origin_requests.load()) + " origin requests, " +
-          FormatSize(cs.origin_bytes.load()) + " from the origin");
-  return ExitCode(st);
+  return ServeDatasets(opt, config, stack, catalog, kind_name, MakeDatasetLoader(&catalog, stack, &config, mtime),
+                       mtime,
+                       kind_name + " catalog " + RedactUrl(opt.source) + " (" +
+                           std::to_string(catalog.datasets.size()) + " datasets, " +
+                           std::to_string(catalog.documents) + " documents read in " + std::to_string(ms) +
+                           " ms, " + opt.view + " view)",
+                       report);
+}
+
+// SOURCE names a collection of NetCDF/HDF5 files (ExpandFileCollection):
+// each is a directory named by the file, scanned when first used (its
+// record reused if still valid), as a catalog's datasets are loaded.
+int ServeCollection(Options opt, const DaemonConfig& config, const std::vector<ReferenceSource>& files,
+                    Stack* stack, const Report& report) {
+  Catalog catalog;
+  catalog.datasets.reserve(files.size());
+  for (const ReferenceSource& f : files) {
+    CatalogDataset d;
+    d.path = {CollectionEntryName(f)};
+    d.references = f.path;
+    d.where = f.path;
+    catalog.datasets.push_back(std::move(d));
+  }
+  // Each local file's references read that file: its directory is a root.
+  if (Status st = AddCatalogRoots(catalog, &opt, stack); !st.ok()) return Fail(st, report);
+  if (opt.check_only) {
+    std::printf("collection of %zu NetCDF/HDF5 files, each scanned when first used\n", files.size());
+    return 0;
+  }
+  SourceScanner scanner(stack->cache.get(), MountScanOptions(opt, config, *stack));
+  std::mutex scan_mu;  // one scan at a time: libhdf5 is the serial build
+  auto scan = [&](const CatalogDataset& ds) {
+    std::lock_guard<std::mutex> lock(scan_mu);
+    return scanner.Load(ds.references);
+  };
+  const int64_t mtime = StampTime(opt.source);
+  return ServeDatasets(opt, config, stack, catalog, "NetCDF/HDF5 files",
+                       MakeDatasetLoader(&catalog, stack, &config, mtime, scan), mtime,
+                       std::to_string(files.size()) + " NetCDF/HDF5 files, each scanned when first used (" +
+                           opt.view + " view)",
+                       report);
 }
 
 }  // namespace
@@ -437,6 +483,7 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   // Scanned files first (by their magic bytes), then a plain store: its
   // root metadata tells it from a Parquet reference directory, which has a
   // ".zmetadata" too (a .zmetadata with "record_size" is not a store).
+  if (!opt.aggregate() && !inputs.empty()) return ServeCollection(std::move(opt), config, inputs, &stack, report);
   const bool scanned = IsScannableSource(opt.source);
   if (!opt.aggregate() && !scanned &&
       IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))

@@ -101,7 +101,8 @@ Result<std::unique_ptr<ServedDataset>> BuildDataset(ReferenceIndex index, Stack*
 
 // Runs the mount `opt` describes until it is unmounted (or, with
 // --check-only, checks SOURCE and prints what it found). `inputs`: the
-// expanded SOURCEs when aggregating (--concat), else empty. `report` is
+// expanded SOURCEs when aggregating (--concat), else the files of a
+// collection (ExpandFileCollection), else empty. `report` is
 // called once, when the mount answers requests (Ok) or with why it could
 // not start. Returns the process's exit code.
 int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs,

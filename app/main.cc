@@ -209,10 +209,11 @@ int main(int argc, char** argv) {
   }
   if (!IsRemoteSource(opt.source)) opt.source = Absolute(opt.source);
   // Expanded here, before the daemon leaves the working directory.
+  // The inputs of an aggregation, or the files of a collection (none for
+  // one SOURCE that is not a collection). Bucket globs are listed through
+  // an origin stack of their own, gone before the daemon starts.
   std::vector<ReferenceSource> inputs;
-  if (opt.aggregate()) {
-    // Bucket globs are listed through an origin stack of their own, gone
-    // before the daemon starts.
+  {
     std::optional<Stack> listing;
     if (std::any_of(opt.sources.begin(), opt.sources.end(),
                     [](const std::string& s) { return IsObjectGlob(s); })) {
@@ -226,10 +227,13 @@ int main(int argc, char** argv) {
       }
       listing.emplace(std::move(built).value());
     }
-    auto expanded = ExpandSources(opt.sources, listing ? listing->origin.get() : nullptr);
+    Origin* lister = listing ? listing->origin.get() : nullptr;
+    auto expanded = opt.aggregate() ? ExpandSources(opt.sources, lister)
+                                    : ExpandFileCollection(opt.sources, lister);
     if (!expanded.ok()) {
       std::fprintf(stderr, "zarrmount: %s\n", expanded.status().message().c_str());
-      return 1;
+      // Several SOURCEs that are not a collection: the command line is wrong.
+      return !opt.aggregate() && opt.sources.size() > 1 ? 2 : 1;
     }
     inputs = std::move(expanded).value();
   }

@@ -33,9 +33,12 @@ constexpr char kHelpHead[] =
     "SOURCE may also be a catalog: an Intake catalog (YAML) or a STAC catalog,\n"
     "collection or item (JSON); each of its reference sets is then a directory,\n"
     "loaded on first access.\n"
-    "SOURCE may also be NetCDF/HDF5 files (with --concat, several): they are\n"
-    "scanned at mount time, the result kept in the cache directory per file\n"
-    "and version, and served as their references would be.\n"
+    "SOURCE may also be NetCDF/HDF5 files: one file, or with --concat several,\n"
+    "is scanned at mount time, the result kept in the cache directory per file\n"
+    "and version, and served as its references would be. Without --concat,\n"
+    "several such files (or a directory, glob or list of them) are a\n"
+    "collection: each file is a directory named by the file, scanned when\n"
+    "first used.\n"
     "SOURCE may be a path or an http(s)://, s3:// or gs:// URL. Reads fetch the\n"
     "referenced byte ranges from http(s)://, s3://, gs:// URLs or local files,\n"
     "through a memory cache and a persistent on-disk block cache.\n"
@@ -70,11 +73,9 @@ Status AssignPositionals(std::vector<std::string> positional, Options* o) {
   if (o->check_only && positional.size() == 2) {
     o->mountpoint = positional[1];  // not needed, but allowed
     o->sources.pop_back();
-  } else if (positional.size() > 1) {
-    return InvalidArgument(o->check_only ? "several SOURCEs need --concat DIM (see --help)"
-                                         : "expected SOURCE and MOUNTPOINT; several SOURCEs need "
-                                           "--concat DIM (see --help)");
   }
+  // Several SOURCEs without --concat are a collection of NetCDF/HDF5 files
+  // or an error; which, only their contents tell (ExpandFileCollection).
   return Status();
 }
 

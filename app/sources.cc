@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 
@@ -233,6 +234,66 @@ Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string
     if (out.size() == before) return NotFound(arg + ": no file matches");
   }
   return out;
+}
+
+namespace {
+
+// A NetCDF/HDF5 input: a URL by its name (not read to decide), a local file
+// by its name or else its first bytes.
+bool IsScannableInput(const ReferenceSource& in) {
+  if (!in.zip_entry.empty()) return false;
+  if (IsRemoteUrl(in.path)) return IsScanName(std::string_view(in.path).substr(0, in.path.find('?')));
+  return IsScanName(in.path) || IsScannableFile(in.path);
+}
+
+}  // namespace
+
+std::string CollectionEntryName(const ReferenceSource& input) {
+  std::string_view p = input.path;
+  if (IsRemoteUrl(input.path)) p = p.substr(0, p.find_first_of("?#"));
+  return std::string(p.substr(p.rfind('/') + 1));
+}
+
+Result<std::vector<ReferenceSource>> ExpandFileCollection(const std::vector<std::string>& args,
+                                                          Origin* origin) {
+  const bool several = args.size() > 1;
+  const std::string several_error = "expected SOURCE and MOUNTPOINT; several SOURCEs need --concat DIM "
+                                    "unless every one is a NetCDF/HDF5 file (see --help)";
+  if (args.empty()) return std::vector<ReferenceSource>{};
+  // One URL is one input (a bucket glob excepted): not read to decide.
+  if (!several && IsRemoteUrl(args[0]) && !IsObjectGlob(args[0])) return std::vector<ReferenceSource>{};
+  auto expanded = ExpandSources(args, origin);
+  if (!expanded.ok()) {
+    // One argument that does not expand is left to the loaders, whose
+    // errors say what it is not; several must be a collection.
+    if (several) return expanded.status();
+    return std::vector<ReferenceSource>{};
+  }
+  std::vector<ReferenceSource> inputs = std::move(expanded).value();
+  const bool all_scannable = !inputs.empty() && std::all_of(inputs.begin(), inputs.end(), IsScannableInput);
+  if (!all_scannable) {
+    if (several) return InvalidArgument(several_error);
+    return std::vector<ReferenceSource>{};
+  }
+  // One file named by itself is mounted as that file, not as a collection.
+  if (!several && inputs.size() == 1 && !IsObjectGlob(args[0]) &&
+      args[0].find_first_of("*?[") == std::string::npos) {
+    struct stat sb;
+    const std::string path = AbsoluteIn(Cwd(), args[0]);
+    if (::stat(path.c_str(), &sb) == 0 && S_ISREG(sb.st_mode) && inputs[0].path == path)
+      return std::vector<ReferenceSource>{};
+  }
+  std::map<std::string, const ReferenceSource*> names;
+  for (const ReferenceSource& in : inputs) {
+    const std::string name = CollectionEntryName(in);
+    if (name.empty() || name == "." || name == "..")
+      return InvalidArgument(in.path + ": no file name to mount it under");
+    auto [it, fresh] = names.emplace(name, &in);
+    if (!fresh)
+      return InvalidArgument("two files are named '" + name + "' (" + it->second->path + " and " + in.path +
+                             "): a collection mounts each file under its name; mount them separately");
+  }
+  return inputs;
 }
 
 std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& inputs) {

@@ -51,6 +51,20 @@ struct ReferenceSource {
 Result<std::vector<ReferenceSource>> ExpandSources(const std::vector<std::string>& args,
                                                    Origin* origin = nullptr);
 
+// Without --concat: several SOURCE arguments, or one directory, glob, list
+// file or bucket glob, that name only NetCDF/HDF5 files are a collection.
+// Each file is mounted as a directory of its own, named by the file, and
+// scanned when first used (app/daemon.h), so a mount of many files costs
+// no scan until one is opened. Returns the collection's files, or nothing
+// when `args` is one file or not a collection (a reference set, a store, a
+// catalog: served as before). Errors: several arguments that are not all
+// NetCDF/HDF5 files (they need --concat), two files of one name.
+Result<std::vector<ReferenceSource>> ExpandFileCollection(const std::vector<std::string>& args,
+                                                          Origin* origin = nullptr);
+
+// The directory name a collection gives `input`: its file name.
+std::string CollectionEntryName(const ReferenceSource& input);
+
 // The directories holding the inputs (the archive's for zip entries), each
 // once, links resolved: where local references may read by default.
 std::vector<std::string> SourceDirectories(const std::vector<ReferenceSource>& inputs);

@@ -14,6 +14,7 @@ original. Bad input: one line naming the file, a failure status, no crash.
 """
 
 import base64
+import errno
 import json
 import os
 import subprocess
@@ -548,6 +549,71 @@ def test_directory_mounted_with_concat(mount, tmp_path):
             np.testing.assert_array_equal(got[name][...], ds[name][:48], err_msg=name)
     with xr.open_zarr(m.path(), consolidated=False) as a, xr.open_dataset(prepare_data.FICE_SRC) as b:
         xr.testing.assert_equal(a["fice"], b["fice"].isel(time=slice(0, 48)))
+
+
+def scan_records(cache):
+    """The scan records under a cache directory: {name: inode}."""
+    d = os.path.join(cache, "scans")
+    if not os.path.isdir(d):
+        return {}
+    return {n: os.stat(os.path.join(d, n)).st_ino for n in os.listdir(d) if n.endswith(".refs")}
+
+
+def test_collection_scans_each_file_when_first_used(mount, tmp_path):
+    """A directory of NetCDF/HDF5 files without --concat: each file is a
+    directory of its own, named by the file. Listing scans nothing; reading
+    one file scans that file only, and its arrays equal the file's; a file
+    that is not what its name says fails alone; a second mount reads the
+    scan records it finds instead of scanning again."""
+    d = tmp_path / "coll"
+    d.mkdir()
+    for i in range(5):
+        write_h5(str(d / f"p{i}.h5"), np.arange(10.0) + i)
+    (d / "bad.h5").write_bytes(b"not an HDF5 file" * 100)
+    cache = str(tmp_path / "cache")
+    m = mount(str(d), cache_dir=cache)
+    assert sorted(os.listdir(m.path())) == ["bad.h5"] + [f"p{i}.h5" for i in range(5)]
+    assert scan_records(cache) == {}
+    np.testing.assert_array_equal(zarr.open_group(m.path("p3.h5"), mode="r")["v"][...], np.arange(10.0) + 3)
+    assert len(scan_records(cache)) == 1
+    assert_mount_equals_file(m.path("p1.h5"), str(d / "p1.h5"))
+    records = scan_records(cache)
+    assert len(records) == 2
+    with pytest.raises(OSError) as bad:
+        os.listdir(m.path("bad.h5"))
+    assert bad.value.errno == errno.EIO
+    np.testing.assert_array_equal(zarr.open_group(m.path("p4.h5"), mode="r")["w"][...], np.arange(10))
+    m.unmount()
+    # The records are read, not rewritten (a rescan replaces the file).
+    m = mount(str(d), cache_dir=cache, extra=["--view", "npy"])
+    assert sorted(os.listdir(m.path("p3.h5"))) == ["v.npy", "w.npy"]
+    np.testing.assert_array_equal(np.load(m.path("p1.h5/v.npy")), np.arange(10.0) + 1)
+    assert {n: records[n] for n in records} == {n: scan_records(cache)[n] for n in records}
+
+
+def test_collection_of_files_named_one_by_one(mount, tmp_path):
+    """Several NetCDF/HDF5 SOURCEs without --concat are a collection too;
+    several SOURCEs that are not all such files need --concat, and two files
+    of one name cannot share the mount's root: one line each, exit 2."""
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        write_h5(str(tmp_path / sub / "same.h5"), np.arange(10.0))
+    write_h5(str(tmp_path / "a" / "other.h5"), np.arange(10.0) * 2)
+    m = mount(str(tmp_path / "a" / "other.h5"), extra=[str(tmp_path / "b" / "same.h5")])
+    assert sorted(os.listdir(m.path())) == ["other.h5", "same.h5"]
+    np.testing.assert_array_equal(zarr.open_group(m.path("other.h5"), mode="r")["v"][...], np.arange(10.0) * 2)
+    m.unmount()
+    refs = tmp_path / "r.json"
+    refs.write_text(json.dumps({"version": 1, "refs": {".zgroup": '{"zarr_format": 2}'}}))
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    for args, want in (([refs, tmp_path / "a" / "other.h5"], "several SOURCEs need --concat DIM"),
+                       ([tmp_path / "a" / "same.h5", tmp_path / "b" / "same.h5"], "two files are named 'same.h5'")):
+        proc = subprocess.run([zmount.ZARRMOUNT, *map(str, args), str(mnt)], capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 2 and want in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+        assert not zmount.is_mounted(str(mnt))
 
 
 def test_netcdf_view_of_a_scanned_file(mount, tmp_path):

@@ -196,7 +196,7 @@ TEST(ParseOptions, Positionals) {
   EXPECT_THAT(ParseError({}), HasSubstr("SOURCE and MOUNTPOINT"));
   EXPECT_THAT(ParseError({"s"}), HasSubstr("SOURCE and MOUNTPOINT"));
   EXPECT_THAT(ParseError({"-f", "s"}), HasSubstr("MOUNTPOINT"));
-  ParseError({"a", "b", "c"});
+  MustParse({"a", "b", "c"});  // a collection, or refused once the files are read
   // "-" alone is a name, not an option.
   Options o = MustParse({"-", "m"});
   EXPECT_EQ(o.source, "-");
@@ -213,7 +213,7 @@ TEST(ParseOptions, CheckNeedsOnlySource) {
   o = MustParse({"--check", "refs.json", "/mnt"});  // a mountpoint is allowed, unused
   EXPECT_EQ(o.mountpoint, "/mnt");
   EXPECT_THAT(ParseError({"--check"}), HasSubstr("SOURCE"));
-  ParseError({"--check", "a", "b", "c"});
+  MustParse({"--check", "a", "b", "c"});  // likewise
 }
 
 // Options this test knows the parser accepts, with a valid value where one
@@ -320,8 +320,13 @@ TEST(ParseOptions, Aggregation) {
   o = MustParse({"--check", "--concat", "time", "a", "b"});
   EXPECT_EQ(o.sources, (std::vector<std::string>{"a", "b"}));
   EXPECT_EQ(o.mountpoint, "");
-  EXPECT_THAT(ParseError({"a", "b", "m"}), HasSubstr("several SOURCEs need --concat DIM"));
-  EXPECT_THAT(ParseError({"--check", "a", "b", "c"}), HasSubstr("several SOURCEs need --concat"));
+  // Several SOURCEs without --concat: a collection of NetCDF/HDF5 files or
+  // an error, which only their contents tell (ExpandFileCollection).
+  o = MustParse({"a", "b", "m"});
+  EXPECT_EQ(o.sources, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(o.mountpoint, "m");
+  o = MustParse({"--check", "a", "b", "c"});
+  EXPECT_EQ(o.sources, (std::vector<std::string>{"a", "b", "c"}));
   EXPECT_THAT(ParseError({"--identical-dims", "lat", "a", "m"}), HasSubstr("needs --concat"));
   EXPECT_THAT(ParseError({"--concat", "t", "--concat", "t", "a", "m"}), HasSubstr("given twice"));
   EXPECT_THAT(ParseError({"--concat", "t", "--identical-dims", "a,,b", "a", "m"}),
