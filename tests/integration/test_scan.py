@@ -413,6 +413,22 @@ def test_remote_inputs_scan_as_local_files(mount, tmp_path, served, nginx):
         assert_mount_equals_file(m.path(), local, left_out=("vlen_str", "lz4"))
 
 
+def test_remote_collection_scans_only_the_file_opened(mount, served, nginx):
+    """URLs given without --concat are a collection too: the mount sends no
+    request for them; opening one file's directory reads that file only,
+    and its arrays equal the file's."""
+    names = [os.path.basename(prepare_data.CHL_SRC), os.path.basename(prepare_data.GROUPS_SRC)]
+    urls = [served[n][1] for n in names]
+    before = len(nginx.requests())
+    m = mount(urls[0], extra=urls[1:])
+    assert sorted(os.listdir(m.path())) == sorted(names)
+    assert len(nginx.requests()) == before
+    local = served[names[1]][0]
+    assert_mount_equals_file(m.path(names[1]), local)
+    uris = [r[1] for r in nginx.requests()[before:]]
+    assert uris and all(u.endswith("/" + names[1]) for u in uris), uris
+
+
 def test_remote_concat_and_missing(tmp_path, datadir, nginx):
     files = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
                                     12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")
