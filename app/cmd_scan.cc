@@ -152,10 +152,13 @@ Result<std::string> ReadLocal(const std::string& url, uint64_t offset, uint64_t 
 // parallel, and while one is scanned the first block of each of the next
 // kAhead is fetched in the background, so a scan of many small files waits
 // about one round trip per kAhead files rather than several per file.
+// The files ahead hold at most kWindowBytes of first blocks, so the scan's
+// memory tier (twice that) keeps them until they are scanned.
 class RemoteReadAhead {
  public:
   static constexpr size_t kAhead = 16;
   static constexpr int kSizeThreads = 16;
+  static constexpr uint64_t kWindowBytes = 4_MiB;
 
   // `known_sizes` (empty, or 0 for unknown) need not be asked; `ahead`
   // files are fetched ahead.
@@ -181,15 +184,25 @@ class RemoteReadAhead {
 
   // Call before scanning input `i`.
   void Before(size_t i) {
+    uint64_t window = 0;  // first blocks fetched for the files after i
+    for (size_t j = i + 1; j < queued_; ++j) window += FirstBlock(j);
     std::vector<PrefetchTarget> targets;
-    for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_)
-      if (IsRemote(inputs_[queued_]) && sizes_[queued_] > 0)
-        targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0,
-                           std::min<uint64_t>(sizes_[queued_], 1_MiB)});
+    for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_) {
+      if (queued_ > i && window + FirstBlock(queued_) > kWindowBytes) break;
+      if (FirstBlock(queued_) == 0) continue;
+      if (queued_ > i) window += FirstBlock(queued_);
+      targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0, FirstBlock(queued_)});
+    }
     if (!targets.empty()) cache_->Prefetch(std::move(targets));
   }
 
  private:
+  // The bytes fetched ahead for input `j`: its first block, if remote and
+  // of known size.
+  uint64_t FirstBlock(size_t j) const {
+    return IsRemote(inputs_[j]) ? std::min<uint64_t>(sizes_[j], 1_MiB) : 0;
+  }
+
   const std::vector<std::string>& inputs_;
   ReadThroughCache* cache_;
   std::vector<uint64_t> sizes_;
@@ -326,10 +339,10 @@ void UseScanStack(const std::string& first_input, Options* opt) {
   opt->disk_cache = false;
   opt->prefetch = true;  // RemoteReadAhead's background fetches
   // Blocks of the files scanned already are not read again: the memory
-  // tier need only hold the read-ahead window (16 first blocks of 1 MiB;
-  // it is a sharded LRU, so with room to spare: at 32 MiB, prefetched
-  // blocks were evicted before use and every file was fetched twice).
-  opt->memory_cache = 64_MiB;
+  // tier need only hold the read-ahead window and the file being scanned.
+  // Its LRU evicts the least recent block of any shard, so the window's
+  // blocks, the most recent, stay until used.
+  opt->memory_cache = 2 * RemoteReadAhead::kWindowBytes;
 }
 
 // `zarrmount scan --worker OPTION...`: one of ScanInWorkers' processes

@@ -25,7 +25,12 @@ namespace {
 
 // Sixteen LRU shards, each with its own lock, sharing one byte budget: a
 // shard may hold more than a sixteenth when the others are light, and a
-// block up to the whole capacity fits.
+// block up to the whole capacity fits. Every use stamps a block from one
+// clock, so each shard's tail is its least recent block and the oldest of
+// the tails is the least recent of the store: eviction takes that one,
+// whatever shard it is in. (Evicting from the new block's own shard first
+// would drop blocks prefetched moments ago while older ones sat in other
+// shards, whenever the budget is a few blocks per shard.)
 class MemoryBlockStore : public BlockStore {
  public:
   explicit MemoryBlockStore(uint64_t capacity) : capacity_(capacity) {}
@@ -36,14 +41,14 @@ class MemoryBlockStore : public BlockStore {
     auto it = s.map.find(key);
     if (it == s.map.end()) return nullptr;
     s.lru.splice(s.lru.begin(), s.lru, it->second);
+    it->second->stamp = clock_.fetch_add(1, std::memory_order_relaxed);
     return it->second->data;
   }
 
   void Put(const BlockKey& key, Block data) override {
     if (data->size() > capacity_) return;
-    const size_t home = key.hi % kShards;
     {
-      Shard& s = shards_[home];
+      Shard& s = shards_[key.hi % kShards];
       std::lock_guard<std::mutex> lock(s.mu);
       auto it = s.map.find(key);
       if (it != s.map.end()) {
@@ -52,17 +57,10 @@ class MemoryBlockStore : public BlockStore {
         s.map.erase(it);
       }
       used_ += data->size();
-      s.lru.push_front(Entry{key, std::move(data)});
+      s.lru.push_front(Entry{key, std::move(data), clock_.fetch_add(1, std::memory_order_relaxed)});
       s.map.emplace(key, s.lru.begin());
-      // Evict here first, sparing the block just added.
-      while (used_ > capacity_ && s.lru.size() > 1) EvictTail(s);
     }
-    // Still over: take the least recent blocks of the other shards, one
-    // shard lock at a time (never two, so no lock order is needed).
-    for (size_t i = 1; i < kShards && used_ > capacity_; ++i) {
-      Shard& s = shards_[(home + i) % kShards];
-      std::lock_guard<std::mutex> lock(s.mu);
-      while (used_ > capacity_ && !s.lru.empty()) EvictTail(s);
+    while (used_ > capacity_ && EvictOldest()) {
     }
   }
 
@@ -71,22 +69,43 @@ class MemoryBlockStore : public BlockStore {
   struct Entry {
     BlockKey key;
     Block data;
+    uint64_t stamp;  // clock_ at its last use; stamps fall towards the tail
   };
   struct Shard {
     std::mutex mu;  // guards lru and map; at most one shard lock is held
     std::list<Entry> lru;  // most recent first
     std::unordered_map<BlockKey, std::list<Entry>::iterator, BlockKeyHash> map;
   };
-  // REQUIRES: s.mu held.
-  void EvictTail(Shard& s) {
-    Entry& victim = s.lru.back();
-    used_ -= victim.data->size();
-    s.map.erase(victim.key);
-    s.lru.pop_back();
+
+  // Evicts the least recent block of the store: finds the oldest tail, one
+  // shard lock at a time (never two, so no lock order is needed), then
+  // takes it if it is still that shard's tail. False if the store is empty.
+  bool EvictOldest() {
+    size_t victim = kShards;
+    uint64_t oldest = 0;
+    for (size_t i = 0; i < kShards; ++i) {
+      std::lock_guard<std::mutex> lock(shards_[i].mu);
+      if (!shards_[i].lru.empty() && (victim == kShards || shards_[i].lru.back().stamp < oldest)) {
+        victim = i;
+        oldest = shards_[i].lru.back().stamp;
+      }
+    }
+    if (victim == kShards) return false;
+    Shard& s = shards_[victim];
+    std::lock_guard<std::mutex> lock(s.mu);
+    // Used or replaced meanwhile: the next pass looks again.
+    if (!s.lru.empty() && s.lru.back().stamp == oldest && used_ > capacity_) {
+      Entry& tail = s.lru.back();
+      used_ -= tail.data->size();
+      s.map.erase(tail.key);
+      s.lru.pop_back();
+    }
+    return true;
   }
 
   const uint64_t capacity_;
   std::atomic<uint64_t> used_{0};
+  std::atomic<uint64_t> clock_{0};
   Shard shards_[kShards];
 };
 

@@ -80,6 +80,27 @@ TEST(MemoryBlockStore, LruEvictionOrder) {
   EXPECT_EQ(*store->Get(E), std::string(100, 'E'));
 }
 
+TEST(MemoryBlockStore, EvictsTheLeastRecentOfAllShards) {
+  // Room for four 100-byte blocks. The oldest, O, is alone in its shard;
+  // the new blocks share another. The block to go is O, not the oldest of
+  // the new block's shard (a prefetched block about to be read).
+  auto store = NewMemoryBlockStore(400);
+  const BlockKey O{1, 1};
+  store->Put(O, MakeBlock(std::string(100, 'O')));
+  for (uint64_t i = 0; i < 4; ++i) store->Put(SameShardKey(i), MakeBlock(std::string(100, 'a' + i)));
+  EXPECT_EQ(store->Get(O), nullptr);
+  for (uint64_t i = 0; i < 4; ++i) EXPECT_NE(store->Get(SameShardKey(i)), nullptr) << i;
+  // A use makes a block recent, whatever its shard: reading O's kind of
+  // block again keeps it over the same-shard blocks read less recently.
+  store->Put(O, MakeBlock(std::string(100, 'O')));  // evicts SameShardKey(0)
+  EXPECT_EQ(store->Get(SameShardKey(0)), nullptr);
+  ASSERT_NE(store->Get(O), nullptr);
+  for (uint64_t i = 4; i < 6; ++i) store->Put(SameShardKey(i), MakeBlock(std::string(100, 'a' + i)));
+  EXPECT_NE(store->Get(O), nullptr);  // used after 1, 2 and 3: they went first
+  EXPECT_EQ(store->Get(SameShardKey(1)), nullptr);
+  EXPECT_EQ(store->Get(SameShardKey(2)), nullptr);
+}
+
 TEST(MemoryBlockStore, RePutReplacesAndRecharges) {
   auto store = NewMemoryBlockStore(300);
   BlockKey A = SameShardKey(0), B = SameShardKey(1), C = SameShardKey(2);
