@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <utility>
 
+#include "base/files.h"
 #include "refs/aggregate.h"
 #include "refs/parquet_refs.h"
 
@@ -43,17 +44,7 @@ Status WriteOutput(const std::string& path, const std::string& text) {
     std::fwrite(text.data(), 1, text.size(), stdout);
     return Status();
   }
-  std::string tmp = path + ".tmp" + std::to_string(::getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (!f) return IoError(path + ": " + std::strerror(errno));
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status st = IoError(path + ": " + std::strerror(errno));
-    std::remove(tmp.c_str());
-    return st;
-  }
-  return Status();
+  return WriteFileAtomically(path, text);
 }
 
 Result<uint64_t> WriteParquetDirectory(const ReferenceIndex& index, const std::string& dir, uint64_t record_size) {

@@ -14,11 +14,11 @@
 #include <filesystem>
 
 #include "app/scan_workers.h"
+#include "base/files.h"
 #include "base/json.h"
 #include "base/log.h"
 #include "base/units.h"
 #include "refs/aggregate.h"
-#include "refs/parquet_refs.h"  // ReadLocalFile
 
 namespace zm {
 namespace {
@@ -58,28 +58,12 @@ bool IsRemote(const std::string& url) {
 // A scan record's bytes (at most 1 GiB: a larger one is not used).
 Result<std::string> ReadRecord(const std::string& path) { return ReadLocalFile(path, 1_GiB); }
 
-// Writes `data` to `path` by a temporary file and a rename, so a reader
-// sees the old record or the new one, never a torn one.
-Status WriteAtomically(const std::string& path, std::string_view data) {
+// Writes a record under its directory (made on first use), by a rename:
+// a reader sees the old record or the new one, never a torn one.
+Status WriteRecord(const std::string& path, std::string_view data) {
   const std::string dir = path.substr(0, path.rfind('/'));
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return IoError(dir + ": " + std::strerror(errno));
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return IoError(tmp + ": " + std::strerror(errno));
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<size_t>(n);
-  }
-  bool ok = done == data.size() && ::close(fd) == 0;
-  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
-    Status st = IoError(path + ": cannot write: " + std::strerror(errno));
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  return Status::Ok();
+  return WriteFileAtomically(path, data, 0600);
 }
 
 }  // namespace
@@ -304,7 +288,7 @@ Status SourceScanner::ScanInWorkers(const std::vector<std::string>& urls, int jo
   return zm::ScanInWorkers(missing, jobs, command, [&](size_t i, ScannedInput in) {
     if (recordable && !keys[i].version.empty()) {
       const std::string path = ScanRecordPath(options_.cache_dir, missing[i]);
-      Status st = WriteAtomically(path, EncodeScanRecord(keys[i], in.references));
+      Status st = WriteRecord(path, EncodeScanRecord(keys[i], in.references));
       if (!st.ok()) LogWarning("scan record of " + RedactUrl(missing[i]) + " not kept: " + st.message());
     }
     for (const std::string& line : in.left_out) LogWarning(RedactUrl(missing[i]) + ": " + line);
@@ -332,7 +316,7 @@ Result<ReferenceIndex> SourceScanner::Scan(const std::string& url, uint64_t size
 
 void SourceScanner::Record(const std::string& path, const ScanRecordKey& key, const ReferenceIndex& index) {
   auto text = WriteReferencesV1(index);
-  Status st = text.ok() ? WriteAtomically(path, EncodeScanRecord(key, *text)) : text.status();
+  Status st = text.ok() ? WriteRecord(path, EncodeScanRecord(key, *text)) : text.status();
   // Not fatal: the mount serves what it scanned; the next one scans again.
   if (!st.ok()) LogWarning("scan record of " + RedactUrl(key.url) + " not kept: " + st.message());
 }

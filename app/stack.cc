@@ -17,6 +17,7 @@
 #include "base/thread_pool.h"
 #include "io/cloud.h"
 #include "refs/lazy_parquet.h"
+#include "base/files.h"
 #include "refs/parquet_refs.h"
 
 namespace zm {

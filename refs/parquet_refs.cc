@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/files.h"
 #include "base/json.h"
 #include "parquet/reader.h"
 #include "parquet/writer.h"
@@ -323,36 +324,6 @@ Result<ReferenceIndex> LoadLazyParquetReferences(const ReferenceDirReader& read_
   auto index = std::move(builder).Finish();
   if (!index.ok()) return index.status().WithContext(name);
   return index;
-}
-
-Result<std::string> ReadLocalFile(const std::string& path, uint64_t max_bytes) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return NotFound(path + ": " + std::strerror(errno));
-    return IoError(path + ": " + std::strerror(errno));
-  }
-  struct stat sb;
-  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-    ::close(fd);
-    return InvalidArgument(path + ": not a regular file");
-  }
-  if (static_cast<uint64_t>(sb.st_size) > max_bytes) {
-    ::close(fd);
-    return InvalidArgument(path + ": larger than " + FormatSize(max_bytes) + "; refusing");
-  }
-  std::string data(static_cast<size_t>(sb.st_size), '\0');
-  size_t got = 0;
-  while (got < data.size()) {
-    ssize_t r = ::read(fd, data.data() + got, data.size() - got);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) {
-      ::close(fd);
-      return IoError(path + ": " + (r < 0 ? std::strerror(errno) : "file shrank while reading"));
-    }
-    got += static_cast<size_t>(r);
-  }
-  ::close(fd);
-  return data;
 }
 
 Result<ReferenceIndex> LoadParquetReferenceDir(const std::string& dir, const ReferenceLoadOptions& options) {

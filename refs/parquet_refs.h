@@ -72,8 +72,4 @@ struct ParquetRefsWriteOptions {
 Status WriteParquetReferences(const ReferenceIndex& index, const ParquetRefsWriteOptions& options,
                               const std::function<Status(const std::string& relative, const std::string& bytes)>& write);
 
-// A local file's bytes, at most `max_bytes`: kNotFound if it does not
-// exist.
-Result<std::string> ReadLocalFile(const std::string& path, uint64_t max_bytes);
-
 }  // namespace zm
