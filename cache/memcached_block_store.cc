@@ -322,27 +322,32 @@ class MemcachedBlockStore final : public SharedBlockStore {
                  "; skipped for " + std::to_string(options_.retry_s) + " s");
   }
 
-  // Asks `node` (the one holding `group`) for `names` in one request; the
-  // value of names[i], if the node holds it, lands in (*values)[i]. False
-  // on a node error.
-  bool FetchValues(memcached_st* mc, Node* node, const std::string& group, const std::vector<std::string>& names,
-                   std::vector<Value>* values) {
+  // Sends `node` (the one holding `group`) one request for `names`; the
+  // answers wait on the connection for CollectValues. False on a node error.
+  bool SendGets(memcached_st* mc, Node* node, const std::string& group, const std::vector<std::string>& names) {
     std::vector<const char*> name_ptrs;
     std::vector<size_t> name_lengths;
-    std::unordered_map<std::string_view, size_t> index;
-    for (size_t i = 0; i < names.size(); ++i) {
-      name_ptrs.push_back(names[i].data());
-      name_lengths.push_back(names[i].size());
-      index.emplace(names[i], i);
+    for (const std::string& name : names) {
+      name_ptrs.push_back(name.data());
+      name_lengths.push_back(name.size());
     }
-    values->resize(names.size());
     memcached_return_t rc = memcached_mget_by_key(mc, group.data(), group.size(), name_ptrs.data(),
                                                   name_lengths.data(), names.size());
-    if (rc != MEMCACHED_SUCCESS) {
-      NodeFailed(node, mc, rc);
-      return false;
-    }
+    if (rc == MEMCACHED_SUCCESS) return true;
+    NodeFailed(node, mc, rc);
+    return false;
+  }
+
+  // Reads the answers to SendGets' request for `names`: the value of
+  // names[i], if the node holds it, lands in (*values)[i]. False on a node
+  // error.
+  bool CollectValues(memcached_st* mc, Node* node, const std::vector<std::string>& names,
+                     std::vector<Value>* values) {
+    std::unordered_map<std::string_view, size_t> index;
+    for (size_t i = 0; i < names.size(); ++i) index.emplace(names[i], i);
+    values->resize(names.size());
     char name[MEMCACHED_MAX_KEY];
+    memcached_return_t rc;
     while (true) {
       size_t name_length = 0, size = 0;
       uint32_t flags = 0;
@@ -357,6 +362,11 @@ class MemcachedBlockStore final : public SharedBlockStore {
     if (rc == MEMCACHED_END || rc == MEMCACHED_NOTFOUND || rc == MEMCACHED_SUCCESS) return true;
     NodeFailed(node, mc, rc);
     return false;
+  }
+
+  bool FetchValues(memcached_st* mc, Node* node, const std::string& group, const std::vector<std::string>& names,
+                   std::vector<Value>* values) {
+    return SendGets(mc, node, group, names) && CollectValues(mc, node, names, values);
   }
 
   // Parts [first, last] of the block under `key` into (*values)[part].
@@ -432,6 +442,9 @@ Block MemcachedBlockStore::Get(const BlockKey& key) {
 // Parts 0 and 1 of every block a node holds in one request per node (at
 // most kManyBlocks blocks each), so a batch costs a round trip per node,
 // not one per block; blocks of more parts ask for the rest on their own.
+// The nodes are asked at once, each on a pooled connection of its own,
+// before any answer is read: a batch waits for the slowest node, not for
+// the sum of them.
 std::vector<Block> MemcachedBlockStore::GetMany(const std::vector<BlockKey>& keys) {
   std::vector<Block> out(keys.size());
   if (keys.size() == 1) out[0] = Get(keys[0]);
@@ -449,30 +462,70 @@ std::vector<Block> MemcachedBlockStore::GetMany(const std::vector<BlockKey>& key
   }
   std::stable_sort(by_node.begin(), by_node.end(),
                    [](const auto& a, const auto& b) { return std::less<Node*>()(a.first, b.first); });
+  // One request: a node's slice of the batch, by_node[a, b).
+  struct Request {
+    Node* node;
+    size_t a, b;
+    std::vector<std::string> names;  // parts 0 and 1 of each block
+  };
+  std::vector<Request> pending;
   for (size_t a = 0; a < by_node.size();) {
-    Node* node = by_node[a].first;
     size_t b = a;
-    while (b < by_node.size() && by_node[b].first == node && b - a < kManyBlocks) ++b;
-    if (Skipped(node)) {  // failed on an earlier request of this batch
-      for (size_t k = a; k < b; ++k) Miss();
-      a = b;
-      continue;
-    }
-    std::vector<std::string> names;
+    while (b < by_node.size() && by_node[b].first == by_node[a].first && b - a < kManyBlocks) ++b;
+    Request r{by_node[a].first, a, b, {}};
     for (size_t k = a; k < b; ++k) {
-      names.push_back(ValueName(keys[by_node[k].second], 0));
-      names.push_back(ValueName(keys[by_node[k].second], 1));
+      r.names.push_back(ValueName(keys[by_node[k].second], 0));
+      r.names.push_back(ValueName(keys[by_node[k].second], 1));
     }
-    std::vector<Value> values;
-    if (FetchValues(conn.get(), node, names[0], names, &values)) {
-      for (size_t k = a; k < b; ++k) {
+    pending.push_back(std::move(r));
+    a = b;
+  }
+  // Rounds of at most one request per node, each on its own connection (the
+  // first on `conn`; a request that finds no free connection waits a round).
+  while (!pending.empty()) {
+    std::vector<Request> round, later;
+    std::vector<std::unique_ptr<Conn>> extra;
+    std::vector<memcached_st*> on;
+    for (Request& r : pending) {
+      const bool node_taken = std::any_of(round.begin(), round.end(), [&](const Request& q) { return q.node == r.node; });
+      memcached_st* mc = nullptr;
+      if (!node_taken && round.empty()) {
+        mc = conn.get();
+      } else if (!node_taken) {
+        auto c = std::make_unique<Conn>(read_pool_, 0);
+        if (c->get()) {
+          mc = c->get();
+          extra.push_back(std::move(c));
+        }
+      }
+      if (!mc) {
+        later.push_back(std::move(r));
+        continue;
+      }
+      round.push_back(std::move(r));
+      on.push_back(mc);
+    }
+    std::vector<bool> sent(round.size(), false);
+    for (size_t j = 0; j < round.size(); ++j) {
+      Request& r = round[j];
+      if (Skipped(r.node)) {  // failed on an earlier request of this batch
+        for (size_t k = r.a; k < r.b; ++k) Miss();
+        continue;
+      }
+      sent[j] = SendGets(on[j], r.node, r.names[0], r.names);
+    }
+    for (size_t j = 0; j < round.size(); ++j) {
+      Request& r = round[j];
+      std::vector<Value> values;
+      if (!sent[j] || !CollectValues(on[j], r.node, r.names, &values)) continue;
+      for (size_t k = r.a; k < r.b; ++k) {
         std::vector<Value> parts(2);
-        parts[0] = std::move(values[2 * (k - a)]);
-        parts[1] = std::move(values[2 * (k - a) + 1]);
-        out[by_node[k].second] = Assemble(conn.get(), node, keys[by_node[k].second], std::move(parts));
+        parts[0] = std::move(values[2 * (k - r.a)]);
+        parts[1] = std::move(values[2 * (k - r.a) + 1]);
+        out[by_node[k].second] = Assemble(on[j], r.node, keys[by_node[k].second], std::move(parts));
       }
     }
-    a = b;
+    pending = std::move(later);
   }
   return out;
 }

@@ -451,6 +451,31 @@ TEST(MemcachedBlockStore, GetManyAnswersABatchInOrder) {
   }
 }
 
+TEST(MemcachedBlockStore, GetManyAsksTheNodesAtOnceWhateverConnectionsAreFree) {
+  // 200 blocks over three nodes: several requests per node, sent a round
+  // at a time, one per node, each on a connection of its own; with a pool
+  // of one connection every request waits for the one before.
+  MemcachedServer n1, n2, n3;
+  for (const char* connections : {"64", "1"}) {
+    auto store = Open({n1.address(), n2.address(), n3.address()}, kSecret,
+                      std::string("?timeout_ms=1000&connections=") + connections);
+    ASSERT_TRUE(store);
+    std::vector<BlockKey> keys;
+    for (int i = 0; i < 200; ++i) {
+      keys.push_back(MakeBlockKey(std::string("many") + connections, {uint64_t(i), 100}));
+      if (i % 7 != 3) store->Put(keys.back(), MakeBlock(Bytes(100 + i, i)));
+    }
+    store->Flush();
+    std::vector<Block> got = store->GetMany(keys);
+    ASSERT_EQ(got.size(), keys.size());
+    for (int i = 0; i < 200; ++i) {
+      ASSERT_EQ(bool(got[i]), i % 7 != 3) << connections << " " << i;
+      if (got[i]) EXPECT_EQ(*got[i], Bytes(100 + i, i)) << connections << " " << i;
+    }
+    EXPECT_EQ(store->stats().errors, 0u) << connections;
+  }
+}
+
 TEST(MemcachedBlockStore, TiersGetManyTakesLocalHitsAndFillsFromTheShared) {
   MemcachedServer server;
   auto shared = Open({server.address()});
