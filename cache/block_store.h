@@ -52,6 +52,10 @@ class BlockStore {
   // to forget). Never does I/O itself; a persistent store may wait briefly
   // (bounded) for its writer when it falls behind.
   virtual void Put(const BlockKey& key, Block data) = 0;
+  // Put for a block another tier also holds (one found in the shared tier):
+  // a store never waits for it, and drops it (counted) where a Put would
+  // wait. Reading it from there again is cheaper than stalling a reader.
+  virtual void Offer(const BlockKey& key, Block data) { Put(key, std::move(data)); }
   // Waits until earlier Puts are durable (as far as this store promises).
   virtual void Flush() {}
 };

@@ -24,7 +24,8 @@ struct BlockTiers {
 
   // The block from the nearest tier holding it, else null; `*hit` (optional)
   // says which tier that was. A disk hit is put into memory too; a shared
-  // hit into memory and disk (not back into the shared tier).
+  // hit into memory and offered to the disk (BlockStore::Offer: never waits
+  // for its writer), not back into the shared tier.
   Block Get(const BlockKey& key, Hit* hit = nullptr) const {
     if (memory) {
       if (Block b = memory->Get(key)) {
@@ -43,7 +44,7 @@ struct BlockTiers {
       if (Block b = shared->Get(key)) {
         if (hit) *hit = Hit::kShared;
         if (memory) memory->Put(key, b);
-        if (disk) disk->Put(key, b);
+        if (disk) disk->Offer(key, b);
         return b;
       }
     }
@@ -85,7 +86,7 @@ struct BlockTiers {
       out[i] = std::move(got[j]);
       hits[i] = Hit::kShared;
       if (memory) memory->Put(keys[i], out[i]);
-      if (disk) disk->Put(keys[i], out[i]);
+      if (disk) disk->Offer(keys[i], out[i]);
     }
   }
 

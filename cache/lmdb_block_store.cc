@@ -147,7 +147,9 @@ class LmdbBlockStore : public PersistentBlockStore {
     return block;
   }
 
-  void Put(const BlockKey& key, Block data) override { Enqueue(Op{key, std::move(data)}); }
+  void Put(const BlockKey& key, Block data) override { Enqueue(Op{key, std::move(data)}, /*wait=*/true); }
+
+  void Offer(const BlockKey& key, Block data) override { Enqueue(Op{key, std::move(data)}, /*wait=*/false); }
 
   void Flush() override {
     {
@@ -358,7 +360,9 @@ class LmdbBlockStore : public PersistentBlockStore {
     if (touches_.size() < kMaxTouches) touches_.insert_or_assign(key, NowMicros());
   }
 
-  void Enqueue(Op op) {
+  // `wait`: false for a block another tier holds (Offer), which is dropped
+  // rather than waited for when the queue is full.
+  void Enqueue(Op op, bool wait = true) {
     {
       std::unique_lock<std::mutex> lock(mu_);
       uint64_t bytes = op.data ? op.data->size() : 0;
@@ -368,6 +372,10 @@ class LmdbBlockStore : public PersistentBlockStore {
       // wait, the oldest queued blocks give way (a cache may forget).
       uint64_t limit = std::min(options_.max_pending_bytes, options_.capacity_bytes / 4);
       if (bytes > limit) return;
+      if (!wait && pending_bytes_ + bytes > limit) {
+        dropped_.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
       // A writer that has not finished a batch within the wait is stuck (say,
       // on another process's write lock): do not wait for it again until it
       // finishes one.

@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -552,6 +553,50 @@ TEST(LmdbPeer, DISABLED_ShareBlocks) {
     usleep(10'000);
   }
   FAIL() << "the parent's blocks never appeared";
+}
+
+// A block offered (one the shared tier also holds) never waits for a writer
+// that is behind: it is dropped and counted, and the blocks queued before it
+// stay. (A Put would wait for room, then drop the oldest queued blocks.)
+TEST(LmdbBlockStore, OfferedBlockIsDroppedNotWaitedFor) {
+  TempDir dir;
+  LmdbOptions opt;
+  opt.capacity_bytes = 64_MiB;
+  opt.max_pending_bytes = 1_MiB;
+  auto opened = OpenLmdbBlockStore(dir.path(), opt);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  std::unique_ptr<PersistentBlockStore> store = std::move(opened).value();
+  int to_child[2], to_parent[2];
+  ASSERT_EQ(pipe(to_child), 0);
+  ASSERT_EQ(pipe(to_parent), 0);
+  fcntl(to_child[1], F_SETFD, FD_CLOEXEC);
+  fcntl(to_parent[0], F_SETFD, FD_CLOEXEC);
+  pid_t pid = testing::SpawnPeer(
+      "LmdbPeer.DISABLED_HoldWriteLock",
+      {"ZM_PEER_DIR=" + dir.path(), "ZM_PEER_IN=" + std::to_string(to_child[0]),
+       "ZM_PEER_OUT=" + std::to_string(to_parent[1])});
+  ASSERT_GT(pid, 0);
+  char c = 0;
+  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+  ASSERT_EQ(c, 'L') << "the peer could not take the write lock";
+  const BlockKey k0 = NthKey(0), k1 = NthKey(1), k2 = NthKey(2);
+  // k0 goes to the writer, which then waits for the lock; k1 is queued
+  // (after a wait for room if the writer had not taken k0 yet).
+  store->Put(k0, MakeBlock(RandomBytes(512_KiB, 0)));
+  store->Put(k1, MakeBlock(RandomBytes(600_KiB, 1)));
+  const auto t0 = std::chrono::steady_clock::now();
+  store->Offer(k2, MakeBlock(RandomBytes(600_KiB, 2)));
+  const auto waited = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(waited, std::chrono::milliseconds(900)) << "an offer waited as long as a Put does";
+  EXPECT_EQ(store->dropped_puts(), 1u);
+  c = 'G';
+  ASSERT_EQ(write(to_child[1], &c, 1), 1);
+  EXPECT_EQ(testing::WaitPeer(pid), 0);
+  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
+  store->Flush();
+  EXPECT_NE(store->Get(k0), nullptr);
+  EXPECT_NE(store->Get(k1), nullptr);
+  EXPECT_EQ(store->Get(k2), nullptr);
 }
 
 // The peer of BurstLargerThanTheMapKeepsRecentBlocks: takes LMDB's write
