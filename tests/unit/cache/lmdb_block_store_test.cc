@@ -253,25 +253,47 @@ TEST(LmdbBlockStore, OpenFailsOnGarbageFileAndNamesTheDirectory) {
 // disk): no crash, the file stays within the map, and the most recent blocks
 // end up retrievable. A child process holds the write transaction so the
 // burst is deterministic.
+// Another process holding LMDB's write lock on `dir` (the peer
+// LmdbPeer.DISABLED_HoldWriteLock), so this process's writer waits, until
+// Release (or the end of the scope).
+class WriteLockHolder {
+ public:
+  explicit WriteLockHolder(const std::string& dir) {
+    if (pipe(to_child_) != 0 || pipe(to_parent_) != 0) return;
+    // The peer inherits only its own ends, so a dying parent ends its read.
+    fcntl(to_child_[1], F_SETFD, FD_CLOEXEC);
+    fcntl(to_parent_[0], F_SETFD, FD_CLOEXEC);
+    pid_ = testing::SpawnPeer("LmdbPeer.DISABLED_HoldWriteLock",
+                              {"ZM_PEER_DIR=" + dir, "ZM_PEER_IN=" + std::to_string(to_child_[0]),
+                               "ZM_PEER_OUT=" + std::to_string(to_parent_[1])});
+    char c = 0;
+    held_ = pid_ > 0 && read(to_parent_[0], &c, 1) == 1 && c == 'L';
+  }
+  ~WriteLockHolder() { Release(); }
+  bool held() const { return held_; }
+  // Lets go of the lock; true if the peer ended well.
+  bool Release() {
+    if (pid_ <= 0) return false;
+    char c = 'G';
+    bool ok = write(to_child_[1], &c, 1) == 1 && testing::WaitPeer(pid_) == 0;
+    pid_ = -1;
+    for (int fd : {to_child_[0], to_child_[1], to_parent_[0], to_parent_[1]}) close(fd);
+    return ok;
+  }
+
+ private:
+  int to_child_[2] = {-1, -1}, to_parent_[2] = {-1, -1};
+  pid_t pid_ = -1;
+  bool held_ = false;
+};
+
 TEST(LmdbBlockStore, BurstLargerThanTheMapKeepsRecentBlocks) {
   TempDir dir;
   constexpr uint64_t kBlock = 64_KiB, kCount = 1024;  // 64 MiB into a 16 MiB map
   auto store = OpenLmdb(dir.path(), 16_MiB);
   ASSERT_NE(store, nullptr);
-  int to_child[2], to_parent[2];
-  ASSERT_EQ(pipe(to_child), 0);
-  ASSERT_EQ(pipe(to_parent), 0);
-  // The peer inherits only its own ends, so a dying parent ends its read.
-  fcntl(to_child[1], F_SETFD, FD_CLOEXEC);
-  fcntl(to_parent[0], F_SETFD, FD_CLOEXEC);
-  pid_t pid = testing::SpawnPeer(
-      "LmdbPeer.DISABLED_HoldWriteLock",
-      {"ZM_PEER_DIR=" + dir.path(), "ZM_PEER_IN=" + std::to_string(to_child[0]),
-       "ZM_PEER_OUT=" + std::to_string(to_parent[1])});
-  ASSERT_GT(pid, 0);
-  char c = 0;
-  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
-  ASSERT_EQ(c, 'L') << "the peer could not take the write lock";
+  WriteLockHolder lock(dir.path());
+  ASSERT_TRUE(lock.held()) << "the peer could not take the write lock";
 
   std::string data = RandomBytes(kBlock, 1);
   for (uint64_t i = 0; i < kCount; ++i) {
@@ -279,10 +301,7 @@ TEST(LmdbBlockStore, BurstLargerThanTheMapKeepsRecentBlocks) {
     data[1] = static_cast<char>(i >> 8);
     store->Put(MakeBlockKey("u", ByteRange{i * kBlock, kBlock}), MakeBlock(data));
   }
-  c = 'G';
-  ASSERT_EQ(write(to_child[1], &c, 1), 1);
-  EXPECT_EQ(testing::WaitPeer(pid), 0);
-  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
+  EXPECT_TRUE(lock.Release());
   store->Flush();
 
   int found = 0, wrong = 0;
@@ -566,19 +585,8 @@ TEST(LmdbBlockStore, OfferedBlockIsDroppedNotWaitedFor) {
   auto opened = OpenLmdbBlockStore(dir.path(), opt);
   ASSERT_TRUE(opened.ok()) << opened.status().ToString();
   std::unique_ptr<PersistentBlockStore> store = std::move(opened).value();
-  int to_child[2], to_parent[2];
-  ASSERT_EQ(pipe(to_child), 0);
-  ASSERT_EQ(pipe(to_parent), 0);
-  fcntl(to_child[1], F_SETFD, FD_CLOEXEC);
-  fcntl(to_parent[0], F_SETFD, FD_CLOEXEC);
-  pid_t pid = testing::SpawnPeer(
-      "LmdbPeer.DISABLED_HoldWriteLock",
-      {"ZM_PEER_DIR=" + dir.path(), "ZM_PEER_IN=" + std::to_string(to_child[0]),
-       "ZM_PEER_OUT=" + std::to_string(to_parent[1])});
-  ASSERT_GT(pid, 0);
-  char c = 0;
-  ASSERT_EQ(read(to_parent[0], &c, 1), 1);
-  ASSERT_EQ(c, 'L') << "the peer could not take the write lock";
+  WriteLockHolder lock(dir.path());
+  ASSERT_TRUE(lock.held()) << "the peer could not take the write lock";
   const BlockKey k0 = NthKey(0), k1 = NthKey(1), k2 = NthKey(2);
   // k0 goes to the writer, which then waits for the lock; k1 is queued
   // (after a wait for room if the writer had not taken k0 yet).
@@ -589,17 +597,14 @@ TEST(LmdbBlockStore, OfferedBlockIsDroppedNotWaitedFor) {
   const auto waited = std::chrono::steady_clock::now() - t0;
   EXPECT_LT(waited, std::chrono::milliseconds(900)) << "an offer waited as long as a Put does";
   EXPECT_EQ(store->dropped_puts(), 1u);
-  c = 'G';
-  ASSERT_EQ(write(to_child[1], &c, 1), 1);
-  EXPECT_EQ(testing::WaitPeer(pid), 0);
-  for (int fd : {to_child[0], to_child[1], to_parent[0], to_parent[1]}) close(fd);
+  EXPECT_TRUE(lock.Release());
   store->Flush();
   EXPECT_NE(store->Get(k0), nullptr);
   EXPECT_NE(store->Get(k1), nullptr);
   EXPECT_EQ(store->Get(k2), nullptr);
 }
 
-// The peer of BurstLargerThanTheMapKeepsRecentBlocks: takes LMDB's write
+// The peer of WriteLockHolder: takes LMDB's write
 // lock, says 'L' (or 'E' if it could not), holds it until told to let go.
 TEST(LmdbPeer, DISABLED_HoldWriteLock) {
   const std::string dir = testing::PeerArg("ZM_PEER_DIR");
