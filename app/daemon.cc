@@ -480,10 +480,10 @@ int RunDaemon(Options opt, const std::vector<ReferenceSource>& inputs, const Rep
   if (!built.ok()) return Fail(built.status(), report);
   Stack stack = std::move(built).value();
   if (!opt.check_only) LogInfo(stack.origin_summary);
+  if (!opt.aggregate() && !inputs.empty()) return ServeCollection(std::move(opt), config, inputs, &stack, report);
   // Scanned files first (by their magic bytes), then a plain store: its
   // root metadata tells it from a Parquet reference directory, which has a
   // ".zmetadata" too (a .zmetadata with "record_size" is not a store).
-  if (!opt.aggregate() && !inputs.empty()) return ServeCollection(std::move(opt), config, inputs, &stack, report);
   const bool scanned = IsScannableSource(opt.source);
   if (!opt.aggregate() && !scanned &&
       IsZarrStoreSource(opt.source, opt.format, stack.origin.get()))
