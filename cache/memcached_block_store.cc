@@ -382,6 +382,18 @@ class MemcachedBlockStore final : public SharedBlockStore {
 
   Block Assemble(memcached_st* mc, Node* node, const BlockKey& key, std::vector<Value> values);
 
+  // One multi-get of GetMany: parts 0 and 1 of the blocks keys[index[a..b)]
+  // held by `node`.
+  struct BatchRequest {
+    Node* node;
+    size_t a, b;
+    std::vector<std::string> names;
+  };
+  // Sends each request of `round` on its connection, then reads the
+  // answers one connection after the other; blocks found land in `out`.
+  void AskRound(const std::vector<BatchRequest>& round, const std::vector<memcached_st*>& on,
+                const std::vector<BlockKey>& keys, const std::vector<size_t>& index, std::vector<Block>* out);
+
   void Rejected(const BlockKey& key, uint32_t part, EnvelopeFault fault) {
     uint64_t n = rejected_.fetch_add(1, std::memory_order_relaxed) + 1;
     // Logged at most once a minute: a poisoned node would flood the log.
@@ -454,7 +466,9 @@ std::vector<Block> MemcachedBlockStore::GetMany(const std::vector<BlockKey>& key
     errors_.fetch_add(1, std::memory_order_relaxed);
     return out;
   }
-  std::vector<std::pair<Node*, size_t>> by_node;  // (node, index of key), grouped below
+  // The keys by node (stable: a node's keys keep their order), then cut
+  // into requests of at most kManyBlocks blocks.
+  std::vector<std::pair<Node*, size_t>> by_node;
   for (size_t i = 0; i < keys.size(); ++i) {
     Node* node = NodeOf(conn.get(), ValueName(keys[i], 0));
     if (Skipped(node)) Miss();
@@ -462,20 +476,16 @@ std::vector<Block> MemcachedBlockStore::GetMany(const std::vector<BlockKey>& key
   }
   std::stable_sort(by_node.begin(), by_node.end(),
                    [](const auto& a, const auto& b) { return std::less<Node*>()(a.first, b.first); });
-  // One request: a node's slice of the batch, by_node[a, b).
-  struct Request {
-    Node* node;
-    size_t a, b;
-    std::vector<std::string> names;  // parts 0 and 1 of each block
-  };
-  std::vector<Request> pending;
+  std::vector<size_t> index;
+  for (const auto& [node, i] : by_node) index.push_back(i);
+  std::vector<BatchRequest> pending;
   for (size_t a = 0; a < by_node.size();) {
     size_t b = a;
     while (b < by_node.size() && by_node[b].first == by_node[a].first && b - a < kManyBlocks) ++b;
-    Request r{by_node[a].first, a, b, {}};
+    BatchRequest r{by_node[a].first, a, b, {}};
     for (size_t k = a; k < b; ++k) {
-      r.names.push_back(ValueName(keys[by_node[k].second], 0));
-      r.names.push_back(ValueName(keys[by_node[k].second], 1));
+      r.names.push_back(ValueName(keys[index[k]], 0));
+      r.names.push_back(ValueName(keys[index[k]], 1));
     }
     pending.push_back(std::move(r));
     a = b;
@@ -483,11 +493,12 @@ std::vector<Block> MemcachedBlockStore::GetMany(const std::vector<BlockKey>& key
   // Rounds of at most one request per node, each on its own connection (the
   // first on `conn`; a request that finds no free connection waits a round).
   while (!pending.empty()) {
-    std::vector<Request> round, later;
+    std::vector<BatchRequest> round, later;
     std::vector<std::unique_ptr<Conn>> extra;
     std::vector<memcached_st*> on;
-    for (Request& r : pending) {
-      const bool node_taken = std::any_of(round.begin(), round.end(), [&](const Request& q) { return q.node == r.node; });
+    for (BatchRequest& r : pending) {
+      const bool node_taken =
+          std::any_of(round.begin(), round.end(), [&](const BatchRequest& q) { return q.node == r.node; });
       memcached_st* mc = nullptr;
       if (!node_taken && round.empty()) {
         mc = conn.get();
@@ -505,29 +516,35 @@ std::vector<Block> MemcachedBlockStore::GetMany(const std::vector<BlockKey>& key
       round.push_back(std::move(r));
       on.push_back(mc);
     }
-    std::vector<bool> sent(round.size(), false);
-    for (size_t j = 0; j < round.size(); ++j) {
-      Request& r = round[j];
-      if (Skipped(r.node)) {  // failed on an earlier request of this batch
-        for (size_t k = r.a; k < r.b; ++k) Miss();
-        continue;
-      }
-      sent[j] = SendGets(on[j], r.node, r.names[0], r.names);
-    }
-    for (size_t j = 0; j < round.size(); ++j) {
-      Request& r = round[j];
-      std::vector<Value> values;
-      if (!sent[j] || !CollectValues(on[j], r.node, r.names, &values)) continue;
-      for (size_t k = r.a; k < r.b; ++k) {
-        std::vector<Value> parts(2);
-        parts[0] = std::move(values[2 * (k - r.a)]);
-        parts[1] = std::move(values[2 * (k - r.a) + 1]);
-        out[by_node[k].second] = Assemble(on[j], r.node, keys[by_node[k].second], std::move(parts));
-      }
-    }
+    AskRound(round, on, keys, index, &out);
     pending = std::move(later);
   }
   return out;
+}
+
+void MemcachedBlockStore::AskRound(const std::vector<BatchRequest>& round, const std::vector<memcached_st*>& on,
+                                   const std::vector<BlockKey>& keys, const std::vector<size_t>& index,
+                                   std::vector<Block>* out) {
+  std::vector<bool> sent(round.size(), false);
+  for (size_t j = 0; j < round.size(); ++j) {
+    const BatchRequest& r = round[j];
+    if (Skipped(r.node)) {  // failed on an earlier request of this batch
+      for (size_t k = r.a; k < r.b; ++k) Miss();
+      continue;
+    }
+    sent[j] = SendGets(on[j], r.node, r.names[0], r.names);
+  }
+  for (size_t j = 0; j < round.size(); ++j) {
+    const BatchRequest& r = round[j];
+    std::vector<Value> values;
+    if (!sent[j] || !CollectValues(on[j], r.node, r.names, &values)) continue;
+    for (size_t k = r.a; k < r.b; ++k) {
+      std::vector<Value> parts(2);
+      parts[0] = std::move(values[2 * (k - r.a)]);
+      parts[1] = std::move(values[2 * (k - r.a) + 1]);
+      (*out)[index[k]] = Assemble(on[j], r.node, keys[index[k]], std::move(parts));
+    }
+  }
 }
 
 // Part 0 says how many parts there are; all are on the same node. Each is
