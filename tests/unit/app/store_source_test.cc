@@ -10,22 +10,13 @@
 #include "app/store_source.h"
 #include "io/cloud.h"
 #include "tests/unit/fake_origin.h"
+#include "tests/unit/io/listing_page.h"
 
 namespace zm {
 namespace {
 
 using ::testing::HasSubstr;
 using testing::FakeOrigin;
-
-std::string Page(const std::vector<std::pair<std::string, int>>& objects, const std::string& next) {
-  std::string xml = "<?xml version=\"1.0\"?><ListBucketResult><Name>b</Name>";
-  for (const auto& [key, size] : objects)
-    xml += "<Contents><Key>" + key + "</Key><Size>" + std::to_string(size) + "</Size></Contents>";
-  xml += next.empty() ? "<IsTruncated>false</IsTruncated>"
-                      : "<IsTruncated>true</IsTruncated><NextContinuationToken>" + next +
-                            "</NextContinuationToken>";
-  return xml + "</ListBucketResult>";
-}
 
 class S3ListingTest : public ::testing::Test {
  protected:
@@ -34,8 +25,8 @@ class S3ListingTest : public ::testing::Test {
                 R"({"zarr_format":2,"shape":[4],"chunks":[1],"dtype":"<i2","compressor":null,)"
                 R"("fill_value":0,"order":"C","filters":null})");
     origin_.Set(S3ListUrl("b", "s.zarr/", ""),
-                Page({{"s.zarr/", 0}, {"s.zarr/.zarray", 99}, {"s.zarr/0", 2}}, "tok/1+&x"));
-    origin_.Set(S3ListUrl("b", "s.zarr/", "tok/1+&x"), Page({{"s.zarr/1", 2}, {"s.zarr/3", 2}}, ""));
+                testing::ListingPage({{"s.zarr/", 0}, {"s.zarr/.zarray", 99}, {"s.zarr/0", 2}}, "tok/1+&x"));
+    origin_.Set(S3ListUrl("b", "s.zarr/", "tok/1+&x"), testing::ListingPage({{"s.zarr/1", 2}, {"s.zarr/3", 2}}, ""));
   }
   FakeOrigin origin_;
 };

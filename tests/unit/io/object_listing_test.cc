@@ -11,6 +11,7 @@
 #include "io/cloud.h"
 #include "io/object_listing.h"
 #include "tests/unit/fake_origin.h"
+#include "tests/unit/io/listing_page.h"
 
 namespace zm {
 namespace {
@@ -18,16 +19,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using testing::FakeOrigin;
-
-std::string Page(const std::vector<std::pair<std::string, int>>& objects, const std::string& next) {
-  std::string xml = "<?xml version=\"1.0\"?><ListBucketResult><Name>b</Name>";
-  for (const auto& [key, size] : objects)
-    xml += "<Contents><Key>" + key + "</Key><Size>" + std::to_string(size) + "</Size></Contents>";
-  xml += next.empty() ? "<IsTruncated>false</IsTruncated>"
-                      : "<IsTruncated>true</IsTruncated><NextContinuationToken>" + next +
-                            "</NextContinuationToken>";
-  return xml + "</ListBucketResult>";
-}
 
 std::vector<std::string> Keys(const std::vector<ListedObject>& objects) {
   std::vector<std::string> out;
@@ -95,8 +86,8 @@ class ListObjectsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     origin_.Set(ListPageUrl("gs", "b", "d/", ""),
-                Page({{"d/", 0}, {"d/a.nc", 5}, {"d/sub/", 0}, {"d/sub/c.nc", 7}}, "n1"));
-    origin_.Set(ListPageUrl("gs", "b", "d/", "n1"), Page({{"d/b.nc", 6}, {"d/b.txt", 1}}, ""));
+                testing::ListingPage({{"d/", 0}, {"d/a.nc", 5}, {"d/sub/", 0}, {"d/sub/c.nc", 7}}, "n1"));
+    origin_.Set(ListPageUrl("gs", "b", "d/", "n1"), testing::ListingPage({{"d/b.nc", 6}, {"d/b.txt", 1}}, ""));
   }
   FakeOrigin origin_;
 };
@@ -134,7 +125,7 @@ TEST_F(ListObjectsTest, IsBounded) {
   ASSERT_FALSE(listed.ok());
   EXPECT_THAT(listed.status().message(), HasSubstr("names more than 2 objects"));
   // A store answering its own token again would never end.
-  origin_.Set(ListPageUrl("gs", "b", "d/", "n1"), Page({{"d/b.nc", 6}}, "n1"));
+  origin_.Set(ListPageUrl("gs", "b", "d/", "n1"), testing::ListingPage({{"d/b.nc", 6}}, "n1"));
   listed = ListObjects(&origin_, "gs://b/d/");
   ASSERT_FALSE(listed.ok());
   EXPECT_THAT(listed.status().message(), HasSubstr("token is this page's"));
@@ -150,7 +141,7 @@ TEST_F(ListObjectsTest, GlobsMatchKeysAsFnmatchWithPathnames) {
   ASSERT_TRUE(urls.ok()) << urls.status().ToString();
   // '*' does not cross '/', and the answer is in byte order.
   EXPECT_THAT(*urls, ElementsAre("gs://b/d/a.nc", "gs://b/d/b.nc"));
-  origin_.Set(ListPageUrl("gs", "b", "d/s", ""), Page({{"d/sub/c.nc", 7}, {"d/sub/cc.nc", 7}}, ""));
+  origin_.Set(ListPageUrl("gs", "b", "d/s", ""), testing::ListingPage({{"d/sub/c.nc", 7}, {"d/sub/cc.nc", 7}}, ""));
   urls = ExpandObjectGlob(&origin_, "gs://b/d/s*/?.nc");
   ASSERT_TRUE(urls.ok()) << urls.status().ToString();
   EXPECT_THAT(*urls, ElementsAre("gs://b/d/sub/c.nc"));
