@@ -132,8 +132,8 @@ FuseConfig MountConfig(const Options& opt, const DaemonConfig& config) {
 
 // Sets the status and metrics of `fc` from what `gather` reports, and the
 // FUSE reads' latency to be counted in `reads`.
-void SetStatus(std::function<StatusReport()> gather, ReadLatency* reads, FuseConfig* fc) {
-  fc->read_latency = reads;
+void SetStatus(std::function<StatusReport()> gather, FuseStats* reads, FuseConfig* fc) {
+  fc->stats = reads;
   fc->status = [gather] { return gather().Json(); };
   fc->metrics = [gather] { return gather().PrometheusText(); };
 }
@@ -307,7 +307,7 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   const std::unique_ptr<ServedDataset> ds = std::move(built).value();
 
   FuseConfig fc = MountConfig(opt, config);
-  ReadLatency reads;
+  FuseStats reads;
   const MountStatusSources sources{&opt, ds->index.file_count(), stack->cache.get(),
                                    stack->disk.get(), stack->shared.get(), &reads,
                                    std::chrono::steady_clock::now()};
@@ -388,7 +388,7 @@ int ServeDatasets(const Options& opt, const DaemonConfig& config, Stack* stack, 
                   const std::string& mounting, const Report& report) {
   CatalogTree tree(catalog, std::move(loader), config.sizes.catalog, mtime);
   FuseConfig fc = MountConfig(opt, config);
-  ReadLatency reads;
+  FuseStats reads;
   const MountStatusSources sources{&opt, 0, stack->cache.get(), stack->disk.get(),
                                    stack->shared.get(), &reads, std::chrono::steady_clock::now()};
   SetStatus(

@@ -123,6 +123,8 @@ constexpr MetricFamily kDiskDropped{"zarrmount_disk_cache_dropped_writes_total",
                                     "Blocks not written to the disk cache (writer behind)."};
 constexpr MetricFamily kReadLatency{"zarrmount_fuse_read_duration_seconds", T::kHistogram,
                                     "Time from a FUSE read request to its reply, by result."};
+constexpr MetricFamily kFuseOpens{"zarrmount_fuse_opens_total", T::kCounter,
+                                  "FUSE open requests answered (the kernel stops sending them once it may)."};
 constexpr MetricFamily kOriginLatency{
     "zarrmount_origin_request_duration_seconds", T::kHistogram,
     "Time of an origin request (data, or size and version check), by origin host and result."};
@@ -240,10 +242,11 @@ void AddSharedStatus(const SharedBlockStore& shared, StatusReport* r) {
   r->EndObject();
 }
 
-void AddLatencies(const ReadLatency* reads, const OriginLatencies& origins, StatusReport* r) {
-  if (reads) {
-    r->Histogram(kReadLatency, {{"result", "ok"}}, reads->ok.Read());
-    r->Histogram(kReadLatency, {{"result", "error"}}, reads->error.Read());
+void AddLatencies(const FuseStats* fuse, const OriginLatencies& origins, StatusReport* r) {
+  if (fuse) {
+    r->Number("fuse_opens", &kFuseOpens, {}, fuse->opens.load(std::memory_order_relaxed));
+    r->Histogram(kReadLatency, {{"result", "ok"}}, fuse->read_ok.Read());
+    r->Histogram(kReadLatency, {{"result", "error"}}, fuse->read_error.Read());
   }
   origins.ForEach([r](const std::string& host, const char* result, const LatencyHistogram& h) {
     r->Histogram(kOriginLatency, {{"origin", host}, {"result", result}}, h.Read());

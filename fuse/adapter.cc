@@ -32,11 +32,14 @@ struct Context {
   Tree* fs;
   std::function<std::string()> status;
   std::function<std::string()> metrics;
-  ReadLatency* read_latency;  // may be null
+  FuseStats* stats;  // may be null
   uid_t uid;
   gid_t gid;
   uint32_t max_read;
   uint32_t readahead;
+  // The kernel may skip OPEN (and RELEASE) requests once one is answered
+  // ENOSYS (set by OpInit).
+  bool no_open = false;
 };
 
 Context* Ctx(fuse_req_t req) { return static_cast<Context*>(fuse_req_userdata(req)); }
@@ -82,6 +85,7 @@ void OpInit(void* userdata, fuse_conn_info* conn) {
   // entries instead of 1.5 s).
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+  c->no_open = (conn->capable & FUSE_CAP_NO_OPEN_SUPPORT) != 0;
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
@@ -169,9 +173,22 @@ void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     fuse_reply_err(req, EROFS);
     return;
   }
-  Status st = Ctx(req)->fs->Open(ino);
+  auto* c = Ctx(req);
+  Status st = c->fs->Open(ino);
   if (!st.ok()) {
     fuse_reply_err(req, ErrnoFor(FuseOp::kOpen, st));
+    return;
+  }
+  if (c->stats) c->stats->opens.fetch_add(1, std::memory_order_relaxed);
+  // Opening a file needs nothing of ours: it keeps no state, and the kernel
+  // refuses writes on the read-only mount itself. Answered ENOSYS, the
+  // kernel takes this open and every later one as done, with the page cache
+  // kept across opens (what keep_cache says), and sends no more OPEN or
+  // RELEASE requests: a reader of many small chunk files (zarr opens each
+  // one) saves two round trips to the daemon per file, a third of the time
+  // of a 380 KiB chunk served from memory.
+  if (c->no_open) {
+    fuse_reply_err(req, ENOSYS);
     return;
   }
   // Immutable contents: keep the page cache across opens.
@@ -199,13 +216,13 @@ bool ReadAndReply(Context* c, fuse_req_t req, fuse_ino_t ino, size_t size, off_t
 
 void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info*) {
   auto* c = Ctx(req);
-  if (!c->read_latency) {
+  if (!c->stats) {
     ReadAndReply(c, req, ino, size, off);
     return;
   }
   const auto start = std::chrono::steady_clock::now();
   const bool ok = ReadAndReply(c, req, ino, size, off);
-  (ok ? c->read_latency->ok : c->read_latency->error).Record(std::chrono::steady_clock::now() - start);
+  (ok ? c->stats->read_ok : c->stats->read_error).Record(std::chrono::steady_clock::now() - start);
 }
 
 void OpStatFs(fuse_req_t req, fuse_ino_t) {
@@ -334,7 +351,7 @@ Status RunFuse(Tree* fs, const FuseConfig& config,
                const std::function<void(const Status&)>& on_ready) {
   g_fuse_debug = config.debug;
   fuse_set_log_func(FuseLog);
-  Context ctx{fs,       config.status, config.metrics, config.read_latency,
+  Context ctx{fs,       config.status, config.metrics, config.stats,
               getuid(), getgid(),      config.max_read, config.readahead};
 
   std::string opts = "ro,default_permissions,fsname=" + config.fsname +

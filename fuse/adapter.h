@@ -2,6 +2,8 @@
 // exactly once. No state of its own beyond the session.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,10 +14,12 @@
 
 namespace zm {
 
-// The time FUSE reads take, by result. Lock-free (base/metrics.h).
-struct ReadLatency {
-  LatencyHistogram ok;
-  LatencyHistogram error;
+// What the FUSE requests cost: the time reads take, by result, and the
+// opens the daemon was asked to answer. Lock-free (base/metrics.h).
+struct FuseStats {
+  LatencyHistogram read_ok;
+  LatencyHistogram read_error;
+  std::atomic<uint64_t> opens{0};
 };
 
 struct FuseConfig {
@@ -36,9 +40,9 @@ struct FuseConfig {
   // The same counters in the Prometheus text format, served as the
   // extended attribute kMetricsXattr of the mount's root. May be empty.
   std::function<std::string()> metrics;
-  // Where each read's time, from the request to its reply, is counted.
-  // May be null; else it outlives RunFuse.
-  ReadLatency* read_latency = nullptr;
+  // Where each read's time, from the request to its reply, and each open
+  // are counted. May be null; else it outlives RunFuse.
+  FuseStats* stats = nullptr;
 };
 
 inline constexpr char kStatusXattr[] = "user.zarrmount.status";

@@ -47,6 +47,7 @@ STATUS_METRICS = [
     ("origin_errors", "zarrmount_origin_errors_total", {}),
     ("origin_in_flight", "zarrmount_origin_requests_in_flight", {}),
     ("object_checks", "zarrmount_object_checks_total", {}),
+    ("fuse_opens", "zarrmount_fuse_opens_total", {}),
     ("prefetch_requests", "zarrmount_prefetch_requests_total", {}),
     ("prefetch_bytes", "zarrmount_prefetch_bytes_total", {}),
     ("prefetch_dropped", "zarrmount_prefetch_dropped_total", {}),
@@ -256,6 +257,9 @@ def test_metrics_move_with_the_status_counters(mount, blobs, nginx, tmp_path):
     assert n1["misses"] - n0["misses"] == blobs.nblocks(keys), (s0, s1)
     assert n1["origin_bytes"] - n0["origin_bytes"] == blobs.nbytes(keys), (s0, s1)
     assert n1["memory_hits"] - n0["memory_hits"] > 0, (s0, s1)
+    # The first open is answered ENOSYS, after which the kernel opens files
+    # without asking: the files read cost one open in all.
+    assert (n0["fuse_opens"], n1["fuse_opens"]) == (0, 1), (s0, s1)
 
     # Every FUSE read and every origin request is counted once.
     reads1 = histograms(m1, "zarrmount_fuse_read_duration_seconds")
