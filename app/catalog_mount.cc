@@ -174,8 +174,8 @@ Result<ReferenceIndex> LoadDatasetIndex(const CatalogDataset& ds, const std::str
 }  // namespace
 
 DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const DaemonConfig* config,
-                                int64_t mtime, DatasetIndexSource index_source) {
-  return [catalog, stack, config, mtime, index_source](size_t d) -> Result<LoadedDataset> {
+                                int64_t mtime, DatasetScanner scan) {
+  return [catalog, stack, config, mtime, scan](size_t d) -> Result<LoadedDataset> {
     const CatalogDataset& ds = catalog->datasets[d];
     // Inline references are named by the document and source holding them.
     const std::string shown =
@@ -183,8 +183,12 @@ DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const Daem
             ? RedactUrl(ds.references)
             : RedactUrl(ds.references) + ": inline references of '" +
                   (ds.path.empty() ? "" : ds.path.back()) + "'";
-    ZM_ASSIGN_OR_RETURN(ReferenceIndex index, index_source ? index_source(ds)
-                                                           : LoadDatasetIndex(ds, shown, stack, config->load));
+    if (ds.scan && !scan) return InvalidArgument(shown + ": a NetCDF/HDF5 file, and nothing here scans it");
+    // A scanned file's references name the file itself: its bucket is the
+    // one to read unsigned.
+    if (ds.scan && ds.anonymous && stack->planner) AddUnsignedBucket(stack, stack->url_map.Apply(ds.references));
+    ZM_ASSIGN_OR_RETURN(ReferenceIndex index,
+                        ds.scan ? scan(ds) : LoadDatasetIndex(ds, shown, stack, config->load));
     ZM_RETURN_IF_ERROR(CheckIndex(&index, stack, *config, shown));
     std::string set_name = ds.path.empty() ? "root" : ds.path.back();
     if (IsScanName(set_name)) set_name.erase(set_name.rfind('.'));

@@ -45,12 +45,13 @@ std::vector<std::string> LocalReferenceDirectories(const Catalog& catalog);
 // (BuildDataset: tree, prefetch, background version checks, which stop when
 // the CatalogTree releases the dataset). REQUIRES: `catalog`, `stack` and
 // `config` outlive the loader and every tree it returns.
-// `index_source` gives a dataset's index instead of its reference file
-// (a collection's NetCDF/HDF5 files are scanned); it must be safe to call
-// from many threads. A dataset named like a NetCDF/HDF5 file gives view
-// files named by its stem (x.nc: x.npy, x.nc; not x.nc.nc).
-using DatasetIndexSource = std::function<Result<ReferenceIndex>(const CatalogDataset&)>;
+// `scan` makes the index of a dataset that is a NetCDF/HDF5 file
+// (CatalogDataset::scan) by scanning it; it must be safe to call from many
+// threads (ScanningDatasets makes one). Without it such a dataset fails to
+// load. A dataset named like a NetCDF/HDF5 file gives view files named by
+// its stem (x.nc: x.npy, x.nc; not x.nc.nc).
+using DatasetScanner = std::function<Result<ReferenceIndex>(const CatalogDataset&)>;
 DatasetLoader MakeDatasetLoader(const Catalog* catalog, Stack* stack, const DaemonConfig* config,
-                                int64_t mtime, DatasetIndexSource index_source = nullptr);
+                                int64_t mtime, DatasetScanner scan = nullptr);
 
 }  // namespace zm

@@ -410,6 +410,22 @@ int ServeDatasets(const Options& opt, const DaemonConfig& config, Stack* stack, 
 
 // SOURCE is a catalog: its documents are read now, each dataset's
 // reference set when first used.
+// Scans the datasets that are NetCDF/HDF5 files when they are loaded (a
+// file's record reused while still valid), one at a time: libhdf5 is the
+// serial build.
+DatasetScanner ScanningDatasets(const Options& opt, const DaemonConfig& config, Stack* stack) {
+  struct Scanning {
+    Scanning(ReadThroughCache* cache, SourceScanOptions options) : scanner(cache, std::move(options)) {}
+    std::mutex mu;  // guards scanner
+    SourceScanner scanner;
+  };
+  auto s = std::make_shared<Scanning>(stack->cache.get(), MountScanOptions(opt, config, *stack));
+  return [s](const CatalogDataset& ds) {
+    std::lock_guard<std::mutex> lock(s->mu);
+    return s->scanner.Load(ds.references);
+  };
+}
+
 int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogKind kind,
                  const Report& report) {
   auto t0 = std::chrono::steady_clock::now();
@@ -424,7 +440,8 @@ int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogK
     return 0;
   }
   const int64_t mtime = StampTime(opt.source);
-  return ServeDatasets(opt, config, stack, catalog, kind_name, MakeDatasetLoader(&catalog, stack, &config, mtime),
+  return ServeDatasets(opt, config, stack, catalog, kind_name,
+                       MakeDatasetLoader(&catalog, stack, &config, mtime, ScanningDatasets(opt, config, stack)),
                        mtime,
                        kind_name + " catalog " + RedactUrl(opt.source) + " (" +
                            std::to_string(catalog.datasets.size()) + " datasets, " +
@@ -445,6 +462,7 @@ int ServeCollection(Options opt, const DaemonConfig& config, const std::vector<R
     d.path = {CollectionEntryName(f)};
     d.references = f.path;
     d.where = f.path;
+    d.scan = true;
     catalog.datasets.push_back(std::move(d));
   }
   // Each local file's references read that file: its directory is a root.
@@ -453,15 +471,10 @@ int ServeCollection(Options opt, const DaemonConfig& config, const std::vector<R
     std::printf("collection of %zu NetCDF/HDF5 files, each scanned when first used\n", files.size());
     return 0;
   }
-  SourceScanner scanner(stack->cache.get(), MountScanOptions(opt, config, *stack));
-  std::mutex scan_mu;  // one scan at a time: libhdf5 is the serial build
-  auto scan = [&](const CatalogDataset& ds) {
-    std::lock_guard<std::mutex> lock(scan_mu);
-    return scanner.Load(ds.references);
-  };
   const int64_t mtime = StampTime(opt.source);
   return ServeDatasets(opt, config, stack, catalog, "NetCDF/HDF5 files",
-                       MakeDatasetLoader(&catalog, stack, &config, mtime, scan), mtime,
+                       MakeDatasetLoader(&catalog, stack, &config, mtime, ScanningDatasets(opt, config, stack)),
+                       mtime,
                        std::to_string(files.size()) + " NetCDF/HDF5 files, each scanned when first used (" +
                            opt.view + " view)",
                        report);

@@ -123,6 +123,7 @@ struct StorageOptions {
   std::map<std::string, std::string> remote_options;  // scalars as text
   std::map<std::string, std::string> target_options;
   std::vector<std::string> unknown;  // other keys, for notes
+  bool scan = false;  // fo is a NetCDF/HDF5 file to scan, not references
 };
 
 // One plain scalar as PyYAML (YAML 1.1) types it, as a JSON value.
@@ -281,6 +282,7 @@ class Builder {
     }
     CatalogDataset d;
     d.where = where;
+    d.scan = so.scan;
     if (so.inline_json) {
       // The references live in the document: relative URLs in them resolve
       // against its directory, local ones are confined as its own would be.
@@ -335,6 +337,9 @@ class Builder {
     return d == "zarr" || d == "intake_xarray.xzarr.ZarrSource" || d == "intake_xarray.ZarrSource" ||
            d == "intake_xarray.zarr.ZarrSource";
   }
+  static bool IsNetcdfDriver(std::string_view d) {
+    return d == "netcdf" || d == "intake_xarray.netcdf.NetCDFSource" || d == "intake_xarray.NetCDFSource";
+  }
   static bool IsCatalogDriver(std::string_view d) {
     return d == "yaml_file_cat" || d == "yaml_files_cat" ||
            d == "intake.catalog.local.YAMLFileCatalog" || d == "intake.catalog.local.YAMLFilesCatalog";
@@ -377,6 +382,8 @@ class Builder {
         params.insert(shared.begin(), shared.end());  // keeps the source's own
         if (IsZarrDriver(driver)) {
           IntakeDataset(dir, name, location, catalog_dir, params, args, where);
+        } else if (IsNetcdfDriver(driver)) {
+          IntakeNetcdf(dir, name, location, catalog_dir, params, args, where);
         } else if (IsCatalogDriver(driver)) {
           const bool files = driver == "yaml_files_cat" || driver == "intake.catalog.local.YAMLFilesCatalog";
           IntakeNested(dir, name, location, catalog_dir, params, args, files, depth, where);
@@ -476,6 +483,40 @@ class Builder {
         }
       }
     }
+    AddDataset(dir, name, location, std::move(so), where);
+  }
+
+  // A netcdf source: one file, scanned when loaded. Its storage options
+  // are the file system's own (fsspec), of which `anon` is honoured.
+  void IntakeNetcdf(const Path& dir, const std::string& name, const std::string& location,
+                    const std::string& catalog_dir, const Parameters& params, const YAML::Node& args,
+                    const std::string& where) {
+    if (!args || !args.IsMap() || !args["urlpath"]) {
+      Note(where + ": no args.urlpath; skipped");
+      return;
+    }
+    if (!args["urlpath"].IsScalar()) {
+      Note(where + ": urlpath is a list of files; only one file per netcdf source is mounted; skipped");
+      return;
+    }
+    auto urlpath = ExpandTemplates(args["urlpath"].Scalar(), catalog_dir, params);
+    if (!urlpath.ok()) {
+      Note(where + ": urlpath: " + urlpath.status().message() + "; skipped");
+      return;
+    }
+    if (urlpath->find_first_of("*?[") != std::string::npos) {
+      Note(where + ": urlpath '" + *urlpath + "' is a pattern; only one file per netcdf source is mounted; skipped");
+      return;
+    }
+    StorageOptions so;
+    so.fo = *urlpath;
+    so.scan = true;
+    if (const YAML::Node opts = args["storage_options"]; opts && opts.IsMap())
+      for (const auto& kv : opts) {
+        const std::string key = kv.first.Scalar();
+        if (key == "anon") so.target_options.emplace(key, Scalar(kv.second));
+        else so.unknown.push_back(key);
+      }
     AddDataset(dir, name, location, std::move(so), where);
   }
 
@@ -629,13 +670,33 @@ class Builder {
     return so;
   }
 
-  // The reference assets of an item or collection, in document order.
+  // Whether `asset` is a NetCDF/HDF5 file (by its media type); if so, the
+  // storage options to scan it with (`anon` of xarray:storage_options).
+  static std::optional<StorageOptions> NetcdfAsset(Element asset) {
+    const std::string type = Str(asset, "type"), href = Str(asset, "href");
+    const bool netcdf = type.starts_with("application/netcdf") || type.starts_with("application/x-netcdf") ||
+                        type.starts_with("application/x-hdf5") || type.starts_with("application/x-hdf");
+    if (!netcdf || href.empty()) return std::nullopt;
+    StorageOptions so;
+    so.fo = href;
+    so.scan = true;
+    Element anon;
+    if (asset["xarray:storage_options"]["anon"].get(anon) == simdjson::SUCCESS)
+      so.target_options.emplace("anon", Text(anon));
+    return so;
+  }
+
+  // The reference assets of an item or collection, in document order; for
+  // an item with none, its NetCDF/HDF5 assets.
   std::vector<std::pair<std::string, StorageOptions>> ReferenceAssets(Element doc) {
     std::vector<std::pair<std::string, StorageOptions>> out;
     simdjson::dom::object assets;
     if (doc["assets"].get(assets) != simdjson::SUCCESS) return out;
     for (auto [key, asset] : assets)
       if (auto so = ReferenceAsset(asset)) out.emplace_back(std::string(key), std::move(*so));
+    if (out.empty())
+      for (auto [key, asset] : assets)
+        if (auto so = NetcdfAsset(asset)) out.emplace_back(std::string(key), std::move(*so));
     return out;
   }
 
@@ -643,7 +704,7 @@ class Builder {
                  bool item) {
     auto assets = ReferenceAssets(doc);
     if (assets.empty()) {
-      if (item) Note(location + ": item '" + id + "' has no reference asset; skipped");
+      if (item) Note(location + ": item '" + id + "' has no reference or NetCDF/HDF5 asset; skipped");
       return;
     }
     if (item && assets.size() == 1) {

@@ -5,7 +5,10 @@
 //
 // Intake: each entry of `sources` whose driver is a Zarr source (`zarr`,
 // `intake_xarray.xzarr.ZarrSource`, ...) with `args.urlpath: reference://`
-// and `args.storage_options.fo` is a dataset named by the entry; nested
+// and `args.storage_options.fo` is a dataset named by the entry; so is an
+// entry whose driver is `netcdf` (`intake_xarray.netcdf.NetCDFSource`)
+// with `args.urlpath` naming one NetCDF/HDF5 file (a dataset to scan;
+// `storage_options.anon` is honoured, a pattern or a list is skipped); nested
 // catalogs (`yaml_file_cat`, `yaml_files_cat`,
 // `intake.catalog.local.YAMLFileCatalog`, ... with `args.path`) are nested
 // directories. `storage_options.fo` may also be the reference set itself,
@@ -35,7 +38,10 @@
 // `references` or `index` with a JSON (or no) media type, or carries
 // `xarray:open_kwargs` naming the kerchunk engine or a `reference://`
 // storage_options.fo. Storage options come from `xarray:storage_options` (or
-// open_kwargs' storage_options). Links resolve against the document's
+// open_kwargs' storage_options). An item with no reference asset takes its
+// NetCDF/HDF5 assets (type application/netcdf, application/x-netcdf,
+// application/x-hdf5 or application/x-hdf) as datasets to scan, with
+// `xarray:storage_options.anon` honoured. Links resolve against the document's
 // location; each document is read once, within depth and count limits.
 //
 // Names: '/' and NUL become '_', empty names "_"; a name already taken in
@@ -82,6 +88,9 @@ struct CatalogDataset {
   bool anonymous = false;
   // For messages: "DOCUMENT: source 'NAME'" / "DOCUMENT: asset 'KEY'".
   std::string where;
+  // `references` is a NetCDF/HDF5 file, not a reference set: its
+  // references are made by scanning it when the dataset is loaded.
+  bool scan = false;
 };
 
 struct Catalog {

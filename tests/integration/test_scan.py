@@ -429,6 +429,56 @@ def test_remote_collection_scans_only_the_file_opened(mount, served, nginx):
     assert uris and all(u.endswith("/" + names[1]) for u in uris), uris
 
 
+def test_catalogs_naming_netcdf_files_scan_them(mount, tmp_path, served, nginx):
+    """An Intake catalog whose sources use the netcdf driver, and a STAC
+    item whose only data asset is a NetCDF file, mount like reference
+    sets: each file is scanned when its dataset is first used (local or
+    over HTTP), and reads as the file; a pattern is left out, with a line."""
+    chl, groups = (os.path.basename(p) for p in (prepare_data.CHL_SRC, prepare_data.GROUPS_SRC))
+    (tmp_path / "data").mkdir()
+    write_h5(str(tmp_path / "data" / "p.h5"), np.arange(10.0) * 3)
+    cat = tmp_path / "cat.yaml"
+    cat.write_text(
+        "sources:\n"
+        "  local:\n"
+        "    driver: netcdf\n"
+        "    args: {urlpath: '{{ CATALOG_DIR }}/data/p.h5', chunks: {}}\n"
+        "  remote:\n"
+        "    driver: intake_xarray.netcdf.NetCDFSource\n"
+        f"    args: {{urlpath: '{served[chl][1]}'}}\n"
+        "  many:\n"
+        "    driver: netcdf\n"
+        "    args: {urlpath: 'data/*.h5'}\n")
+    cache = str(tmp_path / "cache")
+    before = len(nginx.requests())
+    m = mount(str(cat), cache_dir=cache)
+    assert sorted(os.listdir(m.path())) == ["local", "remote"]
+    assert len(nginx.requests()) == before, "listing the catalog scanned a file"
+    assert scan_records(cache) == {}
+    np.testing.assert_array_equal(zarr.open_group(m.path("local"), mode="r")["v"][...], np.arange(10.0) * 3)
+    assert_mount_equals_file(m.path("remote"), served[chl][0])
+    assert len(scan_records(cache)) == 2
+    assert "source 'many': urlpath 'data/*.h5' is a pattern" in open(m.log).read()
+    m.unmount()
+
+    item = tmp_path / "item.json"
+    item.write_text(json.dumps({
+        "type": "Feature", "stac_version": "1.0.0", "id": "groups", "links": [],
+        "geometry": None, "properties": {"datetime": None},
+        "assets": {"data": {"href": served[groups][1], "type": "application/x-netcdf", "roles": ["data"]},
+                   "thumb": {"href": "t.png", "type": "image/png"}}}))
+    m = mount(str(item), cache_dir=cache, extra=["--view", "netcdf"])
+    assert os.listdir(m.path()) == ["groups"]
+    assert os.listdir(m.path("groups")), "the scanned file has no view files"
+    with netCDF4.Dataset(served[groups][0]) as want:
+        names = [v for v in want.variables if want.variables[v].ndim > 0]
+        assert names
+        view = os.path.join(m.path("groups"), os.listdir(m.path("groups"))[0])
+        with netCDF4.Dataset(view) as got:
+            for v in names:
+                np.testing.assert_array_equal(got.variables[v][...], want.variables[v][...], err_msg=v)
+
+
 def test_remote_concat_and_missing(tmp_path, datadir, nginx):
     files = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
                                     12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")

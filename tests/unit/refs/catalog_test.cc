@@ -356,6 +356,75 @@ TEST(StacCatalog, ChildrenItemsAssetsAndLoops) {
   EXPECT_NE(notes.find("already read"), std::string::npos) << notes;
 }
 
+TEST(IntakeCatalog, NetcdfSourcesAreFilesToScan) {
+  std::map<std::string, std::string> docs;
+  docs["/c/main.yaml"] = R"(
+sources:
+  local:
+    driver: netcdf
+    args: {urlpath: "{{ CATALOG_DIR }}/data/a.nc", chunks: {}}
+  remote:
+    driver: intake_xarray.netcdf.NetCDFSource
+    args: {urlpath: "s3://bk/b.nc", storage_options: {anon: true, requester_pays: true}}
+  many:
+    driver: netcdf
+    args: {urlpath: "data/*.nc"}
+  listed:
+    driver: netcdf
+    args: {urlpath: [a.nc, b.nc]}
+  refs:
+    driver: zarr
+    args: {urlpath: "reference://", storage_options: {fo: r.json}}
+)";
+  auto cat = LoadCatalog("/c/main.yaml", CatalogKind::kIntake, MapIo(docs, nullptr));
+  ASSERT_TRUE(cat.ok()) << cat.status().message();
+  std::map<std::string, const CatalogDataset*> by_path;
+  for (const auto& d : cat->datasets) by_path[Join(d.path)] = &d;
+  ASSERT_EQ(by_path.size(), 3u);
+  EXPECT_EQ(by_path.at("local")->references, "/c/data/a.nc");
+  EXPECT_TRUE(by_path.at("local")->scan);
+  EXPECT_FALSE(by_path.at("local")->anonymous);
+  EXPECT_EQ(by_path.at("remote")->references, "s3://bk/b.nc");
+  EXPECT_TRUE(by_path.at("remote")->scan);
+  EXPECT_TRUE(by_path.at("remote")->anonymous);
+  EXPECT_FALSE(by_path.at("refs")->scan);
+  std::string notes;
+  for (const auto& n : cat->notes) notes += n + "\n";
+  EXPECT_NE(notes.find("source 'many': urlpath 'data/*.nc' is a pattern"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("source 'listed': urlpath is a list of files"), std::string::npos) << notes;
+  EXPECT_NE(notes.find("storage_options 'requester_pays' is not supported"), std::string::npos) << notes;
+}
+
+TEST(StacCatalog, NetcdfAssetsOfItemsWithoutReferences) {
+  std::map<std::string, std::string> docs;
+  docs["/s/c.json"] = R"({"type": "Collection", "stac_version": "1.0.0", "id": "c", "description": "d",
+    "links": [{"rel": "item", "href": "one.json"}, {"rel": "item", "href": "two.json"},
+              {"rel": "item", "href": "three.json"}]})";
+  docs["/s/one.json"] = R"({"type": "Feature", "stac_version": "1.0.0", "id": "one", "links": [],
+    "assets": {"data": {"href": "data/one.nc", "type": "application/netcdf", "roles": ["data"],
+                        "xarray:storage_options": {"anon": true}},
+               "png": {"href": "x.png", "type": "image/png"}}})";
+  docs["/s/two.json"] = R"({"type": "Feature", "stac_version": "1.0.0", "id": "two", "links": [],
+    "assets": {"data": {"href": "data/two.h5", "type": "application/x-hdf5"},
+               "refs": {"href": "two.json", "roles": ["references"]}}})";
+  docs["/s/three.json"] = R"({"type": "Feature", "stac_version": "1.0.0", "id": "three", "links": [],
+    "assets": {"csv": {"href": "three.csv", "type": "text/csv"}}})";
+  auto cat = LoadCatalog("/s/c.json", CatalogKind::kStac, MapIo(docs, nullptr));
+  ASSERT_TRUE(cat.ok()) << cat.status().message();
+  std::map<std::string, const CatalogDataset*> by_path;
+  for (const auto& d : cat->datasets) by_path[Join(d.path)] = &d;
+  ASSERT_EQ(by_path.size(), 2u);
+  EXPECT_EQ(by_path.at("one")->references, "/s/data/one.nc");
+  EXPECT_TRUE(by_path.at("one")->scan);
+  EXPECT_TRUE(by_path.at("one")->anonymous);
+  // An item with references is read through them, not scanned.
+  EXPECT_EQ(by_path.at("two")->references, "/s/two.json");
+  EXPECT_FALSE(by_path.at("two")->scan);
+  std::string notes;
+  for (const auto& n : cat->notes) notes += n + "\n";
+  EXPECT_NE(notes.find("item 'three' has no reference or NetCDF/HDF5 asset"), std::string::npos) << notes;
+}
+
 TEST(StacCatalog, DepthLimitAndBadRoot) {
   std::map<std::string, std::string> docs;
   for (int i = 0; i < 10; ++i)
