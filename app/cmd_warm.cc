@@ -15,6 +15,7 @@
 
 #include "app/cmd_common.h"
 #include "app/commands.h"
+#include "app/scan_source.h"
 #include "app/sources.h"
 #include "app/stack.h"
 #include "base/thread_pool.h"
@@ -28,7 +29,9 @@ const char kWarmUsage[] =
     "\n"
     "Fills the disk cache with the chunks of the reference set SOURCE under the\n"
     "given path prefixes (whole arrays or groups, e.g. 'tas' or 'group/sst'; all\n"
-    "of it when none), so later mounts read them without the network. With\n"
+    "of it when none), so later mounts read them without the network. A\n"
+    "NetCDF/HDF5 file as SOURCE is scanned first, and its scan record kept in\n"
+    "the cache directory for mounts of the file. With\n"
     "--shared-cache it fills the shared tier too (also with what the disk cache\n"
     "already holds), for other hosts. Shows a progress bar on a terminal and\n"
     "prints a summary.\n"
@@ -137,6 +140,17 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The reference set of SOURCE; a NetCDF/HDF5 file is scanned, its record
+// written where a mount of the file looks for it (or read from there).
+Result<ReferenceIndex> LoadWarmSource(const Options& opt, Stack* stack) {
+  if (!IsScannableSource(opt.source)) return LoadSource(opt.source, stack->origin.get());
+  SourceScanOptions so;
+  if (stack->disk) so.cache_dir = opt.cache_dir;
+  so.scan.inline_threshold_bytes = opt.inline_threshold;
+  SourceScanner scanner(stack->cache.get(), std::move(so));
+  return scanner.Load(opt.source);
+}
+
 // A progress bar on stderr until every byte is done (or failed).
 void ShowProgress(const WarmPlan& plan, const WarmProgress& progress,
                   std::chrono::steady_clock::time_point start) {
@@ -195,7 +209,7 @@ int WarmCommand(int argc, char** argv) {
   auto built = BuildStack(opt);
   if (!built.ok()) return Fail(built.status());
   Stack stack = std::move(built).value();
-  auto loaded = LoadSource(opt.source, stack.origin.get());
+  auto loaded = LoadWarmSource(opt, &stack);
   if (!loaded.ok()) return Fail(loaded.status());
   ReferenceIndex index = std::move(loaded).value();
   if (Status st = CheckLocalReferences(index, stack, opt.source); !st.ok()) return Fail(st);

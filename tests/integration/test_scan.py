@@ -479,6 +479,26 @@ def test_catalogs_naming_netcdf_files_scan_them(mount, tmp_path, served, nginx):
                 np.testing.assert_array_equal(got.variables[v][...], want.variables[v][...], err_msg=v)
 
 
+def test_warm_scans_a_netcdf_source(mount, tmp_path, served, nginx):
+    """`warm` of a NetCDF file (local, or over HTTP) scans it, keeps its scan
+    record and fills the disk cache: a later mount of the URL sends only
+    the version checks, no GET, and reads the file's arrays."""
+    chl = os.path.basename(prepare_data.CHL_SRC)
+    local, url = served[chl]
+    cache = str(tmp_path / "cache")
+    for source in (url, local):
+        proc = subprocess.run([zmount.ZARRMOUNT, "warm", "--json", "--cache-dir", cache, source],
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout)["keys"] > 0, proc.stdout
+    assert len(scan_records(cache)) == 2
+    before = len(nginx.requests())
+    m = mount(url, cache_dir=cache)
+    assert_mount_equals_file(m.path(), local)
+    methods = [r[0] for r in nginx.requests()[before:]]
+    assert "GET" not in methods, methods
+
+
 def test_remote_concat_and_missing(tmp_path, datadir, nginx):
     files = prepare_data.split_time(prepare_data.FICE_SRC, os.path.join(datadir, "scan", "fice"), "fice",
                                     12, {"fice": (4, 25, 50)}, count=3, note="fice for test_scan")
