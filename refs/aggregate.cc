@@ -464,6 +464,10 @@ Result<std::vector<long double>> Aggregator::Impl::CoordinateValues(const Refere
   ZM_ASSIGN_OR_RETURN(*raw, DecodeAll(in, c.path, c.meta));
   const DataType& t = c.meta.chunk.dtype;
   raw->resize(c.meta.shape[0] * t.size);
+  // Kept for every input until the aggregate is written: a chunk of an
+  // unlimited dimension is typically 1024 values for the one or few a
+  // file holds, 4 MiB over 1,000 files.
+  raw->shrink_to_fit();
   auto values = ToNumbers(*raw, t);
   if (!values.ok()) return values.status().WithContext("coordinate " + Q(dim));
   if (values->empty()) return InvalidArgument("coordinate " + Q(dim) + " is empty");
