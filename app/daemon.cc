@@ -131,9 +131,9 @@ FuseConfig MountConfig(const Options& opt, const DaemonConfig& config) {
 }
 
 // Sets the status and metrics of `fc` from what `gather` reports, and the
-// FUSE reads' latency to be counted in `reads`.
-void SetStatus(std::function<StatusReport()> gather, FuseStats* reads, FuseConfig* fc) {
-  fc->stats = reads;
+// FUSE requests to be counted in `fuse`.
+void SetStatus(std::function<StatusReport()> gather, FuseStats* fuse, FuseConfig* fc) {
+  fc->stats = fuse;
   fc->status = [gather] { return gather().Json(); };
   fc->metrics = [gather] { return gather().PrometheusText(); };
 }
@@ -307,9 +307,9 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
   const std::unique_ptr<ServedDataset> ds = std::move(built).value();
 
   FuseConfig fc = MountConfig(opt, config);
-  FuseStats reads;
+  FuseStats fuse;
   const MountStatusSources sources{&opt, ds->index.file_count(), stack->cache.get(),
-                                   stack->disk.get(), stack->shared.get(), &reads,
+                                   stack->disk.get(), stack->shared.get(), &fuse,
                                    std::chrono::steady_clock::now()};
   SetStatus(
       [&] {
@@ -318,7 +318,7 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
         if (ds->view) AddViewStatus(opt.view, *ds->view, &r);
         return r;
       },
-      &reads, &fc);
+      &fuse, &fc);
   const uint64_t lazy = ds->index.file_count() - ds->index.eager_file_count();
   LogInfo("mounting " + RedactUrl(opt.source) + " (" + std::to_string(ds->index.eager_file_count()) + " keys" +
           (lazy ? " and " + std::to_string(lazy) + " chunk places looked up when used" : "") + ", " + opt.view +
@@ -388,9 +388,9 @@ int ServeDatasets(const Options& opt, const DaemonConfig& config, Stack* stack, 
                   const std::string& mounting, const Report& report) {
   CatalogTree tree(catalog, std::move(loader), config.sizes.catalog, mtime);
   FuseConfig fc = MountConfig(opt, config);
-  FuseStats reads;
+  FuseStats fuse;
   const MountStatusSources sources{&opt, 0, stack->cache.get(), stack->disk.get(),
-                                   stack->shared.get(), &reads, std::chrono::steady_clock::now()};
+                                   stack->shared.get(), &fuse, std::chrono::steady_clock::now()};
   SetStatus(
       [&] {
         StatusReport r;
@@ -398,7 +398,7 @@ int ServeDatasets(const Options& opt, const DaemonConfig& config, Stack* stack, 
         AddCatalogStatus(kind_name, tree, catalog, &r);
         return r;
       },
-      &reads, &fc);
+      &fuse, &fc);
   LogInfo("mounting " + mounting + " at " + opt.mountpoint);
   Status st = ServeTree(&tree, opt, fc, stack, report);
   const CacheStats& cs = stack->cache->stats();
@@ -408,8 +408,6 @@ int ServeDatasets(const Options& opt, const DaemonConfig& config, Stack* stack, 
   return ExitCode(st);
 }
 
-// SOURCE is a catalog: its documents are read now, each dataset's
-// reference set when first used.
 // Scans the datasets that are NetCDF/HDF5 files when they are loaded (a
 // file's record reused while still valid), one at a time: libhdf5 is the
 // serial build.
@@ -426,6 +424,8 @@ DatasetScanner ScanningDatasets(const Options& opt, const DaemonConfig& config, 
   };
 }
 
+// SOURCE is a catalog: its documents are read now, each dataset's
+// reference set when first used.
 int ServeCatalog(Options opt, const DaemonConfig& config, Stack* stack, CatalogKind kind,
                  const Report& report) {
   auto t0 = std::chrono::steady_clock::now();

@@ -271,7 +271,7 @@ void AddMountStatus(const MountStatusSources& from, StatusReport* r) {
   AddCacheStatus(from.cache->stats(), from.shared != nullptr, r);
   if (from.disk) AddDiskStatus(opt, from.disk, r);
   if (from.shared) AddSharedStatus(*from.shared, r);
-  AddLatencies(from.reads, from.cache->stats().origin_latency, r);
+  AddLatencies(from.fuse, from.cache->stats().origin_latency, r);
 }
 
 void AddViewStatus(const std::string& view_name, const ViewFilesystem& view, StatusReport* r) {

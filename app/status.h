@@ -76,7 +76,7 @@ struct MountStatusSources {
   const ReadThroughCache* cache = nullptr;
   PersistentBlockStore* disk = nullptr;  // may be null
   const SharedBlockStore* shared = nullptr;  // may be null
-  const FuseStats* reads = nullptr;      // may be null
+  const FuseStats* fuse = nullptr;       // may be null
   std::chrono::steady_clock::time_point started;
 };
 void AddMountStatus(const MountStatusSources& from, StatusReport* report);
