@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -344,11 +343,6 @@ void UseScanStack(const std::string& first_input, Options* opt) {
   // Its LRU evicts the least recent block of any shard, so the window's
   // blocks, the most recent, stay until used.
   opt->memory_cache = 2 * RemoteReadAhead::kWindowBytes;
-  // A scan is bound by its round trips, not by page faults: hand freed
-  // memory back (the daemon's settings in main keep it for reuse), so the
-  // peak stays near what the read-ahead holds.
-  mallopt(M_MMAP_THRESHOLD, 128 << 10);
-  mallopt(M_TRIM_THRESHOLD, 1 << 20);
 }
 
 // `zarrmount scan --worker OPTION...`: one of ScanInWorkers' processes
