@@ -15,6 +15,7 @@
 
 #include "app/cmd_common.h"
 #include "app/commands.h"
+#include "app/daemon.h"
 #include "app/scan_source.h"
 #include "app/sources.h"
 #include "app/stack.h"
@@ -144,10 +145,7 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 // written where a mount of the file looks for it (or read from there).
 Result<ReferenceIndex> LoadWarmSource(const Options& opt, Stack* stack) {
   if (!IsScannableSource(opt.source)) return LoadSource(opt.source, stack->origin.get());
-  SourceScanOptions so;
-  if (stack->disk) so.cache_dir = opt.cache_dir;
-  so.scan.inline_threshold_bytes = opt.inline_threshold;
-  SourceScanner scanner(stack->cache.get(), std::move(so));
+  SourceScanner scanner(stack->cache.get(), ScanOptionsFor(opt, ReferenceLoadOptions{}, *stack));
   return scanner.Load(opt.source);
 }
 

@@ -101,6 +101,16 @@ Result<std::unique_ptr<ServedDataset>> BuildDataset(ReferenceIndex index, Stack*
   return ds;
 }
 
+// NetCDF/HDF5 inputs are scanned; their records live in the disk cache's
+// directory, so without a disk cache every mount scans.
+SourceScanOptions ScanOptionsFor(const Options& opt, const ReferenceLoadOptions& load, const Stack& stack) {
+  SourceScanOptions so;
+  if (stack.disk) so.cache_dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
+  so.scan.inline_threshold_bytes = opt.inline_threshold;
+  so.load = load;
+  return so;
+}
+
 namespace {
 
 using Report = std::function<void(const Status&)>;
@@ -182,16 +192,6 @@ int64_t MillisecondsSince(std::chrono::steady_clock::time_point t0) {
 
 // ---- a reference set or an aggregation --------------------------------------
 
-// NetCDF/HDF5 inputs are scanned; their records live in the disk cache's
-// directory, so without a disk cache every mount scans.
-SourceScanOptions MountScanOptions(const Options& opt, const DaemonConfig& config, const Stack& stack) {
-  SourceScanOptions so;
-  if (stack.disk) so.cache_dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
-  so.scan.inline_threshold_bytes = opt.inline_threshold;
-  so.load = config.load;
-  return so;
-}
-
 void LogScans(const SourceScanner& scanner, std::chrono::steady_clock::time_point t0) {
   if (scanner.scanned() + scanner.reused() == 0) return;
   LogInfo("NetCDF/HDF5 inputs: " + std::to_string(scanner.scanned()) + " scanned, " +
@@ -204,7 +204,7 @@ Result<ReferenceIndex> LoadIndex(const Options& opt, const std::vector<Reference
   if (zarr_store)
     return LoadZarrStore(opt.source, stack->origin.get());
   auto t0 = std::chrono::steady_clock::now();
-  SourceScanner scanner(stack->cache.get(), MountScanOptions(opt, config, *stack));
+  SourceScanner scanner(stack->cache.get(), ScanOptionsFor(opt, config.load, *stack));
   if (!opt.aggregate()) {
     // A Parquet directory is served lazily: its record files are read and
     // decoded as chunks are used, within --refs-memory.
@@ -417,7 +417,7 @@ DatasetScanner ScanningDatasets(const Options& opt, const DaemonConfig& config, 
     std::mutex mu;  // guards scanner
     SourceScanner scanner;
   };
-  auto s = std::make_shared<Scanning>(stack->cache.get(), MountScanOptions(opt, config, *stack));
+  auto s = std::make_shared<Scanning>(stack->cache.get(), ScanOptionsFor(opt, config.load, *stack));
   return [s](const CatalogDataset& ds) {
     std::lock_guard<std::mutex> lock(s->mu);
     return s->scanner.Load(ds.references);

@@ -30,6 +30,7 @@
 #include "fs/prefetcher.h"
 #include "fs/tree.h"
 #include "app/options.h"
+#include "app/scan_source.h"
 #include "app/sources.h"
 #include "app/stack.h"
 #include "refs/reference_index.h"
@@ -84,6 +85,11 @@ struct ServedDataset {
   std::unique_ptr<Tree> tree;
   const ViewFilesystem* view = nullptr;    // `tree`, for npy/netcdf views
 };
+
+// How NetCDF/HDF5 inputs are scanned for a mount (or `warm`) of `opt` over
+// `stack`: their scan records kept in the cache directory when the stack
+// has a disk tier, references loaded within `load`.
+SourceScanOptions ScanOptionsFor(const Options& opt, const ReferenceLoadOptions& load, const Stack& stack);
 
 // Refuses local references of `index` outside the stack's local roots and
 // learns the sizes of its whole-object references; errors name `shown`.
