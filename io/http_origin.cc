@@ -22,6 +22,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// libcurl's global state, set up once, by the first request (libcurl 7.84
+// and later make this safe while other threads run).
+void InitHttpGlobal() {
+  static std::once_flag once;
+  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+}
+
 // What one transfer saw. The write callback decides, from the status code,
 // whether the body is the data (206), a whole object to slice (200), or an
 // error page to quote.
@@ -516,6 +523,9 @@ class HttpOrigin : public Origin {
         return c;
       }
     }
+    // Not when the origin is made: a mount or scan of local files never
+    // sets up libcurl's global state (OpenSSL's, ~2 MiB of its pages).
+    InitHttpGlobal();
     return curl_easy_init();
   }
   void Release(CURL* c) {
@@ -531,13 +541,7 @@ class HttpOrigin : public Origin {
 
 }  // namespace
 
-void InitHttpGlobal() {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
-}
-
 std::unique_ptr<Origin> NewHttpOrigin(const HttpOptions& options) {
-  InitHttpGlobal();
   return std::make_unique<HttpOrigin>(options);
 }
 

@@ -139,7 +139,4 @@ std::unique_ptr<Origin> NewOfflineOrigin();
 std::unique_ptr<Origin> NewRoutingOrigin(std::unique_ptr<Origin> http,
                                          std::unique_ptr<Origin> file);
 
-// Initialises libcurl's global state; call once before starting threads.
-void InitHttpGlobal();
-
 }  // namespace zm
