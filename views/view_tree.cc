@@ -18,25 +18,6 @@
 
 namespace zm {
 
-struct ViewFilesystem::Array {
-  std::string path;  // the array's directory in the store ("" for a root array)
-  std::string name;  // its last component
-  ZarrArrayMeta meta;
-  // The grid the view decodes: the array's chunks, or a sharded array's
-  // inner chunks (chunk numbering shared with `region`).
-  std::unique_ptr<ChunkGrid> grid;
-  std::unique_ptr<ChunkDecoder> decoder;
-  std::vector<ZarrAttribute> attrs;
-  std::unique_ptr<ArrayRegion> region;
-  uint32_t id = 0;
-  // Walks through the grid by the view's readers (fs/chunk_walk.h).
-  mutable std::mutex walk_mu;  // guards walk; a leaf lock
-  std::unique_ptr<ChunkWalk> walk;
-  // Sharded arrays: decoded shard indexes by the shard's key.
-  using ShardIndex = std::shared_ptr<const std::vector<ShardEntry>>;
-  mutable std::mutex shard_mu;  // guards shard_indexes; a leaf lock
-  mutable std::unordered_map<ReferenceIndex::FileId, ShardIndex> shard_indexes;
-};
 
 // Bytes [0, header.size()) are the header; each part's data follows at its
 // begin; everything else (padding) reads as zeros.
@@ -377,21 +358,25 @@ std::string ReferenceSetName(std::string_view source_path) {
   return name;
 }
 
-ViewFilesystem::ViewFilesystem(const ReferenceIndex* index, ReadThroughCache* cache,
-                               const ViewOptions& options, int64_t mtime)
-    : index_(index), cache_(cache), options_(options), mtime_(mtime) {
+ViewFilesystem::ViewFilesystem(const ReferenceIndex* index, const ViewOptions& options,
+                               int64_t mtime)
+    : index_(index), options_(options), mtime_(mtime) {
   nodes_.push_back(Node{});  // the root
-  chunks_ = std::make_unique<DecodedChunkCache>(options_.chunk_cache_bytes, options_.decode_threads);
 }
 
-ViewFilesystem::~ViewFilesystem() { chunks_.reset(); }
+ViewFilesystem::~ViewFilesystem() = default;
 
 Result<std::unique_ptr<ViewFilesystem>> ViewFilesystem::Build(const ReferenceIndex* index,
                                                               ReadThroughCache* cache,
                                                               const ViewOptions& options,
                                                               int64_t mtime) {
-  std::unique_ptr<ViewFilesystem> v(new ViewFilesystem(index, cache, options, mtime));
-  ZM_RETURN_IF_ERROR(v->Load());
+  std::unique_ptr<ViewFilesystem> v(new ViewFilesystem(index, options, mtime));
+  DecodedArraysOptions ao;
+  ao.root_name = options.set_name;
+  ao.chunk_cache_bytes = options.chunk_cache_bytes;
+  ao.decode_threads = options.decode_threads;
+  ZM_ASSIGN_OR_RETURN(v->arrays_, DecodedArrays::Load(index, cache, ao));
+  for (const auto& u : v->arrays_->undecodable()) v->Omit(u.where + " left out: " + u.why);
   if (options.kind == ViewKind::kNetcdf)
     v->BuildNetcdf();
   else
@@ -403,93 +388,6 @@ Result<std::unique_ptr<ViewFilesystem>> ViewFilesystem::Build(const ReferenceInd
 void ViewFilesystem::Omit(std::string line) {
   LogWarning(line);
   omitted_.push_back(std::move(line));
-}
-
-Result<std::string> ViewFilesystem::ReadKey(ReferenceIndex::FileId f) const {
-  return ReadKeyBytes(*index_, cache_, f);
-}
-
-Status ViewFilesystem::Load() {
-  // Directories sort by path, so a parent comes before its children.
-  const size_t ndirs = index_->dir_count();
-  std::vector<char> under_array(ndirs, 0);  // the directory is an array or inside one
-  for (ReferenceIndex::DirId d = 0; d < ndirs; ++d) {
-    if (d != ReferenceIndex::kRootDir && under_array[index_->dir_parent(d)]) {
-      under_array[d] = 1;
-      continue;
-    }
-    ZM_ASSIGN_OR_RETURN(ZarrNode node, LoadZarrNode(*index_, cache_, d));
-    if (node.kind == ZarrNode::Kind::kNotArray) continue;
-    under_array[d] = 1;
-    const std::string path = index_->DirPath(d);
-    const std::string where = path.empty() ? "the root array" : "array '" + path + "'";
-    if (node.kind == ZarrNode::Kind::kBadArray) {
-      Omit(where + " left out: " + node.error.message());
-      continue;
-    }
-    ZM_RETURN_IF_ERROR(AddArray(d, path, where, std::move(node)));
-  }
-  return Status::Ok();
-}
-
-Status ViewFilesystem::AddArray(ReferenceIndex::DirId d, const std::string& path,
-                                const std::string& where, ZarrNode node) {
-  auto a = std::make_unique<Array>();
-  a->path = path;
-  a->name = std::string(Basename(path));
-  if (a->name.empty()) a->name = options_.set_name;
-  a->meta = std::move(node.array);
-  const auto& m = a->meta;
-  // A sharded array is decoded by inner chunk.
-  std::vector<uint64_t> chunk_shape = m.chunks;
-  ChunkSpec spec = m.chunk;
-  if (m.sharding) {
-    if (!m.sharding->unsupported.empty()) {
-      Omit(where + " left out: " + m.sharding->unsupported);
-      return Status::Ok();
-    }
-    chunk_shape = m.sharding->inner_chunks;
-    spec = m.sharding->InnerSpec(m.chunk);
-  }
-  bool ok_grid = m.chunk.dtype.size > 0 && chunk_shape.size() == m.shape.size();
-  uint64_t chunk_elems = 1;
-  for (uint64_t c : chunk_shape) {
-    ok_grid = ok_grid && c > 0 && chunk_elems <= (uint64_t{1} << 40) / c;
-    chunk_elems *= ok_grid ? c : 1;
-  }
-  if (!ok_grid || chunk_elems * m.chunk.dtype.size > (uint64_t{1} << 31)) {
-    Omit(where + " left out: chunks of zero or more than 2 GiB");
-    return Status::Ok();
-  }
-  auto grid = ChunkGrid::Make(m.shape, chunk_shape);
-  if (!grid.ok()) {
-    Omit(where + " left out: " + grid.status().message());
-    return Status::Ok();
-  }
-  a->grid = std::make_unique<ChunkGrid>(std::move(grid).value());
-  a->walk = std::make_unique<ChunkWalk>(a->grid->grid_shape());
-  auto decoder = ChunkDecoder::Make(std::move(spec));
-  if (!decoder.ok()) {
-    Omit(where + " left out: " + decoder.status().message());
-    return Status::Ok();
-  }
-  a->decoder = std::move(decoder).value();
-  if (m.chunk.zarr_format == 2) {
-    if (auto za = index_->FindFile(d, ".zattrs")) {
-      ZM_ASSIGN_OR_RETURN(std::string text, ReadKey(*za));
-      auto attrs = ParseZarrAttrs(text);
-      if (attrs.ok()) a->attrs = std::move(attrs).value();
-      else LogWarning(where + ": attributes ignored: " + attrs.status().message());
-    }
-  } else {
-    // A v3 array's attributes are in its zarr.json.
-    auto attrs = ParseZarrAttrs(node.document);
-    if (attrs.ok()) a->attrs = std::move(attrs).value();
-  }
-  a->region = std::make_unique<ArrayRegion>(m.shape, chunk_shape, m.chunk.dtype.size);
-  a->id = static_cast<uint32_t>(arrays_.size());
-  arrays_.push_back(std::move(a));
-  return Status::Ok();
 }
 
 uint32_t ViewFilesystem::EnsureDir(std::string_view path) {
@@ -531,7 +429,7 @@ void ViewFilesystem::AddFile(uint32_t dir, std::string name, File file) {
 }
 
 void ViewFilesystem::BuildNpy() {
-  for (const auto& a : arrays_) {
+  for (const auto& a : arrays_->arrays()) {
     File f;
     f.path = JoinPath(Dirname(a->path), a->name + ".npy");
     f.header = NpyHeader(a->meta.chunk.dtype, a->meta.shape);
@@ -551,7 +449,7 @@ void ViewFilesystem::SortChildren() {
 void ViewFilesystem::BuildNetcdf() {
   // Arrays by group (their parent directory), in path order.
   std::map<std::string, std::vector<const Array*>> groups;
-  for (const auto& a : arrays_) {
+  for (const auto& a : arrays_->arrays()) {
     if (a->path.empty()) {
       Omit("the root array left out of the netcdf view: a NetCDF variable needs a group");
       continue;
@@ -569,7 +467,7 @@ std::vector<NcAttribute> ViewFilesystem::NetcdfGroupAttributes(const std::string
   auto key = index_->FindFile(*dir, ".zattrs");
   if (!key) key = index_->FindFile(*dir, "zarr.json");
   if (!key) return out;
-  auto text = ReadKey(*key);
+  auto text = arrays_->ReadKey(*key);
   auto attrs = text.ok() ? ParseZarrAttrs(*text) : Result<std::vector<ZarrAttribute>>(text.status());
   if (attrs.ok()) AppendNcAttributes(*attrs, "group '" + group + "'", &out);
   else LogWarning("group '" + group + "': attributes ignored: " + attrs.status().message());
@@ -680,137 +578,6 @@ void ViewFilesystem::StatFs(struct statvfs* st) const {
   st->f_flag = ST_RDONLY;
 }
 
-std::string ViewFilesystem::ChunkKeyOf(const Array& a, uint64_t chunk) const {
-  std::vector<uint64_t> index = a.grid->GridIndex(chunk);
-  if (a.meta.sharding) index = a.meta.sharding->ShardOf(index);
-  return JoinPath(a.path, a.meta.ChunkKey(index));
-}
-
-Result<Block> ViewFilesystem::DecodeChunk(const Array& a, std::string_view stored,
-                                          const std::string& what) const {
-  auto decoded = a.decoder->Decode(stored);
-  if (!decoded.ok()) return decoded.status().WithContext(what);
-  const uint64_t want = a.decoder->spec().chunk_bytes();
-  if (decoded->size() != want)  // the decoder promises this; never trust a mismatch
-    return Corruption(what + ": decoded to " + std::to_string(decoded->size()) +
-                      " bytes, expected " + std::to_string(want));
-  return Block(std::make_shared<const std::string>(std::move(decoded).value()));
-}
-
-Result<Block> ViewFilesystem::LoadChunk(const Array& a, uint64_t chunk) const {
-  if (a.meta.sharding) return LoadInnerChunk(a, chunk);
-  const std::string key = ChunkKeyOf(a, chunk);
-  auto f = index_->FindKey(key);
-  if (!f) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
-  ZM_ASSIGN_OR_RETURN(const auto target, index_->Resolve(*f));
-  // A lazy chunk (refs/lazy_refs.h) that does not exist.
-  if (target.missing()) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
-  auto stored = ReadKey(*f);
-  if (!stored.ok()) {
-    // A chunk key derived from a store's metadata whose object is not
-    // there: a missing chunk, as a Zarr reader takes it.
-    if (stored.status().code() == Code::kNotFound && target.size == ReferenceIndex::kUnknownSize)
-      return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
-    return stored.status();
-  }
-  return DecodeChunk(a, *stored, "key '" + key + "'");
-}
-
-Result<uint64_t> ViewFilesystem::KeySize(ReferenceIndex::FileId f) const {
-  ZM_ASSIGN_OR_RETURN(const auto t, index_->Resolve(f));
-  if (t.missing()) return NotFound("key '" + index_->FileKey(f) + "': no such chunk");
-  if (t.is_inline()) return t.inline_bytes.size();
-  if (t.size != ReferenceIndex::kUnknownSize) return t.size;
-  ZM_ASSIGN_OR_RETURN(uint64_t object_size, cache_->Size(*t.url));
-  if (object_size < t.offset)
-    return Corruption("key '" + index_->FileKey(f) + "': offset past the object's end");
-  return object_size - t.offset;
-}
-
-ByteRange ViewFilesystem::KeyRegion(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const {
-  auto t = index_->Resolve(f);
-  return ByteRange{(t.ok() ? t->offset : 0) + pos, len};
-}
-
-Result<std::string> ViewFilesystem::ReadKeyRange(ReferenceIndex::FileId f, uint64_t pos,
-                                                 uint64_t len) const {
-  ZM_ASSIGN_OR_RETURN(const auto t, index_->Resolve(f));
-  if (t.missing()) return NotFound("key '" + index_->FileKey(f) + "': no such chunk");
-  if (t.is_inline()) {
-    std::string_view data = t.inline_bytes;
-    if (pos > data.size() || len > data.size() - pos)
-      return Corruption("key '" + index_->FileKey(f) + "': bytes past its end");
-    return std::string(data.substr(pos, len));
-  }
-  // The range is a region of its own, so its blocks are exactly these bytes
-  // (a read of an inner chunk never fetches the rest of its shard), and a
-  // prefetch of the same range fills the same blocks.
-  auto r = cache_->Read(*t.url, ByteRange{t.offset + pos, len}, 0, len);
-  if (!r.ok()) return r.status().WithContext("key '" + index_->FileKey(f) + "'");
-  if (r->size() != len)
-    return Corruption("key '" + index_->FileKey(f) + "': " + std::to_string(r->size()) +
-                      " bytes at " + std::to_string(pos) + ", expected " + std::to_string(len));
-  return r;
-}
-
-Result<ViewFilesystem::Array::ShardIndex> ViewFilesystem::LoadShardIndex(
-    const Array& a, ReferenceIndex::FileId shard) const {
-  {
-    std::lock_guard<std::mutex> lock(a.shard_mu);
-    if (auto it = a.shard_indexes.find(shard); it != a.shard_indexes.end()) return it->second;
-  }
-  const ShardingSpec& sh = *a.meta.sharding;
-  const std::string where = "shard '" + index_->FileKey(shard) + "'";
-  ZM_ASSIGN_OR_RETURN(uint64_t shard_bytes, KeySize(shard));
-  auto at = sh.IndexOffset(shard_bytes);
-  if (!at.ok()) return at.status().WithContext(where);
-  ZM_ASSIGN_OR_RETURN(std::string encoded, ReadKeyRange(shard, *at, sh.index_bytes()));
-  ZM_ASSIGN_OR_RETURN(std::vector<ShardEntry> entries,
-                      DecodeShardIndex(sh, encoded, shard_bytes, where));
-  auto decoded = std::make_shared<const std::vector<ShardEntry>>(std::move(entries));
-  // Indexes are small (16 bytes per inner chunk); a bound keeps an array
-  // of millions of shards from holding them all.
-  constexpr uint64_t kMaxIndexBytesPerArray = 64_MiB;
-  std::lock_guard<std::mutex> lock(a.shard_mu);
-  if ((a.shard_indexes.size() + 1) * sh.index_bytes() > kMaxIndexBytesPerArray)
-    a.shard_indexes.clear();
-  a.shard_indexes.emplace(shard, decoded);
-  return decoded;
-}
-
-std::optional<ShardEntry> ViewFilesystem::CachedInnerEntry(const Array& a, uint64_t chunk,
-                                                           ReferenceIndex::FileId shard) const {
-  std::lock_guard<std::mutex> lock(a.shard_mu);
-  auto it = a.shard_indexes.find(shard);
-  if (it == a.shard_indexes.end()) return std::nullopt;
-  return (*it->second)[a.meta.sharding->PositionInShard(a.grid->GridIndex(chunk))];
-}
-
-Result<Block> ViewFilesystem::LoadInnerChunk(const Array& a, uint64_t chunk) const {
-  const std::string key = ChunkKeyOf(a, chunk);
-  auto shard = index_->FindKey(key);
-  if (!shard) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
-  auto loaded = LoadShardIndex(a, *shard);
-  if (!loaded.ok()) {
-    // A shard key derived from a store's metadata with no object: missing.
-    auto t = index_->Resolve(*shard);
-    if (loaded.status().code() == Code::kNotFound && t.ok() &&
-        (t->missing() || t->size == ReferenceIndex::kUnknownSize))
-      return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
-    return loaded.status();
-  }
-  const Array::ShardIndex& entries = *loaded;
-  const uint64_t pos = a.meta.sharding->PositionInShard(a.grid->GridIndex(chunk));
-  const ShardEntry e = (*entries)[pos];
-  if (e.empty()) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
-  ZM_ASSIGN_OR_RETURN(std::string stored, ReadKeyRange(*shard, e.offset, e.nbytes));
-  return DecodeChunk(a, stored, "shard '" + key + "', inner chunk " + std::to_string(pos));
-}
-
-Result<Block> ViewFilesystem::GetChunk(uint32_t array, uint64_t chunk) const {
-  const Array& a = *arrays_[array];
-  return chunks_->Get(ChunkId{array, chunk}, [&] { return LoadChunk(a, chunk); });
-}
 
 Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const {
   if (ino == 0 || ino > nodes_.size()) return NotFound("no such file");
@@ -830,17 +597,17 @@ Result<Slices> ViewFilesystem::ReadSlices(uint64_t ino, uint64_t offset, uint64_
   for (const auto& p : file.parts) {
     const uint64_t lo = std::max(offset, p.begin), hi = std::min(end, p.begin + p.nbytes);
     if (lo >= hi) continue;
-    const Array& a = *arrays_[p.array];
+    const Array& a = *arrays_->arrays()[p.array];
     std::vector<uint64_t> touched;
     Status st = CopyRegion(*a.region, lo - p.begin, hi - lo, p.swap, buf->data() + (lo - offset),
                            [&](uint64_t chunk) {
                              touched.push_back(chunk);
-                             return GetChunk(p.array, chunk);
+                             return arrays_->GetChunk(p.array, chunk);
                            });
     // A read touches a chunk once per row it copies: file each chunk once.
     std::sort(touched.begin(), touched.end());
     touched.erase(std::unique(touched.begin(), touched.end()), touched.end());
-    FollowWalk(a, touched);
+    arrays_->FollowWalk(a, touched);
     if (!st.ok())
       return st.WithContext("view file '" + file.path + "', array '" + a.path + "'");
   }
@@ -855,43 +622,6 @@ Result<std::string> ViewFilesystem::Read(uint64_t ino, uint64_t offset, uint64_t
   return s.ToString();
 }
 
-void ViewFilesystem::FollowWalk(const Array& a, const std::vector<uint64_t>& chunks) const {
-  if (options_.decode_threads <= 0 || chunks.empty()) return;
-  std::vector<std::vector<uint64_t>> batches;
-  {
-    std::lock_guard<std::mutex> lock(a.walk_mu);
-    batches = a.walk->OnRead(chunks);
-  }
-  for (const auto& batch : batches) FetchAndDecodeAhead(a, batch);
-}
-
-void ViewFilesystem::FetchAndDecodeAhead(const Array& a, const std::vector<uint64_t>& chunks) const {
-  std::vector<PrefetchTarget> raw;
-  for (uint64_t c : chunks) {
-    ChunkId id{a.id, c};
-    if (chunks_->Has(id)) continue;
-    if (auto f = index_->FindKey(ChunkKeyOf(a, c))) {
-      auto resolved = index_->Resolve(*f);
-      if (!resolved.ok() || resolved->missing()) continue;  // the decode reports a bad one
-      const auto& t = *resolved;
-      if (t.is_inline() || t.size == ReferenceIndex::kUnknownSize) continue;
-      // The stored bytes on the read-through cache's own threads, many at
-      // once, where neighbouring chunks are fetched in one request; the
-      // decode waits for them on the decode-ahead threads. An inner chunk
-      // is known only once its shard's index is (the decode loads it).
-      if (!a.meta.sharding) {
-        raw.push_back(PrefetchTarget{*t.url, ByteRange{t.offset, t.size}});
-      } else if (auto e = CachedInnerEntry(a, c, *f); e && !e->empty()) {
-        raw.push_back(PrefetchTarget{*t.url, ByteRange{t.offset + e->offset, e->nbytes}});
-      }
-    }
-  }
-  if (!raw.empty()) cache_->Prefetch(std::move(raw));
-  for (uint64_t c : chunks) {
-    ChunkId id{a.id, c};
-    if (!chunks_->Has(id)) chunks_->Prefetch(id, [this, &a, c] { return LoadChunk(a, c); });
-  }
-}
 
 void ViewFilesystem::ReadAhead(uint64_t ino, const File& file, uint64_t offset,
                                uint64_t size) const {
@@ -917,9 +647,9 @@ void ViewFilesystem::ReadAhead(uint64_t ino, const File& file, uint64_t offset,
   for (const auto& p : file.parts) {
     const uint64_t a_lo = std::max(lo, p.begin), a_hi = std::min(hi, p.begin + p.nbytes);
     if (a_lo >= a_hi) continue;
-    const Array& a = *arrays_[p.array];
+    const Array& a = *arrays_->arrays()[p.array];
     constexpr size_t kMaxChunksAhead = 64;
-    FetchAndDecodeAhead(a, a.region->ChunksIn(a_lo - p.begin, a_hi - a_lo, kMaxChunksAhead));
+    arrays_->FetchAndDecodeAhead(a, a.region->ChunksIn(a_lo - p.begin, a_hi - a_lo, kMaxChunksAhead));
   }
 }
 

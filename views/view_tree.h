@@ -41,6 +41,7 @@
 #include "cache/read_through.h"
 #include "views/array_region.h"
 #include "views/chunk_cache.h"
+#include "views/decoded_arrays.h"
 #include "fs/tree.h"
 #include "refs/reference_index.h"
 #include "zarr/metadata.h"
@@ -93,12 +94,12 @@ class ViewFilesystem : public Tree {
   Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
   // One line per array or variable left out, as logged.
   const std::vector<std::string>& omitted() const { return omitted_; }
-  const DecodedChunkStats& chunk_stats() const { return chunks_->stats(); }
+  const DecodedChunkStats& chunk_stats() const { return arrays_->chunk_stats(); }
   // Blocks until decode-ahead is idle (tests).
-  void WaitForDecodeAhead() const { chunks_->WaitIdle(); }
+  void WaitForDecodeAhead() const { arrays_->WaitForDecodeAhead(); }
 
  private:
-  struct Array;
+  using Array = DecodedArrays::Array;
   struct File;
   struct Node;
   struct Stream {
@@ -107,13 +108,7 @@ class ViewFilesystem : public Tree {
     uint64_t window = 0;  // bytes decoded ahead
   };
 
-  ViewFilesystem(const ReferenceIndex* index, ReadThroughCache* cache, const ViewOptions& options,
-                 int64_t mtime);
-  Status Load();
-  // Adds the array at directory `d` (`where` names it in messages), or
-  // omits it when the view cannot show it. Errors: reading its attributes.
-  Status AddArray(ReferenceIndex::DirId d, const std::string& path, const std::string& where,
-                  ZarrNode node);
+  ViewFilesystem(const ReferenceIndex* index, const ViewOptions& options, int64_t mtime);
   void BuildNpy();
   // One NetCDF file per group holding arrays (see the top of this file).
   void BuildNetcdf();
@@ -128,45 +123,14 @@ class ViewFilesystem : public Tree {
   void Omit(std::string line);
   uint32_t EnsureDir(std::string_view path);
   void AddFile(uint32_t dir, std::string name, File file);
-  Result<std::string> ReadKey(ReferenceIndex::FileId f) const;
-  // The store key of chunk `chunk` (C-order position in the view's grid)
-  // of `a`: of the shard holding it when `a` is sharded.
-  std::string ChunkKeyOf(const Array& a, uint64_t chunk) const;
-  Result<Block> LoadChunk(const Array& a, uint64_t chunk) const;
-  // `stored` decoded to exactly one chunk; errors start with `what`.
-  Result<Block> DecodeChunk(const Array& a, std::string_view stored, const std::string& what) const;
-  // Sharded arrays: the inner chunk read by its byte range in the shard
-  // (the index read once, then cached); not stored: the fill value.
-  Result<Block> LoadInnerChunk(const Array& a, uint64_t chunk) const;
-  // The decoded index of the shard at key `shard` (see zarr/sharding.h).
-  Result<std::shared_ptr<const std::vector<ShardEntry>>> LoadShardIndex(
-      const Array& a, ReferenceIndex::FileId shard) const;
-  // The entry of inner chunk `chunk` if its shard's index is cached.
-  std::optional<ShardEntry> CachedInnerEntry(const Array& a, uint64_t chunk,
-                                             ReferenceIndex::FileId shard) const;
-  // The bytes of key `f`: its size (asking the origin for a whole object
-  // not yet sized), bytes [pos, pos + len) read as their own cache region,
-  // and that region.
-  Result<uint64_t> KeySize(ReferenceIndex::FileId f) const;
-  Result<std::string> ReadKeyRange(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const;
-  ByteRange KeyRegion(ReferenceIndex::FileId f, uint64_t pos, uint64_t len) const;
-  Result<Block> GetChunk(uint32_t array, uint64_t chunk) const;
-  // Decode-ahead for readers walking the file sequentially...
+  // Decode-ahead for readers walking the file sequentially (readers
+  // walking the chunk grid are followed by DecodedArrays::FollowWalk).
   void ReadAhead(uint64_t ino, const File& file, uint64_t offset, uint64_t size) const;
-  // ... and for readers walking the array's chunk grid in any order (a
-  // pixel drill through a memory-mapped .npy touches one chunk per time
-  // step): files one read's `chunks` with the array's walk detector.
-  void FollowWalk(const Array& a, const std::vector<uint64_t>& chunks) const;
-  // Fetches the stored bytes of `chunks` in the background, then decodes
-  // them on the decode-ahead threads, skipping those already decoded.
-  void FetchAndDecodeAhead(const Array& a, const std::vector<uint64_t>& chunks) const;
   Attr NodeAttr(uint32_t n) const;
 
   const ReferenceIndex* index_;
-  ReadThroughCache* cache_;
   const ViewOptions options_;
   const int64_t mtime_;
-  std::vector<std::unique_ptr<Array>> arrays_;
   std::vector<File> files_;
   std::vector<Node> nodes_;  // inode = position + 1; the root is first
   std::vector<std::string> omitted_;
@@ -177,8 +141,8 @@ class ViewFilesystem : public Tree {
   mutable Stream streams_[kStreams];
 
   // Last: destroyed first, so its decode-ahead threads stop before the
-  // arrays they decode go away.
-  std::unique_ptr<DecodedChunkCache> chunks_;
+  // rest goes away.
+  std::unique_ptr<DecodedArrays> arrays_;
 };
 
 }  // namespace zm
