@@ -88,6 +88,16 @@ Result<std::unique_ptr<ServedDataset>> BuildDataset(ReferenceIndex index, Stack*
     ds->tree = std::move(fs);
     return ds;
   }
+  if (config.view == ViewKind::kZarrDecoded) {
+    DecodedArraysOptions ao;
+    ao.chunk_cache_bytes = sizes.view_cache_bytes;
+    ao.decode_threads = sizes.view_decode_threads;
+    ZM_ASSIGN_OR_RETURN(std::unique_ptr<DecodedZarrView> view,
+                        DecodedZarrView::Build(&ds->index, cache, ao, mtime));
+    ds->view_stats = &view->chunk_stats();
+    ds->tree = std::move(view);
+    return ds;
+  }
   ViewOptions vo;
   vo.kind = config.view;
   vo.set_name = set_name;
@@ -96,7 +106,7 @@ Result<std::unique_ptr<ServedDataset>> BuildDataset(ReferenceIndex index, Stack*
   vo.max_readahead = sizes.view_readahead_bytes;
   ZM_ASSIGN_OR_RETURN(std::unique_ptr<ViewFilesystem> view,
                       ViewFilesystem::Build(&ds->index, cache, vo, mtime));
-  ds->view = view.get();
+  ds->view_stats = &view->chunk_stats();
   ds->tree = std::move(view);
   return ds;
 }
@@ -132,11 +142,12 @@ FuseConfig MountConfig(const Options& opt, const DaemonConfig& config) {
   fc.options = opt.fuse_options;
   fc.debug = opt.debug;
   fc.max_threads = config.sizes.fuse_threads;
-  // The views decode every byte they serve: a page fault of an mmap'd .npy
-  // must not decode the chunks of 1 MiB around it (4 chunks for a drill
-  // point where 1 or 2 hold it). Their own chunk-walk and sequential
-  // decode-ahead fetch what readers go on to read, on both cores.
-  if (config.view != ViewKind::kZarr) fc.readahead = 128 << 10;
+  // The npy and netcdf views decode every byte they serve: a page fault of
+  // an mmap'd .npy must not decode the chunks of 1 MiB around it (4 chunks
+  // for a drill point where 1 or 2 hold it). Their own chunk-walk and
+  // sequential decode-ahead fetch what readers go on to read, on both
+  // cores. (A zarr-decoded chunk file is one chunk: read whole.)
+  if (config.view == ViewKind::kNpy || config.view == ViewKind::kNetcdf) fc.readahead = 128 << 10;
   return fc;
 }
 
@@ -315,7 +326,7 @@ int ServeReferenceSet(const Options& opt, const DaemonConfig& config,
       [&] {
         StatusReport r;
         AddMountStatus(sources, &r);
-        if (ds->view) AddViewStatus(opt.view, *ds->view, &r);
+        if (ds->view_stats) AddViewStatus(opt.view, *ds->view_stats, &r);
         return r;
       },
       &fuse, &fc);

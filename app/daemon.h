@@ -35,6 +35,7 @@
 #include "app/stack.h"
 #include "refs/reference_index.h"
 #include "refs/reference_loader.h"
+#include "views/decoded_zarr_view.h"
 #include "views/view_tree.h"
 
 namespace zm {
@@ -81,9 +82,11 @@ DaemonConfig MakeDaemonConfig(const Options& opt);
 struct ServedDataset {
   ReferenceIndex index;
   std::unique_ptr<ObjectChecker> checker;  // versions checked in the background
-  std::unique_ptr<Prefetcher> prefetcher;  // null for npy/netcdf views
+  std::unique_ptr<Prefetcher> prefetcher;  // the zarr view's only
   std::unique_ptr<Tree> tree;
-  const ViewFilesystem* view = nullptr;    // `tree`, for npy/netcdf views
+  // The decoded chunks' counters of the views that decode (npy, netcdf,
+  // zarr-decoded); null for the zarr view.
+  const DecodedChunkStats* view_stats = nullptr;
 };
 
 // How NetCDF/HDF5 inputs are scanned for a mount (or `warm`) of `opt` over

@@ -10,6 +10,7 @@
 
 #include "app/metrics_server.h"
 #include "base/units.h"
+#include "views/view_tree.h"
 #include "io/cloud.h"
 
 namespace zm {
@@ -364,17 +365,19 @@ const OptionSpec kOptions[] = {
    }},
   {"--view", 0, "VIEW",
    "what the mount shows: zarr (the Zarr store, default),\n"
-   "npy (each array as a .npy file) or netcdf (one\n"
-   "NetCDF classic file per group of arrays)", nullptr, kMount,
+   "zarr-decoded (the same store with its chunks decoded\n"
+   "by the daemon, so readers skip decompression), npy\n"
+   "(each array as a .npy file) or netcdf (one NetCDF\n"
+   "classic file per group of arrays)", nullptr, kMount,
    [](const OptionArg& a, Options* o) {
-     if (a.value != "zarr" && a.value != "npy" && a.value != "netcdf")
-       return InvalidArgument(Quoted(a) + ": '" + a.value + "' is not zarr, npy or netcdf");
+     if (!ParseViewKind(a.value).ok())
+       return InvalidArgument(Quoted(a) + ": '" + a.value + "' is not zarr, zarr-decoded, npy or netcdf");
      o->view = a.value;
      return Status();
    }},
   {"--view-cache", 0, "SIZE",
-   "decoded chunks kept in memory by the npy and netcdf\n"
-   "views (default: {})",
+   "decoded chunks kept in memory by the views that\n"
+   "decode: zarr-decoded, npy, netcdf (default: {})",
    [](const Options& d) { return FormatSize(d.view_cache); }, kMount,
    [](const OptionArg& a, Options* o) {
      return SizeIn(a, &o->view_cache, 1_MiB, std::numeric_limits<uint64_t>::max(),

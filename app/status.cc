@@ -274,8 +274,7 @@ void AddMountStatus(const MountStatusSources& from, StatusReport* r) {
   AddLatencies(from.fuse, from.cache->stats().origin_latency, r);
 }
 
-void AddViewStatus(const std::string& view_name, const ViewFilesystem& view, StatusReport* r) {
-  const DecodedChunkStats& vs = view.chunk_stats();
+void AddViewStatus(const std::string& view_name, const DecodedChunkStats& vs, StatusReport* r) {
   const MetricLabels label{{"view", view_name}};
   r->BeginObject("view");
   r->Text("name", view_name);

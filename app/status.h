@@ -81,8 +81,9 @@ struct MountStatusSources {
 };
 void AddMountStatus(const MountStatusSources& from, StatusReport* report);
 
-// The decoded-chunk counters of an npy/netcdf view, as the member "view".
-void AddViewStatus(const std::string& view_name, const ViewFilesystem& view,
+// The decoded-chunk counters of a view that decodes (npy, netcdf,
+// zarr-decoded), as the member "view".
+void AddViewStatus(const std::string& view_name, const DecodedChunkStats& vs,
                    StatusReport* report);
 
 // A catalog's counters, as the member "catalog".

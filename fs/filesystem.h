@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -73,6 +74,11 @@ class Filesystem : public Tree {
 
   // The key of a file inode, for messages.
   std::string KeyOf(uint64_t ino) const;
+  // The index's file shown as inode `ino`, if `ino` is a file.
+  std::optional<ReferenceIndex::FileId> FileOf(uint64_t ino) const {
+    if (!IsFile(ino)) return std::nullopt;
+    return ino - kRootIno - index_->dir_count();
+  }
 
  private:
   bool IsDir(uint64_t ino) const { return ino >= kRootIno && ino < kRootIno + index_->dir_count(); }

@@ -255,12 +255,13 @@ Result<Block> DecodedArrays::GetChunk(uint32_t array, uint64_t chunk) const {
   return chunks_->Get(ChunkId{array, chunk}, [&] { return LoadChunk(a, chunk); });
 }
 
-void DecodedArrays::FollowWalk(const Array& a, const std::vector<uint64_t>& chunks) const {
+void DecodedArrays::FollowWalk(const Array& a, const std::vector<uint64_t>& chunks,
+                               bool overlapping) const {
   if (options_.decode_threads <= 0 || chunks.empty()) return;
   std::vector<std::vector<uint64_t>> batches;
   {
     std::lock_guard<std::mutex> lock(a.walk_mu);
-    batches = a.walk->OnRead(chunks);
+    batches = a.walk->OnRead(chunks, overlapping);
   }
   for (const auto& batch : batches) FetchAndDecodeAhead(a, batch);
 }

@@ -18,6 +18,7 @@
 // Thread-safety: all const methods are safe to call concurrently.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -62,6 +63,9 @@ class DecodedArrays {
     // Walks through the grid by readers (fs/chunk_walk.h).
     mutable std::mutex walk_mu;  // guards walk; a leaf lock
     std::unique_ptr<ChunkWalk> walk;
+    // Reads of the array being served: more than one at once is a pool of
+    // readers (dask's threads), whose walks arrive in no order.
+    mutable std::atomic<int> reads_in_flight{0};
     // Sharded arrays: decoded shard indexes by the shard's key.
     using ShardIndex = std::shared_ptr<const std::vector<ShardEntry>>;
     mutable std::mutex shard_mu;  // guards shard_indexes; a leaf lock
@@ -91,8 +95,10 @@ class DecodedArrays {
   // from memory, or fetched and decoded once however many ask at once.
   Result<Block> GetChunk(uint32_t array, uint64_t chunk) const;
   // Files the chunks one read touched with the array's walk detector, and
-  // fetches and decodes ahead what the walk goes on to.
-  void FollowWalk(const Array& a, const std::vector<uint64_t>& chunks) const;
+  // fetches and decodes ahead what the walk goes on to. `overlapping`:
+  // another read of the array was in flight when this one began.
+  void FollowWalk(const Array& a, const std::vector<uint64_t>& chunks,
+                  bool overlapping = false) const;
   // Fetches the stored bytes of `chunks` in the background (many at once),
   // then decodes them on the decode-ahead threads, skipping those already
   // decoded.

@@ -336,9 +336,10 @@ Result<NcVariable> NetcdfVariable(const std::string& name, const std::string& gr
 
 Result<ViewKind> ParseViewKind(std::string_view name) {
   if (name == "zarr") return ViewKind::kZarr;
+  if (name == "zarr-decoded") return ViewKind::kZarrDecoded;
   if (name == "npy") return ViewKind::kNpy;
   if (name == "netcdf") return ViewKind::kNetcdf;
-  return InvalidArgument("unknown view '" + std::string(name) + "' (zarr, npy or netcdf)");
+  return InvalidArgument("unknown view '" + std::string(name) + "' (zarr, zarr-decoded, npy or netcdf)");
 }
 
 std::string ReferenceSetName(std::string_view source_path) {

@@ -50,9 +50,9 @@ namespace zm {
 
 struct NcAttribute;  // views/netcdf.h
 
-enum class ViewKind { kZarr, kNpy, kNetcdf };
+enum class ViewKind { kZarr, kZarrDecoded, kNpy, kNetcdf };
 
-// "zarr", "npy" or "netcdf"; kInvalidArgument otherwise.
+// "zarr", "zarr-decoded", "npy" or "netcdf"; kInvalidArgument otherwise.
 Result<ViewKind> ParseViewKind(std::string_view name);
 
 // The name of the root group's NetCDF file stem: the reference file's base

@@ -45,6 +45,9 @@ point is --drill-point (default 300,700), so 512 chunks of ~190 MB.
                  ds[var][:, y, x].values (peer: xr.open_zarr("reference://")
                  the same way over fsspec)
   drill_nodask   the same with chunks=None (numpy, no dask) on both sides
+  drill_dask_decoded, drill_nodask_decoded
+                 the same two on a --view zarr-decoded mount (chunks
+                 decoded by the daemon; the same peer)
   drill_npy      --view npy: np.load(VAR.npy, mmap_mode="r")[:, y, x] (peer:
                  xarray, chunks=None, over fsspec)
   drill_netcdf   --view netcdf: netCDF4.Dataset(REFS.nc)[var][:, y, x] (peer:
@@ -53,8 +56,9 @@ point is --drill-point (default 300,700), so 512 chunks of ~190 MB.
                  point mirrored by half the grid in y, x and both: 4 chunk
                  columns) with xarray, chunks=None (peer: the same on fsspec)
   (drill_raw and bulk_raw, above, also run in the drill suite)
-Groups for --only: "drill" = drill_dask, drill_nodask, drill_npy,
-drill_netcdf, drill_raw, drill_procs, bulk_raw on the kerchunk dataset, e.g.
+Groups for --only: "drill" = drill_dask, drill_nodask, drill_dask_decoded,
+drill_nodask_decoded, drill_npy, drill_netcdf, drill_raw, drill_procs,
+bulk_raw on the kerchunk dataset, e.g.
   scripts/bench.sh --only drill [--quick] [--latencies 0,20]
 Mount measurements also record the daemon's own counters (the change of
 `zarrmount status MNT --json` over the measurement, after the prefetches it
@@ -96,10 +100,13 @@ import servers  # noqa: E402
 import zmount  # noqa: E402  (tests/integration, put on sys.path by the modules above)
 
 WORKLOADS = ("bulk_raw", "bulk_decoded", "drill_raw", "drill_decoded", "random", "stat", "views",
-             "drill_dask", "drill_nodask", "drill_npy", "drill_netcdf", "drill_procs")
+             "drill_dask", "drill_nodask", "drill_dask_decoded", "drill_nodask_decoded",
+             "drill_npy", "drill_netcdf", "drill_procs")
 # Workloads of the kerchunk dataset only (they name its readers' ways).
-KERCHUNK_WORKLOADS = ("drill_dask", "drill_nodask", "drill_npy", "drill_netcdf", "drill_procs")
-GROUPS = {"drill": ("drill_dask", "drill_nodask", "drill_npy", "drill_netcdf", "drill_raw",
+KERCHUNK_WORKLOADS = ("drill_dask", "drill_nodask", "drill_dask_decoded", "drill_nodask_decoded",
+                      "drill_npy", "drill_netcdf", "drill_procs")
+GROUPS = {"drill": ("drill_dask", "drill_nodask", "drill_dask_decoded", "drill_nodask_decoded",
+                    "drill_npy", "drill_netcdf", "drill_raw",
                     "drill_procs", "bulk_raw")}
 DEFAULT_WORKLOADS = ("bulk_raw", "bulk_decoded", "drill_raw", "drill_decoded", "random", "stat")
 DRILL_POINT = (0.37, 0.61)  # fraction of the grid (y, x), unless --drill-point
@@ -510,11 +517,12 @@ class Bench:
             lambda: readers.open_fsspec(refs, dask=dask), [var], nbytes, select=sel),
             reps=self.reps)
 
-    def drill_xarray(self, workload, lat, dask):
+    def drill_xarray(self, workload, lat, dask, view=None):
         var, point, sel, nbytes = self.drill_target(lat)
         peer = self.drill_peer_xarray(workload, lat, var, sel, nbytes, dask)
-        got = self.mount_modes(workload, lat, lambda: readers.xr_values(
-            lambda: readers.open_mount(self.mnt, dask=dask), [var], nbytes, select=sel))
+        with self.view(view) if view else contextlib.nullcontext():
+            got = self.mount_modes(workload, lat, lambda: readers.xr_values(
+                lambda: readers.open_mount(self.mnt, dask=dask), [var], nbytes, select=sel))
         self.check_drill(workload, lat, var, point, {"peer": peer, "cold": got.get("cold")})
 
     def drill_dask(self, lat):
@@ -522,6 +530,12 @@ class Bench:
 
     def drill_nodask(self, lat):
         self.drill_xarray("drill_nodask", lat, dask=False)
+
+    def drill_dask_decoded(self, lat):
+        self.drill_xarray("drill_dask_decoded", lat, dask=True, view="zarr-decoded")
+
+    def drill_nodask_decoded(self, lat):
+        self.drill_xarray("drill_nodask_decoded", lat, dask=False, view="zarr-decoded")
 
     def drill_npy(self, lat):
         var, point, sel, nbytes = self.drill_target(lat)

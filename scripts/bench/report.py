@@ -16,6 +16,8 @@ LABEL = {
     "stat": "stat of the whole tree (os.walk + lstat)",
     "drill_dask": "drill, xr.open_zarr (dask chunks) [:, y, x]",
     "drill_nodask": "drill, xr.open_zarr(chunks=None) [:, y, x]",
+    "drill_dask_decoded": "drill, --view zarr-decoded: xr.open_zarr (dask chunks)",
+    "drill_nodask_decoded": "drill, --view zarr-decoded: xr.open_zarr(chunks=None)",
     "drill_npy": "drill, --view npy: np.load(mmap_mode='r')",
     "drill_netcdf": "drill, --view netcdf: netCDF4.Dataset",
     "drill_procs": "drill, 4 processes, 4 points (xarray)",

@@ -1,0 +1,206 @@
+// Unit tests of views/decoded_zarr_view.h: the zarr-decoded view over a
+// small store whose chunks are on a fake origin.
+#include "views/decoded_zarr_view.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "cache/block_store.h"
+#include "cache/read_through.h"
+#include "fs/filesystem.h"
+#include "refs/reference_loader.h"
+#include "tests/unit/compress_util.h"
+#include "tests/unit/fake_origin.h"
+#include "zarr/metadata.h"
+
+namespace zm {
+namespace {
+
+std::string JsonStr(const std::string& s) {
+  std::string out = "\"";
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out + "\"";
+}
+
+// Elements of `t` (int32, little-endian) as bytes.
+std::string I4(const std::vector<int32_t>& v) {
+  return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4);
+}
+
+// numcodecs' shuffle of 4-byte elements: byte k of every element together.
+std::string Shuffle4(const std::string& in) {
+  std::string out(in.size(), '\0');
+  const size_t n = in.size() / 4;
+  for (size_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < 4; ++k) out[k * n + i] = in[i * 4 + k];
+  return out;
+}
+
+// The store: group "g" holding
+//  - "a": <i4, 5 x 4, chunks 2 x 4, shuffle then zlib, order F, chunk 1.0
+//    without a reference (fill 7), chunk 2.0 corrupt;
+//  - "n": <i4, 4, chunks 2, "/" separator, zlib (keys "g/n/0", "g/n/1");
+//  - "odd": a codec the mount does not know;
+// and a root ".zmetadata" consolidating them. Chunk bytes live on the origin.
+class DecodedZarrViewTest : public ::testing::Test {
+ protected:
+  // a's chunk (ci, 0) in C order: element (r, c) = 10 r + c, 0 outside.
+  static std::vector<int32_t> AChunk(int ci) {
+    std::vector<int32_t> v;
+    for (int i = 0; i < 2; ++i)
+      for (int c = 0; c < 4; ++c) v.push_back(ci * 2 + i < 5 ? (ci * 2 + i) * 10 + c : 0);
+    return v;
+  }
+  // The same chunk as stored: F order, shuffled, zlib'd.
+  static std::string AStored(int ci) {
+    std::vector<int32_t> c = AChunk(ci), f;
+    for (int col = 0; col < 4; ++col)
+      for (int row = 0; row < 2; ++row) f.push_back(c[row * 4 + col]);
+    return testing::Zlib(Shuffle4(I4(f)));
+  }
+
+  void SetUp() override {
+    std::string blob;
+    std::string refs = "{";
+    auto add = [&](const std::string& k, const std::string& v) {
+      if (refs.size() > 1) refs += ",";
+      refs += JsonStr(k) + ":" + v;
+    };
+    auto add_stored = [&](const std::string& k, const std::string& bytes) {
+      add(k, "[\"http://h/blob\", " + std::to_string(blob.size()) + ", " + std::to_string(bytes.size()) + "]");
+      blob += bytes;
+    };
+    const std::string a_zarray = R"({"zarr_format": 2, "shape": [5, 4], "chunks": [2, 4], "dtype": "<i4", "order": "F", "fill_value": 7, "compressor": {"id": "zlib", "level": 1}, "filters": [{"id": "shuffle", "elementsize": 4}]})";
+    const std::string n_zarray = R"({"zarr_format": 2, "shape": [4], "chunks": [2], "dtype": "<i4", "order": "C", "fill_value": 0, "compressor": {"id": "zlib", "level": 1}, "filters": null, "dimension_separator": "/"})";
+    const std::string odd_zarray = R"({"zarr_format": 2, "shape": [2], "chunks": [2], "dtype": "<i4", "order": "C", "fill_value": 0, "compressor": {"id": "nosuchcodec"}, "filters": null})";
+    add(".zgroup", JsonStr(R"({"zarr_format": 2})"));
+    add(".zmetadata", JsonStr(R"({"metadata": {".zgroup": {"zarr_format": 2}, "g/.zgroup": {"zarr_format": 2}, "g/a/.zarray": )" +
+                              a_zarray + R"(, "g/n/.zarray": )" + n_zarray + R"(, "g/odd/.zarray": )" + odd_zarray +
+                              R"(}, "zarr_consolidated_format": 1})"));
+    add("g/.zgroup", JsonStr(R"({"zarr_format": 2})"));
+    add("g/a/.zarray", JsonStr(a_zarray));
+    add("g/a/.zattrs", JsonStr(R"({"_ARRAY_DIMENSIONS": ["y", "x"]})"));
+    add_stored("g/a/0.0", AStored(0));
+    add_stored("g/a/2.0", "this is not zlib data");
+    add("g/n/.zarray", JsonStr(n_zarray));
+    add_stored("g/n/0", testing::Zlib(I4({1, 2})));
+    add_stored("g/n/1", testing::Zlib(I4({3, 4})));
+    add("g/odd/.zarray", JsonStr(odd_zarray));
+    add_stored("g/odd/0", "opaque");
+    refs += "}";
+    origin_.Set("http://h/blob", blob);
+    auto r = ParseReferences(refs, "");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    index_ = std::move(r).value();
+    memory_ = NewMemoryBlockStore(16_MiB);
+    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ReadThroughOptions{});
+    DecodedArraysOptions o;
+    o.decode_threads = 0;
+    auto v = DecodedZarrView::Build(&index_, cache_.get(), o);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    view_ = std::move(v).value();
+  }
+
+  Result<Attr> Resolve(const Tree& t, const std::string& path) {
+    Attr a;
+    a.ino = Tree::kRootIno;
+    a.is_dir = true;
+    size_t start = 0;
+    while (start < path.size()) {
+      size_t slash = path.find('/', start);
+      auto r = t.Lookup(a.ino, path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+      if (!r.ok()) return r.status();
+      a = *r;
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    return a;
+  }
+
+  Result<std::string> ReadAll(const std::string& path) {
+    auto a = Resolve(*view_, path);
+    if (!a.ok()) return a.status();
+    return view_->Read(a->ino, 0, a->size + 10);
+  }
+
+  testing::FakeOrigin origin_;
+  ReferenceIndex index_;
+  std::unique_ptr<BlockStore> memory_;
+  std::unique_ptr<ReadThroughCache> cache_;
+  std::unique_ptr<DecodedZarrView> view_;
+};
+
+TEST_F(DecodedZarrViewTest, ChunksReadDecodedInCOrder) {
+  auto a = Resolve(*view_, "g/a/0.0");
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  EXPECT_EQ(a->size, 2u * 4u * 4u);  // the chunk's bytes, known without a fetch
+  EXPECT_EQ(ReadAll("g/a/0.0").value(), I4(AChunk(0)));
+  // A read in the middle of a chunk.
+  EXPECT_EQ(view_->Read(a->ino, 4, 8).value(), I4(AChunk(0)).substr(4, 8));
+  // Nested keys ("/" separator).
+  EXPECT_EQ(ReadAll("g/n/1").value(), I4({3, 4}));
+  EXPECT_EQ(Resolve(*view_, "g/n/0")->size, 8u);
+}
+
+TEST_F(DecodedZarrViewTest, MetadataSaysTheChunksAreDecoded) {
+  auto zarray = ReadAll("g/a/.zarray");
+  ASSERT_TRUE(zarray.ok());
+  EXPECT_EQ(Resolve(*view_, "g/a/.zarray")->size, zarray->size());
+  auto meta = ParseZarrArray(*zarray);
+  ASSERT_TRUE(meta.ok()) << *zarray;
+  EXPECT_TRUE(meta->chunk.codecs.empty());
+  EXPECT_EQ(meta->chunk.order, 'C');
+  EXPECT_EQ(meta->shape, (std::vector<uint64_t>{5, 4}));
+  // Consolidated: a and n rewritten, odd kept as it is stored.
+  auto consolidated = ReadAll(".zmetadata");
+  ASSERT_TRUE(consolidated.ok());
+  EXPECT_EQ(consolidated->find("\"zlib\""), std::string::npos) << *consolidated;
+  EXPECT_NE(consolidated->find("nosuchcodec"), std::string::npos) << *consolidated;
+  // Attributes as stored.
+  EXPECT_EQ(ReadAll("g/a/.zattrs").value(), R"({"_ARRAY_DIMENSIONS": ["y", "x"]})");
+}
+
+TEST_F(DecodedZarrViewTest, UndecodableArraysReadAsStored) {
+  EXPECT_EQ(ReadAll("g/odd/0").value(), "opaque");
+  EXPECT_NE(ReadAll("g/odd/.zarray")->find("nosuchcodec"), std::string::npos);
+  ASSERT_EQ(view_->shown_as_stored().size(), 1u);
+  EXPECT_NE(view_->shown_as_stored()[0].find("array 'g/odd' shown as stored"), std::string::npos)
+      << view_->shown_as_stored()[0];
+}
+
+TEST_F(DecodedZarrViewTest, MissingChunksStayMissingAndBadOnesFail) {
+  EXPECT_EQ(Resolve(*view_, "g/a/1.0").status().code(), Code::kNotFound);
+  auto bad = ReadAll("g/a/2.0");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("g/a/2.0"), std::string::npos) << bad.status().message();
+}
+
+TEST_F(DecodedZarrViewTest, SameTreeAsTheZarrView) {
+  Filesystem stored(&index_, cache_.get());
+  for (const std::string path : {"g", "g/a", "g/a/0.0", "g/n/1", ".zmetadata", "g/odd/0"}) {
+    auto x = Resolve(*view_, path), y = Resolve(stored, path);
+    ASSERT_TRUE(x.ok() && y.ok()) << path;
+    EXPECT_EQ(x->ino, y->ino) << path;
+  }
+  // Listings show the decoded sizes.
+  std::vector<std::pair<std::string, uint64_t>> listed;
+  auto dir = Resolve(*view_, "g/a");
+  ASSERT_TRUE(view_->ReadDir(dir->ino, 2, [&](std::string_view n, const Attr& a, uint64_t) {
+                      listed.emplace_back(std::string(n), a.size);
+                      return true;
+                    }).ok());
+  ASSERT_FALSE(listed.empty());
+  for (const auto& [name, size] : listed)
+    if (name == "0.0" || name == "2.0") {
+      EXPECT_EQ(size, 32u) << name;
+    }
+}
+
+}  // namespace
+}  // namespace zm

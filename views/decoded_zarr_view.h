@@ -1,0 +1,99 @@
+// The zarr-decoded view: the reference set's Zarr store as the zarr view
+// shows it — the same directories, keys and inode numbers — but with the
+// chunks of every array the mount can decode served decoded: each chunk
+// file holds the chunk's elements, in C order and in the byte order of the
+// array's data type, and the array's metadata says so (no compressor, no
+// filters: zarr/decoded_metadata.h), consolidated metadata included. A
+// Zarr reader then copies chunks instead of decoding them, and the
+// decoding runs here, ahead of it and on every core.
+//
+// Sizes come from metadata: a decoded chunk file's size is its chunk's
+// bytes; listing and stat read no chunk data. A chunk key with no
+// reference stays absent (the reader uses the fill value). Keys that are
+// not chunks of a decoded array (attributes, groups, other files) read as
+// stored, and so do the arrays the mount cannot decode (an unknown codec,
+// unreadable metadata) and sharded arrays, with one log line each
+// (shown_as_stored()): nothing is left out.
+//
+// A decoded chunk is decoded once while it stays in the decoded-chunk cache
+// (views/decoded_arrays.h); readers walking an array's chunks in any order
+// get the chunks ahead fetched and decoded in the background. A chunk that
+// cannot be fetched or decoded fails the read: never wrong bytes.
+//
+// Thread-safety: all methods are safe to call concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/status.h"
+#include "cache/read_through.h"
+#include "fs/filesystem.h"
+#include "fs/tree.h"
+#include "refs/reference_index.h"
+#include "views/decoded_arrays.h"
+
+namespace zm {
+
+class DecodedZarrView : public Tree {
+ public:
+  // Reads the metadata of `index` (through `cache`); neither is owned and
+  // both must outlive the result. Fails only when metadata cannot be read
+  // at all.
+  static Result<std::unique_ptr<DecodedZarrView>> Build(const ReferenceIndex* index,
+                                                        ReadThroughCache* cache,
+                                                        const DecodedArraysOptions& options,
+                                                        int64_t mtime = 0);
+
+  int64_t mtime() const override { return stored_.mtime(); }
+  Result<Attr> Lookup(uint64_t parent, std::string_view name) const override;
+  Result<Attr> GetAttr(uint64_t ino) const override;
+  Status ReadDir(uint64_t ino, uint64_t offset,
+                 const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit)
+      const override;
+  Status Open(uint64_t ino) const override { return stored_.Open(ino); }
+  Result<Slices> ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const override;
+  void StatFs(struct statvfs* st) const override { stored_.StatFs(st); }
+
+  // The same bytes as one string (tests).
+  Result<std::string> Read(uint64_t ino, uint64_t offset, uint64_t size) const;
+  // One line per array served as stored, as logged.
+  const std::vector<std::string>& shown_as_stored() const { return shown_as_stored_; }
+  const DecodedChunkStats& chunk_stats() const { return arrays_->chunk_stats(); }
+  // Blocks until decode-ahead is idle (tests).
+  void WaitForDecodeAhead() const { arrays_->WaitForDecodeAhead(); }
+
+ private:
+  struct ChunkRef {
+    uint32_t array;
+    uint64_t chunk;  // linear in the array's grid
+  };
+
+  DecodedZarrView(const ReferenceIndex* index, ReadThroughCache* cache, int64_t mtime);
+  // Marks the decoded arrays' directories and rewrites their metadata
+  // documents and the consolidated ones.
+  void Plan();
+  // Adds the rewritten document of key `f`, or logs why it stays as stored.
+  void Rewrite(ReferenceIndex::FileId f, const std::string& where,
+               const std::function<Result<std::string>(std::string_view)>& rewrite);
+  // The decoded chunk key `f` is, if it is one.
+  std::optional<ChunkRef> ChunkOf(ReferenceIndex::FileId f) const;
+  // `a` with the size this view gives its file.
+  Attr Adjusted(Attr a) const;
+
+  const ReferenceIndex* index_;
+  Filesystem stored_;  // the store as stored: the tree, and every key not decoded
+  std::unique_ptr<DecodedArrays> arrays_;
+  // Per directory of the index: the decoded array it is or lies in, or -1.
+  std::vector<int32_t> dir_array_;
+  // Metadata documents as this view shows them, by key.
+  std::unordered_map<ReferenceIndex::FileId, std::string> documents_;
+  std::vector<std::string> shown_as_stored_;
+};
+
+}  // namespace zm
