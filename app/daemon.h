@@ -73,7 +73,7 @@ struct DaemonConfig {
   bool lazy_sizes = false;
 };
 
-// REQUIRES: `opt.view` is zarr, npy or netcdf (ParseOptions checks it).
+// REQUIRES: `opt.view` names a view (ParseOptions checks it).
 DaemonConfig MakeDaemonConfig(const Options& opt);
 
 // One dataset as served: its index, the tree over it and what the tree

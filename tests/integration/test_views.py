@@ -1,4 +1,5 @@
-"""The npy and netcdf views (--view npy|netcdf), judged by real readers.
+"""The views that decode (--view npy|netcdf|zarr-decoded), judged by real
+readers.
 
 Over the reference sets built by prepare_data.py (chl, groups, sst, fice,
 plus the synthetic HDF5 set), mounted with --view npy and --view netcdf:
@@ -20,7 +21,13 @@ plus the synthetic HDF5 set), mounted with --view npy and --view netcdf:
     chunks, both chunk key encodings) reads in the npy and netcdf views as
     the original values, with dimension_names and attributes, and in the
     zarr view byte for byte; its arrays with an unknown codec or chunk key
-    encoding are left out, one log line each.
+    encoding are left out, one log line each;
+  * --view zarr-decoded: every reference set read by zarr-python and xarray
+    as the originals, its metadata naming no codec and each chunk file the
+    decoded chunk, the tree the zarr view's; missing chunks stay absent, an
+    unknown codec's array and sharded arrays are served as stored (one log
+    line each), a chunk that does not decode fails with EIO; the v3 store
+    and the sharded store read by zarrita as written.
 """
 
 import base64
@@ -835,3 +842,111 @@ def test_sharded_bad_index_fails_only_its_reads(sharded_store, mount, tmp_path):
             os.close(fd)
         log = open(m.log).read()
         assert f"shard '{name}/c/0/0" in log and why in log, log[-2000:]
+
+
+# --------------------------------------------------------------------------
+# --view zarr-decoded: the Zarr store with its chunks decoded by the daemon
+
+def decoded_arrays_of(m):
+    """{array path: .zarray document} of the v2 arrays a mount shows."""
+    out = {}
+    for key in view_files(m):
+        if key == ".zarray" or key.endswith("/.zarray"):
+            with open(m.path(key)) as f:
+                out[key[:-len(".zarray")].rstrip("/")] = json.load(f)
+    return out
+
+
+@pytest.mark.parametrize("name", SETS)
+def test_zarr_decoded_view_values(name, dataset, mount):
+    """Every array of every reference set reads through zarr-python and
+    xarray as the originals, from chunk files that hold the decoded chunk:
+    the metadata names no codec (C order), each chunk file has the chunk's
+    bytes, and the tree is the zarr view's, file for file."""
+    entry = dataset[name]
+    m = mount(entry["refs"], extra=["--view", "zarr-decoded"])
+    assert judges.check_zarr_store(m.mnt, entry) > 0
+    z = mount(entry["refs"])
+    assert view_files(m) == view_files(z)
+    stored = decoded_arrays_of(z)
+    for path, meta in decoded_arrays_of(m).items():
+        assert meta["compressor"] is None and meta["filters"] is None, path
+        assert meta["order"] == "C", path
+        for field in ("shape", "chunks", "dtype", "fill_value"):
+            assert meta[field] == stored[path][field], (path, field)
+        nbytes = int(np.prod(meta["chunks"])) * np.dtype(meta["dtype"]).itemsize
+        prefix = path + "/" if path else ""
+        chunk_files = [k for k in view_files(m) if k.startswith(prefix)
+                       and not k.rpartition("/")[2].startswith(".")]
+        for key in chunk_files:
+            assert os.stat(m.path(key)).st_size == nbytes, key
+    assert status(m)["view"]["chunk_loads"] > 0
+    assert "shown as stored" not in open(m.log).read()
+
+
+def test_zarr_decoded_view_missing_unknown_and_bad_chunks(dataset, mount):
+    """Chunks without references stay absent (zarr-python reads the fill
+    value), an array with an unknown codec is served as stored (logged
+    once), and a chunk that does not decode fails its reads with EIO while
+    the other chunks of its array read right."""
+    refs, entry = odd_refs(dataset, "sst_odd_decoded.json")
+    m = mount(refs, extra=["--view", "zarr-decoded"])
+    z = mount(refs)
+    want = judges.expected_arrays(entry)
+    import zarr
+    root = zarr.open_group(m.mnt, mode="r")
+    judges.assert_identical("holes", root["sst"][...], with_holes(entry, want["sst"]))
+    assert not os.path.exists(m.path("sst/2.0.0"))
+    for key in ("sst_raw/.zarray", "sst_raw/0.0.0"):
+        with open(m.path(key), "rb") as a, open(z.path(key), "rb") as b:
+            assert a.read() == b.read(), key
+    lines = [ln for ln in open(m.log).read().splitlines() if "shown as stored" in ln]
+    assert len(lines) == 1 and "'sst_raw'" in lines[0] and "nosuchcodec" in lines[0], lines
+    with pytest.raises(OSError) as e:
+        with open(m.path("bad/4.0.0"), "rb") as f:
+            f.read()
+    assert e.value.errno == errno.EIO
+    judges.assert_identical("bad[3]", root["bad"][3], want["sst"][3])
+    assert re.search(r"bad/4\.0\.0", open(m.log).read()), "the log names the chunk"
+
+
+def test_v3_store_zarr_decoded_view(v3_store, mount):
+    """The v3 store's arrays (transpose, bytes big and little, gzip, zstd,
+    crc32c, both key encodings, missing chunks) read through zarrita, an
+    independent v3 reader, as the values written; their zarr.json names the
+    bytes codec alone; the arrays the mount cannot decode are served as
+    stored, one log line each."""
+    out, refs, want, _docs = v3_store
+    m = mount(out, extra=["--view", "zarr-decoded"])
+    assert view_files(m) == set(refs)
+    for path in want:
+        with open(m.path(path + "/zarr.json")) as f:
+            codecs = json.load(f)["codecs"]
+        assert [c["name"] for c in codecs] == ["bytes"], (path, codecs)
+    import zarrita_reader
+    got = zarrita_reader.read_arrays(m.mnt, sorted(want))
+    for name, arr in want.items():
+        assert got[name].dtype == arr.dtype and np.array_equal(got[name], arr), name
+    lines = [ln for ln in open(m.log).read().splitlines() if "shown as stored" in ln]
+    assert len(lines) == 2 and any("'odd'" in ln for ln in lines) and \
+        any("'odd_keys'" in ln for ln in lines), lines
+    for key in refs:
+        if key.startswith(("odd/", "odd_keys/")):
+            with open(m.path(key), "rb") as f:
+                assert f.read() == v3_refs.key_bytes(refs, out, key), key
+
+
+def test_sharded_arrays_zarr_decoded_view(sharded_store, mount):
+    """Sharded arrays are served as stored (their inner chunks have no keys
+    of their own), so zarrita reads them as written."""
+    out, refs, want, _docs, _shards = sharded_store
+    m = mount(out, extra=["--view", "zarr-decoded"])
+    for key in refs:
+        with open(m.path(key), "rb") as f:
+            assert f.read() == v3_refs.key_bytes(refs, out, key), key
+    import zarrita_reader
+    got = zarrita_reader.read_arrays(m.mnt, sorted(want))
+    for name, arr in want.items():
+        assert np.array_equal(got[name], arr), name
+    lines = [ln for ln in open(m.log).read().splitlines() if "shown as stored" in ln]
+    assert len(lines) == len(want) and all("sharded" in ln for ln in lines), lines

@@ -124,7 +124,7 @@ TEST(MountOptions, ErrorsNameTheOption) {
       {"offline=1", "option '-o offline' takes no value"},
       {"cache_dir", "option '-o cache_dir' needs a value (cache_dir=DIR)"},
       {"threads=0", "option '-o threads': '0' is not an integer in [1, 1024]"},
-      {"view=tiff", "option '-o view': 'tiff' is not zarr, npy or netcdf"},
+      {"view=tiff", "option '-o view': 'tiff' is not zarr, zarr-decoded, npy or netcdf"},
       {"block-size=1K", "option '-o block-size' must be between 4K and 64M"},
   };
   for (const auto& [given, error] : cases) {
