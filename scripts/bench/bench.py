@@ -55,10 +55,12 @@ point is --drill-point (default 300,700), so 512 chunks of ~190 MB.
   drill_procs    4 processes at once, each drilling another point (the
                  point mirrored by half the grid in y, x and both: 4 chunk
                  columns) with xarray, chunks=None (peer: the same on fsspec)
+  drill_procs_decoded
+                 the same on a --view zarr-decoded mount
   (drill_raw and bulk_raw, above, also run in the drill suite)
 Groups for --only: "drill" = drill_dask, drill_nodask, drill_dask_decoded,
 drill_nodask_decoded, drill_npy, drill_netcdf, drill_raw, drill_procs,
-bulk_raw on the kerchunk dataset, e.g.
+drill_procs_decoded, bulk_raw on the kerchunk dataset, e.g.
   scripts/bench.sh --only drill [--quick] [--latencies 0,20]
 Mount measurements also record the daemon's own counters (the change of
 `zarrmount status MNT --json` over the measurement, after the prefetches it
@@ -101,13 +103,13 @@ import zmount  # noqa: E402  (tests/integration, put on sys.path by the modules 
 
 WORKLOADS = ("bulk_raw", "bulk_decoded", "drill_raw", "drill_decoded", "random", "stat", "views",
              "drill_dask", "drill_nodask", "drill_dask_decoded", "drill_nodask_decoded",
-             "drill_npy", "drill_netcdf", "drill_procs")
+             "drill_npy", "drill_netcdf", "drill_procs", "drill_procs_decoded")
 # Workloads of the kerchunk dataset only (they name its readers' ways).
 KERCHUNK_WORKLOADS = ("drill_dask", "drill_nodask", "drill_dask_decoded", "drill_nodask_decoded",
-                      "drill_npy", "drill_netcdf", "drill_procs")
+                      "drill_npy", "drill_netcdf", "drill_procs", "drill_procs_decoded")
 GROUPS = {"drill": ("drill_dask", "drill_nodask", "drill_dask_decoded", "drill_nodask_decoded",
                     "drill_npy", "drill_netcdf", "drill_raw",
-                    "drill_procs", "bulk_raw")}
+                    "drill_procs", "drill_procs_decoded", "bulk_raw")}
 DEFAULT_WORKLOADS = ("bulk_raw", "bulk_decoded", "drill_raw", "drill_decoded", "random", "stat")
 DRILL_POINT = (0.37, 0.61)  # fraction of the grid (y, x), unless --drill-point
 DATASETS = {"synthetic": (dataset.FULL, dataset.QUICK),
@@ -557,18 +559,22 @@ class Bench:
         self.check_drill("drill_netcdf", lat, var, point,
                          {"peer": peer, "cold": got.get("cold")})
 
-    def drill_procs(self, lat):
+    def drill_procs(self, lat, workload="drill_procs", view=None):
         var = self.args.drill_vars[0]
         points = self.drill_points(var)
         nbytes = sum(self.drill_target(lat, p)[3] for p in points)
-        peer = self.measure("drill_procs", lat, "peer", lambda: readers.drill_processes(
+        peer = self.measure(workload, lat, "peer", lambda: readers.drill_processes(
             "fsspec", self.refs[lat], var, points, nbytes), reps=self.reps)
-        got = self.mount_modes("drill_procs", lat, lambda: readers.drill_processes(
-            "mount", self.mnt, var, points, nbytes))
+        with self.view(view) if view else contextlib.nullcontext():
+            got = self.mount_modes(workload, lat, lambda: readers.drill_processes(
+                "mount", self.mnt, var, points, nbytes))
         for mode, res in (("peer", peer), ("cold", got.get("cold"))):
             for p in points:
-                self.check_point("drill_procs", lat, mode, var, p,
+                self.check_point(workload, lat, mode, var, p,
                                  ((res or {}).get("values") or {}).get(tuple(p)))
+
+    def drill_procs_decoded(self, lat):
+        self.drill_procs(lat, "drill_procs_decoded", view="zarr-decoded")
 
     def random(self, lat):
         pool = [e for v in self.variables for e in self.chunks[lat][v]]
@@ -622,7 +628,7 @@ def parse_args(argv=None):
     ap.add_argument("--dataset", choices=tuple(DATASETS),
                     help="synthetic (3 variables, references made by the tests' make_refs) "
                          "or kerchunk (sst, references made by kerchunk 0.2.2); default: "
-                         "kerchunk if a drill_dask/nodask/npy/netcdf/procs workload runs, "
+                         "kerchunk if a drill_dask/nodask/npy/netcdf/procs (or _decoded) workload runs, "
                          "else synthetic")
     ap.add_argument("--kerchunk", default=os.environ.get(
         "KERCHUNK_DIR", "/work/shared/peers/kerchunk-0.2.2"), metavar="DIR",
@@ -668,7 +674,7 @@ def parse_args(argv=None):
         args.dataset = ("kerchunk" if any(w in KERCHUNK_WORKLOADS for w in args.workloads)
                         else "synthetic")
     if args.dataset != "kerchunk" and any(w in KERCHUNK_WORKLOADS for w in args.workloads):
-        ap.error("the drill_dask/nodask/npy/netcdf/procs workloads need --dataset kerchunk")
+        ap.error("the drill_dask/nodask/npy/netcdf/procs (and _decoded) workloads need --dataset kerchunk")
     args.latencies = [int(x) for x in args.latencies.split(",")]
     args.modes = set(args.modes.split(",")) | {"cold"}
     kerchunk = args.dataset == "kerchunk"

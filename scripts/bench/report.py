@@ -21,6 +21,7 @@ LABEL = {
     "drill_npy": "drill, --view npy: np.load(mmap_mode='r')",
     "drill_netcdf": "drill, --view netcdf: netCDF4.Dataset",
     "drill_procs": "drill, 4 processes, 4 points (xarray)",
+    "drill_procs_decoded": "drill, --view zarr-decoded: 4 processes, 4 points",
 }
 MODE_LABEL = {
     "limit": "limit: curl -> nginx",
