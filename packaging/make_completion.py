@@ -17,7 +17,7 @@ FUSE_OPTIONS = ("allow_other", "allow_root", "nosuid", "nodev", "noexec", "auto_
 # Values by metavariable: a directory, a file, or one of a few words.
 DIRECTORY_METAVARS = ("DIR",)
 FILE_METAVARS = ("FILE",)
-WORDS = {"VIEW": "zarr npy netcdf"}
+WORDS = {"VIEW": "zarr zarr-decoded npy netcdf"}
 
 
 def options_of(text):
