@@ -88,21 +88,20 @@ Result<std::unique_ptr<ServedDataset>> BuildDataset(ReferenceIndex index, Stack*
     ds->tree = std::move(fs);
     return ds;
   }
+  DecodedArraysOptions arrays;
+  arrays.root_name = set_name;
+  arrays.chunk_cache_bytes = sizes.view_cache_bytes;
+  arrays.decode_threads = sizes.view_decode_threads;
   if (config.view == ViewKind::kZarrDecoded) {
-    DecodedArraysOptions ao;
-    ao.chunk_cache_bytes = sizes.view_cache_bytes;
-    ao.decode_threads = sizes.view_decode_threads;
     ZM_ASSIGN_OR_RETURN(std::unique_ptr<DecodedZarrView> view,
-                        DecodedZarrView::Build(&ds->index, cache, ao, mtime));
+                        DecodedZarrView::Build(&ds->index, cache, arrays, mtime));
     ds->view_stats = &view->chunk_stats();
     ds->tree = std::move(view);
     return ds;
   }
   ViewOptions vo;
   vo.kind = config.view;
-  vo.set_name = set_name;
-  vo.chunk_cache_bytes = sizes.view_cache_bytes;
-  vo.decode_threads = sizes.view_decode_threads;
+  vo.arrays = arrays;
   vo.max_readahead = sizes.view_readahead_bytes;
   ZM_ASSIGN_OR_RETURN(std::unique_ptr<ViewFilesystem> view,
                       ViewFilesystem::Build(&ds->index, cache, vo, mtime));

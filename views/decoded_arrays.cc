@@ -6,20 +6,6 @@
 
 namespace zm {
 
-namespace {
-
-std::string JoinPath(std::string_view dir, std::string_view name) {
-  if (dir.empty()) return std::string(name);
-  return std::string(dir) + "/" + std::string(name);
-}
-
-std::string_view Basename(std::string_view path) {
-  size_t slash = path.rfind('/');
-  return slash == std::string_view::npos ? path : path.substr(slash + 1);
-}
-
-}  // namespace
-
 DecodedArrays::DecodedArrays(const ReferenceIndex* index, ReadThroughCache* cache,
                              const DecodedArraysOptions& options)
     : index_(index), cache_(cache), options_(options) {
@@ -72,7 +58,7 @@ Status DecodedArrays::AddArray(ReferenceIndex::DirId d, const std::string& path,
   auto a = std::make_unique<Array>();
   a->path = path;
   a->dir = d;
-  a->name = std::string(Basename(path));
+  a->name = path.substr(path.rfind('/') + 1);  // (npos + 1: the whole path)
   if (a->name.empty()) a->name = options_.root_name;
   a->meta = std::move(node.array);
   const auto& m = a->meta;
@@ -131,7 +117,8 @@ Status DecodedArrays::AddArray(ReferenceIndex::DirId d, const std::string& path,
 std::string DecodedArrays::ChunkKeyOf(const Array& a, uint64_t chunk) const {
   std::vector<uint64_t> index = a.grid->GridIndex(chunk);
   if (a.meta.sharding) index = a.meta.sharding->ShardOf(index);
-  return JoinPath(a.path, a.meta.ChunkKey(index));
+  std::string key = a.meta.ChunkKey(index);
+  return a.path.empty() ? key : a.path + "/" + key;
 }
 
 Result<Block> DecodedArrays::DecodeChunk(const Array& a, std::string_view stored,

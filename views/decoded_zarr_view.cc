@@ -89,7 +89,7 @@ std::optional<DecodedZarrView::ChunkRef> DecodedZarrView::ChunkOf(ReferenceIndex
     const std::string dir = index_->DirPath(d);
     rel = dir.substr(a.path.empty() ? 0 : a.path.size() + 1) + "/";
   }
-  rel += index_->file_name(f);
+  rel += index_->FileName(f);  // (a lazy chunk's name is made from its place)
   auto index = a.meta.ParseChunkKey(rel);
   if (!index) return std::nullopt;
   auto linear = a.grid->LinearIndex(*index);

@@ -372,11 +372,7 @@ Result<std::unique_ptr<ViewFilesystem>> ViewFilesystem::Build(const ReferenceInd
                                                               const ViewOptions& options,
                                                               int64_t mtime) {
   std::unique_ptr<ViewFilesystem> v(new ViewFilesystem(index, options, mtime));
-  DecodedArraysOptions ao;
-  ao.root_name = options.set_name;
-  ao.chunk_cache_bytes = options.chunk_cache_bytes;
-  ao.decode_threads = options.decode_threads;
-  ZM_ASSIGN_OR_RETURN(v->arrays_, DecodedArrays::Load(index, cache, ao));
+  ZM_ASSIGN_OR_RETURN(v->arrays_, DecodedArrays::Load(index, cache, options.arrays));
   for (const auto& u : v->arrays_->undecodable()) v->Omit(u.where + " left out: " + u.why);
   if (options.kind == ViewKind::kNetcdf)
     v->BuildNetcdf();
@@ -476,7 +472,7 @@ std::vector<NcAttribute> ViewFilesystem::NetcdfGroupAttributes(const std::string
 }
 
 void ViewFilesystem::AddNetcdfFile(const std::string& group, const std::vector<const Array*>& arrays) {
-  const std::string file_path = group.empty() ? options_.set_name + ".nc" : group + ".nc";
+  const std::string file_path = group.empty() ? options_.arrays.root_name + ".nc" : group + ".nc";
   const std::vector<NcAttribute> gattrs = NetcdfGroupAttributes(group);
   NcDimensions dims;
   std::vector<NcVariable> vars;
@@ -626,12 +622,12 @@ Result<std::string> ViewFilesystem::Read(uint64_t ino, uint64_t offset, uint64_t
 
 void ViewFilesystem::ReadAhead(uint64_t ino, const File& file, uint64_t offset,
                                uint64_t size) const {
-  if (options_.decode_threads <= 0) return;
+  if (!arrays_->decodes_ahead()) return;
   // Decode ahead once a reader has read on where it left off: the window
   // starts at 4 MiB and doubles while reads stay sequential, up to
   // max_readahead and a quarter of the decoded-chunk cache (so what is
   // decoded ahead is not evicted before it is read).
-  const uint64_t cap = std::max<uint64_t>(std::min(options_.max_readahead, options_.chunk_cache_bytes / 4), 1);
+  const uint64_t cap = std::max<uint64_t>(std::min(options_.max_readahead, options_.arrays.chunk_cache_bytes / 4), 1);
   uint64_t window = 0;
   {
     std::lock_guard<std::mutex> lock(streams_mu_);

@@ -62,10 +62,10 @@ std::string ReferenceSetName(std::string_view source_path);
 
 struct ViewOptions {
   ViewKind kind = ViewKind::kNpy;
-  std::string set_name = "root";      // see ReferenceSetName
-  uint64_t chunk_cache_bytes = 256_MiB;  // decoded chunks kept in memory
-  int decode_threads = 2;             // decode-ahead threads; 0: none
-  uint64_t max_readahead = 64_MiB;    // file bytes decoded ahead, at most
+  // The decoded arrays; root_name names the root group's NetCDF file (see
+  // ReferenceSetName) and a root array's .npy.
+  DecodedArraysOptions arrays;
+  uint64_t max_readahead = 64_MiB;  // file bytes decoded ahead, at most
 };
 
 class ViewFilesystem : public Tree {

@@ -171,6 +171,22 @@ def test_our_parquet_mounts_byte_identical_to_json(sets, mount, tmp_path):
                 assert got[key] == want[key], f"{name} {extra}: {key}"
 
 
+def test_zarr_decoded_view_of_parquet_equals_json(sets, mount, tmp_path):
+    """--view zarr-decoded over Parquet references, whose chunks are served
+    lazily (their names made from their places in the grid), holds the same
+    files and bytes as over the JSON form, and decodes: its chunk files are
+    not the stored ones."""
+    for name, refs in sets.items():
+        pq = convert(refs, tmp_path / f"{name}.parq")
+        want = tree_bytes(mount(refs, extra=["--view", "zarr-decoded"]).path())
+        got = tree_bytes(mount(pq, extra=["--view", "zarr-decoded"]).path())
+        assert got.keys() == want.keys(), name
+        for key in want:
+            assert got[key] == want[key], f"{name}: {key}"
+        stored = tree_bytes(mount(refs).path())
+        assert any(stored[k] != want[k] for k in want if not k.rpartition("/")[2].startswith(".")), name
+
+
 def test_duckdb_reads_the_rows_we_write(sets, duckdb, tmp_path):
     for name, refs in sets.items():
         pq = convert(refs, tmp_path / f"{name}.parq")

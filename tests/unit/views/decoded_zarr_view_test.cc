@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "base/json.h"
 #include "cache/block_store.h"
 #include "cache/read_through.h"
 #include "fs/filesystem.h"
@@ -18,15 +19,6 @@
 
 namespace zm {
 namespace {
-
-std::string JsonStr(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\';
-    out += c;
-  }
-  return out + "\"";
-}
 
 // Elements of `t` (int32, little-endian) as bytes.
 std::string I4(const std::vector<int32_t>& v) {
@@ -70,7 +62,7 @@ class DecodedZarrViewTest : public ::testing::Test {
     std::string refs = "{";
     auto add = [&](const std::string& k, const std::string& v) {
       if (refs.size() > 1) refs += ",";
-      refs += JsonStr(k) + ":" + v;
+      refs += JsonQuote(k) + ":" + v;
     };
     auto add_stored = [&](const std::string& k, const std::string& bytes) {
       add(k, "[\"http://h/blob\", " + std::to_string(blob.size()) + ", " + std::to_string(bytes.size()) + "]");
@@ -79,19 +71,19 @@ class DecodedZarrViewTest : public ::testing::Test {
     const std::string a_zarray = R"({"zarr_format": 2, "shape": [5, 4], "chunks": [2, 4], "dtype": "<i4", "order": "F", "fill_value": 7, "compressor": {"id": "zlib", "level": 1}, "filters": [{"id": "shuffle", "elementsize": 4}]})";
     const std::string n_zarray = R"({"zarr_format": 2, "shape": [4], "chunks": [2], "dtype": "<i4", "order": "C", "fill_value": 0, "compressor": {"id": "zlib", "level": 1}, "filters": null, "dimension_separator": "/"})";
     const std::string odd_zarray = R"({"zarr_format": 2, "shape": [2], "chunks": [2], "dtype": "<i4", "order": "C", "fill_value": 0, "compressor": {"id": "nosuchcodec"}, "filters": null})";
-    add(".zgroup", JsonStr(R"({"zarr_format": 2})"));
-    add(".zmetadata", JsonStr(R"({"metadata": {".zgroup": {"zarr_format": 2}, "g/.zgroup": {"zarr_format": 2}, "g/a/.zarray": )" +
+    add(".zgroup", JsonQuote(R"({"zarr_format": 2})"));
+    add(".zmetadata", JsonQuote(R"({"metadata": {".zgroup": {"zarr_format": 2}, "g/.zgroup": {"zarr_format": 2}, "g/a/.zarray": )" +
                               a_zarray + R"(, "g/n/.zarray": )" + n_zarray + R"(, "g/odd/.zarray": )" + odd_zarray +
                               R"(}, "zarr_consolidated_format": 1})"));
-    add("g/.zgroup", JsonStr(R"({"zarr_format": 2})"));
-    add("g/a/.zarray", JsonStr(a_zarray));
-    add("g/a/.zattrs", JsonStr(R"({"_ARRAY_DIMENSIONS": ["y", "x"]})"));
+    add("g/.zgroup", JsonQuote(R"({"zarr_format": 2})"));
+    add("g/a/.zarray", JsonQuote(a_zarray));
+    add("g/a/.zattrs", JsonQuote(R"({"_ARRAY_DIMENSIONS": ["y", "x"]})"));
     add_stored("g/a/0.0", AStored(0));
     add_stored("g/a/2.0", "this is not zlib data");
-    add("g/n/.zarray", JsonStr(n_zarray));
+    add("g/n/.zarray", JsonQuote(n_zarray));
     add_stored("g/n/0", testing::Zlib(I4({1, 2})));
     add_stored("g/n/1", testing::Zlib(I4({3, 4})));
-    add("g/odd/.zarray", JsonStr(odd_zarray));
+    add("g/odd/.zarray", JsonQuote(odd_zarray));
     add_stored("g/odd/0", "opaque");
     refs += "}";
     origin_.Set("http://h/blob", blob);

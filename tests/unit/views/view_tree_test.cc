@@ -120,8 +120,8 @@ class ViewFsTest : public ::testing::Test {
   std::unique_ptr<ViewFilesystem> Build(ViewKind kind) {
     ViewOptions o;
     o.kind = kind;
-    o.set_name = "store";
-    o.decode_threads = 0;
+    o.arrays.root_name = "store";
+    o.arrays.decode_threads = 0;
     auto v = ViewFilesystem::Build(&index_, cache_.get(), o);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? std::move(v).value() : nullptr;
@@ -278,8 +278,8 @@ TEST(ViewFsV3, NullDimensionNamesAndUnreadableArrays) {
   auto memory = NewMemoryBlockStore(16_MiB);
   ReadThroughCache cache(&origin, memory.get(), nullptr, ReadThroughOptions{});
   ViewOptions o;
-  o.set_name = "store";
-  o.decode_threads = 0;
+  o.arrays.root_name = "store";
+  o.arrays.decode_threads = 0;
   for (ViewKind kind : {ViewKind::kNpy, ViewKind::kNetcdf}) {
     o.kind = kind;
     auto v = ViewFilesystem::Build(&index, &cache, o);
@@ -339,8 +339,8 @@ TEST(ViewFsGroups, DimensionNamesWithGroupPaths) {
   ReadThroughCache cache(&origin, memory.get(), nullptr, ReadThroughOptions{});
   ViewOptions o;
   o.kind = ViewKind::kNetcdf;
-  o.set_name = "store";
-  o.decode_threads = 0;
+  o.arrays.root_name = "store";
+  o.arrays.decode_threads = 0;
   auto v = ViewFilesystem::Build(&index, &cache, o);
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   EXPECT_TRUE((*v)->omitted().empty()) << (*v)->omitted()[0];
@@ -469,8 +469,8 @@ class ViewFsShardingTest : public ::testing::Test {
     cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ReadThroughOptions{});
     ViewOptions o;
     o.kind = kind;
-    o.set_name = "store";
-    o.decode_threads = 0;
+    o.arrays.root_name = "store";
+    o.arrays.decode_threads = 0;
     auto v = ViewFilesystem::Build(&index_, cache_.get(), o);
     EXPECT_TRUE(v.ok()) << v.status().ToString();
     return v.ok() ? std::move(v).value() : nullptr;
