@@ -22,8 +22,8 @@ Result<std::unique_ptr<DecodedArrays>> DecodedArrays::Load(const ReferenceIndex*
   return d;
 }
 
-void DecodedArrays::Undecoded(const std::string& where, std::string why, ReferenceIndex::DirId d) {
-  undecodable_.push_back(Undecodable{where, std::move(why), d});
+void DecodedArrays::Undecoded(const std::string& where, std::string why) {
+  undecodable_.push_back(Undecodable{where, std::move(why)});
 }
 
 Result<std::string> DecodedArrays::ReadKey(ReferenceIndex::FileId f) const {
@@ -45,7 +45,7 @@ Status DecodedArrays::LoadAll() {
     const std::string path = index_->DirPath(d);
     const std::string where = path.empty() ? "the root array" : "array '" + path + "'";
     if (node.kind == ZarrNode::Kind::kBadArray) {
-      Undecoded(where, node.error.message(), d);
+      Undecoded(where, node.error.message());
       continue;
     }
     ZM_RETURN_IF_ERROR(AddArray(d, path, where, std::move(node)));
@@ -67,7 +67,7 @@ Status DecodedArrays::AddArray(ReferenceIndex::DirId d, const std::string& path,
   ChunkSpec spec = m.chunk;
   if (m.sharding) {
     if (!m.sharding->unsupported.empty()) {
-      Undecoded(where, m.sharding->unsupported, d);
+      Undecoded(where, m.sharding->unsupported);
       return Status::Ok();
     }
     chunk_shape = m.sharding->inner_chunks;
@@ -80,19 +80,19 @@ Status DecodedArrays::AddArray(ReferenceIndex::DirId d, const std::string& path,
     chunk_elems *= ok_grid ? c : 1;
   }
   if (!ok_grid || chunk_elems * m.chunk.dtype.size > (uint64_t{1} << 31)) {
-    Undecoded(where, "chunks of zero or more than 2 GiB", d);
+    Undecoded(where, "chunks of zero or more than 2 GiB");
     return Status::Ok();
   }
   auto grid = ChunkGrid::Make(m.shape, chunk_shape);
   if (!grid.ok()) {
-    Undecoded(where, grid.status().message(), d);
+    Undecoded(where, grid.status().message());
     return Status::Ok();
   }
   a->grid = std::make_unique<ChunkGrid>(std::move(grid).value());
   a->walk = std::make_unique<ChunkWalk>(a->grid->grid_shape());
   auto decoder = ChunkDecoder::Make(std::move(spec));
   if (!decoder.ok()) {
-    Undecoded(where, decoder.status().message(), d);
+    Undecoded(where, decoder.status().message());
     return Status::Ok();
   }
   a->decoder = std::move(decoder).value();

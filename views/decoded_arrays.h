@@ -77,7 +77,6 @@ class DecodedArrays {
   struct Undecodable {
     std::string where;
     std::string why;
-    ReferenceIndex::DirId dir = 0;
   };
 
   // Reads the metadata of `index` through `cache`; neither is owned and
@@ -120,7 +119,7 @@ class DecodedArrays {
   // reading its attributes.
   Status AddArray(ReferenceIndex::DirId d, const std::string& path, const std::string& where,
                   ZarrNode node);
-  void Undecoded(const std::string& where, std::string why, ReferenceIndex::DirId d);
+  void Undecoded(const std::string& where, std::string why);
   // The store key of chunk `chunk` of `a`: of the shard holding it when
   // `a` is sharded.
   std::string ChunkKeyOf(const Array& a, uint64_t chunk) const;

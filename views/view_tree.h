@@ -12,14 +12,11 @@
 // Directories are shown only where they lead to a view file.
 //
 // Building the tree reads metadata only (.zarray, .zattrs, zarr.json);
-// sizes come from it. A read decodes only the chunks its bytes touch, each
-// once while it stays in the decoded-chunk cache; a chunk with no key is
-// the fill value. A sharded array (Zarr v3 sharding_indexed) is decoded by
-// inner chunk: its shard's index is read once (then cached) and each inner
-// chunk by its own byte range, never the whole shard; an inner chunk the
-// index marks empty is the fill value. Sequential readers get the chunks ahead decoded in the
-// background. A chunk that cannot be fetched or decoded fails the read
-// (never wrong bytes).
+// sizes come from it. A read decodes only the chunks its bytes touch
+// (views/decoded_arrays.h: each once while it stays cached, sharded arrays
+// by inner chunk, a chunk with no key the fill value, never wrong bytes).
+// Sequential readers get the chunks ahead decoded in the background, and
+// so do readers walking the chunk grid.
 //
 // Arrays the view cannot show (unknown codec, unreadable metadata, and for
 // NetCDF a type the format cannot hold or dimensions that conflict) are
