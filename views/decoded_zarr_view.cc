@@ -24,9 +24,9 @@ Result<std::unique_ptr<DecodedZarrView>> DecodedZarrView::Build(const ReferenceI
   return v;
 }
 
-void DecodedZarrView::Rewrite(ReferenceIndex::FileId f, const std::string& where,
+void DecodedZarrView::Rewrite(ReferenceIndex::FileId f, const Result<std::string>& text,
+                              const std::string& where,
                               const std::function<Result<std::string>(std::string_view)>& rewrite) {
-  auto text = arrays_->ReadKey(f);
   auto out = text.ok() ? rewrite(*text) : Result<std::string>(text.status());
   if (!out.ok()) {
     LogWarning(where + " shown as stored: " + out.status().message());
@@ -49,7 +49,8 @@ void DecodedZarrView::Plan() {
         a->meta.chunk.zarr_format == 2 ? kZarrV2ArrayDocument : kZarrV3Document;
     auto doc = index_->FindFile(a->dir, doc_name);
     if (!doc) continue;  // cannot happen: the array was found by its document
-    Rewrite(*doc, where, [](std::string_view text) { return DecodedArrayDocument(text); });
+    Rewrite(*doc, arrays_->ReadKey(*doc), where,
+            [](std::string_view text) { return DecodedArrayDocument(text); });
     if (documents_.count(*doc)) dir_array_[a->dir] = static_cast<int32_t>(a->id);
   }
   // Directories sort by path, so a parent is marked before its children.
@@ -70,10 +71,11 @@ void DecodedZarrView::Plan() {
     };
     const std::string where =
         "the consolidated metadata of " + (group.empty() ? std::string("the root") : "group '" + group + "'");
-    if (auto f = index_->FindFile(d, ".zmetadata")) Rewrite(*f, where, rewrite);
+    if (auto f = index_->FindFile(d, ".zmetadata")) Rewrite(*f, arrays_->ReadKey(*f), where, rewrite);
     if (auto f = index_->FindFile(d, kZarrV3Document)) {
       auto text = arrays_->ReadKey(*f);
-      if (text.ok() && text->find("\"consolidated_metadata\"") != std::string::npos) Rewrite(*f, where, rewrite);
+      if (text.ok() && text->find("\"consolidated_metadata\"") != std::string::npos)
+        Rewrite(*f, text, where, rewrite);
     }
   }
 }

@@ -78,8 +78,9 @@ class DecodedZarrView : public Tree {
   // Marks the decoded arrays' directories and rewrites their metadata
   // documents and the consolidated ones.
   void Plan();
-  // Adds the rewritten document of key `f`, or logs why it stays as stored.
-  void Rewrite(ReferenceIndex::FileId f, const std::string& where,
+  // Adds the rewritten document of key `f` (whose bytes are `text`), or
+  // logs why it stays as stored.
+  void Rewrite(ReferenceIndex::FileId f, const Result<std::string>& text, const std::string& where,
                const std::function<Result<std::string>(std::string_view)>& rewrite);
   // The decoded chunk key `f` is, if it is one.
   std::optional<ChunkRef> ChunkOf(ReferenceIndex::FileId f) const;
