@@ -29,6 +29,13 @@ namespace zm {
 DaemonSizes ComputeSizes(const Options& opt) {
   DaemonSizes s;
   s.memory_cache_bytes = opt.memory_cache;
+  if (!opt.memory_cache_given && opt.disk_cache && opt.view != "zarr") {
+    // A decoding view reads each stored chunk once into its decoded chunks'
+    // cache; a large memory tier would only hold those bytes a second time,
+    // each block in memory never touched before (a page fault per 4 KiB).
+    // Blocks needed again come back from the disk cache.
+    s.memory_cache_bytes = Options::kViewMemoryCache;
+  }
   s.read_through.block_size = opt.block_size;
   s.read_through.prefetch_threads = opt.prefetch ? opt.prefetch_threads : 0;
   s.read_through.prefetch_budget = opt.prefetch_memory;

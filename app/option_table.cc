@@ -217,9 +217,16 @@ const OptionSpec kOptions[] = {
    "recently used blocks are evicted (default: {})",
    [](const Options& d) { return FormatSize(d.cache_size); }, kMount | kWarm,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->cache_size); }},
-  {"--memory-cache", 0, "SIZE", "size of the in-memory block cache (default: {})",
-   [](const Options& d) { return FormatSize(d.memory_cache); }, kMount,
-   [](const OptionArg& a, Options* o) { return SizeIn(a, &o->memory_cache); }},
+  {"--memory-cache", 0, "SIZE",
+   "size of the in-memory block cache (default: {}\n"
+   "with a view that decodes and the disk cache on)",
+   [](const Options& d) {
+     return FormatSize(d.memory_cache) + "; " + FormatSize(Options::kViewMemoryCache);
+   }, kMount,
+   [](const OptionArg& a, Options* o) {
+     o->memory_cache_given = true;
+     return SizeIn(a, &o->memory_cache);
+   }},
   {"--no-disk-cache", 0, nullptr, "use no persistent cache", nullptr, kMount,
    [](const OptionArg&, Options* o) { o->disk_cache = false; return Status(); }},
   {"--offline", 0, nullptr,

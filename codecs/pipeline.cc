@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <mutex>
 #include <type_traits>
 
 #include "base/units.h"
@@ -21,16 +22,69 @@ constexpr uint64_t kMaxChunkBytes = 2_GiB;
 // The size between two stages when a compressor makes it data-dependent.
 constexpr uint64_t kVariable = UINT64_MAX;
 
+// Buffers of finished decodes, for the next ones: a stage's output then
+// needs neither an allocation nor zeroing, nor new pages, once a chunk as
+// big has been decoded. At most kSpareBytes are kept, in all.
+constexpr size_t kSpareBytes = 32_MiB;
+
+class SpareBuffers {
+ public:
+  std::string Take() {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (spares_.empty()) return {};
+    std::string s = std::move(spares_.back());
+    spares_.pop_back();
+    bytes_ -= s.capacity();
+    return s;
+  }
+  void Give(std::string s) {
+    if (s.capacity() == 0) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    if (bytes_ + s.capacity() > kSpareBytes) return;  // freed outside the lock
+    bytes_ += s.capacity();
+    spares_.push_back(std::move(s));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> spares_;
+  size_t bytes_ = 0;
+};
+
+SpareBuffers& Spares() {
+  static SpareBuffers* spares = new SpareBuffers;  // never destroyed: decodes may outlive statics
+  return *spares;
+}
+
 // The bytes between two stages: the stored input (borrowed, never written)
 // or a buffer the pipeline owns. Checksum stages only narrow the window, so
-// stripping a checksum costs no copy.
+// stripping a checksum costs no copy. A stage that makes new bytes writes
+// them into Output and Commits them; the buffer they replace becomes the
+// spare, for the next stage.
 class Buf {
  public:
   explicit Buf(std::string_view stored) : ext_(stored.data()), len_(stored.size()) {}
+  ~Buf() { Spares().Give(std::move(spare_)); }
+  Buf(const Buf&) = delete;
+  Buf& operator=(const Buf&) = delete;
+
   std::string_view view() const {
     return ext_ ? std::string_view(ext_ + off_, len_) : std::string_view(s_.data() + off_, len_);
   }
   size_t size() const { return len_; }
+  // `n` writable bytes, of unspecified content, valid until Commit.
+  char* Output(size_t n) {
+    if (spare_.capacity() == 0) spare_ = Spares().Take();
+    spare_.resize(n);  // zero-fills only past what the spare held before
+    return spare_.data();
+  }
+  // The bytes written into Output become the content.
+  void Commit() {
+    s_.swap(spare_);
+    ext_ = nullptr;
+    off_ = 0;
+    len_ = s_.size();
+  }
   void Replace(std::string s) {
     s_ = std::move(s);
     ext_ = nullptr;
@@ -54,6 +108,7 @@ class Buf {
   }
 
  private:
+  std::string spare_;
   std::string s_;
   const char* ext_ = nullptr;
   size_t off_ = 0, len_ = 0;
@@ -94,10 +149,9 @@ class CompressorStage : public Stage {
     if (out_size_ != kVariable) {
       // The size is known from the metadata: decode straight into a buffer
       // of exactly that size (the chunk's own when this is the last stage).
-      std::string out(out_size_, '\0');
-      Status st = codec_->DecodeInto(b.view(), out.data(), out.size());
+      Status st = codec_->DecodeInto(b.view(), b.Output(out_size_), out_size_);
       if (!st.ok()) return st.code() == Code::kCorruption ? st : Corruption(st.message());
-      b.Replace(std::move(out));
+      b.Commit();
       return Status::Ok();
     }
     // A compressor inside another one (v3 allows it): bounded by twice the
@@ -151,9 +205,9 @@ class ShuffleStage : public Stage {
 
  private:
   Status Run(Buf& b) const override {
-    std::string out(b.size(), '\0');
-    Unshuffle(b.view().data(), out.data(), out.size(), es_);
-    b.Replace(std::move(out));
+    const std::string_view in = b.view();
+    Unshuffle(in.data(), b.Output(in.size()), in.size(), es_);
+    b.Commit();
     return Status::Ok();
   }
   size_t es_;
@@ -179,9 +233,9 @@ class PermuteStage : public Stage {
 
  private:
   Status Run(Buf& b) const override {
-    std::string out(b.size(), '\0');
-    PermuteAxes(b.view().data(), out.data(), in_shape_, perm_, es_);
-    b.Replace(std::move(out));
+    const std::string_view in = b.view();
+    PermuteAxes(in.data(), b.Output(in.size()), in_shape_, perm_, es_);
+    b.Commit();
     return Status::Ok();
   }
   std::vector<uint64_t> in_shape_;
@@ -284,9 +338,8 @@ class ConvertStage : public Stage {
 
  private:
   Status Run(Buf& b) const override {
-    std::string out(out_size_, '\0');
     const char* in = b.view().data();
-    char* o = out.data();
+    char* o = b.Output(out_size_);
     const bool sin = from_.big_endian, sout = to_.big_endian;
     WithType(from_, [&](auto t) {
       using T = decltype(t);
@@ -321,7 +374,7 @@ class ConvertStage : public Stage {
         }
       });
     });
-    b.Replace(std::move(out));
+    b.Commit();
     return Status::Ok();
   }
   Conversion op_;

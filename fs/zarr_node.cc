@@ -2,21 +2,32 @@
 
 namespace zm {
 
-Result<std::string> ReadKeyBytes(const ReferenceIndex& index, ReadThroughCache* cache,
-                                 ReferenceIndex::FileId f) {
+Result<Slices> ReadKeySlices(const ReferenceIndex& index, ReadThroughCache* cache,
+                             ReferenceIndex::FileId f) {
   auto resolved = index.Resolve(f);
   if (!resolved.ok()) return resolved.status().WithContext("key '" + index.FileKey(f) + "'");
   auto t = std::move(resolved).value();
   if (t.missing()) return NotFound("key '" + index.FileKey(f) + "': no such chunk");
-  if (t.is_inline()) return std::string(t.inline_bytes);
+  if (t.is_inline()) {
+    Slices s;
+    if (t.inline_owner) s.buffers.push_back(std::move(t.inline_owner));
+    if (!t.inline_bytes.empty()) s.pieces.push_back(t.inline_bytes);
+    return s;
+  }
   if (t.size == ReferenceIndex::kUnknownSize) {  // a whole object not sized yet
     auto size = cache->Size(*t.url);
     if (!size.ok()) return size.status().WithContext("key '" + index.FileKey(f) + "'");
     t.size = *size;
   }
-  auto r = cache->Read(*t.url, ByteRange{t.offset, t.size}, 0, t.size);
+  auto r = cache->ReadSlices(*t.url, ByteRange{t.offset, t.size}, 0, t.size);
   if (!r.ok()) return r.status().WithContext("key '" + index.FileKey(f) + "'");
   return r;
+}
+
+Result<std::string> ReadKeyBytes(const ReferenceIndex& index, ReadThroughCache* cache,
+                                 ReferenceIndex::FileId f) {
+  ZM_ASSIGN_OR_RETURN(Slices s, ReadKeySlices(index, cache, f));
+  return s.ToString();
 }
 
 Result<ZarrNode> LoadZarrNode(const ReferenceIndex& index, ReadThroughCache* cache,

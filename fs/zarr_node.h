@@ -21,6 +21,10 @@ namespace zm {
 // Errors name the key ("key 'a/.zarray': ...").
 Result<std::string> ReadKeyBytes(const ReferenceIndex& index, ReadThroughCache* cache,
                                  ReferenceIndex::FileId f);
+// The same bytes without copying them (see ReadThroughCache::ReadSlices):
+// valid while the result and the index live.
+Result<Slices> ReadKeySlices(const ReferenceIndex& index, ReadThroughCache* cache,
+                             ReferenceIndex::FileId f);
 
 // What directory `d` is in Zarr terms (see ReadZarrNode), its metadata
 // document read with ReadKeyBytes. A document stored out of line and larger

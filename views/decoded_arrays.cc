@@ -140,7 +140,7 @@ Result<Block> DecodedArrays::LoadChunk(const Array& a, uint64_t chunk) const {
   ZM_ASSIGN_OR_RETURN(const auto target, index_->Resolve(*f));
   // A lazy chunk (refs/lazy_refs.h) that does not exist.
   if (target.missing()) return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
-  auto stored = ReadKey(*f);
+  auto stored = ReadKeySlices(*index_, cache_, *f);
   if (!stored.ok()) {
     // A chunk key derived from a store's metadata whose object is not
     // there: a missing chunk, as a Zarr reader takes it.
@@ -148,7 +148,11 @@ Result<Block> DecodedArrays::LoadChunk(const Array& a, uint64_t chunk) const {
       return Block(std::make_shared<const std::string>(a.decoder->FillChunk()));
     return stored.status();
   }
-  return DecodeChunk(a, *stored, "key '" + key + "'");
+  // Decoded where the cache holds it when it lies in one block (most
+  // chunks): no copy of the stored bytes.
+  const std::string what = "key '" + key + "'";
+  if (stored->pieces.size() == 1) return DecodeChunk(a, stored->pieces[0], what);
+  return DecodeChunk(a, stored->ToString(), what);
 }
 
 Result<uint64_t> DecodedArrays::KeySize(ReferenceIndex::FileId f) const {

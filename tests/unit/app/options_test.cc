@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "app/daemon.h"
 #include "app/options.h"
 #include "base/units.h"
 
@@ -95,6 +96,24 @@ TEST(ParseOptions, FuseOptions) {
   o = MustParse({"-oallow_other", "s", "m", "-o", "a,,b,", "-o", "c"});
   EXPECT_EQ(o.fuse_options, (std::vector<std::string>{"allow_other", "a", "b", "c"}));
   EXPECT_THAT(ParseError({"s", "m", "-o"}), HasSubstr("'-o'"));
+}
+
+// A view that decodes keeps its decoded chunks in a cache of its own, so
+// its memory tier is smaller unless asked for; without a disk cache the
+// stored blocks have nowhere else to come back from.
+TEST(ComputeSizes, DecodingViewsTakeASmallerMemoryTierUnlessGiven) {
+  EXPECT_EQ(ComputeSizes(MustParse({"s", "m"})).memory_cache_bytes, Options::kDefaultMemoryCache);
+  for (const char* view : {"npy", "netcdf", "zarr-decoded"}) {
+    SCOPED_TRACE(view);
+    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "s", "m"})).memory_cache_bytes,
+              Options::kViewMemoryCache);
+    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--no-disk-cache", "s", "m"})).memory_cache_bytes,
+              Options::kDefaultMemoryCache);
+    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--memory-cache", "1G", "s", "m"})).memory_cache_bytes,
+              1_GiB);
+    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "-o", "memory_cache=512M", "s", "m"})).memory_cache_bytes,
+              512_MiB);
+  }
 }
 
 TEST(ParseOptions, ValueOptionsBothForms) {

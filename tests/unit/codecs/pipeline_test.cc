@@ -2,7 +2,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <memory>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,55 @@ TEST(Pipeline, ZlibAfterShuffle) {
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), Code::kCorruption);
   EXPECT_THAT(bad.status().message(), HasSubstr("zlib"));
+}
+
+// Stages write into buffers left by earlier decodes (of other sizes and
+// contents, from other threads): every decode must still give exactly its
+// own bytes, and a failed one must not leave its bytes for the next.
+TEST(Pipeline, ReusedBuffersNeverLeakEarlierBytes) {
+  auto chunk = [](size_t n, float base) {
+    std::vector<float> v(n);
+    for (size_t i = 0; i < n; ++i) v[i] = base + float(i % 97);
+    return std::string(reinterpret_cast<const char*>(v.data()), n * 4);
+  };
+  auto shuffle = [](const std::string& raw) {
+    const size_t n = raw.size() / 4;
+    std::string out(raw.size(), '\0');
+    for (size_t i = 0; i < n; ++i)
+      for (size_t j = 0; j < 4; ++j) out[j * n + i] = raw[i * 4 + j];
+    return out;
+  };
+  CodecConfig sh = Id("shuffle");
+  sh.numbers["elementsize"] = 4;
+  auto big = MakeDecoder(Spec("<f4", {64, 1024}, {sh, Id("zlib")}));
+  auto small = MakeDecoder(Spec("<f4", {10, 100}, {sh, Id("zlib")}));
+  auto transposed = MakeDecoder(Spec("<f4", {100, 10}, {Id("zlib")}, 'F'));
+  const std::string a = chunk(64 * 1024, 1.0f), b = chunk(64 * 1024, 5000.0f), c = chunk(1000, -7.0f);
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_TRUE(*big->Decode(testing::Zlib(shuffle(a))) == a);
+    EXPECT_TRUE(*small->Decode(testing::Zlib(shuffle(c))) == c);
+    EXPECT_TRUE(*big->Decode(testing::Zlib(shuffle(b))) == b);
+    // A stream that decodes short fails, whatever the buffer held before.
+    EXPECT_FALSE(big->Decode(testing::Zlib(shuffle(a).substr(0, a.size() - 4096))).ok());
+    std::string c_order(c.size(), '\0');  // c read as a 100x10 array stored in F order
+    for (size_t i = 0; i < 100; ++i)
+      for (size_t j = 0; j < 10; ++j) c_order.replace((i * 10 + j) * 4, 4, c, (j * 100 + i) * 4, 4);
+    auto t = transposed->Decode(testing::Zlib(c));
+    ASSERT_TRUE(t.ok());
+    EXPECT_TRUE(*t == c_order);
+  }
+  std::vector<std::thread> threads;
+  std::atomic<int> wrong{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) {
+        const std::string& want = (i + t) % 2 ? a : b;
+        auto r = big->Decode(testing::Zlib(shuffle(want)));
+        if (!r.ok() || *r != want) ++wrong;
+      }
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
 }
 
 TEST(Pipeline, OrderFBecomesC) {
