@@ -52,7 +52,7 @@ struct Options {
   uint64_t block_size = 1_MiB;
   int threads = 16;          // FUSE worker threads, at most
   bool prefetch = true;
-  int prefetch_threads = 32;  // concurrent prefetch requests, at most
+  int prefetch_threads = 64;  // concurrent prefetch requests, at most (and at most max_connections)
   uint64_t prefetch_memory = 256_MiB;
   uint64_t coalesce_gap = 64_KiB;
   uint64_t coalesce_max = 16_MiB;

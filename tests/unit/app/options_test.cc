@@ -116,6 +116,13 @@ TEST(ComputeSizes, DecodingViewsTakeASmallerMemoryTierUnlessGiven) {
   }
 }
 
+TEST(ComputeSizes, NoMorePrefetchThreadsThanConnections) {
+  EXPECT_EQ(ComputeSizes(MustParse({"s", "m"})).read_through.prefetch_threads, 64);
+  EXPECT_EQ(ComputeSizes(MustParse({"--max-connections", "8", "s", "m"})).read_through.prefetch_threads, 8);
+  EXPECT_EQ(ComputeSizes(MustParse({"--prefetch-threads", "4", "s", "m"})).read_through.prefetch_threads, 4);
+  EXPECT_EQ(ComputeSizes(MustParse({"--no-prefetch", "s", "m"})).read_through.prefetch_threads, 0);
+}
+
 TEST(ParseOptions, ValueOptionsBothForms) {
   Options o = MustParse({"--cache-dir", "/var/c", "--cache-size", "20G", "--memory-cache", "64M",
                          "--block-size", "4M", "--threads", "8", "--connect-timeout", "5",
