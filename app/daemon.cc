@@ -37,10 +37,11 @@ DaemonSizes ComputeSizes(const Options& opt) {
     s.memory_cache_bytes = Options::kViewMemoryCache;
   }
   s.read_through.block_size = opt.block_size;
-  // A walk at 20 ms per request is bound by how many of its fetches are in
-  // flight: 32 threads kept the raw drill at 0.45 s, 64 at 0.36-0.43 s
-  // (scripts/bench.sh --only drill). More threads than connections would
-  // only wait for one.
+  // A fast reader's walk at 20 ms per request is bound by how many of its
+  // fetches are in flight: one reader reading the drill benchmark's 512
+  // chunk files in turn (and dropping them) took 0.45 s with 32 threads,
+  // 0.36-0.43 s with 64. More threads than connections would only wait
+  // for one.
   s.read_through.prefetch_threads = opt.prefetch ? std::min(opt.prefetch_threads, opt.max_connections) : 0;
   s.read_through.prefetch_budget = opt.prefetch_memory;
   s.read_through.coalesce_gap = opt.coalesce_gap;

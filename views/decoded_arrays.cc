@@ -121,6 +121,13 @@ std::string DecodedArrays::ChunkKeyOf(const Array& a, uint64_t chunk) const {
   return a.path.empty() ? key : a.path + "/" + key;
 }
 
+bool DecodedArrays::HasStoredKey(const Array& a, uint64_t chunk) const {
+  auto f = index_->FindKey(ChunkKeyOf(a, chunk));
+  if (!f) return false;
+  auto t = index_->Resolve(*f);
+  return !t.ok() || !t->missing();  // a bad record is shown: its reads say what is wrong
+}
+
 Result<Block> DecodedArrays::DecodeChunk(const Array& a, std::string_view stored,
                                          const std::string& what) const {
   auto decoded = a.decoder->Decode(stored);

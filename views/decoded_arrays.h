@@ -93,6 +93,10 @@ class DecodedArrays {
   // Chunk `chunk` (linear in the array's grid) of array `array`, decoded:
   // from memory, or fetched and decoded once however many ask at once.
   Result<Block> GetChunk(uint32_t array, uint64_t chunk) const;
+  // Whether chunk `chunk` of `a` (an inner chunk, when `a` is sharded) has
+  // a stored key (its shard's, when sharded) that may exist: without one it
+  // is the fill value, and a Zarr store shows it by its absence.
+  bool HasStoredKey(const Array& a, uint64_t chunk) const;
   // Files the chunks one read touched with the array's walk detector, and
   // fetches and decodes ahead what the walk goes on to. `overlapping`:
   // another read of the array was in flight when this one began.

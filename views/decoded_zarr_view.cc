@@ -1,5 +1,6 @@
 #include "views/decoded_zarr_view.h"
 
+#include <algorithm>
 #include <unordered_set>
 
 #include "base/log.h"
@@ -37,11 +38,12 @@ void DecodedZarrView::Rewrite(ReferenceIndex::FileId f, const Result<std::string
 
 void DecodedZarrView::Plan() {
   // Arrays first: an array is decoded once its own document is rewritten.
+  std::unordered_set<std::string> decoded_paths;
+  uint64_t next_ino = kRootIno + index_->dir_count() + index_->file_count();
   for (const auto& a : arrays_->arrays()) {
     const std::string where = a->path.empty() ? "the root array" : "array '" + a->path + "'";
-    if (a->meta.sharding) {
-      // Its inner chunks have no keys of their own to show them by.
-      shown_as_stored_.push_back(where + " shown as stored: it is sharded");
+    if (a->meta.sharding && a->grid->rank() == 0) {
+      shown_as_stored_.push_back(where + " shown as stored: a sharded array of no dimensions");
       LogWarning(shown_as_stored_.back());
       continue;
     }
@@ -51,16 +53,24 @@ void DecodedZarrView::Plan() {
     if (!doc) continue;  // cannot happen: the array was found by its document
     Rewrite(*doc, arrays_->ReadKey(*doc), where,
             [](std::string_view text) { return DecodedArrayDocument(text); });
-    if (documents_.count(*doc)) dir_array_[a->dir] = static_cast<int32_t>(a->id);
+    if (!documents_.count(*doc)) continue;
+    decoded_paths.insert(a->path);
+    if (a->meta.sharding) {
+      if (!AddInnerTree(*a, &next_ino)) {
+        documents_.erase(*doc);
+        decoded_paths.erase(a->path);
+        shown_as_stored_.push_back(where + " shown as stored: too many inner chunks to number");
+        LogWarning(shown_as_stored_.back());
+      }
+    } else {
+      dir_array_[a->dir] = static_cast<int32_t>(a->id);
+    }
   }
   // Directories sort by path, so a parent is marked before its children.
   for (ReferenceIndex::DirId d = 0; d < index_->dir_count(); ++d)
     if (d != ReferenceIndex::kRootDir && dir_array_[d] < 0) dir_array_[d] = dir_array_[index_->dir_parent(d)];
 
   // Consolidated metadata, in the groups that hold it.
-  std::unordered_set<std::string> decoded_paths;
-  for (const auto& a : arrays_->arrays())
-    if (dir_array_[a->dir] == static_cast<int32_t>(a->id)) decoded_paths.insert(a->path);
   for (ReferenceIndex::DirId d = 0; d < index_->dir_count(); ++d) {
     if (dir_array_[d] >= 0) continue;
     const std::string group = index_->DirPath(d);
@@ -99,6 +109,144 @@ std::optional<DecodedZarrView::ChunkRef> DecodedZarrView::ChunkOf(ReferenceIndex
   return ChunkRef{a.id, *linear};
 }
 
+bool DecodedZarrView::AddInnerTree(const DecodedArrays::Array& a, uint64_t* next_ino) {
+  InnerTree t;
+  t.array = a.id;
+  t.dir_ino = kRootIno + a.dir;  // (fs/filesystem.h: the root, then each directory in index order)
+  t.first_ino = *next_ino;
+  const ChunkKeyEncoding& enc = a.meta.key_encoding;
+  t.nested = enc.separator == '/';
+  t.prefix_dir = t.nested && !enc.prefix.empty();
+  const auto& grid = a.grid->grid_shape();
+  const size_t rank = grid.size();
+  uint64_t at = 0, prefixes = 1;
+  for (size_t level = 0; level <= rank; ++level) {
+    t.level_first.push_back(at);
+    if (level > 0) prefixes *= grid[level - 1];
+    const bool shown = level == rank || (t.nested && (level > 0 || t.prefix_dir));
+    if (shown) at += level == 0 ? 1 : prefixes;
+  }
+  t.level_first.push_back(at);
+  // (A grid's chunk count fits 64 bits, so `at` is at most twice it.)
+  if (*next_ino > kMaxInnerNodes || at > kMaxInnerNodes - *next_ino) return false;
+  *next_ino += at;
+  inner_tree_of_dir_.emplace(t.dir_ino, inner_trees_.size());
+  inner_trees_.push_back(std::move(t));
+  return true;
+}
+
+void DecodedZarrView::StatFs(struct statvfs* st) const {
+  stored_.StatFs(st);
+  for (const InnerTree& t : inner_trees_) st->f_files += t.level_first.back();
+}
+
+std::optional<DecodedZarrView::InnerNode> DecodedZarrView::InnerNodeOf(uint64_t ino) const {
+  if (inner_trees_.empty() || ino < inner_trees_.front().first_ino) return std::nullopt;
+  // The last tree starting at or before `ino`.
+  auto it = std::upper_bound(inner_trees_.begin(), inner_trees_.end(), ino,
+                             [](uint64_t i, const InnerTree& t) { return i < t.first_ino; });
+  const InnerTree& t = *std::prev(it);
+  const uint64_t off = ino - t.first_ino;
+  if (off >= t.level_first.back()) return std::nullopt;
+  size_t level = 0;
+  while (off >= t.level_first[level + 1]) ++level;
+  return InnerNode{&t, level, off - t.level_first[level]};
+}
+
+const DecodedZarrView::InnerTree* DecodedZarrView::InnerTreeOfDir(uint64_t ino) const {
+  auto it = inner_tree_of_dir_.find(ino);
+  return it == inner_tree_of_dir_.end() ? nullptr : &inner_trees_[it->second];
+}
+
+Attr DecodedZarrView::InnerAttr(const InnerNode& n) const {
+  Attr a;
+  a.ino = InoOf(n);
+  const auto& grid = ArrayOf(*n.tree).grid->grid_shape();
+  if (n.level < grid.size()) {
+    a.is_dir = true;
+    a.nlink = 2 + (n.level + 1 < grid.size() ? static_cast<uint32_t>(std::min<uint64_t>(grid[n.level], 1u << 30)) : 0);
+  } else {
+    a.size = ArrayOf(*n.tree).decoder->spec().chunk_bytes();
+  }
+  return a;
+}
+
+std::string DecodedZarrView::InnerName(const InnerNode& n) const {
+  const auto& a = ArrayOf(*n.tree);
+  if (n.level == 0) return a.meta.key_encoding.prefix;
+  if (!n.tree->nested) return a.meta.ChunkKey(a.grid->GridIndex(n.linear));
+  return std::to_string(n.linear % a.grid->grid_shape()[n.level - 1]);
+}
+
+uint64_t DecodedZarrView::InnerParentIno(const InnerNode& n) const {
+  const InnerTree& t = *n.tree;
+  if (n.level == 0 || !t.nested || (n.level == 1 && !t.prefix_dir)) return t.dir_ino;
+  const uint64_t up = n.level == 1 ? 0 : n.linear / ArrayOf(t).grid->grid_shape()[n.level - 1];
+  return InoOf(InnerNode{&t, n.level - 1, up});
+}
+
+uint64_t DecodedZarrView::InnerChildCount(const InnerTree& t, const InnerNode* parent) const {
+  const auto& grid = ArrayOf(t).grid->grid_shape();
+  if (!parent) {
+    if (t.prefix_dir) return 1;
+    return t.nested ? grid[0] : ArrayOf(t).grid->chunk_count();
+  }
+  return parent->level < grid.size() ? grid[parent->level] : 0;
+}
+
+std::optional<DecodedZarrView::InnerNode> DecodedZarrView::InnerChild(const InnerTree& t,
+                                                                      const InnerNode* parent,
+                                                                      uint64_t k) const {
+  const auto& a = ArrayOf(t);
+  const size_t rank = a.grid->rank();
+  InnerNode n{&t, 0, k};
+  if (!parent) {
+    n.level = t.prefix_dir ? 0 : t.nested ? 1 : rank;
+  } else {
+    n.level = parent->level + 1;
+    n.linear = parent->linear * a.grid->grid_shape()[parent->level] + k;
+  }
+  if (n.level == rank && !arrays_->HasStoredKey(a, n.linear)) return std::nullopt;
+  return n;
+}
+
+std::optional<DecodedZarrView::InnerNode> DecodedZarrView::InnerChildNamed(const InnerTree& t,
+                                                                           const InnerNode* parent,
+                                                                           std::string_view name,
+                                                                           bool* found) const {
+  const auto& a = ArrayOf(t);
+  *found = false;
+  std::optional<uint64_t> k;
+  if (!parent && t.prefix_dir) {
+    if (name == a.meta.key_encoding.prefix) k = 0;
+  } else if (!parent && !t.nested) {
+    if (auto index = a.meta.ParseChunkKey(name)) k = a.grid->LinearIndex(*index);
+  } else if (auto index = ChunkKeyEncoding::V2('.').Parse(name, 1)) {
+    // One index, spelt as the encoding spells it (no sign, no leading zero).
+    const size_t level = parent ? parent->level : 0;
+    if ((*index)[0] < a.grid->grid_shape()[level]) k = (*index)[0];
+  }
+  if (!k) return std::nullopt;
+  auto n = InnerChild(t, parent, *k);
+  *found = n.has_value();
+  if (n) return n;
+  // The place is named but its chunk has no stored key: still the array's
+  // name for it (the stored shard of that name is not shown).
+  return InnerNode{&t, a.grid->rank(), 0};
+}
+
+Status DecodedZarrView::ReadInnerDir(
+    const InnerTree& t, const InnerNode* parent, uint64_t from, uint64_t base,
+    const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const {
+  const uint64_t count = InnerChildCount(t, parent);
+  for (uint64_t k = from; k < count; ++k) {
+    auto n = InnerChild(t, parent, k);
+    if (!n) continue;
+    if (!emit(InnerName(*n), InnerAttr(*n), base + k + 1)) break;
+  }
+  return Status::Ok();
+}
+
 Attr DecodedZarrView::Adjusted(Attr a) const {
   if (a.is_dir) return a;
   auto f = stored_.FileOf(a.ino);
@@ -115,11 +263,26 @@ Attr DecodedZarrView::Adjusted(Attr a) const {
 }
 
 Result<Attr> DecodedZarrView::Lookup(uint64_t parent, std::string_view name) const {
+  const InnerTree* t = InnerTreeOfDir(parent);
+  auto node = t ? std::nullopt : InnerNodeOf(parent);
+  if (node) {
+    t = node->tree;
+    if (node->level == ArrayOf(*t).grid->rank()) return InvalidArgument("not a directory");
+  }
+  if (t) {
+    bool found = false;
+    if (auto n = InnerChildNamed(*t, node ? &*node : nullptr, name, &found)) {
+      if (!found) return NotFound("no such chunk");
+      return InnerAttr(*n);
+    }
+    if (node) return NotFound("no such chunk");
+  }
   ZM_ASSIGN_OR_RETURN(Attr a, stored_.Lookup(parent, name));
   return Adjusted(a);
 }
 
 Result<Attr> DecodedZarrView::GetAttr(uint64_t ino) const {
+  if (auto n = InnerNodeOf(ino)) return InnerAttr(*n);
   ZM_ASSIGN_OR_RETURN(Attr a, stored_.GetAttr(ino));
   return Adjusted(a);
 }
@@ -127,12 +290,48 @@ Result<Attr> DecodedZarrView::GetAttr(uint64_t ino) const {
 Status DecodedZarrView::ReadDir(
     uint64_t ino, uint64_t offset,
     const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const {
-  return stored_.ReadDir(ino, offset, [&](std::string_view name, const Attr& a, uint64_t next) {
-    return emit(name, Adjusted(a), next);
-  });
+  if (auto n = InnerNodeOf(ino)) {
+    if (n->level == ArrayOf(*n->tree).grid->rank()) return InvalidArgument("not a directory");
+    for (; offset < 2; ++offset) {
+      const bool more = offset == 0 ? emit(".", InnerAttr(*n), 1)
+                                    : emit("..", Attr{InnerParentIno(*n), true, 0, 2, true}, 2);
+      if (!more) return Status::Ok();
+    }
+    return ReadInnerDir(*n->tree, &*n, offset - 2, 2, emit);
+  }
+  const InnerTree* t = InnerTreeOfDir(ino);
+  if (!t) {
+    return stored_.ReadDir(ino, offset, [&](std::string_view name, const Attr& a, uint64_t next) {
+      return emit(name, Adjusted(a), next);
+    });
+  }
+  // A sharded array's directory: what is stored but its shards, then its
+  // inner chunks' places.
+  if (offset < kInnerPositions) {
+    bool stopped = false;
+    ZM_RETURN_IF_ERROR(stored_.ReadDir(ino, offset, [&](std::string_view name, const Attr& a, uint64_t next) {
+      bool found;
+      if (name != "." && name != ".." && InnerChildNamed(*t, nullptr, name, &found)) return true;
+      stopped = !emit(name, Adjusted(a), next);
+      return !stopped;
+    }));
+    if (stopped) return Status::Ok();
+    offset = kInnerPositions;
+  }
+  return ReadInnerDir(*t, nullptr, offset - kInnerPositions, kInnerPositions, emit);
+}
+
+Status DecodedZarrView::Open(uint64_t ino) const {
+  if (auto n = InnerNodeOf(ino))
+    return n->level == ArrayOf(*n->tree).grid->rank() ? Status::Ok() : InvalidArgument("is a directory");
+  return stored_.Open(ino);
 }
 
 Result<Slices> DecodedZarrView::ReadSlices(uint64_t ino, uint64_t offset, uint64_t size) const {
+  if (auto n = InnerNodeOf(ino)) {
+    if (n->level != ArrayOf(*n->tree).grid->rank()) return InvalidArgument("is a directory");
+    return ReadChunk(ArrayOf(*n->tree), n->linear, offset, size);
+  }
   auto f = stored_.FileOf(ino);
   if (!f) return stored_.ReadSlices(ino, offset, size);
   if (auto it = documents_.find(*f); it != documents_.end()) {
@@ -144,14 +343,20 @@ Result<Slices> DecodedZarrView::ReadSlices(uint64_t ino, uint64_t offset, uint64
   }
   auto c = ChunkOf(*f);
   if (!c) return stored_.ReadSlices(ino, offset, size);
-  const auto& a = *arrays_->arrays()[c->array];
+  auto s = ReadChunk(*arrays_->arrays()[c->array], c->chunk, offset, size);
+  if (!s.ok()) return s.status().WithContext("key '" + index_->FileKey(*f) + "'");
+  return s;
+}
+
+Result<Slices> DecodedZarrView::ReadChunk(const DecodedArrays::Array& a, uint64_t chunk, uint64_t offset,
+                                          uint64_t size) const {
   // Readers read a chunk file from its start: its first read is the one
   // that tells the walk where the reader is.
   const bool overlapping = a.reads_in_flight.fetch_add(1) > 0;
-  if (offset == 0) arrays_->FollowWalk(a, {c->chunk}, overlapping);
-  auto block = arrays_->GetChunk(c->array, c->chunk);
+  if (offset == 0) arrays_->FollowWalk(a, {chunk}, overlapping);
+  auto block = arrays_->GetChunk(a.id, chunk);
   a.reads_in_flight.fetch_sub(1);
-  if (!block.ok()) return block.status().WithContext("key '" + index_->FileKey(*f) + "'");
+  if (!block.ok()) return block.status();
   Slices s;
   const std::string& data = **block;
   if (offset < data.size()) {

@@ -3,6 +3,7 @@
 #include <simdjson.h>
 
 #include <map>
+#include <optional>
 
 #include "base/json.h"
 #include "codecs/pipeline.h"
@@ -45,6 +46,24 @@ Result<dom::object> ParseObject(dom::parser& parser, std::string_view text, cons
   return obj;
 }
 
+// The inner chunk shape (as JSON) of a v3 array whose codecs are a
+// sharding codec, or nullopt if they are not.
+Result<std::optional<std::string>> InnerChunkShape(dom::object obj) {
+  dom::array codecs;
+  if (obj["codecs"].get_array().get(codecs)) return std::optional<std::string>();
+  for (dom::element c : codecs) {
+    std::string_view name;
+    dom::object codec;
+    if (c.get_object().get(codec) || codec["name"].get_string().get(name) || name != "sharding_indexed")
+      continue;
+    dom::array shape;
+    if (codec["configuration"]["chunk_shape"].get_array().get(shape))
+      return InvalidArgument("zarr.json: sharding_indexed needs a 'chunk_shape' array");
+    return std::optional<std::string>(std::string(simdjson::minify(shape)));
+  }
+  return std::optional<std::string>();
+}
+
 Result<std::string> DecodedArrayObject(dom::object obj) {
   int64_t format = 0;
   if (obj["zarr_format"].get_int64().get(format) || (format != 2 && format != 3))
@@ -61,7 +80,13 @@ Result<std::string> DecodedArrayObject(dom::object obj) {
   const std::string bytes = type->size > 1
                                 ? R"([{"name":"bytes","configuration":{"endian":"little"}}])"
                                 : R"([{"name":"bytes"}])";
-  return RewriteMembers(obj, {{"codecs", Constant(bytes)}});
+  std::map<std::string_view, Rewrite> rewrites{{"codecs", Constant(bytes)}};
+  // A sharded array's chunks are its inner chunks: the grid becomes theirs.
+  ZM_ASSIGN_OR_RETURN(std::optional<std::string> inner, InnerChunkShape(obj));
+  if (inner)
+    rewrites.emplace("chunk_grid", Constant(R"({"name":"regular","configuration":{"chunk_shape":)" +
+                                            *inner + "}}"));
+  return RewriteMembers(obj, rewrites);
 }
 
 // The entries of a consolidated "metadata" object: those naming an array

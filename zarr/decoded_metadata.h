@@ -18,7 +18,9 @@ namespace zm {
 // An array's metadata document rewritten for decoded chunks:
 //  - Zarr v2 ".zarray": "compressor" and "filters" null, "order" "C";
 //  - Zarr v3 "zarr.json": "codecs" the "bytes" codec alone, little-endian
-//    (the byte order v3 data types decode to; none for 1-byte types).
+//    (the byte order v3 data types decode to; none for 1-byte types); for
+//    a sharded array, the chunk grid its inner chunks' (each served as a
+//    chunk of its own).
 // kInvalidArgument when `document` is not a JSON object of either kind.
 Result<std::string> DecodedArrayDocument(std::string_view document);
 

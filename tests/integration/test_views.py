@@ -25,9 +25,9 @@ plus the synthetic HDF5 set), mounted with --view npy and --view netcdf:
   * --view zarr-decoded: every reference set read by zarr-python and xarray
     as the originals, its metadata naming no codec and each chunk file the
     decoded chunk, the tree the zarr view's; missing chunks stay absent, an
-    unknown codec's array and sharded arrays are served as stored (one log
-    line each), a chunk that does not decode fails with EIO; the v3 store
-    and the sharded store read by zarrita as written.
+    unknown codec's array is served as stored (one log line), sharded
+    arrays by their inner chunks, a chunk that does not decode fails with
+    EIO; the v3 store and the sharded store read by zarrita as written.
 """
 
 import base64
@@ -937,16 +937,38 @@ def test_v3_store_zarr_decoded_view(v3_store, mount):
 
 
 def test_sharded_arrays_zarr_decoded_view(sharded_store, mount):
-    """Sharded arrays are served as stored (their inner chunks have no keys
-    of their own), so zarrita reads them as written."""
-    out, refs, want, _docs, _shards = sharded_store
+    """Sharded arrays are served unsharded: their zarr.json names the inner
+    chunk shape and the bytes codec alone, each inner chunk of a stored
+    shard is a file of its own holding the decoded chunk (the shards are
+    not shown), and zarrita reads the values written."""
+    out, _refs, want, docs, shards = sharded_store
     m = mount(out, extra=["--view", "zarr-decoded"])
-    for key in refs:
-        with open(m.path(key), "rb") as f:
-            assert f.read() == v3_refs.key_bytes(refs, out, key), key
+    files = view_files(m)
+    for name, doc in docs.items():
+        with open(m.path(name + "/zarr.json")) as f:
+            meta = json.load(f)
+        inner = doc["codecs"][0]["configuration"]["chunk_shape"]
+        assert meta["chunk_grid"]["configuration"]["chunk_shape"] == inner, name
+        assert [c["name"] for c in meta["codecs"]] == ["bytes"], (name, meta["codecs"])
+        arr = want[name]
+        shard_shape = doc["chunk_grid"]["configuration"]["chunk_shape"]
+        per_shard = [s // i for s, i in zip(shard_shape, inner)]
+        grid = [-(-n // c) for n, c in zip(arr.shape, inner)]
+        expected = {f"{name}/c/" + "/".join(map(str, idx)) for idx in np.ndindex(*grid)
+                    if tuple(i // p for i, p in zip(idx, per_shard)) in shards[name]}
+        assert {f for f in files if f.startswith(name + "/c/")} == expected, name
+        # Each file the decoded inner chunk: C order, little-endian, the
+        # values written where it lies in the array.
+        little = arr.dtype.newbyteorder("<")
+        for key in sorted(expected)[::max(1, len(expected) // 40)]:
+            idx = [int(i) for i in key.split("/")[2:]]
+            with open(m.path(key), "rb") as f:
+                chunk = np.frombuffer(f.read(), dtype=little).reshape(inner)
+            lo = [i * c for i, c in zip(idx, inner)]
+            part = arr[tuple(slice(a, a + c) for a, c in zip(lo, inner))]
+            judges.assert_identical(f"zarr-decoded {key}", chunk[tuple(slice(0, n) for n in part.shape)], part)
     import zarrita_reader
     got = zarrita_reader.read_arrays(m.mnt, sorted(want))
     for name, arr in want.items():
         assert np.array_equal(got[name], arr), name
-    lines = [ln for ln in open(m.log).read().splitlines() if "shown as stored" in ln]
-    assert len(lines) == len(want) and all("sharded" in ln for ln in lines), lines
+    assert "shown as stored" not in open(m.log).read()

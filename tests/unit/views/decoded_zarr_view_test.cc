@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/statvfs.h>
+
+#include <algorithm>
 #include <cstring>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -192,6 +196,184 @@ TEST_F(DecodedZarrViewTest, SameTreeAsTheZarrView) {
     if (name == "0.0" || name == "2.0") {
       EXPECT_EQ(size, 32u) << name;
     }
+}
+
+
+// A Zarr v3 store with two sharded int16 arrays of 5 x 7, shards of 4 x 4
+// holding inner chunks of 2 x 2 (raw, index at the end, no checksum):
+// "e" under the default encoding ("c/1/0"), "f" under its "." form
+// ("c.1.0"). Shard (1, 1) has no key; inner chunk (0, 1) is left out of
+// its shard's index.
+class ShardedDecodedZarrViewTest : public ::testing::Test {
+ protected:
+  static int16_t Value(int r, int c) { return int16_t(r * 7 + c + 1); }
+  static bool InIndex(int ir, int ic) { return !(ir == 0 && ic == 1); }
+  // Inner chunk (ir, ic) decoded: C order, 0 past the array's edge.
+  static std::string Inner(int ir, int ic) {
+    std::string out;
+    for (int i = 0; i < 2; ++i)
+      for (int j = 0; j < 2; ++j) {
+        const int r = ir * 2 + i, c = ic * 2 + j;
+        const int16_t v = r < 5 && c < 7 ? Value(r, c) : 0;
+        out.append(reinterpret_cast<const char*>(&v), 2);
+      }
+    return out;
+  }
+  static std::string Shard(int si, int sj) {
+    auto u64 = [](uint64_t v) {
+      std::string b(8, '\0');
+      for (int i = 0; i < 8; ++i) b[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+      return b;
+    };
+    std::string data, index;
+    for (int k = 0; k < 4; ++k) {
+      const int ir = si * 2 + k / 2, ic = sj * 2 + k % 2;
+      if (!InIndex(ir, ic)) {
+        index += u64(~uint64_t{0}) + u64(~uint64_t{0});
+        continue;
+      }
+      index += u64(data.size()) + u64(8);
+      data += Inner(ir, ic);
+    }
+    return data + index;
+  }
+  static std::string ArrayJson(const char* separator) {
+    return std::string(R"({"zarr_format": 3, "node_type": "array", "shape": [5, 7], "data_type": "int16",)") +
+           R"( "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [4, 4]}},)" +
+           R"( "chunk_key_encoding": {"name": "default", "configuration": {"separator": ")" + separator + R"("}},)" +
+           R"( "fill_value": -9, "codecs": [{"name": "sharding_indexed", "configuration": {"chunk_shape": [2, 2],)" +
+           R"( "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}],)" +
+           R"( "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]}}]})";
+  }
+
+  void SetUp() override {
+    std::string refs = "{" + JsonQuote("zarr.json") + ":" +
+                       JsonQuote(R"({"zarr_format": 3, "node_type": "group", "attributes": {}})");
+    for (const auto& [name, sep] : {std::pair{"e", "/"}, std::pair{"f", "."}}) {
+      refs += "," + JsonQuote(std::string(name) + "/zarr.json") + ":" + JsonQuote(ArrayJson(sep));
+      for (int si = 0; si < 2; ++si)
+        for (int sj = 0; sj < 2; ++sj) {
+          if (si == 1 && sj == 1) continue;
+          const std::string key = std::string(name) + "/c" + sep + std::to_string(si) + sep + std::to_string(sj);
+          origin_.Set("http://h/" + key, Shard(si, sj));
+          refs += "," + JsonQuote(key) + ":[\"http://h/" + key + "\"]";
+        }
+    }
+    refs += "}";
+    auto r = ParseReferences(refs, "");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    index_ = std::move(r).value();
+    memory_ = NewMemoryBlockStore(16_MiB);
+    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ReadThroughOptions{});
+    DecodedArraysOptions o;
+    o.decode_threads = 0;
+    auto v = DecodedZarrView::Build(&index_, cache_.get(), o);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    view_ = std::move(v).value();
+  }
+
+  Result<Attr> Resolve(const std::string& path) {
+    Attr a;
+    a.ino = Tree::kRootIno;
+    a.is_dir = true;
+    for (size_t start = 0; start < path.size();) {
+      const size_t slash = path.find('/', start);
+      ZM_ASSIGN_OR_RETURN(a, view_->Lookup(a.ino, path.substr(start, slash == std::string::npos ? slash : slash - start)));
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    return a;
+  }
+  Result<std::string> ReadAll(const std::string& path) {
+    ZM_ASSIGN_OR_RETURN(Attr a, Resolve(path));
+    return view_->Read(a.ino, 0, a.size + 10);
+  }
+  std::vector<std::string> List(const std::string& path) {
+    std::vector<std::string> names;
+    auto dir = Resolve(path);
+    EXPECT_TRUE(dir.ok()) << path;
+    if (!dir.ok()) return names;
+    EXPECT_TRUE(view_->ReadDir(dir->ino, 0, [&](std::string_view n, const Attr& a, uint64_t) {
+                      names.emplace_back(n);
+                      if (n != "." && n != "..") {
+                        auto again = view_->GetAttr(a.ino);
+                        EXPECT_TRUE(again.ok() && again->ino == a.ino && again->is_dir == a.is_dir) << n;
+                      }
+                      return true;
+                    }).ok());
+    return names;
+  }
+
+  testing::FakeOrigin origin_;
+  ReferenceIndex index_;
+  std::unique_ptr<BlockStore> memory_;
+  std::unique_ptr<ReadThroughCache> cache_;
+  std::unique_ptr<DecodedZarrView> view_;
+};
+
+TEST_F(ShardedDecodedZarrViewTest, MetadataSaysInnerChunksAreTheChunks) {
+  EXPECT_TRUE(view_->shown_as_stored().empty());
+  auto doc = ReadAll("e/zarr.json");
+  ASSERT_TRUE(doc.ok()) << doc.status().ToString();
+  auto meta = ParseZarrV3Array(*doc);
+  ASSERT_TRUE(meta.ok()) << *doc;
+  EXPECT_FALSE(meta->sharding);
+  EXPECT_EQ(meta->chunks, (std::vector<uint64_t>{2, 2}));
+  EXPECT_EQ(meta->key_encoding, ChunkKeyEncoding::V3Default('/'));
+}
+
+TEST_F(ShardedDecodedZarrViewTest, InnerChunksAreFilesOfTheirOwn) {
+  for (const auto& [name, sep] : {std::pair{"e", "/"}, std::pair{"f", "."}}) {
+    SCOPED_TRACE(name);
+    auto key = [&](int i, int j) {
+      return std::string(name) + "/c" + sep + std::to_string(i) + sep + std::to_string(j);
+    };
+    for (int i = 0; i < 3; ++i)
+      for (int j = 0; j < 4; ++j) {
+        auto got = ReadAll(key(i, j));
+        if (i == 2 && j >= 2) {  // in the shard with no key
+          EXPECT_EQ(got.status().code(), Code::kNotFound) << key(i, j);
+        } else if (!InIndex(i, j)) {  // left out of its shard: the fill value
+          ASSERT_TRUE(got.ok()) << key(i, j);
+          EXPECT_EQ(*got, std::string("\xf7\xff\xf7\xff\xf7\xff\xf7\xff", 8));
+        } else {
+          ASSERT_TRUE(got.ok()) << key(i, j) << ": " << got.status().ToString();
+          EXPECT_EQ(*got, Inner(i, j)) << key(i, j);
+        }
+      }
+    // Past the inner grid, and names no encoding spells.
+    EXPECT_EQ(Resolve(key(3, 0)).status().code(), Code::kNotFound);
+    EXPECT_EQ(Resolve(std::string(name) + "/c" + sep + "01" + sep + "0").status().code(), Code::kNotFound);
+  }
+}
+
+TEST_F(ShardedDecodedZarrViewTest, ListingsShowInnerChunksNotShards) {
+  using V = std::vector<std::string>;
+  EXPECT_EQ(List("e"), (V{".", "..", "zarr.json", "c"}));
+  EXPECT_EQ(List("e/c"), (V{".", "..", "0", "1", "2"}));
+  EXPECT_EQ(List("e/c/0"), (V{".", "..", "0", "1", "2", "3"}));
+  EXPECT_EQ(List("e/c/2"), (V{".", "..", "0", "1"}));
+  V f = List("f");
+  EXPECT_EQ(f.size(), 3u + 10u) << ::testing::PrintToString(f);
+  EXPECT_EQ(std::count(f.begin(), f.end(), "c.1.3"), 1);
+  EXPECT_EQ(std::count(f.begin(), f.end(), "c.2.2"), 0);
+  // Every node its own inode, none of the stored tree's.
+  Filesystem stored(&index_, cache_.get());
+  struct statvfs st;
+  stored.StatFs(&st);
+  const uint64_t stored_inodes = st.f_files;
+  std::set<uint64_t> inodes;
+  for (const std::string path : {"e/c", "e/c/0", "e/c/0/0", "e/c/2/1", "f/c.0.0", "f/c.2.1"}) {
+    auto a = Resolve(path);
+    ASSERT_TRUE(a.ok()) << path;
+    EXPECT_TRUE(inodes.insert(a->ino).second) << path;
+    EXPECT_GT(a->ino, stored_inodes) << path;
+  }
+  view_->StatFs(&st);
+  EXPECT_GT(st.f_files, stored_inodes);
+  // Reading a directory's inode, or listing a file's, says what it is.
+  EXPECT_FALSE(view_->Read(Resolve("e/c/0")->ino, 0, 8).ok());
+  EXPECT_FALSE(view_->ReadDir(Resolve("e/c/0/0")->ino, 0, [](std::string_view, const Attr&, uint64_t) { return true; }).ok());
 }
 
 }  // namespace

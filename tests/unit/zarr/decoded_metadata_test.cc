@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "zarr/metadata.h"
 
 namespace zm {
@@ -54,6 +56,28 @@ TEST(DecodedArrayDocument, V3KeepsOnlyTheBytesCodec) {
   auto u8 = DecodedArrayDocument(bytes_only);
   ASSERT_TRUE(u8.ok());
   EXPECT_NE(u8->find(R"("codecs":[{"name":"bytes"}])"), std::string::npos) << *u8;
+}
+
+TEST(DecodedArrayDocument, V3ShardedTakesTheInnerChunkGrid) {
+  const std::string doc = R"({"zarr_format": 3, "node_type": "array", "shape": [8, 12],
+    "data_type": "float32", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [4, 6]}},
+    "fill_value": 0,
+    "codecs": [{"name": "sharding_indexed", "configuration": {"chunk_shape": [2, 3],
+      "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "zstd"}],
+      "index_codecs": [{"name": "bytes", "configuration": {"endian": "little"}}, {"name": "crc32c"}]}}]})";
+  auto out = DecodedArrayDocument(doc);
+  ASSERT_TRUE(out.ok()) << out.status().message();
+  auto after = ParseZarrV3Array(*out);
+  ASSERT_TRUE(after.ok()) << *out;
+  EXPECT_FALSE(after->sharding) << *out;
+  EXPECT_EQ(after->chunks, (std::vector<uint64_t>{2, 3}));
+  EXPECT_EQ(after->shape, (std::vector<uint64_t>{8, 12}));
+  ASSERT_EQ(after->chunk.codecs.size(), 1u);
+  EXPECT_EQ(after->chunk.codecs[0].id, "bytes");
+  // A sharding codec without its inner chunk shape is not array metadata.
+  EXPECT_FALSE(DecodedArrayDocument(R"({"zarr_format": 3, "node_type": "array", "shape": [8],
+    "data_type": "uint8", "chunk_grid": {"name": "regular", "configuration": {"chunk_shape": [4]}},
+    "fill_value": 0, "codecs": [{"name": "sharding_indexed", "configuration": {}}]})").ok());
 }
 
 TEST(DecodedArrayDocument, RejectsWhatIsNotArrayMetadata) {
