@@ -38,13 +38,55 @@ std::string Shuffle4(const std::string& in) {
   return out;
 }
 
+// A zarr-decoded view over a reference set whose stored bytes are on a fake
+// origin, and the ways the tests walk it.
+class DecodedViewFixture : public ::testing::Test {
+ protected:
+  void BuildView(const std::string& refs) {
+    auto r = ParseReferences(refs, "");
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    index_ = std::move(r).value();
+    memory_ = NewMemoryBlockStore(16_MiB);
+    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ReadThroughOptions{});
+    DecodedArraysOptions o;
+    o.decode_threads = 0;
+    auto v = DecodedZarrView::Build(&index_, cache_.get(), o);
+    ASSERT_TRUE(v.ok()) << v.status().ToString();
+    view_ = std::move(v).value();
+  }
+
+  static Result<Attr> Resolve(const Tree& t, const std::string& path) {
+    Attr a;
+    a.ino = Tree::kRootIno;
+    a.is_dir = true;
+    for (size_t start = 0; start < path.size();) {
+      const size_t slash = path.find('/', start);
+      ZM_ASSIGN_OR_RETURN(a, t.Lookup(a.ino, path.substr(start, slash == std::string::npos ? slash : slash - start)));
+      if (slash == std::string::npos) break;
+      start = slash + 1;
+    }
+    return a;
+  }
+
+  Result<std::string> ReadAll(const std::string& path) {
+    ZM_ASSIGN_OR_RETURN(Attr a, Resolve(*view_, path));
+    return view_->Read(a.ino, 0, a.size + 10);
+  }
+
+  testing::FakeOrigin origin_;
+  ReferenceIndex index_;
+  std::unique_ptr<BlockStore> memory_;
+  std::unique_ptr<ReadThroughCache> cache_;
+  std::unique_ptr<DecodedZarrView> view_;
+};
+
 // The store: group "g" holding
 //  - "a": <i4, 5 x 4, chunks 2 x 4, shuffle then zlib, order F, chunk 1.0
 //    without a reference (fill 7), chunk 2.0 corrupt;
 //  - "n": <i4, 4, chunks 2, "/" separator, zlib (keys "g/n/0", "g/n/1");
 //  - "odd": a codec the mount does not know;
 // and a root ".zmetadata" consolidating them. Chunk bytes live on the origin.
-class DecodedZarrViewTest : public ::testing::Test {
+class DecodedZarrViewTest : public DecodedViewFixture {
  protected:
   // a's chunk (ci, 0) in C order: element (r, c) = 10 r + c, 0 outside.
   static std::vector<int32_t> AChunk(int ci) {
@@ -91,45 +133,8 @@ class DecodedZarrViewTest : public ::testing::Test {
     add_stored("g/odd/0", "opaque");
     refs += "}";
     origin_.Set("http://h/blob", blob);
-    auto r = ParseReferences(refs, "");
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    index_ = std::move(r).value();
-    memory_ = NewMemoryBlockStore(16_MiB);
-    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ReadThroughOptions{});
-    DecodedArraysOptions o;
-    o.decode_threads = 0;
-    auto v = DecodedZarrView::Build(&index_, cache_.get(), o);
-    ASSERT_TRUE(v.ok()) << v.status().ToString();
-    view_ = std::move(v).value();
+    ASSERT_NO_FATAL_FAILURE(BuildView(refs));
   }
-
-  Result<Attr> Resolve(const Tree& t, const std::string& path) {
-    Attr a;
-    a.ino = Tree::kRootIno;
-    a.is_dir = true;
-    size_t start = 0;
-    while (start < path.size()) {
-      size_t slash = path.find('/', start);
-      auto r = t.Lookup(a.ino, path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
-      if (!r.ok()) return r.status();
-      a = *r;
-      if (slash == std::string::npos) break;
-      start = slash + 1;
-    }
-    return a;
-  }
-
-  Result<std::string> ReadAll(const std::string& path) {
-    auto a = Resolve(*view_, path);
-    if (!a.ok()) return a.status();
-    return view_->Read(a->ino, 0, a->size + 10);
-  }
-
-  testing::FakeOrigin origin_;
-  ReferenceIndex index_;
-  std::unique_ptr<BlockStore> memory_;
-  std::unique_ptr<ReadThroughCache> cache_;
-  std::unique_ptr<DecodedZarrView> view_;
 };
 
 TEST_F(DecodedZarrViewTest, ChunksReadDecodedInCOrder) {
@@ -204,7 +209,7 @@ TEST_F(DecodedZarrViewTest, SameTreeAsTheZarrView) {
 // "e" under the default encoding ("c/1/0"), "f" under its "." form
 // ("c.1.0"). Shard (1, 1) has no key; inner chunk (0, 1) is left out of
 // its shard's index.
-class ShardedDecodedZarrViewTest : public ::testing::Test {
+class ShardedDecodedZarrViewTest : public DecodedViewFixture {
  protected:
   static int16_t Value(int r, int c) { return int16_t(r * 7 + c + 1); }
   static bool InIndex(int ir, int ic) { return !(ir == 0 && ic == 1); }
@@ -260,37 +265,12 @@ class ShardedDecodedZarrViewTest : public ::testing::Test {
         }
     }
     refs += "}";
-    auto r = ParseReferences(refs, "");
-    ASSERT_TRUE(r.ok()) << r.status().ToString();
-    index_ = std::move(r).value();
-    memory_ = NewMemoryBlockStore(16_MiB);
-    cache_ = std::make_unique<ReadThroughCache>(&origin_, memory_.get(), nullptr, ReadThroughOptions{});
-    DecodedArraysOptions o;
-    o.decode_threads = 0;
-    auto v = DecodedZarrView::Build(&index_, cache_.get(), o);
-    ASSERT_TRUE(v.ok()) << v.status().ToString();
-    view_ = std::move(v).value();
+    ASSERT_NO_FATAL_FAILURE(BuildView(refs));
   }
 
-  Result<Attr> Resolve(const std::string& path) {
-    Attr a;
-    a.ino = Tree::kRootIno;
-    a.is_dir = true;
-    for (size_t start = 0; start < path.size();) {
-      const size_t slash = path.find('/', start);
-      ZM_ASSIGN_OR_RETURN(a, view_->Lookup(a.ino, path.substr(start, slash == std::string::npos ? slash : slash - start)));
-      if (slash == std::string::npos) break;
-      start = slash + 1;
-    }
-    return a;
-  }
-  Result<std::string> ReadAll(const std::string& path) {
-    ZM_ASSIGN_OR_RETURN(Attr a, Resolve(path));
-    return view_->Read(a.ino, 0, a.size + 10);
-  }
   std::vector<std::string> List(const std::string& path) {
     std::vector<std::string> names;
-    auto dir = Resolve(path);
+    auto dir = Resolve(*view_, path);
     EXPECT_TRUE(dir.ok()) << path;
     if (!dir.ok()) return names;
     EXPECT_TRUE(view_->ReadDir(dir->ino, 0, [&](std::string_view n, const Attr& a, uint64_t) {
@@ -303,12 +283,6 @@ class ShardedDecodedZarrViewTest : public ::testing::Test {
                     }).ok());
     return names;
   }
-
-  testing::FakeOrigin origin_;
-  ReferenceIndex index_;
-  std::unique_ptr<BlockStore> memory_;
-  std::unique_ptr<ReadThroughCache> cache_;
-  std::unique_ptr<DecodedZarrView> view_;
 };
 
 TEST_F(ShardedDecodedZarrViewTest, MetadataSaysInnerChunksAreTheChunks) {
@@ -342,8 +316,8 @@ TEST_F(ShardedDecodedZarrViewTest, InnerChunksAreFilesOfTheirOwn) {
         }
       }
     // Past the inner grid, and names no encoding spells.
-    EXPECT_EQ(Resolve(key(3, 0)).status().code(), Code::kNotFound);
-    EXPECT_EQ(Resolve(std::string(name) + "/c" + sep + "01" + sep + "0").status().code(), Code::kNotFound);
+    EXPECT_EQ(Resolve(*view_, key(3, 0)).status().code(), Code::kNotFound);
+    EXPECT_EQ(Resolve(*view_, std::string(name) + "/c" + sep + "01" + sep + "0").status().code(), Code::kNotFound);
   }
 }
 
@@ -364,7 +338,7 @@ TEST_F(ShardedDecodedZarrViewTest, ListingsShowInnerChunksNotShards) {
   const uint64_t stored_inodes = st.f_files;
   std::set<uint64_t> inodes;
   for (const std::string path : {"e/c", "e/c/0", "e/c/0/0", "e/c/2/1", "f/c.0.0", "f/c.2.1"}) {
-    auto a = Resolve(path);
+    auto a = Resolve(*view_, path);
     ASSERT_TRUE(a.ok()) << path;
     EXPECT_TRUE(inodes.insert(a->ino).second) << path;
     EXPECT_GT(a->ino, stored_inodes) << path;
@@ -372,8 +346,8 @@ TEST_F(ShardedDecodedZarrViewTest, ListingsShowInnerChunksNotShards) {
   view_->StatFs(&st);
   EXPECT_GT(st.f_files, stored_inodes);
   // Reading a directory's inode, or listing a file's, says what it is.
-  EXPECT_FALSE(view_->Read(Resolve("e/c/0")->ino, 0, 8).ok());
-  EXPECT_FALSE(view_->ReadDir(Resolve("e/c/0/0")->ino, 0, [](std::string_view, const Attr&, uint64_t) { return true; }).ok());
+  EXPECT_FALSE(view_->Read(Resolve(*view_, "e/c/0")->ino, 0, 8).ok());
+  EXPECT_FALSE(view_->ReadDir(Resolve(*view_, "e/c/0/0")->ino, 0, [](std::string_view, const Attr&, uint64_t) { return true; }).ok());
 }
 
 }  // namespace
