@@ -218,11 +218,9 @@ const OptionSpec kOptions[] = {
    [](const Options& d) { return FormatSize(d.cache_size); }, kMount | kWarm,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->cache_size); }},
   {"--memory-cache", 0, "SIZE",
-   "size of the in-memory block cache (default: {}\n"
-   "with a view that decodes and the disk cache on)",
-   [](const Options& d) {
-     return FormatSize(d.memory_cache) + "; " + FormatSize(Options::kViewMemoryCache);
-   }, kMount,
+   "size of the in-memory block cache (default: {}; with a\n"
+   "view that decodes and the disk cache on, --prefetch-memory)",
+   [](const Options& d) { return FormatSize(d.memory_cache); }, kMount,
    [](const OptionArg& a, Options* o) {
      o->memory_cache_given = true;
      return SizeIn(a, &o->memory_cache);

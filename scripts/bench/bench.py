@@ -116,8 +116,8 @@ DATASETS = {"synthetic": (dataset.FULL, dataset.QUICK),
             "kerchunk": (dataset.KERCHUNK, dataset.KERCHUNK_QUICK)}
 
 
-# The daemon's --memory-cache when none is given (64M for a view that
-# decodes: never more).
+# The daemon's --memory-cache when none is given (for a view that decodes,
+# --prefetch-memory: never more).
 DEFAULT_MEMORY_CACHE = "512M"
 
 
@@ -655,7 +655,7 @@ def parse_args(argv=None):
                          "kerchunk dataset: 300,700)")
     ap.add_argument("--memory-cache",
                     help="zarrmount --memory-cache (default: none given, so the daemon's own: "
-                         "512M, 64M for a view that decodes)")
+                         "512M, --prefetch-memory for a view that decodes)")
     ap.add_argument("--daemon-args", default="",
                     help="more zarrmount options for every mount, e.g. \"--no-disk-cache\"")
     ap.add_argument("--memory-bound",

@@ -105,8 +105,9 @@ TEST(ComputeSizes, DecodingViewsTakeASmallerMemoryTierUnlessGiven) {
   EXPECT_EQ(ComputeSizes(MustParse({"s", "m"})).memory_cache_bytes, Options::kDefaultMemoryCache);
   for (const char* view : {"npy", "netcdf", "zarr-decoded"}) {
     SCOPED_TRACE(view);
-    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "s", "m"})).memory_cache_bytes,
-              Options::kViewMemoryCache);
+    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "s", "m"})).memory_cache_bytes, 256_MiB);
+    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--prefetch-memory", "1M", "s", "m"})).memory_cache_bytes,
+              Options::kMinViewMemoryCache);
     EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--no-disk-cache", "s", "m"})).memory_cache_bytes,
               Options::kDefaultMemoryCache);
     EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--memory-cache", "1G", "s", "m"})).memory_cache_bytes,
