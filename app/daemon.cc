@@ -29,16 +29,6 @@ namespace zm {
 DaemonSizes ComputeSizes(const Options& opt) {
   DaemonSizes s;
   s.memory_cache_bytes = opt.memory_cache;
-  if (!opt.memory_cache_given && opt.disk_cache && opt.view != "zarr") {
-    // A decoding view reads each stored chunk once into its decoded chunks'
-    // cache; a larger memory tier would only hold those bytes a second
-    // time, each block in memory never touched before (a page fault per
-    // 4 KiB), and blocks needed again come back from the disk cache. It
-    // must still hold what walks prefetch until it is decoded: with 64 MiB,
-    // four processes drilling at once fetched 1.37x the bytes they read.
-    s.memory_cache_bytes =
-        std::min(opt.memory_cache, std::max(opt.prefetch_memory, Options::kMinViewMemoryCache));
-  }
   s.read_through.block_size = opt.block_size;
   // A fast reader's walk at 20 ms per request is bound by how many of its
   // fetches are in flight: one reader reading the drill benchmark's 512

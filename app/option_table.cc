@@ -217,14 +217,9 @@ const OptionSpec kOptions[] = {
    "recently used blocks are evicted (default: {})",
    [](const Options& d) { return FormatSize(d.cache_size); }, kMount | kWarm,
    [](const OptionArg& a, Options* o) { return SizeIn(a, &o->cache_size); }},
-  {"--memory-cache", 0, "SIZE",
-   "size of the in-memory block cache (default: {}; with a\n"
-   "view that decodes and the disk cache on, --prefetch-memory)",
+  {"--memory-cache", 0, "SIZE", "size of the in-memory block cache (default: {})",
    [](const Options& d) { return FormatSize(d.memory_cache); }, kMount,
-   [](const OptionArg& a, Options* o) {
-     o->memory_cache_given = true;
-     return SizeIn(a, &o->memory_cache);
-   }},
+   [](const OptionArg& a, Options* o) { return SizeIn(a, &o->memory_cache); }},
   {"--no-disk-cache", 0, nullptr, "use no persistent cache", nullptr, kMount,
    [](const OptionArg&, Options* o) { o->disk_cache = false; return Status(); }},
   {"--offline", 0, nullptr,

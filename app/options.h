@@ -28,15 +28,7 @@ struct Options {
   std::vector<std::string> fuse_options;  // from -o, split on ','
   std::string cache_dir;                  // empty: the default location
   uint64_t cache_size = 10_GiB;
-  // The memory tier's size. Unless given, ComputeSizes (app/daemon.h)
-  // picks it: kDefaultMemoryCache, or for a view that decodes (its decoded
-  // chunks have a cache of their own) over a disk cache (which keeps the
-  // stored blocks for when they are needed again) the prefetch budget, at
-  // least kMinViewMemoryCache: what prefetches bring in until it is decoded.
-  static constexpr uint64_t kDefaultMemoryCache = 512_MiB;
-  static constexpr uint64_t kMinViewMemoryCache = 64_MiB;
-  uint64_t memory_cache = kDefaultMemoryCache;
-  bool memory_cache_given = false;
+  uint64_t memory_cache = 512_MiB;
   bool disk_cache = true;
   bool offline = false;  // serve from the cache only
   // The shared (memcached) tier: its URL ("" for none), its HMAC key file,

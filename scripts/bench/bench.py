@@ -116,11 +116,6 @@ DATASETS = {"synthetic": (dataset.FULL, dataset.QUICK),
             "kerchunk": (dataset.KERCHUNK, dataset.KERCHUNK_QUICK)}
 
 
-# The daemon's --memory-cache when none is given (for a view that decodes,
-# --prefetch-memory: never more).
-DEFAULT_MEMORY_CACHE = "512M"
-
-
 def log(msg=""):
     print(msg, flush=True)
 
@@ -653,9 +648,7 @@ def parse_args(argv=None):
     ap.add_argument("--drill-point", metavar="Y,X",
                     help="grid indices of the drill (default: 37%%,61%% of the grid; "
                          "kerchunk dataset: 300,700)")
-    ap.add_argument("--memory-cache",
-                    help="zarrmount --memory-cache (default: none given, so the daemon's own: "
-                         "512M, --prefetch-memory for a view that decodes)")
+    ap.add_argument("--memory-cache", default="512M", help="zarrmount --memory-cache")
     ap.add_argument("--daemon-args", default="",
                     help="more zarrmount options for every mount, e.g. \"--no-disk-cache\"")
     ap.add_argument("--memory-bound",
@@ -695,7 +688,7 @@ def parse_args(argv=None):
     args.out = args.out or os.path.join(args.workdir, f"results{args.suffix}.json")
     args.png = args.png or os.path.join(args.workdir, f"results{args.suffix}.png")
     args.memory_bound_bytes = (parse_size(args.memory_bound) if args.memory_bound
-                               else parse_size(args.memory_cache or DEFAULT_MEMORY_CACHE) + (256 << 20) + (384 << 20))
+                               else parse_size(args.memory_cache) + (256 << 20) + (384 << 20))
     return args
 
 
@@ -739,8 +732,8 @@ def main(argv=None):
 
     meta = dataset.build(args.workdir, layout, log, kerchunk_dir=args.kerchunk)
     t_data = time.monotonic() - t_start
-    given = ["--memory-cache", args.memory_cache] if args.memory_cache else []
-    ctl = mountctl.MountCtl(run_dir, given + shlex.split(args.daemon_args), log)
+    ctl = mountctl.MountCtl(run_dir, ["--memory-cache", args.memory_cache]
+                           + shlex.split(args.daemon_args), log)
     nginx, origin_dir, bench = {}, None, None
     try:
         servers.clean_stale_shm(log)
@@ -809,7 +802,7 @@ def render(out, json_path, png_path):
     records = out["records"]
     latencies = a["latencies"]
     out["notes"] = out.get("run_notes", []) + report.oddities(records,
-                                                              parse_size(a["memory_cache"] or DEFAULT_MEMORY_CACHE))
+                                                              parse_size(a["memory_cache"]))
     out["targets"] = report.check_targets(records, latencies, a["memory_bound_bytes"])
     loads = [r["loadavg"] for r in records]
     ds = meta["dataset"]
@@ -819,7 +812,7 @@ def render(out, json_path, png_path):
     header = (f"zarrmount benchmark ({meta['layout']['name']}): {meta['layout']['files']} files, "
               f"{ds['stored_bytes'] / 1e9:.2f} GB stored / {ds['decoded_bytes'] / 1e9:.2f} GB "
               f"decoded; {var_desc}\nbinary {meta['binary']['version']} built "
-              f"{meta['binary']['mtime']}; --memory-cache {a['memory_cache'] or 'default'}; {meta['cpus']} CPUs; "
+              f"{meta['binary']['mtime']}; --memory-cache {a['memory_cache']}; {meta['cpus']} CPUs; "
               f"run {meta['run_seconds']:.0f} s (data {meta['data_seconds']:.0f} s); "
               f"1-min load average during the run "
               f"{min(loads, default=0):.1f}..{max(loads, default=0):.1f}; {meta['date']}")

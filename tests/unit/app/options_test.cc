@@ -98,25 +98,6 @@ TEST(ParseOptions, FuseOptions) {
   EXPECT_THAT(ParseError({"s", "m", "-o"}), HasSubstr("'-o'"));
 }
 
-// A view that decodes keeps its decoded chunks in a cache of its own, so
-// its memory tier is smaller unless asked for; without a disk cache the
-// stored blocks have nowhere else to come back from.
-TEST(ComputeSizes, DecodingViewsTakeASmallerMemoryTierUnlessGiven) {
-  EXPECT_EQ(ComputeSizes(MustParse({"s", "m"})).memory_cache_bytes, Options::kDefaultMemoryCache);
-  for (const char* view : {"npy", "netcdf", "zarr-decoded"}) {
-    SCOPED_TRACE(view);
-    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "s", "m"})).memory_cache_bytes, 256_MiB);
-    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--prefetch-memory", "1M", "s", "m"})).memory_cache_bytes,
-              Options::kMinViewMemoryCache);
-    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--no-disk-cache", "s", "m"})).memory_cache_bytes,
-              Options::kDefaultMemoryCache);
-    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "--memory-cache", "1G", "s", "m"})).memory_cache_bytes,
-              1_GiB);
-    EXPECT_EQ(ComputeSizes(MustParse({"--view", view, "-o", "memory_cache=512M", "s", "m"})).memory_cache_bytes,
-              512_MiB);
-  }
-}
-
 TEST(ComputeSizes, NoMorePrefetchThreadsThanConnections) {
   EXPECT_EQ(ComputeSizes(MustParse({"s", "m"})).read_through.prefetch_threads, 64);
   EXPECT_EQ(ComputeSizes(MustParse({"--max-connections", "8", "s", "m"})).read_through.prefetch_threads, 8);
