@@ -102,6 +102,14 @@ class Buf {
   }
   std::string Take() && {
     if (ext_) return std::string(view());
+    if (s_.capacity() > 2 * len_ + 4096) {
+      // A spare of a bigger chunk: the decoded chunk, kept (cached) for its
+      // size, must not hold all that memory. It gets its own; the spare
+      // goes back.
+      std::string out(view());
+      if (spare_.capacity() < s_.capacity()) spare_.swap(s_);
+      return out;
+    }
     if (off_ != 0) s_.erase(0, off_);
     s_.resize(len_);
     return std::move(s_);

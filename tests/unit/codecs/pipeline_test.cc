@@ -105,6 +105,16 @@ TEST(Pipeline, ReusedBuffersNeverLeakEarlierBytes) {
     ASSERT_TRUE(t.ok());
     EXPECT_TRUE(*t == c_order);
   }
+  // A small chunk decoded after big ones holds no more memory than its own.
+  auto tiny = MakeDecoder(Spec("<f4", {10}, {Id("zlib")}));
+  const std::string ten = chunk(10, 3.0f);
+  for (int round = 0; round < 3; ++round) {
+    EXPECT_TRUE(*big->Decode(testing::Zlib(shuffle(a))) == a);
+    auto t = tiny->Decode(testing::Zlib(ten));
+    ASSERT_TRUE(t.ok());
+    EXPECT_TRUE(*t == ten);
+    EXPECT_LE(t->capacity(), 2 * ten.size() + 4096);
+  }
   std::vector<std::thread> threads;
   std::atomic<int> wrong{0};
   for (int t = 0; t < 4; ++t)
