@@ -297,7 +297,9 @@ TEST_F(ShardedDecodedZarrViewTest, MetadataSaysInnerChunksAreTheChunks) {
 }
 
 TEST_F(ShardedDecodedZarrViewTest, InnerChunksAreFilesOfTheirOwn) {
-  for (const auto& [name, sep] : {std::pair{"e", "/"}, std::pair{"f", "."}}) {
+  for (const auto& array : {std::pair{"e", "/"}, std::pair{"f", "."}}) {
+    // (Plain names: clang 14 cannot capture structured bindings.)
+    const std::string name = array.first, sep = array.second;
     SCOPED_TRACE(name);
     auto key = [&](int i, int j) {
       return std::string(name) + "/c" + sep + std::to_string(i) + sep + std::to_string(j);
