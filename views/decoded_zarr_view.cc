@@ -210,29 +210,22 @@ std::optional<DecodedZarrView::InnerNode> DecodedZarrView::InnerChild(const Inne
   return n;
 }
 
-std::optional<DecodedZarrView::InnerNode> DecodedZarrView::InnerChildNamed(const InnerTree& t,
-                                                                           const InnerNode* parent,
-                                                                           std::string_view name,
-                                                                           bool* found) const {
+std::optional<uint64_t> DecodedZarrView::InnerPlaceNamed(const InnerTree& t, const InnerNode* parent,
+                                                         std::string_view name) const {
   const auto& a = ArrayOf(t);
-  *found = false;
-  std::optional<uint64_t> k;
   if (!parent && t.prefix_dir) {
-    if (name == a.meta.key_encoding.prefix) k = 0;
-  } else if (!parent && !t.nested) {
-    if (auto index = a.meta.ParseChunkKey(name)) k = a.grid->LinearIndex(*index);
-  } else if (auto index = ChunkKeyEncoding::V2('.').Parse(name, 1)) {
-    // One index, spelt as the encoding spells it (no sign, no leading zero).
-    const size_t level = parent ? parent->level : 0;
-    if ((*index)[0] < a.grid->grid_shape()[level]) k = (*index)[0];
+    if (name == a.meta.key_encoding.prefix) return 0;
+    return std::nullopt;
   }
-  if (!k) return std::nullopt;
-  auto n = InnerChild(t, parent, *k);
-  *found = n.has_value();
-  if (n) return n;
-  // The place is named but its chunk has no stored key: still the array's
-  // name for it (the stored shard of that name is not shown).
-  return InnerNode{&t, a.grid->rank(), 0};
+  if (!parent && !t.nested) {
+    auto index = a.meta.ParseChunkKey(name);
+    return index ? a.grid->LinearIndex(*index) : std::nullopt;
+  }
+  // One index, spelt as the encoding spells it (no sign, no leading zero).
+  auto index = ChunkKeyEncoding::V2('.').Parse(name, 1);
+  const size_t level = parent ? parent->level : 0;
+  if (index && (*index)[0] < a.grid->grid_shape()[level]) return (*index)[0];
+  return std::nullopt;
 }
 
 Status DecodedZarrView::ReadInnerDir(
@@ -270,9 +263,10 @@ Result<Attr> DecodedZarrView::Lookup(uint64_t parent, std::string_view name) con
     if (node->level == ArrayOf(*t).grid->rank()) return InvalidArgument("not a directory");
   }
   if (t) {
-    bool found = false;
-    if (auto n = InnerChildNamed(*t, node ? &*node : nullptr, name, &found)) {
-      if (!found) return NotFound("no such chunk");
+    const InnerNode* p = node ? &*node : nullptr;
+    if (auto k = InnerPlaceNamed(*t, p, name)) {
+      auto n = InnerChild(*t, p, *k);
+      if (!n) return NotFound("no such chunk");
       return InnerAttr(*n);
     }
     if (node) return NotFound("no such chunk");
@@ -310,8 +304,7 @@ Status DecodedZarrView::ReadDir(
   if (offset < kInnerPositions) {
     bool stopped = false;
     ZM_RETURN_IF_ERROR(stored_.ReadDir(ino, offset, [&](std::string_view name, const Attr& a, uint64_t next) {
-      bool found;
-      if (name != "." && name != ".." && InnerChildNamed(*t, nullptr, name, &found)) return true;
+      if (name != "." && name != ".." && InnerPlaceNamed(*t, nullptr, name)) return true;
       stopped = !emit(name, Adjusted(a), next);
       return !stopped;
     }));

@@ -118,10 +118,11 @@ class DecodedZarrView : public Tree {
   // has no stored key: nullopt).
   uint64_t InnerChildCount(const InnerTree& t, const InnerNode* parent) const;
   std::optional<InnerNode> InnerChild(const InnerTree& t, const InnerNode* parent, uint64_t k) const;
-  // The child named `name`, if the name is one of a child's place (`found`
-  // says whether it is there too).
-  std::optional<InnerNode> InnerChildNamed(const InnerTree& t, const InnerNode* parent,
-                                           std::string_view name, bool* found) const;
+  // The place among those children that `name` names, if it names one
+  // (whether or not a child is there: a stored shard of that name is not
+  // shown either way).
+  std::optional<uint64_t> InnerPlaceNamed(const InnerTree& t, const InnerNode* parent,
+                                          std::string_view name) const;
   Status ReadInnerDir(const InnerTree& t, const InnerNode* parent, uint64_t from, uint64_t base,
                       const std::function<bool(std::string_view, const Attr&, uint64_t)>& emit) const;
   // Marks the decoded arrays' directories and rewrites their metadata

@@ -3,10 +3,10 @@
 #include <simdjson.h>
 
 #include <map>
-#include <optional>
 
 #include "base/json.h"
 #include "codecs/pipeline.h"
+#include "zarr/metadata.h"
 
 namespace zm {
 namespace {
@@ -46,24 +46,6 @@ Result<dom::object> ParseObject(dom::parser& parser, std::string_view text, cons
   return obj;
 }
 
-// The inner chunk shape (as JSON) of a v3 array whose codecs are a
-// sharding codec, or nullopt if they are not.
-Result<std::optional<std::string>> InnerChunkShape(dom::object obj) {
-  dom::array codecs;
-  if (obj["codecs"].get_array().get(codecs)) return std::optional<std::string>();
-  for (dom::element c : codecs) {
-    std::string_view name;
-    dom::object codec;
-    if (c.get_object().get(codec) || codec["name"].get_string().get(name) || name != "sharding_indexed")
-      continue;
-    dom::array shape;
-    if (codec["configuration"]["chunk_shape"].get_array().get(shape))
-      return InvalidArgument("zarr.json: sharding_indexed needs a 'chunk_shape' array");
-    return std::optional<std::string>(std::string(simdjson::minify(shape)));
-  }
-  return std::optional<std::string>();
-}
-
 Result<std::string> DecodedArrayObject(dom::object obj) {
   int64_t format = 0;
   if (obj["zarr_format"].get_int64().get(format) || (format != 2 && format != 3))
@@ -81,11 +63,17 @@ Result<std::string> DecodedArrayObject(dom::object obj) {
                                 ? R"([{"name":"bytes","configuration":{"endian":"little"}}])"
                                 : R"([{"name":"bytes"}])";
   std::map<std::string_view, Rewrite> rewrites{{"codecs", Constant(bytes)}};
-  // A sharded array's chunks are its inner chunks: the grid becomes theirs.
-  ZM_ASSIGN_OR_RETURN(std::optional<std::string> inner, InnerChunkShape(obj));
-  if (inner)
-    rewrites.emplace("chunk_grid", Constant(R"({"name":"regular","configuration":{"chunk_shape":)" +
-                                            *inner + "}}"));
+  // A sharded array's chunks are its inner chunks: the grid becomes theirs
+  // (sharding as the metadata parser reads it).
+  const std::string text(simdjson::minify(obj));
+  ZM_ASSIGN_OR_RETURN(ZarrArrayMeta meta, ParseZarrV3Array(text));
+  if (meta.sharding) {
+    if (!meta.sharding->unsupported.empty()) return InvalidArgument("zarr.json: " + meta.sharding->unsupported);
+    std::string shape;
+    for (uint64_t n : meta.sharding->inner_chunks) shape += (shape.empty() ? "" : ",") + std::to_string(n);
+    rewrites.emplace("chunk_grid",
+                     Constant(R"({"name":"regular","configuration":{"chunk_shape":[)" + shape + "]}}"));
+  }
   return RewriteMembers(obj, rewrites);
 }
 
