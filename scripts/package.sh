@@ -9,7 +9,7 @@
 #   /usr/share/bash-completion/completions/zarrmount   from --help
 #   /usr/share/doc/zarrmount/               copyright, changelog, examples
 # Its dependencies are the Debian packages of the libraries the binary links
-# (dpkg-shlibdeps) and fuse3. Version: packaging/debian/changelog's, whose
+# (dpkg-shlibdeps), fuse3 and libsystemd0 (loaded at run time). Version: packaging/debian/changelog's, whose
 # upstream part must be what `zarrmount --version` says.
 # Usage: scripts/package.sh [--lintian]   (--lintian: also run lintian,
 # failing on errors; warnings are printed)
@@ -54,7 +54,8 @@ for f in fstab data-agg.mount data-agg.automount agg.conf; do
 done
 chmod -R u=rwX,go=rX "$root"
 
-# The dependencies: the packages holding the libraries the binary links.
+# The dependencies: the packages holding the libraries the binary links, and
+# libsystemd0, which it loads when a service manager listens.
 printf 'Source: zarrmount\n\nPackage: zarrmount\nArchitecture: any\n' >"$work/debian/control"
 shlibs=$(cd "$work" && dpkg-shlibdeps -O -e root/usr/bin/zarrmount 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
@@ -62,7 +63,7 @@ shlibs=$(cd "$work" && dpkg-shlibdeps -O -e root/usr/bin/zarrmount 2>/dev/null |
 
 size_kb=$(du -sk --exclude=DEBIAN "$root" | cut -f1)
 sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE_KB@/$size_kb/" \
-  -e "s/@DEPENDS@/$shlibs, fuse3/" "$repo/packaging/debian/control.in" >"$root/DEBIAN/control"
+  -e "s/@DEPENDS@/$shlibs, fuse3, libsystemd0/" "$repo/packaging/debian/control.in" >"$root/DEBIAN/control"
 (cd "$root" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z |
   xargs -0 md5sum >DEBIAN/md5sums)
 chmod 0644 "$root/DEBIAN/control" "$root/DEBIAN/md5sums"
