@@ -65,6 +65,37 @@ TEST(ThreadPool, OneWorkerRunsTasksInSubmissionOrder) {
   EXPECT_EQ(order, want);
 }
 
+TEST(ThreadPool, StartsWorkersOnlyAsTasksNeedThem) {
+  ThreadPool pool(3);
+  EXPECT_EQ(pool.started(), 0) << "no task, no thread";
+  Gate a, b, c, d;
+  ASSERT_TRUE(pool.Submit(a.Task()));
+  a.WaitStarted();
+  EXPECT_EQ(pool.started(), 1);
+  ASSERT_TRUE(pool.Submit(b.Task()));  // the one worker is busy: a second
+  b.WaitStarted();
+  ASSERT_TRUE(pool.Submit(c.Task()));
+  c.WaitStarted();
+  EXPECT_EQ(pool.started(), 3);
+  ASSERT_TRUE(pool.Submit(d.Task()));  // at the limit: queued, no fourth
+  EXPECT_EQ(pool.started(), 3);
+  EXPECT_EQ(pool.queued(), 1u);
+  a.Release();
+  d.WaitStarted();  // the freed worker took it
+  b.Release();
+  c.Release();
+  d.Release();
+  pool.WaitIdle();
+  // Idle workers are reused: tasks one at a time start no more threads.
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(pool.Submit([&] { ++ran; }));
+    pool.WaitIdle();
+  }
+  EXPECT_EQ(ran.load(), 20);
+  EXPECT_EQ(pool.started(), 3);
+}
+
 TEST(ThreadPool, WithoutWorkersEverySubmitIsRefused) {
   ThreadPool pool(0);
   auto owned = std::make_shared<int>(1);
