@@ -10,7 +10,7 @@ Entry point: scripts/bench.sh (needs root: FUSE mounts, drop_caches).
   2. serves the files from two private nginx servers on 127.0.0.1, one as is
      and one that delays every request (see servers.py);
   3. for each latency and workload measures the limit (curl straight from
-     nginx), zarrmount cold / warm / hot (see mountctl.py), and the peer
+     nginx), zarrmount cold / memory / warm / hot (see mountctl.py), and the peer
      (fsspec's ReferenceFileSystem, xarray over it) (see readers.py);
   4. prints a table, writes JSON and a PNG chart, checks the targets (PASS /
      MISS, never a failing exit status for a MISS).
@@ -71,9 +71,13 @@ wanted, which shows prefetch waste.
 Throughput is decimal MB/s of stored (compressed) chunk bytes. "x limit" and
 "x peer" are the limit's / the peer's time over the mount's time for the same
 bytes, i.e. the mount's speed over theirs (> 1: the mount is faster).
-Repeated measurements (limit, peer, hot, floor) keep the fastest; cold and
-warm are measured once (each needs a new daemon and dropped caches). Cold: a
-new, empty cache directory, the page cache dropped, a new daemon.
+Repeated measurements (limit, peer, hot, floor) keep the fastest; cold,
+memory and warm are measured once (each needs dropped caches). Cold: a new,
+empty cache directory, the page cache dropped, a new daemon. Memory: the cold
+daemon again with the page cache dropped, so every byte comes from the
+daemon's memory through FUSE: the floor a cold read could reach with every
+fetch done before it was asked for (for workloads that fit in the memory
+tier; bulk_raw and the 4-process drills read the rest from the disk cache).
 """
 
 import argparse
@@ -242,6 +246,9 @@ class Bench:
         try:
             mount_s = {"mount_seconds": m.bench_record["mount_seconds"]}
             out["cold"] = self.measure(workload, lat, "cold", fn, mount=True, extra=mount_s)
+            if "memory" in self.args.modes:
+                mountctl.drop_caches(page_cache_only=True)
+                out["memory"] = self.measure(workload, lat, "memory", fn, mount=True)
             if "warm" in self.args.modes:
                 between = None
                 if disk:
@@ -636,7 +643,7 @@ def parse_args(argv=None):
                          "dataset's references; default $KERCHUNK_DIR or %(default)s)")
     ap.add_argument("--latencies", default="0,20",
                     help="added per-request latencies in ms (default %(default)s)")
-    ap.add_argument("--modes", default="cold,warm,hot",
+    ap.add_argument("--modes", default="cold,memory,warm,hot",
                     help="mount states to measure besides cold (default %(default)s)")
     ap.add_argument("--reps", type=int,
                     help="repetitions of limit/peer/hot/floor (default 3, 1 with --quick)")

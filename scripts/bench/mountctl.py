@@ -1,9 +1,14 @@
-"""Mounting for the benchmark: cold / warm / hot states, memory sampling,
+"""Mounting for the benchmark: cold / memory / warm / hot states, memory sampling,
 dropping the kernel's caches, and a watchdog for hung reads.
 
 Built on the integration tests' ``zmount.Mount``.
 
   cold  a new cache directory, caches dropped, a new daemon;
+  memory  again in the cold daemon after the kernel's page cache is dropped:
+        every byte from the daemon's memory tier through FUSE, the floor of a
+        cold read with every fetch done ahead (a workload larger than the
+        memory tier reads the rest from the disk cache, whose pages were
+        dropped too);
   warm  the same cache directory after unmount + drop_caches, a new daemon
         (its memory cache is empty; bytes come from LMDB on disk);
   hot   again in the same mount (kernel page cache + daemon memory cache).
@@ -27,11 +32,12 @@ UNMOUNT_STATS = re.compile(r"unmounted .*?: (.*)$")
 ISSUE = re.compile(r"\b(error|warn\w*|fail\w*|retry\w*|timeout|EIO)\b", re.I)
 
 
-def drop_caches():
-    """sync, then drop the page cache, dentries and inodes (needs root)."""
+def drop_caches(page_cache_only=False):
+    """sync, then drop the page cache, and unless ``page_cache_only`` the
+    dentries and inodes too (needs root)."""
     os.sync()
     with open("/proc/sys/vm/drop_caches", "w") as f:
-        f.write("3\n")
+        f.write("1\n" if page_cache_only else "3\n")
 
 
 def proc_status(pid):

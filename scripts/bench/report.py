@@ -5,8 +5,8 @@ import math
 MB = 1e6  # throughput is reported in decimal MB/s
 MiB = 1 << 20
 
-MOUNT_MODES = ("cold", "warm", "hot")
-ORDER = ("limit", "peer", "floor", "disk", "cold", "warm", "hot")
+MOUNT_MODES = ("cold", "memory", "warm", "hot")
+ORDER = ("limit", "peer", "floor", "disk", "cold", "memory", "warm", "hot")
 LABEL = {
     "bulk_raw": "bulk, raw chunk files (16 readers)",
     "bulk_decoded": "bulk, decoded (xarray .values)",
@@ -29,6 +29,7 @@ MODE_LABEL = {
     "floor": "floor: decode only",
     "disk": "disk: read LMDB files",
     "cold": "zarrmount cold",
+    "memory": "zarrmount memory",
     "warm": "zarrmount warm",
     "hot": "zarrmount hot",
 }
@@ -104,12 +105,13 @@ def table(records, latencies):
 
 def ratio_table(records, latencies):
     """Per workload: the peer's time, and the mount's speed over the peer's
-    (peer seconds / mount seconds) cold, warm and hot, per latency."""
-    cols = "{:>8} {:>7} {:>7} {:>7}"
+    (peer seconds / mount seconds) cold, from the daemon's memory, warm and
+    hot, per latency."""
+    cols = "{:>8} {:>7} {:>7} {:>7} {:>7}"
     head1 = f"{'mount speed / peer speed (x peer)':<44}" + "".join(
-        f" | {('%d ms' % lat):^31}" for lat in latencies)
+        f" | {('%d ms' % lat):^39}" for lat in latencies)
     head2 = f"{'':<44}" + "".join(
-        " | " + cols.format("peer s", "cold", "warm", "hot") for _ in latencies)
+        " | " + cols.format("peer s", "cold", "memory", "warm", "hot") for _ in latencies)
     lines = [head1, head2, "-" * len(head2)]
     for w in dict.fromkeys(r["workload"] for r in records):
         if not any(r["workload"] == w and r["mode"] == "peer" for r in records):
@@ -136,7 +138,7 @@ def daemon_table(records):
     lines = ["daemon counters per mount measurement (zarrmount status --json; MB; checks: "
              "objects' size/version checked; fetched/wanted > 1 is over-fetch, e.g. prefetch "
              "waste)",
-             f"  {'lat':>5} {'workload':<14} {'mode':<5} {'orig req':>8} {'orig MB':>8}"
+             f"  {'lat':>5} {'workload':<14} {'mode':<6} {'orig req':>8} {'orig MB':>8}"
              f" {'pf req':>7} {'pf MB':>7} {'pf drop':>7} {'mem hit':>7} {'disk hit':>8}"
              f" {'miss':>6} {'checks':>6} {'wanted':>8} {'x':>5}"]
     for r in rows:
@@ -145,7 +147,7 @@ def daemon_table(records):
         want = r.get("bytes") or 0
         amp = d["origin_bytes"] / want if want and d["origin_bytes"] else None
         lines.append(
-            f"  {r['latency_ms']:>2} ms {r['workload']:<14} {r['mode']:<5}"
+            f"  {r['latency_ms']:>2} ms {r['workload']:<14} {r['mode']:<6}"
             f" {d['origin_requests']:>8} {d['origin_bytes'] / MB:>8.1f}"
             f" {d['prefetch_requests']:>7} {d['prefetch_bytes'] / MB:>7.1f}"
             f" {d['prefetch_dropped']:>7} {d['memory_hits']:>7} {d['disk_hits']:>8}"
@@ -179,7 +181,7 @@ def detail_table(records, latencies):
         lines.append("")
         lines.append("origin traffic and daemon memory per measurement (MB fetched / wanted;"
                      " peak MiB: VmRSS = RssAnon + RssFile (LMDB map), VmHWM)")
-        lines.append(f"  {'lat':>5} {'workload':<14} {'mode':<5} {'requests':>8} {'MB':>8}"
+        lines.append(f"  {'lat':>5} {'workload':<14} {'mode':<6} {'requests':>8} {'MB':>8}"
                      f" {'wanted':>8} {'x':>5} | {'VmRSS':>6} {'anon':>6} {'file':>6} {'HWM':>6}"
                      f" | CPU s: {'daemon':>6} {'client':>6}")
         for r in rows:
@@ -188,7 +190,7 @@ def detail_table(records, latencies):
             want = r.get("bytes") or 0
             amp = o["bytes"] / want if want and o["bytes"] else None
             lines.append(
-                f"  {r['latency_ms']:>2} ms {r['workload']:<14} {r['mode']:<5} {o['requests']:>8}"
+                f"  {r['latency_ms']:>2} ms {r['workload']:<14} {r['mode']:<6} {o['requests']:>8}"
                 f" {o['bytes'] / MB:>8.1f} {want / MB:>8.1f} {_f(amp, '.2f', 5)} |"
                 + "".join(_f(mem[k] / MiB if k in mem else None, ".0f", 7)
                           for k in ("VmRSS", "RssAnon", "RssFile", "VmHWM"))
@@ -292,10 +294,10 @@ def chart(records, latencies, path, title):
     import matplotlib.pyplot as plt
 
     workloads = [w for w in LABEL if w != "stat" and any(r["workload"] == w for r in records)]
-    modes = [m for m in ("limit", "peer", "floor", "disk", "cold", "warm", "hot")
+    modes = [m for m in ORDER
              if any(r["mode"] == m and r["workload"] in workloads for r in records)]
     colors = {"limit": "#444444", "peer": "#d95f02", "floor": "#aaaaaa", "disk": "#e6ab02",
-              "cold": "#1b9e77",
+              "cold": "#1b9e77", "memory": "#a6761d",
               "warm": "#7570b3", "hot": "#66a61e"}
     fig, axes = plt.subplots(2, len(latencies), figsize=(7.5 * len(latencies) + 2.5, 9),
                              squeeze=False)
