@@ -152,6 +152,8 @@ class ChunkWalk {
   void RememberRead(const std::vector<uint64_t>& chunks);
   // Whether `linear` was handed out lately (by any line); records it if not.
   bool HandedOut(uint64_t linear);
+  // Forgets what was handed out: a walk started over wants it all again.
+  void ForgetHandedOut();
 
   const std::vector<uint64_t> grid_;
   const ChunkWalkOptions options_;

@@ -166,6 +166,37 @@ TEST(ChunkWalk, WindowGrowsUpToItsBoundAndStaysAhead) {
   }
 }
 
+// The same drill run again from its start (its chunks gone from the
+// caches, say) is a walk of its own, fetched ahead as the first was; a
+// reader a little behind the leading edge (a pool's stragglers) is not.
+TEST(ChunkWalk, WalkStartedOverIsFetchedAheadAgain) {
+  ChunkWalk w(kGrid);
+  std::set<uint64_t> first;
+  for (uint64_t t = 0; t < 512; ++t)
+    for (uint64_t c : Touch(w, At(t, 1, 1))) first.insert(c);
+  ASSERT_EQ(first.size(), 509u) << "the first walk fetched the line past its third read";
+  std::set<uint64_t> again;
+  size_t elsewhere = 0;
+  for (uint64_t t = 0; t < 512; ++t)
+    for (uint64_t c : Touch(w, At(t, 1, 1))) {
+      if (c % 4 != At(0, 1, 1)) {
+        ++elsewhere;  // twice over, the drill's chunks look dense in C order
+        continue;
+      }
+      EXPECT_GT(TimeOf(c), t) << "only ahead of the reader";
+      again.insert(c);
+    }
+  for (uint64_t t = 3; t < 512; ++t) EXPECT_TRUE(again.count(At(t, 1, 1))) << t;
+  EXPECT_LE(elsewhere, 3u);
+
+  ChunkWalk pool(kGrid);
+  size_t fetched = 0;
+  for (uint64_t t = 0; t < 100; ++t) fetched += Touch(pool, At(t, 0, 1)).size();
+  // Stragglers a few positions back add no walk and no fetch.
+  for (uint64_t t : {95, 97, 92}) EXPECT_TRUE(Touch(pool, At(t, 0, 1)).empty()) << t;
+  EXPECT_GT(fetched, 100u - 3);
+}
+
 TEST(ChunkWalk, BackwardWalkFetchesBelow) {
   ChunkWalk w({100});
   Touch(w, 90);
