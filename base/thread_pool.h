@@ -18,7 +18,8 @@
 //
 // Thread-safety: Submit, WaitIdle, Shutdown and the accessors are safe for
 // concurrent use. mu_ is a leaf lock, never held while a task runs or while
-// a task is destroyed.
+// a task is destroyed; it is held while a worker is started (one clone, so
+// that Shutdown finds every started worker to join).
 #pragma once
 
 #include <condition_variable>
