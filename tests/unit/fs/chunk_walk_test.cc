@@ -166,7 +166,7 @@ TEST(ChunkWalk, WindowGrowsUpToItsBoundAndStaysAhead) {
   }
 }
 
-// The same drill run again from its start (its chunks gone from the
+// The same drill run again from its start, twice (its chunks gone from the
 // caches, say) is a walk of its own, fetched ahead as the first was; a
 // reader a little behind the leading edge (a pool's stragglers) is not.
 TEST(ChunkWalk, WalkStartedOverIsFetchedAheadAgain) {
@@ -175,19 +175,21 @@ TEST(ChunkWalk, WalkStartedOverIsFetchedAheadAgain) {
   for (uint64_t t = 0; t < 512; ++t)
     for (uint64_t c : Touch(w, At(t, 1, 1))) first.insert(c);
   ASSERT_EQ(first.size(), 509u) << "the first walk fetched the line past its third read";
-  std::set<uint64_t> again;
-  size_t elsewhere = 0;
-  for (uint64_t t = 0; t < 512; ++t)
-    for (uint64_t c : Touch(w, At(t, 1, 1))) {
-      if (c % 4 != At(0, 1, 1)) {
-        ++elsewhere;  // twice over, the drill's chunks look dense in C order
-        continue;
+  for (int pass = 2; pass <= 3; ++pass) {
+    std::set<uint64_t> again;
+    size_t elsewhere = 0;
+    for (uint64_t t = 0; t < 512; ++t)
+      for (uint64_t c : Touch(w, At(t, 1, 1))) {
+        if (c % 4 != At(0, 1, 1)) {
+          ++elsewhere;  // twice over, the drill's chunks look dense in C order
+          continue;
+        }
+        EXPECT_GT(TimeOf(c), t) << "only ahead of the reader, pass " << pass;
+        again.insert(c);
       }
-      EXPECT_GT(TimeOf(c), t) << "only ahead of the reader";
-      again.insert(c);
-    }
-  for (uint64_t t = 3; t < 512; ++t) EXPECT_TRUE(again.count(At(t, 1, 1))) << t;
-  EXPECT_LE(elsewhere, 3u);
+    for (uint64_t t = 3; t < 512; ++t) EXPECT_TRUE(again.count(At(t, 1, 1))) << "pass " << pass << ", " << t;
+    EXPECT_LE(elsewhere, 3u) << "pass " << pass;
+  }
 
   ChunkWalk pool(kGrid);
   size_t fetched = 0;
