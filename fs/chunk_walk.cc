@@ -49,14 +49,15 @@ void ChunkWalk::Touch(Line& line, uint64_t from, uint64_t to, std::vector<uint64
   ++line.all_touches;
   // A touch far from the others starts the line afresh: a walk is a run of
   // nearby chunks, and a reader that jumps has started another one. So does
-  // a touch far behind the leading edge of a walk being fetched ahead: the
-  // walk was started over (the same drill again, once its chunks have left
-  // the caches), and left as it was, the line would count it as more of the
-  // old walk, whose chunks were all handed out, and fetch nothing for it.
+  // a touch far behind the line's leading edge: the walk was started over
+  // (the same drill again, once its chunks have left the caches). Left as
+  // it was, the line would count it as more of the old walk: one whose
+  // chunks were all handed out, which fetches nothing for it, or, in C
+  // order, the same chunks touched twice, which look like a dense walk.
   const uint64_t reach = std::max<uint64_t>(2 * options_.density, line.window);
   const bool started_over =
-      line.window > 0 && (line.trend < 0 ? from > line.lo + reach : to + reach < line.hi);
-  if (started_over) ForgetHandedOut();
+      line.touches > 0 && (line.trend < 0 ? from > line.lo + reach : to + reach < line.hi);
+  if (started_over && line.window > 0) ForgetHandedOut();
   if (line.touches == 0 || to + reach < line.lo || from > line.hi + reach || started_over) {
     // The scattered-walk state outlives the jump: scattered walks jump.
     Line fresh = NewLine(line.axis, std::move(line.fixed));
