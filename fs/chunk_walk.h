@@ -29,7 +29,8 @@
 //    handed out.
 // A single reader jumping about fits neither (its reads scatter over the
 // line and never overlap), and prefetches nothing. Nothing is fetched when
-// reads stop.
+// reads stop. A read far behind where a line's walk has reached starts the
+// line afresh: a drill run again is a walk of its own, fetched ahead again.
 //
 // Several arrays walked the same way (a drill through every variable of a
 // group at one point) need not each be recognised anew: LatestWalk() tells
