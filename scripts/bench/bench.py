@@ -238,7 +238,7 @@ class Bench:
         return best
 
     def mount_modes(self, workload, lat, fn, tag=None, hot_reps=None, disk=False):
-        """cold, warm and hot measurements of ``fn`` (a reader of the mount);
+        """cold, memory, warm and hot measurements of ``fn`` (a reader of the mount);
         with ``disk``, also the time to read the cache files from disk."""
         m = self.ctl.cold(self.refs_paths[lat], tag or f"{workload}-{lat}ms")
         out = {}
