@@ -25,6 +25,7 @@
 #include "app/cmd_common.h"
 #include "app/commands.h"
 #include "app/option_table.h"
+#include "app/scan_worker.h"
 #include "app/scan_workers.h"
 #include "app/sources.h"
 #include "app/stack.h"
@@ -85,22 +86,18 @@ std::string Absolute(const std::string& path) {
   return ec ? path : abs.lexically_normal().string();
 }
 
-bool IsRemote(const std::string& input) {
-  return input.find("://") != std::string::npos && !input.starts_with("file://");
-}
-
 // The files of one INPUT argument, in name order for directories and
 // globs. Files named like NetCDF/HDF5 and directories are scan's own;
 // globs (local, or in a bucket: listed through `lister`'s origin) and list
 // files are expanded as SOURCE arguments are (app/sources.h).
 Status ExpandInput(const std::string& arg, const std::function<Result<Origin*>()>& lister,
                    std::vector<std::string>* out) {
-  if (IsRemote(arg) && !IsObjectGlob(arg)) {
+  if (IsRemoteInput(arg) && !IsObjectGlob(arg)) {
     out->push_back(arg);
     return Status();
   }
   struct stat st;
-  const bool exists = !IsRemote(arg) && ::stat(arg.c_str(), &st) == 0;
+  const bool exists = !IsRemoteInput(arg) && ::stat(arg.c_str(), &st) == 0;
   if (exists && !S_ISDIR(st.st_mode) && IsScanName(arg)) {
     out->push_back(Absolute(arg));
     return Status();
@@ -124,164 +121,17 @@ Status ExpandInput(const std::string& arg, const std::function<Result<Origin*>()
   ZM_ASSIGN_OR_RETURN(std::vector<ReferenceSource> sources, ExpandSources({arg}, origin));
   for (const ReferenceSource& src : sources) {
     if (!src.zip_entry.empty()) return InvalidArgument(src.name() + ": a zip entry cannot be scanned");
-    out->push_back(IsRemote(src.path) ? src.path : Absolute(src.path));
+    out->push_back(IsRemoteInput(src.path) ? src.path : Absolute(src.path));
   }
   return Status();
 }
 
-// Reads a byte range of a local file: the coordinates an aggregation
-// compares and concatenates.
-Result<std::string> ReadLocal(const std::string& url, uint64_t offset, uint64_t size) {
-  int fd = ::open(url.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IoError(url + ": " + std::strerror(errno));
-  std::string out(size, '\0');
-  uint64_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<uint64_t>(n);
-  }
-  ::close(fd);
-  if (done != size) return IoError(url + ": short read at offset " + std::to_string(offset));
-  return out;
-}
-
-// Remote inputs are scanned one after the other (libhdf5 is the serial
-// build), but their I/O need not wait: the sizes of all are asked in
-// parallel, and while one is scanned the first block of each of the next
-// kAhead is fetched in the background, so a scan of many small files waits
-// about one round trip per kAhead files rather than several per file.
-// The files ahead hold at most kWindowBytes of first blocks, so the scan's
-// memory tier (twice that) keeps them until they are scanned. 2 MiB keeps
-// a 20 ms origin's 1,000 small files as fast as 4 MiB did, with 6 MiB less
-// at the peak; 1 MiB was a third slower (scripts/bench_scan.sh --latency).
-class RemoteReadAhead {
- public:
-  static constexpr size_t kAhead = 16;
-  static constexpr int kSizeThreads = 16;
-  static constexpr uint64_t kWindowBytes = 2_MiB;
-
-  // `known_sizes` (empty, or 0 for unknown) need not be asked; `ahead`
-  // files are fetched ahead.
-  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
-                  const std::vector<uint64_t>& known_sizes = {}, size_t ahead = kAhead)
-      : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
-    for (size_t i = 0; i < known_sizes.size() && i < sizes_.size(); ++i) sizes_[i] = known_sizes[i];
-    std::atomic<size_t> next{0};
-    std::vector<std::thread> workers;
-    for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs.size()); ++t)
-      workers.emplace_back([&] {
-        for (size_t i; (i = next++) < inputs_.size();) {
-          if (!IsRemote(inputs_[i]) || sizes_[i] > 0) continue;
-          auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
-          if (size.ok()) sizes_[i] = *size;
-        }
-      });
-    for (std::thread& w : workers) w.join();
-  }
-
-  // Input `i`'s size if known here, else 0.
-  uint64_t size(size_t i) const { return sizes_[i]; }
-
-  // Call before scanning input `i`.
-  void Before(size_t i) {
-    uint64_t window = 0;  // first blocks fetched for the files after i
-    for (size_t j = i + 1; j < queued_; ++j) window += FirstBlock(j);
-    std::vector<PrefetchTarget> targets;
-    for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_) {
-      if (queued_ > i && window + FirstBlock(queued_) > kWindowBytes) break;
-      if (FirstBlock(queued_) == 0) continue;
-      if (queued_ > i) window += FirstBlock(queued_);
-      targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0, FirstBlock(queued_)});
-    }
-    if (!targets.empty()) cache_->Prefetch(std::move(targets));
-  }
-
- private:
-  // The bytes fetched ahead for input `j`: its first block, if remote and
-  // of known size.
-  uint64_t FirstBlock(size_t j) const {
-    return IsRemote(inputs_[j]) ? std::min<uint64_t>(sizes_[j], 1_MiB) : 0;
-  }
-
-  const std::vector<std::string>& inputs_;
-  ReadThroughCache* cache_;
-  std::vector<uint64_t> sizes_;
-  size_t ahead_;
-  size_t queued_ = 0;
-};
-
-// Reads what an aggregation asks of an input: a remote one with the whole
-// object as the region, as the scan read it (the same cache blocks), a
-// local one directly. `known_size`: the remote object's size, if known
-// (else 0: asked of the cache).
-Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
-                                       ReadThroughCache* cache, uint64_t known_size = 0) {
-  if (IsRemote(url)) {
-    uint64_t object_size = known_size;
-    if (object_size == 0) {
-      ZM_ASSIGN_OR_RETURN(object_size, cache->Size(url));
-    }
-    if (size == ReferenceIndex::kUnknownSize) {
-      size = object_size;
-      offset = 0;
-    }
-    return cache->Read(url, ByteRange{0, object_size}, offset, size);
-  }
-  if (size == ReferenceIndex::kUnknownSize) {
-    struct stat st;
-    if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
-    return ReadLocal(url, 0, static_cast<uint64_t>(st.st_size));
-  }
-  return ReadLocal(url, offset, size);
-}
-
 using KnownBytes = std::map<std::tuple<std::string, uint64_t, uint64_t>, std::string>;
-
-// In a worker: what the parent's aggregation will read of the remote input
-// `url` (its coordinates), read here from the blocks the scan fetched, by
-// aggregating it alone. Local inputs: nothing (the parent reads them as
-// cheaply). Errors are left to the parent, whose aggregation meets them
-// again.
-std::vector<FetchedBytes> AggregationReads(const std::string& url, uint64_t url_size,
-                                           const ReferenceIndex& index, const Options& opt,
-                                           ReadThroughCache* cache) {
-  std::vector<FetchedBytes> out;
-  if (!opt.aggregate() || !IsRemote(url)) return out;
-  AggregateOptions ao;
-  ao.concat_dims = opt.concat_dims;
-  ao.identical_arrays = opt.identical_dims;
-  Aggregator probe(ao, [&](const std::string& u, uint64_t offset, uint64_t size) -> Result<std::string> {
-    ZM_ASSIGN_OR_RETURN(std::string data, ReadForAggregation(u, offset, size, cache, u == url ? url_size : 0));
-    out.push_back({u, offset, size, data});
-    return data;
-  });
-  (void)probe.Add(url, index);
-  return out;
-}
 
 struct ScanTotals {
   size_t files = 0;
   size_t skipped = 0;
 };
-
-// Scans one input: a local file by pread, a URL through the cache.
-// `known_size`: the URL's size, if known (else 0: asked of the cache).
-Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache,
-                           uint64_t known_size = 0) {
-  if (!IsRemote(input)) return ScanFile(input, input, so);
-  uint64_t size = known_size;
-  if (size == 0) {
-    ZM_ASSIGN_OR_RETURN(size, cache->Size(input));
-  }
-  // The whole object is the region, so libhdf5's many small reads share
-  // the cache's blocks (one request per block, not per read).
-  ScanInput in{input, input, size, [cache, &input, size](uint64_t offset, uint64_t n) {
-                 return cache->Read(input, ByteRange{0, size}, offset, n);
-               }};
-  return ScanObject(in, so);
-}
 
 // Scans every input and returns the one index, or the aggregation along
 // `opt.concat_dims`.
@@ -333,53 +183,10 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   return agg.Finish();
 }
 
-// How a scan reaches URLs: the mount's origin stack with a memory cache
-// only.
-void UseScanStack(const std::string& first_input, Options* opt) {
-  opt->source = first_input;
-  opt->check_only = true;
-  opt->disk_cache = false;
-  opt->prefetch = true;  // RemoteReadAhead's background fetches
-  // Blocks of the files scanned already are not read again: the memory
-  // tier need only hold the read-ahead window and the file being scanned.
-  // Its LRU evicts the least recent block of any shard, so the window's
-  // blocks, the most recent, stay until used.
-  opt->memory_cache = 2 * RemoteReadAhead::kWindowBytes;
-}
-
-// `zarrmount scan --worker OPTION...`: one of ScanInWorkers' processes
-// (app/scan_workers.h). Its inputs come on stdin, its answers go to stdout.
-int ScanWorker(int argc, char** argv) {
-  Options opt;
-  auto parsed = ParseCommandLine(Command::kScan, argc, argv, 3, &opt);
-  if (!parsed.ok()) return Fail(parsed.status());
-  UseScanStack("", &opt);
-  // Its warnings (variables left out) go to the parent with the answers.
-  SetLogLevel(LogLevel::kError);
-  auto stack = BuildStack(opt);
-  if (!stack.ok()) return Fail(stack.status());
-  ReadThroughCache* cache = stack->cache.get();
-  ScanOptions so;
-  so.inline_threshold_bytes = opt.inline_threshold;
-  std::unique_ptr<RemoteReadAhead> ahead;
-  return ServeScanWorker([&](const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes,
-                             size_t i) -> Result<ScannedInput> {
-    // As many files ahead as this worker's share of the connections.
-    if (!ahead)
-      ahead = std::make_unique<RemoteReadAhead>(
-          inputs, cache, sizes, std::max<size_t>(RemoteReadAhead::kAhead, static_cast<size_t>(opt.max_connections)));
-    ahead->Before(i);
-    const uint64_t size = ahead->size(i);
-    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));
-    ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
-    return ScannedInput{std::move(text), std::move(r.skipped), AggregationReads(inputs[i], size, r.index, opt, cache)};
-  });
-}
-
 }  // namespace
 
 int ScanCommand(int argc, char** argv) {
-  if (argc > 2 && std::strcmp(argv[2], "--worker") == 0) return ScanWorker(argc, argv);
+  if (argc > 2 && std::strcmp(argv[2], "--worker") == 0) return ScanWorkerMain(argc, argv);
   Options opt;
   std::vector<std::string> positional;
   if (int rc = ParseCommandArgs(Command::kScan, argc, argv, kScanUsage, &opt, &positional); rc >= 0)

@@ -13,16 +13,11 @@
 #include <memory>
 #include <string>
 
+#include "app/listen_address.h"
 #include "base/status.h"
 
 namespace zm {
 
-// A listen address split into host and port. Errors name `spec`.
-struct ListenAddress {
-  std::string host;  // "127.0.0.1" when the spec names none
-  int port = 0;
-};
-Result<ListenAddress> ParseListenAddress(const std::string& spec);
 
 class MetricsServer {
  public:

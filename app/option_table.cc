@@ -8,7 +8,7 @@
 #include <string_view>
 #include <vector>
 
-#include "app/metrics_server.h"
+#include "app/listen_address.h"
 #include "base/units.h"
 #include "views/view_tree.h"
 #include "io/cloud.h"

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <filesystem>
 #include <string_view>
 
 #include "base/units.h"
@@ -21,6 +23,7 @@ namespace zm {
 namespace {
 
 constexpr char kSelf[] = "/proc/self/exe";
+constexpr char kWorkerName[] = "zarrmount-scan-worker";
 constexpr size_t kFrameHeaderBytes = 1 + 8;
 
 void PutU64(uint64_t v, std::string* out) {
@@ -301,9 +304,28 @@ int ScanJobs(const Options& opt) {
   return cpus > 0 ? static_cast<int>(cpus) : 1;
 }
 
+std::string ScanWorkerProgram(const std::string& self) {
+  if (!self.empty()) {
+    const std::filesystem::path dir = std::filesystem::path(self).parent_path();
+    for (const std::filesystem::path& place : {dir, dir / ".." / "libexec" / "zarrmount"}) {
+      const std::filesystem::path worker = (place / kWorkerName).lexically_normal();
+      struct stat st;
+      if (::stat(worker.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(worker.c_str(), X_OK) == 0)
+        return worker.string();
+    }
+  }
+  return kSelf;
+}
+
 std::vector<std::string> ScanWorkerCommand(const Options& opt, int jobs) {
+  // This program's path, found once: a daemon keeps the worker it started with.
+  static const std::string program = [] {
+    std::error_code ec;
+    const std::filesystem::path self = std::filesystem::read_symlink(kSelf, ec);
+    return ScanWorkerProgram(ec ? std::string() : self.string());
+  }();
   const int connections = std::max(1, opt.max_connections / std::max(jobs, 1));
-  std::vector<std::string> args = {kSelf, "scan", "--worker", "--inline-threshold", std::to_string(opt.inline_threshold),
+  std::vector<std::string> args = {program, "scan", "--worker", "--inline-threshold", std::to_string(opt.inline_threshold),
                                    "--max-connections", std::to_string(connections)};
   auto each = [&](const char* name, const std::vector<std::string>& values) {
     for (const std::string& v : values) {

@@ -1,9 +1,11 @@
 // Scans of many NetCDF/HDF5 files in worker processes.
 //
 // Debian's libhdf5 is the serial build (one thread in the library at a
-// time), so scans run in parallel as processes: each worker is this
-// program started again (`/proc/self/exe scan --worker OPTION...`, by
-// posix_spawn, which is safe in a multi-threaded daemon), reads its inputs
+// time), so scans run in parallel as processes: each worker is the small
+// program zarrmount-scan-worker (app/scan_worker.h), or this program
+// started again where that is not found (`PROGRAM scan --worker
+// OPTION...`, by posix_spawn, which is safe in a multi-threaded daemon),
+// reads its inputs
 // on stdin, scans them in order and writes each one's references (kerchunk
 // JSON) on stdout. Input i goes to worker i % jobs; the parent reads every
 // worker's pipe with poll and hands the results over in input order, so
@@ -54,8 +56,13 @@ struct ScannedInput {
 // The worker processes to use for `opt`: --jobs, else the online CPUs.
 int ScanJobs(const Options& opt);
 
-// The command of a worker scanning as `opt` says: this program's
-// `scan --worker` with the inline threshold, the aggregation's dimensions
+// The program a worker runs: zarrmount-scan-worker beside the program at
+// path `self` (a build tree) or in its ../libexec/zarrmount (the package),
+// else "/proc/self/exe", this program itself.
+std::string ScanWorkerProgram(const std::string& self);
+
+// The command of a worker scanning as `opt` says: ScanWorkerProgram of this
+// program, `scan --worker`, the inline threshold, the aggregation's dimensions
 // (--concat, --identical-dims: what it reads for the parent) and how URLs
 // are reached (--map, headers, S3, local roots; --max-connections shared
 // out among `jobs` workers). The first element is the program's path; the

@@ -44,6 +44,18 @@ struct Stack {
 // is a warning and the stack has no disk tier; with one, it is an error.
 Result<Stack> BuildStack(const Options& opt);
 
+// The stack's lower part, as BuildStack builds it: `origin` (how URLs are
+// reached: --map, headers, S3/GCS signing, local roots) with `planner`,
+// `url_map`, `local_roots` and `origin_summary`, and the `memory` tier.
+// (app/origin_stack.cc, apart from the disk and shared tiers, so that a
+// program needing only these does not link LMDB or libmemcached.)
+Status BuildOriginAndMemory(const Options& opt, Stack* s);
+
+// A stack of the origin and the memory tier only, whatever `opt` says of
+// the disk and shared tiers: what a scan worker reads through
+// (app/scan_worker.h).
+Result<Stack> BuildMemoryStack(const Options& opt);
+
 // Fails with one line naming the first local reference of `index` that
 // lies outside `stack.local_roots`, so such a reference set is refused at
 // mount instead of failing read by read. (The file origin checks again at

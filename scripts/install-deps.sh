@@ -36,6 +36,7 @@ test_pkgs=(
   prometheus  # promtool checks the metrics exposition (test_metrics)
   # tests/integration/test_scan.py: h5py writes blosc, lz4 and bz2 through these.
   hdf5-filter-plugin hdf5-filter-plugin-blosc-serial
+  strace  # test_scan.py: which program the scan's workers run
 )
 
 pkgs=("${build_pkgs[@]}")

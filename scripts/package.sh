@@ -3,12 +3,13 @@
 # BUILD (default build/; brought up to date, not rebuilt), and prints its
 # path: BUILD/zarrmount_VERSION_ARCH.deb with
 #   /usr/bin/zarrmount                      (stripped)
+#   /usr/libexec/zarrmount/zarrmount-scan-worker   scan's worker (stripped)
 #   /sbin/mount.fuse.zarrmount              mount(8)'s helper, a link
 #   /lib/systemd/system/zarrmount@.service  the service template
 #   /usr/share/man/man1/zarrmount.1.gz      from --help and the README
 #   /usr/share/bash-completion/completions/zarrmount   from --help
 #   /usr/share/doc/zarrmount/               copyright, changelog, examples
-# Its dependencies are the Debian packages of the libraries the binary links
+# Its dependencies are the Debian packages of the libraries the binaries link
 # (dpkg-shlibdeps), fuse3 and libsystemd0 (loaded at run time). Version: packaging/debian/changelog's, whose
 # upstream part must be what `zarrmount --version` says.
 # Usage: scripts/package.sh [--lintian]   (--lintian: also run lintian,
@@ -16,7 +17,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${BUILD_DIR:-$repo/build}" && pwd)
-cmake --build "$build" --target zarrmount >/dev/null
+cmake --build "$build" --target zarrmount zarrmount-scan-worker >/dev/null
 
 bin=$build/zarrmount
 upstream=$("$bin" --version | sed -n '1s/^zarrmount //p')
@@ -33,7 +34,10 @@ mkdir -p "$root/DEBIAN" "$work/debian"
 
 # The files.
 install -D -m 0755 "$bin" "$root/usr/bin/zarrmount"
-strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/usr/bin/zarrmount"
+install -D -m 0755 "$build/zarrmount-scan-worker" "$root/usr/libexec/zarrmount/zarrmount-scan-worker"
+for b in usr/bin/zarrmount usr/libexec/zarrmount/zarrmount-scan-worker; do
+  strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/$b"
+done
 mkdir -p "$root/sbin"
 ln -s /usr/bin/zarrmount "$root/sbin/mount.fuse.zarrmount"
 install -D -m 0644 "$repo/packaging/systemd/zarrmount@.service" \
@@ -54,10 +58,11 @@ for f in fstab data-agg.mount data-agg.automount agg.conf; do
 done
 chmod -R u=rwX,go=rX "$root"
 
-# The dependencies: the packages holding the libraries the binary links, and
+# The dependencies: the packages holding the libraries the binaries link, and
 # libsystemd0, which it loads when a service manager listens.
 printf 'Source: zarrmount\n\nPackage: zarrmount\nArchitecture: any\n' >"$work/debian/control"
-shlibs=$(cd "$work" && dpkg-shlibdeps -O -e root/usr/bin/zarrmount 2>/dev/null |
+shlibs=$(cd "$work" && dpkg-shlibdeps -O -e root/usr/bin/zarrmount \
+  -e root/usr/libexec/zarrmount/zarrmount-scan-worker 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 [[ -n $shlibs ]] || { echo "package.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 

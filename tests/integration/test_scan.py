@@ -325,6 +325,32 @@ def test_concat_time(mount, tmp_path):
     assert len(files) == 10
 
 
+def test_workers_are_the_small_program(tmp_path):
+    """Scans of many files run in zarrmount-scan-worker, built beside
+    zarrmount, which loads neither FUSE, LMDB, libmemcached nor the metrics
+    server; the aggregation equals the one scanned in zarrmount's own
+    process (--jobs 1)."""
+    worker = os.path.join(os.path.dirname(os.path.realpath(zmount.ZARRMOUNT)), "zarrmount-scan-worker")
+    needed = subprocess.run(["readelf", "-d", worker], capture_output=True, text=True, check=True).stdout
+    assert "libhdf5" in needed and "libcurl" in needed, needed
+    for lib in ("libfuse3", "liblmdb", "libmemcached", "libmicrohttpd", "libzip"):
+        assert lib not in needed, f"{worker} links {lib}"
+    prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
+                            {"fice": (4, 25, 50)}, note="fice for test_scan")
+    trace = tmp_path / "execve.log"
+    proc = subprocess.run(["strace", "-f", "-qq", "-e", "trace=execve", "-o", str(trace),
+                           zmount.ZARRMOUNT, "scan", "--jobs", "2", "--concat", "time",
+                           str(tmp_path / "fice"), "-o", str(tmp_path / "workers.json")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    started = [line for line in trace.read_text().splitlines() if "execve(" in line and "= 0" in line]
+    workers = [line for line in started if '"--worker"' in line]
+    assert len(workers) == 2, started
+    assert all(f'execve("{worker}"' in line for line in workers), workers
+    scan("--jobs", "1", "--concat", "time", str(tmp_path / "fice"), "-o", tmp_path / "one.json")
+    assert json.loads((tmp_path / "workers.json").read_text()) == json.loads((tmp_path / "one.json").read_text())
+
+
 def test_bad_inputs(tmp_path, h5file):
     text = tmp_path / "notes.nc"
     text.write_text("not a NetCDF file, though named like one\n" * 40)

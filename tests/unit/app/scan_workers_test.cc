@@ -2,10 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <climits>
 #include <cstdlib>
 #include <string>
@@ -126,6 +128,40 @@ TEST(ScanWorkers, AProgramThatCannotStartIsAnError) {
   ExpectNoChildren();
 }
 
+// The small worker program is used where it is installed beside the
+// program (a build tree) or in ../libexec/zarrmount (the package); else the
+// program itself, and never a worker that cannot run.
+TEST(ScanWorkers, TheWorkerProgramIsTheSmallOneWhereFound) {
+  char tmpl[] = "/tmp/zm-worker-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::string root = tmpl;
+  auto make = [](const std::string& path, mode_t mode) {
+    FILE* f = std::fopen(path.c_str(), "w");
+    ASSERT_NE(f, nullptr) << path;
+    std::fclose(f);
+    ASSERT_EQ(::chmod(path.c_str(), mode), 0);
+  };
+  ASSERT_EQ(::mkdir((root + "/bin").c_str(), 0755), 0);
+  const std::string self = root + "/bin/zarrmount";
+  make(self, 0755);
+  EXPECT_EQ(ScanWorkerProgram(self), "/proc/self/exe");
+  EXPECT_EQ(ScanWorkerProgram(""), "/proc/self/exe");
+
+  ASSERT_EQ(::mkdir((root + "/libexec").c_str(), 0755), 0);
+  ASSERT_EQ(::mkdir((root + "/libexec/zarrmount").c_str(), 0755), 0);
+  const std::string packaged = root + "/libexec/zarrmount/zarrmount-scan-worker";
+  make(packaged, 0644);  // not executable: not used
+  EXPECT_EQ(ScanWorkerProgram(self), "/proc/self/exe");
+  ASSERT_EQ(::chmod(packaged.c_str(), 0755), 0);
+  EXPECT_EQ(ScanWorkerProgram(self), packaged);
+
+  const std::string beside = root + "/bin/zarrmount-scan-worker";
+  make(beside, 0755);
+  EXPECT_EQ(ScanWorkerProgram(self), beside);  // the build tree's comes first
+  for (const std::string& p : {beside, packaged, self}) ::unlink(p.c_str());
+  for (const char* d : {"/libexec/zarrmount", "/libexec", "/bin", ""}) ::rmdir((root + d).c_str());
+}
+
 TEST(ScanWorkers, TheWorkerCommandCarriesTheScanOptions) {
   Options opt;
   opt.inline_threshold = 100;
@@ -134,7 +170,7 @@ TEST(ScanWorkers, TheWorkerCommandCarriesTheScanOptions) {
   opt.max_connections = 64;
   const std::vector<std::string> cmd = ScanWorkerCommand(opt, 4);
   ASSERT_GE(cmd.size(), 3u);
-  EXPECT_EQ(cmd[0], "/proc/self/exe");
+  EXPECT_EQ(cmd[0], "/proc/self/exe");  // no zarrmount-scan-worker beside the test
   EXPECT_EQ(cmd[1], "scan");
   EXPECT_EQ(cmd[2], "--worker");
   auto has = [&](const std::string& a, const std::string& b) {

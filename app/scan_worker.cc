@@ -1,0 +1,201 @@
+#include "app/scan_worker.h"
+
+#include <fcntl.h>
+#include <malloc.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <thread>
+#include <utility>
+
+#include "app/option_table.h"
+#include "base/log.h"
+#include "refs/aggregate.h"
+#include "refs/reference_loader.h"
+
+namespace zm {
+namespace {
+
+// Reads a byte range of a local file: the coordinates an aggregation
+// compares and concatenates.
+Result<std::string> ReadLocal(const std::string& url, uint64_t offset, uint64_t size) {
+  int fd = ::open(url.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError(url + ": " + std::strerror(errno));
+  std::string out(size, '\0');
+  uint64_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<uint64_t>(n);
+  }
+  ::close(fd);
+  if (done != size) return IoError(url + ": short read at offset " + std::to_string(offset));
+  return out;
+}
+
+// In a worker: what the parent's aggregation will read of the remote input
+// `url` (its coordinates), read here from the blocks the scan fetched, by
+// aggregating it alone. Local inputs: nothing (the parent reads them as
+// cheaply). Errors are left to the parent, whose aggregation meets them
+// again.
+std::vector<FetchedBytes> AggregationReads(const std::string& url, uint64_t url_size,
+                                           const ReferenceIndex& index, const Options& opt,
+                                           ReadThroughCache* cache) {
+  std::vector<FetchedBytes> out;
+  if (!opt.aggregate() || !IsRemoteInput(url)) return out;
+  AggregateOptions ao;
+  ao.concat_dims = opt.concat_dims;
+  ao.identical_arrays = opt.identical_dims;
+  Aggregator probe(ao, [&](const std::string& u, uint64_t offset, uint64_t size) -> Result<std::string> {
+    ZM_ASSIGN_OR_RETURN(std::string data, ReadForAggregation(u, offset, size, cache, u == url ? url_size : 0));
+    out.push_back({u, offset, size, data});
+    return data;
+  });
+  (void)probe.Add(url, index);
+  return out;
+}
+
+// The worker's failure, as the main program's commands print theirs.
+int Fail(const Status& status) {
+  std::fprintf(stderr, "zarrmount: %s\n", status.message().c_str());
+  return 1;
+}
+
+}  // namespace
+
+bool IsRemoteInput(const std::string& input) {
+  return input.find("://") != std::string::npos && !input.starts_with("file://");
+}
+
+// 2 MiB of first blocks ahead keeps a 20 ms origin's 1,000 small files as
+// fast as 4 MiB did, with 6 MiB less at the peak; 1 MiB was a third slower
+// (scripts/bench_scan.sh --latency).
+RemoteReadAhead::RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
+                                 const std::vector<uint64_t>& known_sizes, size_t ahead)
+    : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
+  for (size_t i = 0; i < known_sizes.size() && i < sizes_.size(); ++i) sizes_[i] = known_sizes[i];
+  std::atomic<size_t> next{0};
+  std::vector<std::thread> workers;
+  for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs.size()); ++t)
+    workers.emplace_back([&] {
+      for (size_t i; (i = next++) < inputs_.size();) {
+        if (!IsRemoteInput(inputs_[i]) || sizes_[i] > 0) continue;
+        auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
+        if (size.ok()) sizes_[i] = *size;
+      }
+    });
+  for (std::thread& w : workers) w.join();
+}
+
+void RemoteReadAhead::Before(size_t i) {
+  uint64_t window = 0;  // first blocks fetched for the files after i
+  for (size_t j = i + 1; j < queued_; ++j) window += FirstBlock(j);
+  std::vector<PrefetchTarget> targets;
+  for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_) {
+    if (queued_ > i && window + FirstBlock(queued_) > kWindowBytes) break;
+    if (FirstBlock(queued_) == 0) continue;
+    if (queued_ > i) window += FirstBlock(queued_);
+    targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0, FirstBlock(queued_)});
+  }
+  if (!targets.empty()) cache_->Prefetch(std::move(targets));
+}
+
+// The bytes fetched ahead for input `j`: its first block, if remote and of
+// known size.
+uint64_t RemoteReadAhead::FirstBlock(size_t j) const {
+  return IsRemoteInput(inputs_[j]) ? std::min<uint64_t>(sizes_[j], 1_MiB) : 0;
+}
+
+Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
+                                       ReadThroughCache* cache, uint64_t known_size) {
+  if (IsRemoteInput(url)) {
+    uint64_t object_size = known_size;
+    if (object_size == 0) {
+      ZM_ASSIGN_OR_RETURN(object_size, cache->Size(url));
+    }
+    if (size == ReferenceIndex::kUnknownSize) {
+      size = object_size;
+      offset = 0;
+    }
+    return cache->Read(url, ByteRange{0, object_size}, offset, size);
+  }
+  if (size == ReferenceIndex::kUnknownSize) {
+    struct stat st;
+    if (::stat(url.c_str(), &st) != 0) return IoError(url + ": " + std::strerror(errno));
+    return ReadLocal(url, 0, static_cast<uint64_t>(st.st_size));
+  }
+  return ReadLocal(url, offset, size);
+}
+
+Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache,
+                           uint64_t known_size) {
+  if (!IsRemoteInput(input)) return ScanFile(input, input, so);
+  uint64_t size = known_size;
+  if (size == 0) {
+    ZM_ASSIGN_OR_RETURN(size, cache->Size(input));
+  }
+  // The whole object is the region, so libhdf5's many small reads share
+  // the cache's blocks (one request per block, not per read).
+  ScanInput in{input, input, size, [cache, &input, size](uint64_t offset, uint64_t n) {
+                 return cache->Read(input, ByteRange{0, size}, offset, n);
+               }};
+  return ScanObject(in, so);
+}
+
+void UseScanStack(const std::string& first_input, Options* opt) {
+  opt->source = first_input;
+  opt->check_only = true;
+  opt->disk_cache = false;
+  opt->prefetch = true;  // RemoteReadAhead's background fetches
+  // Blocks of the files scanned already are not read again: the memory
+  // tier need only hold the read-ahead window and the file being scanned.
+  // Its LRU evicts the least recent block of any shard, so the window's
+  // blocks, the most recent, stay until used.
+  opt->memory_cache = 2 * RemoteReadAhead::kWindowBytes;
+}
+
+// `zarrmount scan --worker OPTION...`: one of ScanInWorkers' processes
+// (app/scan_workers.h). Its inputs come on stdin, its answers go to stdout.
+int ScanWorkerMain(int argc, char** argv) {
+  // Blocks of 128 KiB or more (whole small files, fetched on up to
+  // --max-connections threads) are mapped for themselves and unmapped when
+  // freed. By default malloc raises that threshold after the first such
+  // free, and the blocks then come from the fetching threads' arenas, each
+  // of which keeps what it once held: a 20 ms scan of 1,000 small files
+  // peaked at 32-33 MiB per worker that way, at 24 MiB this way, in the
+  // same time (scripts/bench_scan.sh --latency 20).
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(128_KiB));
+  Options opt;
+  auto parsed = ParseCommandLine(Command::kScan, argc, argv, 3, &opt);
+  if (!parsed.ok()) return Fail(parsed.status());
+  UseScanStack("", &opt);
+  // Its warnings (variables left out) go to the parent with the answers.
+  SetLogLevel(LogLevel::kError);
+  auto stack = BuildMemoryStack(opt);
+  if (!stack.ok()) return Fail(stack.status());
+  ReadThroughCache* cache = stack->cache.get();
+  ScanOptions so;
+  so.inline_threshold_bytes = opt.inline_threshold;
+  std::unique_ptr<RemoteReadAhead> ahead;
+  return ServeScanWorker([&](const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes,
+                             size_t i) -> Result<ScannedInput> {
+    // As many files ahead as this worker's share of the connections.
+    if (!ahead)
+      ahead = std::make_unique<RemoteReadAhead>(
+          inputs, cache, sizes, std::max<size_t>(RemoteReadAhead::kAhead, static_cast<size_t>(opt.max_connections)));
+    ahead->Before(i);
+    const uint64_t size = ahead->size(i);
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));
+    ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
+    return ScannedInput{std::move(text), std::move(r.skipped), AggregationReads(inputs[i], size, r.index, opt, cache)};
+  });
+}
+
+}  // namespace zm

@@ -1,0 +1,91 @@
+// Scanning inputs one after the other in one process: what each of `zarrmount
+// scan`'s worker processes does (app/scan_workers.h), and what the scan does
+// in its own process with one job.
+//
+// The worker is its own small program, `zarrmount-scan-worker` (main in
+// app/scan_worker_main.cc): it links only what a scan needs (libhdf5, the
+// origins, a memory tier), not FUSE, LMDB, memcached or the views, so each
+// worker process maps fewer libraries. `zarrmount scan --worker` is the same
+// worker inside the main program, used where the small one is not found.
+//
+// Thread-safety: RemoteReadAhead is used by one thread; the functions may
+// be called from any thread.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "app/options.h"
+#include "app/scan_workers.h"
+#include "app/stack.h"
+#include "base/status.h"
+#include "base/units.h"
+#include "cache/read_through.h"
+#include "refs/reference_index.h"
+#include "refs/scan.h"
+
+namespace zm {
+
+// True for an input read through the origin (a URL other than file://).
+bool IsRemoteInput(const std::string& input);
+
+// Remote inputs are scanned one after the other (libhdf5 is the serial
+// build), but their I/O need not wait: the sizes of all are asked in
+// parallel (at construction), and while one is scanned the first block of
+// each of the next few is fetched in the background, so a scan of many
+// small files waits about one round trip per window rather than several per
+// file. The files ahead hold at most kWindowBytes of first blocks; the scan
+// stack's memory tier (BuildScanStack) keeps them until they are scanned.
+class RemoteReadAhead {
+ public:
+  static constexpr size_t kAhead = 16;
+  static constexpr int kSizeThreads = 16;
+  static constexpr uint64_t kWindowBytes = 2_MiB;
+
+  // `known_sizes` (empty, or 0 for unknown) need not be asked; up to
+  // `ahead` files are fetched ahead. REQUIRES: `inputs` and `cache`
+  // outlive it.
+  RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
+                  const std::vector<uint64_t>& known_sizes = {}, size_t ahead = kAhead);
+
+  // Input `i`'s size if known here, else 0.
+  uint64_t size(size_t i) const { return sizes_[i]; }
+
+  // Call before scanning input `i`.
+  void Before(size_t i);
+
+ private:
+  uint64_t FirstBlock(size_t j) const;
+
+  const std::vector<std::string>& inputs_;
+  ReadThroughCache* cache_;
+  std::vector<uint64_t> sizes_;
+  size_t ahead_;
+  size_t queued_ = 0;
+};
+
+// Scans one input: a local file by pread, a URL through `cache`.
+// `known_size`: the URL's size, if known (else 0: asked of the cache).
+Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache,
+                           uint64_t known_size = 0);
+
+// Reads what an aggregation asks of an input: a remote one through `cache`
+// with the whole object as the region (the blocks the scan read), a local
+// one directly. `size` may be ReferenceIndex::kUnknownSize: the whole
+// object. `known_size`: the remote object's size, if known (else 0).
+Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
+                                       ReadThroughCache* cache, uint64_t known_size = 0);
+
+// Sets what a scan's stack is (for BuildScanStack): `first_input` as its
+// source, a memory tier sized for RemoteReadAhead's window, prefetch on,
+// no disk cache.
+void UseScanStack(const std::string& first_input, Options* opt);
+
+// The worker: `PROGRAM scan --worker OPTION...` (ScanWorkerCommand), its
+// inputs on stdin and its answers on stdout (ServeScanWorker). Returns the
+// exit code.
+int ScanWorkerMain(int argc, char** argv);
+
+}  // namespace zm
