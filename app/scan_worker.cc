@@ -74,9 +74,6 @@ bool IsRemoteInput(const std::string& input) {
   return input.find("://") != std::string::npos && !input.starts_with("file://");
 }
 
-// 2 MiB of first blocks ahead keeps a 20 ms origin's 1,000 small files as
-// fast as 4 MiB did, with 6 MiB less at the peak; 1 MiB was a third slower
-// (scripts/bench_scan.sh --latency).
 RemoteReadAhead::RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
                                  const std::vector<uint64_t>& known_sizes, size_t ahead)
     : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
@@ -168,9 +165,12 @@ int ScanWorkerMain(int argc, char** argv) {
   // --max-connections threads) are mapped for themselves and unmapped when
   // freed. By default malloc raises that threshold after the first such
   // free, and the blocks then come from the fetching threads' arenas, each
-  // of which keeps what it once held: a 20 ms scan of 1,000 small files
-  // peaked at 32-33 MiB per worker that way, at 24 MiB this way, in the
-  // same time (scripts/bench_scan.sh --latency 20).
+  // of which keeps what it once held. A 20 ms scan of 1,000 small files
+  // (scripts/bench_scan.sh --latency 20, alternated runs): 24 MiB per
+  // worker at the peak this way, 32-33 MiB by default, 27-28 MiB with one
+  // arena, 29-30 MiB with the daemon's settings (app/main.cc); for 0.3 s
+  // more system CPU (each block's pages faulted in anew) and 2.00-2.06 s
+  // against 1.95-1.99 s.
   mallopt(M_MMAP_THRESHOLD, static_cast<int>(128_KiB));
   Options opt;
   auto parsed = ParseCommandLine(Command::kScan, argc, argv, 3, &opt);
