@@ -177,6 +177,7 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
     ahead.Before(i);
     ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(path, so, cache));
     ZM_RETURN_IF_ERROR(agg.Add(path, r.index));
+    ahead.After(i);
     ++totals->files;
     totals->skipped += r.skipped.size();
   }

@@ -104,6 +104,10 @@ void RemoteReadAhead::Before(size_t i) {
   if (!targets.empty()) cache_->Prefetch(std::move(targets));
 }
 
+void RemoteReadAhead::After(size_t i) {
+  if (IsRemoteInput(inputs_[i]) && sizes_[i] > 0) cache_->DropFromMemory(inputs_[i], ByteRange{0, sizes_[i]});
+}
+
 // The bytes fetched ahead for input `j`: its first block, if remote and of
 // known size.
 uint64_t RemoteReadAhead::FirstBlock(size_t j) const {
@@ -151,10 +155,11 @@ void UseScanStack(const std::string& first_input, Options* opt) {
   opt->check_only = true;
   opt->disk_cache = false;
   opt->prefetch = true;  // RemoteReadAhead's background fetches
-  // Blocks of the files scanned already are not read again: the memory
-  // tier need only hold the read-ahead window and the file being scanned.
-  // Its LRU evicts the least recent block of any shard, so the window's
-  // blocks, the most recent, stay until used.
+  // Blocks of the files scanned already are not read again, and leave the
+  // memory tier (RemoteReadAhead::After): it need only hold the read-ahead
+  // window and the file being scanned. Twice the window leaves room for a
+  // large file's blocks; its LRU evicts the least recent block of any shard,
+  // so the window's blocks, the most recent, stay until used.
   opt->memory_cache = 2 * RemoteReadAhead::kWindowBytes;
 }
 
@@ -194,7 +199,9 @@ int ScanWorkerMain(int argc, char** argv) {
     const uint64_t size = ahead->size(i);
     ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));
     ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
-    return ScannedInput{std::move(text), std::move(r.skipped), AggregationReads(inputs[i], size, r.index, opt, cache)};
+    ScannedInput out{std::move(text), std::move(r.skipped), AggregationReads(inputs[i], size, r.index, opt, cache)};
+    ahead->After(i);
+    return out;
   });
 }
 

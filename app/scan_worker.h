@@ -59,6 +59,10 @@ class RemoteReadAhead {
   // Call before scanning input `i`.
   void Before(size_t i);
 
+  // Call once input `i` is scanned and read: its blocks leave the memory
+  // tier, which then holds the files ahead and the one being scanned.
+  void After(size_t i);
+
  private:
   uint64_t FirstBlock(size_t j) const;
 

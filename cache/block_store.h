@@ -58,6 +58,9 @@ class BlockStore {
   virtual void Offer(const BlockKey& key, Block data) { Put(key, std::move(data)); }
   // Waits until earlier Puts are durable (as far as this store promises).
   virtual void Flush() {}
+  // Forgets the block under `key`, if held: a hint that it will not be read
+  // again. A store may ignore it (by default, all do but the memory tier).
+  virtual void Drop(const BlockKey& key) { (void)key; }
 };
 
 // A sharded LRU bounded by `capacity_bytes` of block data.

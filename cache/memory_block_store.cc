@@ -64,6 +64,16 @@ class MemoryBlockStore : public BlockStore {
     }
   }
 
+  void Drop(const BlockKey& key) override {
+    Shard& s = shards_[key.hi % kShards];
+    std::lock_guard<std::mutex> lock(s.mu);
+    auto it = s.map.find(key);
+    if (it == s.map.end()) return;
+    used_ -= it->second->data->size();
+    s.lru.erase(it->second);
+    s.map.erase(it);
+  }
+
  private:
   static constexpr size_t kShards = 16;
   struct Entry {

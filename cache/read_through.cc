@@ -217,6 +217,14 @@ Result<ReadThroughCache::Slices> ReadThroughCache::ReadSlices(const std::string&
   return out;
 }
 
+void ReadThroughCache::DropFromMemory(const std::string& url, ByteRange region) {
+  if (!tiers_.memory) return;
+  auto version = records_.Version(url);
+  if (!version.ok()) return;  // nothing of it was read
+  const RegionBlocks rb{url, *version, region, options_.block_size};
+  for (uint64_t i = 0; i < rb.count(); ++i) tiers_.memory->Drop(rb.key(i));
+}
+
 Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uint64_t last,
                                      std::vector<Block>& blocks) {
   // Which blocks to fetch: the missing ones; for a small region, all of it

@@ -96,6 +96,12 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   // Fetches the targets in the background (see the file comment).
   void Prefetch(std::vector<PrefetchTarget> targets);
 
+  // Drops the blocks of `region` of the object at `url` from the memory
+  // tier (not from the disk or shared tiers): a hint from a reader that is
+  // done with them, such as a scan done with a file, so that the tier holds
+  // what will be read. Readers holding the blocks keep them.
+  void DropFromMemory(const std::string& url, ByteRange region);
+
   // The size of the object at `url`: from a cache tier when known, else
   // from the origin (and then remembered in the tiers). Sizes are cached
   // like blocks, so a mount whose blocks are all cached needs no origin.

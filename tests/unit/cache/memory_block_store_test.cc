@@ -126,6 +126,22 @@ TEST(MemoryBlockStore, RePutReplacesAndRecharges) {
   EXPECT_NE(store->Get(C), nullptr);
 }
 
+TEST(MemoryBlockStore, DropForgetsTheBlockAndItsCharge) {
+  auto store = NewMemoryBlockStore(200);
+  BlockKey A = SameShardKey(0), B = SameShardKey(1), C = SameShardKey(2);
+  store->Put(A, MakeBlock(std::string(100, 'a')));
+  store->Put(B, MakeBlock(std::string(100, 'b')));
+  Block held = store->Get(A);
+  store->Drop(A);
+  store->Drop(C);  // not held: nothing happens
+  EXPECT_EQ(store->Get(A), nullptr);
+  EXPECT_EQ(*held, std::string(100, 'a')) << "a reader keeps what it holds";
+  // A's 100 bytes are no longer charged: C fits beside B.
+  store->Put(C, MakeBlock(std::string(100, 'c')));
+  EXPECT_NE(store->Get(B), nullptr);
+  EXPECT_NE(store->Get(C), nullptr);
+}
+
 TEST(MemoryBlockStore, ZeroCapacityStoresNothing) {
   auto store = NewMemoryBlockStore(0);
   store->Put(SameShardKey(0), MakeBlock("x"));

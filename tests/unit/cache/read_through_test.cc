@@ -242,6 +242,36 @@ TEST(ReadThrough, SecondReadServedFromMemory) {
   EXPECT_EQ(cache.stats().memory_hits.load() - hits, 6u) << "blocks 1..6 of 64 KiB";
 }
 
+// A region dropped from memory is read again from the disk tier (which
+// keeps it), or from the origin without one; other regions stay in memory.
+TEST(ReadThrough, DropFromMemoryLeavesOtherRegionsAndTheDiskTier) {
+  TempDir dir;
+  Fixture fx(1_MiB);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  auto disk = OpenLmdb(dir.path());
+  ReadThroughCache cache(&fx.origin, mem.get(), disk.get(), Opts(64_KiB, 0));
+  ByteRange a{0, 200'000}, b{300'000, 100'000};
+  MustRead(cache, a, 0, a.length);
+  MustRead(cache, b, 0, b.length);
+  disk->Flush();
+  const size_t requests = fx.origin.request_count();
+  const uint64_t disk_hits = cache.stats().disk_hits.load();
+  cache.DropFromMemory(kUrl, a);
+  EXPECT_TRUE(MustRead(cache, a, 0, a.length) == fx.Expected(a, 0, a.length));
+  EXPECT_EQ(cache.stats().disk_hits.load() - disk_hits, 4u) << "a's 4 blocks, from disk";
+  const uint64_t memory_hits = cache.stats().memory_hits.load();
+  EXPECT_TRUE(MustRead(cache, b, 0, b.length) == fx.Expected(b, 0, b.length));
+  EXPECT_EQ(cache.stats().memory_hits.load() - memory_hits, 2u) << "b's 2 blocks, still in memory";
+  EXPECT_EQ(fx.origin.request_count(), requests);
+
+  ReadThroughCache memory_only(&fx.origin, mem.get(), nullptr, Opts(64_KiB, 0));
+  MustRead(memory_only, a, 0, a.length);
+  const size_t before = fx.origin.request_count();
+  memory_only.DropFromMemory(kUrl, a);
+  EXPECT_TRUE(MustRead(memory_only, a, 0, a.length) == fx.Expected(a, 0, a.length));
+  EXPECT_GT(fx.origin.request_count(), before) << "dropped: fetched again";
+}
+
 TEST(ReadThrough, DiskTierServesAfterRestart) {
   TempDir dir;
   Fixture fx(1_MiB);
