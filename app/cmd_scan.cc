@@ -210,7 +210,7 @@ int ScanCommand(int argc, char** argv) {
         lo.source = arg;
         lo.check_only = true;
         lo.disk_cache = false;
-        ZM_ASSIGN_OR_RETURN(Stack built, BuildStack(lo));
+        ZM_ASSIGN_OR_RETURN(Stack built, BuildMemoryStack(lo));
         listing.emplace(std::move(built));
       }
       return listing->origin.get();
@@ -222,7 +222,7 @@ int ScanCommand(int argc, char** argv) {
 
   // URLs are read through the mount's origin stack (memory cache only).
   UseScanStack(inputs[0], &opt);
-  auto stack = BuildStack(opt);
+  auto stack = BuildMemoryStack(opt);
   if (!stack.ok()) return Fail(stack.status());
   ScanTotals totals;
   auto index = ScanInputs(inputs, opt, stack->cache.get(), &totals);

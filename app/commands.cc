@@ -1,5 +1,7 @@
 #include "app/commands.h"
 
+#include "app/scan_workers.h"
+
 #include <string>
 
 namespace zm {
@@ -16,7 +18,11 @@ int RunCommand(int argc, char** argv) {
   if (c == "cache") return CacheCommand(argc, argv);
   if (c == "warm") return WarmCommand(argc, argv);
   if (c == "combine") return CombineCommand(argc, argv);
-  if (c == "scan") return ScanCommand(argc, argv);
+  if (c == "scan") {
+    // The small program's, where it is installed (it returns only if not).
+    ExecScanProgram(argc, argv);
+    return ScanCommand(argc, argv);
+  }
   if (c == "convert") return ConvertCommand(argc, argv);
   return StatusCommand(argc, argv);
 }

@@ -2,11 +2,12 @@
 // scan`'s worker processes does (app/scan_workers.h), and what the scan does
 // in its own process with one job.
 //
-// The worker is its own small program, `zarrmount-scan-worker` (main in
-// app/scan_worker_main.cc): it links only what a scan needs (libhdf5, the
-// origins, a memory tier), not FUSE, LMDB, memcached or the views, so each
-// worker process maps fewer libraries. `zarrmount scan --worker` is the same
-// worker inside the main program, used where the small one is not found.
+// `zarrmount scan` and its workers run in a small program of their own,
+// `zarrmount-scan` (main in app/scan_main.cc): it links only what a scan
+// needs (libhdf5, the origins, a memory tier, the codecs and the reference
+// writers), not FUSE, LMDB, memcached or the views, so each of its
+// processes maps fewer libraries. Where it is not found, zarrmount itself
+// scans and runs `zarrmount scan --worker` as the workers.
 //
 // Thread-safety: RemoteReadAhead is used by one thread; the functions may
 // be called from any thread.

@@ -23,7 +23,7 @@ namespace zm {
 namespace {
 
 constexpr char kSelf[] = "/proc/self/exe";
-constexpr char kWorkerName[] = "zarrmount-scan-worker";
+constexpr char kScanProgramName[] = "zarrmount-scan";
 constexpr size_t kFrameHeaderBytes = 1 + 8;
 
 void PutU64(uint64_t v, std::string* out) {
@@ -148,11 +148,12 @@ void CloseFd(int* fd) {
   *fd = -1;
 }
 
-// The workers' environment: ours, and GNUTLS_NO_IMPLICIT_INIT=1. libgnutls
-// is loaded into every process that loads libcurl (through librtmp), and by
-// default its constructor initialises it: 0.7-0.9 MiB of each worker's
-// peak (scripts/bench_scan.sh), for a library a scan never calls (libcurl's
-// TLS is OpenSSL's; librtmp initialises GnuTLS itself if ever used).
+// The scan program's and its workers' environment: ours, and
+// GNUTLS_NO_IMPLICIT_INIT=1. libgnutls is loaded into every process that
+// loads libcurl (through librtmp), and by default its constructor
+// initialises it: 0.7-0.9 MiB of each process's peak (scripts/bench_scan.sh),
+// for a library a scan never calls (libcurl's TLS is OpenSSL's; librtmp
+// initialises GnuTLS itself if ever used).
 std::vector<std::string> WorkerEnvironment() {
   constexpr std::string_view kNoImplicitInit = "GNUTLS_NO_IMPLICIT_INIT=";
   std::vector<std::string> env;
@@ -322,25 +323,40 @@ int ScanJobs(const Options& opt) {
   return cpus > 0 ? static_cast<int>(cpus) : 1;
 }
 
-std::string ScanWorkerProgram(const std::string& self) {
+std::string ScanProgram(const std::string& self) {
   if (!self.empty()) {
     const std::filesystem::path dir = std::filesystem::path(self).parent_path();
     for (const std::filesystem::path& place : {dir, dir / ".." / "libexec" / "zarrmount"}) {
-      const std::filesystem::path worker = (place / kWorkerName).lexically_normal();
+      const std::filesystem::path program = (place / kScanProgramName).lexically_normal();
       struct stat st;
-      if (::stat(worker.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(worker.c_str(), X_OK) == 0)
-        return worker.string();
+      if (::stat(program.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(program.c_str(), X_OK) == 0)
+        return program.string();
     }
   }
   return kSelf;
+}
+
+void ExecScanProgram(int argc, char** argv) {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::canonical(kSelf, ec);
+  if (ec) return;
+  const std::string program = ScanProgram(self.string());
+  if (program == kSelf || std::filesystem::equivalent(program, self, ec)) return;
+  std::vector<std::string> env = WorkerEnvironment();
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  std::vector<char*> args(argv, argv + argc);
+  args.push_back(nullptr);
+  ::execve(program.c_str(), args.data(), envp.data());  // returns only if it failed
 }
 
 std::vector<std::string> ScanWorkerCommand(const Options& opt, int jobs) {
   // This program's path, found once: a daemon keeps the worker it started with.
   static const std::string program = [] {
     std::error_code ec;
-    const std::filesystem::path self = std::filesystem::read_symlink(kSelf, ec);
-    return ScanWorkerProgram(ec ? std::string() : self.string());
+    const std::filesystem::path self = std::filesystem::canonical(kSelf, ec);
+    return ScanProgram(ec ? std::string() : self.string());
   }();
   const int connections = std::max(1, opt.max_connections / std::max(jobs, 1));
   std::vector<std::string> args = {program, "scan", "--worker", "--inline-threshold", std::to_string(opt.inline_threshold),

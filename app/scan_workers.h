@@ -2,7 +2,7 @@
 //
 // Debian's libhdf5 is the serial build (one thread in the library at a
 // time), so scans run in parallel as processes: each worker is the small
-// program zarrmount-scan-worker (app/scan_worker.h), or this program
+// program zarrmount-scan (app/scan_main.cc), or this program
 // started again where that is not found (`PROGRAM scan --worker
 // OPTION...`, by posix_spawn, which is safe in a multi-threaded daemon),
 // reads its inputs
@@ -56,12 +56,18 @@ struct ScannedInput {
 // The worker processes to use for `opt`: --jobs, else the online CPUs.
 int ScanJobs(const Options& opt);
 
-// The program a worker runs: zarrmount-scan-worker beside the program at
-// path `self` (a build tree) or in its ../libexec/zarrmount (the package),
-// else "/proc/self/exe", this program itself.
-std::string ScanWorkerProgram(const std::string& self);
+// The scan program, zarrmount-scan (app/scan_main.cc: `zarrmount scan` and
+// its workers, linking only what a scan needs), beside the program at path
+// `self` (a build tree) or in its ../libexec/zarrmount (the package); else
+// "/proc/self/exe", this program itself.
+std::string ScanProgram(const std::string& self);
 
-// The command of a worker scanning as `opt` says: ScanWorkerProgram of this
+// Replaces this process with the scan program (ScanProgram), with the same
+// arguments, unless that is this program or is not installed; returns only
+// then (or if the exec failed), and the caller scans itself.
+void ExecScanProgram(int argc, char** argv);
+
+// The command of a worker scanning as `opt` says: ScanProgram of this
 // program, `scan --worker`, the inline threshold, the aggregation's dimensions
 // (--concat, --identical-dims: what it reads for the parent) and how URLs
 // are reached (--map, headers, S3, local roots; --max-connections shared

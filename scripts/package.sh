@@ -3,7 +3,7 @@
 # BUILD (default build/; brought up to date, not rebuilt), and prints its
 # path: BUILD/zarrmount_VERSION_ARCH.deb with
 #   /usr/bin/zarrmount                      (stripped)
-#   /usr/libexec/zarrmount/zarrmount-scan-worker   scan's worker (stripped)
+#   /usr/libexec/zarrmount/zarrmount-scan   `zarrmount scan` and its workers (stripped)
 #   /sbin/mount.fuse.zarrmount              mount(8)'s helper, a link
 #   /lib/systemd/system/zarrmount@.service  the service template
 #   /usr/share/man/man1/zarrmount.1.gz      from --help and the README
@@ -17,7 +17,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${BUILD_DIR:-$repo/build}" && pwd)
-cmake --build "$build" --target zarrmount zarrmount-scan-worker >/dev/null
+cmake --build "$build" --target zarrmount zarrmount-scan >/dev/null
 
 bin=$build/zarrmount
 upstream=$("$bin" --version | sed -n '1s/^zarrmount //p')
@@ -34,8 +34,8 @@ mkdir -p "$root/DEBIAN" "$work/debian"
 
 # The files.
 install -D -m 0755 "$bin" "$root/usr/bin/zarrmount"
-install -D -m 0755 "$build/zarrmount-scan-worker" "$root/usr/libexec/zarrmount/zarrmount-scan-worker"
-for b in usr/bin/zarrmount usr/libexec/zarrmount/zarrmount-scan-worker; do
+install -D -m 0755 "$build/zarrmount-scan" "$root/usr/libexec/zarrmount/zarrmount-scan"
+for b in usr/bin/zarrmount usr/libexec/zarrmount/zarrmount-scan; do
   strip --strip-unneeded --remove-section=.comment --remove-section=.note "$root/$b"
 done
 mkdir -p "$root/sbin"
@@ -62,7 +62,7 @@ chmod -R u=rwX,go=rX "$root"
 # libsystemd0, which it loads when a service manager listens.
 printf 'Source: zarrmount\n\nPackage: zarrmount\nArchitecture: any\n' >"$work/debian/control"
 shlibs=$(cd "$work" && dpkg-shlibdeps -O -e root/usr/bin/zarrmount \
-  -e root/usr/libexec/zarrmount/zarrmount-scan-worker 2>/dev/null |
+  -e root/usr/libexec/zarrmount/zarrmount-scan 2>/dev/null |
   sed -n 's/^shlibs:Depends=//p')
 [[ -n $shlibs ]] || { echo "package.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
 

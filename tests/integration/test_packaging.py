@@ -6,7 +6,7 @@ fstab and systemd's notifications.
      with -o options and a temporary fstab (`mount -T`) mount the bundled
      sample through the installed helper, reads give fsspec's bytes,
      `umount` ends each daemon, the man page renders, `scan` runs the
-     installed worker program and `dpkg -r` removes it all again.
+     installed scan program and `dpkg -r` removes it all again.
 (p2) mount(8)'s errors: a bad -o value fails with one line naming it, and
      nothing is mounted.
 (p3) sd_notify: with $NOTIFY_SOCKET, READY=1 arrives only once the mount
@@ -37,7 +37,7 @@ import zmount
 SAMPLE = os.path.join(zmount.REPO, "sample", "refs.json")
 PACKAGE_LOCK = "/run/lock/zarrmount-package-test.lock"
 INSTALLED_BIN = "/usr/bin/zarrmount"
-INSTALLED_WORKER = "/usr/libexec/zarrmount/zarrmount-scan-worker"
+INSTALLED_SCAN = "/usr/libexec/zarrmount/zarrmount-scan"
 HELPER = "/sbin/mount.fuse.zarrmount"
 
 
@@ -168,7 +168,7 @@ def test_package_mount_fstab_umount_remove(deb, tmp_path):
         for heading in ("SYNOPSIS", "OPTIONS", "COMMANDS", "FSTAB AND SYSTEMD", "SEMANTICS"):
             assert heading in man.stdout, heading
         assert "--cache-dir" in man.stdout.replace("\u2010", "-")
-        # `scan` of several files runs the installed worker program.
+        # `scan` of several files runs in the installed scan program.
         files = prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
                                         {"fice": (4, 25, 50)}, count=3, note="fice for test_packaging")
         trace = tmp_path / "execve.log"
@@ -176,7 +176,7 @@ def test_package_mount_fstab_umount_remove(deb, tmp_path):
                  "--jobs", "2", "--concat", "time", *files, "-o", tmp_path / "fice.json"])
         assert r.returncode == 0, r.stderr
         workers = [line for line in trace.read_text().splitlines() if '"--worker"' in line and "= 0" in line]
-        assert len(workers) == 2 and all(f'execve("{INSTALLED_WORKER}"' in w for w in workers), workers
+        assert len(workers) == 2 and all(f'execve("{INSTALLED_SCAN}"' in w for w in workers), workers
         completion = run(["bash", "-n", "/usr/share/bash-completion/completions/zarrmount"])
         assert completion.returncode == 0, completion.stderr
         if shutil.which("systemd-analyze"):
@@ -184,7 +184,7 @@ def test_package_mount_fstab_umount_remove(deb, tmp_path):
             shutil.copy("/lib/systemd/system/zarrmount@.service", unit)
             verify = run(["systemd-analyze", "verify", "--man=no", unit])
             assert verify.returncode == 0, verify.stdout + verify.stderr
-    for path in (INSTALLED_BIN, INSTALLED_WORKER, HELPER, "/lib/systemd/system/zarrmount@.service"):
+    for path in (INSTALLED_BIN, INSTALLED_SCAN, HELPER, "/lib/systemd/system/zarrmount@.service"):
         assert not os.path.lexists(path), f"dpkg -r left {path}"
 
 

@@ -325,16 +325,16 @@ def test_concat_time(mount, tmp_path):
     assert len(files) == 10
 
 
-def test_workers_are_the_small_program(tmp_path):
-    """Scans of many files run in zarrmount-scan-worker, built beside
+def test_scan_runs_in_the_small_program(tmp_path):
+    """`zarrmount scan` and its workers run in zarrmount-scan, built beside
     zarrmount, which loads neither FUSE, LMDB, libmemcached nor the metrics
-    server; the aggregation equals the one scanned in zarrmount's own
-    process (--jobs 1)."""
-    worker = os.path.join(os.path.dirname(os.path.realpath(zmount.ZARRMOUNT)), "zarrmount-scan-worker")
-    needed = subprocess.run(["readelf", "-d", worker], capture_output=True, text=True, check=True).stdout
+    server; the aggregation its workers make equals the one it scans in its
+    own process (--jobs 1)."""
+    program = os.path.join(os.path.dirname(os.path.realpath(zmount.ZARRMOUNT)), "zarrmount-scan")
+    needed = subprocess.run(["readelf", "-d", program], capture_output=True, text=True, check=True).stdout
     assert "libhdf5" in needed and "libcurl" in needed, needed
-    for lib in ("libfuse3", "liblmdb", "libmemcached", "libmicrohttpd", "libzip"):
-        assert lib not in needed, f"{worker} links {lib}"
+    for lib in ("libfuse3", "liblmdb", "libmemcached", "libmicrohttpd", "libyaml-cpp"):
+        assert lib not in needed, f"{program} links {lib}"
     prepare_data.split_time(prepare_data.FICE_SRC, str(tmp_path / "fice"), "fice", 12,
                             {"fice": (4, 25, 50)}, note="fice for test_scan")
     trace = tmp_path / "execve.log"
@@ -346,7 +346,9 @@ def test_workers_are_the_small_program(tmp_path):
     started = [line for line in trace.read_text().splitlines() if "execve(" in line and "= 0" in line]
     workers = [line for line in started if '"--worker"' in line]
     assert len(workers) == 2, started
-    assert all(f'execve("{worker}"' in line for line in workers), workers
+    assert all(f'execve("{program}"' in line for line in workers), workers
+    command = [line for line in started if '"--worker"' not in line and f'execve("{program}"' in line]
+    assert len(command) == 1 and '"scan", "--jobs", "2"' in command[0], started
     scan("--jobs", "1", "--concat", "time", str(tmp_path / "fice"), "-o", tmp_path / "one.json")
     assert json.loads((tmp_path / "workers.json").read_text()) == json.loads((tmp_path / "one.json").read_text())
 

@@ -144,20 +144,20 @@ TEST(ScanWorkers, TheWorkerProgramIsTheSmallOneWhereFound) {
   ASSERT_EQ(::mkdir((root + "/bin").c_str(), 0755), 0);
   const std::string self = root + "/bin/zarrmount";
   make(self, 0755);
-  EXPECT_EQ(ScanWorkerProgram(self), "/proc/self/exe");
-  EXPECT_EQ(ScanWorkerProgram(""), "/proc/self/exe");
+  EXPECT_EQ(ScanProgram(self), "/proc/self/exe");
+  EXPECT_EQ(ScanProgram(""), "/proc/self/exe");
 
   ASSERT_EQ(::mkdir((root + "/libexec").c_str(), 0755), 0);
   ASSERT_EQ(::mkdir((root + "/libexec/zarrmount").c_str(), 0755), 0);
-  const std::string packaged = root + "/libexec/zarrmount/zarrmount-scan-worker";
+  const std::string packaged = root + "/libexec/zarrmount/zarrmount-scan";
   make(packaged, 0644);  // not executable: not used
-  EXPECT_EQ(ScanWorkerProgram(self), "/proc/self/exe");
+  EXPECT_EQ(ScanProgram(self), "/proc/self/exe");
   ASSERT_EQ(::chmod(packaged.c_str(), 0755), 0);
-  EXPECT_EQ(ScanWorkerProgram(self), packaged);
+  EXPECT_EQ(ScanProgram(self), packaged);
 
-  const std::string beside = root + "/bin/zarrmount-scan-worker";
+  const std::string beside = root + "/bin/zarrmount-scan";
   make(beside, 0755);
-  EXPECT_EQ(ScanWorkerProgram(self), beside);  // the build tree's comes first
+  EXPECT_EQ(ScanProgram(self), beside);  // the build tree's comes first
   for (const std::string& p : {beside, packaged, self}) ::unlink(p.c_str());
   for (const char* d : {"/libexec/zarrmount", "/libexec", "/bin", ""}) ::rmdir((root + d).c_str());
 }
@@ -170,7 +170,7 @@ TEST(ScanWorkers, TheWorkerCommandCarriesTheScanOptions) {
   opt.max_connections = 64;
   const std::vector<std::string> cmd = ScanWorkerCommand(opt, 4);
   ASSERT_GE(cmd.size(), 3u);
-  EXPECT_EQ(cmd[0], "/proc/self/exe");  // no zarrmount-scan-worker beside the test
+  EXPECT_EQ(cmd[0], "/proc/self/exe");  // no zarrmount-scan beside the test
   EXPECT_EQ(cmd[1], "scan");
   EXPECT_EQ(cmd[2], "--worker");
   auto has = [&](const std::string& a, const std::string& b) {
