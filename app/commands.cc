@@ -1,8 +1,8 @@
 #include "app/commands.h"
 
-#include "app/scan_workers.h"
-
 #include <string>
+
+#include "app/scan_workers.h"
 
 namespace zm {
 

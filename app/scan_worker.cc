@@ -62,6 +62,21 @@ std::vector<FetchedBytes> AggregationReads(const std::string& url, uint64_t url_
   return out;
 }
 
+// For a worker fetching remote inputs: blocks of 128 KiB or more (whole
+// small files, fetched on up to --max-connections threads) are mapped for
+// themselves and unmapped when freed. By default malloc raises that
+// threshold after the first such free, and the blocks then come from the
+// fetching threads' arenas, each of which keeps what it once held. A 20 ms
+// scan of 1,000 small files (scripts/bench_scan.sh --latency 20, alternated
+// runs): 24 MiB per worker at the peak this way, 32-33 MiB by default,
+// 27-28 MiB with one arena, 29-30 MiB with the daemon's settings
+// (app/main.cc); for 0.3 s more system CPU (each block's pages faulted in
+// anew) and 2.00-2.06 s against 1.95-1.99 s. Local scans keep malloc's
+// defaults: there the threshold cost 130,000 page faults (buffers of that
+// size allocated and freed for each file, mapped anew each time) and a
+// quarter more time.
+void MapFetchedBlocksAlone() { mallopt(M_MMAP_THRESHOLD, static_cast<int>(128_KiB)); }
+
 // The worker's failure, as the main program's commands print theirs.
 int Fail(const Status& status) {
   std::fprintf(stderr, "zarrmount: %s\n", status.message().c_str());
@@ -166,17 +181,6 @@ void UseScanStack(const std::string& first_input, Options* opt) {
 // `zarrmount scan --worker OPTION...`: one of ScanInWorkers' processes
 // (app/scan_workers.h). Its inputs come on stdin, its answers go to stdout.
 int ScanWorkerMain(int argc, char** argv) {
-  // Blocks of 128 KiB or more (whole small files, fetched on up to
-  // --max-connections threads) are mapped for themselves and unmapped when
-  // freed. By default malloc raises that threshold after the first such
-  // free, and the blocks then come from the fetching threads' arenas, each
-  // of which keeps what it once held. A 20 ms scan of 1,000 small files
-  // (scripts/bench_scan.sh --latency 20, alternated runs): 24 MiB per
-  // worker at the peak this way, 32-33 MiB by default, 27-28 MiB with one
-  // arena, 29-30 MiB with the daemon's settings (app/main.cc); for 0.3 s
-  // more system CPU (each block's pages faulted in anew) and 2.00-2.06 s
-  // against 1.95-1.99 s.
-  mallopt(M_MMAP_THRESHOLD, static_cast<int>(128_KiB));
   Options opt;
   auto parsed = ParseCommandLine(Command::kScan, argc, argv, 3, &opt);
   if (!parsed.ok()) return Fail(parsed.status());
@@ -192,9 +196,11 @@ int ScanWorkerMain(int argc, char** argv) {
   return ServeScanWorker([&](const std::vector<std::string>& inputs, const std::vector<uint64_t>& sizes,
                              size_t i) -> Result<ScannedInput> {
     // As many files ahead as this worker's share of the connections.
-    if (!ahead)
+    if (!ahead) {
+      if (std::any_of(inputs.begin(), inputs.end(), IsRemoteInput)) MapFetchedBlocksAlone();
       ahead = std::make_unique<RemoteReadAhead>(
           inputs, cache, sizes, std::max<size_t>(RemoteReadAhead::kAhead, static_cast<size_t>(opt.max_connections)));
+    }
     ahead->Before(i);
     const uint64_t size = ahead->size(i);
     ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));

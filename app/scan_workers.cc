@@ -163,6 +163,22 @@ std::vector<std::string> WorkerEnvironment() {
   return env;
 }
 
+// `strings` as the null-terminated array of pointers exec takes; valid
+// while `strings` is.
+std::vector<char*> ExecArray(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// This program's path, links resolved; empty if unknown.
+std::string SelfPath() {
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::canonical(kSelf, ec);
+  return ec ? std::string() : self.string();
+}
+
 // Starts `command` with pipes for its stdin and stdout; its stderr is ours
 // (its warnings are the scan's).
 Status Spawn(const std::vector<std::string>& command, Worker* w) {
@@ -175,13 +191,9 @@ Status Spawn(const std::vector<std::string>& command, Worker* w) {
   }
   std::vector<std::string> owned = command;
   owned[0] = "zarrmount";
-  std::vector<char*> argv;
-  for (std::string& a : owned) argv.push_back(a.data());
-  argv.push_back(nullptr);
+  std::vector<char*> argv = ExecArray(owned);
   std::vector<std::string> env = WorkerEnvironment();
-  std::vector<char*> envp;
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  std::vector<char*> envp = ExecArray(env);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, in[0], 0);
@@ -337,27 +349,19 @@ std::string ScanProgram(const std::string& self) {
 }
 
 void ExecScanProgram(int argc, char** argv) {
+  const std::string self = SelfPath();
+  if (self.empty()) return;
+  const std::string program = ScanProgram(self);
   std::error_code ec;
-  const std::filesystem::path self = std::filesystem::canonical(kSelf, ec);
-  if (ec) return;
-  const std::string program = ScanProgram(self.string());
   if (program == kSelf || std::filesystem::equivalent(program, self, ec)) return;
+  std::vector<std::string> args(argv, argv + argc);
   std::vector<std::string> env = WorkerEnvironment();
-  std::vector<char*> envp;
-  for (std::string& e : env) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  std::vector<char*> args(argv, argv + argc);
-  args.push_back(nullptr);
-  ::execve(program.c_str(), args.data(), envp.data());  // returns only if it failed
+  ::execve(program.c_str(), ExecArray(args).data(), ExecArray(env).data());  // returns only if it failed
 }
 
 std::vector<std::string> ScanWorkerCommand(const Options& opt, int jobs) {
-  // This program's path, found once: a daemon keeps the worker it started with.
-  static const std::string program = [] {
-    std::error_code ec;
-    const std::filesystem::path self = std::filesystem::canonical(kSelf, ec);
-    return ScanProgram(ec ? std::string() : self.string());
-  }();
+  // Found once: a daemon keeps the program it started with.
+  static const std::string program = ScanProgram(SelfPath());
   const int connections = std::max(1, opt.max_connections / std::max(jobs, 1));
   std::vector<std::string> args = {program, "scan", "--worker", "--inline-threshold", std::to_string(opt.inline_threshold),
                                    "--max-connections", std::to_string(connections)};
