@@ -171,6 +171,7 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
     }));
     return agg.Finish();
   }
+  UseScanAllocator(inputs);
   RemoteReadAhead ahead(inputs, cache);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& path = inputs[i];

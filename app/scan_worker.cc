@@ -62,21 +62,6 @@ std::vector<FetchedBytes> AggregationReads(const std::string& url, uint64_t url_
   return out;
 }
 
-// For a worker fetching remote inputs: blocks of 128 KiB or more (whole
-// small files, fetched on up to --max-connections threads) are mapped for
-// themselves and unmapped when freed. By default malloc raises that
-// threshold after the first such free, and the blocks then come from the
-// fetching threads' arenas, each of which keeps what it once held. A 20 ms
-// scan of 1,000 small files (scripts/bench_scan.sh --latency 20, alternated
-// runs): 24 MiB per worker at the peak this way, 32-33 MiB by default,
-// 27-28 MiB with one arena, 29-30 MiB with the daemon's settings
-// (app/main.cc); for 0.3 s more system CPU (each block's pages faulted in
-// anew) and 2.00-2.06 s against 1.95-1.99 s. Local scans keep malloc's
-// defaults: there the threshold cost 130,000 page faults (buffers of that
-// size allocated and freed for each file, mapped anew each time) and a
-// quarter more time.
-void MapFetchedBlocksAlone() { mallopt(M_MMAP_THRESHOLD, static_cast<int>(128_KiB)); }
-
 // The worker's failure, as the main program's commands print theirs.
 int Fail(const Status& status) {
   std::fprintf(stderr, "zarrmount: %s\n", status.message().c_str());
@@ -87,6 +72,24 @@ int Fail(const Status& status) {
 
 bool IsRemoteInput(const std::string& input) {
   return input.find("://") != std::string::npos && !input.starts_with("file://");
+}
+
+// Blocks of 128 KiB or more (whole small files, fetched on up to
+// --max-connections threads) are mapped for themselves and unmapped when
+// freed. By default malloc raises that threshold after the first such
+// free, and the blocks then come from the fetching threads' arenas, each
+// of which keeps what it once held. A 20 ms
+// scan of 1,000 small files (scripts/bench_scan.sh --latency 20, alternated
+// runs): 24 MiB per worker at the peak this way, 32-33 MiB by default,
+// 27-28 MiB with one arena, 29-30 MiB with the daemon's settings
+// (app/main.cc); for 0.3 s more system CPU (each block's pages faulted in
+// anew) and 2.00-2.06 s against 1.95-1.99 s. Local scans keep malloc's
+// defaults: there the threshold cost 130,000 page faults (buffers of that
+// size allocated and freed for each file, mapped anew each time) and a
+// quarter more time.
+void UseScanAllocator(const std::vector<std::string>& inputs) {
+  if (std::any_of(inputs.begin(), inputs.end(), IsRemoteInput))
+    mallopt(M_MMAP_THRESHOLD, static_cast<int>(128_KiB));
 }
 
 RemoteReadAhead::RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
@@ -197,7 +200,7 @@ int ScanWorkerMain(int argc, char** argv) {
                              size_t i) -> Result<ScannedInput> {
     // As many files ahead as this worker's share of the connections.
     if (!ahead) {
-      if (std::any_of(inputs.begin(), inputs.end(), IsRemoteInput)) MapFetchedBlocksAlone();
+      UseScanAllocator(inputs);
       ahead = std::make_unique<RemoteReadAhead>(
           inputs, cache, sizes, std::max<size_t>(RemoteReadAhead::kAhead, static_cast<size_t>(opt.max_connections)));
     }

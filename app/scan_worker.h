@@ -74,6 +74,12 @@ class RemoteReadAhead {
   size_t queued_ = 0;
 };
 
+// Sets how the process allocates for a scan of `inputs`: when any is a URL,
+// blocks of 128 KiB or more are mapped alone, so that memory freed by a
+// scanned file goes back rather than staying in a fetching thread's arena.
+// Call before the first fetch.
+void UseScanAllocator(const std::vector<std::string>& inputs);
+
 // Scans one input: a local file by pread, a URL through `cache`.
 // `known_size`: the URL's size, if known (else 0: asked of the cache).
 Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache,
