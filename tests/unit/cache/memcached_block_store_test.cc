@@ -470,7 +470,9 @@ TEST(MemcachedBlockStore, GetManyAsksTheNodesAtOnceWhateverConnectionsAreFree) {
     ASSERT_EQ(got.size(), keys.size());
     for (int i = 0; i < 200; ++i) {
       ASSERT_EQ(bool(got[i]), i % 7 != 3) << connections << " " << i;
-      if (got[i]) EXPECT_EQ(*got[i], Bytes(100 + i, i)) << connections << " " << i;
+      if (got[i]) {
+        EXPECT_EQ(*got[i], Bytes(100 + i, i)) << connections << " " << i;
+      }
     }
     EXPECT_EQ(store->stats().errors, 0u) << connections;
   }

@@ -113,7 +113,9 @@ TEST(SkipJsonValue, ReportsProgressThroughALongValue) {
   ASSERT_FALSE(told.empty());
   for (size_t i = 0; i < told.size(); ++i) {
     EXPECT_LE(told[i], text.size());
-    if (i) EXPECT_GT(told[i], told[i - 1]);
+    if (i) {
+      EXPECT_GT(told[i], told[i - 1]);
+    }
   }
 }
 
