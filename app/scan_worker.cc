@@ -94,43 +94,64 @@ void UseScanAllocator(const std::vector<std::string>& inputs) {
 
 RemoteReadAhead::RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
                                  const std::vector<uint64_t>& known_sizes, size_t ahead)
-    : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
-  for (size_t i = 0; i < known_sizes.size() && i < sizes_.size(); ++i) sizes_[i] = known_sizes[i];
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> workers;
-  for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs.size()); ++t)
-    workers.emplace_back([&] {
-      for (size_t i; (i = next++) < inputs_.size();) {
-        if (!IsRemoteInput(inputs_[i]) || sizes_[i] > 0) continue;
-        auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
-        if (size.ok()) sizes_[i] = *size;
-      }
-    });
-  for (std::thread& w : workers) w.join();
+    : inputs_(inputs), cache_(cache), sizes_(inputs.size()), ahead_(ahead) {
+  for (size_t i = 0; i < inputs_.size(); ++i) {
+    const uint64_t known = i < known_sizes.size() ? known_sizes[i] : 0;
+    sizes_[i] = !IsRemoteInput(inputs_[i]) ? kUnknown : known > 0 ? known : kAsking;
+  }
+  for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs_.size()); ++t)
+    askers_.emplace_back([this] { AskSizes(); });
+}
+
+RemoteReadAhead::~RemoteReadAhead() {
+  stop_ = true;
+  for (std::thread& t : askers_) t.join();
+}
+
+// One asker: the next input's size not yet known, until none is left.
+// The cache remembers each answer, and a scan that needs a size first
+// waits for the same request (single flight) rather than sending its own.
+void RemoteReadAhead::AskSizes() {
+  for (size_t i; !stop_ && (i = next_ask_++) < inputs_.size();) {
+    if (sizes_[i] != kAsking) continue;
+    auto size = cache_->Size(inputs_[i]);  // an error comes again when the input is scanned
+    sizes_[i] = size.ok() && *size > 0 ? *size : kUnknown;
+  }
+}
+
+uint64_t RemoteReadAhead::size(size_t i) const {
+  const uint64_t s = sizes_[i];
+  return s == kUnknown ? 0 : s;
 }
 
 void RemoteReadAhead::Before(size_t i) {
+  // Only inputs after i: those before are scanned, and input i is read at
+  // once (its own prefetch could run after the scan had dropped its blocks,
+  // and fetch it again).
+  queued_ = std::max(queued_, i + 1);
   uint64_t window = 0;  // first blocks fetched for the files after i
   for (size_t j = i + 1; j < queued_; ++j) window += FirstBlock(j);
   std::vector<PrefetchTarget> targets;
   for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_) {
-    if (queued_ > i && window + FirstBlock(queued_) > kWindowBytes) break;
-    if (FirstBlock(queued_) == 0) continue;
-    if (queued_ > i) window += FirstBlock(queued_);
-    targets.push_back({inputs_[queued_], ByteRange{0, sizes_[queued_]}, 0, FirstBlock(queued_)});
+    const uint64_t size = sizes_[queued_];
+    if (size == kAsking) break;  // considered again before the next input
+    if (size == kUnknown) continue;
+    if (window + FirstBlock(queued_) > kWindowBytes) break;
+    window += FirstBlock(queued_);
+    targets.push_back({inputs_[queued_], ByteRange{0, size}, 0, FirstBlock(queued_)});
   }
   if (!targets.empty()) cache_->Prefetch(std::move(targets));
 }
 
 void RemoteReadAhead::After(size_t i) {
-  if (IsRemoteInput(inputs_[i]) && sizes_[i] > 0) cache_->DropFromMemory(inputs_[i], ByteRange{0, sizes_[i]});
+  if (!IsRemoteInput(inputs_[i])) return;
+  auto size = cache_->Size(inputs_[i]);  // remembered: the scan needed it
+  if (size.ok()) cache_->DropFromMemory(inputs_[i], ByteRange{0, *size});
 }
 
 // The bytes fetched ahead for input `j`: its first block, if remote and of
 // known size.
-uint64_t RemoteReadAhead::FirstBlock(size_t j) const {
-  return IsRemoteInput(inputs_[j]) ? std::min<uint64_t>(sizes_[j], 1_MiB) : 0;
-}
+uint64_t RemoteReadAhead::FirstBlock(size_t j) const { return std::min<uint64_t>(size(j), 1_MiB); }
 
 Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
                                        ReadThroughCache* cache, uint64_t known_size) {

@@ -222,7 +222,17 @@ void ReadThroughCache::DropFromMemory(const std::string& url, ByteRange region) 
   auto version = records_.Version(url);
   if (!version.ok()) return;  // nothing of it was read
   const RegionBlocks rb{url, *version, region, options_.block_size};
-  for (uint64_t i = 0; i < rb.count(); ++i) tiers_.memory->Drop(rb.key(i));
+  std::lock_guard<std::mutex> lock(inflight_mu_);
+  for (uint64_t i = 0; i < rb.count(); ++i) {
+    const BlockKey key = rb.key(i);
+    tiers_.memory->Drop(key);
+    if (!dropped_.insert(key).second) continue;
+    dropped_order_.push_back(key);
+    if (dropped_order_.size() > kDroppedRemembered) {
+      dropped_.erase(dropped_order_.front());
+      dropped_order_.pop_front();
+    }
+  }
 }
 
 Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uint64_t last,
@@ -252,6 +262,7 @@ Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uin
       }
       inflight_.emplace(key, mine);
       claimed.push_back(i);
+      dropped_.erase(key);  // read again: prefetches may fetch it (its order entry expires)
     }
   }
   TakeFromTiers(rb, first, last, mine, claimed);
@@ -398,6 +409,7 @@ void ReadThroughCache::FetchUnclaimed(const std::string& url, BlockSpan span) {
     for (const auto& kb : span.blocks) {
       if (inflight_.count(kb.first)) continue;
       if (tiers_.memory && tiers_.memory->Get(kb.first)) continue;  // a demand read got there first
+      if (dropped_.count(kb.first)) continue;  // read and dropped since it was planned
       inflight_.emplace(kb.first, flight);
       mine.push_back(kb);
     }

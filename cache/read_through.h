@@ -33,11 +33,13 @@
 #pragma once
 
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "base/status.h"
@@ -99,7 +101,8 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   // Drops the blocks of `region` of the object at `url` from the memory
   // tier (not from the disk or shared tiers): a hint from a reader that is
   // done with them, such as a scan done with a file, so that the tier holds
-  // what will be read. Readers holding the blocks keep them.
+  // what will be read. Readers holding the blocks keep them; a prefetch of
+  // them still queued does not fetch them again; a later read does.
   void DropFromMemory(const std::string& url, ByteRange region);
 
   // The size of the object at `url`: from a cache tier when known, else
@@ -164,6 +167,12 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
     std::chrono::steady_clock::time_point until;
   };
   std::unordered_map<BlockKey, Failure, BlockKeyHash> failures_;
+  // Blocks dropped from memory (DropFromMemory) and not read since: a
+  // prefetch planned before the drop does not fetch them again. At most
+  // kDroppedRemembered, the oldest forgotten first. Guarded by inflight_mu_.
+  static constexpr size_t kDroppedRemembered = 4096;
+  std::unordered_set<BlockKey, BlockKeyHash> dropped_;
+  std::deque<BlockKey> dropped_order_;
 
   PrefetchQueue prefetch_;  // last: its tasks use everything above
 };
