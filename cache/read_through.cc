@@ -249,6 +249,7 @@ Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uin
   auto mine = std::make_shared<Flight>();
   std::vector<std::pair<uint64_t, std::shared_ptr<Flight>>> others;  // block, flight
   std::vector<uint64_t> claimed;
+  std::vector<uint64_t> landed;  // wanted blocks a fetch put in memory since the lookup
   {
     std::lock_guard<std::mutex> lock(inflight_mu_);
     for (uint64_t i = lo; i <= hi; ++i) {
@@ -260,11 +261,22 @@ Status ReadThroughCache::FillMissing(const RegionBlocks& rb, uint64_t first, uin
         if (wanted) others.emplace_back(i, it->second);
         continue;
       }
+      // A fetch may have finished between the lookup and this lock: its
+      // block is in memory before its flight is released, so look again
+      // rather than fetch it twice.
+      if (wanted && tiers_.memory) {
+        if (Block b = tiers_.memory->Get(key)) {
+          blocks[i - first] = std::move(b);
+          landed.push_back(i);
+          continue;
+        }
+      }
       inflight_.emplace(key, mine);
       claimed.push_back(i);
       dropped_.erase(key);  // read again: prefetches may fetch it (its order entry expires)
     }
   }
+  for (uint64_t i : landed) CountHit(rb.key(i), blocks[i - first], BlockTiers::Hit::kMemory);
   TakeFromTiers(rb, first, last, mine, claimed);
   stats_.misses.fetch_add(claimed.size(), std::memory_order_relaxed);
   // Fetch each run of adjacent claimed blocks with one request.

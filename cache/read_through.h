@@ -160,7 +160,7 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   CacheStats stats_;
   ObjectRecords records_;
 
-  std::mutex inflight_mu_;  // guards the two maps; a leaf lock, never held across I/O
+  std::mutex inflight_mu_;  // guards the maps and the dropped set below; held for map work and memory-tier lookups only, never across I/O
   std::unordered_map<BlockKey, std::shared_ptr<Flight>, BlockKeyHash> inflight_;
   struct Failure {
     Status status;
