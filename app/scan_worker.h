@@ -36,20 +36,16 @@ bool IsRemoteInput(const std::string& input);
 
 // Remote inputs are scanned one after the other (libhdf5 is the serial
 // build), but their I/O need not wait: the sizes of all are asked in
-// parallel, in input order, in the background, and while one is scanned
-// the first block of each of the next few whose size is known is fetched
-// in the background too, so a scan of many small files waits about one
-// round trip per window rather than several per file. The files ahead hold
-// at most kWindowBytes of first blocks; the scan stack's memory tier
-// (UseScanStack) keeps them until they are scanned.
+// parallel (at construction), and while one is scanned the first block of
+// each of the next few is fetched in the background, so a scan of many
+// small files waits about one round trip per window rather than several
+// per file. The files ahead hold at most kWindowBytes of first blocks; the
+// scan stack's memory tier (UseScanStack) keeps them until they are
+// scanned.
 class RemoteReadAhead {
  public:
   static constexpr size_t kAhead = 16;
-  // Size requests in flight. Asked while the scan goes on, 8 keep ahead of
-  // a worker at 20 ms (1,000 files: 1.41-1.45 s, as with 16, at 0.3 MiB
-  // less; 4 took 2.71 s); asked all before the scan began, as before, 16
-  // took 2.0 s.
-  static constexpr int kSizeThreads = 8;
+  static constexpr int kSizeThreads = 16;
   // 2 MiB keeps a 20 ms origin's 1,000 small files as fast as 4 MiB did,
   // with 6 MiB less at the peak; 1 MiB was a third slower
   // (scripts/bench_scan.sh --latency).
@@ -59,10 +55,8 @@ class RemoteReadAhead {
   // `ahead` files are fetched ahead. REQUIRES: `cache` outlives it.
   RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
                   const std::vector<uint64_t>& known_sizes = {}, size_t ahead = kAhead);
-  // Waits for the size requests under way; asks no more.
-  ~RemoteReadAhead();
 
-  // Input `i`'s size if known here yet, else 0.
+  // Input `i`'s size if known here, else 0.
   uint64_t size(size_t i) const;
 
   // Call before scanning input `i`.
@@ -73,8 +67,8 @@ class RemoteReadAhead {
   void After(size_t i);
 
  private:
-  // sizes_[i]: input i's size, kAsking while its request is under way (or
-  // not yet sent), kUnknown if it failed or the input is local.
+  // sizes_[i]: input i's size; kAsking until asked, kUnknown if that
+  // failed or the input is local.
   static constexpr uint64_t kAsking = 0;
   static constexpr uint64_t kUnknown = ~uint64_t{0};
 
@@ -83,12 +77,10 @@ class RemoteReadAhead {
 
   const std::vector<std::string> inputs_;
   ReadThroughCache* cache_;
-  std::vector<std::atomic<uint64_t>> sizes_;
+  std::vector<std::atomic<uint64_t>> sizes_;  // written by the askers, then read by the scan
   size_t ahead_;
   size_t queued_ = 0;  // inputs considered for read-ahead so far
   std::atomic<size_t> next_ask_{0};
-  std::atomic<bool> stop_{false};
-  std::vector<std::thread> askers_;  // last: they use the fields above
 };
 
 // Sets how the process allocates for a scan of `inputs`: when any is a URL,

@@ -17,12 +17,11 @@ using testing::FakeOrigin;
 
 // What a scan does with the read-ahead: before each input, Before; the
 // input read whole (its size asked of the cache, as ScanOne does); then
-// After. Every input's size is asked once, in the background, and its bytes
-// fetched once, whether its size came before its turn or after: one that
-// came late is not queued again once scanned, a prefetch planned before a
-// drop does not fetch it again, and a demand read that just missed a
-// finished prefetch does not fetch it twice. The fake answers at once, so
-// those races happen often; eight rounds make them likelier still.
+// After. Every input's size is asked once and its bytes fetched once: the
+// input being scanned is not prefetched, a prefetch planned before a drop
+// does not fetch it again, and a demand read that just missed a finished
+// prefetch does not fetch it twice. The fake answers at once, so those
+// races happen often; eight rounds make them likelier still.
 TEST(RemoteReadAhead, EveryInputSizedOnceAndFetchedOnce) {
   for (int round = 0; round < 8; ++round) {
     FakeOrigin origin;
