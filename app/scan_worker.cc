@@ -93,34 +93,23 @@ void UseScanAllocator(const std::vector<std::string>& inputs) {
 
 RemoteReadAhead::RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
                                  const std::vector<uint64_t>& known_sizes, size_t ahead)
-    : inputs_(inputs), cache_(cache), sizes_(inputs.size()), ahead_(ahead) {
-  for (size_t i = 0; i < inputs_.size(); ++i) {
-    const uint64_t known = i < known_sizes.size() ? known_sizes[i] : 0;
-    sizes_[i] = !IsRemoteInput(inputs_[i]) ? kUnknown : known > 0 ? known : kAsking;
-  }
+    : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
+  for (size_t i = 0; i < known_sizes.size() && i < sizes_.size(); ++i) sizes_[i] = known_sizes[i];
   // Every size before the scan begins. Asked while the scan went on (8
   // threads), a 20 ms scan of 1,000 files took 1.41-1.45 s instead of
   // 2.0 s, but each worker peaked 0.3-0.5 MiB higher, and a worker's peak
   // is what the scan's memory is judged by (scripts/bench_scan.sh).
+  std::atomic<size_t> next{0};
   std::vector<std::thread> askers;
   for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs_.size()); ++t)
-    askers.emplace_back([this] { AskSizes(); });
+    askers.emplace_back([&] {
+      for (size_t i; (i = next++) < inputs_.size();) {
+        if (!IsRemoteInput(inputs_[i]) || sizes_[i] > 0) continue;
+        auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
+        if (size.ok()) sizes_[i] = *size;
+      }
+    });
   for (std::thread& t : askers) t.join();
-}
-
-// One asker: the next input's size not yet known, until none is left. The
-// cache remembers each answer.
-void RemoteReadAhead::AskSizes() {
-  for (size_t i; (i = next_ask_++) < inputs_.size();) {
-    if (sizes_[i] != kAsking) continue;
-    auto size = cache_->Size(inputs_[i]);  // an error comes again when the input is scanned
-    sizes_[i] = size.ok() && *size > 0 ? *size : kUnknown;
-  }
-}
-
-uint64_t RemoteReadAhead::size(size_t i) const {
-  const uint64_t s = sizes_[i];
-  return s == kUnknown ? 0 : s;
 }
 
 void RemoteReadAhead::Before(size_t i) {
@@ -132,7 +121,7 @@ void RemoteReadAhead::Before(size_t i) {
   std::vector<PrefetchTarget> targets;
   for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_) {
     const uint64_t size = sizes_[queued_];
-    if (size == kUnknown) continue;
+    if (size == 0) continue;  // local, or its size unknown
     if (window + FirstBlock(queued_) > kWindowBytes) break;
     window += FirstBlock(queued_);
     targets.push_back({inputs_[queued_], ByteRange{0, size}, 0, FirstBlock(queued_)});
@@ -141,14 +130,12 @@ void RemoteReadAhead::Before(size_t i) {
 }
 
 void RemoteReadAhead::After(size_t i) {
-  if (!IsRemoteInput(inputs_[i])) return;
-  auto size = cache_->Size(inputs_[i]);  // remembered: the scan needed it
-  if (size.ok()) cache_->DropFromMemory(inputs_[i], ByteRange{0, *size});
+  if (sizes_[i] > 0) cache_->DropFromMemory(inputs_[i], ByteRange{0, sizes_[i]});
 }
 
 // The bytes fetched ahead for input `j`: its first block, if remote and of
 // known size.
-uint64_t RemoteReadAhead::FirstBlock(size_t j) const { return std::min<uint64_t>(size(j), 1_MiB); }
+uint64_t RemoteReadAhead::FirstBlock(size_t j) const { return std::min<uint64_t>(sizes_[j], 1_MiB); }
 
 Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
                                        ReadThroughCache* cache, uint64_t known_size) {

@@ -14,10 +14,8 @@
 #pragma once
 
 #include <cstddef>
-#include <atomic>
 #include <cstdint>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "app/options.h"
@@ -56,8 +54,8 @@ class RemoteReadAhead {
   RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
                   const std::vector<uint64_t>& known_sizes = {}, size_t ahead = kAhead);
 
-  // Input `i`'s size if known here, else 0.
-  uint64_t size(size_t i) const;
+  // Input `i`'s size if known here, else 0 (local, or not known).
+  uint64_t size(size_t i) const { return sizes_[i]; }
 
   // Call before scanning input `i`.
   void Before(size_t i);
@@ -67,20 +65,13 @@ class RemoteReadAhead {
   void After(size_t i);
 
  private:
-  // sizes_[i]: input i's size; kAsking until asked, kUnknown if that
-  // failed or the input is local.
-  static constexpr uint64_t kAsking = 0;
-  static constexpr uint64_t kUnknown = ~uint64_t{0};
-
-  void AskSizes();
   uint64_t FirstBlock(size_t j) const;
 
   const std::vector<std::string> inputs_;
   ReadThroughCache* cache_;
-  std::vector<std::atomic<uint64_t>> sizes_;  // written by the askers, then read by the scan
+  std::vector<uint64_t> sizes_;  // 0: local, or not known
   size_t ahead_;
   size_t queued_ = 0;  // inputs considered for read-ahead so far
-  std::atomic<size_t> next_ask_{0};
 };
 
 // Sets how the process allocates for a scan of `inputs`: when any is a URL,

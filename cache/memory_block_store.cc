@@ -50,12 +50,7 @@ class MemoryBlockStore : public BlockStore {
     {
       Shard& s = shards_[key.hi % kShards];
       std::lock_guard<std::mutex> lock(s.mu);
-      auto it = s.map.find(key);
-      if (it != s.map.end()) {
-        used_ -= it->second->data->size();
-        s.lru.erase(it->second);
-        s.map.erase(it);
-      }
+      if (auto it = s.map.find(key); it != s.map.end()) EraseLocked(s, it);
       used_ += data->size();
       s.lru.push_front(Entry{key, std::move(data), clock_.fetch_add(1, std::memory_order_relaxed)});
       s.map.emplace(key, s.lru.begin());
@@ -67,11 +62,7 @@ class MemoryBlockStore : public BlockStore {
   void Drop(const BlockKey& key) override {
     Shard& s = shards_[key.hi % kShards];
     std::lock_guard<std::mutex> lock(s.mu);
-    auto it = s.map.find(key);
-    if (it == s.map.end()) return;
-    used_ -= it->second->data->size();
-    s.lru.erase(it->second);
-    s.map.erase(it);
+    if (auto it = s.map.find(key); it != s.map.end()) EraseLocked(s, it);
   }
 
  private:
@@ -86,6 +77,13 @@ class MemoryBlockStore : public BlockStore {
     std::list<Entry> lru;  // most recent first
     std::unordered_map<BlockKey, std::list<Entry>::iterator, BlockKeyHash> map;
   };
+
+  // Removes the entry `it` of shard `s`, whose lock the caller holds.
+  void EraseLocked(Shard& s, std::unordered_map<BlockKey, std::list<Entry>::iterator, BlockKeyHash>::iterator it) {
+    used_ -= it->second->data->size();
+    s.lru.erase(it->second);
+    s.map.erase(it);
+  }
 
   // Evicts the least recent block of the store: finds the oldest tail, one
   // shard lock at a time (never two, so no lock order is needed), then
