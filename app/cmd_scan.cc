@@ -175,8 +175,8 @@ Result<ReferenceIndex> ScanInputs(const std::vector<std::string>& inputs, const 
   RemoteReadAhead ahead(inputs, cache);
   for (size_t i = 0; i < inputs.size(); ++i) {
     const std::string& path = inputs[i];
-    ahead.Before(i);
-    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(path, so, cache));
+    ZM_ASSIGN_OR_RETURN(const uint64_t size, ahead.Before(i));
+    ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(path, so, cache, size));
     ZM_RETURN_IF_ERROR(agg.Add(path, r.index));
     ahead.After(i);
     ++totals->files;

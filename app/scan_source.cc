@@ -260,8 +260,14 @@ void SourceScanner::Prepare(const std::vector<std::string>& urls, int threads) {
   for (size_t t = 0; t < n; ++t)
     workers.emplace_back([&] {
       for (size_t i; (i = next++) < remote.size();) {
-        auto info = cache_->Object(remote[i]);  // errors come again when loaded
-        if (!info.ok() || info->size == 0 || HasValidRecord(remote[i], *info)) continue;
+        // A file scanned before needs only its version, to check its record;
+        // one never scanned is read next, so its first block comes with its
+        // version, in one request.
+        const bool recorded = !options_.cache_dir.empty() &&
+                              ::access(ScanRecordPath(options_.cache_dir, remote[i]).c_str(), F_OK) == 0;
+        auto info = recorded ? cache_->Object(remote[i]) : cache_->ObjectForReading(remote[i]);
+        // Errors come again when loaded.
+        if (!recorded || !info.ok() || info->size == 0 || HasValidRecord(remote[i], *info)) continue;
         std::lock_guard<std::mutex> lock(mu);
         targets.push_back({remote[i], ByteRange{0, info->size}, 0, std::min<uint64_t>(info->size, 1_MiB)});
       }

@@ -105,10 +105,11 @@ class SourceScanner {
   Result<ReferenceIndex> Load(const std::string& url);
 
   // Before loading many URLs: asks their versions on `threads` threads at
-  // once (the cache remembers the answers), and fetches in the background
-  // the first block of each without a valid record, so that loading them
-  // one by one waits about one round trip per `threads` files rather than
-  // several per file. Local paths are left alone.
+  // once (the cache remembers the answers), with the first block of each
+  // that has no record in the same request, and fetches in the background
+  // the first block of each whose record is out of date, so that loading
+  // them one by one waits about one round trip per `threads` files rather
+  // than several per file. Local paths are left alone.
   void Prepare(const std::vector<std::string>& urls, int threads);
 
   // Before loading many: scans those of `urls` that are local NetCDF/HDF5

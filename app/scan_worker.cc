@@ -6,12 +6,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <memory>
-#include <thread>
 #include <utility>
 
 #include "app/option_table.h"
@@ -95,24 +93,16 @@ RemoteReadAhead::RemoteReadAhead(const std::vector<std::string>& inputs, ReadThr
                                  const std::vector<uint64_t>& known_sizes, size_t ahead)
     : inputs_(inputs), cache_(cache), sizes_(inputs.size(), 0), ahead_(ahead) {
   for (size_t i = 0; i < known_sizes.size() && i < sizes_.size(); ++i) sizes_[i] = known_sizes[i];
-  // Every size before the scan begins. Asked while the scan went on (8
-  // threads), a 20 ms scan of 1,000 files took 1.41-1.45 s instead of
-  // 2.0 s, but each worker peaked 0.3-0.5 MiB higher, and a worker's peak
-  // is what the scan's memory is judged by (scripts/bench_scan.sh).
-  std::atomic<size_t> next{0};
-  std::vector<std::thread> askers;
-  for (int t = 0; t < kSizeThreads && t < static_cast<int>(inputs_.size()); ++t)
-    askers.emplace_back([&] {
-      for (size_t i; (i = next++) < inputs_.size();) {
-        if (!IsRemoteInput(inputs_[i]) || sizes_[i] > 0) continue;
-        auto size = cache_->Size(inputs_[i]);  // remembered by the cache; errors come again later
-        if (size.ok()) sizes_[i] = *size;
-      }
-    });
-  for (std::thread& t : askers) t.join();
 }
 
-void RemoteReadAhead::Before(size_t i) {
+Result<uint64_t> RemoteReadAhead::Before(size_t i) {
+  if (IsRemoteInput(inputs_[i]) && sizes_[i] == 0) {
+    // Fetched ahead already, or fetched now: the scan reads it next.
+    ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, cache_->ObjectForReading(inputs_[i]));
+    sizes_[i] = info.size;
+    learned_bytes_ += sizes_[i];
+    ++learned_;
+  }
   // Only inputs after i: input i is read at once (its own prefetch could
   // run after the scan had dropped its blocks, and fetch it again).
   queued_ = std::max(queued_, i + 1);
@@ -120,22 +110,26 @@ void RemoteReadAhead::Before(size_t i) {
   for (size_t j = i + 1; j < queued_; ++j) window += FirstBlock(j);
   std::vector<PrefetchTarget> targets;
   for (; queued_ < inputs_.size() && queued_ <= i + ahead_; ++queued_) {
+    if (!IsRemoteInput(inputs_[queued_])) continue;
+    const uint64_t first = FirstBlock(queued_);
+    if (window + first > kWindowBytes) break;
+    window += first;
     const uint64_t size = sizes_[queued_];
-    if (size == 0) continue;  // local, or its size unknown
-    if (window + FirstBlock(queued_) > kWindowBytes) break;
-    window += FirstBlock(queued_);
-    targets.push_back({inputs_[queued_], ByteRange{0, size}, 0, FirstBlock(queued_)});
+    targets.push_back({inputs_[queued_], ByteRange{0, size > 0 ? size : kUnknownObjectLength}, 0, first});
   }
   if (!targets.empty()) cache_->Prefetch(std::move(targets));
+  return sizes_[i];
 }
 
 void RemoteReadAhead::After(size_t i) {
   if (sizes_[i] > 0) cache_->DropFromMemory(inputs_[i], ByteRange{0, sizes_[i]});
 }
 
-// The bytes fetched ahead for input `j`: its first block, if remote and of
-// known size.
-uint64_t RemoteReadAhead::FirstBlock(size_t j) const { return std::min<uint64_t>(sizes_[j], 1_MiB); }
+uint64_t RemoteReadAhead::FirstBlock(size_t j) const {
+  if (!IsRemoteInput(inputs_[j])) return 0;
+  const uint64_t size = sizes_[j] > 0 ? sizes_[j] : learned_ > 0 ? learned_bytes_ / learned_ : 1_MiB;
+  return std::min<uint64_t>(size, 1_MiB);
+}
 
 Result<std::string> ReadForAggregation(const std::string& url, uint64_t offset, uint64_t size,
                                        ReadThroughCache* cache, uint64_t known_size) {
@@ -163,7 +157,8 @@ Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, Read
   if (!IsRemoteInput(input)) return ScanFile(input, input, so);
   uint64_t size = known_size;
   if (size == 0) {
-    ZM_ASSIGN_OR_RETURN(size, cache->Size(input));
+    ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, cache->ObjectForReading(input));
+    size = info.size;
   }
   // The whole object is the region, so libhdf5's many small reads share
   // the cache's blocks (one request per block, not per read).
@@ -209,8 +204,7 @@ int ScanWorkerMain(int argc, char** argv) {
       ahead = std::make_unique<RemoteReadAhead>(
           inputs, cache, sizes, std::max<size_t>(RemoteReadAhead::kAhead, static_cast<size_t>(opt.max_connections)));
     }
-    ahead->Before(i);
-    const uint64_t size = ahead->size(i);
+    ZM_ASSIGN_OR_RETURN(const uint64_t size, ahead->Before(i));
     ZM_ASSIGN_OR_RETURN(ScanResult r, ScanOne(inputs[i], so, cache, size));
     ZM_ASSIGN_OR_RETURN(std::string text, WriteReferencesV1(r.index));
     ScannedInput out{std::move(text), std::move(r.skipped), AggregationReads(inputs[i], size, r.index, opt, cache)};

@@ -33,45 +33,48 @@ namespace zm {
 bool IsRemoteInput(const std::string& input);
 
 // Remote inputs are scanned one after the other (libhdf5 is the serial
-// build), but their I/O need not wait: the sizes of all are asked in
-// parallel (at construction), and while one is scanned the first block of
-// each of the next few is fetched in the background, so a scan of many
-// small files waits about one round trip per window rather than several
-// per file. The files ahead hold at most kWindowBytes of first blocks; the
-// scan stack's memory tier (UseScanStack) keeps them until they are
-// scanned.
+// build), but their I/O need not wait: while one is scanned, the first
+// block of each of the next few is fetched in the background, with the
+// object's size in the same request where it is not known
+// (ReadThroughCache::ObjectForReading), so a scan of many small files waits
+// about one round trip per window rather than several per file. The files
+// ahead hold about kWindowBytes of first blocks (sizes not yet learned are
+// taken to be the mean of those learned); the scan stack's memory tier
+// (UseScanStack) keeps them until they are scanned.
 class RemoteReadAhead {
  public:
   static constexpr size_t kAhead = 16;
-  static constexpr int kSizeThreads = 16;
-  // 2 MiB keeps a 20 ms origin's 1,000 small files as fast as 4 MiB did,
-  // with 6 MiB less at the peak; 1 MiB was a third slower
-  // (scripts/bench_scan.sh --latency).
-  static constexpr uint64_t kWindowBytes = 2_MiB;
+  // A 20 ms origin's 1,000 small files (scripts/bench_scan.sh --latency
+  // 20), per worker at its peak: 2 MiB took 1.5 s and 20.4 MiB, 1.5 MiB
+  // 1.9 s and 19.7 MiB, 1 MiB 2.75 s and 19.4 MiB. Memory is the tighter
+  // of the scan's targets.
+  static constexpr uint64_t kWindowBytes = 3 * 512_KiB;
 
   // `known_sizes` (empty, or 0 for unknown) need not be asked; up to
   // `ahead` files are fetched ahead. REQUIRES: `cache` outlives it.
   RemoteReadAhead(const std::vector<std::string>& inputs, ReadThroughCache* cache,
                   const std::vector<uint64_t>& known_sizes = {}, size_t ahead = kAhead);
 
-  // Input `i`'s size if known here, else 0 (local, or not known).
-  uint64_t size(size_t i) const { return sizes_[i]; }
-
-  // Call before scanning input `i`.
-  void Before(size_t i);
+  // Call before scanning input `i`: returns its size (0 for a local
+  // input), learned with its first block if not known yet, and starts
+  // fetching the first blocks of the files after it.
+  Result<uint64_t> Before(size_t i);
 
   // Call once input `i` is scanned and read: its blocks leave the memory
   // tier, which then holds the files ahead and the one being scanned.
   void After(size_t i);
 
  private:
+  // The bytes fetched ahead for input `j`: its first block (by the mean
+  // size learned so far when its own is not known).
   uint64_t FirstBlock(size_t j) const;
 
   const std::vector<std::string> inputs_;
   ReadThroughCache* cache_;
-  std::vector<uint64_t> sizes_;  // 0: local, or not known
+  std::vector<uint64_t> sizes_;  // 0: local, or not known yet
   size_t ahead_;
   size_t queued_ = 0;  // inputs considered for read-ahead so far
+  uint64_t learned_bytes_ = 0, learned_ = 0;  // the sizes learned by Before
 };
 
 // Sets how the process allocates for a scan of `inputs`: when any is a URL,
@@ -81,7 +84,8 @@ class RemoteReadAhead {
 void UseScanAllocator(const std::vector<std::string>& inputs);
 
 // Scans one input: a local file by pread, a URL through `cache`.
-// `known_size`: the URL's size, if known (else 0: asked of the cache).
+// `known_size`: the URL's size, if known (else 0: asked of the cache, with
+// the first block).
 Result<ScanResult> ScanOne(const std::string& input, const ScanOptions& so, ReadThroughCache* cache,
                            uint64_t known_size = 0);
 

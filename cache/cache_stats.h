@@ -25,7 +25,7 @@ struct CacheStats {
   std::atomic<uint64_t> origin_bytes{0};
   std::atomic<uint64_t> origin_errors{0};
   std::atomic<int64_t> origin_in_flight{0};  // requests under way now
-  std::atomic<uint64_t> object_checks{0};    // Stat requests: sizes and versions
+  std::atomic<uint64_t> object_checks{0};    // requests for sizes and versions (Stat, or ReadHead with a first block)
   std::atomic<uint64_t> prefetch_requests{0};
   std::atomic<uint64_t> prefetch_bytes{0};
   std::atomic<uint64_t> prefetch_dropped{0};

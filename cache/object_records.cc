@@ -28,6 +28,10 @@ ObjectRecords::ObjectRecords(Origin* origin, BlockTiers tiers, bool validate, Ca
     : origin_(origin), tiers_(tiers), validate_(validate), stats_(stats) {}
 
 Result<Origin::ObjectInfo> ObjectRecords::Object(const std::string& url) {
+  return Object(url, [&] { return origin_->Stat(url); });
+}
+
+Result<Origin::ObjectInfo> ObjectRecords::Object(const std::string& url, const Asker& ask) {
   std::promise<Result<Origin::ObjectInfo>> promise;
   std::shared_future<Result<Origin::ObjectInfo>> future;
   {
@@ -40,7 +44,7 @@ Result<Origin::ObjectInfo> ObjectRecords::Object(const std::string& url) {
     }
   }
   if (future.valid()) return future.get();  // learned, or being learned by another thread
-  Result<Origin::ObjectInfo> info = Learn(url);
+  Result<Origin::ObjectInfo> info = Learn(url, ask);
   if (!info.ok()) {
     // Not remembered: the next caller asks again.
     std::lock_guard<std::mutex> lock(mu_);
@@ -50,12 +54,12 @@ Result<Origin::ObjectInfo> ObjectRecords::Object(const std::string& url) {
   return info;
 }
 
-Result<Origin::ObjectInfo> ObjectRecords::Learn(const std::string& url) {
+Result<Origin::ObjectInfo> ObjectRecords::Learn(const std::string& url, const Asker& ask) {
   std::optional<Origin::ObjectInfo> recorded = ParseRecord(tiers_.Get(RecordKey(url)));
   if (recorded && !validate_) return *recorded;
   stats_->object_checks.fetch_add(1, std::memory_order_relaxed);
   const auto sent = std::chrono::steady_clock::now();
-  auto info = origin_->Stat(url);
+  auto info = ask();
   stats_->origin_latency.Record(url, info.ok(), std::chrono::steady_clock::now() - sent);
   if (!info.ok()) {
     stats_->origin_errors.fetch_add(1, std::memory_order_relaxed);

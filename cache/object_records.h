@@ -12,6 +12,7 @@
 // one object share one origin request.
 #pragma once
 
+#include <functional>
 #include <future>
 #include <mutex>
 #include <string>
@@ -37,13 +38,19 @@ class ObjectRecords {
   // A failure is not remembered: the next call asks again.
   Result<Origin::ObjectInfo> Object(const std::string& url);
 
+  // Object, with `ask` asking the origin instead of its Stat: an asker may
+  // fetch more with the answer (a first block, Origin::ReadHead). Callers
+  // waiting on the same object share whichever asks first.
+  using Asker = std::function<Result<Origin::ObjectInfo>()>;
+  Result<Origin::ObjectInfo> Object(const std::string& url, const Asker& ask);
+
   // The version the object's blocks are kept under ("" when unknown): when
   // validating, Object's; otherwise the recorded one, looked up once per
   // object, without asking the origin.
   Result<std::string> Version(const std::string& url);
 
  private:
-  Result<Origin::ObjectInfo> Learn(const std::string& url);
+  Result<Origin::ObjectInfo> Learn(const std::string& url, const Asker& ask);
   void Record(const std::string& url, const Origin::ObjectInfo& info);
 
   Origin* const origin_;

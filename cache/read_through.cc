@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <condition_variable>
 
+#include "base/log.h"
+
 namespace zm {
 namespace {
 
@@ -372,8 +374,19 @@ void ReadThroughCache::AppendUncached(const std::vector<PrefetchTarget>& targets
   for (size_t n = 0; n < targets.size(); ++n) {
     PrefetchTarget t = targets[n];
     if (t.region.length == kUnknownObjectLength) {
-      auto info = records_.Object(t.url);
+      // Wanting its start, the first block comes with the size: a
+      // prefetched block like the others.
+      bool fetched_first = false;
+      auto info = t.pos < B ? records_.Object(t.url, [&] {
+        fetched_first = true;
+        return AskWithFirstBlock(t.url);
+      })
+                            : records_.Object(t.url);
       if (!info.ok()) continue;  // not there (a missing chunk) or unreachable: nothing to fetch
+      if (fetched_first) {
+        stats_.prefetch_requests.fetch_add(1, std::memory_order_relaxed);
+        stats_.prefetch_bytes.fetch_add(std::min(B, info->size), std::memory_order_relaxed);
+      }
       t.region = ByteRange{0, info->size};
     }
     if (t.pos >= t.region.length) continue;
@@ -435,6 +448,26 @@ void ReadThroughCache::FetchUnclaimed(const std::string& url, BlockSpan span) {
     Fetch(url, span, flight);
   }
   flight->Complete();
+}
+
+Result<Origin::ObjectInfo> ReadThroughCache::ObjectForReading(const std::string& url) {
+  return records_.Object(url, [&] { return AskWithFirstBlock(url); });
+}
+
+Result<Origin::ObjectInfo> ReadThroughCache::AskWithFirstBlock(const std::string& url) {
+  const uint64_t B = options_.block_size;
+  ZM_ASSIGN_OR_RETURN(Origin::Head head, origin_->ReadHead(url, B));
+  const uint64_t first = std::min(B, head.info.size);
+  // Origins promise the exact shape; a broken promise is never cached.
+  if (head.bytes.size() != first)
+    return Corruption(RedactUrl(url) + ": origin returned " + std::to_string(head.bytes.size()) +
+                      " bytes for the first " + std::to_string(first) + " of the object");
+  if (first > 0) {
+    stats_.origin_bytes.fetch_add(first, std::memory_order_relaxed);
+    const RegionBlocks rb{url, head.info.version, ByteRange{0, head.info.size}, B};
+    tiers_.Put(rb.key(0), std::make_shared<const std::string>(std::move(head.bytes)));
+  }
+  return head.info;
 }
 
 Result<uint64_t> ReadThroughCache::Size(const std::string& url) {

@@ -111,6 +111,12 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
   // When validating, the origin is asked once per object (see Object).
   Result<uint64_t> Size(const std::string& url);
 
+  // Object, for a reader about to read the object from its start (a scan):
+  // when the origin must be asked, the object's first block comes with
+  // the answer, in one request (Origin::ReadHead), and is kept as Read
+  // would keep it, as block 0 of the region {0, size}.
+  Result<Origin::ObjectInfo> ObjectForReading(const std::string& url);
+
   // The object's size and version as this cache uses them: when validating,
   // the origin's answer (asked once, then remembered); otherwise the last
   // one recorded in the tiers, else the origin's. A changed version is
@@ -145,6 +151,9 @@ class ReadThroughCache final : private PrefetchQueue::Filler {
                      const std::shared_ptr<Flight>& flight, std::vector<uint64_t>& claimed);
   // Fetches `span` for `flight`, stores its blocks, releases the flight.
   Status Fetch(const std::string& url, const Span& span, const std::shared_ptr<Flight>& flight);
+  // Asks the origin for the object's size and version with its first
+  // block (ObjectRecords' asker for ObjectForReading), which it stores.
+  Result<Origin::ObjectInfo> AskWithFirstBlock(const std::string& url);
   // The error a block's last fetch failed with, if that was recent.
   Status RecentFailure(const BlockKey& key);
 

@@ -14,10 +14,10 @@ Result<Slices> ReadKeySlices(const ReferenceIndex& index, ReadThroughCache* cach
     if (!t.inline_bytes.empty()) s.pieces.push_back(t.inline_bytes);
     return s;
   }
-  if (t.size == ReferenceIndex::kUnknownSize) {  // a whole object not sized yet
-    auto size = cache->Size(*t.url);
-    if (!size.ok()) return size.status().WithContext("key '" + index.FileKey(f) + "'");
-    t.size = *size;
+  if (t.size == ReferenceIndex::kUnknownSize) {  // a whole object not sized yet: read whole next
+    auto info = cache->ObjectForReading(*t.url);
+    if (!info.ok()) return info.status().WithContext("key '" + index.FileKey(f) + "'");
+    t.size = info->size;
   }
   auto r = cache->ReadSlices(*t.url, ByteRange{t.offset, t.size}, 0, t.size);
   if (!r.ok()) return r.status().WithContext("key '" + index.FileKey(f) + "'");

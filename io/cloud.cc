@@ -456,6 +456,12 @@ class MappingOrigin : public Origin {
     if (!r.ok()) return Note(r.status(), url, to);
     return r;
   }
+  Result<Head> ReadHead(const std::string& url, uint64_t length) override {
+    std::string to = map_.Apply(url);
+    auto r = inner_->ReadHead(to, length);
+    if (!r.ok()) return Note(r.status(), url, to);
+    return r;
+  }
   Result<std::string> Fetch(const std::string& url, uint64_t max_bytes) override {
     std::string to = map_.Apply(url);
     auto r = inner_->Fetch(to, max_bytes);

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cerrno>
 #include <cstdlib>
@@ -146,6 +147,13 @@ Result<std::string> Origin::Fetch(const std::string& url, uint64_t max_bytes) {
   return Read(url, ByteRange{0, info.size});
 }
 
+Result<Origin::Head> Origin::ReadHead(const std::string& url, uint64_t length) {
+  Head head;
+  ZM_ASSIGN_OR_RETURN(head.info, Stat(url));
+  ZM_ASSIGN_OR_RETURN(head.bytes, Read(url, ByteRange{0, std::min(length, head.info.size)}));
+  return head;
+}
+
 Result<std::vector<std::string>> Origin::ReadPieces(const std::string& url, ByteRange range,
                                                     const std::vector<uint64_t>& lengths) {
   ZM_ASSIGN_OR_RETURN(std::string all, Read(url, range));
@@ -185,6 +193,10 @@ class RoutingOrigin : public Origin {
   Result<ObjectInfo> Stat(const std::string& url) override {
     ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
     return o->Stat(url);
+  }
+  Result<Head> ReadHead(const std::string& url, uint64_t length) override {
+    ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));
+    return o->ReadHead(url, length);
   }
   Result<std::string> Fetch(const std::string& url, uint64_t max_bytes) override {
     ZM_ASSIGN_OR_RETURN(Origin * o, Pick(url));

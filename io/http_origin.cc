@@ -4,8 +4,10 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <random>
@@ -56,6 +58,10 @@ struct Transfer {
   uint64_t skipped = 0;   // 200: bytes before want.offset thrown away
   bool complete = false;  // 200: got everything, transfer stopped on purpose
   bool overflow = false;  // 206: server sent more than asked
+  // The piece is reserved when the answer's length is known (its first
+  // body bytes), not up front: asked for up to want.length bytes of an
+  // object of unknown size.
+  bool reserve_late = false;
 
   void Expect(ByteRange range, std::vector<uint64_t> piece_lengths) {
     want = range;
@@ -102,7 +108,13 @@ size_t OnHeader(char* data, size_t size, size_t nitems, void* user) {
 size_t OnBody(char* data, size_t size, size_t nmemb, void* user) {
   auto* t = static_cast<Transfer*>(user);
   size_t n = size * nmemb;
-  if (t->status == 0) curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->status);
+  if (t->status == 0) {
+    curl_easy_getinfo(t->curl, CURLINFO_RESPONSE_CODE, &t->status);
+    curl_off_t length = -1;
+    if (t->reserve_late && curl_easy_getinfo(t->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length) == CURLE_OK &&
+        length > 0)
+      t->pieces[0].reserve(std::min<uint64_t>(static_cast<uint64_t>(length), t->want.length));
+  }
   if (t->status == 206 || (t->status == 200 && !t->ranged)) {
     if (t->got + n > t->want.length) {
       t->overflow = true;
@@ -192,6 +204,19 @@ bool ParseContentRange(std::string_view v, uint64_t* first, uint64_t* last) {
   return true;
 }
 
+// The TOTAL of a Content-Range ("bytes FIRST-LAST/TOTAL" or
+// "bytes */TOTAL"); false when absent or '*'.
+bool ContentRangeTotal(std::string_view v, uint64_t* total) {
+  size_t slash = v.find('/');
+  if (slash == std::string_view::npos || slash + 1 == v.size()) return false;
+  std::string digits(v.substr(slash + 1));
+  char* end = nullptr;
+  unsigned long long n = std::strtoull(digits.c_str(), &end, 10);
+  if (!std::isdigit(static_cast<unsigned char>(digits[0])) || !end || *end != '\0') return false;
+  *total = n;
+  return true;
+}
+
 // `shown` names the URL (already redacted); `hint` is added to refusals.
 Status StatusForHttp(long code, const std::string& shown, const std::string& body,
                      const std::string& hint = "") {
@@ -278,6 +303,15 @@ class HttpOrigin : public Origin {
     const std::string shown = Shown(url, req);
     return Scrub(req, WithRetries(shown, [&](CURL* curl, Clock::time_point deadline) {
       return StatOnce(curl, req, shown, deadline);
+    }));
+  }
+
+  Result<Head> ReadHead(const std::string& url, uint64_t length) override {
+    if (length == 0) return Origin::ReadHead(url, length);
+    ZM_ASSIGN_OR_RETURN(HttpRequest req, Plan(url));
+    const std::string shown = Shown(url, req);
+    return Scrub(req, WithRetries(shown, [&](CURL* curl, Clock::time_point deadline) {
+      return ReadHeadOnce(curl, req, shown, length, deadline);
     }));
   }
 
@@ -431,7 +465,12 @@ class HttpOrigin : public Origin {
       return Corruption(shown + ": server sent more bytes than the range " + spec);
     if (rc != CURLE_OK) return StatusForCurl(rc, shown, errbuf);
     if (t.status == 206) {
-      uint64_t first, last;
+      uint64_t first, last, total;
+      // Servers end a range that runs past the object at its end.
+      if (ParseContentRange(t.content_range, &first, &last) && first == range.offset &&
+          last < range.end() - 1 && ContentRangeTotal(t.content_range, &total) && total == last + 1)
+        return Status(Code::kOutOfRange, shown + ": object is shorter than the range " + spec + " (" +
+                                             std::to_string(total) + " bytes)");
       if (!ParseContentRange(t.content_range, &first, &last) || first != range.offset ||
           last != range.end() - 1)
         return Corruption(shown + ": asked for bytes " + spec +
@@ -443,6 +482,56 @@ class HttpOrigin : public Origin {
     }
     if (t.status == 200)
       return Status(Code::kOutOfRange, shown + ": object is shorter than the range " + spec);
+    return StatusForHttp(t.status, shown, t.error_page, req.denied_hint);
+  }
+
+  // One ranged GET of bytes [0, length): the answer's Content-Range says
+  // the object's size. A server that ignores the range sends the whole
+  // object: its Content-Length says the size, and the transfer stops once
+  // `length` bytes are in. An empty object has no byte 0 (416): asked
+  // again with a HEAD.
+  Result<Head> ReadHeadOnce(CURL* curl, const HttpRequest& req, const std::string& shown,
+                            uint64_t length, Clock::time_point deadline) {
+    Transfer t;
+    t.want = ByteRange{0, length};
+    t.lengths = {length};
+    t.pieces.resize(1);
+    t.reserve_late = true;
+    char errbuf[CURL_ERROR_SIZE] = {0};
+    Setup(curl, req, &t, errbuf, deadline);
+    const std::string spec = "0-" + std::to_string(length - 1);
+    curl_easy_setopt(curl, CURLOPT_RANGE, spec.c_str());
+    CURLcode rc = curl_easy_perform(curl);
+    if (!t.refused.empty()) return Refused(shown, t.refused);
+    curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &t.status);
+    if (t.overflow) return Corruption(shown + ": server sent more bytes than the range " + spec);
+    if (t.status == 200 && t.complete) {
+      curl_off_t size = -1;
+      curl_easy_getinfo(curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &size);
+      if (size < static_cast<curl_off_t>(length))
+        return IoError(shown + ": the server ignored the range " + spec + " and did not say the object's size");
+      return Head{ObjectInfo{static_cast<uint64_t>(size), VersionOf(t)}, std::move(t.pieces[0])};
+    }
+    if (rc != CURLE_OK) return StatusForCurl(rc, shown, errbuf);
+    if (t.status == 200) return Head{ObjectInfo{t.got, VersionOf(t)}, std::move(t.pieces[0])};
+    if (t.status == 206) {
+      uint64_t first, last, total;
+      if (!ParseContentRange(t.content_range, &first, &last) || !ContentRangeTotal(t.content_range, &total) ||
+          first != 0 || last + 1 != std::min(length, total))
+        return Corruption(shown + ": asked for bytes " + spec + ", server answered Content-Range '" +
+                          t.content_range + "'");
+      if (t.got != last + 1)
+        return Unavailable(shown + ": short body (" + std::to_string(t.got) + " of " +
+                           std::to_string(last + 1) + " bytes)");
+      return Head{ObjectInfo{total, VersionOf(t)}, std::move(t.pieces[0])};
+    }
+    if (t.status == 416) {
+      ZM_ASSIGN_OR_RETURN(ObjectInfo info, StatOnce(curl, req, shown, deadline));
+      if (info.size != 0)
+        return Corruption(shown + ": server refused the range " + spec + " of a " + std::to_string(info.size) +
+                          "-byte object");
+      return Head{info, ""};
+    }
     return StatusForHttp(t.status, shown, t.error_page, req.denied_hint);
   }
 
@@ -499,14 +588,8 @@ class HttpOrigin : public Origin {
     curl_easy_setopt(curl, CURLOPT_RANGE, "0-0");
     rc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &g.status);
-    if (g.status == 206) {
-      size_t slash = g.content_range.find('/');
-      if (slash != std::string::npos) {
-        char* end = nullptr;
-        unsigned long long total = std::strtoull(g.content_range.c_str() + slash + 1, &end, 10);
-        if (end && *end == '\0') return ObjectInfo{static_cast<uint64_t>(total), VersionOf(g)};
-      }
-    }
+    uint64_t total;
+    if (g.status == 206 && ContentRangeTotal(g.content_range, &total)) return ObjectInfo{total, VersionOf(g)};
     if (rc != CURLE_OK && !g.complete) return StatusForCurl(rc, shown, errbuf);
     if (g.status >= 400) return StatusForHttp(g.status, shown, g.error_page, req.denied_hint);
     if (t.status >= 400 && t.status != 405 && t.status != 501)

@@ -55,6 +55,18 @@ class Origin {
   };
   virtual Result<ObjectInfo> Stat(const std::string& url);
 
+  // The object's first `length` bytes (all of it when it is shorter) with
+  // its size and version, in one request where the origin can: for a
+  // reader about to read an object from its start, such as a scan, this
+  // saves asking its size first. HTTP asks for the range and learns the
+  // size from the answer's Content-Range. Errors as for Read and Stat. By
+  // default Stat, then Read.
+  struct Head {
+    ObjectInfo info;
+    std::string bytes;  // min(length, info.size) bytes
+  };
+  virtual Result<Head> ReadHead(const std::string& url, uint64_t length);
+
   // The whole answer at `url`, fetched without a range (a directory
   // listing, an object store's list answer: no size is known beforehand),
   // at most `max_bytes` (kInvalidArgument beyond). Errors as for Read. By

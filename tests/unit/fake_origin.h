@@ -6,7 +6,9 @@
 //   FailIf(pred, status)           Reads for which pred(request) is true fail
 //   ReturnWrongLength(url, delta)  Reads of url return length + delta bytes
 //                                  (violating the Origin contract on purpose)
-//   SetVersion(url, v)             Stat reports version v for url
+//   SetVersion(url, v)             Stat and ReadHead report version v for url
+// ReadHead is one request (recorded as a Read of the first bytes, counted
+// in head_calls), not Stat's Size and a Read.
 //   HoldIf(pred) / ReleaseHeld()   Reads for which pred(request) is true wait
 //                                  (recorded, but unanswered) until released
 // Reads past the end of an object give kOutOfRange, unknown URLs kNotFound,
@@ -125,6 +127,19 @@ class FakeOrigin : public Origin {
     return ObjectInfo{size, it == versions_.end() ? "" : it->second};
   }
 
+  Result<Head> ReadHead(const std::string& url, uint64_t length) override {
+    Head head;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++head_calls_;
+      auto it = objects_.find(url);
+      if (it != objects_.end()) head.info.size = it->second.size();
+      if (auto v = versions_.find(url); v != versions_.end()) head.info.version = v->second;
+    }
+    ZM_ASSIGN_OR_RETURN(head.bytes, Read(url, ByteRange{0, std::min(length, head.info.size)}));
+    return head;
+  }
+
   Result<uint64_t> Size(const std::string& url) override {
     std::lock_guard<std::mutex> lock(mu_);
     ++size_calls_;
@@ -145,6 +160,10 @@ class FakeOrigin : public Origin {
   size_t size_calls() const {
     std::lock_guard<std::mutex> lock(mu_);
     return size_calls_;
+  }
+  size_t head_calls() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return head_calls_;
   }
   void ClearRequests() {
     std::lock_guard<std::mutex> lock(mu_);
@@ -177,6 +196,7 @@ class FakeOrigin : public Origin {
   std::map<std::string, int64_t> wrong_length_;
   std::vector<OriginRequest> requests_;
   size_t size_calls_ = 0;
+  size_t head_calls_ = 0;
 };
 
 // Deterministic pseudo-random bytes.

@@ -1,7 +1,9 @@
 // TinyHttpServer: a one-thread HTTP/1.1 server on 127.0.0.1 for origin unit
-// tests. Serves one object; answers "Range: bytes=A-B" with 206 and a
-// Content-Range, or, when told to ignore ranges, with 200 and the whole
-// object. Keeps connections alive. Only as much HTTP as libcurl needs.
+// tests. Serves one object, with an ETag; answers "Range: bytes=A-B" as
+// RFC 9110 says (206 and a Content-Range, B clamped to the object's end;
+// 416 and "bytes */SIZE" when A is past it), or, when told to ignore
+// ranges, with 200 and the whole object. Keeps connections alive. Only as
+// much HTTP as libcurl needs.
 #pragma once
 
 #include <arpa/inet.h>
@@ -10,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <string>
@@ -72,7 +75,11 @@ class TinyHttpServer {
       bool ranged = r != std::string::npos &&
                     std::sscanf(head.c_str() + r + 13, "%llu-%llu", &a, &b) == 2;
       std::string body, status = "200 OK", extra;
-      if (ranged && !ignore_ranges_ && a <= b && b < object_.size()) {
+      if (ranged && !ignore_ranges_ && a <= b && a >= object_.size()) {
+        status = "416 Range Not Satisfiable";
+        extra = "Content-Range: bytes */" + std::to_string(object_.size()) + "\r\n";
+      } else if (ranged && !ignore_ranges_ && a <= b) {
+        b = std::min<unsigned long long>(b, object_.size() - 1);
         body = object_.substr(a, b - a + 1);
         status = "206 Partial Content";
         extra = "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" +
@@ -80,8 +87,8 @@ class TinyHttpServer {
       } else {
         body = object_;
       }
-      std::string out = "HTTP/1.1 " + status + "\r\nContent-Length: " +
-                        std::to_string(body.size()) + "\r\n" + extra + "\r\n";
+      std::string out = "HTTP/1.1 " + status + "\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\nETag: \"" + std::to_string(object_.size()) + "\"\r\n" + extra + "\r\n";
       if (head.rfind("HEAD ", 0) != 0) out += body;
       for (size_t done = 0; done < out.size();) {
         ssize_t n = ::send(fd, out.data() + done, out.size() - done, MSG_NOSIGNAL);

@@ -272,6 +272,65 @@ TEST(ReadThrough, DropFromMemoryLeavesOtherRegionsAndTheDiskTier) {
   EXPECT_GT(fx.origin.request_count(), before) << "dropped: fetched again";
 }
 
+// ObjectForReading learns the size with the first block, in one request,
+// and keeps the block where a read of the whole object finds it, under the
+// object's version; an object whose size is known is not asked again. An
+// origin answering with the wrong number of bytes is an error, and nothing
+// of it is kept.
+TEST(ReadThrough, ObjectForReadingKeepsTheFirstBlock) {
+  Fixture fx(300'000);
+  fx.origin.SetVersion(kUrl, "v1");
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(128_KiB, 0));
+  auto info = cache.ObjectForReading(kUrl);
+  ASSERT_TRUE(info.ok()) << info.status().ToString();
+  EXPECT_EQ(info->size, fx.object.size());
+  EXPECT_EQ(info->version, "v1");
+  EXPECT_EQ(fx.origin.head_calls(), 1u);
+  EXPECT_EQ(fx.origin.size_calls(), 0u) << "no Stat besides";
+  ByteRange whole{0, info->size};
+  EXPECT_TRUE(MustRead(cache, whole, 0, 128_KiB) == fx.Expected(whole, 0, 128_KiB));
+  EXPECT_EQ(fx.origin.request_count(), 1u) << "block 0 came with the size";
+  EXPECT_EQ(cache.stats().object_checks.load(), 1u);
+  EXPECT_EQ(cache.stats().origin_bytes.load(), 128_KiB);
+  EXPECT_TRUE(MustRead(cache, whole, 0, whole.length) == fx.object);
+  EXPECT_EQ(fx.origin.request_count(), 2u) << "the other blocks, in one request";
+  ASSERT_TRUE(cache.ObjectForReading(kUrl).ok());
+  ASSERT_TRUE(cache.Size(kUrl).ok());
+  EXPECT_EQ(fx.origin.head_calls(), 1u);
+  EXPECT_EQ(fx.origin.request_count(), 2u);
+
+  const std::string small_url = "http://h/small.nc", bad_url = "http://h/bad.nc";
+  fx.origin.Set(small_url, "tiny");
+  ASSERT_EQ(cache.ObjectForReading(small_url)->size, 4u);
+  EXPECT_EQ(*cache.Read(small_url, ByteRange{0, 4}, 0, 4), "tiny");
+  fx.origin.Set(bad_url, std::string(1000, 'x'));
+  fx.origin.ReturnWrongLength(bad_url, -1);
+  auto bad = cache.ObjectForReading(bad_url);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), Code::kCorruption) << bad.status().ToString();
+  fx.origin.ClearFailures();
+  EXPECT_EQ(*cache.Read(bad_url, ByteRange{0, 1000}, 0, 1000), std::string(1000, 'x'));
+  auto missing = cache.ObjectForReading("http://h/missing.nc");
+  EXPECT_EQ(missing.status().code(), Code::kNotFound);
+}
+
+// A prefetch of an object of unknown size that wants its start sends one
+// request: the first block comes with the size.
+TEST(ReadThrough, UnsizedPrefetchFetchesTheSizeWithTheFirstBlock) {
+  Fixture fx(100'000);
+  auto mem = NewMemoryBlockStore(64_MiB);
+  ReadThroughCache cache(&fx.origin, mem.get(), nullptr, Opts(1_MiB, 8_MiB));
+  cache.Prefetch({PrefetchTarget{kUrl, ByteRange{0, kUnknownObjectLength}}});
+  cache.WaitForPrefetches();
+  EXPECT_EQ(fx.origin.request_count(), 1u);
+  EXPECT_EQ(fx.origin.size_calls(), 0u);
+  auto size = cache.Size(kUrl);
+  ASSERT_TRUE(size.ok());
+  EXPECT_TRUE(MustRead(cache, ByteRange{0, *size}, 0, *size) == fx.object);
+  EXPECT_EQ(fx.origin.request_count(), 1u);
+}
+
 TEST(ReadThrough, DiskTierServesAfterRestart) {
   TempDir dir;
   Fixture fx(1_MiB);

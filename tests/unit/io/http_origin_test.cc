@@ -42,6 +42,53 @@ TEST(HttpOrigin, ReadPiecesCutsOneResponse) {
   }
 }
 
+// ReadHead learns the object's size and version from the answer to one
+// ranged GET, whether the server clamps the range to a shorter object,
+// ignores ranges (the size from Content-Length, the transfer stopped once
+// the bytes asked for are in) or has no byte 0 to send (an empty object:
+// asked again with a HEAD).
+TEST(HttpOrigin, ReadHeadLearnsTheSizeWithTheFirstBytes) {
+  const std::string data = RandomBytes(300'000, 23);
+  for (bool ignore_ranges : {false, true}) {
+    SCOPED_TRACE(ignore_ranges ? "server ignores ranges" : "server clamps ranges");
+    testing::TinyHttpServer server(data, ignore_ranges);
+    auto origin = NewHttpOrigin(HttpOptions{});
+    auto stat = origin->Stat(server.url());
+    ASSERT_TRUE(stat.ok()) << stat.status().ToString();
+    EXPECT_FALSE(stat->version.empty());
+    const int before = server.requests();
+    for (uint64_t length : {uint64_t{1000}, uint64_t{300'000}, uint64_t{1} << 20}) {
+      auto head = origin->ReadHead(server.url(), length);
+      ASSERT_TRUE(head.ok()) << length << ": " << head.status().ToString();
+      EXPECT_EQ(head->info.size, data.size()) << length;
+      EXPECT_EQ(head->info.version, stat->version) << length;
+      EXPECT_TRUE(head->bytes == data.substr(0, length)) << length;
+    }
+    EXPECT_EQ(server.requests() - before, 3);
+  }
+  testing::TinyHttpServer empty("");
+  auto origin = NewHttpOrigin(HttpOptions{});
+  auto head = origin->ReadHead(empty.url(), 1 << 20);
+  ASSERT_TRUE(head.ok()) << head.status().ToString();
+  EXPECT_EQ(head->info.size, 0u);
+  EXPECT_TRUE(head->bytes.empty());
+  EXPECT_EQ(empty.requests(), 2) << "the range refused, then a HEAD";
+}
+
+// A range past the object's end is kOutOfRange, as the Origin contract
+// says, whether the server clamps it or sends the whole object.
+TEST(HttpOrigin, ReadPastTheEndIsOutOfRange) {
+  const std::string data = RandomBytes(5000, 24);
+  for (bool ignore_ranges : {false, true}) {
+    testing::TinyHttpServer server(data, ignore_ranges);
+    auto origin = NewHttpOrigin(HttpOptions{});
+    auto got = origin->Read(server.url(), ByteRange{4000, 2000});
+    ASSERT_FALSE(got.ok());
+    EXPECT_EQ(got.status().code(), Code::kOutOfRange) << got.status().ToString();
+    EXPECT_THAT(got.status().message(), HasSubstr("shorter than the range"));
+  }
+}
+
 // Link-local addresses (cloud metadata) are refused where libcurl would
 // open the socket: the message can only come from there, so no connection
 // (not even a SYN) was attempted. A routable address still works.
