@@ -516,8 +516,13 @@ class HttpOrigin : public Origin {
     if (t.status == 200) return Head{ObjectInfo{t.got, VersionOf(t)}, std::move(t.pieces[0])};
     if (t.status == 206) {
       uint64_t first, last, total;
-      if (!ParseContentRange(t.content_range, &first, &last) || !ContentRangeTotal(t.content_range, &total) ||
-          first != 0 || last + 1 != std::min(length, total))
+      const bool parsed = ParseContentRange(t.content_range, &first, &last);
+      if (parsed && !ContentRangeTotal(t.content_range, &total)) {
+        // "bytes 0-N/*": the server does not say the size here; its HEAD may.
+        ZM_ASSIGN_OR_RETURN(ObjectInfo info, StatOnce(curl, req, shown, deadline));
+        total = info.size;
+      }
+      if (!parsed || first != 0 || last + 1 != std::min(length, total))
         return Corruption(shown + ": asked for bytes " + spec + ", server answered Content-Range '" +
                           t.content_range + "'");
       if (t.got != last + 1)

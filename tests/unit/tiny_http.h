@@ -2,8 +2,9 @@
 // tests. Serves one object, with an ETag; answers "Range: bytes=A-B" as
 // RFC 9110 says (206 and a Content-Range, B clamped to the object's end;
 // 416 and "bytes */SIZE" when A is past it), or, when told to ignore
-// ranges, with 200 and the whole object. Keeps connections alive. Only as
-// much HTTP as libcurl needs.
+// ranges, with 200 and the whole object; told to hide the size, its
+// Content-Range ends in "/*". Keeps connections alive. Only as much HTTP as
+// libcurl needs.
 #pragma once
 
 #include <arpa/inet.h>
@@ -22,8 +23,8 @@ namespace zm::testing {
 
 class TinyHttpServer {
  public:
-  TinyHttpServer(std::string object, bool ignore_ranges = false)
-      : object_(std::move(object)), ignore_ranges_(ignore_ranges) {
+  TinyHttpServer(std::string object, bool ignore_ranges = false, bool hide_size = false)
+      : object_(std::move(object)), ignore_ranges_(ignore_ranges), hide_size_(hide_size) {
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in a{};
     a.sin_family = AF_INET;
@@ -83,7 +84,7 @@ class TinyHttpServer {
         body = object_.substr(a, b - a + 1);
         status = "206 Partial Content";
         extra = "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" +
-                std::to_string(object_.size()) + "\r\n";
+                (hide_size_ ? std::string("*") : std::to_string(object_.size())) + "\r\n";
       } else {
         body = object_;
       }
@@ -100,6 +101,7 @@ class TinyHttpServer {
 
   std::string object_;
   bool ignore_ranges_;
+  bool hide_size_;
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> stop_{false};

@@ -66,8 +66,15 @@ TEST(HttpOrigin, ReadHeadLearnsTheSizeWithTheFirstBytes) {
     }
     EXPECT_EQ(server.requests() - before, 3);
   }
-  testing::TinyHttpServer empty("");
+  // A Content-Range that does not say the size: the HEAD does.
+  testing::TinyHttpServer hiding(data, false, /*hide_size=*/true);
   auto origin = NewHttpOrigin(HttpOptions{});
+  auto hidden = origin->ReadHead(hiding.url(), 1000);
+  ASSERT_TRUE(hidden.ok()) << hidden.status().ToString();
+  EXPECT_EQ(hidden->info.size, data.size());
+  EXPECT_TRUE(hidden->bytes == data.substr(0, 1000));
+  EXPECT_EQ(hiding.requests(), 2);
+  testing::TinyHttpServer empty("");
   auto head = origin->ReadHead(empty.url(), 1 << 20);
   ASSERT_TRUE(head.ok()) << head.status().ToString();
   EXPECT_EQ(head->info.size, 0u);
