@@ -29,12 +29,15 @@ import json
 import os
 import random
 import re
+import shutil
+import subprocess
 import threading
 import time
 
 import pytest
 
 import fault_server
+import prepare_data
 import zmount
 
 SLACK = 2.0  # seconds on top of a deadline: scheduling on a busy 2-core CI host
@@ -362,6 +365,42 @@ def test_200_for_a_range_is_sliced(direct, server, mount, tmp_path):
         got, _ = read_key(m, key, direct, offset, len(want) - offset)
         assert got == want[offset:], key
     assert server.stats()["faults"].get("full_200", 0) >= len(store.want)
+
+
+@pytest.mark.parametrize("src", [prepare_data.CHL_SRC, prepare_data.FICE_SRC])
+def test_scan_over_a_misbehaving_server(src, server, tmp_path):
+    """`zarrmount scan URL` learns the file's size with its first block, in
+    one ranged GET. Over a server that resets, truncates or answers 503 a
+    few times, or that ignores ranges, the references equal those of the
+    local file (a file smaller than a block, and one of three blocks). A
+    server whose Content-Range names other bytes fails the scan with one
+    line naming the URL, and nothing is written."""
+    name = os.path.basename(src)
+    local = os.path.join(server.root, name)
+    shutil.copyfile(src, local)
+    url = f"{server.url}/{name}"
+
+    def scan(*args):
+        return subprocess.run([zmount.ZARRMOUNT, "scan", *map(str, args)], capture_output=True, text=True,
+                              timeout=120, stdin=subprocess.DEVNULL)
+
+    assert scan(local, "-o", tmp_path / "here.json").returncode == 0
+    here = json.load(open(tmp_path / "here.json"))
+    for fault, times in (("reset", 2), ("truncate", 2), ("error503", 2), ("full_200", None)):
+        server.reset()
+        server.configure({"rules": [{"method": "GET", "path": "/" + name, "fault": fault, "times": times}]})
+        out = tmp_path / f"{fault}.json"
+        proc = scan(url, "-o", out)
+        assert proc.returncode == 0, (fault, proc.stderr)
+        assert json.load(open(out))["refs"] == here["refs"], fault
+        assert server.stats()["faults"].get(fault, 0) >= (times or 1), fault
+    server.reset()
+    server.configure({"seed": 7, "rules": [{"method": "GET", "path": "/" + name, "fault": "wrong_range"}]})
+    proc = scan(url, "-o", tmp_path / "wrong.json")
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1 and url in lines[0], proc.stderr
+    assert not os.path.exists(tmp_path / "wrong.json")
+    server.no_faults()
 
 
 def test_wrong_content_range_is_never_served(server, mount, tmp_path):
