@@ -362,8 +362,9 @@ Result<ReferenceIndex> LoadAggregation(const std::vector<ReferenceSource>& input
     };
   Aggregator agg(aggregate, [cache, &scanned](const std::string& url, uint64_t offset,
                                               uint64_t size) -> Result<std::string> {
-    if (size == ReferenceIndex::kUnknownSize) {
-      ZM_ASSIGN_OR_RETURN(size, cache->Size(url));
+    if (size == ReferenceIndex::kUnknownSize) {  // a whole object, read whole next
+      ZM_ASSIGN_OR_RETURN(Origin::ObjectInfo info, cache->ObjectForReading(url));
+      size = info.size;
       offset = 0;
     }
     if (scanned.count(url)) {

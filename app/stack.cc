@@ -194,10 +194,11 @@ Result<ReferenceIndex> LoadLazyParquetSource(const std::string& source, Origin* 
   };
   auto read_record = [cache, base, query, max_bytes](const std::string& rel) -> Result<std::string> {
     const std::string url = base + rel + query;
-    auto size = cache->Size(url);
-    if (!size.ok()) return size.status();
-    if (*size > max_bytes) return InvalidArgument("larger than " + FormatSize(max_bytes) + "; refusing");
-    return cache->Read(url, ByteRange{0, *size}, 0, *size);
+    // Read whole next: the size comes with the first block.
+    auto info = cache->ObjectForReading(url);
+    if (!info.ok()) return info.status();
+    if (info->size > max_bytes) return InvalidArgument("larger than " + FormatSize(max_bytes) + "; refusing");
+    return cache->Read(url, ByteRange{0, info->size}, 0, info->size);
   };
   return LoadLazyParquetReferences(read_metadata, read_record, shown, base, options, lazy);
 }

@@ -377,11 +377,11 @@ void ReadThroughCache::AppendUncached(const std::vector<PrefetchTarget>& targets
       // Wanting its start, the first block comes with the size: a
       // prefetched block like the others.
       bool fetched_first = false;
-      auto info = t.pos < B ? records_.Object(t.url, [&] {
+      const ObjectRecords::Asker with_first_block = [&] {
         fetched_first = true;
         return AskWithFirstBlock(t.url);
-      })
-                            : records_.Object(t.url);
+      };
+      auto info = t.pos < B ? records_.Object(t.url, with_first_block) : records_.Object(t.url);
       if (!info.ok()) continue;  // not there (a missing chunk) or unreachable: nothing to fetch
       if (fetched_first) {
         stats_.prefetch_requests.fetch_add(1, std::memory_order_relaxed);

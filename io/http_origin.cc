@@ -466,13 +466,13 @@ class HttpOrigin : public Origin {
     if (rc != CURLE_OK) return StatusForCurl(rc, shown, errbuf);
     if (t.status == 206) {
       uint64_t first, last, total;
+      const bool parsed = ParseContentRange(t.content_range, &first, &last);
       // Servers end a range that runs past the object at its end.
-      if (ParseContentRange(t.content_range, &first, &last) && first == range.offset &&
-          last < range.end() - 1 && ContentRangeTotal(t.content_range, &total) && total == last + 1)
+      if (parsed && first == range.offset && last < range.end() - 1 &&
+          ContentRangeTotal(t.content_range, &total) && total == last + 1)
         return Status(Code::kOutOfRange, shown + ": object is shorter than the range " + spec + " (" +
                                              std::to_string(total) + " bytes)");
-      if (!ParseContentRange(t.content_range, &first, &last) || first != range.offset ||
-          last != range.end() - 1)
+      if (!parsed || first != range.offset || last != range.end() - 1)
         return Corruption(shown + ": asked for bytes " + spec +
                           ", server answered Content-Range '" + t.content_range + "'");
       if (t.got != range.length)
