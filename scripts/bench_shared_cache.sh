@@ -5,8 +5,11 @@
 # against reads from LMDB (scripts/bench/shared_cache.py says more).
 # Needs root, memcached, nginx with the echo module, and a built zarrmount.
 #
-# Usage: scripts/bench_shared_cache.sh [--size-mb N] [--latency-ms N] [--readers N]
-#        (default: 256 MiB, 20 ms, 8 readers; the issue's target is 1024 MiB)
+# Usage: scripts/bench_shared_cache.sh [--size-mb N] [--latency-ms N] [--readers N,N]
+#                                      [--profile]
+#        (default: 256 MiB, 20 ms, 1 then 8 readers; the README's table reads
+#        1024 MiB; --profile splits the CPU passes by where the time went,
+#        with perf)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export ZARRMOUNT=${ZARRMOUNT:-$PWD/build/zarrmount}

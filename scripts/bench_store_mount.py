@@ -9,7 +9,7 @@ until it returns serving:
   - with consolidated metadata (.zmetadata): no listing, no chunk request;
   - without it: the bucket's ListObjectsV2 listing, 1,000 keys a page.
 Each mount is checked (the number of chunk names in the array's directory)
-and unmounted. Prints seconds and the ratio to the issue's targets (< 1 s
+and unmounted. Prints seconds and the ratio to its targets (< 1 s
 with consolidated metadata, < 5 s listing only), and the seconds s3rver
 takes to answer the same listing pages to a bare HTTP client (unsigned,
 one after the other): the listing's floor on this server, whatever the

@@ -11,13 +11,15 @@ Prints:
      p99 read latency against the healthy run (targets: throughput falls by
      no more than the node's share; p99 within 2x);
   3. the daemon's CPU time for the same reads from LMDB and from the shared
-     tier (HMAC, checksum, copies; target: overhead <= 10%).
+     tier (HMAC, checksum, copies; target: overhead <= 10%); with --profile,
+     both split by where the time went (perf; cpu_profile.py).
 
 Chunks are 1 MiB (one block each, read whole) and are read by --readers
 threads in a shuffled order (the daemons' default options: prefetch on). Run as root: scripts/bench_shared_cache.sh.
 """
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -31,6 +33,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests", "integration"))
 
+import cpu_profile  # noqa: E402
 import shared_hosts  # noqa: E402
 import zmount  # noqa: E402
 from shared_hosts import MiB, NODES, Data, HostMount, Net, remove_stale_namespaces  # noqa: E402
@@ -162,9 +165,10 @@ class Bench:
             if m is not hd:
                 m.cleanup()
         lmdb = self.mount("d", "d", shared=False, extra=small)  # the same cache directory
-        cpu0 = cpu_seconds(lmdb.pids)
-        s_l, _, wrong = read_pass(lmdb, keys, want, readers)
-        cpu_l = cpu_seconds(lmdb.pids) - cpu0
+        with self.profiled(lmdb, "lmdb"):
+            cpu0 = cpu_seconds(lmdb.pids)
+            s_l, _, wrong = read_pass(lmdb, keys, want, readers)
+            cpu_l = cpu_seconds(lmdb.pids) - cpu0
         assert not wrong and shared_hosts.status(lmdb)["origin_requests"] == 0
         lmdb.cleanup()
         # Host e fills the shared tier again (mc2 came back empty), then
@@ -174,9 +178,10 @@ class Bench:
         shared_hosts.wait_shared_puts(he, 1, timeout=300)
         he.cleanup()
         sh = self.mount("b", "f", extra=small + ["--no-disk-cache"])
-        cpu0 = cpu_seconds(sh.pids)
-        s_s, _, wrong = read_pass(sh, keys, want, readers)
-        cpu_s = cpu_seconds(sh.pids) - cpu0
+        with self.profiled(sh, "shared"):
+            cpu0 = cpu_seconds(sh.pids)
+            s_s, _, wrong = read_pass(sh, keys, want, readers)
+            cpu_s = cpu_seconds(sh.pids) - cpu0
         st = shared_hosts.status(sh)
         assert not wrong
         print(f"  daemon CPU, reads from LMDB:    {cpu_l:6.2f} s ({mb / s_l:8.1f} MiB/s)")
@@ -184,12 +189,37 @@ class Bench:
               f"{st.get('shared_hits', 0)} shared hits, {st['origin_requests']} origin requests)")
         print(f"  shared-tier CPU overhead:       {100 * (cpu_s - cpu_l) / max(cpu_l, 1e-9):+.0f}% of "
               f"the LMDB reads' CPU")
+        if a.profile:
+            self.print_profile(cpu_l, cpu_s)
         print(json.dumps({"mib": mb, "readers": readers, "origin_mib_s": mb / s_a,
                           "shared_mib_s": mb / s_b, "speedup": s_a / s_b,
                           "b_origin_requests": st_b["origin_requests"], "node_down_mib_s": mb / s_c,
                           "p99_healthy_ms": p99(lat_b) * 1e3,
                           "p99_node_down_ms": p99(lat_c) * 1e3, "cpu_lmdb_s": cpu_l,
                           "cpu_shared_s": cpu_s}))
+
+    def profiled(self, m, name):
+        """perf on `m`'s daemon for the block, with --profile."""
+        if not self.args.profile:
+            return contextlib.nullcontext()
+        return cpu_profile.Recording(m.pids, os.path.join(self.work, f"perf-{name}.data"))
+
+    def print_profile(self, cpu_l, cpu_s):
+        """The two CPU passes split by where the time went (cpu_profile.py)."""
+        lmdb = cpu_profile.seconds(cpu_profile.split(os.path.join(self.work, "perf-lmdb.data")), cpu_l)
+        shared = cpu_profile.seconds(cpu_profile.split(os.path.join(self.work, "perf-shared.data")), cpu_s)
+        print("  where the daemon's CPU went (perf samples, scaled to the CPU measured):")
+        print(f"    {'':18} {'LMDB':>8} {'shared':>8} {'difference':>12}")
+        for c in cpu_profile.CATEGORIES:
+            print(f"    {c:18} {lmdb[c]:7.3f}s {shared[c]:7.3f}s "
+                  f"{100 * (shared[c] - lmdb[c]) / max(cpu_l, 1e-9):+10.0f}%")
+        own = ("MAC", "checksum", "user copies")
+        d_own = sum(shared[c] - lmdb[c] for c in own)
+        d_net = shared["network receive"] - lmdb["network receive"]
+        print(f"  MAC, checksum and copies: {sum(shared[c] for c in own):.3f} s against "
+              f"{sum(lmdb[c] for c in own):.3f} s from LMDB, {100 * d_own / max(cpu_l, 1e-9):+.0f}% of "
+              f"the LMDB reads' CPU (target <= 10%); the network receive "
+              f"{100 * d_net / max(cpu_l, 1e-9):+.0f}%")
 
     def cleanup(self):
         for m in self.mounts:
@@ -204,7 +234,11 @@ def main():
     p.add_argument("--readers", default="1,8",
                    help="reading threads, a comma-separated list (default 1,8; the last is "
                         "used for the node-down and CPU runs)")
+    p.add_argument("--profile", action="store_true",
+                   help="split the CPU passes by where the time went, with perf (cpu_profile.py)")
     args = p.parse_args()
+    if args.profile and not cpu_profile.available():
+        sys.exit("bench_shared_cache: --profile needs perf (Debian: linux-perf)")
     args.readers = [int(r) for r in args.readers.split(",")]
     if os.geteuid() != 0:
         sys.exit("bench_shared_cache: needs root (network namespaces, FUSE)")
