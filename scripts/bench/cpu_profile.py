@@ -1,9 +1,13 @@
 """Where a daemon's CPU goes during one measured pass, from perf samples.
 
+    perf record -g -p "$(pgrep -d, zarrmount)" -o perf.data   # while it reads
+    /usr/bin/python3 scripts/bench/cpu_profile.py perf.data    # the split, in %
+
 `Recording(pids, path)` runs `perf record` (call graphs) on the daemon's
 processes for the length of a `with` block; `split(path)` files every sample
 under one category, from its innermost frame and the frames that called it:
 
+  decode              the codecs' libraries (libdeflate, zlib, zstd, blosc, ...)
   MAC                 libcrypto (the shared tier's GMAC and HMAC)
   checksum            libxxhash (the disk tier's XXH3)
   user copies         memcpy/memmove in user space (out of LMDB's map, out of
@@ -11,6 +15,7 @@ under one category, from its innermost frame and the frames that called it:
   page faults         first touches of new memory, in user or kernel code
   network receive     the kernel's socket, TCP/IP and softirq work, and the
                       recv/send/poll system calls behind them
+  disk cache writes   the kernel's side of writing the disk tier's file (pwrite)
   FUSE reply          the kernel's copy of a reply into the reader's pages
   FUSE requests       waiting for and reading requests from /dev/fuse
   scheduling          switching and waking threads, locks in the kernel
@@ -28,8 +33,9 @@ import signal
 import subprocess
 import time
 
-CATEGORIES = ("MAC", "checksum", "user copies", "page faults", "network receive",
-              "FUSE reply", "FUSE requests", "scheduling", "other kernel", "other user")
+CATEGORIES = ("decode", "MAC", "checksum", "user copies", "page faults", "network receive",
+              "disk cache writes", "FUSE reply", "FUSE requests", "scheduling", "other kernel",
+              "other user")
 
 _NET = ("tcp_", "sock_", "__sys_recv", "__sys_send", "__x64_sys_recv", "__x64_sys_send",
         "ip_rcv", "ip_finish", "ip_output", "__netif", "net_rx_action", "__napi_poll",
@@ -38,6 +44,8 @@ _NET = ("tcp_", "sock_", "__sys_recv", "__sys_send", "__x64_sys_recv", "__x64_sy
 _SCHED = ("finish_task_switch", "__schedule", "schedule", "try_to_wake_up", "_raw_spin",
           "futex_", "native_queued_spin", "__pv_queued_spin", "pv_native_safe_halt")
 _COPY = ("memcpy", "memmove", "__memcpy", "__memmove")
+_CODECS = ("libdeflate", "libz.so", "libzstd", "libblosc", "liblz4", "libsnappy", "libbz2",
+           "liblzma")
 
 
 def available():
@@ -95,11 +103,15 @@ def _category(frames):
             return "FUSE reply"
         if any(s.startswith(_NET) for s in syms):
             return "network receive"
+        if any(s.startswith(("__x64_sys_pwrite64", "ext4_buffered_write_iter")) for s in syms):
+            return "disk cache writes"
         if any(s.startswith(("fuse_dev_do_read", "fuse_dev_read")) for s in syms):
             return "FUSE requests"
         if sym.startswith(_SCHED):
             return "scheduling"
         return "other kernel"
+    if any(c in dso for c in _CODECS):
+        return "decode"
     if "libcrypto" in dso:
         return "MAC"
     if "libxxhash" in dso or sym.startswith("XXH"):
@@ -121,3 +133,18 @@ def seconds(counts, cpu_s):
     """`counts` scaled so that they sum to `cpu_s`."""
     total = sum(counts.values()) or 1
     return {c: cpu_s * counts[c] / total for c in CATEGORIES}
+
+
+def main(argv):
+    if len(argv) != 2:
+        raise SystemExit("usage: cpu_profile.py PERF.DATA  (from perf record -g)")
+    counts = split(argv[1])
+    total = sum(counts.values()) or 1
+    print(f"{total} samples")
+    for c in CATEGORIES:
+        print(f"  {c:18} {100 * counts[c] / total:5.1f}%")
+
+
+if __name__ == "__main__":
+    import sys
+    main(sys.argv)
