@@ -50,6 +50,9 @@ struct DaemonSizes {
   // (threads, bytes queued or in flight); `validate` is not a size and is
   // left at its default.
   ReadThroughOptions read_through;
+  // Each HTTP connection's receive buffer, kept while the connection lives
+  // (at most --max-connections of them).
+  long http_receive_buffer_bytes = 0;
   int fuse_threads = 0;     // FUSE worker threads, at most
   int size_threads = 0;     // parallel size requests for whole-object references
   int checker_threads = 0;  // background version checks, per dataset

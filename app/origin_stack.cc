@@ -57,7 +57,7 @@ Result<std::vector<std::string>> LocalRoots(const Options& opt) {
 
 }  // namespace
 
-Status BuildOriginAndMemory(const Options& opt, Stack* stack) {
+Status BuildOriginAndMemory(const Options& opt, long receive_buffer_bytes, Stack* stack) {
   Stack& s = *stack;
   HttpOptions http;
   http.connect_timeout_ms = opt.connect_timeout_ms;
@@ -67,6 +67,7 @@ Status BuildOriginAndMemory(const Options& opt, Stack* stack) {
   http.deadline_ms = opt.read_timeout_ms;
   http.max_attempts = opt.retries + 1;
   http.max_connections = opt.max_connections;
+  http.receive_buffer_bytes = receive_buffer_bytes;
   http.allow_link_local = opt.allow_link_local;
   // Remote origins: s3:// and gs:// resolve to https, headers and signing
   // per URL. Credentials are read once, here, from the environment and
@@ -100,7 +101,9 @@ Status BuildOriginAndMemory(const Options& opt, Stack* stack) {
 
 Result<Stack> BuildMemoryStack(const Options& opt) {
   Stack s;
-  ZM_RETURN_IF_ERROR(BuildOriginAndMemory(opt, &s));
+  // A scan reads each file once, a window ahead, with its peak memory
+  // bounded: libcurl's small default buffer per connection keeps it so.
+  ZM_RETURN_IF_ERROR(BuildOriginAndMemory(opt, /*receive_buffer_bytes=*/0, &s));
   ReadThroughOptions ro = ComputeSizes(opt).read_through;
   ro.validate = !opt.offline;
   s.cache = std::make_unique<ReadThroughCache>(s.origin.get(), s.memory.get(), nullptr, ro, nullptr);

@@ -52,8 +52,8 @@ Result<std::unique_ptr<SharedBlockStore>> OpenSharedTier(const Options& opt) {
 
 Result<Stack> BuildStack(const Options& opt) {
   Stack s;
-  ZM_RETURN_IF_ERROR(BuildOriginAndMemory(opt, &s));
   const DaemonSizes sizes = ComputeSizes(opt);
+  ZM_RETURN_IF_ERROR(BuildOriginAndMemory(opt, sizes.http_receive_buffer_bytes, &s));
   if (opt.disk_cache && !opt.check_only) {
     std::string dir = opt.cache_dir.empty() ? DefaultCacheDir() : opt.cache_dir;
     LmdbOptions lo;

@@ -47,9 +47,11 @@ Result<Stack> BuildStack(const Options& opt);
 // The stack's lower part, as BuildStack builds it: `origin` (how URLs are
 // reached: --map, headers, S3/GCS signing, local roots) with `planner`,
 // `url_map`, `local_roots` and `origin_summary`, and the `memory` tier.
-// (app/origin_stack.cc, apart from the disk and shared tiers, so that a
-// program needing only these does not link LMDB or libmemcached.)
-Status BuildOriginAndMemory(const Options& opt, Stack* s);
+// `receive_buffer_bytes`: each HTTP connection's receive buffer
+// (HttpOptions; 0: libcurl's default). (app/origin_stack.cc, apart from the
+// disk and shared tiers, so that a program needing only these does not
+// link LMDB or libmemcached.)
+Status BuildOriginAndMemory(const Options& opt, long receive_buffer_bytes, Stack* s);
 
 // A stack of the origin and the memory tier only, whatever `opt` says of
 // the disk and shared tiers: what a scan worker reads through

@@ -117,6 +117,9 @@ struct HttpOptions {
   std::string user_agent = "zarrmount";
   // Requests in flight at once, at most; more wait for a free slot.
   int max_connections = 64;
+  // Bytes each connection takes off its socket per receive, into a buffer
+  // it keeps while it lives; 0: libcurl's default (16 KiB).
+  long receive_buffer_bytes = 0;
   // Connecting to link-local addresses (169.254.0.0/16, fe80::/10,
   // fd00:ec2::254: cloud metadata services) is refused with
   // kPermissionDenied before any packet is sent, unless allowed.

@@ -16,13 +16,26 @@ namespace {
 using ::testing::HasSubstr;
 using testing::RandomBytes;
 
+// Each origin of these tests: libcurl's default receive buffer, and the
+// daemon's larger one (more bytes per write callback, so a piece, the
+// range's end or the end of what a range-ignoring answer is wanted for
+// falls inside one callback's bytes).
+HttpOptions WithReceiveBuffer(long bytes) {
+  HttpOptions o;
+  o.receive_buffer_bytes = bytes;
+  return o;
+}
+constexpr long kReceiveBuffers[] = {0, 128 * 1024};
+
 // ReadPieces puts the bytes of one request straight into pieces of the
 // asked lengths, whether the server answers 206 or sends the whole object.
 TEST(HttpOrigin, ReadPiecesCutsOneResponse) {
   std::string data = RandomBytes(300'000, 21);
+  for (long buffer : kReceiveBuffers)
   for (bool ignore_ranges : {false, true}) {
+    SCOPED_TRACE("receive buffer " + std::to_string(buffer));
     testing::TinyHttpServer server(data, ignore_ranges);
-    auto origin = NewHttpOrigin(HttpOptions{});
+    auto origin = NewHttpOrigin(WithReceiveBuffer(buffer));
     ByteRange range{1000, 250'000};
     std::vector<uint64_t> lengths = {1, 65'535, 0, 100'000, 84'464};
     auto got = origin->ReadPieces(server.url(), range, lengths);
@@ -49,10 +62,12 @@ TEST(HttpOrigin, ReadPiecesCutsOneResponse) {
 // asked again with a HEAD).
 TEST(HttpOrigin, ReadHeadLearnsTheSizeWithTheFirstBytes) {
   const std::string data = RandomBytes(300'000, 23);
+  for (long buffer : kReceiveBuffers)
   for (bool ignore_ranges : {false, true}) {
     SCOPED_TRACE(ignore_ranges ? "server ignores ranges" : "server clamps ranges");
+    SCOPED_TRACE("receive buffer " + std::to_string(buffer));
     testing::TinyHttpServer server(data, ignore_ranges);
-    auto origin = NewHttpOrigin(HttpOptions{});
+    auto origin = NewHttpOrigin(WithReceiveBuffer(buffer));
     auto stat = origin->Stat(server.url());
     ASSERT_TRUE(stat.ok()) << stat.status().ToString();
     EXPECT_FALSE(stat->version.empty());
